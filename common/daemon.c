@@ -1,0 +1,116 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char *pidfile_path;
+static int pidfile_fd = -1;
+static int signal_fd = -1;
+
+char *
+daemon_pidfile_create(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return xasprintf("%s: cannot create pid file (%s)", path,
+                         strerror(errno));
+    }
+
+    /* An open file description lock: unlike a classic POSIX lock it is not
+     * dropped when some other descriptor for the same file is closed (by a
+     * test reading the pid, say). */
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_OFD_SETLK, &lock) < 0) {
+        int error = errno;
+        char old[32] = "";
+        ssize_t n = pread(fd, old, sizeof old - 1, 0);
+        old[n > 0 ? n : 0] = '\0';
+        old[strcspn(old, "\n")] = '\0';
+        close(fd);
+        return error == EAGAIN || error == EACCES
+               ? xasprintf("%s: already running as pid %s", path,
+                           *old ? old : "?")
+               : xasprintf("%s: cannot lock pid file (%s)", path,
+                           strerror(error));
+    }
+
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld\n", (long) getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != len) {
+        int error = errno;
+        close(fd);
+        return xasprintf("%s: cannot write pid file (%s)", path,
+                         strerror(error));
+    }
+
+    daemon_pidfile_remove();
+    pidfile_fd = fd;
+    pidfile_path = xstrdup(path);
+    return NULL;
+}
+
+void
+daemon_pidfile_remove(void)
+{
+    if (pidfile_path) {
+        unlink(pidfile_path);
+        free(pidfile_path);
+        pidfile_path = NULL;
+    }
+    if (pidfile_fd >= 0) {
+        close(pidfile_fd);
+        pidfile_fd = -1;
+    }
+}
+
+int
+daemon_signals_init(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+        return errno;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    int fd = signalfd(signal_fd, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    signal_fd = fd;
+    return 0;
+}
+
+int
+daemon_signals_fd(void)
+{
+    return signal_fd;
+}
+
+int
+daemon_signals_run(void)
+{
+    int result = DAEMON_SIG_NONE;
+    struct signalfd_siginfo info;
+
+    while (signal_fd >= 0
+           && read(signal_fd, &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+            result |= DAEMON_SIG_HUP;
+        } else {
+            result |= DAEMON_SIG_TERM;
+        }
+    }
+    return result;
+}

@@ -1,0 +1,75 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+struct loop_state {
+    struct pollfd *fds;
+    size_t n_fds, allocated;
+    int64_t deadline;           /* time_mono_ms() value, or INT64_MAX. */
+};
+
+static _Thread_local struct loop_state loop = { NULL, 0, 0, INT64_MAX };
+
+void
+loop_fd_wait(int fd, short events)
+{
+    for (size_t i = 0; i < loop.n_fds; i++) {
+        if (loop.fds[i].fd == fd) {
+            loop.fds[i].events |= events;
+            return;
+        }
+    }
+    if (loop.n_fds >= loop.allocated) {
+        loop.allocated = loop.allocated ? loop.allocated * 2 : 16;
+        loop.fds = xrealloc(loop.fds, loop.allocated * sizeof *loop.fds);
+    }
+    loop.fds[loop.n_fds++] = (struct pollfd) { .fd = fd, .events = events };
+}
+
+void
+loop_timer_wait_until(int64_t when)
+{
+    if (when < loop.deadline) {
+        loop.deadline = when;
+    }
+}
+
+void
+loop_timer_wait(int64_t ms)
+{
+    int64_t now = time_mono_ms();
+    loop_timer_wait_until(ms <= 0 ? now : ms > INT64_MAX - now ? INT64_MAX
+                                                              : now + ms);
+}
+
+void
+loop_immediate_wake(void)
+{
+    loop.deadline = INT64_MIN;
+}
+
+void
+loop_block(void)
+{
+    int timeout;
+    if (loop.deadline == INT64_MAX) {
+        timeout = -1;
+    } else {
+        int64_t now = time_mono_ms();
+        int64_t left = loop.deadline <= now ? 0 : loop.deadline - now;
+        timeout = left > INT_MAX ? INT_MAX : (int) left;
+    }
+
+    if (poll(loop.fds, loop.n_fds, timeout) < 0 && errno != EINTR) {
+        /* Only EFAULT, EINVAL or ENOMEM: a bug or a dying process.  Do not
+         * spin at full speed while it lasts. */
+        poll(NULL, 0, 10);
+    }
+    loop.n_fds = 0;
+    loop.deadline = INT64_MAX;
+}

@@ -1,0 +1,39 @@
+/* loop: a small poll(2) event loop with Open vSwitch's run/wait contract,
+ * for the daemons that do not link libopenvswitch (appfw-secd,
+ * appfw-agent).  appfw-switchd uses OVS's own poll loop instead.
+ *
+ * Each module offers foo_run(), which does whatever work is ready without
+ * blocking (and caps it), and foo_wait(), which registers what would make
+ * foo_run() have work: a file descriptor becoming readable or writable, a
+ * deadline, or "now".  The main loop is:
+ *
+ *     for (;;) {
+ *         a_run(); b_run();
+ *         a_wait(); b_wait();
+ *         loop_block();
+ *     }
+ *
+ * loop_block() sleeps until something registered happens, then forgets all
+ * registrations.  Spurious wake-ups are allowed, so _run() functions must
+ * cope with nothing to do.  The state is per thread. */
+#ifndef APPFW_LOOP_H
+#define APPFW_LOOP_H 1
+
+#include <stdint.h>
+
+/* Wake when 'fd' has any of 'events' (POLLIN, POLLOUT). */
+void loop_fd_wait(int fd, short events);
+
+/* Wake 'ms' milliseconds from now (0 or less: immediately). */
+void loop_timer_wait(int64_t ms);
+
+/* Wake at 'when', a time_mono_ms() value. */
+void loop_timer_wait_until(int64_t when);
+
+/* Do not sleep in the next loop_block(). */
+void loop_immediate_wake(void);
+
+/* Sleeps until a registered event, then clears the registrations. */
+void loop_block(void);
+
+#endif /* loop.h */

@@ -1,0 +1,18 @@
+# tests/: fuzz targets and benchmarks that span components.
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-msg
+$(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(COMMON_SRCS) \
+                             $(wildcard common/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) $(filter %.c,$^) -o $@ \
+	    $(JSONC_LIBS)
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+BENCHES += $(BUILD)/tests/bench/bench-msg
+$(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \
+                                $(BUILD)/tests/bench/bench.o $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(JSONC_LIBS) -lm
