@@ -35,6 +35,7 @@ pkg = $(shell pkg-config $(1) 2>/dev/null)
 JSONC_CFLAGS := $(call pkg,--cflags json-c)
 JSONC_LIBS := $(call pkg,--libs json-c)
 CMOCKA_LIBS := $(call pkg,--libs cmocka)
+CRYPTO_LIBS := $(call pkg,--libs libcrypto)
 
 # Filled by the components' build.mk files.
 PROGRAMS :=

@@ -13,4 +13,4 @@ UNIT_TESTS += $(COMMON_TESTS)
 
 $(COMMON_TESTS): $(BUILD)/common/tests/%: $(BUILD)/common/tests/%.o \
                  $(COMMON_LIB)
-	$(CC) $(LDFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(JSONC_LIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(JSONC_LIBS) $(CRYPTO_LIBS)

@@ -8,7 +8,7 @@ $(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(COMMON_SRCS) \
                              $(wildcard common/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) $(filter %.c,$^) -o $@ \
-	    $(JSONC_LIBS)
+	    $(JSONC_LIBS) $(CRYPTO_LIBS)
 
 fuzz-targets: $(FUZZ_TARGETS)
 

@@ -1,0 +1,410 @@
+#include "schema.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Validation context: the path of the member being checked. */
+struct vctx {
+    char s[256];
+    size_t len;
+    bool strict;
+};
+
+/* Paths. */
+
+static size_t
+vctx_append(struct vctx *p, int n, size_t old, size_t room)
+{
+    if (n > 0) {
+        p->len = (size_t) n < room ? p->len + n : sizeof p->s - 1;
+    }
+    return old;
+}
+
+/* Appends ".name" (or "name" at the start) to the path; returns the old
+ * length for vctx_pop(). */
+static size_t
+vctx_push(struct vctx *p, const char *name)
+{
+    size_t room = sizeof p->s - p->len;
+    return vctx_append(p, snprintf(p->s + p->len, room, "%s%s",
+                                   p->len ? "." : "", name),
+                       p->len, room);
+}
+
+/* Appends "[index]". */
+static size_t
+vctx_push_index(struct vctx *p, size_t index)
+{
+    size_t room = sizeof p->s - p->len;
+    return vctx_append(p, snprintf(p->s + p->len, room, "[%zu]", index),
+                       p->len, room);
+}
+
+static void
+vctx_pop(struct vctx *p, size_t old)
+{
+    p->len = old;
+    p->s[old] = '\0';
+}
+
+static char *
+vctx_error(const struct vctx *p, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *
+vctx_error(const struct vctx *p, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char *detail = xvasprintf(format, args);
+    va_end(args);
+    char *msg = xasprintf("%s: %s", p->s, detail);
+    free(detail);
+    return msg;
+}
+
+/* Syntax checks for string kinds. */
+
+static bool
+is_hex_run(const char *s, size_t n, bool lower_only)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (!(isdigit(c) || (c >= 'a' && c <= 'f')
+              || (!lower_only && c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+schema_is_ip(const char *s)
+{
+    uint8_t addr[16];
+    return inet_pton(AF_INET, s, addr) == 1
+           || inet_pton(AF_INET6, s, addr) == 1;
+}
+
+bool
+schema_is_cidr(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash) {
+        return schema_is_ip(s);
+    }
+
+    char addr[INET6_ADDRSTRLEN];
+    size_t alen = slash - s;
+    if (alen == 0 || alen >= sizeof addr) {
+        return false;
+    }
+    memcpy(addr, s, alen);
+    addr[alen] = '\0';
+
+    uint8_t bin[16];
+    int max;
+    if (inet_pton(AF_INET, addr, bin) == 1) {
+        max = 32;
+    } else if (inet_pton(AF_INET6, addr, bin) == 1) {
+        max = 128;
+    } else {
+        return false;
+    }
+
+    const char *p = slash + 1;
+    size_t plen = strlen(p);
+    if (plen == 0 || plen > 3) {
+        return false;
+    }
+    int prefix = 0;
+    for (; *p; p++) {
+        if (!isdigit((unsigned char) *p)) {
+            return false;
+        }
+        prefix = prefix * 10 + (*p - '0');
+    }
+    return prefix <= max;
+}
+
+static bool
+is_uuid(const char *s, size_t n)
+{
+    static const size_t dash[] = { 8, 13, 18, 23 };
+    if (n != 36) {
+        return false;
+    }
+    for (size_t i = 0, d = 0; i < n; i++) {
+        if (d < ARRAY_SIZE(dash) && i == dash[d]) {
+            if (s[i] != '-') {
+                return false;
+            }
+            d++;
+        } else if (!is_hex_run(s + i, 1, false)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+is_mac(const char *s, size_t n)
+{
+    if (n != 17) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i % 3 == 2 ? s[i] != ':' : !is_hex_run(s + i, 1, false)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Validation. */
+
+static char *validate_object(const struct json_object *,
+                             const struct schema_field *fields, struct vctx *);
+
+static const char *
+json_type_noun(enum json_type t)
+{
+    switch (t) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double: return "a number with a fraction";
+    case json_type_int: return "an integer";
+    case json_type_object: return "an object";
+    case json_type_array: return "an array";
+    case json_type_string: return "a string";
+    }
+    return "a value of unknown type";
+}
+
+static char *
+type_error(const struct vctx *p, const char *want,
+           const struct json_object *v)
+{
+    return vctx_error(p, "must be %s, not %s", want,
+                       json_type_noun(json_object_get_type(v)));
+}
+
+static char *
+validate_int(const struct json_object *v, const struct schema_field *f,
+             struct vctx *p)
+{
+    if (!json_object_is_type(v, json_type_int)) {
+        return type_error(p, "an integer", v);
+    }
+    int64_t x = json_object_get_int64(v);
+    if (x == INT64_MAX) {
+        /* json-c saturates values above INT64_MAX; show the real one. */
+        uint64_t u = json_object_get_uint64(v);
+        if (u == UINT64_MAX) {
+            /* Saturated again: the text held an even larger number. */
+            return vctx_error(p, "too large, out of range %lld..%lld",
+                               (long long) f->min, (long long) f->max);
+        }
+        if (u > (uint64_t) f->max) {
+            return vctx_error(p, "%llu out of range %lld..%lld",
+                               (unsigned long long) u, (long long) f->min,
+                               (long long) f->max);
+        }
+    }
+    if (x < f->min || x > f->max) {
+        return vctx_error(p, "%lld out of range %lld..%lld", (long long) x,
+                           (long long) f->min, (long long) f->max);
+    }
+    return NULL;
+}
+
+static char *
+validate_string(const struct json_object *v, const struct schema_field *f,
+                struct vctx *p)
+{
+    if (!json_object_is_type(v, json_type_string)) {
+        return type_error(p, "a string", v);
+    }
+    const char *s = json_object_get_string((struct json_object *) v);
+    size_t n = (size_t) json_object_get_string_len(v);
+    if (strlen(s) != n) {
+        return vctx_error(p, "contains a NUL character");
+    }
+
+    switch (f->kind) {
+    case SK_STRING:
+        if ((int64_t) n < f->min || (int64_t) n > f->max) {
+            return f->min == 0
+                   ? vctx_error(p, "longer than %lld bytes",
+                                 (long long) f->max)
+                   : vctx_error(p, "length %zu out of range %lld..%lld", n,
+                                 (long long) f->min, (long long) f->max);
+        }
+        return NULL;
+
+    case SK_ENUM:
+        for (const char *const *e = f->values; *e; e++) {
+            if (!strcmp(s, *e)) {
+                return NULL;
+            }
+        }
+        {
+            char allowed[256] = "";
+            size_t len = 0;
+            for (const char *const *e = f->values; *e; e++) {
+                int k = snprintf(allowed + len, sizeof allowed - len, "%s%s",
+                                 len ? ", " : "", *e);
+                if (k < 0 || (size_t) k >= sizeof allowed - len) {
+                    break;
+                }
+                len += k;
+            }
+            return vctx_error(p, "\"%.64s\" is not one of %s", s, allowed);
+        }
+
+    case SK_IP:
+        return n <= 45 && schema_is_ip(s)
+               ? NULL
+               : vctx_error(p, "\"%.64s\" is not an IPv4 or IPv6 address",
+                             s);
+
+    case SK_CIDR:
+        return n <= 49 && schema_is_cidr(s)
+               ? NULL
+               : vctx_error(p, "\"%.64s\" is not an address or "
+                             "address/prefix", s);
+
+    case SK_SHA256:
+        return n == 64 && is_hex_run(s, n, true)
+               ? NULL
+               : vctx_error(p, "must be 64 lowercase hex digits");
+
+    case SK_UUID:
+        return is_uuid(s, n)
+               ? NULL
+               : vctx_error(p, "\"%.64s\" is not a UUID", s);
+
+    case SK_MAC:
+        return is_mac(s, n)
+               ? NULL
+               : vctx_error(p, "\"%.64s\" is not a MAC address", s);
+
+    case SK_INT:
+    case SK_BOOL:
+    case SK_OBJECT:
+    case SK_ARRAY:
+    default:
+        abort();
+    }
+}
+
+static char *
+validate_value(const struct json_object *v, const struct schema_field *f,
+               struct vctx *p)
+{
+    switch (f->kind) {
+    case SK_INT:
+        return validate_int(v, f, p);
+
+    case SK_BOOL:
+        return json_object_is_type(v, json_type_boolean)
+               ? NULL : type_error(p, "true or false", v);
+
+    case SK_OBJECT:
+        return json_object_is_type(v, json_type_object)
+               ? validate_object(v, f->sub, p)
+               : type_error(p, "an object", v);
+
+    case SK_ARRAY: {
+        if (!json_object_is_type(v, json_type_array)) {
+            return type_error(p, "an array", v);
+        }
+        size_t n = json_object_array_length(v);
+        if ((int64_t) n < f->min || (int64_t) n > f->max) {
+            return vctx_error(p, "has %zu elements, not %lld..%lld", n,
+                               (long long) f->min, (long long) f->max);
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t mark = vctx_push_index(p, i);
+            char *error = validate_value(json_object_array_get_idx(v, i),
+                                         f->sub, p);
+            if (error) {
+                return error;
+            }
+            vctx_pop(p, mark);
+        }
+        return NULL;
+    }
+
+    case SK_STRING:
+    case SK_ENUM:
+    case SK_IP:
+    case SK_CIDR:
+    case SK_SHA256:
+    case SK_UUID:
+    case SK_MAC:
+    default:
+        return validate_string(v, f, p);
+    }
+}
+
+static char *
+validate_object(const struct json_object *obj, const struct schema_field *fields,
+                struct vctx *p)
+{
+    for (const struct schema_field *f = fields; f->name; f++) {
+        struct json_object *v;
+        size_t mark = vctx_push(p, f->name);
+        if (!json_object_object_get_ex(obj, f->name, &v)) {
+            if (f->required) {
+                return vctx_error(p, "missing");
+            }
+        } else {
+            char *error = validate_value(v, f, p);
+            if (error) {
+                return error;
+            }
+        }
+        vctx_pop(p, mark);
+    }
+
+    if (p->strict) {
+        json_object_object_foreach((struct json_object *) obj, key, val) {
+            (void) val;
+            const struct schema_field *f;
+            for (f = fields; f->name; f++) {
+                if (!strcmp(f->name, key)) {
+                    break;
+                }
+            }
+            if (!f->name) {
+                vctx_push(p, key);
+                return vctx_error(p, "unknown field");
+            }
+        }
+    }
+    return NULL;
+}
+
+
+char *
+schema_validate(const struct json_object *obj,
+                const struct schema_field *fields, const char *path,
+                bool strict)
+{
+    struct vctx p = { .strict = strict };
+    snprintf(p.s, sizeof p.s, "%s", path);
+    p.len = strlen(p.s);
+    if (!json_object_is_type(obj, json_type_object)) {
+        return type_error(&p, "an object", obj);
+    }
+    return validate_object(obj, fields, &p);
+}
