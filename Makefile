@@ -48,6 +48,7 @@ BENCHES :=
 .DEFAULT_GOAL := all
 
 include common/build.mk
+include appid/build.mk
 include tests/build.mk
 
 all: $(PROGRAMS) unit-tests
@@ -85,6 +86,7 @@ fuzz: deps
 
 _check:
 	tests/run-unit.sh "unit" $(UNIT_TESTS)
+	tests/appid/test-cli.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 unit-tests
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))

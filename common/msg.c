@@ -181,7 +181,8 @@ static const struct schema_field counters_fields[] = {
 static const struct schema_field stats_fields[] = {
     SF_INT("interval", true, 1, TTL_MAX),
     SF_ARRAY("flows", true, 0, 1024,
-            (&(const struct schema_field) SF_OBJ("flow", true, counters_fields))),
+             (&(const struct schema_field)
+                  SF_OBJ("flow", true, counters_fields))),
     SF_OBJ("vm", false, vm_fields),
     SF_END
 };
@@ -206,7 +207,8 @@ static const struct schema_field policy_push_fields[] = {
     SF_ENUM("default", true, verdict_values),
     SF_INT("ttl", false, 0, TTL_MAX),
     SF_ARRAY("rules", true, 0, 4096,
-            (&(const struct schema_field) SF_OBJ("rule", true, push_rule_fields))),
+             (&(const struct schema_field)
+                  SF_OBJ("rule", true, push_rule_fields))),
     SF_END
 };
 
@@ -377,7 +379,8 @@ msg_parse(const void *data, size_t len, struct json_object **objp,
     }
     json_tokener_free(tok);
 
-    if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof) {
+    if (jerr == json_tokener_continue
+        || jerr == json_tokener_error_parse_eof) {
         json_object_put(obj);
         return xstrdup("message: truncated JSON");
     }

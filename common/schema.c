@@ -357,8 +357,8 @@ validate_value(const struct json_object *v, const struct schema_field *f,
 }
 
 static char *
-validate_object(const struct json_object *obj, const struct schema_field *fields,
-                struct vctx *p)
+validate_object(const struct json_object *obj,
+                const struct schema_field *fields, struct vctx *p)
 {
     for (const struct schema_field *f = fields; f->name; f++) {
         struct json_object *v;

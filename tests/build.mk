@@ -16,3 +16,18 @@ BENCHES += $(BUILD)/tests/bench/bench-msg
 $(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \
                                 $(BUILD)/tests/bench/bench.o $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(JSONC_LIBS) -lm
+
+FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-feed
+$(BUILD_ROOT)/fuzz/fuzz-feed: tests/fuzz/fuzz-feed.c $(COMMON_SRCS) \
+                              $(APPID_LIB_SRCS) $(wildcard common/*.h appid/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -Iappid/include $(JSONC_CFLAGS) \
+	    $(filter %.c,$^) -o $@ $(JSONC_LIBS) $(CRYPTO_LIBS) \
+	    $(call pkg,--libs sqlite3)
+
+BENCHES += $(BUILD)/tests/bench/bench-appid
+CPPFLAGS_tests += -Iappid/include
+$(BUILD)/tests/bench/bench-appid: $(BUILD)/tests/bench/bench-appid.o \
+                                  $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                  $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(APPID_LIBS) -lm

@@ -12,8 +12,8 @@
 #include "common/msg.h"
 
 static const char decide[] =
-    "{\"type\":\"decide\",\"id\":17,\"event\":\"connect\",\"protocol\":\"tcp\","
-    "\"direction\":\"outbound\","
+    "{\"type\":\"decide\",\"id\":17,\"event\":\"connect\","
+    "\"protocol\":\"tcp\",\"direction\":\"outbound\","
     "\"local\":{\"address\":\"10.77.0.1\",\"port\":40312},"
     "\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},"
     "\"app\":{\"path\":\"/usr/bin/curl\",\"name\":\"curl\",\"size\":260328,"
