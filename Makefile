@@ -51,9 +51,13 @@ include common/build.mk
 include appid/build.mk
 include tests/build.mk
 
+# Aggregates: after every build.mk, since make expands prerequisites as it
+# reads a rule.
 all: $(PROGRAMS) unit-tests
 
 unit-tests: $(UNIT_TESTS)
+
+fuzz-targets: $(FUZZ_TARGETS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

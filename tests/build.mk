@@ -10,7 +10,6 @@ $(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(COMMON_SRCS) \
 	$(CLANG) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) $(filter %.c,$^) -o $@ \
 	    $(JSONC_LIBS) $(CRYPTO_LIBS)
 
-fuzz-targets: $(FUZZ_TARGETS)
 
 BENCHES += $(BUILD)/tests/bench/bench-msg
 $(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \
