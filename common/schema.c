@@ -306,6 +306,36 @@ validate_string(const struct json_object *v, const struct schema_field *f,
     }
 }
 
+bool
+schema_parse_ports(const struct json_object *v, int *lo, int *hi)
+{
+    if (json_object_is_type(v, json_type_int)) {
+        int64_t x = json_object_get_int64(v);
+        if (x < 0 || x > 65535) {
+            return false;
+        }
+        *lo = *hi = (int) x;
+        return true;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        return false;
+    }
+    const char *s = json_object_get_string((struct json_object *) v);
+    char *end;
+    long a = strtol(s, &end, 10);
+    if (end == s || *end != '-' || !isdigit((unsigned char) end[1])) {
+        return false;
+    }
+    const char *p = end + 1;
+    long b = strtol(p, &end, 10);
+    if (*end || a < 0 || b > 65535 || a > b || !isdigit((unsigned char) *s)) {
+        return false;
+    }
+    *lo = (int) a;
+    *hi = (int) b;
+    return true;
+}
+
 static char *
 validate_value(const struct json_object *v, const struct schema_field *f,
                struct vctx *p)
@@ -313,6 +343,21 @@ validate_value(const struct json_object *v, const struct schema_field *f,
     switch (f->kind) {
     case SK_INT:
         return validate_int(v, f, p);
+
+    case SK_PORTS: {
+        int lo, hi;
+        if (schema_parse_ports(v, &lo, &hi)) {
+            return NULL;
+        }
+        return json_object_is_type(v, json_type_int)
+               ? vctx_error(p, "%lld out of range 0..65535",
+                            (long long) json_object_get_int64(v))
+               : json_object_is_type(v, json_type_string)
+               ? vctx_error(p, "\"%.32s\" is not a port range LO-HI with "
+                            "0 <= LO <= HI <= 65535",
+                            json_object_get_string((struct json_object *) v))
+               : type_error(p, "a port or a \"LO-HI\" string", v);
+    }
 
     case SK_BOOL:
         return json_object_is_type(v, json_type_boolean)

@@ -25,6 +25,7 @@ enum schema_kind {
     SK_SHA256,      /* 64 lowercase hex digits. */
     SK_UUID,        /* 8-4-4-4-12 hex digits. */
     SK_MAC,         /* xx:xx:xx:xx:xx:xx. */
+    SK_PORTS,       /* A port 0..65535, or a string "LO-HI" with LO <= HI. */
     SK_OBJECT,      /* 'sub': member list. */
     SK_ARRAY,       /* min..max: element count; 'sub': the element. */
 };
@@ -58,5 +59,9 @@ char *schema_validate(const struct json_object *obj,
 /* The syntax checks on their own. */
 bool schema_is_ip(const char *);
 bool schema_is_cidr(const char *);
+
+/* Parses an SK_PORTS value: a JSON integer or "LO-HI".  Returns false if
+ * 'v' is neither. */
+bool schema_parse_ports(const struct json_object *v, int *lo, int *hi);
 
 #endif /* schema.h */

@@ -1,0 +1,17 @@
+# security-vm/: appfw-secd (decisions, policy, store) and appfwctl.
+
+SECVM_LIB_SRCS := security-vm/policy.c
+SECVM_LIB := $(BUILD)/lib/libsecvm.a
+CPPFLAGS_security-vm := -Iappid/include $(JSONC_CFLAGS)
+SECVM_LIBS := $(SECVM_LIB) $(APPID_LIBS)
+
+$(SECVM_LIB): $(SECVM_LIB_SRCS:%.c=$(BUILD)/%.o)
+
+SECVM_TESTS := $(patsubst security-vm/tests/%.c,$(BUILD)/security-vm/tests/%,\
+                 $(wildcard security-vm/tests/test-*.c))
+UNIT_TESTS += $(SECVM_TESTS)
+
+$(SECVM_TESTS): $(BUILD)/security-vm/tests/%: \
+                $(BUILD)/security-vm/tests/%.o $(SECVM_LIB) $(APPID_LIB) \
+                $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< -o $@ $(SECVM_LIBS) $(CMOCKA_LIBS)

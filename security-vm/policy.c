@@ -1,0 +1,1643 @@
+/* The policy compiler and decision engine.  See policy.h and
+ * docs/policy.md. */
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "common/msg.h"
+#include "common/schema.h"
+#include "common/util.h"
+
+/* The document's schema.  Strict: unknown members are errors. */
+
+static const char *const mode_values[] = { "enforce", "monitor", NULL };
+static const char *const action_values[] = { "allow", "deny", NULL };
+static const char *const gran_values[] = { "exact", "service", NULL };
+static const char *const event_values[] = {
+    "connect", "listen", "accept", "send", "close", NULL
+};
+static const char *const proto_values[] = {
+    "tcp", "udp", "icmp", "any", NULL
+};
+static const char *const dir_values[] = { "outbound", "inbound", NULL };
+static const char *const trust_values[] = {
+    "trusted", "known", "unknown", "untrusted", NULL
+};
+static const char *const threat_values[] = {
+    "none", "low", "medium", "high", "critical", NULL
+};
+static const char *const day_values[] = {
+    "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL
+};
+
+#define NAME_MAX_LEN 64
+#define LIST(NAME, ELEM) \
+    SF_ARRAY(NAME, false, 1, 256, (&(const struct schema_field) ELEM))
+
+static const struct schema_field group_fields[] = {
+    SF_STR("name", true, 1, NAME_MAX_LEN),
+    SF_STR("parent", false, 1, NAME_MAX_LEN),
+    SF_ENUM("mode", false, mode_values),
+    SF_ENUM("unknown_app", false, action_values),
+    SF_BOOL("log", false),
+    SF_BOOL("notify", false),
+    SF_STR("description", false, 0, 256),
+    SF_END
+};
+
+static const struct schema_field user_group_fields[] = {
+    SF_STR("name", true, 1, NAME_MAX_LEN),
+    SF_STR("parent", false, 1, NAME_MAX_LEN),
+    SF_STR("description", false, 0, 256),
+    SF_END
+};
+
+static const struct schema_field vm_fields[] = {
+    SF_KIND("uuid", SK_UUID, true),
+    SF_STR("name", false, 1, 256),
+    SF_STR("group", false, 1, NAME_MAX_LEN),
+    SF_END
+};
+
+static const struct schema_field user_fields[] = {
+    SF_STR("name", true, 1, 256),
+    LIST("groups", SF_STR("group", true, 1, NAME_MAX_LEN)),
+    SF_END
+};
+
+static const struct schema_field schedule_fields[] = {
+    SF_ARRAY("days", true, 1, 7,
+             (&(const struct schema_field) SF_ENUM("day", true,
+                                                   day_values))),
+    SF_STR("start", true, 5, 5),
+    SF_STR("end", true, 5, 5),
+    SF_STR("tz", false, 1, 64),
+    SF_END
+};
+
+static const struct schema_field match_fields[] = {
+    LIST("vm_uuid", SF_KIND("uuid", SK_UUID, true)),
+    LIST("vm_name", SF_STR("name", true, 1, 256)),
+    LIST("vm_group", SF_STR("group", true, 1, NAME_MAX_LEN)),
+    LIST("app_name", SF_STR("glob", true, 1, 255)),
+    LIST("app_path", SF_STR("glob", true, 1, 4096)),
+    LIST("sha256", SF_KIND("sha256", SK_SHA256, true)),
+    LIST("product", SF_STR("product", true, 1, 256)),
+    LIST("vendor", SF_STR("vendor", true, 1, 256)),
+    LIST("version", SF_STR("version", true, 1, 128)),
+    LIST("category", SF_STR("category", true, 1, 64)),
+    LIST("trust", SF_ENUM("trust", true, trust_values)),
+    SF_ENUM("threat_at_least", false, threat_values),
+    LIST("user", SF_STR("user", true, 1, 256)),
+    LIST("user_group", SF_STR("group", true, 1, NAME_MAX_LEN)),
+    LIST("event", SF_ENUM("event", true, event_values)),
+    SF_ENUM("protocol", false, proto_values),
+    SF_ENUM("direction", false, dir_values),
+    LIST("local", SF_KIND("cidr", SK_CIDR, true)),
+    LIST("remote", SF_KIND("cidr", SK_CIDR, true)),
+    LIST("local_port", SF_KIND("port", SK_PORTS, true)),
+    LIST("remote_port", SF_KIND("port", SK_PORTS, true)),
+    SF_OBJ("schedule", false, schedule_fields),
+    SF_END
+};
+
+static const struct schema_field rule_fields[] = {
+    SF_STR("id", true, 1, NAME_MAX_LEN),
+    SF_INT("priority", false, -1000000, 1000000),
+    SF_STR("description", false, 0, 256),
+    SF_STR("vm_group", false, 1, NAME_MAX_LEN),
+    SF_STR("vm", false, 1, 256),
+    SF_STR("user_group", false, 1, NAME_MAX_LEN),
+    SF_STR("user", false, 1, 256),
+    SF_OBJ("match", false, match_fields),
+    SF_ENUM("action", true, action_values),
+    SF_BOOL("log", false),
+    SF_BOOL("notify", false),
+    SF_INT("ttl", false, 0, 86400),
+    SF_ENUM("granularity", false, gran_values),
+    SF_END
+};
+
+static const struct schema_field policy_fields[] = {
+    SF_STR("description", false, 0, 1024),
+    SF_INT("default_ttl", false, 0, 86400),
+    SF_ENUM("default_granularity", false, gran_values),
+    SF_ARRAY("vm_groups", false, 0, 10000,
+             (&(const struct schema_field) SF_OBJ("group", true,
+                                                  group_fields))),
+    SF_ARRAY("user_groups", false, 0, 10000,
+             (&(const struct schema_field) SF_OBJ("group", true,
+                                                  user_group_fields))),
+    SF_ARRAY("vms", false, 0, 100000,
+             (&(const struct schema_field) SF_OBJ("vm", true, vm_fields))),
+    SF_ARRAY("users", false, 0, 100000,
+             (&(const struct schema_field) SF_OBJ("user", true,
+                                                  user_fields))),
+    SF_ARRAY("rules", false, 0, 1000000,
+             (&(const struct schema_field) SF_OBJ("rule", true,
+                                                  rule_fields))),
+    SF_END
+};
+
+/* Compiled structures. */
+
+#define ROOT_VM_GROUP "all"
+#define ROOT_USER_GROUP "everyone"
+
+enum scope_kind {
+    SCOPE_GLOBAL, SCOPE_VM_GROUP, SCOPE_VM, SCOPE_USER_GROUP, SCOPE_USER
+};
+
+static const char *const scope_kind_names[] = {
+    "the global rules", "vm group", "vm", "user group", "user"
+};
+
+struct scope {
+    enum scope_kind kind;
+    const char *name;           /* Points into the owner's name. */
+    uint64_t stamp;             /* == policy->stamp: in this request. */
+    int pos;                    /* Position in this request's chain. */
+    int best;                   /* Best matching rule this request, or -1. */
+};
+
+struct group {
+    char *name;
+    int parent;                 /* Index, or -1 for the root. */
+    int scope;
+    int mode;                   /* 0 enforce, 1 monitor; -1 inherit. */
+    int unknown_allow;          /* 0 deny, 1 allow; -1 inherit. */
+    int log, notify;            /* -1 inherit. */
+    uint64_t stamp;             /* In this request's chain. */
+};
+
+struct vm_entry {
+    char *uuid;                 /* Lowercase. */
+    char *name;
+    int group;
+    int scope;
+};
+
+struct user_entry {
+    char *name;
+    int *groups;
+    size_t n_groups;
+    int scope;
+};
+
+struct cidr {
+    struct policy_addr addr;
+    int plen;                   /* Over the 128-bit (mapped) address. */
+};
+
+struct ports {
+    int lo, hi;
+};
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+struct tzone {
+    char *name;
+    time_t cached_at;           /* When 'offset' was computed; 0: never. */
+    long offset;                /* Seconds east of UTC. */
+};
+
+struct rule {
+    char *id;
+    char *description;
+    int priority;
+    int scope;
+    bool allow, log, notify, has_log, has_notify;
+    int ttl;                    /* -1: the policy default. */
+    int gran;                   /* -1: the policy default. */
+
+    struct strlist vm_uuid, vm_name, app_name, app_path, sha256, product,
+                   vendor, version, category, users;
+    int *vm_groups, *user_groups;
+    size_t n_vm_groups, n_user_groups;
+    unsigned trust_mask;        /* Bit per enum appid_trust; 0: any. */
+    int threat_min;             /* -1: any. */
+    unsigned event_mask;        /* 0: any. */
+    int proto;                  /* -1: any. */
+    int dir;                    /* -1: any. */
+    struct cidr *local, *remote;
+    size_t n_local, n_remote;
+    struct ports *lports, *rports;
+    size_t n_lports, n_rports;
+    bool has_schedule;
+    unsigned days;              /* Bit per tm_wday. */
+    int start_min, end_min;
+    int tz;                     /* Index into policy->tzones; -1: UTC. */
+};
+
+/* A string -> rule list hash map, for the rule index and name lookups. */
+struct smap_entry {
+    char *key;
+    int *vals;
+    size_t n, allocated;
+};
+
+struct smap {
+    struct smap_entry *slots;
+    size_t mask, n;
+};
+
+struct policy {
+    int refcount;
+    int default_ttl;
+    int default_gran;
+
+    struct group *vm_groups, *user_groups;
+    size_t n_vm_groups, n_user_groups;
+    struct vm_entry *vms;
+    size_t n_vms;
+    struct user_entry *users;
+    size_t n_users;
+    struct scope *scopes;
+    size_t n_scopes, allocated_scopes;
+    struct rule *rules;
+    size_t n_rules;
+    struct tzone *tzones;
+    size_t n_tzones;
+
+    struct smap names;          /* "g:", "G:", "u:", "n:", "U:" -> index. */
+    struct smap index;          /* Rule index (see index_rule()). */
+    int *wildcard;              /* Rules with no index key. */
+    size_t n_wildcard;
+
+    uint64_t stamp;
+    size_t examined;
+};
+
+/* String map. */
+
+static uint32_t
+hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    }
+    return h;
+}
+
+static struct smap_entry *
+smap_find(const struct smap *m, const char *key)
+{
+    if (!m->slots) {
+        return NULL;
+    }
+    for (size_t i = hash_str(key) & m->mask; ; i = (i + 1) & m->mask) {
+        struct smap_entry *e = &m->slots[i];
+        if (!e->key) {
+            return NULL;
+        }
+        if (!strcmp(e->key, key)) {
+            return e;
+        }
+    }
+}
+
+static void smap_add(struct smap *, const char *key, int val);
+
+static void
+smap_grow(struct smap *m)
+{
+    struct smap old = *m;
+    size_t n_slots = old.slots ? (old.mask + 1) * 2 : 64;
+    m->slots = xcalloc(n_slots, sizeof *m->slots);
+    m->mask = n_slots - 1;
+    m->n = 0;
+    for (size_t i = 0; old.slots && i <= old.mask; i++) {
+        struct smap_entry *e = &old.slots[i];
+        if (e->key) {
+            size_t j = hash_str(e->key) & m->mask;
+            while (m->slots[j].key) {
+                j = (j + 1) & m->mask;
+            }
+            m->slots[j] = *e;
+            m->n++;
+        }
+    }
+    free(old.slots);
+}
+
+static void
+smap_add(struct smap *m, const char *key, int val)
+{
+    struct smap_entry *e = smap_find(m, key);
+    if (!e) {
+        if (!m->slots || (m->n + 1) * 4 > (m->mask + 1) * 3) {
+            smap_grow(m);
+        }
+        size_t i = hash_str(key) & m->mask;
+        while (m->slots[i].key) {
+            i = (i + 1) & m->mask;
+        }
+        e = &m->slots[i];
+        e->key = xstrdup(key);
+        m->n++;
+    }
+    if (e->n >= e->allocated) {
+        e->allocated = e->allocated ? 2 * e->allocated : 2;
+        e->vals = xrealloc(e->vals, e->allocated * sizeof *e->vals);
+    }
+    e->vals[e->n++] = val;
+}
+
+static void
+smap_destroy(struct smap *m)
+{
+    for (size_t i = 0; m->slots && i <= m->mask; i++) {
+        free(m->slots[i].key);
+        free(m->slots[i].vals);
+    }
+    free(m->slots);
+}
+
+/* Returns the first value for "PREFIX:NAME", or -1. */
+static int
+name_lookup(const struct policy *p, char prefix, const char *name)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    const struct smap_entry *e = smap_find(&p->names, key);
+    return e ? e->vals[0] : -1;
+}
+
+static void
+name_add(struct policy *p, char prefix, const char *name, int val)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    smap_add(&p->names, key, val);
+}
+
+/* Names and addresses. */
+
+static bool
+name_from(const char *const *names, const char *name, int *out)
+{
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(names[i], name)) {
+            *out = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+policy_event_from_name(const char *name, enum policy_event *e)
+{
+    int i;
+    return name_from(event_values, name, &i) ? (*e = i, true) : false;
+}
+
+bool
+policy_proto_from_name(const char *name, enum policy_proto *pr)
+{
+    int i;
+    return name_from(proto_values, name, &i) && i < 3
+           ? (*pr = i, true) : false;
+}
+
+bool
+policy_dir_from_name(const char *name, enum policy_dir *d)
+{
+    int i;
+    return name_from(dir_values, name, &i) ? (*d = i, true) : false;
+}
+
+bool
+policy_addr_parse(const char *s, struct policy_addr *a)
+{
+    struct in_addr v4;
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, s, &v4) == 1) {
+        a->b[10] = a->b[11] = 0xff;
+        memcpy(&a->b[12], &v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, s, a->b) == 1;
+}
+
+static void
+cidr_parse(const char *s, struct cidr *c)
+{
+    char addr[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t) (slash - s) : strlen(s);
+    snprintf(addr, sizeof addr, "%.*s", (int) n, s);
+    policy_addr_parse(addr, &c->addr);
+    bool v4 = !strchr(addr, ':');
+    int max = v4 ? 32 : 128;
+    int plen = slash ? atoi(slash + 1) : max;
+    c->plen = v4 ? plen + 96 : plen;
+}
+
+static bool
+cidr_contains(const struct cidr *c, const struct policy_addr *a)
+{
+    int full = c->plen / 8, rest = c->plen % 8;
+    if (memcmp(c->addr.b, a->b, full)) {
+        return false;
+    }
+    if (rest) {
+        uint8_t mask = (uint8_t) (0xff << (8 - rest));
+        return (c->addr.b[full] & mask) == (a->b[full] & mask);
+    }
+    return true;
+}
+
+/* Time zones: the offset is recomputed at most once a minute, so daylight
+ * saving changes apply within a minute. */
+
+static bool
+tz_valid(const char *name)
+{
+    if (!strcmp(name, "UTC")) {
+        return true;
+    }
+    if (!isalpha((unsigned char) name[0]) || strstr(name, "..")) {
+        return false;
+    }
+    for (const char *c = name; *c; c++) {
+        if (!isalnum((unsigned char) *c) && !strchr("/_-+", *c)) {
+            return false;
+        }
+    }
+    char *path = xasprintf("/usr/share/zoneinfo/%s", name);
+    struct stat st;
+    bool ok = !stat(path, &st) && S_ISREG(st.st_mode);
+    free(path);
+    return ok;
+}
+
+static long
+tz_offset(struct tzone *tz, time_t now)
+{
+    if (tz->cached_at && now >= tz->cached_at && now - tz->cached_at < 60) {
+        return tz->offset;
+    }
+    const char *old = getenv("TZ");
+    char *saved = old ? xstrdup(old) : NULL;
+    char *spec = xasprintf(":%s", tz->name);
+    setenv("TZ", spec, 1);
+    tzset();
+    struct tm tm;
+    localtime_r(&now, &tm);
+    tz->offset = tm.tm_gmtoff;
+    tz->cached_at = now;
+    if (saved) {
+        setenv("TZ", saved, 1);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+    free(saved);
+    free(spec);
+    return tz->offset;
+}
+
+static bool
+schedule_active(struct policy *p, const struct rule *r, time_t now)
+{
+    long offset = r->tz >= 0 ? tz_offset(&p->tzones[r->tz], now) : 0;
+    time_t local = now + offset;
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    int minute = tm.tm_hour * 60 + tm.tm_min;
+    if (!(r->days & (1u << tm.tm_wday))) {
+        return false;
+    }
+    return r->start_min <= r->end_min
+           ? minute >= r->start_min && minute < r->end_min
+           /* Wraps past midnight: from start on the listed day to end. */
+           : minute >= r->start_min || minute < r->end_min;
+}
+
+/* Compilation. */
+
+struct compile {
+    struct policy *p;
+    const struct json_object *doc;
+};
+
+static int
+add_scope(struct policy *p, enum scope_kind kind, const char *name)
+{
+    if (p->n_scopes >= p->allocated_scopes) {
+        p->allocated_scopes = p->allocated_scopes ? 2 * p->allocated_scopes
+                                                  : 64;
+        p->scopes = xrealloc(p->scopes,
+                             p->allocated_scopes * sizeof *p->scopes);
+    }
+    p->scopes[p->n_scopes] = (struct scope) {
+        .kind = kind, .name = name, .best = -1,
+    };
+    return (int) p->n_scopes++;
+}
+
+static int
+tristate(const struct json_object *obj, const char *key)
+{
+    struct json_object *v = msg_get(obj, key);
+    return v ? json_object_get_boolean(v) : -1;
+}
+
+/* Builds one group tree ('vm' or user) from the array at 'key'. */
+static char *
+compile_groups(struct policy *p, const struct json_object *doc, bool vm)
+{
+    const char *key = vm ? "vm_groups" : "user_groups";
+    const char *root = vm ? ROOT_VM_GROUP : ROOT_USER_GROUP;
+    char prefix = vm ? 'g' : 'G';
+    struct json_object *list = msg_get(doc, key);
+    size_t n = list ? json_object_array_length(list) : 0;
+
+    struct group *groups = xcalloc(n + 1, sizeof *groups);
+    groups[0] = (struct group) {
+        .name = xstrdup(root), .parent = -1, .mode = 0, .unknown_allow = 0,
+        .log = 1, .notify = 0,
+    };
+    name_add(p, prefix, root, 0);
+    size_t count = 1;
+    char *error = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *g = json_object_array_get_idx(list, i);
+        const char *name = msg_get_string(g, "name", "");
+        if (!strcmp(name, root)) {
+            /* Settings for the root itself. */
+            struct group *r = &groups[0];
+            const char *mode = msg_get_string(g, "mode", NULL);
+            const char *unk = msg_get_string(g, "unknown_app", NULL);
+            if (msg_get(g, "parent")) {
+                error = xasprintf("%s[%zu].parent: the root group \"%s\" has "
+                                  "no parent", key, i, root);
+                goto fail;
+            }
+            r->mode = mode ? !strcmp(mode, "monitor") : r->mode;
+            r->unknown_allow = unk ? !strcmp(unk, "allow") : r->unknown_allow;
+            r->log = tristate(g, "log") >= 0 ? tristate(g, "log") : r->log;
+            r->notify = tristate(g, "notify") >= 0 ? tristate(g, "notify")
+                                                    : r->notify;
+            continue;
+        }
+        if (name_lookup(p, prefix, name) >= 0) {
+            error = xasprintf("%s[%zu].name: \"%s\" is defined twice", key,
+                              i, name);
+            goto fail;
+        }
+        const char *mode = msg_get_string(g, "mode", NULL);
+        const char *unk = msg_get_string(g, "unknown_app", NULL);
+        groups[count] = (struct group) {
+            .name = xstrdup(name), .parent = -2,
+            .mode = mode ? !strcmp(mode, "monitor") : -1,
+            .unknown_allow = unk ? !strcmp(unk, "allow") : -1,
+            .log = tristate(g, "log"), .notify = tristate(g, "notify"),
+        };
+        name_add(p, prefix, name, (int) count);
+        count++;
+    }
+
+    /* Parents, after every name is known; then refuse cycles. */
+    for (size_t i = 0, gi = 1; i < n; i++) {
+        struct json_object *g = json_object_array_get_idx(list, i);
+        if (!strcmp(msg_get_string(g, "name", ""), root)) {
+            continue;
+        }
+        const char *parent = msg_get_string(g, "parent", root);
+        int pi = name_lookup(p, prefix, parent);
+        if (pi < 0) {
+            error = xasprintf("%s[%zu].parent: no %s group \"%s\"", key, i,
+                              vm ? "vm" : "user", parent);
+            goto fail;
+        }
+        groups[gi++].parent = pi;
+    }
+    for (size_t i = 1; i < count; i++) {
+        size_t steps = 0;
+        for (int g = (int) i; g >= 0; g = groups[g].parent) {
+            if (++steps > count) {
+                error = xasprintf("%s: group \"%s\" is its own ancestor", key,
+                                  groups[i].name);
+                goto fail;
+            }
+        }
+    }
+
+    /* Resolve inherited settings, parents first (walk up per group). */
+    for (size_t i = 1; i < count; i++) {
+        struct group *g = &groups[i];
+        for (int a = g->parent; a >= 0; a = groups[a].parent) {
+            if (g->mode < 0) {
+                g->mode = groups[a].mode;
+            }
+            if (g->unknown_allow < 0) {
+                g->unknown_allow = groups[a].unknown_allow;
+            }
+            if (g->log < 0) {
+                g->log = groups[a].log;
+            }
+            if (g->notify < 0) {
+                g->notify = groups[a].notify;
+            }
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        groups[i].scope = add_scope(p, vm ? SCOPE_VM_GROUP : SCOPE_USER_GROUP,
+                                    groups[i].name);
+    }
+    if (vm) {
+        p->vm_groups = groups;
+        p->n_vm_groups = count;
+    } else {
+        p->user_groups = groups;
+        p->n_user_groups = count;
+    }
+    return NULL;
+
+fail:
+    for (size_t i = 0; i < count; i++) {
+        free(groups[i].name);
+    }
+    free(groups);
+    return error;
+}
+
+static char *
+compile_members(struct policy *p, const struct json_object *doc)
+{
+    struct json_object *list = msg_get(doc, "vms");
+    size_t n = list ? json_object_array_length(list) : 0;
+    p->vms = xcalloc(n ? n : 1, sizeof *p->vms);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *v = json_object_array_get_idx(list, i);
+        char *uuid = xstrdup(msg_get_string(v, "uuid", ""));
+        for (char *c = uuid; *c; c++) {
+            *c = tolower((unsigned char) *c);
+        }
+        if (name_lookup(p, 'u', uuid) >= 0) {
+            char *error = xasprintf("vms[%zu].uuid: %s is listed twice", i,
+                                    uuid);
+            free(uuid);
+            return error;
+        }
+        const char *group = msg_get_string(v, "group", ROOT_VM_GROUP);
+        int g = name_lookup(p, 'g', group);
+        if (g < 0) {
+            free(uuid);
+            return xasprintf("vms[%zu].group: no vm group \"%s\"", i, group);
+        }
+        struct vm_entry *e = &p->vms[p->n_vms];
+        e->uuid = uuid;
+        e->name = xstrdup(msg_get_string(v, "name", ""));
+        e->group = g;
+        e->scope = add_scope(p, SCOPE_VM, *e->name ? e->name : e->uuid);
+        name_add(p, 'u', uuid, (int) p->n_vms);
+        if (*e->name) {
+            name_add(p, 'n', e->name, (int) p->n_vms);
+        }
+        p->n_vms++;
+    }
+
+    list = msg_get(doc, "users");
+    n = list ? json_object_array_length(list) : 0;
+    p->users = xcalloc(n ? n : 1, sizeof *p->users);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *u = json_object_array_get_idx(list, i);
+        const char *name = msg_get_string(u, "name", "");
+        if (name_lookup(p, 'U', name) >= 0) {
+            return xasprintf("users[%zu].name: \"%s\" is listed twice", i,
+                             name);
+        }
+        struct user_entry *e = &p->users[p->n_users];
+        e->name = xstrdup(name);
+        e->scope = add_scope(p, SCOPE_USER, e->name);
+        name_add(p, 'U', name, (int) p->n_users);
+        p->n_users++;
+
+        struct json_object *groups = msg_get(u, "groups");
+        size_t ng = groups ? json_object_array_length(groups) : 0;
+        e->groups = xcalloc(ng ? ng : 1, sizeof *e->groups);
+        for (size_t j = 0; j < ng; j++) {
+            const char *gname = json_object_get_string(
+                json_object_array_get_idx(groups, j));
+            int g = name_lookup(p, 'G', gname);
+            if (g < 0) {
+                return xasprintf("users[%zu].groups[%zu]: no user group "
+                                 "\"%s\"", i, j, gname);
+            }
+            e->groups[e->n_groups++] = g;
+        }
+    }
+    return NULL;
+}
+
+static void
+strlist_from(const struct json_object *match, const char *key,
+             struct strlist *l)
+{
+    struct json_object *a = msg_get(match, key);
+    l->n = a ? json_object_array_length(a) : 0;
+    l->v = l->n ? xcalloc(l->n, sizeof *l->v) : NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        l->v[i] = xstrdup(json_object_get_string(
+                              json_object_array_get_idx(a, i)));
+    }
+}
+
+static void
+strlist_destroy(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+}
+
+static int
+parse_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':' || !isdigit((unsigned char) s[0])
+        || !isdigit((unsigned char) s[1]) || !isdigit((unsigned char) s[3])
+        || !isdigit((unsigned char) s[4])) {
+        return -1;
+    }
+    int h = (s[0] - '0') * 10 + (s[1] - '0');
+    int m = (s[3] - '0') * 10 + (s[4] - '0');
+    /* "24:00" ends a window at midnight. */
+    return (h < 24 && m < 60) || (h == 24 && m == 0) ? h * 60 + m : -1;
+}
+
+static char *
+compile_group_refs(struct policy *p, const struct json_object *match,
+                   const char *key, char prefix, int **out, size_t *n_out,
+                   size_t ri)
+{
+    struct json_object *a = msg_get(match, key);
+    size_t n = a ? json_object_array_length(a) : 0;
+    *out = n ? xcalloc(n, sizeof **out) : NULL;
+    *n_out = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_object_get_string(
+            json_object_array_get_idx(a, i));
+        int g = name_lookup(p, prefix, name);
+        if (g < 0) {
+            return xasprintf("rules[%zu].match.%s[%zu]: no %s group \"%s\"",
+                             ri, key, i, prefix == 'g' ? "vm" : "user", name);
+        }
+        (*out)[i] = g;
+    }
+    return NULL;
+}
+
+static char *
+compile_ports(const struct json_object *match, const char *key,
+              struct ports **out, size_t *n_out)
+{
+    struct json_object *a = msg_get(match, key);
+    size_t n = a ? json_object_array_length(a) : 0;
+    *out = n ? xcalloc(n, sizeof **out) : NULL;
+    *n_out = n;
+    for (size_t i = 0; i < n; i++) {
+        schema_parse_ports(json_object_array_get_idx(a, i), &(*out)[i].lo,
+                           &(*out)[i].hi);
+    }
+    return NULL;
+}
+
+static void
+compile_cidrs(const struct json_object *match, const char *key,
+              struct cidr **out, size_t *n_out)
+{
+    struct json_object *a = msg_get(match, key);
+    size_t n = a ? json_object_array_length(a) : 0;
+    *out = n ? xcalloc(n, sizeof **out) : NULL;
+    *n_out = n;
+    for (size_t i = 0; i < n; i++) {
+        cidr_parse(json_object_get_string(json_object_array_get_idx(a, i)),
+                   &(*out)[i]);
+    }
+}
+
+static unsigned
+mask_from(const struct json_object *match, const char *key,
+          const char *const *names)
+{
+    struct json_object *a = msg_get(match, key);
+    size_t n = a ? json_object_array_length(a) : 0;
+    unsigned mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        if (name_from(names, json_object_get_string(
+                          json_object_array_get_idx(a, i)), &k)) {
+            mask |= 1u << k;
+        }
+    }
+    return mask;
+}
+
+static char *
+compile_schedule(struct policy *p, struct rule *r,
+                 const struct json_object *s, size_t ri)
+{
+    r->has_schedule = true;
+    r->days = mask_from(s, "days", day_values);
+    const char *start = msg_get_string(s, "start", "");
+    const char *end = msg_get_string(s, "end", "");
+    r->start_min = parse_hhmm(start);
+    r->end_min = parse_hhmm(end);
+    if (r->start_min < 0 || r->start_min == 24 * 60) {
+        return xasprintf("rules[%zu].match.schedule.start: \"%s\" is not "
+                         "HH:MM", ri, start);
+    }
+    if (r->end_min < 0) {
+        return xasprintf("rules[%zu].match.schedule.end: \"%s\" is not "
+                         "HH:MM (00:00..24:00)", ri, end);
+    }
+    if (r->start_min == r->end_min) {
+        return xasprintf("rules[%zu].match.schedule: start and end are "
+                         "both %s: an empty window", ri, start);
+    }
+    const char *tz = msg_get_string(s, "tz", "UTC");
+    r->tz = -1;
+    if (strcmp(tz, "UTC")) {
+        if (!tz_valid(tz)) {
+            return xasprintf("rules[%zu].match.schedule.tz: unknown time "
+                             "zone \"%s\"", ri, tz);
+        }
+        for (size_t i = 0; i < p->n_tzones; i++) {
+            if (!strcmp(p->tzones[i].name, tz)) {
+                r->tz = (int) i;
+            }
+        }
+        if (r->tz < 0) {
+            p->tzones = xrealloc(p->tzones,
+                                 (p->n_tzones + 1) * sizeof *p->tzones);
+            p->tzones[p->n_tzones] = (struct tzone) { .name = xstrdup(tz) };
+            r->tz = (int) p->n_tzones++;
+        }
+    }
+    return NULL;
+}
+
+static bool
+has_glob(const char *s)
+{
+    return strpbrk(s, "*?[\\") != NULL;
+}
+
+/* Puts rule 'ri' in the index under its most selective literal key, or in
+ * the wildcard list.  Each rule goes in exactly one place, so a request can
+ * meet it at most once. */
+static void
+index_rule(struct policy *p, size_t ri)
+{
+    const struct rule *r = &p->rules[ri];
+    const struct { char prefix; const struct strlist *l; bool literal; }
+    keys[] = {
+        { 's', &r->sha256, true },
+        { 'n', &r->app_name, true },
+        { 'p', &r->product, true },
+        { 'v', &r->vendor, true },
+        { 'c', &r->category, true },
+    };
+    char key[300];
+
+    for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+        const struct strlist *l = keys[k].l;
+        bool ok = l->n > 0;
+        for (size_t i = 0; ok && i < l->n; i++) {
+            ok = !has_glob(l->v[i]);
+        }
+        if (!ok) {
+            continue;
+        }
+        for (size_t i = 0; i < l->n; i++) {
+            /* Product and vendor compare ignoring case: index lowercase. */
+            snprintf(key, sizeof key, "%c:%s", keys[k].prefix, l->v[i]);
+            if (keys[k].prefix == 'p' || keys[k].prefix == 'v') {
+                for (char *c = key; *c; c++) {
+                    *c = tolower((unsigned char) *c);
+                }
+            }
+            smap_add(&p->index, key, (int) ri);
+        }
+        return;
+    }
+
+    bool single_ports = r->n_rports > 0 && r->n_rports <= 16;
+    for (size_t i = 0; single_ports && i < r->n_rports; i++) {
+        single_ports = r->rports[i].lo == r->rports[i].hi;
+    }
+    if (single_ports) {
+        for (size_t i = 0; i < r->n_rports; i++) {
+            snprintf(key, sizeof key, "r:%d", r->rports[i].lo);
+            smap_add(&p->index, key, (int) ri);
+        }
+        return;
+    }
+    p->wildcard = xrealloc(p->wildcard,
+                           (p->n_wildcard + 1) * sizeof *p->wildcard);
+    p->wildcard[p->n_wildcard++] = (int) ri;
+}
+
+static char *
+compile_rule(struct policy *p, const struct json_object *j, size_t ri)
+{
+    struct rule *r = &p->rules[ri];
+    r->id = xstrdup(msg_get_string(j, "id", ""));
+    r->description = xstrdup(msg_get_string(j, "description", ""));
+    r->priority = (int) msg_get_int(j, "priority", 0);
+    r->allow = !strcmp(msg_get_string(j, "action", ""), "allow");
+    r->has_log = msg_get(j, "log") != NULL;
+    r->log = msg_get_bool(j, "log", false);
+    r->has_notify = msg_get(j, "notify") != NULL;
+    r->notify = msg_get_bool(j, "notify", false);
+    r->ttl = (int) msg_get_int(j, "ttl", -1);
+    const char *gran = msg_get_string(j, "granularity", NULL);
+    r->gran = gran ? !strcmp(gran, "service") : -1;
+    r->threat_min = -1;
+    r->proto = -1;
+    r->dir = -1;
+    r->tz = -1;
+
+    if (name_lookup(p, 'r', r->id) >= 0) {
+        return xasprintf("rules[%zu].id: \"%s\" is used twice", ri, r->id);
+    }
+    name_add(p, 'r', r->id, (int) ri);
+
+    /* Attachment: at most one. */
+    static const struct { const char *key; char prefix; } attach[] = {
+        { "vm_group", 'g' }, { "vm", 'u' }, { "user_group", 'G' },
+        { "user", 'U' },
+    };
+    int n_attach = 0;
+    r->scope = 0;               /* The global scope. */
+    for (size_t i = 0; i < ARRAY_SIZE(attach); i++) {
+        const char *name = msg_get_string(j, attach[i].key, NULL);
+        if (!name) {
+            continue;
+        }
+        if (++n_attach > 1) {
+            return xasprintf("rules[%zu].%s: a rule attaches to at most one "
+                             "of vm_group, vm, user_group, user", ri,
+                             attach[i].key);
+        }
+        int idx = name_lookup(p, attach[i].prefix, name);
+        if (idx < 0 && attach[i].prefix == 'u') {
+            /* A VM may be named by uuid or by name. */
+            char lower[64];
+            snprintf(lower, sizeof lower, "%s", name);
+            for (char *c = lower; *c; c++) {
+                *c = tolower((unsigned char) *c);
+            }
+            idx = name_lookup(p, 'u', lower);
+            if (idx < 0) {
+                idx = name_lookup(p, 'n', name);
+            }
+        }
+        if (idx < 0) {
+            return xasprintf("rules[%zu].%s: \"%s\" is not defined in %s",
+                             ri, attach[i].key, name,
+                             attach[i].prefix == 'g' ? "vm_groups"
+                             : attach[i].prefix == 'u' ? "vms"
+                             : attach[i].prefix == 'G' ? "user_groups"
+                             : "users");
+        }
+        r->scope = attach[i].prefix == 'g' ? p->vm_groups[idx].scope
+                   : attach[i].prefix == 'u' ? p->vms[idx].scope
+                   : attach[i].prefix == 'G' ? p->user_groups[idx].scope
+                   : p->users[idx].scope;
+    }
+
+    const struct json_object *m = msg_get(j, "match");
+    strlist_from(m, "vm_uuid", &r->vm_uuid);
+    for (size_t i = 0; i < r->vm_uuid.n; i++) {
+        for (char *c = r->vm_uuid.v[i]; *c; c++) {
+            *c = tolower((unsigned char) *c);
+        }
+    }
+    strlist_from(m, "vm_name", &r->vm_name);
+    strlist_from(m, "app_name", &r->app_name);
+    strlist_from(m, "app_path", &r->app_path);
+    strlist_from(m, "sha256", &r->sha256);
+    strlist_from(m, "product", &r->product);
+    strlist_from(m, "vendor", &r->vendor);
+    strlist_from(m, "version", &r->version);
+    strlist_from(m, "category", &r->category);
+    strlist_from(m, "user", &r->users);
+    char *error = compile_group_refs(p, m, "vm_group", 'g', &r->vm_groups,
+                                     &r->n_vm_groups, ri);
+    if (!error) {
+        error = compile_group_refs(p, m, "user_group", 'G', &r->user_groups,
+                                   &r->n_user_groups, ri);
+    }
+    if (error) {
+        return error;
+    }
+    r->trust_mask = mask_from(m, "trust", trust_values);
+    const char *threat = msg_get_string(m, "threat_at_least", NULL);
+    if (threat) {
+        name_from(threat_values, threat, &r->threat_min);
+    }
+    r->event_mask = mask_from(m, "event", event_values);
+    const char *proto = msg_get_string(m, "protocol", "any");
+    if (strcmp(proto, "any")) {
+        name_from(proto_values, proto, &r->proto);
+    }
+    const char *dir = msg_get_string(m, "direction", NULL);
+    if (dir) {
+        name_from(dir_values, dir, &r->dir);
+    }
+    compile_cidrs(m, "local", &r->local, &r->n_local);
+    compile_cidrs(m, "remote", &r->remote, &r->n_remote);
+    compile_ports(m, "local_port", &r->lports, &r->n_lports);
+    compile_ports(m, "remote_port", &r->rports, &r->n_rports);
+    if ((r->n_lports || r->n_rports) && r->proto == POLICY_PROTO_ICMP) {
+        return xasprintf("rules[%zu].match: ports mean nothing for icmp",
+                         ri);
+    }
+    const struct json_object *s = msg_get(m, "schedule");
+    if (s) {
+        error = compile_schedule(p, r, s, ri);
+        if (error) {
+            return error;
+        }
+    }
+    index_rule(p, ri);
+    return NULL;
+}
+
+static char *
+parse_json(const char *text, size_t len, struct json_object **objp)
+{
+    *objp = NULL;
+    if (len > 64 * 1024 * 1024) {
+        return xstrdup("policy: larger than 64 MiB");
+    }
+    struct json_tokener *tok = json_tokener_new_ex(16);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
+                                | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *obj = json_tokener_parse_ex(tok, text, (int) len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (jerr == json_tokener_continue) {
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (jerr != json_tokener_success) {
+        json_object_put(obj);
+        return jerr == json_tokener_continue
+               || jerr == json_tokener_error_parse_eof
+               ? xstrdup("policy: truncated JSON")
+               : xasprintf("policy: invalid JSON near byte %zu: %s", end,
+                           json_tokener_error_desc(jerr));
+    }
+    *objp = obj;
+    return NULL;
+}
+
+char *
+policy_compile(const char *text, size_t len, struct policy **policyp)
+{
+    *policyp = NULL;
+    struct json_object *doc;
+    char *error = parse_json(text, len, &doc);
+    if (error) {
+        return error;
+    }
+    error = schema_validate(doc, policy_fields, "policy", true);
+    if (error) {
+        json_object_put(doc);
+        return error;
+    }
+
+    struct policy *p = xcalloc(1, sizeof *p);
+    p->refcount = 1;
+    p->default_ttl = (int) msg_get_int(doc, "default_ttl", 300);
+    p->default_gran = strcmp(msg_get_string(doc, "default_granularity",
+                                            "service"), "exact") != 0;
+    add_scope(p, SCOPE_GLOBAL, "global");
+
+    error = compile_groups(p, doc, true);
+    if (!error) {
+        error = compile_groups(p, doc, false);
+    }
+    if (!error) {
+        error = compile_members(p, doc);
+    }
+    if (!error) {
+        struct json_object *rules = msg_get(doc, "rules");
+        size_t n = rules ? json_object_array_length(rules) : 0;
+        p->rules = xcalloc(n ? n : 1, sizeof *p->rules);
+        for (size_t i = 0; i < n && !error; i++) {
+            p->n_rules = i + 1;
+            error = compile_rule(p, json_object_array_get_idx(rules, i), i);
+        }
+    }
+    json_object_put(doc);
+    if (error) {
+        /* Messages from the helpers lack the "policy." prefix. */
+        char *msg = strncmp(error, "policy", 6)
+                    ? xasprintf("policy.%s", error) : xstrdup(error);
+        free(error);
+        policy_unref(p);
+        return msg;
+    }
+    *policyp = p;
+    return NULL;
+}
+
+struct policy *
+policy_ref(struct policy *p)
+{
+    p->refcount++;
+    return p;
+}
+
+static void
+rule_destroy(struct rule *r)
+{
+    free(r->id);
+    free(r->description);
+    struct strlist *lists[] = {
+        &r->vm_uuid, &r->vm_name, &r->app_name, &r->app_path, &r->sha256,
+        &r->product, &r->vendor, &r->version, &r->category, &r->users,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+        strlist_destroy(lists[i]);
+    }
+    free(r->vm_groups);
+    free(r->user_groups);
+    free(r->local);
+    free(r->remote);
+    free(r->lports);
+    free(r->rports);
+}
+
+void
+policy_unref(struct policy *p)
+{
+    if (!p || --p->refcount > 0) {
+        return;
+    }
+    for (size_t i = 0; i < p->n_vm_groups; i++) {
+        free(p->vm_groups[i].name);
+    }
+    for (size_t i = 0; i < p->n_user_groups; i++) {
+        free(p->user_groups[i].name);
+    }
+    free(p->vm_groups);
+    free(p->user_groups);
+    for (size_t i = 0; i < p->n_vms; i++) {
+        free(p->vms[i].uuid);
+        free(p->vms[i].name);
+    }
+    free(p->vms);
+    for (size_t i = 0; i < p->n_users; i++) {
+        free(p->users[i].name);
+        free(p->users[i].groups);
+    }
+    free(p->users);
+    for (size_t i = 0; i < p->n_rules; i++) {
+        rule_destroy(&p->rules[i]);
+    }
+    free(p->rules);
+    for (size_t i = 0; i < p->n_tzones; i++) {
+        free(p->tzones[i].name);
+    }
+    free(p->tzones);
+    free(p->scopes);
+    free(p->wildcard);
+    smap_destroy(&p->names);
+    smap_destroy(&p->index);
+    free(p);
+}
+
+size_t
+policy_n_rules(const struct policy *p)
+{
+    return p->n_rules;
+}
+
+size_t
+policy_last_examined(const struct policy *p)
+{
+    return p->examined;
+}
+
+/* Decisions. */
+
+struct req_ctx {
+    const struct policy_request *req;
+    const char *app_name;       /* Last path component. */
+    const struct appid_result *app;
+    int vm;                     /* Index into p->vms, or -1. */
+    int vm_group;
+    int user;                   /* Index into p->users, or -1. */
+    uint64_t stamp;
+};
+
+static bool
+in_list(const struct strlist *l, const char *s, bool nocase)
+{
+    if (!l->n) {
+        return true;
+    }
+    if (!s) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (nocase ? !strcasecmp(l->v[i], s) : !strcmp(l->v[i], s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+in_globs(const struct strlist *l, const char *s, int flags)
+{
+    if (!l->n) {
+        return true;
+    }
+    if (!s) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (!fnmatch(l->v[i], s, flags)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+in_ports(const struct ports *ports, size_t n, int port)
+{
+    if (!n) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (port >= ports[i].lo && port <= ports[i].hi) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+in_cidrs(const struct cidr *c, size_t n, const struct policy_addr *a,
+         bool have)
+{
+    if (!n) {
+        return true;
+    }
+    if (!have) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cidr_contains(&c[i], a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+in_groups(const struct group *groups, const int *want, size_t n,
+          uint64_t stamp)
+{
+    if (!n) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (groups[want[i]].stamp == stamp) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+rule_matches(struct policy *p, const struct rule *r,
+             const struct req_ctx *c)
+{
+    const struct policy_request *q = c->req;
+    const struct appid_result *app = c->app;
+
+    if ((r->event_mask && !(r->event_mask & (1u << q->event)))
+        || (r->proto >= 0 && r->proto != (int) q->proto)
+        || (r->dir >= 0 && r->dir != (int) q->dir)) {
+        return false;
+    }
+    if (!in_list(&r->sha256, q->app_sha256, false)
+        || !in_globs(&r->app_name, c->app_name, 0)
+        || !in_globs(&r->app_path, q->app_path, 0)
+        || !in_list(&r->product, app ? app->product : NULL, true)
+        || !in_list(&r->vendor, app ? app->vendor : NULL, true)
+        || !in_list(&r->version, app ? app->version : NULL, false)
+        || !in_list(&r->category, app ? app->category : NULL, false)) {
+        return false;
+    }
+    enum appid_trust trust = app ? app->trust : APPID_TRUST_UNKNOWN;
+    if (r->trust_mask && !(r->trust_mask & (1u << trust))) {
+        return false;
+    }
+    if (r->threat_min >= 0 && (!app || (int) app->threat < r->threat_min)) {
+        return false;
+    }
+    const char *vm_uuid = c->vm >= 0 ? p->vms[c->vm].uuid : q->vm_uuid;
+    if (r->vm_uuid.n) {
+        bool found = false;
+        for (size_t i = 0; vm_uuid && i < r->vm_uuid.n; i++) {
+            found = found || !strcasecmp(r->vm_uuid.v[i], vm_uuid);
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    const char *vm_name = c->vm >= 0 && *p->vms[c->vm].name
+                          ? p->vms[c->vm].name : q->vm_name;
+    if (!in_globs(&r->vm_name, vm_name, 0)
+        || !in_groups(p->vm_groups, r->vm_groups, r->n_vm_groups, c->stamp)
+        || !in_list(&r->users, q->user, false)
+        || !in_groups(p->user_groups, r->user_groups, r->n_user_groups,
+                      c->stamp)) {
+        return false;
+    }
+    if (!in_cidrs(r->local, r->n_local, &q->local, true)
+        || !in_cidrs(r->remote, r->n_remote, &q->remote, q->has_remote)
+        || !in_ports(r->lports, r->n_lports, q->local_port)
+        || (r->n_rports && !q->has_remote)
+        || !in_ports(r->rports, r->n_rports, q->remote_port)) {
+        return false;
+    }
+    return !r->has_schedule || schedule_active(p, r, q->now);
+}
+
+/* Whether rule 'a' comes before rule 'b' within a scope: higher priority
+ * first, then the smaller id. */
+static bool
+rule_before(const struct rule *a, const struct rule *b)
+{
+    return a->priority != b->priority ? a->priority > b->priority
+                                      : strcmp(a->id, b->id) < 0;
+}
+
+/* Marks the scopes of this request's chain, in order: global, vm groups
+ * root to leaf, the vm, user groups root to leaf, the user. */
+static void
+stamp_chain(struct policy *p, struct req_ctx *c)
+{
+    uint64_t st = c->stamp;
+    int pos = 0;
+    struct scope *scopes = p->scopes;
+
+    scopes[0].stamp = st;
+    scopes[0].pos = pos++;
+    scopes[0].best = -1;
+
+    int chain[64];
+    int n = 0;
+    for (int g = c->vm_group; g >= 0 && n < 64; g = p->vm_groups[g].parent) {
+        chain[n++] = g;
+    }
+    while (n-- > 0) {
+        struct group *g = &p->vm_groups[chain[n]];
+        g->stamp = st;
+        scopes[g->scope] = (struct scope) {
+            .kind = SCOPE_VM_GROUP, .name = g->name, .stamp = st,
+            .pos = pos++, .best = -1,
+        };
+    }
+    if (c->vm >= 0) {
+        struct scope *s = &scopes[p->vms[c->vm].scope];
+        s->stamp = st;
+        s->pos = pos++;
+        s->best = -1;
+    }
+
+    /* User groups: the root always, then each listed group's ancestors.
+     * A group's position grows with its depth, so outer groups come
+     * first. */
+    int upos = pos;
+    struct group *ug = p->user_groups;
+    ug[0].stamp = st;
+    scopes[ug[0].scope].stamp = st;
+    scopes[ug[0].scope].pos = upos;
+    scopes[ug[0].scope].best = -1;
+    int max_depth = 0;
+    if (c->user >= 0) {
+        const struct user_entry *u = &p->users[c->user];
+        for (size_t i = 0; i < u->n_groups; i++) {
+            int depth = 0;
+            for (int g = u->groups[i]; g >= 0; g = ug[g].parent) {
+                depth++;
+            }
+            max_depth = depth > max_depth ? depth : max_depth;
+            for (int g = u->groups[i]; g >= 0; g = ug[g].parent) {
+                ug[g].stamp = st;
+                struct scope *s = &scopes[ug[g].scope];
+                if (s->stamp != st) {
+                    s->stamp = st;
+                    s->best = -1;
+                }
+                s->pos = upos + --depth;
+            }
+        }
+        pos = upos + max_depth + 1;
+        struct scope *s = &scopes[u->scope];
+        s->stamp = st;
+        s->pos = pos++;
+        s->best = -1;
+    }
+}
+
+static void
+consider(struct policy *p, struct req_ctx *c, int ri, int *touched,
+         size_t *n_touched)
+{
+    const struct rule *r = &p->rules[ri];
+    struct scope *s = &p->scopes[r->scope];
+    p->examined++;
+    if (s->stamp != c->stamp || !rule_matches(p, r, c)) {
+        return;
+    }
+    if (s->best < 0) {
+        if (*n_touched < 256) {
+            touched[(*n_touched)++] = r->scope;
+        }
+        s->best = ri;
+    } else if (rule_before(r, &p->rules[s->best])) {
+        s->best = ri;
+    }
+}
+
+static void
+consider_key(struct policy *p, struct req_ctx *c, char prefix,
+             const char *value, bool lower, int *touched, size_t *n_touched)
+{
+    if (!value || !*value) {
+        return;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "%c:%s", prefix, value);
+    if (lower) {
+        for (char *k = key; *k; k++) {
+            *k = tolower((unsigned char) *k);
+        }
+    }
+    const struct smap_entry *e = smap_find(&p->index, key);
+    for (size_t i = 0; e && i < e->n; i++) {
+        consider(p, c, e->vals[i], touched, n_touched);
+    }
+}
+
+static const char *
+scope_desc(const struct policy *p, int scope, char *buf, size_t size)
+{
+    const struct scope *s = &p->scopes[scope];
+    if (s->kind == SCOPE_GLOBAL) {
+        snprintf(buf, size, "%s", scope_kind_names[s->kind]);
+    } else {
+        snprintf(buf, size, "%s \"%s\"", scope_kind_names[s->kind],
+                 s->name);
+    }
+    return buf;
+}
+
+void
+policy_decide(struct policy *p, const struct policy_request *q,
+              struct policy_verdict *v)
+{
+    struct req_ctx c = { .req = q, .app = q->app, .vm = -1, .user = -1 };
+    c.stamp = ++p->stamp;
+    p->examined = 0;
+
+    const char *slash = q->app_path ? strrchr(q->app_path, '/') : NULL;
+    c.app_name = slash ? slash + 1 : q->app_path;
+    if (q->vm_uuid && *q->vm_uuid) {
+        char lower[64];
+        snprintf(lower, sizeof lower, "%s", q->vm_uuid);
+        for (char *k = lower; *k; k++) {
+            *k = tolower((unsigned char) *k);
+        }
+        c.vm = name_lookup(p, 'u', lower);
+    }
+    if (c.vm < 0 && q->vm_name && *q->vm_name) {
+        c.vm = name_lookup(p, 'n', q->vm_name);
+    }
+    c.vm_group = c.vm >= 0 ? p->vms[c.vm].group : 0;
+    c.user = q->user && *q->user ? name_lookup(p, 'U', q->user) : -1;
+    stamp_chain(p, &c);
+
+    /* Candidates: the index under each of the request's keys, and the
+     * rules that have no key. */
+    int touched[256];
+    size_t n_touched = 0;
+    char port[16];
+    snprintf(port, sizeof port, "%d", q->remote_port);
+    consider_key(p, &c, 's', q->app_sha256, false, touched, &n_touched);
+    consider_key(p, &c, 'n', c.app_name, false, touched, &n_touched);
+    if (c.app) {
+        consider_key(p, &c, 'p', c.app->product, true, touched, &n_touched);
+        consider_key(p, &c, 'v', c.app->vendor, true, touched, &n_touched);
+        consider_key(p, &c, 'c', c.app->category, false, touched,
+                     &n_touched);
+    }
+    if (q->has_remote) {
+        consider_key(p, &c, 'r', port, false, touched, &n_touched);
+    }
+    for (size_t i = 0; i < p->n_wildcard; i++) {
+        consider(p, &c, p->wildcard[i], touched, &n_touched);
+    }
+
+    /* A deny from any scope wins; the outermost one is reported.  Else the
+     * most specific allow. */
+    int deny = -1, allow = -1, deny_pos = 0, allow_pos = 0;
+    for (size_t i = 0; i < n_touched; i++) {
+        const struct scope *s = &p->scopes[touched[i]];
+        const struct rule *r = &p->rules[s->best];
+        if (!r->allow && (deny < 0 || s->pos < deny_pos)) {
+            deny = s->best;
+            deny_pos = s->pos;
+        } else if (r->allow && (allow < 0 || s->pos > allow_pos)) {
+            allow = s->best;
+            allow_pos = s->pos;
+        }
+    }
+
+    const struct group *vg = &p->vm_groups[c.vm_group];
+    memset(v, 0, sizeof *v);
+    v->vm_group = vg->name;
+    v->ttl = p->default_ttl;
+    v->granularity = p->default_gran;
+    v->log = vg->log;
+    v->notify = false;
+
+    char where[160], where2[160];
+    const struct rule *r = deny >= 0 ? &p->rules[deny]
+                           : allow >= 0 ? &p->rules[allow] : NULL;
+    if (r) {
+        v->allow = r->allow;
+        v->rule = r->id;
+        v->log = r->has_log ? r->log : vg->log;
+        v->notify = r->has_notify ? r->notify : vg->notify;
+        v->ttl = r->ttl >= 0 ? r->ttl : p->default_ttl;
+        v->granularity = r->gran >= 0 ? r->gran : p->default_gran;
+        const struct scope *s = &p->scopes[r->scope];
+        if (!r->allow && (s->kind == SCOPE_VM_GROUP
+                          || s->kind == SCOPE_USER_GROUP)) {
+            v->restricted_by = s->name;
+        }
+        int n = snprintf(v->reason, sizeof v->reason, "%s by rule \"%s\" "
+                         "of %s%s%s", r->allow ? "allowed" : "denied", r->id,
+                         scope_desc(p, r->scope, where, sizeof where),
+                         *r->description ? ": " : "", r->description);
+        if (deny >= 0 && allow >= 0 && n > 0
+            && (size_t) n < sizeof v->reason) {
+            snprintf(v->reason + n, sizeof v->reason - n, "; it overrides "
+                     "allow rule \"%s\" of %s (an allow cannot lift a "
+                     "deny)", p->rules[allow].id,
+                     scope_desc(p, p->rules[allow].scope, where2,
+                                sizeof where2));
+        }
+    } else if (!c.app || c.app->match == APPID_MATCH_UNKNOWN) {
+        v->allow = vg->unknown_allow;
+        v->rule = "default:unknown-app";
+        snprintf(v->reason, sizeof v->reason, "no rule matched an unknown "
+                 "application; vm group \"%s\" %s unknown applications",
+                 vg->name, vg->unknown_allow ? "allows" : "denies");
+    } else {
+        v->allow = false;
+        v->rule = "default:no-match";
+        snprintf(v->reason, sizeof v->reason, "no rule allowed it; vm group "
+                 "\"%s\" denies what no rule allows", vg->name);
+    }
+
+    if (!v->allow && vg->mode == 1) {
+        char copy[sizeof v->reason];
+        snprintf(copy, sizeof copy, "%s", v->reason);
+        snprintf(v->reason, sizeof v->reason, "monitor mode (vm group "
+                 "\"%.40s\"): would have %.240s", vg->name, copy);
+        v->allow = true;
+        v->monitored = true;
+        v->log = true;
+    }
+}

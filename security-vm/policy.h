@@ -1,0 +1,100 @@
+/* policy: appfw's policy language, compiled, and the decision it makes.
+ *
+ * policy_compile() validates a JSON policy document (docs/policy.md) with
+ * errors that name the path ("rules[3].match.remote_port[0]: 70000 out of
+ * range 0..65535"; unknown fields are errors) and compiles it into an
+ * immutable, reference-counted structure: group trees, and the rules in a
+ * hash index keyed by their most selective literal (hash, file name,
+ * product, vendor, category, remote port), so a decision looks at the
+ * handful of rules that can match, never at all of them.
+ *
+ * policy_decide() turns a request (who, which application as identified by
+ * appid, what socket event) into a verdict with the deciding rule, a reason
+ * for people, log/notify flags, a TTL and a flow granularity.
+ *
+ * Pure: no I/O, no logging, no clock of its own (the request carries the
+ * time).  Not thread-safe: a compiled policy caches time-zone offsets.
+ * Neighbours: store.c keeps policy versions; secd.c feeds requests. */
+#ifndef SECVM_POLICY_H
+#define SECVM_POLICY_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "appid/appid.h"
+
+struct policy;
+
+/* Parses, validates and compiles 'len' bytes of JSON.  Returns NULL and
+ * stores a policy with one reference in '*policyp', or a malloc'd message
+ * naming the problem. */
+char *policy_compile(const char *text, size_t len, struct policy **policyp);
+
+struct policy *policy_ref(struct policy *);
+void policy_unref(struct policy *);
+
+size_t policy_n_rules(const struct policy *);
+
+enum policy_event {
+    POLICY_EV_CONNECT, POLICY_EV_LISTEN, POLICY_EV_ACCEPT, POLICY_EV_SEND,
+    POLICY_EV_CLOSE,
+};
+
+enum policy_proto { POLICY_PROTO_TCP, POLICY_PROTO_UDP, POLICY_PROTO_ICMP };
+
+enum policy_dir { POLICY_DIR_OUTBOUND, POLICY_DIR_INBOUND };
+
+bool policy_event_from_name(const char *, enum policy_event *);
+bool policy_proto_from_name(const char *, enum policy_proto *);
+bool policy_dir_from_name(const char *, enum policy_dir *);
+
+/* An address: IPv4 is stored as an IPv4-mapped IPv6 address. */
+struct policy_addr {
+    uint8_t b[16];
+};
+
+bool policy_addr_parse(const char *, struct policy_addr *);
+
+/* What is being decided.  Strings may be NULL or "" when unknown. */
+struct policy_request {
+    const char *vm_uuid;
+    const char *vm_name;
+    const char *user;               /* Account name ("alice"). */
+    const char *app_path;           /* As reported: name = last component. */
+    const char *app_sha256;         /* 64 lowercase hex digits, or NULL. */
+    const struct appid_result *app; /* appid's identification, or NULL. */
+    enum policy_event event;
+    enum policy_proto proto;
+    enum policy_dir dir;
+    struct policy_addr local, remote;
+    bool has_remote;
+    int local_port, remote_port;
+    time_t now;
+};
+
+enum policy_granularity { POLICY_GRAN_EXACT, POLICY_GRAN_SERVICE };
+
+struct policy_verdict {
+    bool allow;
+    const char *rule;               /* Rule id, or "default:..." */
+    const char *restricted_by;      /* Group whose deny decided, or NULL. */
+    bool log, notify;
+    bool monitored;                 /* A deny turned into allow+log. */
+    int ttl;
+    enum policy_granularity granularity;
+    const char *vm_group;           /* The VM's group. */
+    char reason[320];
+};
+
+/* Decides 'req' under 'policy'.  Pointers in 'verdict' stay valid while the
+ * policy is referenced. */
+void policy_decide(struct policy *, const struct policy_request *req,
+                   struct policy_verdict *verdict);
+
+/* How many rules the last policy_decide() examined (for tests and the
+ * benchmark: evaluation must not scan every rule). */
+size_t policy_last_examined(const struct policy *);
+
+#endif /* policy.h */

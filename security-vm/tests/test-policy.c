@@ -1,0 +1,347 @@
+/* Golden-case tests of the policy engine (security-vm/policy.c).
+ *
+ * Each tests/data/policy/NAME.json holds a policy, the applications as
+ * appid would identify them, and cases: a request and the exact verdict
+ * expected: verdict and rule always; reason, restricted_by ("-" for none),
+ * log, notify, ttl and granularity where the case names them.  Like libvirt's firewall tests: inputs and expected output
+ * side by side, checked in, compared exactly.
+ *
+ * Validation errors are a table below: policy text in, message out. */
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "common/msg.h"
+#include "common/util.h"
+#include "security-vm/policy.h"
+
+#define DATA_DIR "tests/data/policy"
+
+static void
+parse_endpoint(const char *s, struct policy_addr *addr, int *port)
+{
+    /* "10.0.0.1:80" or "[2001:db8::1]:443" */
+    char host[64];
+    const char *colon;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        assert_non_null(end);
+        snprintf(host, sizeof host, "%.*s", (int) (end - s - 1), s + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        assert_non_null(colon);
+        snprintf(host, sizeof host, "%.*s", (int) (colon - s), s);
+    }
+    assert_true(policy_addr_parse(host, addr));
+    *port = atoi(colon + 1);
+}
+
+static time_t
+parse_time(const char *s)
+{
+    struct tm tm = { 0 };
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end) {
+        fail_msg("bad time \"%s\" (want YYYY-MM-DDTHH:MM:SSZ)", s);
+    }
+    return timegm(&tm);
+}
+
+static void
+fill_app(const struct json_object *a, struct appid_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->product = msg_get_string(a, "product", "");
+    r->description = "";
+    r->vendor = msg_get_string(a, "vendor", "");
+    r->version = msg_get_string(a, "version", "");
+    r->category = msg_get_string(a, "category", "unknown");
+    r->source = "";
+    appid_trust_from_name(msg_get_string(a, "trust", "unknown"), &r->trust);
+    appid_threat_from_name(msg_get_string(a, "threat", "none"), &r->threat);
+    const char *m = msg_get_string(a, "match", "exact");
+    r->match = !strcmp(m, "exact") ? APPID_MATCH_EXACT
+               : !strcmp(m, "pattern") ? APPID_MATCH_PATTERN
+               : !strcmp(m, "name") ? APPID_MATCH_NAME
+               : APPID_MATCH_UNKNOWN;
+}
+
+/* Runs every case of one golden file; returns the number of failures. */
+static int
+run_file(const char *path)
+{
+    struct json_object *doc = json_object_from_file(path);
+    if (!doc) {
+        fail_msg("%s: cannot parse", path);
+    }
+
+    struct json_object *pol = msg_get(doc, "policy");
+    const char *text = json_object_to_json_string(pol);
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    if (error) {
+        fail_msg("%s: policy does not compile: %s", path, error);
+    }
+
+    int failures = 0;
+    struct json_object *cases = msg_get(doc, "cases");
+    struct json_object *apps = msg_get(doc, "apps");
+    size_t n = json_object_array_length(cases);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *c = json_object_array_get_idx(cases, i);
+        struct json_object *rq = msg_get(c, "request");
+        struct json_object *want = msg_get(c, "expect");
+        const char *name = msg_get_string(c, "name", "?");
+
+        struct policy_request q = {
+            .vm_uuid = msg_get_string(rq, "vm", NULL),
+            .vm_name = msg_get_string(rq, "vm", NULL),
+            .user = msg_get_string(rq, "user", NULL),
+            .now = parse_time(msg_get_string(rq, "time",
+                                             "2026-11-23T10:00:00Z")),
+        };
+        struct appid_result app;
+        const char *app_key = msg_get_string(rq, "app", NULL);
+        struct json_object *a = app_key ? msg_get(apps, app_key) : NULL;
+        if (app_key && !a) {
+            fail_msg("%s: case \"%s\": no app \"%s\"", path, name, app_key);
+        }
+        if (a) {
+            fill_app(a, &app);
+            q.app = &app;
+            q.app_path = msg_get_string(a, "path", NULL);
+            q.app_sha256 = msg_get_string(a, "sha256", NULL);
+        }
+        assert_true(policy_event_from_name(
+                        msg_get_string(rq, "event", "connect"), &q.event));
+        assert_true(policy_proto_from_name(
+                        msg_get_string(rq, "protocol", "tcp"), &q.proto));
+        assert_true(policy_dir_from_name(
+                        msg_get_string(rq, "direction", "outbound"),
+                        &q.dir));
+        parse_endpoint(msg_get_string(rq, "local", "10.0.0.1:40000"),
+                       &q.local, &q.local_port);
+        const char *remote = msg_get_string(rq, "remote", "10.0.0.2:80");
+        if (strcmp(remote, "none")) {
+            parse_endpoint(remote, &q.remote, &q.remote_port);
+            q.has_remote = true;
+        }
+
+        struct policy_verdict v;
+        policy_decide(p, &q, &v);
+
+        char got[1024];
+        snprintf(got, sizeof got,
+                 "verdict=%s rule=%s restricted_by=%s log=%d notify=%d "
+                 "ttl=%d granularity=%s reason=%s",
+                 v.allow ? "allow" : "deny", v.rule,
+                 v.restricted_by ? v.restricted_by : "-", v.log, v.notify,
+                 v.ttl, v.granularity ? "service" : "exact", v.reason);
+        char expected[1024];
+        snprintf(expected, sizeof expected,
+                 "verdict=%s rule=%s restricted_by=%s log=%d notify=%d "
+                 "ttl=%d granularity=%s reason=%s",
+                 msg_get_string(want, "verdict", "?"),
+                 msg_get_string(want, "rule", "?"),
+                 msg_get_string(want, "restricted_by",
+                                v.restricted_by ? v.restricted_by : "-"),
+                 (int) msg_get_bool(want, "log", v.log),
+                 (int) msg_get_bool(want, "notify", v.notify),
+                 (int) msg_get_int(want, "ttl", v.ttl),
+                 msg_get_string(want, "granularity",
+                                v.granularity ? "service" : "exact"),
+                 msg_get_string(want, "reason", v.reason));
+        if (strcmp(got, expected)) {
+            printf("%s: case \"%s\":\n   got: %s\n  want: %s\n", path, name,
+                   got, expected);
+            failures++;
+        }
+    }
+    policy_unref(p);
+    json_object_put(doc);
+    return failures;
+}
+
+static void
+test_golden_files(void **state)
+{
+    (void) state;
+    DIR *d = opendir(DATA_DIR);
+    if (!d) {
+        fail_msg("%s: %s (run from the repository root)", DATA_DIR,
+                 strerror(errno));
+    }
+    int files = 0, failures = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && !strcmp(de->d_name + len - 5, ".json")) {
+            char *path = xasprintf("%s/%s", DATA_DIR, de->d_name);
+            failures += run_file(path);
+            free(path);
+            files++;
+        }
+    }
+    closedir(d);
+    assert_true(files >= 3);
+    assert_int_equal(failures, 0);
+}
+
+struct bad_policy {
+    const char *text;
+    const char *error;
+};
+
+static const struct bad_policy bad_policies[] = {
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"remote_port\":[70000]}}]}",
+      "policy.rules[0].match.remote_port[0]: 70000 out of range 0..65535" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"remote_port\":[\"90-80\"]}}]}",
+      "policy.rules[0].match.remote_port[0]: \"90-80\" is not a port range "
+      "LO-HI with 0 <= LO <= HI <= 65535" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"remote_prot\":[80]}}]}",
+      "policy.rules[0].match.remote_prot: unknown field" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"block\"}]}",
+      "policy.rules[0].action: \"block\" is not one of allow, deny" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\"},"
+      "{\"id\":\"a\",\"action\":\"allow\"}]}",
+      "policy.rules[1].id: \"a\" is used twice" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"vm_group\":\"x\"}]}",
+      "policy.rules[0].vm_group: \"x\" is not defined in vm_groups" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"vm_group\":\"all\","
+      "\"user\":\"bob\"}]}",
+      "policy.rules[0].user: a rule attaches to at most one of vm_group, "
+      "vm, user_group, user" },
+    { "{\"vm_groups\":[{\"name\":\"a\",\"parent\":\"b\"},"
+      "{\"name\":\"b\",\"parent\":\"a\"}]}",
+      "policy.vm_groups: group \"a\" is its own ancestor" },
+    { "{\"vm_groups\":[{\"name\":\"a\",\"parent\":\"nope\"}]}",
+      "policy.vm_groups[0].parent: no vm group \"nope\"" },
+    { "{\"vm_groups\":[{\"name\":\"a\"},{\"name\":\"a\"}]}",
+      "policy.vm_groups[1].name: \"a\" is defined twice" },
+    { "{\"users\":[{\"name\":\"alice\",\"groups\":[\"staff\"]}]}",
+      "policy.users[0].groups[0]: no user group \"staff\"" },
+    { "{\"vms\":[{\"uuid\":\"not-a-uuid\"}]}",
+      "policy.vms[0].uuid: \"not-a-uuid\" is not a UUID" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"remote\":[\"10.0.0.0/33\"]}}]}",
+      "policy.rules[0].match.remote[0]: \"10.0.0.0/33\" is not an address "
+      "or address/prefix" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"schedule\":{\"days\":[\"mon\"],\"start\":\"25:00\","
+      "\"end\":\"26:00\"}}}]}",
+      "policy.rules[0].match.schedule.start: \"25:00\" is not HH:MM" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"schedule\":{\"days\":[\"mon\"],\"start\":\"09:00\","
+      "\"end\":\"17:00\",\"tz\":\"Mars/Olympus\"}}}]}",
+      "policy.rules[0].match.schedule.tz: unknown time zone "
+      "\"Mars/Olympus\"" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"schedule\":{\"days\":[\"mon\"],\"start\":\"09:00\","
+      "\"end\":\"17:00\",\"tz\":\"../../etc/passwd\"}}}]}",
+      "policy.rules[0].match.schedule.tz: unknown time zone "
+      "\"../../etc/passwd\"" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"protocol\":\"icmp\",\"remote_port\":[1]}}]}",
+      "policy.rules[0].match: ports mean nothing for icmp" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"threat_at_least\":\"severe\"}}]}",
+      "policy.rules[0].match.threat_at_least: \"severe\" is not one of "
+      "none, low, medium, high, critical" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"category\":[]}}]}",
+      "policy.rules[0].match.category: has 0 elements, not 1..256" },
+    { "{\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"priority\":1.5}]}",
+      "policy.rules[0].priority: must be an integer, not a number with a "
+      "fraction" },
+    { "[]", "policy: must be an object, not an array" },
+    { "{\"rules\":", "policy: truncated JSON" },
+    { "{\"vm_groups\":[{\"name\":\"all\",\"parent\":\"x\"}]}",
+      "policy.vm_groups[0].parent: the root group \"all\" has no parent" },
+};
+
+static void
+test_bad_policies(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < ARRAY_SIZE(bad_policies); i++) {
+        struct policy *p = NULL;
+        char *error = policy_compile(bad_policies[i].text,
+                                     strlen(bad_policies[i].text), &p);
+        if (!error || strcmp(error, bad_policies[i].error)) {
+            fail_msg("bad policy %zu: got \"%s\", want \"%s\"", i,
+                     error ? error : "(accepted)", bad_policies[i].error);
+        }
+        assert_null(p);
+        free(error);
+    }
+}
+
+/* With 10,000 rules each keyed by a different application, a decision
+ * examines a handful of rules, not 10,000. */
+static void
+test_index_bounds_work(void **state)
+{
+    (void) state;
+    struct json_object *doc = json_object_new_object();
+    struct json_object *rules = json_object_new_array();
+    for (int i = 0; i < 10000; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "{\"id\":\"r%d\",\"action\":\"%s\","
+                 "\"match\":{\"app_name\":[\"app%d\"]}}", i,
+                 i % 2 ? "allow" : "deny", i);
+        json_object_array_add(rules, json_tokener_parse(buf));
+    }
+    json_object_array_add(rules, json_tokener_parse(
+        "{\"id\":\"dns\",\"action\":\"allow\",\"match\":{\"remote_port\":"
+        "[53]}}"));
+    json_object_object_add(doc, "rules", rules);
+    const char *text = json_object_to_json_string(doc);
+    struct policy *p;
+    assert_null(policy_compile(text, strlen(text), &p));
+    assert_int_equal(policy_n_rules(p), 10001);
+
+    struct policy_request q = {
+        .app_path = "/usr/bin/app777", .event = POLICY_EV_CONNECT,
+        .has_remote = true, .remote_port = 80,
+    };
+    policy_addr_parse("10.0.0.1", &q.local);
+    policy_addr_parse("10.0.0.2", &q.remote);
+    struct policy_verdict v;
+    policy_decide(p, &q, &v);
+    assert_true(v.allow);
+    assert_string_equal(v.rule, "r777");
+    assert_true(policy_last_examined(p) <= 2);
+
+    q.app_path = "/usr/bin/app778";
+    policy_decide(p, &q, &v);
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "r778");
+    assert_true(policy_last_examined(p) <= 2);
+
+    policy_unref(p);
+    json_object_put(doc);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_files),
+        cmocka_unit_test(test_bad_policies),
+        cmocka_unit_test(test_index_bounds_work),
+    };
+    return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
