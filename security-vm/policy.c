@@ -176,6 +176,8 @@ struct group {
     int unknown_allow;          /* 0 deny, 1 allow; -1 inherit. */
     int log, notify;            /* -1 inherit. */
     uint64_t stamp;             /* In this request's chain. */
+    char *unknown_reason;       /* Default verdicts' reasons. */
+    char *nomatch_reason;
 };
 
 struct vm_entry {
@@ -238,11 +240,14 @@ struct rule {
     unsigned days;              /* Bit per tm_wday. */
     int start_min, end_min;
     int tz;                     /* Index into policy->tzones; -1: UTC. */
+    char *reason;               /* "allowed by rule ... of ...". */
 };
 
 /* A string -> rule list hash map, for the rule index and name lookups. */
 struct smap_entry {
     char *key;
+    uint32_t hash;
+    int val0;                   /* vals[0], without following 'vals'. */
     int *vals;
     size_t n, allocated;
 };
@@ -272,6 +277,7 @@ struct policy {
 
     struct smap names;          /* "g:", "G:", "u:", "n:", "U:" -> index. */
     struct smap index;          /* Rule index (see index_rule()). */
+    unsigned index_kinds;       /* Bit per key prefix - 'a' in use. */
     int *wildcard;              /* Rules with no index key. */
     size_t n_wildcard;
 
@@ -297,12 +303,13 @@ smap_find(const struct smap *m, const char *key)
     if (!m->slots) {
         return NULL;
     }
-    for (size_t i = hash_str(key) & m->mask; ; i = (i + 1) & m->mask) {
+    uint32_t h = hash_str(key);
+    for (size_t i = h & m->mask; ; i = (i + 1) & m->mask) {
         struct smap_entry *e = &m->slots[i];
         if (!e->key) {
             return NULL;
         }
-        if (!strcmp(e->key, key)) {
+        if (e->hash == h && !strcmp(e->key, key)) {
             return e;
         }
     }
@@ -321,7 +328,7 @@ smap_grow(struct smap *m)
     for (size_t i = 0; old.slots && i <= old.mask; i++) {
         struct smap_entry *e = &old.slots[i];
         if (e->key) {
-            size_t j = hash_str(e->key) & m->mask;
+            size_t j = e->hash & m->mask;
             while (m->slots[j].key) {
                 j = (j + 1) & m->mask;
             }
@@ -346,6 +353,8 @@ smap_add(struct smap *m, const char *key, int val)
         }
         e = &m->slots[i];
         e->key = xstrdup(key);
+        e->hash = hash_str(key);
+        e->val0 = val;
         m->n++;
     }
     if (e->n >= e->allocated) {
@@ -370,9 +379,15 @@ static int
 name_lookup(const struct policy *p, char prefix, const char *name)
 {
     char key[300];
-    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    size_t n = strlen(name);
+    if (n > sizeof key - 3) {
+        return -1;
+    }
+    key[0] = prefix;
+    key[1] = ':';
+    memcpy(key + 2, name, n + 1);
     const struct smap_entry *e = smap_find(&p->names, key);
-    return e ? e->vals[0] : -1;
+    return e ? e->val0 : -1;
 }
 
 static void
@@ -936,6 +951,7 @@ index_rule(struct policy *p, size_t ri)
             }
             smap_add(&p->index, key, (int) ri);
         }
+        p->index_kinds |= 1u << (keys[k].prefix - 'a');
         return;
     }
 
@@ -948,6 +964,7 @@ index_rule(struct policy *p, size_t ri)
             snprintf(key, sizeof key, "r:%d", r->rports[i].lo);
             smap_add(&p->index, key, (int) ri);
         }
+        p->index_kinds |= 1u << ('r' - 'a');
         return;
     }
     p->wildcard = xrealloc(p->wildcard,
@@ -1082,6 +1099,33 @@ compile_rule(struct policy *p, const struct json_object *j, size_t ri)
     return NULL;
 }
 
+static const char *scope_desc(const struct policy *, int scope, char *buf,
+                              size_t size);
+
+/* The reasons that do not depend on the request, built once. */
+static void
+build_reasons(struct policy *p)
+{
+    for (size_t i = 0; i < p->n_rules; i++) {
+        struct rule *r = &p->rules[i];
+        char where[160];
+        r->reason = xasprintf("%s by rule \"%s\" of %s%s%s",
+                              r->allow ? "allowed" : "denied", r->id,
+                              scope_desc(p, r->scope, where, sizeof where),
+                              *r->description ? ": " : "", r->description);
+    }
+    for (size_t i = 0; i < p->n_vm_groups; i++) {
+        struct group *g = &p->vm_groups[i];
+        g->unknown_reason = xasprintf("no rule matched an unknown "
+                                      "application; vm group \"%s\" %s "
+                                      "unknown applications", g->name,
+                                      g->unknown_allow ? "allows"
+                                                       : "denies");
+        g->nomatch_reason = xasprintf("no rule allowed it; vm group \"%s\" "
+                                      "denies what no rule allows", g->name);
+    }
+}
+
 static char *
 parse_json(const char *text, size_t len, struct json_object **objp)
 {
@@ -1151,6 +1195,9 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
         }
     }
     json_object_put(doc);
+    if (!error) {
+        build_reasons(p);
+    }
     if (error) {
         /* Messages from the helpers lack the "policy." prefix. */
         char *msg = strncmp(error, "policy", 6)
@@ -1175,6 +1222,7 @@ rule_destroy(struct rule *r)
 {
     free(r->id);
     free(r->description);
+    free(r->reason);
     struct strlist *lists[] = {
         &r->vm_uuid, &r->vm_name, &r->app_name, &r->app_path, &r->sha256,
         &r->product, &r->vendor, &r->version, &r->category, &r->users,
@@ -1198,6 +1246,8 @@ policy_unref(struct policy *p)
     }
     for (size_t i = 0; i < p->n_vm_groups; i++) {
         free(p->vm_groups[i].name);
+        free(p->vm_groups[i].unknown_reason);
+        free(p->vm_groups[i].nomatch_reason);
     }
     for (size_t i = 0; i < p->n_user_groups; i++) {
         free(p->user_groups[i].name);
@@ -1493,19 +1543,28 @@ static void
 consider_key(struct policy *p, struct req_ctx *c, char prefix,
              const char *value, bool lower, int *touched, size_t *n_touched)
 {
-    if (!value || !*value) {
+    if (!value || !*value || !(p->index_kinds & (1u << (prefix - 'a')))) {
         return;
     }
     char key[300];
-    snprintf(key, sizeof key, "%c:%s", prefix, value);
+    size_t n = strlen(value);
+    if (n > sizeof key - 3) {
+        return;                 /* Longer than any indexed literal. */
+    }
+    key[0] = prefix;
+    key[1] = ':';
+    memcpy(key + 2, value, n + 1);
     if (lower) {
-        for (char *k = key; *k; k++) {
+        for (char *k = key + 2; *k; k++) {
             *k = tolower((unsigned char) *k);
         }
     }
     const struct smap_entry *e = smap_find(&p->index, key);
-    for (size_t i = 0; e && i < e->n; i++) {
-        consider(p, c, e->vals[i], touched, n_touched);
+    if (e) {
+        consider(p, c, e->val0, touched, n_touched);
+        for (size_t i = 1; i < e->n; i++) {
+            consider(p, c, e->vals[i], touched, n_touched);
+        }
     }
 }
 
@@ -1551,8 +1610,20 @@ policy_decide(struct policy *p, const struct policy_request *q,
      * rules that have no key. */
     int touched[256];
     size_t n_touched = 0;
-    char port[16];
-    snprintf(port, sizeof port, "%d", q->remote_port);
+    char port[8];
+    int pn = q->remote_port >= 0 && q->remote_port <= 65535 ? q->remote_port
+                                                            : 0;
+    size_t plen = 0;
+    do {
+        port[plen++] = (char) ('0' + pn % 10);
+        pn /= 10;
+    } while (pn);
+    for (size_t i = 0; i < plen / 2; i++) {
+        char t = port[i];
+        port[i] = port[plen - 1 - i];
+        port[plen - 1 - i] = t;
+    }
+    port[plen] = '\0';
     consider_key(p, &c, 's', q->app_sha256, false, touched, &n_touched);
     consider_key(p, &c, 'n', c.app_name, false, touched, &n_touched);
     if (c.app) {
@@ -1591,7 +1662,6 @@ policy_decide(struct policy *p, const struct policy_request *q,
     v->log = vg->log;
     v->notify = false;
 
-    char where[160], where2[160];
     const struct rule *r = deny >= 0 ? &p->rules[deny]
                            : allow >= 0 ? &p->rules[allow] : NULL;
     if (r) {
@@ -1606,36 +1676,32 @@ policy_decide(struct policy *p, const struct policy_request *q,
                           || s->kind == SCOPE_USER_GROUP)) {
             v->restricted_by = s->name;
         }
-        int n = snprintf(v->reason, sizeof v->reason, "%s by rule \"%s\" "
-                         "of %s%s%s", r->allow ? "allowed" : "denied", r->id,
-                         scope_desc(p, r->scope, where, sizeof where),
-                         *r->description ? ": " : "", r->description);
-        if (deny >= 0 && allow >= 0 && n > 0
-            && (size_t) n < sizeof v->reason) {
-            snprintf(v->reason + n, sizeof v->reason - n, "; it overrides "
-                     "allow rule \"%s\" of %s (an allow cannot lift a "
-                     "deny)", p->rules[allow].id,
-                     scope_desc(p, p->rules[allow].scope, where2,
-                                sizeof where2));
+        v->reason = r->reason;
+        if (deny >= 0 && allow >= 0) {
+            char where[100];
+            snprintf(v->reason_buf, sizeof v->reason_buf, "%.150s; it "
+                     "overrides allow rule \"%s\" of %s (an allow cannot "
+                     "lift a deny)", r->reason, p->rules[allow].id,
+                     scope_desc(p, p->rules[allow].scope, where,
+                                sizeof where));
+            v->reason = v->reason_buf;
         }
     } else if (!c.app || c.app->match == APPID_MATCH_UNKNOWN) {
         v->allow = vg->unknown_allow;
         v->rule = "default:unknown-app";
-        snprintf(v->reason, sizeof v->reason, "no rule matched an unknown "
-                 "application; vm group \"%s\" %s unknown applications",
-                 vg->name, vg->unknown_allow ? "allows" : "denies");
+        v->reason = vg->unknown_reason;
     } else {
         v->allow = false;
         v->rule = "default:no-match";
-        snprintf(v->reason, sizeof v->reason, "no rule allowed it; vm group "
-                 "\"%s\" denies what no rule allows", vg->name);
+        v->reason = vg->nomatch_reason;
     }
 
     if (!v->allow && vg->mode == 1) {
-        char copy[sizeof v->reason];
+        char copy[sizeof v->reason_buf];
         snprintf(copy, sizeof copy, "%s", v->reason);
-        snprintf(v->reason, sizeof v->reason, "monitor mode (vm group "
-                 "\"%.40s\"): would have %.240s", vg->name, copy);
+        snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
+                 "group \"%.40s\"): would have %.240s", vg->name, copy);
+        v->reason = v->reason_buf;
         v->allow = true;
         v->monitored = true;
         v->log = true;

@@ -85,7 +85,8 @@ struct policy_verdict {
     int ttl;
     enum policy_granularity granularity;
     const char *vm_group;           /* The VM's group. */
-    char reason[320];
+    const char *reason;             /* For people; see docs/policy.md. */
+    char reason_buf[320];           /* Backs 'reason' when it is built. */
 };
 
 /* Decides 'req' under 'policy'.  Pointers in 'verdict' stay valid while the

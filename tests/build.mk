@@ -13,8 +13,9 @@ $(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(COMMON_SRCS) \
 
 BENCHES += $(BUILD)/tests/bench/bench-msg
 $(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \
-                                $(BUILD)/tests/bench/bench.o $(COMMON_LIB)
-	$(CC) $(LDFLAGS) $^ -o $@ $(JSONC_LIBS) -lm
+                                $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(APPID_LIBS) -lm
 
 FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-feed
 $(BUILD_ROOT)/fuzz/fuzz-feed: tests/fuzz/fuzz-feed.c $(COMMON_SRCS) \
@@ -30,3 +31,9 @@ $(BUILD)/tests/bench/bench-appid: $(BUILD)/tests/bench/bench-appid.o \
                                   $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
                                   $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(APPID_LIBS) -lm
+
+BENCHES += $(BUILD)/tests/bench/bench-policy
+$(BUILD)/tests/bench/bench-policy: $(BUILD)/tests/bench/bench-policy.o \
+                                   $(BUILD)/tests/bench/bench.o $(SECVM_LIB) \
+                                   $(APPID_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(SECVM_LIBS) -lm

@@ -26,59 +26,6 @@
 #define BIG 1000000
 #define LOOKUPS 1000000
 
-static void
-make_hash(uint32_t i, uint8_t sha256[32])
-{
-    uint8_t seed[8];
-    memcpy(seed, &i, 4);
-    memcpy(seed + 4, "sig!", 4);
-    digest_sha256(seed, sizeof seed, sha256);
-}
-
-static char *
-build_db(const char *dir, size_t n)
-{
-    char *path = xasprintf("%s/bench-%zu.db", dir, n);
-    unlink(path);
-    struct appid *a;
-    char *error = appid_open(path, APPID_OPEN_CREATE, &a);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        exit(1);
-    }
-    int64_t start = time_mono_ms();
-    if (appid_begin(a)) {
-        fprintf(stderr, "%s\n", appid_last_error(a));
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        char name[32], file[64], product[32];
-        snprintf(name, sizeof name, "prog%zu", i);
-        snprintf(file, sizeof file, "/usr/bin/prog%zu", i);
-        snprintf(product, sizeof product, "product%zu", i % 5000);
-        struct appid_signature s = {
-            .name = name, .path = file, .size = 4096, .product = product,
-            .description = "benchmark product", .vendor = "Bench Vendor",
-            .version = "1.0", .category = i % 7 ? "utility" : "p2p",
-            .trust = APPID_TRUST_TRUSTED, .threat = APPID_THREAT_LOW,
-            .reason = "", .source = "bench",
-        };
-        make_hash(i, s.sha256);
-        if (appid_add(a, &s)) {
-            fprintf(stderr, "%s\n", appid_last_error(a));
-            exit(1);
-        }
-    }
-    if (appid_commit(a)) {
-        fprintf(stderr, "%s\n", appid_last_error(a));
-        exit(1);
-    }
-    appid_close(a);
-    printf("built %zu signatures in %.1fs\n", n,
-           (time_mono_ms() - start) / 1000.0);
-    return path;
-}
-
 /* Times LOOKUPS lookups of hashes drawn from 0..range-1: per call for the
  * percentiles, then in bulk for the rate.  Returns the rate. */
 static double
@@ -88,7 +35,7 @@ run_lookups(const char *name, struct appid *a, size_t range,
     uint8_t (*keys)[32] = xmalloc((size_t) LOOKUPS * 32);
     srand(42);
     for (size_t i = 0; i < LOOKUPS; i++) {
-        make_hash((uint32_t) ((size_t) rand() % range), keys[i]);
+        bench_sig_hash((uint32_t) ((size_t) rand() % range), keys[i]);
     }
 
     struct appid_result r;
@@ -171,8 +118,8 @@ main(int argc, char **argv)
     free(mk);
 
     printf("== appid: exact-hash lookups\n");
-    char *small = build_db(dir, SMALL);
-    char *big = build_db(dir, BIG);
+    char *small = bench_appid_db(dir, SMALL);
+    char *big = bench_appid_db(dir, BIG);
 
     struct bench_samples s_small, s_big, s_uniform, s_sql_small, s_sql_big;
     bench_samples_init(&s_small);
@@ -215,16 +162,8 @@ main(int argc, char **argv)
     bench_samples_destroy(&s_uniform);
     bench_samples_destroy(&s_sql_small);
     bench_samples_destroy(&s_sql_big);
-    for (int i = 0; i < 2; i++) {
-        char *p = i ? big : small;
-        char *wal = xasprintf("%s-wal", p), *shm = xasprintf("%s-shm", p);
-        unlink(p);
-        unlink(wal);
-        unlink(shm);
-        free(wal);
-        free(shm);
-        free(p);
-    }
+    free(small);
+    free(big);
 
     printf("\n== appid: import\n");
     bench_dpkg_import(dir);

@@ -4,6 +4,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "appid/appid.h"
+#include "common/digest.h"
 #include "common/util.h"
 
 int64_t
@@ -92,4 +98,72 @@ bench_ratio(const char *name, struct bench_samples *a,
     double r99 = bench_percentile(a, 99) / bench_percentile(b, 99);
     printf("RATIO %-38s p50 %.2fx  p99 %.2fx%s%s\n", name, r50, r99,
            goal ? "  goal: " : "", goal ? goal : "");
+}
+
+void
+bench_sig_hash(uint32_t i, uint8_t sha256[32])
+{
+    uint8_t seed[8];
+    memcpy(seed, &i, 4);
+    memcpy(seed + 4, "sig!", 4);
+    digest_sha256(seed, sizeof seed, sha256);
+}
+
+static void
+die(const char *what, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", what, msg);
+    exit(1);
+}
+
+char *
+bench_appid_db(const char *dir, size_t n)
+{
+    char *path = xasprintf("%s/bench-%zu.db", dir, n);
+    char *done = xasprintf("%s.done", path);
+    struct stat st;
+    if (!stat(done, &st)) {
+        free(done);
+        return path;
+    }
+
+    unlink(path);
+    struct appid *a;
+    char *error = appid_open(path, APPID_OPEN_CREATE, &a);
+    if (error) {
+        die(path, error);
+    }
+    int64_t start = time_mono_ms();
+    if (appid_begin(a)) {
+        die(path, appid_last_error(a));
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[32], file[64], product[32];
+        snprintf(name, sizeof name, "prog%zu", i);
+        snprintf(file, sizeof file, "/usr/bin/prog%zu", i);
+        snprintf(product, sizeof product, "product%zu", i % 5000);
+        struct appid_signature s = {
+            .name = name, .path = file, .size = 4096, .product = product,
+            .description = "benchmark product", .vendor = "Bench Vendor",
+            .version = "1.0", .category = i % 7 ? "utility" : "p2p",
+            .trust = APPID_TRUST_TRUSTED, .threat = APPID_THREAT_LOW,
+            .reason = "", .source = "bench",
+        };
+        bench_sig_hash((uint32_t) i, s.sha256);
+        if (appid_add(a, &s)) {
+            die(path, appid_last_error(a));
+        }
+    }
+    if (appid_commit(a)) {
+        die(path, appid_last_error(a));
+    }
+    appid_close(a);
+    printf("built %zu signatures in %.1fs (kept in %s for later runs)\n", n,
+           (time_mono_ms() - start) / 1000.0, path);
+    FILE *f = fopen(done, "w");
+    if (f) {
+        fclose(f);
+    }
+    free(done);
+    return path;
 }

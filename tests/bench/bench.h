@@ -31,4 +31,13 @@ void bench_report(const char *name, struct bench_samples *);
 void bench_ratio(const char *name, struct bench_samples *a,
                  struct bench_samples *b, const char *goal);
 
+/* The hash of benchmark signature number 'i'. */
+void bench_sig_hash(uint32_t i, uint8_t sha256[32]);
+
+/* Returns the path of a signature database in 'dir' with 'n' generated
+ * signatures (signature i: bench_sig_hash(i), file /usr/bin/prog<i>,
+ * product product<i % 5000>), building it unless a previous run left it
+ * there.  The caller frees the path. */
+char *bench_appid_db(const char *dir, size_t n);
+
 #endif /* bench.h */
