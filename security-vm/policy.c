@@ -6,10 +6,12 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "common/msg.h"
@@ -214,46 +216,79 @@ struct tzone {
     long offset;                /* Seconds east of UTC. */
 };
 
+/* Which conditions a rule has (struct rule's 'conds'). */
+enum {
+    C_SHA256 = 1 << 0, C_APP_NAME = 1 << 1, C_APP_PATH = 1 << 2,
+    C_PRODUCT = 1 << 3, C_VENDOR = 1 << 4, C_VERSION = 1 << 5,
+    C_CATEGORY = 1 << 6, C_VM_UUID = 1 << 7, C_VM_NAME = 1 << 8,
+    C_VM_GROUP = 1 << 9, C_USER = 1 << 10, C_USER_GROUP = 1 << 11,
+    C_LOCAL = 1 << 12, C_REMOTE = 1 << 13, C_LPORT = 1 << 14,
+    C_RPORT = 1 << 15, C_SCHEDULE = 1 << 16,
+};
+
 struct rule {
-    char *id;
-    char *description;
-    int priority;
+    /* Hot: everything an examination and a verdict read, in the first 64
+     * bytes; the rule array is 64-byte aligned, so that is one cache
+     * line, and the cold part is read only for conditions that need it. */
+    unsigned conds;             /* C_* conditions present. */
+    unsigned index_cond;        /* The C_* the index lookup already met. */
     int scope;
-    bool allow, log, notify, has_log, has_notify;
+    int rank;                   /* Order by (priority desc, id asc). */
     int ttl;                    /* -1: the policy default. */
-    int gran;                   /* -1: the policy default. */
+    uint8_t event_mask;         /* 0: any. */
+    uint8_t trust_mask;         /* Bit per enum appid_trust; 0: any. */
+    int8_t proto;               /* -1: any. */
+    int8_t dir;                 /* -1: any. */
+    int8_t threat_min;          /* -1: any. */
+    int8_t gran;                /* -1: the policy default. */
+    bool allow, log, notify, has_log, has_notify;
+    struct ports rport0;        /* rports[0], if any. */
+    uint32_t n_rports;
+    char *id;
+    char *reason;               /* "allowed by rule ... of ...". */
+
+    /* Cold. */
+    int priority;
+    struct ports *rports;
+    char *description;
 
     struct strlist vm_uuid, vm_name, app_name, app_path, sha256, product,
                    vendor, version, category, users;
     int *vm_groups, *user_groups;
     size_t n_vm_groups, n_user_groups;
-    unsigned trust_mask;        /* Bit per enum appid_trust; 0: any. */
-    int threat_min;             /* -1: any. */
-    unsigned event_mask;        /* 0: any. */
-    int proto;                  /* -1: any. */
-    int dir;                    /* -1: any. */
     struct cidr *local, *remote;
     size_t n_local, n_remote;
-    struct ports *lports, *rports;
-    size_t n_lports, n_rports;
+    struct ports *lports;
+    size_t n_lports;
     bool has_schedule;
     unsigned days;              /* Bit per tm_wday. */
     int start_min, end_min;
     int tz;                     /* Index into policy->tzones; -1: UTC. */
-    char *reason;               /* "allowed by rule ... of ...". */
-};
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct rule, priority) <= 64,
+               "struct rule's hot part must fit in one cache line");
 
 /* A string -> rule list hash map, for the rule index and name lookups. */
+/* 32 bytes, so two entries share a cache line: keys shorter than
+ * SMAP_INLINE live in the entry, values after the first in 'more'. */
+#define SMAP_INLINE 16
+
 struct smap_entry {
-    char *key;
+    union {
+        char inline_key[SMAP_INLINE];
+        char *heap_key;
+    } k;
     uint32_t hash;
-    int val0;                   /* vals[0], without following 'vals'. */
-    int *vals;
-    size_t n, allocated;
+    int val0;
+    uint32_t n;                 /* Values: val0, then more[slot][0..n-2]. */
+    bool used;
+    bool heap;                  /* The key is in k.heap_key. */
 };
 
 struct smap {
     struct smap_entry *slots;
+    int **more;                 /* Per slot: values after the first. */
     size_t mask, n;
 };
 
@@ -285,6 +320,34 @@ struct policy {
     size_t examined;
 };
 
+/* Arrays of 256 kB or more (the rules and the rule index of a large
+ * policy) are aligned for, and advised to use, transparent huge pages: a
+ * decision touches a few scattered entries, and with 4 kB pages each would
+ * also miss the TLB.  Smaller ones are 64-byte aligned, for struct rule. */
+#define HUGE_PAGE (2u << 20)
+
+static void *
+big_calloc(size_t n, size_t size)
+{
+    size_t bytes = n * size;
+    if (bytes < HUGE_PAGE / 8) {
+        void *p;
+        bytes = bytes ? bytes : size;
+        if (posix_memalign(&p, 64, bytes)) {
+            abort();
+        }
+        return memset(p, 0, bytes);
+    }
+    bytes = (bytes + HUGE_PAGE - 1) & ~(size_t) (HUGE_PAGE - 1);
+    void *p;
+    if (posix_memalign(&p, HUGE_PAGE, bytes)) {
+        return xcalloc(n, size);
+    }
+    madvise(p, bytes, MADV_HUGEPAGE);
+    memset(p, 0, bytes);
+    return p;
+}
+
 /* String map. */
 
 static uint32_t
@@ -297,6 +360,12 @@ hash_str(const char *s)
     return h;
 }
 
+static const char *
+smap_key(const struct smap_entry *e)
+{
+    return e->heap ? e->k.heap_key : e->k.inline_key;
+}
+
 static struct smap_entry *
 smap_find(const struct smap *m, const char *key)
 {
@@ -306,37 +375,46 @@ smap_find(const struct smap *m, const char *key)
     uint32_t h = hash_str(key);
     for (size_t i = h & m->mask; ; i = (i + 1) & m->mask) {
         struct smap_entry *e = &m->slots[i];
-        if (!e->key) {
+        if (!e->used) {
             return NULL;
         }
-        if (e->hash == h && !strcmp(e->key, key)) {
+        if (e->hash == h && !strcmp(smap_key(e), key)) {
             return e;
         }
     }
 }
 
-static void smap_add(struct smap *, const char *key, int val);
+/* Value 'i' (< e->n) of entry 'e'. */
+static int
+smap_val(const struct smap *m, const struct smap_entry *e, size_t i)
+{
+    return i ? m->more[e - m->slots][i - 1] : e->val0;
+}
+
+static void *big_calloc(size_t n, size_t size);
 
 static void
 smap_grow(struct smap *m)
 {
     struct smap old = *m;
     size_t n_slots = old.slots ? (old.mask + 1) * 2 : 64;
-    m->slots = xcalloc(n_slots, sizeof *m->slots);
+    m->slots = big_calloc(n_slots, sizeof *m->slots);
+    m->more = xcalloc(n_slots, sizeof *m->more);
     m->mask = n_slots - 1;
     m->n = 0;
     for (size_t i = 0; old.slots && i <= old.mask; i++) {
-        struct smap_entry *e = &old.slots[i];
-        if (e->key) {
-            size_t j = e->hash & m->mask;
-            while (m->slots[j].key) {
+        if (old.slots[i].used) {
+            size_t j = old.slots[i].hash & m->mask;
+            while (m->slots[j].used) {
                 j = (j + 1) & m->mask;
             }
-            m->slots[j] = *e;
+            m->slots[j] = old.slots[i];
+            m->more[j] = old.more[i];
             m->n++;
         }
     }
     free(old.slots);
+    free(old.more);
 }
 
 static void
@@ -348,30 +426,42 @@ smap_add(struct smap *m, const char *key, int val)
             smap_grow(m);
         }
         size_t i = hash_str(key) & m->mask;
-        while (m->slots[i].key) {
+        while (m->slots[i].used) {
             i = (i + 1) & m->mask;
         }
         e = &m->slots[i];
-        e->key = xstrdup(key);
+        memset(e, 0, sizeof *e);
+        size_t len = strlen(key);
+        if (len < SMAP_INLINE) {
+            memcpy(e->k.inline_key, key, len + 1);
+        } else {
+            e->k.heap_key = xstrdup(key);
+            e->heap = true;
+        }
         e->hash = hash_str(key);
         e->val0 = val;
+        e->n = 1;
+        e->used = true;
         m->n++;
+        return;
     }
-    if (e->n >= e->allocated) {
-        e->allocated = e->allocated ? 2 * e->allocated : 2;
-        e->vals = xrealloc(e->vals, e->allocated * sizeof *e->vals);
-    }
-    e->vals[e->n++] = val;
+    size_t slot = e - m->slots;
+    m->more[slot] = xrealloc(m->more[slot], e->n * sizeof **m->more);
+    m->more[slot][e->n - 1] = val;
+    e->n++;
 }
 
 static void
 smap_destroy(struct smap *m)
 {
     for (size_t i = 0; m->slots && i <= m->mask; i++) {
-        free(m->slots[i].key);
-        free(m->slots[i].vals);
+        if (m->slots[i].heap) {
+            free(m->slots[i].k.heap_key);
+        }
+        free(m->more[i]);
     }
     free(m->slots);
+    free(m->more);
 }
 
 /* Returns the first value for "PREFIX:NAME", or -1. */
@@ -921,14 +1011,14 @@ has_glob(const char *s)
 static void
 index_rule(struct policy *p, size_t ri)
 {
-    const struct rule *r = &p->rules[ri];
-    const struct { char prefix; const struct strlist *l; bool literal; }
+    struct rule *r = &p->rules[ri];
+    const struct { char prefix; const struct strlist *l; unsigned cond; }
     keys[] = {
-        { 's', &r->sha256, true },
-        { 'n', &r->app_name, true },
-        { 'p', &r->product, true },
-        { 'v', &r->vendor, true },
-        { 'c', &r->category, true },
+        { 's', &r->sha256, C_SHA256 },
+        { 'n', &r->app_name, C_APP_NAME },
+        { 'p', &r->product, C_PRODUCT },
+        { 'v', &r->vendor, C_VENDOR },
+        { 'c', &r->category, C_CATEGORY },
     };
     char key[300];
 
@@ -952,6 +1042,7 @@ index_rule(struct policy *p, size_t ri)
             smap_add(&p->index, key, (int) ri);
         }
         p->index_kinds |= 1u << (keys[k].prefix - 'a');
+        r->index_cond = keys[k].cond;
         return;
     }
 
@@ -965,6 +1056,7 @@ index_rule(struct policy *p, size_t ri)
             smap_add(&p->index, key, (int) ri);
         }
         p->index_kinds |= 1u << ('r' - 'a');
+        r->index_cond = C_RPORT;
         return;
     }
     p->wildcard = xrealloc(p->wildcard,
@@ -1068,22 +1160,28 @@ compile_rule(struct policy *p, const struct json_object *j, size_t ri)
     }
     r->trust_mask = mask_from(m, "trust", trust_values);
     const char *threat = msg_get_string(m, "threat_at_least", NULL);
-    if (threat) {
-        name_from(threat_values, threat, &r->threat_min);
+    int k;
+    if (threat && name_from(threat_values, threat, &k)) {
+        r->threat_min = (int8_t) k;
     }
     r->event_mask = mask_from(m, "event", event_values);
     const char *proto = msg_get_string(m, "protocol", "any");
-    if (strcmp(proto, "any")) {
-        name_from(proto_values, proto, &r->proto);
+    if (strcmp(proto, "any") && name_from(proto_values, proto, &k)) {
+        r->proto = (int8_t) k;
     }
     const char *dir = msg_get_string(m, "direction", NULL);
-    if (dir) {
-        name_from(dir_values, dir, &r->dir);
+    if (dir && name_from(dir_values, dir, &k)) {
+        r->dir = (int8_t) k;
     }
     compile_cidrs(m, "local", &r->local, &r->n_local);
     compile_cidrs(m, "remote", &r->remote, &r->n_remote);
     compile_ports(m, "local_port", &r->lports, &r->n_lports);
-    compile_ports(m, "remote_port", &r->rports, &r->n_rports);
+    size_t n_rports;
+    compile_ports(m, "remote_port", &r->rports, &n_rports);
+    r->n_rports = (uint32_t) n_rports;
+    if (n_rports) {
+        r->rport0 = r->rports[0];
+    }
     if ((r->n_lports || r->n_rports) && r->proto == POLICY_PROTO_ICMP) {
         return xasprintf("rules[%zu].match: ports mean nothing for icmp",
                          ri);
@@ -1095,12 +1193,61 @@ compile_rule(struct policy *p, const struct json_object *j, size_t ri)
             return error;
         }
     }
+    const struct { const void *present; unsigned bit; } conds[] = {
+        { r->sha256.v, C_SHA256 }, { r->app_name.v, C_APP_NAME },
+        { r->app_path.v, C_APP_PATH }, { r->product.v, C_PRODUCT },
+        { r->vendor.v, C_VENDOR }, { r->version.v, C_VERSION },
+        { r->category.v, C_CATEGORY }, { r->vm_uuid.v, C_VM_UUID },
+        { r->vm_name.v, C_VM_NAME }, { r->vm_groups, C_VM_GROUP },
+        { r->users.v, C_USER }, { r->user_groups, C_USER_GROUP },
+        { r->local, C_LOCAL }, { r->remote, C_REMOTE },
+        { r->lports, C_LPORT }, { r->rports, C_RPORT },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(conds); i++) {
+        if (conds[i].present) {
+            r->conds |= conds[i].bit;
+        }
+    }
+    if (r->has_schedule) {
+        r->conds |= C_SCHEDULE;
+    }
     index_rule(p, ri);
     return NULL;
 }
 
 static const char *scope_desc(const struct policy *, int scope, char *buf,
                               size_t size);
+
+static const struct rule *rank_rules;
+
+static int
+compare_rule_order(const void *a_, const void *b_)
+{
+    const struct rule *a = &rank_rules[*(const int *) a_];
+    const struct rule *b = &rank_rules[*(const int *) b_];
+    return a->priority != b->priority ? (a->priority > b->priority ? -1 : 1)
+                                      : strcmp(a->id, b->id);
+}
+
+/* Numbers the rules in the order that breaks ties within a scope. */
+static void
+rank(struct policy *p)
+{
+    if (!p->n_rules) {
+        return;
+    }
+    int *order = xmalloc(p->n_rules * sizeof *order);
+    for (size_t i = 0; i < p->n_rules; i++) {
+        order[i] = (int) i;
+    }
+    rank_rules = p->rules;
+    qsort(order, p->n_rules, sizeof *order, compare_rule_order);
+    rank_rules = NULL;
+    for (size_t i = 0; i < p->n_rules; i++) {
+        p->rules[order[i]].rank = (int) i;
+    }
+    free(order);
+}
 
 /* The reasons that do not depend on the request, built once. */
 static void
@@ -1188,7 +1335,7 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
     if (!error) {
         struct json_object *rules = msg_get(doc, "rules");
         size_t n = rules ? json_object_array_length(rules) : 0;
-        p->rules = xcalloc(n ? n : 1, sizeof *p->rules);
+        p->rules = big_calloc(n ? n : 1, sizeof *p->rules);
         for (size_t i = 0; i < n && !error; i++) {
             p->n_rules = i + 1;
             error = compile_rule(p, json_object_array_get_idx(rules, i), i);
@@ -1196,6 +1343,7 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
     }
     json_object_put(doc);
     if (!error) {
+        rank(p);
         build_reasons(p);
     }
     if (error) {
@@ -1384,36 +1532,55 @@ in_groups(const struct group *groups, const int *want, size_t n,
     return false;
 }
 
+/* Whether rule 'r' matches.  Conditions in 'skip' are known to hold (the
+ * index lookup that found the rule checked them); conditions the rule does
+ * not have cost nothing, since their memory is never touched. */
 static bool
 rule_matches(struct policy *p, const struct rule *r,
-             const struct req_ctx *c)
+             const struct req_ctx *c, unsigned skip)
 {
     const struct policy_request *q = c->req;
     const struct appid_result *app = c->app;
+    unsigned conds = r->conds & ~skip;
 
     if ((r->event_mask && !(r->event_mask & (1u << q->event)))
         || (r->proto >= 0 && r->proto != (int) q->proto)
         || (r->dir >= 0 && r->dir != (int) q->dir)) {
         return false;
     }
-    if (!in_list(&r->sha256, q->app_sha256, false)
-        || !in_globs(&r->app_name, c->app_name, 0)
-        || !in_globs(&r->app_path, q->app_path, 0)
-        || !in_list(&r->product, app ? app->product : NULL, true)
-        || !in_list(&r->vendor, app ? app->vendor : NULL, true)
-        || !in_list(&r->version, app ? app->version : NULL, false)
-        || !in_list(&r->category, app ? app->category : NULL, false)) {
-        return false;
-    }
     enum appid_trust trust = app ? app->trust : APPID_TRUST_UNKNOWN;
-    if (r->trust_mask && !(r->trust_mask & (1u << trust))) {
+    if ((r->trust_mask && !(r->trust_mask & (1u << trust)))
+        || (r->threat_min >= 0
+            && (!app || (int) app->threat < r->threat_min))) {
         return false;
     }
-    if (r->threat_min >= 0 && (!app || (int) app->threat < r->threat_min)) {
+    if ((conds & C_RPORT)
+        && (!q->has_remote
+            || (r->n_rports == 1
+                ? q->remote_port < r->rport0.lo
+                  || q->remote_port > r->rport0.hi
+                : !in_ports(r->rports, r->n_rports, q->remote_port)))) {
         return false;
     }
-    const char *vm_uuid = c->vm >= 0 ? p->vms[c->vm].uuid : q->vm_uuid;
-    if (r->vm_uuid.n) {
+    if (!(conds & ~C_RPORT)) {
+        return true;
+    }
+
+    if (((conds & C_SHA256) && !in_list(&r->sha256, q->app_sha256, false))
+        || ((conds & C_APP_NAME) && !in_globs(&r->app_name, c->app_name, 0))
+        || ((conds & C_APP_PATH) && !in_globs(&r->app_path, q->app_path, 0))
+        || ((conds & C_PRODUCT)
+            && !in_list(&r->product, app ? app->product : NULL, true))
+        || ((conds & C_VENDOR)
+            && !in_list(&r->vendor, app ? app->vendor : NULL, true))
+        || ((conds & C_VERSION)
+            && !in_list(&r->version, app ? app->version : NULL, false))
+        || ((conds & C_CATEGORY)
+            && !in_list(&r->category, app ? app->category : NULL, false))) {
+        return false;
+    }
+    if (conds & C_VM_UUID) {
+        const char *vm_uuid = c->vm >= 0 ? p->vms[c->vm].uuid : q->vm_uuid;
         bool found = false;
         for (size_t i = 0; vm_uuid && i < r->vm_uuid.n; i++) {
             found = found || !strcasecmp(r->vm_uuid.v[i], vm_uuid);
@@ -1422,32 +1589,39 @@ rule_matches(struct policy *p, const struct rule *r,
             return false;
         }
     }
-    const char *vm_name = c->vm >= 0 && *p->vms[c->vm].name
-                          ? p->vms[c->vm].name : q->vm_name;
-    if (!in_globs(&r->vm_name, vm_name, 0)
-        || !in_groups(p->vm_groups, r->vm_groups, r->n_vm_groups, c->stamp)
-        || !in_list(&r->users, q->user, false)
-        || !in_groups(p->user_groups, r->user_groups, r->n_user_groups,
-                      c->stamp)) {
+    if (conds & C_VM_NAME) {
+        const char *vm_name = c->vm >= 0 && *p->vms[c->vm].name
+                              ? p->vms[c->vm].name : q->vm_name;
+        if (!in_globs(&r->vm_name, vm_name, 0)) {
+            return false;
+        }
+    }
+    if (((conds & C_VM_GROUP)
+         && !in_groups(p->vm_groups, r->vm_groups, r->n_vm_groups,
+                       c->stamp))
+        || ((conds & C_USER) && !in_list(&r->users, q->user, false))
+        || ((conds & C_USER_GROUP)
+            && !in_groups(p->user_groups, r->user_groups, r->n_user_groups,
+                          c->stamp))) {
         return false;
     }
-    if (!in_cidrs(r->local, r->n_local, &q->local, true)
-        || !in_cidrs(r->remote, r->n_remote, &q->remote, q->has_remote)
-        || !in_ports(r->lports, r->n_lports, q->local_port)
-        || (r->n_rports && !q->has_remote)
-        || !in_ports(r->rports, r->n_rports, q->remote_port)) {
+    if (((conds & C_LOCAL) && !in_cidrs(r->local, r->n_local, &q->local,
+                                        true))
+        || ((conds & C_REMOTE)
+            && !in_cidrs(r->remote, r->n_remote, &q->remote, q->has_remote))
+        || ((conds & C_LPORT)
+            && !in_ports(r->lports, r->n_lports, q->local_port))) {
         return false;
     }
-    return !r->has_schedule || schedule_active(p, r, q->now);
+    return !(conds & C_SCHEDULE) || schedule_active(p, r, q->now);
 }
 
 /* Whether rule 'a' comes before rule 'b' within a scope: higher priority
- * first, then the smaller id. */
+ * first, then the smaller id (ranked once, at compile time). */
 static bool
 rule_before(const struct rule *a, const struct rule *b)
 {
-    return a->priority != b->priority ? a->priority > b->priority
-                                      : strcmp(a->id, b->id) < 0;
+    return a->rank < b->rank;
 }
 
 /* Marks the scopes of this request's chain, in order: global, vm groups
@@ -1520,13 +1694,14 @@ stamp_chain(struct policy *p, struct req_ctx *c)
 }
 
 static void
-consider(struct policy *p, struct req_ctx *c, int ri, int *touched,
-         size_t *n_touched)
+consider(struct policy *p, struct req_ctx *c, int ri, bool via_index,
+         int *touched, size_t *n_touched)
 {
     const struct rule *r = &p->rules[ri];
     struct scope *s = &p->scopes[r->scope];
     p->examined++;
-    if (s->stamp != c->stamp || !rule_matches(p, r, c)) {
+    if (s->stamp != c->stamp
+        || !rule_matches(p, r, c, via_index ? r->index_cond : 0)) {
         return;
     }
     if (s->best < 0) {
@@ -1539,31 +1714,52 @@ consider(struct policy *p, struct req_ctx *c, int ri, int *touched,
     }
 }
 
+/* A lookup of the rule index under one of the request's values.  The keys
+ * are built and their slots prefetched before anything else, so that the
+ * memory is on its way while the rest of the request is prepared. */
+struct probe {
+    char key[80];
+    uint32_t hash;
+};
+
 static void
-consider_key(struct policy *p, struct req_ctx *c, char prefix,
-             const char *value, bool lower, int *touched, size_t *n_touched)
+probe_add(const struct policy *p, char prefix, const char *value,
+          bool lower, struct probe *probes, size_t *n)
 {
-    if (!value || !*value || !(p->index_kinds & (1u << (prefix - 'a')))) {
+    size_t len = value ? strlen(value) : 0;
+    if (!len || len > sizeof probes->key - 3
+        || !(p->index_kinds & (1u << (prefix - 'a')))) {
         return;
     }
-    char key[300];
-    size_t n = strlen(value);
-    if (n > sizeof key - 3) {
-        return;                 /* Longer than any indexed literal. */
-    }
-    key[0] = prefix;
-    key[1] = ':';
-    memcpy(key + 2, value, n + 1);
+    struct probe *pr = &probes[(*n)++];
+    pr->key[0] = prefix;
+    pr->key[1] = ':';
+    memcpy(pr->key + 2, value, len + 1);
     if (lower) {
-        for (char *k = key + 2; *k; k++) {
+        for (char *k = pr->key + 2; *k; k++) {
             *k = tolower((unsigned char) *k);
         }
     }
-    const struct smap_entry *e = smap_find(&p->index, key);
-    if (e) {
-        consider(p, c, e->val0, touched, n_touched);
-        for (size_t i = 1; i < e->n; i++) {
-            consider(p, c, e->vals[i], touched, n_touched);
+    pr->hash = hash_str(pr->key);
+    if (p->index.slots) {
+        __builtin_prefetch(&p->index.slots[pr->hash & p->index.mask]);
+    }
+}
+
+/* Finds the entry for a probe whose hash is already known. */
+static const struct smap_entry *
+probe_find(const struct smap *m, const struct probe *pr)
+{
+    if (!m->slots) {
+        return NULL;
+    }
+    for (size_t i = pr->hash & m->mask; ; i = (i + 1) & m->mask) {
+        const struct smap_entry *e = &m->slots[i];
+        if (!e->used) {
+            return NULL;
+        }
+        if (e->hash == pr->hash && !strcmp(smap_key(e), pr->key)) {
+            return e;
         }
     }
 }
@@ -1591,6 +1787,36 @@ policy_decide(struct policy *p, const struct policy_request *q,
 
     const char *slash = q->app_path ? strrchr(q->app_path, '/') : NULL;
     c.app_name = slash ? slash + 1 : q->app_path;
+
+    /* 1. The index keys for this request; their slots start loading. */
+    char port[8];
+    int pn = q->remote_port >= 0 && q->remote_port <= 65535 ? q->remote_port
+                                                            : 0;
+    size_t plen = 0;
+    do {
+        port[plen++] = (char) ('0' + pn % 10);
+        pn /= 10;
+    } while (pn);
+    for (size_t i = 0; i < plen / 2; i++) {
+        char t = port[i];
+        port[i] = port[plen - 1 - i];
+        port[plen - 1 - i] = t;
+    }
+    port[plen] = '\0';
+    struct probe probes[6];
+    size_t n_probes = 0;
+    probe_add(p, 's', q->app_sha256, false, probes, &n_probes);
+    probe_add(p, 'n', c.app_name, false, probes, &n_probes);
+    if (c.app) {
+        probe_add(p, 'p', c.app->product, true, probes, &n_probes);
+        probe_add(p, 'v', c.app->vendor, true, probes, &n_probes);
+        probe_add(p, 'c', c.app->category, false, probes, &n_probes);
+    }
+    if (q->has_remote) {
+        probe_add(p, 'r', port, false, probes, &n_probes);
+    }
+
+    /* 2. Who: the VM, its group, the user, and the chain of scopes. */
     if (q->vm_uuid && *q->vm_uuid) {
         char lower[64];
         snprintf(lower, sizeof lower, "%s", q->vm_uuid);
@@ -1606,37 +1832,43 @@ policy_decide(struct policy *p, const struct policy_request *q,
     c.user = q->user && *q->user ? name_lookup(p, 'U', q->user) : -1;
     stamp_chain(p, &c);
 
-    /* Candidates: the index under each of the request's keys, and the
-     * rules that have no key. */
+    /* 3. The indexed candidates; their rules start loading. */
+    int cands[64];
+    size_t n_cands = 0;
+    for (size_t i = 0; i < n_probes; i++) {
+        const struct smap_entry *e = probe_find(&p->index, &probes[i]);
+        for (size_t j = 0; e && j < e->n; j++) {
+            int ri = smap_val(&p->index, e, j);
+            if (n_cands < ARRAY_SIZE(cands)) {
+                __builtin_prefetch(&p->rules[ri]);
+                cands[n_cands++] = ri;
+            } else {
+                cands[n_cands - 1] = ri;    /* Overflow: see below. */
+            }
+        }
+    }
+
+    /* 4. The rules that no index key selects, while those load; then the
+     * candidates.  Order does not matter: each scope keeps its best. */
     int touched[256];
     size_t n_touched = 0;
-    char port[8];
-    int pn = q->remote_port >= 0 && q->remote_port <= 65535 ? q->remote_port
-                                                            : 0;
-    size_t plen = 0;
-    do {
-        port[plen++] = (char) ('0' + pn % 10);
-        pn /= 10;
-    } while (pn);
-    for (size_t i = 0; i < plen / 2; i++) {
-        char t = port[i];
-        port[i] = port[plen - 1 - i];
-        port[plen - 1 - i] = t;
-    }
-    port[plen] = '\0';
-    consider_key(p, &c, 's', q->app_sha256, false, touched, &n_touched);
-    consider_key(p, &c, 'n', c.app_name, false, touched, &n_touched);
-    if (c.app) {
-        consider_key(p, &c, 'p', c.app->product, true, touched, &n_touched);
-        consider_key(p, &c, 'v', c.app->vendor, true, touched, &n_touched);
-        consider_key(p, &c, 'c', c.app->category, false, touched,
-                     &n_touched);
-    }
-    if (q->has_remote) {
-        consider_key(p, &c, 'r', port, false, touched, &n_touched);
-    }
     for (size_t i = 0; i < p->n_wildcard; i++) {
-        consider(p, &c, p->wildcard[i], touched, &n_touched);
+        consider(p, &c, p->wildcard[i], false, touched, &n_touched);
+    }
+    if (n_cands < ARRAY_SIZE(cands)) {
+        for (size_t i = 0; i < n_cands; i++) {
+            consider(p, &c, cands[i], true, touched, &n_touched);
+        }
+    } else {
+        /* More than 64 rules share keys with this request (rare): walk the
+         * entries again rather than drop any. */
+        for (size_t i = 0; i < n_probes; i++) {
+            const struct smap_entry *e = probe_find(&p->index, &probes[i]);
+            for (size_t j = 0; e && j < e->n; j++) {
+                consider(p, &c, smap_val(&p->index, e, j), true, touched,
+                         &n_touched);
+            }
+        }
     }
 
     /* A deny from any scope wins; the outermost one is reported.  Else the
