@@ -1,0 +1,105 @@
+#include "shash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static uint32_t
+shash_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    }
+    return h;
+}
+
+void
+shash_init(struct shash *sh)
+{
+    memset(sh, 0, sizeof *sh);
+}
+
+void
+shash_clear(struct shash *sh, void (*free_data)(void *))
+{
+    for (size_t i = 0; sh->nodes && i <= sh->mask; i++) {
+        if (sh->nodes[i].key) {
+            free(sh->nodes[i].key);
+            if (free_data) {
+                free_data(sh->nodes[i].data);
+            }
+            sh->nodes[i].key = NULL;
+        }
+    }
+    sh->n = 0;
+}
+
+void
+shash_destroy(struct shash *sh, void (*free_data)(void *))
+{
+    if (sh) {
+        shash_clear(sh, free_data);
+        free(sh->nodes);
+        shash_init(sh);
+    }
+}
+
+void *
+shash_find(const struct shash *sh, const char *key)
+{
+    if (!sh->nodes) {
+        return NULL;
+    }
+    uint32_t h = shash_hash(key);
+    for (size_t i = h & sh->mask; sh->nodes[i].key; i = (i + 1) & sh->mask) {
+        if (sh->nodes[i].hash == h && !strcmp(sh->nodes[i].key, key)) {
+            return sh->nodes[i].data;
+        }
+    }
+    return NULL;
+}
+
+static void
+shash_insert(struct shash_node *nodes, size_t mask, struct shash_node node)
+{
+    size_t i = node.hash & mask;
+    while (nodes[i].key) {
+        i = (i + 1) & mask;
+    }
+    nodes[i] = node;
+}
+
+void
+shash_add(struct shash *sh, const char *key, void *data)
+{
+    if (!sh->nodes || (sh->n + 1) * 4 > (sh->mask + 1) * 3) {
+        size_t n_slots = sh->nodes ? (sh->mask + 1) * 2 : 16;
+        struct shash_node *nodes = xcalloc(n_slots, sizeof *nodes);
+        for (size_t i = 0; sh->nodes && i <= sh->mask; i++) {
+            if (sh->nodes[i].key) {
+                shash_insert(nodes, n_slots - 1, sh->nodes[i]);
+            }
+        }
+        free(sh->nodes);
+        sh->nodes = nodes;
+        sh->mask = n_slots - 1;
+    }
+    struct shash_node node = {
+        .key = xstrdup(key), .hash = shash_hash(key), .data = data,
+    };
+    shash_insert(sh->nodes, sh->mask, node);
+    sh->n++;
+}
+
+size_t
+shash_next(const struct shash *sh, size_t pos)
+{
+    for (; sh->nodes && pos <= sh->mask; pos++) {
+        if (sh->nodes[pos].key) {
+            return pos;
+        }
+    }
+    return SIZE_MAX;
+}

@@ -1,0 +1,705 @@
+/* appfw-secd's SQLite store.  See store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/shash.h"
+#include "common/util.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE policy ("
+    "  version INTEGER PRIMARY KEY,"
+    "  author TEXT NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  comment TEXT NOT NULL DEFAULT '',"
+    "  text TEXT NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE vm ("
+    "  uuid TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  ofport INTEGER NOT NULL DEFAULT 0,"
+    "  mac TEXT NOT NULL DEFAULT '',"
+    "  hypervisor TEXT NOT NULL DEFAULT '',"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  vm_uuid TEXT NOT NULL, vm_name TEXT NOT NULL, user TEXT NOT NULL,"
+    "  app_path TEXT NOT NULL, sha256 TEXT NOT NULL, product TEXT NOT NULL,"
+    "  category TEXT NOT NULL, event TEXT NOT NULL, protocol TEXT NOT NULL,"
+    "  direction TEXT NOT NULL, local TEXT NOT NULL,"
+    "  local_port INTEGER NOT NULL, remote TEXT NOT NULL,"
+    "  remote_port INTEGER NOT NULL, allow INTEGER NOT NULL,"
+    "  rule TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  policy_version INTEGER NOT NULL);"
+    "CREATE INDEX audit_vm ON audit(vm_uuid);"
+    "CREATE TABLE stats ("
+    "  bucket INTEGER NOT NULL,"
+    "  vm TEXT NOT NULL, app TEXT NOT NULL, user TEXT NOT NULL,"
+    "  rule TEXT NOT NULL,"
+    "  connections INTEGER NOT NULL DEFAULT 0,"
+    "  denials INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  packets_in INTEGER NOT NULL DEFAULT 0,"
+    "  packets_out INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (bucket, vm, app, user, rule)) WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
+
+enum stmt_id {
+    ST_POLICY_ADD, ST_META_SET, ST_META_GET, ST_POLICY_GET, ST_VM_SEEN,
+    ST_AUDIT_ADD, ST_STATS_ADD,
+    N_STMTS
+};
+
+static const char *const stmt_sql[N_STMTS] = {
+    [ST_POLICY_ADD] = "INSERT INTO policy (author, time, comment, text) "
+                      "VALUES (?, ?, ?, ?)",
+    [ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?",
+    [ST_POLICY_GET] = "SELECT version, author, time, comment, text "
+                      "FROM policy WHERE version = ?",
+    [ST_VM_SEEN] =
+        "INSERT INTO vm (uuid, name, ofport, mac, hypervisor, first_seen, "
+        "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (uuid) "
+        "DO UPDATE SET name = CASE WHEN ?2 <> '' THEN ?2 ELSE name END, "
+        "ofport = CASE WHEN ?3 <> 0 THEN ?3 ELSE ofport END, "
+        "mac = CASE WHEN ?4 <> '' THEN ?4 ELSE mac END, "
+        "hypervisor = CASE WHEN ?5 <> '' THEN ?5 ELSE hypervisor END, "
+        "last_seen = ?6",
+    [ST_AUDIT_ADD] =
+        "INSERT INTO audit (time_ms, vm_uuid, vm_name, user, app_path, "
+        "sha256, product, category, event, protocol, direction, local, "
+        "local_port, remote, remote_port, allow, rule, reason, "
+        "policy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?)",
+    [ST_STATS_ADD] =
+        "INSERT INTO stats (bucket, vm, app, user, rule, connections, "
+        "denials, bytes_in, bytes_out, packets_in, packets_out) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, vm, "
+        "app, user, rule) DO UPDATE SET "
+        "connections = connections + excluded.connections, "
+        "denials = denials + excluded.denials, "
+        "bytes_in = bytes_in + excluded.bytes_in, "
+        "bytes_out = bytes_out + excluded.bytes_out, "
+        "packets_in = packets_in + excluded.packets_in, "
+        "packets_out = packets_out + excluded.packets_out",
+};
+
+/* A queued audit row: the struct with its strings copied into 'buf'. */
+struct audit_row {
+    struct store_audit a;
+    char *buf;
+};
+
+struct stats_entry {
+    int64_t bucket;
+    char *vm, *app, *user, *rule;
+    struct store_counters c;
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmts[N_STMTS];
+    char error[512];
+
+    struct audit_row *audit;
+    size_t n_audit, allocated_audit;
+    struct shash stats;         /* Key "bucket\x1fvm\x1fapp..." */
+};
+
+static int
+db_error(struct store *s, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->db) & 0xff;
+    snprintf(s->error, sizeof s->error, "%s: %s: %s", s->path, what,
+             sqlite3_errmsg(s->db));
+    return code == SQLITE_BUSY || code == SQLITE_LOCKED ? EBUSY
+           : code == SQLITE_FULL ? ENOSPC
+           : code == SQLITE_READONLY ? EROFS : EIO;
+}
+
+const char *
+store_last_error(const struct store *s)
+{
+    return s->error;
+}
+
+static int
+exec(struct store *s, const char *sql, const char *what)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK
+           ? 0 : db_error(s, what);
+}
+
+static char *
+open_fail(struct store *s, char *msg)
+{
+    store_close(s);
+    return msg;
+}
+
+char *
+store_open(const char *path, struct store **sp)
+{
+    *sp = NULL;
+    struct store *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+    shash_init(&s->stats);
+
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE
+                        | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
+        return open_fail(s, xasprintf("%s: cannot open: %s", path,
+                                      s->db ? sqlite3_errmsg(s->db)
+                                            : "out of memory"));
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 2000);
+
+    sqlite3_stmt *st;
+    int version = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL)
+        == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            version = sqlite3_column_int(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    if (version < 0) {
+        int code = sqlite3_extended_errcode(s->db) & 0xff;
+        return open_fail(s, code == SQLITE_NOTADB
+                         ? xasprintf("%s: not an SQLite database", path)
+                         : code == SQLITE_CORRUPT
+                         ? xasprintf("%s: the database is corrupt", path)
+                         : xasprintf("%s: %s", path, sqlite3_errmsg(s->db)));
+    }
+    if (version > SCHEMA_VERSION) {
+        return open_fail(s, xasprintf("%s: schema version %d is newer than "
+                                      "this appfw-secd (%d)", path, version,
+                                      SCHEMA_VERSION));
+    }
+    if (strcmp(path, ":memory:")
+        && exec(s, "PRAGMA journal_mode = WAL", "enabling WAL")) {
+        return open_fail(s, xstrdup(s->error));
+    }
+    if (exec(s, "PRAGMA synchronous = NORMAL", "configuring")) {
+        return open_fail(s, xstrdup(s->error));
+    }
+    if (version < SCHEMA_VERSION) {
+        if (exec(s, "BEGIN IMMEDIATE", "migrating")) {
+            return open_fail(s, xstrdup(s->error));
+        }
+        for (int v = version; v < SCHEMA_VERSION; v++) {
+            char *sql = xasprintf("%s PRAGMA user_version = %d;",
+                                  migrations[v], v + 1);
+            int error = exec(s, sql, "migrating");
+            free(sql);
+            if (error) {
+                char *msg = xstrdup(s->error);
+                exec(s, "ROLLBACK", "migrating");
+                return open_fail(s, msg);
+            }
+        }
+        if (exec(s, "COMMIT", "migrating")) {
+            return open_fail(s, xstrdup(s->error));
+        }
+    }
+    for (int i = 0; i < N_STMTS; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL)
+            != SQLITE_OK) {
+            return open_fail(s, xasprintf("%s: preparing: %s", path,
+                                          sqlite3_errmsg(s->db)));
+        }
+    }
+    *sp = s;
+    return NULL;
+}
+
+static void
+free_stats_entry(void *e_)
+{
+    struct stats_entry *e = e_;
+    free(e->vm);
+    free(e->app);
+    free(e->user);
+    free(e->rule);
+    free(e);
+}
+
+void
+store_close(struct store *s)
+{
+    if (!s) {
+        return;
+    }
+    for (int i = 0; i < N_STMTS; i++) {
+        sqlite3_finalize(s->stmts[i]);
+    }
+    sqlite3_close(s->db);
+    for (size_t i = 0; i < s->n_audit; i++) {
+        free(s->audit[i].buf);
+    }
+    free(s->audit);
+    shash_destroy(&s->stats, free_stats_entry);
+    free(s->path);
+    free(s);
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *) sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+static int
+step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return error;
+}
+
+/* Policies. */
+
+void
+store_policy_clear(struct store_policy *p)
+{
+    if (p) {
+        free(p->author);
+        free(p->comment);
+        free(p->text);
+        memset(p, 0, sizeof *p);
+    }
+}
+
+static int
+meta_get(struct store *s, const char *key, int64_t *value)
+{
+    sqlite3_stmt *st = s->stmts[ST_META_GET];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *value = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int error = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? ENOENT
+                                                       : db_error(s, "meta");
+    sqlite3_reset(st);
+    return error;
+}
+
+int
+store_policy_add(struct store *s, const char *text, const char *author,
+                 const char *comment, int64_t *version)
+{
+    int error = exec(s, "BEGIN IMMEDIATE", "adding a policy");
+    if (error) {
+        return error;
+    }
+    sqlite3_stmt *st = s->stmts[ST_POLICY_ADD];
+    sqlite3_bind_text(st, 1, author, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, time_wall_ms() / 1000);
+    sqlite3_bind_text(st, 3, comment ? comment : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+    error = step_done(s, st, "adding a policy");
+    if (!error) {
+        *version = sqlite3_last_insert_rowid(s->db);
+        st = s->stmts[ST_META_SET];
+        sqlite3_bind_text(st, 1, "active_policy", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, *version);
+        error = step_done(s, st, "activating a policy");
+    }
+    if (!error) {
+        error = exec(s, "COMMIT", "adding a policy");
+    }
+    if (error) {
+        exec(s, "ROLLBACK", "adding a policy");
+    }
+    return error;
+}
+
+int
+store_policy_get(struct store *s, int64_t version, struct store_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    sqlite3_stmt *st = s->stmts[ST_POLICY_GET];
+    sqlite3_bind_int64(st, 1, version);
+    int rc = sqlite3_step(st);
+    int error = 0;
+    if (rc == SQLITE_ROW) {
+        p->version = sqlite3_column_int64(st, 0);
+        p->author = xstrdup(col_text(st, 1));
+        p->time = sqlite3_column_int64(st, 2);
+        p->comment = xstrdup(col_text(st, 3));
+        p->text = xstrdup(col_text(st, 4));
+        int64_t active;
+        p->active = !meta_get(s, "active_policy", &active)
+                    && active == version;
+    } else if (rc == SQLITE_DONE) {
+        snprintf(s->error, sizeof s->error, "no policy version %lld",
+                 (long long) version);
+        error = ENOENT;
+    } else {
+        error = db_error(s, "reading a policy");
+    }
+    sqlite3_reset(st);
+    return error;
+}
+
+int
+store_policy_active(struct store *s, struct store_policy *p)
+{
+    int64_t version;
+    memset(p, 0, sizeof *p);
+    int error = meta_get(s, "active_policy", &version);
+    if (error == ENOENT) {
+        snprintf(s->error, sizeof s->error, "no policy has been applied");
+    }
+    return error ? error : store_policy_get(s, version, p);
+}
+
+int
+store_policy_history(struct store *s, size_t limit, store_policy_cb *cb,
+                     void *aux)
+{
+    int64_t active = 0;
+    meta_get(s, "active_policy", &active);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT version, author, time, comment "
+                           "FROM policy ORDER BY version DESC LIMIT ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        return db_error(s, "listing policies");
+    }
+    sqlite3_bind_int64(st, 1, (int64_t) limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_policy p = {
+            .version = sqlite3_column_int64(st, 0),
+            .author = (char *) col_text(st, 1),
+            .time = sqlite3_column_int64(st, 2),
+            .comment = (char *) col_text(st, 3),
+            .text = NULL,
+        };
+        p.active = p.version == active;
+        cb(&p, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing policies");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* VMs. */
+
+int
+store_vm_seen(struct store *s, const char *uuid, const char *name,
+              int ofport, const char *mac, const char *hypervisor)
+{
+    sqlite3_stmt *st = s->stmts[ST_VM_SEEN];
+    sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name ? name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, ofport);
+    sqlite3_bind_text(st, 4, mac ? mac : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, hypervisor ? hypervisor : "", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, time_wall_ms() / 1000);
+    return step_done(s, st, "recording a vm");
+}
+
+int
+store_vm_list(struct store *s, store_vm_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT v.uuid, v.name, v.ofport, v.mac, "
+                           "v.hypervisor, v.first_seen, v.last_seen, "
+                           "(SELECT count(*) FROM audit a "
+                           " WHERE a.vm_uuid = v.uuid), "
+                           "(SELECT count(*) FROM audit a "
+                           " WHERE a.vm_uuid = v.uuid AND NOT a.allow) "
+                           "FROM vm v ORDER BY v.name, v.uuid", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return db_error(s, "listing vms");
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_vm vm = {
+            .uuid = col_text(st, 0), .name = col_text(st, 1),
+            .ofport = sqlite3_column_int(st, 2), .mac = col_text(st, 3),
+            .hypervisor = col_text(st, 4),
+            .first_seen = sqlite3_column_int64(st, 5),
+            .last_seen = sqlite3_column_int64(st, 6),
+            .decisions = sqlite3_column_int64(st, 7),
+            .denials = sqlite3_column_int64(st, 8),
+        };
+        cb(&vm, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing vms");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* Audit. */
+
+void
+store_audit_add(struct store *s, const struct store_audit *a)
+{
+    if (s->n_audit >= s->allocated_audit) {
+        s->allocated_audit = s->allocated_audit ? 2 * s->allocated_audit
+                                                : 256;
+        s->audit = xrealloc(s->audit, s->allocated_audit * sizeof *s->audit);
+    }
+    struct audit_row *row = &s->audit[s->n_audit++];
+    row->a = *a;
+
+    /* Copy the strings into one buffer. */
+    const char **fields[] = {
+        &row->a.vm_uuid, &row->a.vm_name, &row->a.user, &row->a.app_path,
+        &row->a.sha256, &row->a.product, &row->a.category, &row->a.event,
+        &row->a.protocol, &row->a.direction, &row->a.local, &row->a.remote,
+        &row->a.rule, &row->a.reason,
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        total += strlen(*fields[i] ? *fields[i] : "") + 1;
+    }
+    row->buf = xmalloc(total);
+    char *p = row->buf;
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        const char *v = *fields[i] ? *fields[i] : "";
+        size_t n = strlen(v) + 1;
+        memcpy(p, v, n);
+        *fields[i] = p;
+        p += n;
+    }
+}
+
+size_t
+store_audit_queued(const struct store *s)
+{
+    return s->n_audit;
+}
+
+int
+store_audit_query(struct store *s, const struct store_audit_filter *f,
+                  size_t limit, store_audit_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT time_ms, vm_uuid, vm_name, user, "
+                           "app_path, sha256, product, category, event, "
+                           "protocol, direction, local, local_port, remote, "
+                           "remote_port, allow, rule, reason, policy_version "
+                           "FROM audit WHERE (?1 IS NULL OR vm_uuid = ?1 "
+                           "OR vm_name = ?1) AND (?2 IS NULL OR user = ?2) "
+                           "AND (?3 IS NULL OR instr(app_path, ?3) > 0 "
+                           "OR instr(product, ?3) > 0) AND (?4 IS NULL "
+                           "OR allow = (?4 = 'allow')) "
+                           "ORDER BY id DESC LIMIT ?5", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "querying the audit log");
+    }
+    const char *params[] = { f ? f->vm : NULL, f ? f->user : NULL,
+                             f ? f->app : NULL, f ? f->verdict : NULL };
+    for (int i = 0; i < 4; i++) {
+        if (params[i]) {
+            sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+        }
+    }
+    sqlite3_bind_int64(st, 5, (int64_t) limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_audit a = {
+            .time_ms = sqlite3_column_int64(st, 0),
+            .vm_uuid = col_text(st, 1), .vm_name = col_text(st, 2),
+            .user = col_text(st, 3), .app_path = col_text(st, 4),
+            .sha256 = col_text(st, 5), .product = col_text(st, 6),
+            .category = col_text(st, 7), .event = col_text(st, 8),
+            .protocol = col_text(st, 9), .direction = col_text(st, 10),
+            .local = col_text(st, 11),
+            .local_port = sqlite3_column_int(st, 12),
+            .remote = col_text(st, 13),
+            .remote_port = sqlite3_column_int(st, 14),
+            .allow = sqlite3_column_int(st, 15),
+            .rule = col_text(st, 16), .reason = col_text(st, 17),
+            .policy_version = sqlite3_column_int64(st, 18),
+        };
+        cb(&a, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "querying the audit log");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_audit_prune(struct store *s, int64_t max_rows)
+{
+    char *sql = xasprintf("DELETE FROM audit WHERE id <= "
+                          "(SELECT max(id) FROM audit) - %lld",
+                          (long long) max_rows);
+    int error = exec(s, sql, "pruning the audit log");
+    free(sql);
+    return error;
+}
+
+/* Statistics. */
+
+void
+store_stats_add(struct store *s, int64_t time_ms, const char *vm,
+                const char *app, const char *user, const char *rule,
+                const struct store_counters *c)
+{
+    int64_t bucket = time_ms / 60000 * 60000;
+    vm = vm ? vm : "";
+    app = app ? app : "";
+    user = user ? user : "";
+    rule = rule ? rule : "";
+    char *key = xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s",
+                          (long long) bucket, vm, app, user, rule);
+    struct stats_entry *e = shash_find(&s->stats, key);
+    if (!e) {
+        e = xcalloc(1, sizeof *e);
+        e->bucket = bucket;
+        e->vm = xstrdup(vm);
+        e->app = xstrdup(app);
+        e->user = xstrdup(user);
+        e->rule = xstrdup(rule);
+        shash_add(&s->stats, key, e);
+    }
+    free(key);
+    e->c.connections += c->connections;
+    e->c.denials += c->denials;
+    e->c.bytes_in += c->bytes_in;
+    e->c.bytes_out += c->bytes_out;
+    e->c.packets_in += c->packets_in;
+    e->c.packets_out += c->packets_out;
+}
+
+int
+store_stats_top(struct store *s, const char *by, const char *order,
+                int64_t since_ms, size_t limit, store_top_cb *cb, void *aux)
+{
+    static const char *const keys[] = { "app", "vm", "user", "rule" };
+    bool ok = false;
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        ok = ok || !strcmp(by, keys[i]);
+    }
+    const char *ord = !strcmp(order, "bytes") ? "sum(bytes_in + bytes_out)"
+                      : !strcmp(order, "denials") ? "sum(denials)"
+                      : !strcmp(order, "connections") ? "sum(connections)"
+                      : NULL;
+    if (!ok || !ord) {
+        snprintf(s->error, sizeof s->error, "stats: group by app, vm, user "
+                 "or rule; order by connections, bytes or denials");
+        return EINVAL;
+    }
+    char *sql = xasprintf("SELECT %s, sum(connections), sum(denials), "
+                          "sum(bytes_in), sum(bytes_out), sum(packets_in), "
+                          "sum(packets_out) FROM stats WHERE bucket >= ? "
+                          "GROUP BY %s ORDER BY %s DESC, %s LIMIT ?", by, by,
+                          ord, by);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) {
+        return db_error(s, "reading statistics");
+    }
+    sqlite3_bind_int64(st, 1, since_ms / 60000 * 60000);
+    sqlite3_bind_int64(st, 2, (int64_t) limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_counters c = {
+            .connections = sqlite3_column_int64(st, 1),
+            .denials = sqlite3_column_int64(st, 2),
+            .bytes_in = sqlite3_column_int64(st, 3),
+            .bytes_out = sqlite3_column_int64(st, 4),
+            .packets_in = sqlite3_column_int64(st, 5),
+            .packets_out = sqlite3_column_int64(st, 6),
+        };
+        cb(col_text(st, 0), &c, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading statistics");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* Flushing. */
+
+static int
+write_audit(struct store *s, const struct store_audit *a)
+{
+    sqlite3_stmt *st = s->stmts[ST_AUDIT_ADD];
+    sqlite3_bind_int64(st, 1, a->time_ms);
+    const char *texts[] = {
+        a->vm_uuid, a->vm_name, a->user, a->app_path, a->sha256, a->product,
+        a->category, a->event, a->protocol, a->direction, a->local,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+        sqlite3_bind_text(st, 2 + (int) i, texts[i], -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int(st, 13, a->local_port);
+    sqlite3_bind_text(st, 14, a->remote, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 15, a->remote_port);
+    sqlite3_bind_int(st, 16, a->allow);
+    sqlite3_bind_text(st, 17, a->rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 18, a->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 19, a->policy_version);
+    return step_done(s, st, "writing the audit log");
+}
+
+static int
+write_stats(struct store *s, const struct stats_entry *e)
+{
+    sqlite3_stmt *st = s->stmts[ST_STATS_ADD];
+    sqlite3_bind_int64(st, 1, e->bucket);
+    sqlite3_bind_text(st, 2, e->vm, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->app, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->rule, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, e->c.connections);
+    sqlite3_bind_int64(st, 7, e->c.denials);
+    sqlite3_bind_int64(st, 8, e->c.bytes_in);
+    sqlite3_bind_int64(st, 9, e->c.bytes_out);
+    sqlite3_bind_int64(st, 10, e->c.packets_in);
+    sqlite3_bind_int64(st, 11, e->c.packets_out);
+    return step_done(s, st, "writing statistics");
+}
+
+int
+store_flush(struct store *s)
+{
+    if (!s->n_audit && !s->stats.n) {
+        return 0;
+    }
+    int error = exec(s, "BEGIN IMMEDIATE", "flushing");
+    for (size_t i = 0; !error && i < s->n_audit; i++) {
+        error = write_audit(s, &s->audit[i].a);
+    }
+    for (size_t i = 0; !error && (i = shash_next(&s->stats, i)) != SIZE_MAX;
+         i++) {
+        error = write_stats(s, s->stats.nodes[i].data);
+    }
+    if (!error) {
+        error = exec(s, "COMMIT", "flushing");
+    }
+    if (error) {
+        /* Keep the queue: the next flush tries again. */
+        exec(s, "ROLLBACK", "flushing");
+        return error;
+    }
+    for (size_t i = 0; i < s->n_audit; i++) {
+        free(s->audit[i].buf);
+    }
+    s->n_audit = 0;
+    shash_clear(&s->stats, free_stats_entry);
+    return 0;
+}

@@ -1,0 +1,125 @@
+/* store: appfw-secd's SQLite database (WAL; schema in PRAGMA user_version,
+ * migrated forward at open).  The only file of security-vm/ that includes
+ * sqlite3.h.
+ *
+ *   policy versions  every version kept, with author, time and comment; one
+ *                    is active; rollback adds a new version with an old
+ *                    text, so history only grows;
+ *   vms              the VM registry (uuid, name, ofport, MAC, last seen);
+ *   audit            one row per decision, written in batches
+ *                    (store_audit_add() queues, store_flush() writes in one
+ *                    transaction), pruned to a row limit;
+ *   stats            counters per (minute, VM, application, user, rule).
+ *
+ * Queued audit rows and counters are lost only if the process dies between
+ * flushes: secd flushes every second and at a clean shutdown, so a crash
+ * loses at most one second of audit (docs/operations.md).
+ *
+ * Functions return 0 or a positive errno; store_last_error() explains. */
+#ifndef SECVM_STORE_H
+#define SECVM_STORE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+char *store_open(const char *path, struct store **);
+void store_close(struct store *);
+const char *store_last_error(const struct store *);
+
+/* Policy versions. */
+struct store_policy {
+    int64_t version;
+    char *author;
+    int64_t time;               /* Unix seconds. */
+    char *comment;
+    char *text;
+    bool active;
+};
+
+void store_policy_clear(struct store_policy *);
+
+/* Adds 'text' as a new version and makes it active, atomically.  '*version'
+ * receives its number. */
+int store_policy_add(struct store *, const char *text, const char *author,
+                     const char *comment, int64_t *version);
+
+/* The active version (ENOENT if there is none), or a given one. */
+int store_policy_active(struct store *, struct store_policy *);
+int store_policy_get(struct store *, int64_t version, struct store_policy *);
+
+/* Calls 'cb' for each version, newest first (text not filled in). */
+typedef void store_policy_cb(const struct store_policy *, void *aux);
+int store_policy_history(struct store *, size_t limit, store_policy_cb *,
+                         void *aux);
+
+/* VMs. */
+struct store_vm {
+    const char *uuid;
+    const char *name;
+    int ofport;                 /* 0 if unknown. */
+    const char *mac;
+    const char *hypervisor;
+    int64_t first_seen, last_seen;
+    int64_t decisions, denials;
+};
+
+int store_vm_seen(struct store *, const char *uuid, const char *name,
+                  int ofport, const char *mac, const char *hypervisor);
+typedef void store_vm_cb(const struct store_vm *, void *aux);
+int store_vm_list(struct store *, store_vm_cb *, void *aux);
+
+/* Audit. */
+struct store_audit {
+    int64_t time_ms;
+    const char *vm_uuid, *vm_name, *user, *app_path, *sha256, *product,
+               *category, *event, *protocol, *direction, *local, *remote;
+    int local_port, remote_port;
+    bool allow;
+    const char *rule, *reason;
+    int64_t policy_version;
+};
+
+/* Queues a row (copied). */
+void store_audit_add(struct store *, const struct store_audit *);
+size_t store_audit_queued(const struct store *);
+
+/* Newest first, at most 'limit' rows, optionally only for one VM, user,
+ * application (path or product substring) or verdict ("allow"/"deny"). */
+struct store_audit_filter {
+    const char *vm;
+    const char *user;
+    const char *app;
+    const char *verdict;
+};
+typedef void store_audit_cb(const struct store_audit *, void *aux);
+int store_audit_query(struct store *, const struct store_audit_filter *,
+                      size_t limit, store_audit_cb *, void *aux);
+
+/* Keeps at most 'max_rows' audit rows (the newest). */
+int store_audit_prune(struct store *, int64_t max_rows);
+
+/* Statistics: adds to the counters of the minute containing 'time_ms'. */
+struct store_counters {
+    int64_t connections, denials, bytes_in, bytes_out, packets_in,
+            packets_out;
+};
+
+void store_stats_add(struct store *, int64_t time_ms, const char *vm,
+                     const char *app, const char *user, const char *rule,
+                     const struct store_counters *);
+
+/* Totals since 'since_ms' grouped by "app", "vm", "user" or "rule", the
+ * largest 'order' ("connections", "bytes", "denials") first. */
+typedef void store_top_cb(const char *key, const struct store_counters *,
+                          void *aux);
+int store_stats_top(struct store *, const char *by, const char *order,
+                    int64_t since_ms, size_t limit, store_top_cb *,
+                    void *aux);
+
+/* Writes queued audit rows and counters in one transaction. */
+int store_flush(struct store *);
+
+#endif /* store.h */

@@ -1,0 +1,287 @@
+/* Unit tests for security-vm/store.c on temporary databases. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "security-vm/store.h"
+
+static char path[64];
+
+static int
+setup(void **state)
+{
+    (void) state;
+    strcpy(path, "/tmp/secd-store-XXXXXX");
+    close(mkstemp(path));
+    unlink(path);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
+    unlink(path);
+    unlink(wal);
+    unlink(shm);
+    free(wal);
+    free(shm);
+    return 0;
+}
+
+static struct store *
+open_store(void)
+{
+    struct store *s;
+    char *error = store_open(path, &s);
+    if (error) {
+        fail_msg("%s", error);
+    }
+    return s;
+}
+
+struct history {
+    int64_t versions[8];
+    bool active[8];
+    size_t n;
+};
+
+static void
+collect_history(const struct store_policy *p, void *aux)
+{
+    struct history *h = aux;
+    h->versions[h->n] = p->version;
+    h->active[h->n++] = p->active;
+}
+
+static void
+test_policy_versions(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    struct store_policy p;
+    assert_int_equal(store_policy_active(s, &p), ENOENT);
+    assert_string_equal(store_last_error(s), "no policy has been applied");
+
+    int64_t v1, v2, v3;
+    assert_int_equal(store_policy_add(s, "{\"rules\":[]}", "alice", "first",
+                                      &v1), 0);
+    assert_int_equal(store_policy_add(s, "{\"rules\":[1]}", "bob", "second",
+                                      &v2), 0);
+    assert_true(v2 > v1);
+
+    assert_int_equal(store_policy_active(s, &p), 0);
+    assert_int_equal(p.version, v2);
+    assert_string_equal(p.author, "bob");
+    assert_string_equal(p.text, "{\"rules\":[1]}");
+    assert_true(p.active);
+    store_policy_clear(&p);
+
+    /* A rollback is a new version with the old text. */
+    assert_int_equal(store_policy_get(s, v1, &p), 0);
+    assert_false(p.active);
+    assert_int_equal(store_policy_add(s, p.text, "carol", "rollback to 1",
+                                      &v3), 0);
+    store_policy_clear(&p);
+    store_close(s);
+
+    /* Everything survives a reopen. */
+    s = open_store();
+    assert_int_equal(store_policy_active(s, &p), 0);
+    assert_int_equal(p.version, v3);
+    assert_string_equal(p.text, "{\"rules\":[]}");
+    store_policy_clear(&p);
+    struct history h = { .n = 0 };
+    assert_int_equal(store_policy_history(s, 10, collect_history, &h), 0);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.versions[0], v3);
+    assert_true(h.active[0]);
+    assert_false(h.active[2]);
+    assert_int_equal(store_policy_get(s, 999, &p), ENOENT);
+    store_close(s);
+}
+
+static void
+count_audit(const struct store_audit *a, void *aux)
+{
+    (void) a;
+    (*(int *) aux)++;
+}
+
+static void
+first_audit(const struct store_audit *a, void *aux)
+{
+    char *out = aux;
+    if (!*out) {
+        snprintf(out, 256, "%s %s %s %d", a->vm_name, a->rule,
+                 a->allow ? "allow" : "deny", a->remote_port);
+    }
+}
+
+static void
+test_audit_batches_and_queries(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    for (int i = 0; i < 1000; i++) {
+        char rule[16];
+        snprintf(rule, sizeof rule, "r%d", i % 3);
+        struct store_audit a = {
+            .time_ms = 1795300000000 + i, .vm_uuid = i % 2 ? "u1" : "u2",
+            .vm_name = i % 2 ? "vm1" : "vm2", .user = "alice",
+            .app_path = "/usr/bin/curl", .product = "curl",
+            .category = "downloader", .event = "connect",
+            .protocol = "tcp", .direction = "outbound", .local = "10.0.0.1",
+            .remote = "10.0.0.2", .local_port = 40000, .remote_port = i,
+            .allow = i % 5 != 0, .rule = rule, .reason = "because",
+        };
+        store_audit_add(s, &a);
+    }
+    assert_int_equal(store_audit_queued(s), 1000);
+
+    int n = 0;
+    assert_int_equal(store_audit_query(s, NULL, 10000, count_audit, &n), 0);
+    assert_int_equal(n, 0);                 /* Not written yet. */
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_audit_queued(s), 0);
+    assert_int_equal(store_audit_query(s, NULL, 10000, count_audit, &n), 0);
+    assert_int_equal(n, 1000);
+
+    struct store_audit_filter f = { .vm = "vm1", .verdict = "deny" };
+    n = 0;
+    assert_int_equal(store_audit_query(s, &f, 10000, count_audit, &n), 0);
+    assert_int_equal(n, 100);               /* Odd i, multiple of 5. */
+    char first[256] = "";
+    assert_int_equal(store_audit_query(s, &f, 1, first_audit, first), 0);
+    assert_string_equal(first, "vm1 r2 deny 995");
+
+    f = (struct store_audit_filter) { .app = "cur" };
+    n = 0;
+    assert_int_equal(store_audit_query(s, &f, 5, count_audit, &n), 0);
+    assert_int_equal(n, 5);
+
+    assert_int_equal(store_audit_prune(s, 100), 0);
+    n = 0;
+    assert_int_equal(store_audit_query(s, NULL, 10000, count_audit, &n), 0);
+    assert_int_equal(n, 100);
+    store_close(s);
+}
+
+struct top {
+    char keys[8][32];
+    struct store_counters c[8];
+    size_t n;
+};
+
+static void
+collect_top(const char *key, const struct store_counters *c, void *aux)
+{
+    struct top *t = aux;
+    snprintf(t->keys[t->n], sizeof t->keys[0], "%s", key);
+    t->c[t->n++] = *c;
+}
+
+static void
+test_stats(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    int64_t t = 1795300000000;
+    struct store_counters one = { .connections = 1 };
+    struct store_counters deny = { .connections = 1, .denials = 1 };
+    struct store_counters bytes = { .bytes_in = 1000, .bytes_out = 10,
+                                    .packets_in = 3, .packets_out = 2 };
+    for (int i = 0; i < 50; i++) {
+        store_stats_add(s, t + i * 1000, "vm1", "curl", "alice", "r1",
+                        &one);
+    }
+    for (int i = 0; i < 7; i++) {
+        store_stats_add(s, t, "vm2", "nc", "bob", "deny-nc", &deny);
+    }
+    store_stats_add(s, t, "vm1", "curl", "alice", "r1", &bytes);
+    assert_int_equal(store_flush(s), 0);
+    /* Counters add up across flushes. */
+    store_stats_add(s, t, "vm1", "curl", "alice", "r1", &bytes);
+    assert_int_equal(store_flush(s), 0);
+
+    struct top top = { .n = 0 };
+    assert_int_equal(store_stats_top(s, "app", "connections", t - 60000, 10,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+    assert_string_equal(top.keys[0], "curl");
+    assert_int_equal(top.c[0].connections, 50);
+    assert_int_equal(top.c[0].bytes_in, 2000);
+    assert_int_equal(top.c[0].packets_out, 4);
+
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "rule", "denials", 0, 1,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 1);
+    assert_string_equal(top.keys[0], "deny-nc");
+    assert_int_equal(top.c[0].denials, 7);
+
+    /* Only whitelisted groupings reach SQL. */
+    assert_int_equal(store_stats_top(s, "app; DROP TABLE stats", "bytes", 0,
+                                     1, collect_top, &top), EINVAL);
+    store_close(s);
+}
+
+static void
+vm_count(const struct store_vm *vm, void *aux)
+{
+    int *n = aux;
+    if (!strcmp(vm->uuid, "u1")) {
+        assert_string_equal(vm->name, "vm1");
+        assert_int_equal(vm->ofport, 7);
+        assert_string_equal(vm->mac, "52:54:00:00:00:01");
+    }
+    (*n)++;
+}
+
+static void
+test_vms_and_bad_files(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    assert_int_equal(store_vm_seen(s, "u1", "vm1", 7, "52:54:00:00:00:01",
+                                   "hv1"), 0);
+    /* Later sightings with less information keep what is known. */
+    assert_int_equal(store_vm_seen(s, "u1", "", 0, "", ""), 0);
+    assert_int_equal(store_vm_seen(s, "u2", "vm2", 0, NULL, NULL), 0);
+    int n = 0;
+    assert_int_equal(store_vm_list(s, vm_count, &n), 0);
+    assert_int_equal(n, 2);
+    store_close(s);
+
+    FILE *f = fopen(path, "w");
+    fputs("this is not an sqlite database but a long enough text file\n", f);
+    fclose(f);
+    char *error = store_open(path, &s);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "not an SQLite database"));
+    free(error);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_policy_versions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_batches_and_queries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vms_and_bad_files, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
