@@ -218,6 +218,26 @@ static const struct schema_field heartbeat_fields[] = {
     SF_END
 };
 
+static const struct schema_field flow_install_fields[] = {
+    SF_INT("id", true, 1, MSG_INT_MAX),
+    SF_OBJ("vm", true, vm_fields),
+    SF_ENUM("granularity", true, granularity_values),
+    SF_ENUM("protocol", true, proto_values),
+    SF_OBJ("local", true, endpoint_fields),
+    SF_OBJ("remote", true, endpoint_fields),
+    SF_INT("app_id", true, 0, 4294967295LL),
+    SF_STR("rule", false, 0, 128),
+    SF_INT("ttl", false, 0, TTL_MAX),
+    SF_END
+};
+
+static const struct schema_field ack_fields[] = {
+    SF_INT("id", false, 0, MSG_INT_MAX),
+    SF_BOOL("ok", true),
+    SF_STR("message", false, 0, 1024),
+    SF_END
+};
+
 static const struct schema_field error_fields[] = {
     SF_ENUM("code", true, error_code_values),
     SF_STR("message", true, 0, 1024),
@@ -247,6 +267,8 @@ static const struct msg_schema {
                           policy_push_check },
     [MSG_HEARTBEAT] = { "heartbeat", heartbeat_fields, NULL },
     [MSG_ERROR] = { "error", error_fields, NULL },
+    [MSG_FLOW_INSTALL] = { "flow_install", flow_install_fields, NULL },
+    [MSG_ACK] = { "ack", ack_fields, NULL },
 };
 
 const char *

@@ -47,6 +47,8 @@ enum msg_type {
     MSG_POLICY_PUSH,
     MSG_HEARTBEAT,
     MSG_ERROR,
+    MSG_FLOW_INSTALL,
+    MSG_ACK,
     MSG_N_TYPES
 };
 

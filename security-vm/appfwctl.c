@@ -1,0 +1,642 @@
+/* appfwctl: the console for appfw-secd. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/msg.h"
+#include "common/util.h"
+#include "rpc.h"
+
+/* Exit codes (also in --help and docs/operations.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_REFUSED = 1,           /* secd refused: invalid policy, ... */
+    EXIT_USAGE = 2,
+    EXIT_UNREACHABLE = 3,       /* No answer from secd. */
+};
+
+struct ctl {
+    const char *url;
+    const char *events_url;
+    int timeout_ms;
+    bool json;
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+"Usage: appfwctl [OPTIONS] COMMAND [ARGS]\n"
+"The console of appfw-secd.\n\n"
+"Commands:\n"
+"  health                              service state and counters\n"
+"  policy validate FILE                check a policy without applying it\n"
+"  policy apply FILE [--comment TEXT]  validate, store and activate\n"
+"  policy show [VERSION]               the active (or a given) policy\n"
+"  policy history [--limit N]          versions, newest first\n"
+"  policy diff [FROM [TO]]             rule changes (default: the previous\n"
+"                                      version against the active one)\n"
+"  policy rollback VERSION [--comment TEXT]\n"
+"                                      activate an old version again\n"
+"  decisions tail [FILTERS] [--count N] [--seconds S]\n"
+"                                      live decisions as they are made\n"
+"  decisions list [FILTERS] [--limit N]\n"
+"                                      recent decisions from the audit log\n"
+"        FILTERS: --vm VM --app APP --user USER --verdict allow|deny\n"
+"  stats top [--by app|vm|user|rule] [--order connections|bytes|denials]\n"
+"            [--since SECONDS] [--limit N]\n"
+"  vm list | vm show VM\n"
+"  appid lookup [--sha256 HEX] [--path PATH]\n\n"
+"Options:\n"
+"  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
+"                   /run/appfw)\n"
+"  --url URL        the console endpoint (default: "
+"ipc://RUNDIR/secd-console.sock)\n"
+"  --events URL     the event stream (default: "
+"ipc://RUNDIR/secd-events.sock)\n"
+"  --timeout MS     how long to wait for secd (default 5000)\n"
+"  --json           print secd's answer as JSON\n"
+"  -h, --help       this help\n\n"
+"Exit codes: 0 success; 1 secd refused the request (the message says\n"
+"why); 2 usage error; 3 secd could not be reached.\n");
+}
+
+static int
+fail(int code, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int code, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fputs("appfwctl: ", stderr);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
+    return code;
+}
+
+/* Sends 'req' (consumed) and returns secd's reply, or NULL with '*code'
+ * set. */
+static struct json_object *
+call(const struct ctl *c, struct json_object *req, int *code)
+{
+    struct rpc_client *client;
+    char *error = rpc_client_create(c->url, c->timeout_ms, &client);
+    if (error) {
+        *code = fail(EXIT_UNREACHABLE, "%s", error);
+        free(error);
+        json_object_put(req);
+        return NULL;
+    }
+    const char *text = json_object_to_json_string_ext(
+        req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    rpc_client_send(client, text, strlen(text), 1);
+    json_object_put(req);
+
+    struct rpc_reply *r = NULL;
+    int64_t deadline = time_mono_ms() + c->timeout_ms + 1000;
+    while (!(r = rpc_client_next(client))) {
+        int left = (int) (deadline - time_mono_ms());
+        if (left <= 0) {
+            break;
+        }
+        struct pollfd pfd = { .fd = rpc_client_fd(client), .events = POLLIN };
+        poll(&pfd, 1, left);
+    }
+    struct json_object *reply = NULL;
+    if (!r || r->error) {
+        *code = fail(EXIT_UNREACHABLE, "%s: no answer from appfw-secd (%s)",
+                     c->url, r ? strerror(r->error) : "timed out");
+    } else {
+        reply = json_tokener_parse(r->data);
+        if (!reply) {
+            *code = fail(EXIT_UNREACHABLE, "appfw-secd sent no JSON");
+        }
+    }
+    rpc_reply_free(r);
+    rpc_client_destroy(client);
+    return reply;
+}
+
+/* Calls and handles the common part: --json printing and refusals.
+ * Returns the reply for the caller to print, or NULL (with '*code'). */
+static struct json_object *
+call_ok(const struct ctl *c, struct json_object *req, int *code)
+{
+    *code = EXIT_OK;
+    struct json_object *reply = call(c, req, code);
+    if (!reply) {
+        return NULL;
+    }
+    bool ok = msg_get_bool(reply, "ok", false);
+    if (c->json) {
+        puts(json_object_to_json_string_ext(
+                 reply, JSON_C_TO_STRING_PLAIN
+                 | JSON_C_TO_STRING_NOSLASHESCAPE));
+        *code = ok ? EXIT_OK : EXIT_REFUSED;
+        json_object_put(reply);
+        return NULL;
+    }
+    if (!ok) {
+        *code = fail(EXIT_REFUSED, "%s",
+                     msg_get_string(reply, "error", "refused"));
+        json_object_put(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static struct json_object *
+request(const char *cmd)
+{
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "cmd", json_object_new_string(cmd));
+    return r;
+}
+
+static char *
+read_file(const char *path, int *code)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) {
+        *code = fail(EXIT_USAGE, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t len = 0, allocated = 65536;
+    char *text = xmalloc(allocated);
+    size_t n;
+    while ((n = fread(text + len, 1, allocated - len - 1, f)) > 0) {
+        len += n;
+        if (allocated - len < 2) {
+            allocated *= 2;
+            text = xrealloc(text, allocated);
+        }
+    }
+    text[len] = '\0';
+    if (f != stdin) {
+        fclose(f);
+    }
+    return text;
+}
+
+/* "--name value" options after a command; returns the value or NULL. */
+static const char *
+opt(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc - 1; i++) {
+        if (!strcmp(argv[i], name)) {
+            return argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/* The first argument that is neither an option nor an option's value. */
+static const char *
+positional(int argc, char **argv, int skip)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--", 2)) {
+            i++;
+        } else if (skip-- == 0) {
+            return argv[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+format_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = ms / 1000;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, size, "%H:%M:%S", &tm);
+}
+
+static void
+print_decision(struct json_object *d)
+{
+    char when[16];
+    format_time(msg_get_int(d, "time_ms", 0), when, sizeof when);
+    printf("%s  %-5s  %-12.12s %-10.10s %-16.16s %-7s %-22.22s %s\n", when,
+           msg_get_string(d, "verdict", ""), msg_get_string(d, "vm", ""),
+           msg_get_string(d, "user", ""), msg_get_string(d, "app", ""),
+           msg_get_string(d, "event", ""), msg_get_string(d, "remote", ""),
+           msg_get_string(d, "rule", ""));
+}
+
+static void
+decision_header(void)
+{
+    printf("%-8s  %-5s  %-12s %-10s %-16s %-7s %-22s %s\n", "TIME",
+           "VERD.", "VM", "USER", "APPLICATION", "EVENT", "REMOTE", "RULE");
+}
+
+static bool
+filter_match(struct json_object *ev, int argc, char **argv)
+{
+    static const char *const keys[][2] = {
+        { "--vm", "vm" }, { "--app", "app" }, { "--user", "user" },
+        { "--verdict", "verdict" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *want = opt(argc, argv, keys[i][0]);
+        if (want && !strstr(msg_get_string(ev, keys[i][1], ""), want)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+cmd_decisions_tail(const struct ctl *c, int argc, char **argv)
+{
+    struct rpc_sub *sub;
+    char *error = rpc_sub_create(c->events_url, &sub);
+    if (error) {
+        int code = fail(EXIT_UNREACHABLE, "%s", error);
+        free(error);
+        return code;
+    }
+    const char *count_s = opt(argc, argv, "--count");
+    const char *secs_s = opt(argc, argv, "--seconds");
+    long count = count_s ? atol(count_s) : -1;
+    int64_t deadline = secs_s ? time_mono_ms() + atol(secs_s) * 1000
+                              : INT64_MAX;
+    if (!c->json) {
+        decision_header();
+        fflush(stdout);
+    }
+    long shown = 0;
+    while ((count < 0 || shown < count) && time_mono_ms() < deadline) {
+        int64_t left = deadline - time_mono_ms();
+        char *text = rpc_sub_recv(sub, left > 1000 ? 1000 : (int) left);
+        if (!text) {
+            continue;
+        }
+        struct json_object *ev = json_tokener_parse(text);
+        if (ev && !strcmp(msg_get_string(ev, "type", ""), "decision")
+            && filter_match(ev, argc, argv)) {
+            if (c->json) {
+                puts(text);
+            } else {
+                print_decision(ev);
+            }
+            fflush(stdout);
+            shown++;
+        }
+        json_object_put(ev);
+        free(text);
+    }
+    rpc_sub_destroy(sub);
+    return EXIT_OK;
+}
+
+static int
+cmd_policy(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    int code = EXIT_OK;
+    argc--;
+    argv++;
+    struct json_object *rq, *r;
+
+    if (!strcmp(sub, "validate") || !strcmp(sub, "apply")) {
+        const char *file = positional(argc, argv, 0);
+        if (!file) {
+            return fail(EXIT_USAGE, "policy %s: give a FILE (or -)", sub);
+        }
+        char *text = read_file(file, &code);
+        if (!text) {
+            return code;
+        }
+        rq = request(!strcmp(sub, "apply") ? "policy.apply"
+                                           : "policy.validate");
+        json_object_object_add(rq, "text", json_object_new_string(text));
+        free(text);
+        const char *comment = opt(argc, argv, "--comment");
+        if (comment) {
+            json_object_object_add(rq, "comment",
+                                   json_object_new_string(comment));
+        }
+        if ((r = call_ok(c, rq, &code))) {
+            if (!strcmp(sub, "apply")) {
+                printf("policy version %lld is active\n",
+                       (long long) msg_get_int(r, "version", 0));
+            } else {
+                printf("valid: %lld rules\n",
+                       (long long) msg_get_int(r, "rules", 0));
+            }
+            json_object_put(r);
+        }
+    } else if (!strcmp(sub, "show")) {
+        rq = request("policy.show");
+        const char *v = positional(argc, argv, 0);
+        if (v) {
+            json_object_object_add(rq, "version",
+                                   json_object_new_int64(atoll(v)));
+        }
+        if ((r = call_ok(c, rq, &code))) {
+            fputs(msg_get_string(r, "policy.text", ""), stdout);
+            fputc('\n', stdout);
+            json_object_put(r);
+        }
+    } else if (!strcmp(sub, "history")) {
+        rq = request("policy.history");
+        const char *limit = opt(argc, argv, "--limit");
+        json_object_object_add(rq, "limit", json_object_new_int64(
+                                   limit ? atoll(limit) : 20));
+        if ((r = call_ok(c, rq, &code))) {
+            struct json_object *list = msg_get(r, "versions");
+            printf("%-8s %-6s %-12s %-20s %s\n", "VERSION", "ACTIVE",
+                   "AUTHOR", "TIME", "COMMENT");
+            for (size_t i = 0; i < json_object_array_length(list); i++) {
+                struct json_object *v = json_object_array_get_idx(list, i);
+                time_t t = msg_get_int(v, "time", 0);
+                char when[32];
+                struct tm tm;
+                localtime_r(&t, &tm);
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+                printf("%-8lld %-6s %-12.12s %-20s %s\n",
+                       (long long) msg_get_int(v, "version", 0),
+                       msg_get_bool(v, "active", false) ? "*" : "",
+                       msg_get_string(v, "author", ""), when,
+                       msg_get_string(v, "comment", ""));
+            }
+            json_object_put(r);
+        }
+    } else if (!strcmp(sub, "diff")) {
+        rq = request("policy.diff");
+        const char *from = positional(argc, argv, 0);
+        const char *to = positional(argc, argv, 1);
+        int64_t to_v = to ? atoll(to) : 0;
+        int64_t from_v = from ? atoll(from) : 0;
+        if (!from) {
+            /* The version before the active one. */
+            struct json_object *h = request("policy.history");
+            json_object_object_add(h, "limit", json_object_new_int(2));
+            struct ctl quiet = *c;
+            quiet.json = false;
+            struct json_object *hr = call_ok(&quiet, h, &code);
+            if (!hr) {
+                json_object_put(rq);
+                return code;
+            }
+            struct json_object *list = msg_get(hr, "versions");
+            if (json_object_array_length(list) < 2) {
+                json_object_put(hr);
+                json_object_put(rq);
+                return fail(EXIT_REFUSED, "policy diff: only one version "
+                            "exists");
+            }
+            from_v = msg_get_int(json_object_array_get_idx(list, 1),
+                                 "version", 0);
+            json_object_put(hr);
+        }
+        json_object_object_add(rq, "from", json_object_new_int64(from_v));
+        json_object_object_add(rq, "to", json_object_new_int64(to_v));
+        if ((r = call_ok(c, rq, &code))) {
+            struct json_object *ch = msg_get(r, "changes");
+            printf("version %lld -> %lld: %zu changes\n",
+                   (long long) msg_get_int(r, "from", 0),
+                   (long long) msg_get_int(r, "to", 0),
+                   json_object_array_length(ch));
+            for (size_t i = 0; i < json_object_array_length(ch); i++) {
+                printf("  %s\n", json_object_get_string(
+                           json_object_array_get_idx(ch, i)));
+            }
+            json_object_put(r);
+        }
+    } else if (!strcmp(sub, "rollback")) {
+        const char *v = positional(argc, argv, 0);
+        if (!v) {
+            return fail(EXIT_USAGE, "policy rollback: give a VERSION");
+        }
+        rq = request("policy.rollback");
+        json_object_object_add(rq, "version",
+                               json_object_new_int64(atoll(v)));
+        const char *comment = opt(argc, argv, "--comment");
+        if (comment) {
+            json_object_object_add(rq, "comment",
+                                   json_object_new_string(comment));
+        }
+        if ((r = call_ok(c, rq, &code))) {
+            printf("policy version %lld (the text of version %s) is "
+                   "active\n", (long long) msg_get_int(r, "version", 0), v);
+            json_object_put(r);
+        }
+    } else {
+        return fail(EXIT_USAGE, "policy: validate, apply, show, history, "
+                    "diff or rollback");
+    }
+    return code;
+}
+
+static int
+cmd_decisions_list(const struct ctl *c, int argc, char **argv)
+{
+    struct json_object *rq = request("decisions.query");
+    static const char *const keys[][2] = {
+        { "--vm", "vm" }, { "--app", "app" }, { "--user", "user" },
+        { "--verdict", "verdict" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        const char *v = opt(argc, argv, keys[i][0]);
+        if (v) {
+            json_object_object_add(rq, keys[i][1],
+                                   json_object_new_string(v));
+        }
+    }
+    const char *limit = opt(argc, argv, "--limit");
+    json_object_object_add(rq, "limit",
+                           json_object_new_int64(limit ? atoll(limit) : 20));
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        struct json_object *list = msg_get(r, "decisions");
+        decision_header();
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            print_decision(json_object_array_get_idx(list, i));
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+static int
+cmd_stats(const struct ctl *c, int argc, char **argv)
+{
+    if (!argc || strcmp(argv[0], "top")) {
+        return fail(EXIT_USAGE, "stats: top");
+    }
+    struct json_object *rq = request("stats.top");
+    const char *by = opt(argc, argv, "--by");
+    const char *order = opt(argc, argv, "--order");
+    const char *since = opt(argc, argv, "--since");
+    const char *limit = opt(argc, argv, "--limit");
+    json_object_object_add(rq, "by", json_object_new_string(by ? by
+                                                               : "app"));
+    json_object_object_add(rq, "order", json_object_new_string(
+                               order ? order : "connections"));
+    json_object_object_add(rq, "since_s", json_object_new_int64(
+                               since ? atoll(since) : 3600));
+    json_object_object_add(rq, "limit", json_object_new_int64(
+                               limit ? atoll(limit) : 10));
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        struct json_object *list = msg_get(r, "top");
+        printf("%-24s %12s %8s %14s %14s %10s\n", by ? by : "app",
+               "CONNECTIONS", "DENIALS", "BYTES IN", "BYTES OUT", "PACKETS");
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            struct json_object *e = json_object_array_get_idx(list, i);
+            printf("%-24.24s %12lld %8lld %14lld %14lld %10lld\n",
+                   msg_get_string(e, "key", ""),
+                   (long long) msg_get_int(e, "connections", 0),
+                   (long long) msg_get_int(e, "denials", 0),
+                   (long long) msg_get_int(e, "bytes_in", 0),
+                   (long long) msg_get_int(e, "bytes_out", 0),
+                   (long long) (msg_get_int(e, "packets_in", 0)
+                                + msg_get_int(e, "packets_out", 0)));
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+static int
+cmd_vm(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    struct json_object *rq;
+    if (!strcmp(sub, "list")) {
+        rq = request("vm.list");
+    } else if (!strcmp(sub, "show") && argc > 1) {
+        rq = request("vm.show");
+        json_object_object_add(rq, "vm", json_object_new_string(argv[1]));
+    } else {
+        return fail(EXIT_USAGE, "vm: list, or show VM");
+    }
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        struct json_object *list = msg_get(r, "vms");
+        printf("%-36s %-16s %6s %-17s %9s %7s %7s\n", "UUID", "NAME",
+               "OFPORT", "MAC", "DECISIONS", "DENIALS", "LIMITED");
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            struct json_object *v = json_object_array_get_idx(list, i);
+            printf("%-36s %-16.16s %6lld %-17s %9lld %7lld %7lld\n",
+                   msg_get_string(v, "uuid", ""),
+                   msg_get_string(v, "name", ""),
+                   (long long) msg_get_int(v, "ofport", 0),
+                   msg_get_string(v, "mac", ""),
+                   (long long) msg_get_int(v, "audited_decisions", 0),
+                   (long long) msg_get_int(v, "audited_denials", 0),
+                   (long long) msg_get_int(v, "rate_limited", 0));
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+static int
+cmd_simple(const struct ctl *c, const char *cmd, int argc, char **argv)
+{
+    struct json_object *rq = request(cmd);
+    const char *sha = opt(argc, argv, "--sha256");
+    const char *path = opt(argc, argv, "--path");
+    if (sha) {
+        json_object_object_add(rq, "sha256", json_object_new_string(sha));
+    }
+    if (path) {
+        json_object_object_add(rq, "path", json_object_new_string(path));
+    }
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        json_object_object_del(r, "ok");
+        json_object_object_foreach(r, key, val) {
+            printf("%-16s %s\n", key, json_object_get_string(val));
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *rundir = getenv("APPFW_RUNDIR");
+    rundir = rundir && *rundir ? rundir : "/run/appfw";
+    struct ctl c = { .timeout_ms = 5000 };
+    char *url = NULL, *events = NULL;
+    int i = 1;
+
+    for (; i < argc && !strncmp(argv[i], "-", 1); i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (!strcmp(a, "--json")) {
+            c.json = true;
+        } else if (i + 1 < argc && !strcmp(a, "--rundir")) {
+            rundir = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--url")) {
+            c.url = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--events")) {
+            c.events_url = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--timeout")) {
+            c.timeout_ms = atoi(argv[++i]);
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!c.url) {
+        c.url = url = xasprintf("ipc://%s/secd-console.sock", rundir);
+    }
+    if (!c.events_url) {
+        c.events_url = events = xasprintf("ipc://%s/secd-events.sock",
+                                          rundir);
+    }
+
+    const char *cmd = argv[i++];
+    int rest = argc - i;
+    char **args = argv + i;
+    int code;
+    if (!strcmp(cmd, "health")) {
+        code = cmd_simple(&c, "health", rest, args);
+    } else if (!strcmp(cmd, "policy")) {
+        code = cmd_policy(&c, rest, args);
+    } else if (!strcmp(cmd, "decisions") && rest
+               && !strcmp(args[0], "tail")) {
+        code = cmd_decisions_tail(&c, rest - 1, args + 1);
+    } else if (!strcmp(cmd, "decisions") && rest
+               && !strcmp(args[0], "list")) {
+        code = cmd_decisions_list(&c, rest - 1, args + 1);
+    } else if (!strcmp(cmd, "stats")) {
+        code = cmd_stats(&c, rest, args);
+    } else if (!strcmp(cmd, "vm")) {
+        code = cmd_vm(&c, rest, args);
+    } else if (!strcmp(cmd, "appid") && rest && !strcmp(args[0], "lookup")) {
+        code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
+    } else {
+        code = fail(EXIT_USAGE, "unknown command \"%s\" (try --help)", cmd);
+    }
+    free(url);
+    free(events);
+    return code;
+}

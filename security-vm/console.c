@@ -1,0 +1,512 @@
+/* appfw-secd's console endpoint: the commands of appfwctl.
+ *
+ * A request is a JSON object {"cmd": "policy.apply", ...}; the reply is
+ * {"ok": true, ...} or {"ok": false, "error": "..."}.  Who may connect is
+ * decided by the console socket's file permissions; the peer's uid names
+ * the author of policy changes. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "appid/appid.h"
+#include "common/digest.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/util.h"
+#include "policy.h"
+#include "rpc.h"
+#include "secd-private.h"
+#include "store.h"
+
+LOG_MODULE(console);
+
+static struct json_object *
+ok_reply(void)
+{
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "ok", json_object_new_boolean(true));
+    return r;
+}
+
+static struct json_object *
+error_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+static struct json_object *
+error_reply(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char *text = xvasprintf(format, args);
+    va_end(args);
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "ok", json_object_new_boolean(false));
+    json_object_object_add(r, "error", json_object_new_string(text));
+    free(text);
+    return r;
+}
+
+static void
+put_int(struct json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static void
+put_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+static char *
+author_of(const struct rpc_request *req)
+{
+    if (req->peer_uid == UINT64_MAX) {
+        return xstrdup("remote");
+    }
+    struct passwd pw, *result = NULL;
+    char buf[1024];
+    if (!getpwuid_r((uid_t) req->peer_uid, &pw, buf, sizeof buf, &result)
+        && result) {
+        return xstrdup(pw.pw_name);
+    }
+    return xasprintf("uid %llu", (unsigned long long) req->peer_uid);
+}
+
+/* Policies. */
+
+static struct json_object *
+cmd_policy_validate(struct secd *d, const struct json_object *rq)
+{
+    (void) d;
+    const char *text = msg_get_string(rq, "text", NULL);
+    if (!text) {
+        return error_reply("policy.validate: \"text\" missing");
+    }
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    if (error) {
+        struct json_object *r = error_reply("%s", error);
+        free(error);
+        return r;
+    }
+    struct json_object *r = ok_reply();
+    put_int(r, "rules", (int64_t) policy_n_rules(p));
+    policy_unref(p);
+    return r;
+}
+
+static struct json_object *
+cmd_policy_apply(struct secd *d, const struct json_object *rq,
+                 const char *author)
+{
+    const char *text = msg_get_string(rq, "text", NULL);
+    if (!text) {
+        return error_reply("policy.apply: \"text\" missing");
+    }
+    int64_t version;
+    char *error = secd_activate(d, text, author,
+                                msg_get_string(rq, "comment", ""), &version);
+    if (error) {
+        struct json_object *r = error_reply("%s", error);
+        free(error);
+        return r;
+    }
+    struct json_object *r = ok_reply();
+    put_int(r, "version", version);
+    return r;
+}
+
+static struct json_object *
+policy_to_json(const struct store_policy *p, bool with_text)
+{
+    struct json_object *o = json_object_new_object();
+    put_int(o, "version", p->version);
+    put_str(o, "author", p->author);
+    put_int(o, "time", p->time);
+    put_str(o, "comment", p->comment);
+    json_object_object_add(o, "active", json_object_new_boolean(p->active));
+    if (with_text) {
+        put_str(o, "text", p->text);
+    }
+    return o;
+}
+
+static int
+get_version(struct secd *d, int64_t version, struct store_policy *p)
+{
+    return version > 0 ? store_policy_get(d->store, version, p)
+                       : store_policy_active(d->store, p);
+}
+
+static struct json_object *
+cmd_policy_show(struct secd *d, const struct json_object *rq)
+{
+    struct store_policy p;
+    if (get_version(d, msg_get_int(rq, "version", 0), &p)) {
+        return error_reply("%s", store_last_error(d->store));
+    }
+    struct json_object *r = ok_reply();
+    json_object_object_add(r, "policy", policy_to_json(&p, true));
+    store_policy_clear(&p);
+    return r;
+}
+
+static void
+add_history(const struct store_policy *p, void *aux)
+{
+    json_object_array_add(aux, policy_to_json(p, false));
+}
+
+static struct json_object *
+cmd_policy_history(struct secd *d, const struct json_object *rq)
+{
+    struct json_object *list = json_object_new_array();
+    if (store_policy_history(d->store, msg_get_int(rq, "limit", 20),
+                             add_history, list)) {
+        json_object_put(list);
+        return error_reply("%s", store_last_error(d->store));
+    }
+    struct json_object *r = ok_reply();
+    json_object_object_add(r, "versions", list);
+    return r;
+}
+
+/* Rule-level differences between two policy texts. */
+static struct json_object *
+diff_policies(const char *a_text, const char *b_text)
+{
+    struct json_object *a = json_tokener_parse(a_text);
+    struct json_object *b = json_tokener_parse(b_text);
+    struct json_object *changes = json_object_new_array();
+    char line[512];
+
+    json_object_object_foreach(b, key, bval) {
+        if (strcmp(key, "rules")) {
+            struct json_object *aval = msg_get(a, key);
+            if (!aval || !json_object_equal(aval, bval)) {
+                snprintf(line, sizeof line, "%s %s", aval ? "~" : "+", key);
+                json_object_array_add(changes, json_object_new_string(line));
+            }
+        }
+    }
+    json_object_object_foreach(a, key2, aval2) {
+        (void) aval2;
+        if (strcmp(key2, "rules") && !msg_get(b, key2)) {
+            snprintf(line, sizeof line, "- %s", key2);
+            json_object_array_add(changes, json_object_new_string(line));
+        }
+    }
+
+    struct json_object *ar = msg_get(a, "rules"), *br = msg_get(b, "rules");
+    size_t na = ar ? json_object_array_length(ar) : 0;
+    size_t nb = br ? json_object_array_length(br) : 0;
+    for (size_t i = 0; i < nb; i++) {
+        struct json_object *rb = json_object_array_get_idx(br, i);
+        const char *id = msg_get_string(rb, "id", "?");
+        struct json_object *match = NULL;
+        for (size_t j = 0; j < na && !match; j++) {
+            struct json_object *ra = json_object_array_get_idx(ar, j);
+            if (!strcmp(msg_get_string(ra, "id", ""), id)) {
+                match = ra;
+            }
+        }
+        if (!match || !json_object_equal(match, rb)) {
+            snprintf(line, sizeof line, "%s rule %.64s: %s", match ? "~" : "+",
+                     id, json_object_to_json_string_ext(
+                         rb, JSON_C_TO_STRING_PLAIN));
+            json_object_array_add(changes, json_object_new_string(line));
+        }
+    }
+    for (size_t j = 0; j < na; j++) {
+        struct json_object *ra = json_object_array_get_idx(ar, j);
+        const char *id = msg_get_string(ra, "id", "?");
+        bool found = false;
+        for (size_t i = 0; i < nb && !found; i++) {
+            found = !strcmp(msg_get_string(json_object_array_get_idx(br, i),
+                                           "id", ""), id);
+        }
+        if (!found) {
+            snprintf(line, sizeof line, "- rule %.64s", id);
+            json_object_array_add(changes, json_object_new_string(line));
+        }
+    }
+    json_object_put(a);
+    json_object_put(b);
+    return changes;
+}
+
+static struct json_object *
+cmd_policy_diff(struct secd *d, const struct json_object *rq)
+{
+    struct store_policy a, b;
+    if (get_version(d, msg_get_int(rq, "from", 0), &a)) {
+        return error_reply("%s", store_last_error(d->store));
+    }
+    if (get_version(d, msg_get_int(rq, "to", 0), &b)) {
+        store_policy_clear(&a);
+        return error_reply("%s", store_last_error(d->store));
+    }
+    struct json_object *r = ok_reply();
+    put_int(r, "from", a.version);
+    put_int(r, "to", b.version);
+    json_object_object_add(r, "changes", diff_policies(a.text, b.text));
+    store_policy_clear(&a);
+    store_policy_clear(&b);
+    return r;
+}
+
+static struct json_object *
+cmd_policy_rollback(struct secd *d, const struct json_object *rq,
+                    const char *author)
+{
+    int64_t target = msg_get_int(rq, "version", 0);
+    struct store_policy p;
+    if (target <= 0 || store_policy_get(d->store, target, &p)) {
+        return error_reply("policy.rollback: %s", target <= 0
+                           ? "give the version to go back to"
+                           : store_last_error(d->store));
+    }
+    char *comment = xasprintf("rollback to version %lld%s%s",
+                              (long long) target,
+                              *msg_get_string(rq, "comment", "") ? ": " : "",
+                              msg_get_string(rq, "comment", ""));
+    int64_t version;
+    char *error = secd_activate(d, p.text, author, comment, &version);
+    free(comment);
+    store_policy_clear(&p);
+    if (error) {
+        struct json_object *r = error_reply("%s", error);
+        free(error);
+        return r;
+    }
+    struct json_object *r = ok_reply();
+    put_int(r, "version", version);
+    return r;
+}
+
+/* Decisions, statistics, VMs, appid, health. */
+
+static void
+add_decision(const struct store_audit *a, void *aux)
+{
+    struct json_object *o = json_object_new_object();
+    put_int(o, "time_ms", a->time_ms);
+    put_str(o, "vm", *a->vm_name ? a->vm_name : a->vm_uuid);
+    put_str(o, "user", a->user);
+    put_str(o, "app", *a->product ? a->product : a->app_path);
+    put_str(o, "path", a->app_path);
+    put_str(o, "event", a->event);
+    put_str(o, "protocol", a->protocol);
+    char remote[80];
+    snprintf(remote, sizeof remote, "%s:%d", a->remote, a->remote_port);
+    put_str(o, "remote", remote);
+    put_str(o, "verdict", a->allow ? "allow" : "deny");
+    put_str(o, "rule", a->rule);
+    put_str(o, "reason", a->reason);
+    put_int(o, "policy_version", a->policy_version);
+    json_object_array_add(aux, o);
+}
+
+static struct json_object *
+cmd_decisions_query(struct secd *d, const struct json_object *rq)
+{
+    store_flush(d->store);      /* So the newest decisions are there. */
+    struct store_audit_filter f = {
+        .vm = msg_get_string(rq, "vm", NULL),
+        .user = msg_get_string(rq, "user", NULL),
+        .app = msg_get_string(rq, "app", NULL),
+        .verdict = msg_get_string(rq, "verdict", NULL),
+    };
+    struct json_object *list = json_object_new_array();
+    if (store_audit_query(d->store, &f, msg_get_int(rq, "limit", 50),
+                          add_decision, list)) {
+        json_object_put(list);
+        return error_reply("%s", store_last_error(d->store));
+    }
+    struct json_object *r = ok_reply();
+    json_object_object_add(r, "decisions", list);
+    return r;
+}
+
+static void
+add_top(const char *key, const struct store_counters *c, void *aux)
+{
+    struct json_object *o = json_object_new_object();
+    put_str(o, "key", key);
+    put_int(o, "connections", c->connections);
+    put_int(o, "denials", c->denials);
+    put_int(o, "bytes_in", c->bytes_in);
+    put_int(o, "bytes_out", c->bytes_out);
+    put_int(o, "packets_in", c->packets_in);
+    put_int(o, "packets_out", c->packets_out);
+    json_object_array_add(aux, o);
+}
+
+static struct json_object *
+cmd_stats_top(struct secd *d, const struct json_object *rq)
+{
+    store_flush(d->store);
+    struct json_object *list = json_object_new_array();
+    int64_t since_s = msg_get_int(rq, "since_s", 3600);
+    if (store_stats_top(d->store, msg_get_string(rq, "by", "app"),
+                        msg_get_string(rq, "order", "connections"),
+                        time_wall_ms() - since_s * 1000,
+                        msg_get_int(rq, "limit", 10), add_top, list)) {
+        json_object_put(list);
+        return error_reply("%s", store_last_error(d->store));
+    }
+    struct json_object *r = ok_reply();
+    json_object_object_add(r, "top", list);
+    return r;
+}
+
+struct vm_list_ctx {
+    struct secd *d;
+    const char *only;
+    struct json_object *list;
+};
+
+static void
+add_vm(const struct store_vm *vm, void *aux)
+{
+    struct vm_list_ctx *c = aux;
+    if (c->only && strcmp(c->only, vm->uuid) && strcmp(c->only, vm->name)) {
+        return;
+    }
+    struct json_object *o = json_object_new_object();
+    put_str(o, "uuid", vm->uuid);
+    put_str(o, "name", vm->name);
+    put_int(o, "ofport", vm->ofport);
+    put_str(o, "mac", vm->mac);
+    put_int(o, "first_seen", vm->first_seen);
+    put_int(o, "last_seen", vm->last_seen);
+    put_int(o, "audited_decisions", vm->decisions);
+    put_int(o, "audited_denials", vm->denials);
+    const struct vm_state *st = shash_find(&c->d->vms, vm->uuid);
+    put_int(o, "rate_limited", st ? (int64_t) st->rate_limited : 0);
+    put_int(o, "queued", st ? (int64_t) st->n : 0);
+    json_object_array_add(c->list, o);
+}
+
+static struct json_object *
+cmd_vm_list(struct secd *d, const struct json_object *rq)
+{
+    store_flush(d->store);
+    struct vm_list_ctx c = {
+        .d = d, .only = msg_get_string(rq, "vm", NULL),
+        .list = json_object_new_array(),
+    };
+    if (store_vm_list(d->store, add_vm, &c)) {
+        json_object_put(c.list);
+        return error_reply("%s", store_last_error(d->store));
+    }
+    if (c.only && !json_object_array_length(c.list)) {
+        json_object_put(c.list);
+        return error_reply("no vm \"%s\"", c.only);
+    }
+    struct json_object *r = ok_reply();
+    json_object_object_add(r, "vms", c.list);
+    return r;
+}
+
+static struct json_object *
+cmd_appid_lookup(struct secd *d, const struct json_object *rq)
+{
+    const char *hex = msg_get_string(rq, "sha256", NULL);
+    const char *path = msg_get_string(rq, "path", NULL);
+    uint8_t sha[SHA256_LEN];
+    if (hex && (strlen(hex) != SHA256_HEX_LEN
+                || !digest_from_hex(hex, sha, SHA256_LEN))) {
+        return error_reply("\"%.80s\" is not a SHA-256 hash", hex);
+    }
+    if (!hex && !path) {
+        return error_reply("appid.lookup: give \"sha256\" or \"path\"");
+    }
+    struct appid_result a;
+    if (appid_lookup(d->appid, hex ? sha : NULL, path, 0, &a)) {
+        return error_reply("%s", appid_last_error(d->appid));
+    }
+    struct json_object *r = ok_reply();
+    put_str(r, "match", appid_match_name(a.match));
+    put_int(r, "confidence", a.confidence);
+    put_str(r, "product", a.product);
+    put_str(r, "vendor", a.vendor);
+    put_str(r, "version", a.version);
+    put_str(r, "category", a.category);
+    put_str(r, "trust", appid_trust_name(a.trust));
+    put_str(r, "threat", appid_threat_name(a.threat));
+    put_str(r, "reason", a.reason);
+    return r;
+}
+
+static struct json_object *
+cmd_health(struct secd *d)
+{
+    struct json_object *r = ok_reply();
+    put_int(r, "uptime_s", (time_mono_ms() - d->started_ms) / 1000);
+    put_int(r, "policy_version", d->policy_version);
+    put_int(r, "rules", (int64_t) policy_n_rules(d->policy));
+    put_int(r, "decisions", (int64_t) d->n_decisions);
+    put_int(r, "allowed", (int64_t) d->n_allowed);
+    put_int(r, "denied", (int64_t) d->n_denied);
+    put_int(r, "errors", (int64_t) d->n_errors);
+    put_int(r, "vms", (int64_t) d->vms.n);
+    put_int(r, "audit_queued", (int64_t) store_audit_queued(d->store));
+    struct appid_stats as;
+    if (!appid_stats(d->appid, &as)) {
+        put_int(r, "signatures", as.signatures);
+    }
+    put_str(r, "flow_endpoint", *d->cfg.flow_url ? d->cfg.flow_url
+                                                 : "(none)");
+    return r;
+}
+
+void
+console_handle(struct secd *d, struct rpc_request *req)
+{
+    struct json_object *rq = json_tokener_parse(req->data);
+    struct json_object *reply;
+    const char *cmd = json_object_is_type(rq, json_type_object)
+                      ? msg_get_string(rq, "cmd", NULL) : NULL;
+    char *author = author_of(req);
+
+    if (!cmd) {
+        reply = error_reply("a console request is a JSON object with "
+                            "\"cmd\"");
+    } else if (!strcmp(cmd, "health")) {
+        reply = cmd_health(d);
+    } else if (!strcmp(cmd, "policy.validate")) {
+        reply = cmd_policy_validate(d, rq);
+    } else if (!strcmp(cmd, "policy.apply")) {
+        reply = cmd_policy_apply(d, rq, author);
+    } else if (!strcmp(cmd, "policy.show")) {
+        reply = cmd_policy_show(d, rq);
+    } else if (!strcmp(cmd, "policy.history")) {
+        reply = cmd_policy_history(d, rq);
+    } else if (!strcmp(cmd, "policy.diff")) {
+        reply = cmd_policy_diff(d, rq);
+    } else if (!strcmp(cmd, "policy.rollback")) {
+        reply = cmd_policy_rollback(d, rq, author);
+    } else if (!strcmp(cmd, "decisions.query")) {
+        reply = cmd_decisions_query(d, rq);
+    } else if (!strcmp(cmd, "stats.top")) {
+        reply = cmd_stats_top(d, rq);
+    } else if (!strcmp(cmd, "vm.list") || !strcmp(cmd, "vm.show")) {
+        reply = cmd_vm_list(d, rq);
+    } else if (!strcmp(cmd, "appid.lookup")) {
+        reply = cmd_appid_lookup(d, rq);
+    } else {
+        reply = error_reply("unknown command \"%.64s\"", cmd);
+    }
+    LOG_DBG("console cmd=%s author=%s", cmd ? cmd : "-", author);
+    free(author);
+    json_object_put(rq);
+
+    const char *text = json_object_to_json_string_ext(
+        reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    rpc_request_reply(d->console, req, text, strlen(text));
+    json_object_put(reply);
+}

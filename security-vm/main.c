@@ -1,0 +1,252 @@
+/* appfw-secd: arguments, configuration, signals and the main loop. */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/options.h"
+#include "common/util.h"
+#include "secd.h"
+
+LOG_MODULE(main);
+
+struct settings {
+    char *rundir, *pidfile, *log_file, *log_level;
+    char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
+    int console_mode, contexts, vm_rate, vm_burst, vm_queue;
+    int flow_timeout_ms, flush_ms, audit_max_rows;
+};
+
+#define S(FIELD) offsetof(struct settings, FIELD)
+
+static const struct option_def defs[] = {
+    { "rundir", OPT_STRING, "/run/appfw", 0, 0, S(rundir),
+      "directory for sockets and the pid file" },
+    { "pidfile", OPT_STRING, "{rundir}/appfw-secd.pid", 0, 0, S(pidfile),
+      "pid file" },
+    { "log-file", OPT_STRING, "", 0, 0, S(log_file),
+      "log to this file instead of standard error" },
+    { "log-level", OPT_STRING, "info", 0, 0, S(log_level),
+      "LEVEL or MODULE:LEVEL,... (off, err, warn, info, dbg)" },
+    { "db", OPT_STRING, "/var/lib/appfw/secd.db", 0, 0, S(db),
+      "policies, audit log and statistics (SQLite)" },
+    { "appid-db", OPT_STRING, "/var/lib/appfw/appid.db", 0, 0, S(appid_db),
+      "the application signature database (see appid(1))" },
+    { "decide-url", OPT_STRING, "ipc://{rundir}/secd-decide.sock", 0, 0,
+      S(decide_url), "where appfw-switchd sends decisions (nng REP)" },
+    { "console-url", OPT_STRING, "ipc://{rundir}/secd-console.sock", 0, 0,
+      S(console_url), "where appfwctl connects (nng REP)" },
+    { "events-url", OPT_STRING, "ipc://{rundir}/secd-events.sock", 0, 0,
+      S(events_url), "the live event stream (nng PUB)" },
+    { "flow-url", OPT_STRING, "", 0, 0, S(flow_url),
+      "appfw-switchd's flow endpoint; allows wait for its ack (none: "
+      "verdicts go out at once)" },
+    { "console-mode", OPT_MODE, "0660", 0, 0777, S(console_mode),
+      "file mode of the console and event sockets" },
+    { "contexts", OPT_INT, "256", 1, 65536, S(contexts),
+      "decide requests in flight at most" },
+    { "vm-rate", OPT_INT, "2000", 1, 10000000, S(vm_rate),
+      "decisions per second per VM; more are answered rate_limited" },
+    { "vm-burst", OPT_INT, "4000", 1, 10000000, S(vm_burst),
+      "burst of decisions per VM" },
+    { "vm-queue", OPT_INT, "256", 1, 65536, S(vm_queue),
+      "queued decisions per VM; more are answered overloaded" },
+    { "flow-timeout-ms", OPT_INT, "2000", 10, 60000, S(flow_timeout_ms),
+      "how long an allow waits for appfw-switchd's ack" },
+    { "flush-ms", OPT_INT, "1000", 10, 60000, S(flush_ms),
+      "audit and statistics batch interval (the crash loss window)" },
+    { "audit-max-rows", OPT_INT, "1000000", 1000, 2000000000,
+      S(audit_max_rows), "audit rows kept (the oldest go first)" },
+};
+
+static void
+usage(void)
+{
+    printf("Usage: appfw-secd [-c FILE] [-n] [--OPTION=VALUE ...]\n"
+           "The appfw decision service: decides socket events for "
+           "appfw-switchd,\nkeeps policies, the audit log and statistics, "
+           "and serves appfwctl.\n\n"
+           "  -c, --config=FILE  read options from FILE (\"name = value\" "
+           "lines) first\n"
+           "  -n, --check        check the configuration, print it, and "
+           "exit\n"
+           "  -h, --help         this help\n\nOptions:\n");
+    options_print_help(defs, ARRAY_SIZE(defs), stdout);
+    printf("\nSignals: SIGTERM/SIGINT stop cleanly (the audit log is "
+           "flushed);\nSIGHUP reopens the log file and reloads the active "
+           "policy from the store.\n");
+}
+
+static int
+fail(const char *msg)
+{
+    fprintf(stderr, "appfw-secd: %s\n", msg);
+    return 1;
+}
+
+static char *
+ensure_dir(const char *dir)
+{
+    char *cmd = xasprintf("mkdir -p -- '%s'", dir);
+    int rc = system(cmd);
+    free(cmd);
+    struct stat st;
+    return rc || stat(dir, &st) || !S_ISDIR(st.st_mode)
+           ? xasprintf("%s: cannot create directory", dir) : NULL;
+}
+
+static char *
+dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash != path ? xasprintf("%.*s", (int) (slash - path),
+                                              path)
+                                  : xstrdup(".");
+}
+
+int
+main(int argc, char **argv)
+{
+    struct settings s = { 0 };
+    options_defaults(defs, ARRAY_SIZE(defs), &s);
+
+    /* The config file first, so that flags override it. */
+    bool check = false;
+    for (int i = 1; i < argc; i++) {
+        const char *cfg = NULL;
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+            && i + 1 < argc) {
+            cfg = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            cfg = argv[i] + 9;
+        }
+        if (cfg) {
+            char *error = options_read_file(defs, ARRAY_SIZE(defs), &s, cfg);
+            if (error) {
+                return fail(error);
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--check")) {
+            check = true;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            i++;
+        } else if (!strncmp(a, "--config=", 9)) {
+            continue;
+        } else if (!strncmp(a, "--", 2)) {
+            char *name = xstrdup(a + 2);
+            char *eq = strchr(name, '=');
+            const char *value;
+            if (eq) {
+                *eq = '\0';
+                value = eq + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                free(name);
+                return fail("an option without a value (see --help)");
+            }
+            char *error = options_set(defs, ARRAY_SIZE(defs), &s, name,
+                                      value);
+            free(name);
+            if (error) {
+                return fail(error);
+            }
+        } else {
+            char *msg = xasprintf("unexpected argument \"%s\" (see --help)",
+                                  a);
+            return fail(msg);
+        }
+    }
+    char *error = options_expand(defs, ARRAY_SIZE(defs), &s);
+    if (!error) {
+        error = log_set_levels(s.log_level);
+    }
+    if (error) {
+        return fail(error);
+    }
+    if (check) {
+        options_print(defs, ARRAY_SIZE(defs), &s, stdout);
+        options_free(defs, ARRAY_SIZE(defs), &s);
+        return 0;
+    }
+
+    if (*s.log_file && log_open_file(s.log_file)) {
+        char *msg = xasprintf("%s: cannot open log file: %s", s.log_file,
+                              strerror(errno));
+        return fail(msg);
+    }
+    char *dbdir = dir_of(s.db), *appdir = dir_of(s.appid_db);
+    error = ensure_dir(s.rundir);
+    if (!error) {
+        error = ensure_dir(dbdir);
+    }
+    if (!error) {
+        error = ensure_dir(appdir);
+    }
+    free(dbdir);
+    free(appdir);
+    if (!error) {
+        error = daemon_pidfile_create(s.pidfile);
+    }
+    if (error) {
+        return fail(error);
+    }
+    if (daemon_signals_init()) {
+        return fail("cannot set up signal handling");
+    }
+
+    struct secd_config cfg = {
+        .db = s.db, .appid_db = s.appid_db, .decide_url = s.decide_url,
+        .console_url = s.console_url, .events_url = s.events_url,
+        .flow_url = s.flow_url, .console_mode = s.console_mode,
+        .contexts = s.contexts, .vm_rate = s.vm_rate,
+        .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
+        .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
+        .audit_max_rows = s.audit_max_rows,
+    };
+    struct secd *d;
+    error = secd_create(&cfg, &d);
+    if (error) {
+        LOG_ERR("cannot start: %s", error);
+        daemon_pidfile_remove();
+        return fail(error);
+    }
+    LOG_INFO("started decide=%s console=%s events=%s flow=%s",
+             s.decide_url, s.console_url, s.events_url,
+             *s.flow_url ? s.flow_url : "(none)");
+
+    for (;;) {
+        int sig = daemon_signals_run();
+        if (sig & DAEMON_SIG_TERM) {
+            LOG_INFO("stopping on signal");
+            break;
+        }
+        if (sig & DAEMON_SIG_HUP) {
+            log_reopen();
+            secd_reload(d);
+        }
+        secd_run(d);
+        secd_wait(d);
+        loop_fd_wait(daemon_signals_fd(), POLLIN);
+        loop_block();
+    }
+
+    secd_destroy(d);
+    daemon_pidfile_remove();
+    LOG_INFO("stopped");
+    options_free(defs, ARRAY_SIZE(defs), &s);
+    return 0;
+}

@@ -1,0 +1,520 @@
+/* appfw-secd's nng adapter.  See rpc.h. */
+#include "rpc.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+/* A queue of completions handed from nng's threads to the main thread. */
+struct cqueue {
+    pthread_mutex_t mutex;
+    void **items;
+    size_t head, n, allocated;
+    int efd;
+};
+
+static int
+cqueue_init(struct cqueue *q)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mutex, NULL);
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return q->efd < 0 ? errno : 0;
+}
+
+static void
+cqueue_destroy(struct cqueue *q)
+{
+    pthread_mutex_destroy(&q->mutex);
+    if (q->efd >= 0) {
+        close(q->efd);
+    }
+    free(q->items);
+}
+
+static void
+cqueue_push(struct cqueue *q, void *item)
+{
+    pthread_mutex_lock(&q->mutex);
+    if (q->n >= q->allocated) {
+        size_t allocated = q->allocated ? 2 * q->allocated : 64;
+        void **items = xmalloc(allocated * sizeof *items);
+        for (size_t i = 0; i < q->n; i++) {
+            items[i] = q->items[(q->head + i) % q->allocated];
+        }
+        free(q->items);
+        q->items = items;
+        q->head = 0;
+        q->allocated = allocated;
+    }
+    q->items[(q->head + q->n) % q->allocated] = item;
+    q->n++;
+    pthread_mutex_unlock(&q->mutex);
+    uint64_t one = 1;
+    ssize_t n = write(q->efd, &one, sizeof one);
+    (void) n;                   /* A full counter still wakes the reader. */
+}
+
+static void *
+cqueue_pop(struct cqueue *q)
+{
+    uint64_t count;
+    ssize_t n = read(q->efd, &count, sizeof count);
+    (void) n;
+    pthread_mutex_lock(&q->mutex);
+    void *item = NULL;
+    if (q->n) {
+        item = q->items[q->head];
+        q->head = (q->head + 1) % q->allocated;
+        q->n--;
+    }
+    bool more = q->n > 0;
+    pthread_mutex_unlock(&q->mutex);
+    if (more) {
+        /* Keep the eventfd readable while items remain. */
+        uint64_t one = 1;
+        n = write(q->efd, &one, sizeof one);
+    }
+    return item;
+}
+
+static int
+nng_to_errno(int rv)
+{
+    switch (rv) {
+    case 0: return 0;
+    case NNG_ETIMEDOUT: return ETIMEDOUT;
+    case NNG_ECONNREFUSED: return ECONNREFUSED;
+    case NNG_ECLOSED: return EPIPE;
+    case NNG_ENOMEM: return ENOMEM;
+    case NNG_EADDRINUSE: return EADDRINUSE;
+    case NNG_EINVAL: return EINVAL;
+    case NNG_ENOTSUP: return ENOTSUP;
+    default: return EIO;
+    }
+}
+
+/* Servers. */
+
+enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND, CTX_CLOSED };
+
+struct server_ctx {
+    struct rpc_server *server;
+    nng_ctx ctx;
+    nng_aio *aio;
+    enum ctx_state state;
+    struct rpc_request req;
+    nng_msg *msg;               /* The request being answered. */
+};
+
+struct rpc_server {
+    nng_socket sock;
+    struct server_ctx *ctxs;
+    int n_ctxs;
+    struct cqueue queue;
+};
+
+static void
+server_cb(void *arg)
+{
+    struct server_ctx *c = arg;
+    int rv = nng_aio_result(c->aio);
+
+    if (c->state == CTX_SEND) {
+        if (rv) {
+            nng_msg_free(nng_aio_get_msg(c->aio));
+        }
+    } else if (c->state == CTX_RECV && !rv) {
+        nng_msg *msg = nng_aio_get_msg(c->aio);
+        size_t len = nng_msg_len(msg);
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, nng_msg_body(msg), len);
+        copy[len] = '\0';
+        uint64_t uid = UINT64_MAX;
+        nng_pipe_get_uint64(nng_msg_get_pipe(msg), NNG_OPT_IPC_PEER_UID,
+                            &uid);
+        nng_msg_free(msg);
+        c->req = (struct rpc_request) {
+            .data = copy, .len = len, .peer_uid = uid,
+            .received_ms = time_mono_ms(), .ctx_ = c,
+        };
+        c->state = CTX_WAIT;
+        cqueue_push(&c->server->queue, &c->req);
+        return;
+    } else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+        c->state = CTX_CLOSED;
+        return;
+    }
+    c->state = CTX_RECV;
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+char *
+rpc_server_create(const char *url, int n_contexts, int ipc_mode,
+                  struct rpc_server **sp)
+{
+    *sp = NULL;
+    struct rpc_server *s = xcalloc(1, sizeof *s);
+    if (cqueue_init(&s->queue)) {
+        free(s);
+        return xasprintf("%s: eventfd: %s", url, strerror(errno));
+    }
+    int rv = nng_rep0_open(&s->sock);
+    nng_listener l;
+    if (!rv) {
+        rv = nng_listener_create(&l, s->sock, url);
+    }
+    if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+    }
+    if (!rv) {
+        rv = nng_listener_start(l, 0);
+    }
+    if (rv) {
+        char *error = xasprintf("%s: cannot listen: %s", url,
+                                nng_strerror(rv));
+        nng_close(s->sock);
+        cqueue_destroy(&s->queue);
+        free(s);
+        return error;
+    }
+
+    s->n_ctxs = n_contexts > 0 ? n_contexts : 1;
+    s->ctxs = xcalloc(s->n_ctxs, sizeof *s->ctxs);
+    for (int i = 0; i < s->n_ctxs; i++) {
+        struct server_ctx *c = &s->ctxs[i];
+        c->server = s;
+        if (nng_ctx_open(&c->ctx, s->sock)
+            || nng_aio_alloc(&c->aio, server_cb, c)) {
+            abort();            /* Only ENOMEM. */
+        }
+        c->state = CTX_RECV;
+        nng_ctx_recv(c->ctx, c->aio);
+    }
+    *sp = s;
+    return NULL;
+}
+
+void
+rpc_server_destroy(struct rpc_server *s)
+{
+    if (!s) {
+        return;
+    }
+    for (int i = 0; i < s->n_ctxs; i++) {
+        nng_aio_stop(s->ctxs[i].aio);
+    }
+    for (int i = 0; i < s->n_ctxs; i++) {
+        if (s->ctxs[i].state == CTX_WAIT) {
+            free((char *) s->ctxs[i].req.data);
+        }
+        nng_ctx_close(s->ctxs[i].ctx);
+        nng_aio_free(s->ctxs[i].aio);
+    }
+    nng_close(s->sock);
+    free(s->ctxs);
+    cqueue_destroy(&s->queue);
+    free(s);
+}
+
+int
+rpc_server_fd(const struct rpc_server *s)
+{
+    return s->queue.efd;
+}
+
+struct rpc_request *
+rpc_server_next(struct rpc_server *s)
+{
+    return cqueue_pop(&s->queue);
+}
+
+int
+rpc_request_reply(struct rpc_server *s, struct rpc_request *req,
+                  const void *data, size_t len)
+{
+    struct server_ctx *c = req->ctx_;
+    (void) s;
+    free((char *) req->data);
+    req->data = NULL;
+
+    nng_msg *msg;
+    int rv = nng_msg_alloc(&msg, 0);
+    if (!rv) {
+        rv = nng_msg_append(msg, data, len);
+    }
+    if (rv) {
+        nng_msg_free(msg);
+        c->state = CTX_RECV;
+        nng_ctx_recv(c->ctx, c->aio);
+        return nng_to_errno(rv);
+    }
+    c->state = CTX_SEND;
+    nng_aio_set_msg(c->aio, msg);
+    nng_ctx_send(c->ctx, c->aio);
+    return 0;
+}
+
+/* Publisher. */
+
+struct rpc_pub {
+    nng_socket sock;
+};
+
+char *
+rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **pp)
+{
+    struct rpc_pub *p = xcalloc(1, sizeof *p);
+    nng_listener l;
+    int rv = nng_pub0_open(&p->sock);
+    if (!rv) {
+        rv = nng_listener_create(&l, p->sock, url);
+    }
+    if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+    }
+    if (!rv) {
+        rv = nng_listener_start(l, 0);
+    }
+    if (rv) {
+        nng_close(p->sock);
+        free(p);
+        *pp = NULL;
+        return xasprintf("%s: cannot listen: %s", url, nng_strerror(rv));
+    }
+    *pp = p;
+    return NULL;
+}
+
+void
+rpc_pub_destroy(struct rpc_pub *p)
+{
+    if (p) {
+        nng_close(p->sock);
+        free(p);
+    }
+}
+
+void
+rpc_pub_send(struct rpc_pub *p, const void *data, size_t len)
+{
+    /* PUB never blocks: a slow subscriber loses messages, not us. */
+    nng_send(p->sock, (void *) data, len, NNG_FLAG_NONBLOCK);
+}
+
+/* Subscriber. */
+
+struct rpc_sub {
+    nng_socket sock;
+};
+
+char *
+rpc_sub_create(const char *url, struct rpc_sub **sp)
+{
+    struct rpc_sub *s = xcalloc(1, sizeof *s);
+    int rv = nng_sub0_open(&s->sock);
+    if (!rv) {
+        rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+    }
+    if (!rv) {
+        rv = nng_dial(s->sock, url, NULL, 0);
+    }
+    if (rv) {
+        nng_close(s->sock);
+        free(s);
+        *sp = NULL;
+        return xasprintf("%s: cannot subscribe: %s", url, nng_strerror(rv));
+    }
+    *sp = s;
+    return NULL;
+}
+
+void
+rpc_sub_destroy(struct rpc_sub *s)
+{
+    if (s) {
+        nng_close(s->sock);
+        free(s);
+    }
+}
+
+char *
+rpc_sub_recv(struct rpc_sub *s, int timeout_ms)
+{
+    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+    char *buf = NULL;
+    size_t len = 0;
+    if (nng_recv(s->sock, &buf, &len, NNG_FLAG_ALLOC)) {
+        return NULL;
+    }
+    char *copy = xmalloc(len + 1);
+    memcpy(copy, buf, len);
+    copy[len] = '\0';
+    nng_free(buf, len);
+    return copy;
+}
+
+/* Client. */
+
+struct client_op {
+    struct rpc_client *client;
+    nng_ctx ctx;
+    nng_aio *aio;
+    bool sending;
+    uint64_t cookie;
+};
+
+struct rpc_client {
+    nng_socket sock;
+    int timeout_ms;
+    struct cqueue queue;
+};
+
+static void
+client_done(struct client_op *op, int rv, nng_msg *msg)
+{
+    struct rpc_reply *r = xcalloc(1, sizeof *r);
+    r->cookie = op->cookie;
+    r->error = nng_to_errno(rv);
+    if (msg) {
+        r->len = nng_msg_len(msg);
+        r->data = xmalloc(r->len + 1);
+        memcpy(r->data, nng_msg_body(msg), r->len);
+        r->data[r->len] = '\0';
+        nng_msg_free(msg);
+    }
+    cqueue_push(&op->client->queue, r);
+    /* The aio must not be freed from its own callback. */
+    nng_ctx_close(op->ctx);
+    nng_aio_reap(op->aio);
+    free(op);
+}
+
+static void
+client_cb(void *arg)
+{
+    struct client_op *op = arg;
+    int rv = nng_aio_result(op->aio);
+    if (op->sending) {
+        if (rv) {
+            nng_msg_free(nng_aio_get_msg(op->aio));
+            client_done(op, rv, NULL);
+            return;
+        }
+        op->sending = false;
+        nng_ctx_recv(op->ctx, op->aio);
+        return;
+    }
+    client_done(op, rv, rv ? NULL : nng_aio_get_msg(op->aio));
+}
+
+char *
+rpc_client_create(const char *url, int timeout_ms, struct rpc_client **cp)
+{
+    struct rpc_client *c = xcalloc(1, sizeof *c);
+    c->timeout_ms = timeout_ms;
+    if (cqueue_init(&c->queue)) {
+        free(c);
+        return xasprintf("%s: eventfd: %s", url, strerror(errno));
+    }
+    int rv = nng_req0_open(&c->sock);
+    if (!rv) {
+        /* Non-blocking dial: the peer may come up later. */
+        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    }
+    if (rv) {
+        char *error = xasprintf("%s: cannot dial: %s", url,
+                                nng_strerror(rv));
+        nng_close(c->sock);
+        cqueue_destroy(&c->queue);
+        free(c);
+        *cp = NULL;
+        return error;
+    }
+    *cp = c;
+    return NULL;
+}
+
+void
+rpc_client_destroy(struct rpc_client *c)
+{
+    if (c) {
+        nng_close(c->sock);
+        /* Completions of cancelled requests may still be queued. */
+        struct rpc_reply *r;
+        while ((r = cqueue_pop(&c->queue))) {
+            rpc_reply_free(r);
+        }
+        cqueue_destroy(&c->queue);
+        free(c);
+    }
+}
+
+int
+rpc_client_fd(const struct rpc_client *c)
+{
+    return c->queue.efd;
+}
+
+int
+rpc_client_send(struct rpc_client *c, const void *data, size_t len,
+                uint64_t cookie)
+{
+    struct client_op *op = xcalloc(1, sizeof *op);
+    op->client = c;
+    op->cookie = cookie;
+    op->sending = true;
+    nng_msg *msg = NULL;
+    int rv = nng_ctx_open(&op->ctx, c->sock);
+    if (!rv) {
+        rv = nng_aio_alloc(&op->aio, client_cb, op);
+        if (rv) {
+            nng_ctx_close(op->ctx);
+        }
+    }
+    if (!rv) {
+        rv = nng_msg_alloc(&msg, 0);
+        if (!rv) {
+            rv = nng_msg_append(msg, data, len);
+        }
+        if (rv) {
+            nng_msg_free(msg);
+            nng_ctx_close(op->ctx);
+            nng_aio_free(op->aio);
+        }
+    }
+    if (rv) {
+        free(op);
+        return nng_to_errno(rv);
+    }
+    nng_aio_set_timeout(op->aio, c->timeout_ms);
+    nng_aio_set_msg(op->aio, msg);
+    nng_ctx_send(op->ctx, op->aio);
+    return 0;
+}
+
+struct rpc_reply *
+rpc_client_next(struct rpc_client *c)
+{
+    return cqueue_pop(&c->queue);
+}
+
+void
+rpc_reply_free(struct rpc_reply *r)
+{
+    if (r) {
+        free(r->data);
+        free(r);
+    }
+}

@@ -1,0 +1,89 @@
+/* rpc: appfw-secd's nng adapter, the only file of security-vm/ that talks
+ * nng.
+ *
+ * nng completes I/O on its own threads; appfw-secd decides on one thread.
+ * The bridge: every completion (a request received, a reply to one of our
+ * requests) is queued under a mutex and signalled on an eventfd, which the
+ * main loop polls (common/loop.h).  The main loop then takes completions
+ * one by one and answers them, in any order: a REP server keeps many
+ * contexts receiving at once, so many requests can be in flight while, for
+ * example, one waits for appfw-switchd to install a flow.
+ *
+ * URLs: ipc:///path (local; the socket file gets the permissions given),
+ * tcp://host:port, tls+tcp://host:port (Debian's nng has TLS). */
+#ifndef SECVM_RPC_H
+#define SECVM_RPC_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A request received by a server. */
+struct rpc_request {
+    const char *data;           /* NUL-terminated copy of the payload. */
+    size_t len;
+    uint64_t peer_uid;          /* For ipc://: the peer's uid; else -1. */
+    int64_t received_ms;        /* time_mono_ms() at arrival. */
+    void *ctx_;                 /* Private. */
+};
+
+struct rpc_server;
+
+/* Listens on 'url' with 'n_contexts' requests in flight at most.  For an
+ * ipc:// URL, 'ipc_mode' (e.g. 0660) is the socket file's mode. */
+char *rpc_server_create(const char *url, int n_contexts, int ipc_mode,
+                        struct rpc_server **);
+void rpc_server_destroy(struct rpc_server *);
+
+/* The eventfd to poll for POLLIN; rpc_server_next() returns queued requests
+ * (NULL when none) after draining it. */
+int rpc_server_fd(const struct rpc_server *);
+struct rpc_request *rpc_server_next(struct rpc_server *);
+
+/* Answers 'req' with 'len' bytes and frees it; the context then receives
+ * again.  Returns 0 or an errno value (the request is freed either way). */
+int rpc_request_reply(struct rpc_server *, struct rpc_request *req,
+                      const void *data, size_t len);
+
+/* A publisher for event streams (consoles subscribe). */
+struct rpc_pub;
+
+char *rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **);
+void rpc_pub_destroy(struct rpc_pub *);
+void rpc_pub_send(struct rpc_pub *, const void *data, size_t len);
+
+/* A subscriber to an event stream (appfwctl decisions tail). */
+struct rpc_sub;
+
+char *rpc_sub_create(const char *url, struct rpc_sub **);
+void rpc_sub_destroy(struct rpc_sub *);
+
+/* Receives one message, waiting at most 'timeout_ms'.  Returns a malloc'd
+ * NUL-terminated copy, or NULL on timeout. */
+char *rpc_sub_recv(struct rpc_sub *, int timeout_ms);
+
+/* A client for requests to a peer (secd -> switchd flow requests). */
+struct rpc_client;
+
+struct rpc_reply {
+    uint64_t cookie;            /* As given to rpc_client_send(). */
+    int error;                  /* 0, ETIMEDOUT, ECONNREFUSED, ... */
+    char *data;                 /* NUL-terminated, or NULL on error. */
+    size_t len;
+};
+
+char *rpc_client_create(const char *url, int timeout_ms,
+                        struct rpc_client **);
+void rpc_client_destroy(struct rpc_client *);
+int rpc_client_fd(const struct rpc_client *);
+
+/* Sends a request; its reply comes back from rpc_client_next() with
+ * 'cookie'.  Returns 0 or an errno value. */
+int rpc_client_send(struct rpc_client *, const void *data, size_t len,
+                    uint64_t cookie);
+
+/* Returns the next completed reply (the caller frees it with
+ * rpc_reply_free()), or NULL. */
+struct rpc_reply *rpc_client_next(struct rpc_client *);
+void rpc_reply_free(struct rpc_reply *);
+
+#endif /* rpc.h */

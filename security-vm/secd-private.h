@@ -1,0 +1,72 @@
+/* The insides of struct secd, shared by secd.c and console.c only. */
+#ifndef SECVM_SECD_PRIVATE_H
+#define SECVM_SECD_PRIVATE_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "common/shash.h"
+#include "secd.h"
+
+struct appid;
+struct policy;
+struct rpc_client;
+struct rpc_pub;
+struct rpc_request;
+struct rpc_server;
+struct store;
+
+/* Per-VM admission state. */
+struct vm_state {
+    char *uuid;
+    double tokens;
+    int64_t last_ms;
+    struct rpc_request **queue; /* Admitted decides, FIFO. */
+    size_t head, n;
+    bool scheduled;             /* In secd->ready. */
+    struct log_rl rl;
+    uint64_t decisions, denials, rate_limited, overloaded;
+};
+
+/* A decision waiting for appfw-switchd's ack. */
+struct pending_flow {
+    struct rpc_request *req;
+    char *verdict_json;         /* The verdict to send if the flow is in. */
+    int64_t id;                 /* The decide's id. */
+};
+
+struct secd {
+    struct secd_config cfg;
+    char *strings[6];           /* Copies of the config's strings. */
+    struct store *store;
+    struct appid *appid;
+    struct policy *policy;
+    int64_t policy_version;
+
+    struct rpc_server *decide;
+    struct rpc_server *console;
+    struct rpc_pub *events;
+    struct rpc_client *flows;
+
+    struct shash vms;           /* uuid -> struct vm_state. */
+    struct vm_state **ready;    /* VMs with queued decides, round-robin. */
+    size_t n_ready, allocated_ready;
+    struct shash pending;       /* Flow id (decimal) -> pending_flow. */
+    uint64_t next_flow_id;
+
+    int64_t next_flush_ms;
+    int64_t next_prune_ms;
+    int64_t started_ms;
+    uint64_t n_decisions, n_allowed, n_denied, n_errors;
+};
+
+/* console.c */
+void console_handle(struct secd *, struct rpc_request *);
+
+/* secd.c, for console.c */
+char *secd_activate(struct secd *, const char *text, const char *author,
+                    const char *comment, int64_t *version);
+void secd_publish(struct secd *, struct json_object *event);
+
+#endif /* secd-private.h */

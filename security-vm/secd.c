@@ -1,0 +1,756 @@
+/* appfw-secd's decision service.  See secd.h. */
+#include "secd.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "appid/appid.h"
+#include "common/digest.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/msg.h"
+#include "common/util.h"
+#include "policy.h"
+#include "rpc.h"
+#include "secd-private.h"
+#include "store.h"
+
+LOG_MODULE(secd);
+
+/* Work done per secd_run() pass at most, so no source starves another. */
+#define RECV_BUDGET 1024
+#define DECIDE_BUDGET 512
+#define CONSOLE_BUDGET 64
+#define PRUNE_INTERVAL_MS 60000
+
+static const char *
+json_text(struct json_object *obj)
+{
+    return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN
+                                          | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void
+reply_json(struct rpc_server *server, struct rpc_request *req,
+           struct json_object *obj)
+{
+    const char *text = json_text(obj);
+    rpc_request_reply(server, req, text, strlen(text));
+    json_object_put(obj);
+}
+
+static void
+reply_error(struct secd *d, struct rpc_request *req, const char *code,
+            int64_t id, const char *message)
+{
+    d->n_errors++;
+    reply_json(d->decide, req, msg_error_create(code, id, "%s", message));
+}
+
+void
+secd_publish(struct secd *d, struct json_object *event)
+{
+    const char *text = json_text(event);
+    rpc_pub_send(d->events, text, strlen(text));
+    json_object_put(event);
+}
+
+/* Policies. */
+
+char *
+secd_activate(struct secd *d, const char *text, const char *author,
+              const char *comment, int64_t *versionp)
+{
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    if (error) {
+        return error;
+    }
+    int64_t version;
+    if (store_policy_add(d->store, text, author, comment, &version)) {
+        policy_unref(p);
+        return xasprintf("storing the policy: %s",
+                         store_last_error(d->store));
+    }
+    /* Atomic: a decision either uses the old policy or the new one. */
+    policy_unref(d->policy);
+    d->policy = p;
+    d->policy_version = version;
+    if (versionp) {
+        *versionp = version;
+    }
+    LOG_INFO("policy activated version=%lld rules=%zu author=%s",
+             (long long) version, policy_n_rules(p), author);
+
+    struct json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "type", json_object_new_string("policy"));
+    json_object_object_add(ev, "version", json_object_new_int64(version));
+    json_object_object_add(ev, "author", json_object_new_string(author));
+    json_object_object_add(ev, "comment",
+                           json_object_new_string(comment ? comment : ""));
+    secd_publish(d, ev);
+    return NULL;
+}
+
+void
+secd_reload(struct secd *d)
+{
+    struct store_policy sp;
+    if (store_policy_active(d->store, &sp)) {
+        LOG_WARN("no active policy in the store: %s",
+                 store_last_error(d->store));
+        return;
+    }
+    struct policy *p;
+    char *error = policy_compile(sp.text, strlen(sp.text), &p);
+    if (error) {
+        LOG_ERR("stored policy version=%lld does not compile, keeping the "
+                "current one: %s", (long long) sp.version, error);
+        free(error);
+    } else {
+        policy_unref(d->policy);
+        d->policy = p;
+        d->policy_version = sp.version;
+        LOG_INFO("policy loaded version=%lld rules=%zu",
+                 (long long) sp.version, policy_n_rules(p));
+    }
+    store_policy_clear(&sp);
+}
+
+/* VM admission: a token bucket and a bounded queue per VM. */
+
+static struct vm_state *
+vm_get(struct secd *d, const char *uuid)
+{
+    struct vm_state *vm = shash_find(&d->vms, uuid);
+    if (!vm) {
+        vm = xcalloc(1, sizeof *vm);
+        vm->uuid = xstrdup(uuid);
+        vm->tokens = d->cfg.vm_burst;
+        vm->last_ms = time_mono_ms();
+        vm->queue = xcalloc(d->cfg.vm_queue, sizeof *vm->queue);
+        vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
+        shash_add(&d->vms, uuid, vm);
+    }
+    return vm;
+}
+
+static void
+vm_free(void *vm_)
+{
+    struct vm_state *vm = vm_;
+    free(vm->uuid);
+    free(vm->queue);
+    free(vm);
+}
+
+static bool
+vm_take_token(struct secd *d, struct vm_state *vm)
+{
+    int64_t now = time_mono_ms();
+    vm->tokens += (now - vm->last_ms) * d->cfg.vm_rate / 1000.0;
+    if (vm->tokens > d->cfg.vm_burst) {
+        vm->tokens = d->cfg.vm_burst;
+    }
+    vm->last_ms = now;
+    if (vm->tokens >= 1) {
+        vm->tokens -= 1;
+        return true;
+    }
+    return false;
+}
+
+static void
+vm_enqueue(struct secd *d, struct vm_state *vm, struct rpc_request *req)
+{
+    vm->queue[(vm->head + vm->n) % d->cfg.vm_queue] = req;
+    vm->n++;
+    if (!vm->scheduled) {
+        if (d->n_ready >= d->allocated_ready) {
+            d->allocated_ready = d->allocated_ready
+                                 ? 2 * d->allocated_ready : 16;
+            d->ready = xrealloc(d->ready,
+                                d->allocated_ready * sizeof *d->ready);
+        }
+        d->ready[d->n_ready++] = vm;
+        vm->scheduled = true;
+    }
+}
+
+/* Deciding. */
+
+static void
+add_app_info(struct json_object *obj, const struct appid_result *app)
+{
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "product", json_object_new_string(app->product));
+    json_object_object_add(a, "vendor", json_object_new_string(app->vendor));
+    json_object_object_add(a, "version",
+                           json_object_new_string(app->version));
+    json_object_object_add(a, "category",
+                           json_object_new_string(app->category));
+    json_object_object_add(a, "trust", json_object_new_string(
+                               appid_trust_name(app->trust)));
+    json_object_object_add(a, "threat", json_object_new_string(
+                               appid_threat_name(app->threat)));
+    json_object_object_add(a, "match", json_object_new_string(
+                               appid_match_name(app->match)));
+    json_object_object_add(a, "confidence",
+                           json_object_new_int(app->confidence));
+    json_object_object_add(obj, "app", a);
+}
+
+/* A stable 32-bit id for an application (for OVS's ct_mark): the first
+ * bytes of its hash, or of its product name's hash. */
+static uint32_t
+app_id(const uint8_t *sha256, const char *product)
+{
+    uint8_t h[SHA256_LEN];
+    if (!sha256) {
+        digest_sha256(product, strlen(product), h);
+        sha256 = h;
+    }
+    return ((uint32_t) sha256[0] << 24 | (uint32_t) sha256[1] << 16
+            | (uint32_t) sha256[2] << 8 | sha256[3]) & 0x7fffffff;
+}
+
+static void
+audit_decision(struct secd *d, const struct json_object *msg,
+               const struct appid_result *app,
+               const struct policy_verdict *v)
+{
+    const char *vm_uuid = msg_get_string(msg, "vm.uuid", "");
+    const char *vm_name = msg_get_string(msg, "vm.name", "");
+    const char *user = msg_get_string(msg, "user.login",
+                                      msg_get_string(msg, "user.name", ""));
+    const char *path = msg_get_string(msg, "app.path", "");
+    struct store_audit a = {
+        .time_ms = time_wall_ms(), .vm_uuid = vm_uuid, .vm_name = vm_name,
+        .user = user, .app_path = path,
+        .sha256 = msg_get_string(msg, "app.sha256", ""),
+        .product = app->product, .category = app->category,
+        .event = msg_get_string(msg, "event", ""),
+        .protocol = msg_get_string(msg, "protocol", ""),
+        .direction = msg_get_string(msg, "direction", ""),
+        .local = msg_get_string(msg, "local.address", ""),
+        .local_port = (int) msg_get_int(msg, "local.port", 0),
+        .remote = msg_get_string(msg, "remote.address", ""),
+        .remote_port = (int) msg_get_int(msg, "remote.port", 0),
+        .allow = v->allow, .rule = v->rule, .reason = v->reason,
+        .policy_version = d->policy_version,
+    };
+    if (v->log) {
+        store_audit_add(d->store, &a);
+    }
+    struct store_counters c = { .connections = 1, .denials = !v->allow };
+    store_stats_add(d->store, a.time_ms, *vm_name ? vm_name : vm_uuid,
+                    *app->product ? app->product : path, user, v->rule, &c);
+
+    /* The console's live stream sees every decision. */
+    struct json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "type", json_object_new_string("decision"));
+    json_object_object_add(ev, "time_ms", json_object_new_int64(a.time_ms));
+    json_object_object_add(ev, "vm", json_object_new_string(
+                               *vm_name ? vm_name : vm_uuid));
+    json_object_object_add(ev, "user", json_object_new_string(user));
+    json_object_object_add(ev, "app", json_object_new_string(
+                               *app->product ? app->product : path));
+    json_object_object_add(ev, "path", json_object_new_string(path));
+    json_object_object_add(ev, "category",
+                           json_object_new_string(app->category));
+    json_object_object_add(ev, "event", json_object_new_string(a.event));
+    json_object_object_add(ev, "protocol",
+                           json_object_new_string(a.protocol));
+    char remote[80];
+    snprintf(remote, sizeof remote, "%s:%d", a.remote, a.remote_port);
+    json_object_object_add(ev, "remote", json_object_new_string(remote));
+    json_object_object_add(ev, "verdict", json_object_new_string(
+                               v->allow ? "allow" : "deny"));
+    json_object_object_add(ev, "rule", json_object_new_string(v->rule));
+    json_object_object_add(ev, "reason", json_object_new_string(v->reason));
+    json_object_object_add(ev, "notify", json_object_new_boolean(v->notify));
+    secd_publish(d, ev);
+}
+
+/* Decides the validated decide 'msg' that arrived as 'req'. */
+static void
+decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
+{
+    int64_t id = msg_get_int(msg, "id", 0);
+    const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
+    const char *path = msg_get_string(msg, "app.path", NULL);
+    uint8_t sha[SHA256_LEN];
+    bool have_sha = sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN);
+
+    struct appid_result app;
+    if (appid_lookup(d->appid, have_sha ? sha : NULL, path, 0, &app)) {
+        LOG_WARN("appid lookup failed: %s", appid_last_error(d->appid));
+        memset(&app, 0, sizeof app);
+        app.match = APPID_MATCH_UNKNOWN;
+        app.trust = APPID_TRUST_UNKNOWN;
+        app.product = app.description = app.vendor = app.version = "";
+        app.source = "";
+        app.category = "unknown";
+    }
+
+    struct policy_request q = {
+        .vm_uuid = msg_get_string(msg, "vm.uuid", NULL),
+        .vm_name = msg_get_string(msg, "vm.name", NULL),
+        .user = msg_get_string(msg, "user.login",
+                               msg_get_string(msg, "user.name", NULL)),
+        .app_path = path,
+        .app_sha256 = sha_hex,
+        .app = &app,
+        .local_port = (int) msg_get_int(msg, "local.port", 0),
+        .now = time(NULL),
+    };
+    policy_event_from_name(msg_get_string(msg, "event", ""), &q.event);
+    policy_proto_from_name(msg_get_string(msg, "protocol", ""), &q.proto);
+    policy_dir_from_name(msg_get_string(msg, "direction", ""), &q.dir);
+    policy_addr_parse(msg_get_string(msg, "local.address", "::"), &q.local);
+    if (msg_get(msg, "remote")) {
+        q.has_remote = policy_addr_parse(
+            msg_get_string(msg, "remote.address", ""), &q.remote);
+        q.remote_port = (int) msg_get_int(msg, "remote.port", 0);
+    }
+
+    struct policy_verdict v;
+    policy_decide(d->policy, &q, &v);
+    d->n_decisions++;
+    v.allow ? d->n_allowed++ : d->n_denied++;
+
+    struct json_object *reply = msg_create(MSG_VERDICT);
+    json_object_object_add(reply, "id", json_object_new_int64(id));
+    json_object_object_add(reply, "verdict", json_object_new_string(
+                               v.allow ? "allow" : "deny"));
+    json_object_object_add(reply, "rule", json_object_new_string(v.rule));
+    json_object_object_add(reply, "reason", json_object_new_string(v.reason));
+    json_object_object_add(reply, "ttl", json_object_new_int(v.ttl));
+    json_object_object_add(reply, "granularity", json_object_new_string(
+                               v.granularity ? "service" : "exact"));
+    json_object_object_add(reply, "log", json_object_new_boolean(v.log));
+    json_object_object_add(reply, "notify",
+                           json_object_new_boolean(v.notify));
+    json_object_object_add(reply, "policy_version",
+                           json_object_new_int64(d->policy_version));
+    add_app_info(reply, &app);
+    audit_decision(d, msg, &app, &v);
+
+    if (!v.allow || !d->flows || v.monitored) {
+        reply_json(d->decide, req, reply);
+        return;
+    }
+
+    /* Allow: the flow goes into OVS first, then the verdict to the guest. */
+    uint64_t flow_id = ++d->next_flow_id;
+    struct json_object *fi = msg_create(MSG_FLOW_INSTALL);
+    json_object_object_add(fi, "id", json_object_new_int64(flow_id));
+    struct json_object *vm = msg_get(msg, "vm");
+    json_object_object_add(fi, "vm", json_object_get(vm));
+    json_object_object_add(fi, "granularity", json_object_new_string(
+                               v.granularity ? "service" : "exact"));
+    json_object_object_add(fi, "protocol", json_object_new_string(
+                               msg_get_string(msg, "protocol", "tcp")));
+    json_object_object_add(fi, "local",
+                           json_object_get(msg_get(msg, "local")));
+    json_object_object_add(fi, "remote",
+                           json_object_get(msg_get(msg, "remote")));
+    json_object_object_add(fi, "app_id", json_object_new_int64(
+                               app_id(have_sha ? sha : NULL,
+                                      app.product)));
+    json_object_object_add(fi, "rule", json_object_new_string(v.rule));
+    json_object_object_add(fi, "ttl", json_object_new_int(v.ttl));
+    const char *text = json_text(fi);
+    int error = rpc_client_send(d->flows, text, strlen(text), flow_id);
+    json_object_put(fi);
+    if (error) {
+        json_object_put(reply);
+        reply_error(d, req, "unavailable", id,
+                    "allowed, but the flow could not be sent to "
+                    "appfw-switchd");
+        return;
+    }
+    struct pending_flow *pf = xcalloc(1, sizeof *pf);
+    pf->req = req;
+    pf->id = id;
+    pf->verdict_json = xstrdup(json_text(reply));
+    json_object_put(reply);
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
+    shash_add(&d->pending, key, pf);
+}
+
+/* Replies to one switchd flow request came back. */
+static void
+finish_flow(struct secd *d, struct rpc_reply *r)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
+    struct pending_flow *pf = shash_find(&d->pending, key);
+    if (!pf || !pf->req) {
+        return;
+    }
+    struct json_object *ack = NULL;
+    char *error = r->error ? NULL
+                           : msg_parse(r->data, r->len, &ack, NULL);
+    bool ok = !r->error && !error && msg_get_bool(ack, "ok", false);
+    if (ok) {
+        rpc_request_reply(d->decide, pf->req, pf->verdict_json,
+                          strlen(pf->verdict_json));
+    } else {
+        /* Fail closed: without the flow, the first packet would be
+         * dropped anyway; refuse now instead of hanging. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "allowed by policy, but appfw-switchd "
+                 "did not install the flow: %s",
+                 r->error ? strerror(r->error)
+                 : error ? error : msg_get_string(ack, "message", "refused"));
+        LOG_WARN("flow install failed id=%lld: %s", (long long) pf->id, msg);
+        reply_error(d, pf->req, "unavailable", pf->id, msg);
+    }
+    pf->req = NULL;
+    free(pf->verdict_json);
+    pf->verdict_json = NULL;
+    free(error);
+    json_object_put(ack);
+}
+
+/* Requests from appfw-switchd. */
+
+static void
+handle_switchd(struct secd *d, struct rpc_request *req)
+{
+    struct json_object *msg;
+    enum msg_type type;
+    char *error = msg_parse(req->data, req->len, &msg, &type);
+    if (error) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "bad message from switchd: %s", error);
+        reply_error(d, req, "bad_message", 0, error);
+        free(error);
+        return;
+    }
+
+    const char *uuid = msg_get_string(msg, "vm.uuid", NULL);
+    switch (type) {
+    case MSG_DECIDE: {
+        if (!uuid) {
+            reply_error(d, req, "unknown_vm", msg_get_int(msg, "id", 0),
+                        "decide.vm: missing (appfw-switchd stamps the VM)");
+            break;
+        }
+        struct vm_state *vm = vm_get(d, uuid);
+        if (!vm_take_token(d, vm)) {
+            vm->rate_limited++;
+            LOG_WARN_RL(&vm->rl, "rate limited vm=%s rate=%d/s", uuid,
+                        d->cfg.vm_rate);
+            reply_error(d, req, "rate_limited", msg_get_int(msg, "id", 0),
+                        "too many decisions from this VM");
+        } else if (vm->n >= (size_t) d->cfg.vm_queue) {
+            vm->overloaded++;
+            reply_error(d, req, "overloaded", msg_get_int(msg, "id", 0),
+                        "this VM's decision queue is full");
+        } else {
+            vm_enqueue(d, vm, req);
+            /* Parsed again when served: keeps the queue small. */
+        }
+        break;
+    }
+
+    case MSG_HELLO: {
+        int version;
+        char *verr = msg_hello_negotiate(msg, MSG_VERSION_MIN,
+                                         MSG_VERSION_MAX, &version);
+        if (verr) {
+            reply_error(d, req, "version", 0, verr);
+            free(verr);
+            break;
+        }
+        struct json_object *hello = msg_create(MSG_HELLO);
+        json_object_object_add(hello, "version_min",
+                               json_object_new_int(MSG_VERSION_MIN));
+        json_object_object_add(hello, "version_max",
+                               json_object_new_int(MSG_VERSION_MAX));
+        json_object_object_add(hello, "role", json_object_new_string("secd"));
+        json_object_object_add(hello, "software",
+                               json_object_new_string("appfw-secd"));
+        reply_json(d->decide, req, hello);
+        break;
+    }
+
+    case MSG_STATS: {
+        struct json_object *flows = msg_get(msg, "flows");
+        size_t n = json_object_array_length(flows);
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *f = json_object_array_get_idx(flows, i);
+            struct store_counters c = {
+                .bytes_in = msg_get_int(f, "bytes_in", 0),
+                .bytes_out = msg_get_int(f, "bytes_out", 0),
+                .packets_in = msg_get_int(f, "packets_in", 0),
+                .packets_out = msg_get_int(f, "packets_out", 0),
+            };
+            const char *vmname = msg_get_string(f, "vm.name",
+                                                msg_get_string(msg, "vm.name",
+                                                               uuid));
+            const char *sha_hex = msg_get_string(f, "sha256", NULL);
+            uint8_t sha[SHA256_LEN];
+            struct appid_result app = { .product = "" };
+            if (sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN)) {
+                appid_lookup(d->appid, sha, NULL, 0, &app);
+            }
+            store_stats_add(d->store, time_wall_ms(), vmname,
+                            *app.product ? app.product
+                                         : sha_hex ? sha_hex : "",
+                            "", "", &c);
+        }
+    }
+        /* fall through */
+    case MSG_FLOW_OPEN:
+    case MSG_FLOW_CLOSE:
+    case MSG_HEARTBEAT: {
+        if (uuid) {
+            store_vm_seen(d->store, uuid, msg_get_string(msg, "vm.name", ""),
+                          (int) msg_get_int(msg, "vm.ofport", 0),
+                          msg_get_string(msg, "vm.mac", ""), "");
+        }
+        struct json_object *ack = msg_create(MSG_ACK);
+        json_object_object_add(ack, "ok", json_object_new_boolean(true));
+        reply_json(d->decide, req, ack);
+        break;
+    }
+
+    case MSG_VERDICT:
+    case MSG_POLICY_PUSH:
+    case MSG_ERROR:
+    case MSG_FLOW_INSTALL:
+    case MSG_ACK:
+    case MSG_N_TYPES:
+    default:
+        reply_error(d, req, "bad_message", msg_get_int(msg, "id", 0),
+                    "appfw-secd does not take this message type here");
+        break;
+    }
+    json_object_put(msg);
+}
+
+/* Serves one queued decide of 'vm'. */
+static void
+serve_one(struct secd *d, struct vm_state *vm)
+{
+    struct rpc_request *req = vm->queue[vm->head];
+    vm->head = (vm->head + 1) % d->cfg.vm_queue;
+    vm->n--;
+    vm->decisions++;
+
+    struct json_object *msg;
+    char *error = msg_parse(req->data, req->len, &msg, NULL);
+    if (error) {
+        reply_error(d, req, "bad_message", 0, error);   /* Cannot happen. */
+        free(error);
+        return;
+    }
+    if (msg_get(msg, "vm.uuid")) {
+        store_vm_seen(d->store, vm->uuid, msg_get_string(msg, "vm.name", ""),
+                      (int) msg_get_int(msg, "vm.ofport", 0),
+                      msg_get_string(msg, "vm.mac", ""), "");
+    }
+    decide(d, req, msg);
+    json_object_put(msg);
+}
+
+/* Lifecycle. */
+
+char *
+secd_create(const struct secd_config *cfg, struct secd **dp)
+{
+    *dp = NULL;
+    struct secd *d = xcalloc(1, sizeof *d);
+    d->cfg = *cfg;
+    const char **strs[] = {
+        &d->cfg.db, &d->cfg.appid_db, &d->cfg.decide_url,
+        &d->cfg.console_url, &d->cfg.events_url, &d->cfg.flow_url,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+        d->strings[i] = xstrdup(*strs[i] ? *strs[i] : "");
+        *strs[i] = d->strings[i];
+    }
+    shash_init(&d->vms);
+    shash_init(&d->pending);
+    d->started_ms = time_mono_ms();
+
+    char *error = store_open(d->cfg.db, &d->store);
+    if (!error) {
+        error = appid_open(d->cfg.appid_db,
+                           APPID_OPEN_CREATE | APPID_OPEN_PRELOAD, &d->appid);
+    }
+    if (!error) {
+        error = rpc_server_create(d->cfg.decide_url, d->cfg.contexts, 0600,
+                                  &d->decide);
+    }
+    if (!error) {
+        error = rpc_server_create(d->cfg.console_url, 16,
+                                  d->cfg.console_mode, &d->console);
+    }
+    if (!error) {
+        error = rpc_pub_create(d->cfg.events_url, d->cfg.console_mode,
+                               &d->events);
+    }
+    if (!error && *d->cfg.flow_url) {
+        error = rpc_client_create(d->cfg.flow_url, d->cfg.flow_timeout_ms,
+                                  &d->flows);
+    }
+    if (error) {
+        secd_destroy(d);
+        return error;
+    }
+
+    struct appid_stats as;
+    if (!appid_stats(d->appid, &as)) {
+        LOG_INFO("signature database %s: %lld signatures, %lld patterns",
+                 d->cfg.appid_db, (long long) as.signatures,
+                 (long long) as.patterns);
+        if (!as.signatures) {
+            LOG_WARN("the signature database is empty: every application "
+                     "is unknown (import one with 'appid import-dpkg')");
+        }
+    }
+    secd_reload(d);
+    if (!d->policy) {
+        /* No policy yet: the empty policy denies everything. */
+        error = policy_compile("{}", 2, &d->policy);
+        if (error) {
+            abort();
+        }
+        LOG_WARN("no policy applied yet: denying every decision until "
+                 "'appfwctl policy apply'");
+    }
+    d->next_flush_ms = time_mono_ms() + d->cfg.flush_ms;
+    d->next_prune_ms = time_mono_ms() + PRUNE_INTERVAL_MS;
+    *dp = d;
+    return NULL;
+}
+
+static void
+free_pending(void *pf_)
+{
+    struct pending_flow *pf = pf_;
+    if (pf) {
+        free(pf->verdict_json);
+        free(pf);
+    }
+}
+
+void
+secd_destroy(struct secd *d)
+{
+    if (!d) {
+        return;
+    }
+    if (d->store && store_flush(d->store)) {
+        LOG_ERR("final flush failed: %s", store_last_error(d->store));
+    }
+    rpc_client_destroy(d->flows);
+    rpc_server_destroy(d->decide);
+    rpc_server_destroy(d->console);
+    rpc_pub_destroy(d->events);
+    shash_destroy(&d->vms, vm_free);
+    shash_destroy(&d->pending, free_pending);
+    free(d->ready);
+    policy_unref(d->policy);
+    appid_close(d->appid);
+    store_close(d->store);
+    for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {
+        free(d->strings[i]);
+    }
+    free(d);
+}
+
+void
+secd_run(struct secd *d)
+{
+    /* Flow acks first: they release verdicts already decided. */
+    if (d->flows) {
+        struct rpc_reply *r;
+        while ((r = rpc_client_next(d->flows))) {
+            finish_flow(d, r);
+            rpc_reply_free(r);
+        }
+        if (d->pending.n > 256) {
+            /* Forget the answered ones now and then. */
+            struct shash keep;
+            shash_init(&keep);
+            for (size_t i = 0; (i = shash_next(&d->pending, i)) != SIZE_MAX;
+                 i++) {
+                struct pending_flow *pf = d->pending.nodes[i].data;
+                if (pf->req) {
+                    shash_add(&keep, d->pending.nodes[i].key, pf);
+                    d->pending.nodes[i].data = NULL;
+                }
+            }
+            shash_destroy(&d->pending, free_pending);
+            d->pending = keep;
+        }
+    }
+
+    struct rpc_request *req;
+    for (int i = 0; i < RECV_BUDGET && (req = rpc_server_next(d->decide));
+         i++) {
+        handle_switchd(d, req);
+    }
+
+    /* Round-robin over VMs with queued decides. */
+    for (int served = 0; served < DECIDE_BUDGET && d->n_ready; ) {
+        size_t n = d->n_ready;
+        for (size_t i = 0; i < n && served < DECIDE_BUDGET; i++) {
+            serve_one(d, d->ready[i]);
+            served++;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < d->n_ready; i++) {
+            if (d->ready[i]->n) {
+                d->ready[k++] = d->ready[i];
+            } else {
+                d->ready[i]->scheduled = false;
+            }
+        }
+        d->n_ready = k;
+    }
+
+    for (int i = 0; i < CONSOLE_BUDGET && (req = rpc_server_next(d->console));
+         i++) {
+        console_handle(d, req);
+    }
+
+    int64_t now = time_mono_ms();
+    if (now >= d->next_flush_ms || store_audit_queued(d->store) >= 10000) {
+        if (store_flush(d->store)) {
+            static struct log_rl rl = LOG_RL_INIT(6, 3);
+            LOG_ERR_RL(&rl, "flush failed (will retry): %s",
+                       store_last_error(d->store));
+        }
+        d->next_flush_ms = now + d->cfg.flush_ms;
+    }
+    if (now >= d->next_prune_ms) {
+        store_audit_prune(d->store, d->cfg.audit_max_rows);
+        d->next_prune_ms = now + PRUNE_INTERVAL_MS;
+    }
+}
+
+void
+secd_wait(struct secd *d)
+{
+    loop_fd_wait(rpc_server_fd(d->decide), POLLIN);
+    loop_fd_wait(rpc_server_fd(d->console), POLLIN);
+    if (d->flows) {
+        loop_fd_wait(rpc_client_fd(d->flows), POLLIN);
+    }
+    if (d->n_ready) {
+        loop_immediate_wake();
+    }
+    loop_timer_wait_until(d->next_flush_ms);
+}
