@@ -92,6 +92,7 @@ fuzz: deps
 _check:
 	tests/run-unit.sh "unit" $(UNIT_TESTS)
 	tests/appid/test-cli.sh $(BUILD)
+	tests/secd/test-secd.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 unit-tests
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))

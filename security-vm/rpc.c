@@ -7,6 +7,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -379,12 +380,17 @@ struct rpc_client {
     nng_socket sock;
     int timeout_ms;
     struct cqueue queue;
+    size_t in_flight;           /* Sent, reply not yet taken. */
 };
 
+/* Runs on an nng thread: it only queues.  The context and aio are released
+ * by rpc_reply_free() on the caller's thread, since closing a context from
+ * a callback deadlocks against nng_close(). */
 static void
 client_done(struct client_op *op, int rv, nng_msg *msg)
 {
     struct rpc_reply *r = xcalloc(1, sizeof *r);
+    r->op_ = op;
     r->cookie = op->cookie;
     r->error = nng_to_errno(rv);
     if (msg) {
@@ -395,10 +401,6 @@ client_done(struct client_op *op, int rv, nng_msg *msg)
         nng_msg_free(msg);
     }
     cqueue_push(&op->client->queue, r);
-    /* The aio must not be freed from its own callback. */
-    nng_ctx_close(op->ctx);
-    nng_aio_reap(op->aio);
-    free(op);
 }
 
 static void
@@ -450,11 +452,19 @@ void
 rpc_client_destroy(struct rpc_client *c)
 {
     if (c) {
+        /* Closing aborts what is in flight; every request still produces
+         * its (failed) reply, possibly after nng_close() returns, so wait
+         * for all of them before the queue goes away. */
         nng_close(c->sock);
-        /* Completions of cancelled requests may still be queued. */
-        struct rpc_reply *r;
-        while ((r = cqueue_pop(&c->queue))) {
-            rpc_reply_free(r);
+        while (c->in_flight) {
+            struct rpc_reply *r = cqueue_pop(&c->queue);
+            if (r) {
+                c->in_flight--;
+                rpc_reply_free(r);
+            } else {
+                struct pollfd pfd = { .fd = c->queue.efd, .events = POLLIN };
+                poll(&pfd, 1, 100);
+            }
         }
         cqueue_destroy(&c->queue);
         free(c);
@@ -500,6 +510,7 @@ rpc_client_send(struct rpc_client *c, const void *data, size_t len,
     }
     nng_aio_set_timeout(op->aio, c->timeout_ms);
     nng_aio_set_msg(op->aio, msg);
+    c->in_flight++;
     nng_ctx_send(op->ctx, op->aio);
     return 0;
 }
@@ -507,13 +518,23 @@ rpc_client_send(struct rpc_client *c, const void *data, size_t len,
 struct rpc_reply *
 rpc_client_next(struct rpc_client *c)
 {
-    return cqueue_pop(&c->queue);
+    struct rpc_reply *r = cqueue_pop(&c->queue);
+    if (r) {
+        c->in_flight--;
+    }
+    return r;
 }
 
 void
 rpc_reply_free(struct rpc_reply *r)
 {
     if (r) {
+        struct client_op *op = r->op_;
+        if (op) {
+            nng_aio_free(op->aio);      /* Waits for its callback. */
+            nng_ctx_close(op->ctx);
+            free(op);
+        }
         free(r->data);
         free(r);
     }

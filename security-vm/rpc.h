@@ -69,6 +69,7 @@ struct rpc_reply {
     int error;                  /* 0, ETIMEDOUT, ECONNREFUSED, ... */
     char *data;                 /* NUL-terminated, or NULL on error. */
     size_t len;
+    void *op_;                  /* Private. */
 };
 
 char *rpc_client_create(const char *url, int timeout_ms,

@@ -24,6 +24,7 @@ LOG_MODULE(secd);
 
 /* Work done per secd_run() pass at most, so no source starves another. */
 #define RECV_BUDGET 1024
+#define RECV_BATCH 16
 #define DECIDE_BUDGET 512
 #define CONSOLE_BUDGET 64
 #define PRUNE_INTERVAL_MS 60000
@@ -563,6 +564,29 @@ serve_one(struct secd *d, struct vm_state *vm)
     json_object_put(msg);
 }
 
+/* Serves one decide from each VM with queued decides, round-robin, up to
+ * 'budget' in all.  Returns how many. */
+static int
+serve_round(struct secd *d, int budget)
+{
+    int served = 0;
+    size_t n = d->n_ready;
+    for (size_t i = 0; i < n && served < budget; i++) {
+        serve_one(d, d->ready[i]);
+        served++;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_ready; i++) {
+        if (d->ready[i]->n) {
+            d->ready[k++] = d->ready[i];
+        } else {
+            d->ready[i]->scheduled = false;
+        }
+    }
+    d->n_ready = k;
+    return served;
+}
+
 /* Lifecycle. */
 
 char *
@@ -697,28 +721,27 @@ secd_run(struct secd *d)
         }
     }
 
+    /* Admission and service alternate in small batches: a VM's admitted
+     * decide never waits for more than RECV_BATCH other arrivals (a
+     * flooder's, say) to be read and answered. */
     struct rpc_request *req;
-    for (int i = 0; i < RECV_BUDGET && (req = rpc_server_next(d->decide));
-         i++) {
-        handle_switchd(d, req);
-    }
-
-    /* Round-robin over VMs with queued decides. */
-    for (int served = 0; served < DECIDE_BUDGET && d->n_ready; ) {
-        size_t n = d->n_ready;
-        for (size_t i = 0; i < n && served < DECIDE_BUDGET; i++) {
-            serve_one(d, d->ready[i]);
-            served++;
+    int received = 0, served = 0;
+    for (;;) {
+        int got = 0;
+        while (got < RECV_BATCH && received < RECV_BUDGET
+               && (req = rpc_server_next(d->decide))) {
+            handle_switchd(d, req);
+            got++;
+            received++;
         }
-        size_t k = 0;
-        for (size_t i = 0; i < d->n_ready; i++) {
-            if (d->ready[i]->n) {
-                d->ready[k++] = d->ready[i];
-            } else {
-                d->ready[i]->scheduled = false;
-            }
+        int before = served;
+        served += serve_round(d, DECIDE_BUDGET - served);
+        if (!got && served == before) {
+            break;
         }
-        d->n_ready = k;
+        if (received >= RECV_BUDGET && served >= DECIDE_BUDGET) {
+            break;
+        }
     }
 
     for (int i = 0; i < CONSOLE_BUDGET && (req = rpc_server_next(d->console));

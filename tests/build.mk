@@ -37,3 +37,10 @@ $(BUILD)/tests/bench/bench-policy: $(BUILD)/tests/bench/bench-policy.o \
                                    $(BUILD)/tests/bench/bench.o $(SECVM_LIB) \
                                    $(APPID_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(SECVM_LIBS) -lm
+
+# The nng client for secd's integration test and benchmark.
+SECD_LOAD := $(BUILD)/tests/secd/secd-load
+PROGRAMS += $(SECD_LOAD)
+$(SECD_LOAD): $(BUILD)/tests/secd/secd-load.o $(BUILD)/tests/bench/bench.o \
+              $(SECVM_LIB) $(APPID_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(SECVM_LIBS) -lm

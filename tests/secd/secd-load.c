@@ -1,0 +1,412 @@
+/* secd-load: drives appfw-secd over real nng sockets, for the integration
+ * test and the benchmark.
+ *
+ *   secd-load decide URL VM-UUID COUNT CONCURRENCY PATH SHA256|- PORT
+ *       sends COUNT decides (CONCURRENCY in flight) for one application;
+ *       prints "allow=N deny=N error=N p50_us=.. p99_us=.. rate=.." and
+ *       the first reply
+ *   secd-load flood URL SECONDS
+ *       measures a victim VM's decision latency alone, then while another
+ *       VM floods with 64 requests in flight; prints both
+ *   secd-load raw URL TEXT
+ *       sends TEXT as it is and prints the reply
+ *   secd-load fake-switchd URL ack|refuse|silent SECONDS
+ *       answers flow_install requests for SECONDS
+ *   secd-load unix-echo PATH COUNT
+ *       the benchmark's baseline: COUNT request/responses of a decide-sized
+ *       message over a bare UNIX socket (a thread echoes them) */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/msg.h"
+#include "common/util.h"
+#include "security-vm/rpc.h"
+#include "tests/bench/bench.h"
+
+static const char *
+make_decide(char *buf, size_t size, uint64_t id, const char *vm,
+            const char *path, const char *sha, int port)
+{
+    char shafield[100] = "";
+    if (sha && strcmp(sha, "-")) {
+        snprintf(shafield, sizeof shafield, ",\"sha256\":\"%s\"", sha);
+    }
+    snprintf(buf, size,
+             "{\"type\":\"decide\",\"id\":%llu,\"event\":\"connect\","
+             "\"protocol\":\"tcp\",\"direction\":\"outbound\","
+             "\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},"
+             "\"remote\":{\"address\":\"10.77.0.2\",\"port\":%d},"
+             "\"app\":{\"path\":\"%s\"%s},\"process\":{\"pid\":4242},"
+             "\"user\":{\"uid\":1000,\"name\":\"alice\"},"
+             "\"vm\":{\"uuid\":\"%s\",\"name\":\"vm-%.8s\",\"ofport\":3}}",
+             (unsigned long long) id, port, path, shafield, vm, vm);
+    return buf;
+}
+
+struct run {
+    struct bench_samples lat;
+    int allow, deny, error;
+    char first[1024];
+    char errors[512];
+};
+
+/* Sends 'count' decides with 'conc' in flight; fills 'r'. */
+static double
+run_decides(struct rpc_client *c, const char *vm, int count, int conc,
+            const char *path, const char *sha, int port, struct run *r)
+{
+    char buf[2048];
+    int64_t *sent = xcalloc(count + 1, sizeof *sent);
+    int next = 0, done = 0;
+    int64_t t0 = bench_now_ns();
+    while (done < count) {
+        while (next < count && next - done < conc) {
+            make_decide(buf, sizeof buf, next + 1, vm, path, sha, port);
+            sent[next + 1] = bench_now_ns();
+            if (rpc_client_send(c, buf, strlen(buf), next + 1)) {
+                fprintf(stderr, "send failed\n");
+                exit(1);
+            }
+            next++;
+        }
+        struct rpc_reply *rep = rpc_client_next(c);
+        if (!rep) {
+            struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
+            poll(&pfd, 1, 1000);
+            continue;
+        }
+        bench_samples_add(&r->lat, (double) (bench_now_ns()
+                                             - sent[rep->cookie]));
+        if (rep->error) {
+            r->error++;
+        } else {
+            if (!r->first[0]) {
+                snprintf(r->first, sizeof r->first, "%s", rep->data);
+            }
+            struct json_object *o = json_tokener_parse(rep->data);
+            const char *v = msg_get_string(o, "verdict", NULL);
+            if (v && !strcmp(v, "allow")) {
+                r->allow++;
+            } else if (v) {
+                r->deny++;
+            } else {
+                r->error++;
+                const char *code = msg_get_string(o, "code", "?");
+                if (!strstr(r->errors, code)
+                    && strlen(r->errors) + strlen(code) + 2
+                       < sizeof r->errors) {
+                    strcat(r->errors, code);
+                    strcat(r->errors, " ");
+                }
+            }
+            json_object_put(o);
+        }
+        rpc_reply_free(rep);
+        done++;
+    }
+    free(sent);
+    return (bench_now_ns() - t0) / 1e9;
+}
+
+static int
+cmd_decide(int argc, char **argv)
+{
+    if (argc != 9) {
+        fprintf(stderr, "usage: decide URL VM COUNT CONC PATH SHA PORT\n");
+        return 2;
+    }
+    struct rpc_client *c;
+    char *error = rpc_client_create(argv[2], 10000, &c);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+    struct run r = { .allow = 0 };
+    bench_samples_init(&r.lat);
+    int count = atoi(argv[4]);
+    double secs = run_decides(c, argv[3], count, atoi(argv[5]), argv[6],
+                              argv[7], atoi(argv[8]), &r);
+    printf("allow=%d deny=%d error=%d errors=%s p50_us=%.0f p99_us=%.0f "
+           "rate=%.0f\n", r.allow, r.deny, r.error,
+           r.errors[0] ? r.errors : "-",
+           bench_percentile(&r.lat, 50) / 1e3,
+           bench_percentile(&r.lat, 99) / 1e3, count / secs);
+    printf("first: %s\n", r.first);
+    rpc_client_destroy(c);
+    bench_samples_destroy(&r.lat);
+    return 0;
+}
+
+struct flood_arg {
+    const char *url;
+    volatile bool stop;
+    long sent;
+};
+
+static void *
+flood_thread(void *arg_)
+{
+    struct flood_arg *arg = arg_;
+    struct rpc_client *c;
+    char *error = rpc_client_create(arg->url, 10000, &c);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        exit(1);
+    }
+    char buf[2048];
+    make_decide(buf, sizeof buf, 1, "ffffffff-0000-4000-8000-00000000f10d",
+                "/usr/bin/flooder", "-", 80);
+    int inflight = 0;
+    while (!arg->stop) {
+        while (inflight < 64) {
+            rpc_client_send(c, buf, strlen(buf), 1);
+            inflight++;
+            arg->sent++;
+        }
+        struct rpc_reply *r = rpc_client_next(c);
+        if (r) {
+            rpc_reply_free(r);
+            inflight--;
+        } else {
+            struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
+            poll(&pfd, 1, 100);
+        }
+    }
+    rpc_client_destroy(c);
+    return NULL;
+}
+
+static int
+cmd_flood(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: flood URL SECONDS\n");
+        return 2;
+    }
+    const char *url = argv[2];
+    int seconds = atoi(argv[3]);
+    const char *victim = "11111111-0000-4000-8000-0000000000b1";
+    struct rpc_client *c;
+    char *error = rpc_client_create(url, 10000, &c);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+
+    /* The victim sends one decision at a time, paced, for SECONDS. */
+    struct run alone = { .allow = 0 }, flooded = { .allow = 0 };
+    bench_samples_init(&alone.lat);
+    bench_samples_init(&flooded.lat);
+    int per_phase = seconds * 200;
+    for (int i = 0; i < per_phase; i++) {
+        run_decides(c, victim, 1, 1, "/usr/bin/curl", "-", 80, &alone);
+        usleep(5000);
+    }
+
+    struct flood_arg arg = { .url = url };
+    pthread_t t;
+    pthread_create(&t, NULL, flood_thread, &arg);
+    usleep(200000);
+    for (int i = 0; i < per_phase; i++) {
+        run_decides(c, victim, 1, 1, "/usr/bin/curl", "-", 80, &flooded);
+        usleep(5000);
+    }
+    arg.stop = true;
+    pthread_join(t, NULL);
+
+    printf("victim alone:    n=%zu p50_us=%.0f p99_us=%.0f errors=%d\n",
+           alone.lat.n, bench_percentile(&alone.lat, 50) / 1e3,
+           bench_percentile(&alone.lat, 99) / 1e3, alone.error);
+    printf("victim flooded:  n=%zu p50_us=%.0f p99_us=%.0f errors=%d "
+           "(flooder sent %ld requests, %.0f/s)\n", flooded.lat.n,
+           bench_percentile(&flooded.lat, 50) / 1e3,
+           bench_percentile(&flooded.lat, 99) / 1e3, flooded.error,
+           arg.sent, arg.sent / (per_phase * 0.0055));
+    printf("ratio flooded/alone: p50 %.2fx p99 %.2fx\n",
+           bench_percentile(&flooded.lat, 50)
+           / bench_percentile(&alone.lat, 50),
+           bench_percentile(&flooded.lat, 99)
+           / bench_percentile(&alone.lat, 99));
+    rpc_client_destroy(c);
+    return flooded.error || alone.error ? 1 : 0;
+}
+
+static int
+cmd_raw(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: raw URL TEXT\n");
+        return 2;
+    }
+    struct rpc_client *c;
+    char *error = rpc_client_create(argv[2], 5000, &c);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+    rpc_client_send(c, argv[3], strlen(argv[3]), 1);
+    struct rpc_reply *r;
+    while (!(r = rpc_client_next(c))) {
+        struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
+        poll(&pfd, 1, 1000);
+    }
+    printf("%s\n", r->error ? strerror(r->error) : r->data);
+    rpc_reply_free(r);
+    rpc_client_destroy(c);
+    return 0;
+}
+
+static int
+cmd_fake_switchd(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: fake-switchd URL ack|refuse|silent SECS\n");
+        return 2;
+    }
+    struct rpc_server *s;
+    char *error = rpc_server_create(argv[2], 64, 0600, &s);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+    const char *mode = argv[3];
+    int64_t end = time_mono_ms() + atoi(argv[4]) * 1000;
+    long installs = 0;
+    while (time_mono_ms() < end) {
+        struct pollfd pfd = { .fd = rpc_server_fd(s), .events = POLLIN };
+        poll(&pfd, 1, 100);
+        struct rpc_request *req;
+        while ((req = rpc_server_next(s))) {
+            struct json_object *msg;
+            enum msg_type type;
+            char *perr = msg_parse(req->data, req->len, &msg, &type);
+            if (perr || type != MSG_FLOW_INSTALL) {
+                fprintf(stderr, "fake-switchd: unexpected %s\n",
+                        perr ? perr : msg_type_name(type));
+                exit(1);
+            }
+            installs++;
+            printf("flow_install id=%lld app_id=%lld\n",
+                   (long long) msg_get_int(msg, "id", 0),
+                   (long long) msg_get_int(msg, "app_id", 0));
+            fflush(stdout);
+            if (!strcmp(mode, "silent")) {
+                /* Never answer: secd must time out.  (Leaks the request;
+                 * this process is short-lived.) */
+                json_object_put(msg);
+                continue;
+            }
+            char reply[256];
+            snprintf(reply, sizeof reply, "{\"type\":\"ack\",\"id\":%lld,"
+                     "\"ok\":%s%s}", (long long) msg_get_int(msg, "id", 0),
+                     strcmp(mode, "ack") ? "false" : "true",
+                     strcmp(mode, "ack") ? ",\"message\":\"table full\"" : "");
+            rpc_request_reply(s, req, reply, strlen(reply));
+            json_object_put(msg);
+        }
+    }
+    printf("fake-switchd: %ld flow installs\n", installs);
+    rpc_server_destroy(s);
+    return 0;
+}
+
+static void *
+echo_thread(void *arg)
+{
+    int fd = *(int *) arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0 || write(fd, buf, n) != n) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int
+cmd_unix_echo(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: unix-echo PATH COUNT\n");
+        return 2;
+    }
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", argv[2]);
+    unlink(argv[2]);
+    if (bind(lfd, (struct sockaddr *) &sun, sizeof sun) || listen(lfd, 1)) {
+        perror(argv[2]);
+        return 1;
+    }
+    int cfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(cfd, (struct sockaddr *) &sun, sizeof sun)) {
+        perror("connect");
+        return 1;
+    }
+    int sfd = accept(lfd, NULL, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, echo_thread, &sfd);
+
+    char msg[2048];
+    make_decide(msg, sizeof msg, 1, "11111111-0000-4000-8000-0000000000b1",
+                "/usr/bin/curl", "-", 80);
+    size_t len = strlen(msg);
+    struct bench_samples s;
+    bench_samples_init(&s);
+    int count = atoi(argv[3]);
+    char buf[4096];
+    for (int i = 0; i < count; i++) {
+        int64_t t0 = bench_now_ns();
+        if (write(cfd, msg, len) != (ssize_t) len) {
+            return 1;
+        }
+        size_t got = 0;
+        while (got < len) {
+            ssize_t n = read(cfd, buf, sizeof buf);
+            if (n <= 0) {
+                return 1;
+            }
+            got += n;
+        }
+        bench_samples_add(&s, (double) (bench_now_ns() - t0));
+    }
+    printf("unix p50_us=%.1f p99_us=%.1f\n", bench_percentile(&s, 50) / 1e3,
+           bench_percentile(&s, 99) / 1e3);
+    close(cfd);
+    pthread_join(t, NULL);
+    unlink(argv[2]);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: secd-load decide|flood|raw|fake-switchd|"
+                "unix-echo ...\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "decide")) {
+        return cmd_decide(argc, argv);
+    } else if (!strcmp(argv[1], "flood")) {
+        return cmd_flood(argc, argv);
+    } else if (!strcmp(argv[1], "raw")) {
+        return cmd_raw(argc, argv);
+    } else if (!strcmp(argv[1], "fake-switchd")) {
+        return cmd_fake_switchd(argc, argv);
+    } else if (!strcmp(argv[1], "unix-echo")) {
+        return cmd_unix_echo(argc, argv);
+    }
+    fprintf(stderr, "unknown command %s\n", argv[1]);
+    return 2;
+}

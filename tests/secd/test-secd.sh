@@ -1,0 +1,191 @@
+#!/bin/sh
+# Integration test of appfw-secd over real nng sockets, driven by appfwctl
+# and tests/secd/secd-load: decisions, the console, bad input, policy
+# versions, flow acks from a stand-in appfw-switchd, a flooding VM, and
+# a clean shutdown that keeps the audit log.  Everything lives in a
+# private run directory; daemons are stopped by their pid files.
+# Ends with "secd: N passed, N failed".
+# Usage: tests/secd/test-secd.sh BUILD-DIR
+set -u
+build=${1:-build}
+secd="$build/security-vm/appfw-secd"
+ctl="$build/security-vm/appfwctl"
+load="$build/tests/secd/secd-load"
+appid="$build/appid/appid"
+run=$(mktemp -d /tmp/appfw-secd-test.XXXXXX) || exit 1
+passed=0
+failed=0
+fake_pid=""
+
+stop_secd() {
+    if [ -f "$run/appfw-secd.pid" ]; then
+        pid=$(cat "$run/appfw-secd.pid")
+        kill "$pid" 2>/dev/null
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+}
+cleanup() {
+    stop_secd
+    [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+    rm -rf "$run"
+}
+trap cleanup EXIT INT TERM
+
+start_secd() {
+    "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
+        --log-file "$run/secd.log" "$@" &
+    for _ in $(seq 50); do
+        [ -S "$run/secd-console.sock" ] && "$ctl" --rundir "$run" health \
+            >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "FAIL: appfw-secd did not start"; cat "$run/secd.log"
+    exit 1
+}
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; sed 's/^/    /' "$run/out" | head -20; }
+expect() {  # expect NAME PATTERN COMMAND...
+    name=$1 pat=$2
+    shift 2
+    "$@" >"$run/out" 2>&1
+    if grep -q -- "$pat" "$run/out"; then ok; else bad "$name: no \"$pat\""; fi
+}
+expect_rc() {  # expect_rc NAME RC COMMAND...
+    name=$1 want=$2
+    shift 2
+    "$@" >"$run/out" 2>&1
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then ok; else bad "$name: exit $rc, not $want"; fi
+}
+
+VM1=22222222-0000-4000-8000-000000000001
+CURL=cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
+NC=dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd
+TX=eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee
+cat >"$run/feed.json" <<EOF
+{"format": "appfw-appid-feed", "version": 1, "source": "test",
+ "added": [
+  {"sha256": "$CURL", "name": "curl", "path": "/usr/bin/curl", "product": "curl",
+   "category": "downloader", "trust": "trusted", "threat": "low"},
+  {"sha256": "$NC", "name": "nc.openbsd", "path": "/bin/nc.openbsd",
+   "product": "netcat-openbsd", "category": "network-tool", "trust": "trusted", "threat": "high"},
+  {"sha256": "$TX", "name": "transmission-cli", "path": "/usr/bin/transmission-cli",
+   "product": "transmission-cli", "category": "p2p", "trust": "trusted", "threat": "high"}]}
+EOF
+"$appid" --db "$run/appid.db" import-feed "$run/feed.json" >/dev/null || exit 1
+cat >"$run/p1.json" <<EOF
+{"vm_groups": [{"name": "lab"}],
+ "vms": [{"uuid": "$VM1", "name": "vm1", "group": "lab"}],
+ "rules": [
+  {"id": "allow-web", "match": {"remote_port": [80, 443]}, "action": "allow"},
+  {"id": "deny-nc", "priority": 10, "match": {"category": ["network-tool"]}, "action": "deny", "notify": true},
+  {"id": "deny-p2p", "vm_group": "lab", "match": {"category": ["p2p"]}, "action": "deny"}]}
+EOF
+
+start_secd
+url="ipc://$run/secd-decide.sock"
+
+# With no policy yet, everything is denied.
+expect no-policy "allow=0 deny=1" "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+
+expect_rc apply 0 "$ctl" --rundir "$run" policy apply "$run/p1.json" --comment one
+expect allow-curl "allow=20 deny=0" "$load" decide "$url" "$VM1" 20 4 /usr/bin/curl $CURL 80
+expect verdict-fields '"rule":"allow-web"' "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+expect verdict-app '"category":"downloader"' "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+expect deny-nc "allow=0 deny=5" "$load" decide "$url" "$VM1" 5 2 /bin/nc.openbsd $NC 80
+expect deny-p2p-over-allow '"rule":"deny-p2p"' "$load" decide "$url" "$VM1" 1 1 /usr/bin/transmission-cli $TX 80
+expect unknown-app '"rule":"default:unknown-app"' "$load" decide "$url" "$VM1" 1 1 /home/u/mystery - 8080
+
+# The console.
+expect list-deny "deny-nc" "$ctl" --rundir "$run" decisions list --verdict deny
+expect list-vm "vm-22222222" "$ctl" --rundir "$run" decisions list --vm "$VM1" --limit 3
+expect stats-top "curl" "$ctl" --rundir "$run" stats top --by app
+expect stats-json '"key":"curl","connections":23,"denials":1' "$ctl" --rundir "$run" --json stats top --by app --limit 1
+expect vm-list "$VM1" "$ctl" --rundir "$run" vm list
+expect_rc vm-show-missing 1 "$ctl" --rundir "$run" vm show no-such-vm
+expect appid-lookup "network-tool" "$ctl" --rundir "$run" appid lookup --sha256 $NC
+expect health "decisions        " "$ctl" --rundir "$run" health
+
+# Bad input: answered with an error, the daemon keeps serving.
+expect bad-json '"code":"bad_message"' "$load" raw "$url" '{"type":'
+expect unknown-type 'unknown type' "$load" raw "$url" '{"type":"launch"}'
+expect bad-field 'decide.remote.port: 70000 out of range' "$load" raw "$url" \
+    "{\"type\":\"decide\",\"id\":1,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.0.0.1\",\"port\":1},\"remote\":{\"address\":\"10.0.0.2\",\"port\":70000},\"app\":{\"path\":\"/x\"},\"process\":{\"pid\":1},\"user\":{\"uid\":0}}"
+expect no-vm '"code":"unknown_vm"' "$load" raw "$url" \
+    "{\"type\":\"decide\",\"id\":1,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.0.0.1\",\"port\":1},\"remote\":{\"address\":\"10.0.0.2\",\"port\":80},\"app\":{\"path\":\"/x\"},\"process\":{\"pid\":1},\"user\":{\"uid\":0}}"
+big=$(head -c 70000 /dev/zero | tr '\0' ' ')
+expect oversize 'exceeds the maximum' "$load" raw "$url" "{\"type\":\"heartbeat\",\"seq\":1,\"pad\":\"$big\"}"
+expect still-serving "allow=3" "$load" decide "$url" "$VM1" 3 3 /usr/bin/curl $CURL 443
+
+# Policy versions: a change applies to the next decision; diff; rollback.
+sed '/allow-web/d' "$run/p1.json" >"$run/p2.json"
+expect_rc apply-v2 0 "$ctl" --rundir "$run" policy apply "$run/p2.json" --comment "no web"
+expect v2-denies '"rule":"default:no-match"' "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+expect diff "- rule allow-web" "$ctl" --rundir "$run" policy diff
+expect history "no web" "$ctl" --rundir "$run" policy history
+echo '{"rules": [{"id": "x", "action": "maybe"}]}' >"$run/bad.json"
+expect_rc invalid-refused 1 "$ctl" --rundir "$run" policy apply "$run/bad.json"
+expect invalid-message 'policy.rules\[0\].action: "maybe" is not one of allow, deny' \
+    "$ctl" --rundir "$run" policy validate "$run/bad.json"
+expect_rc rollback 0 "$ctl" --rundir "$run" policy rollback 1 --comment "web back"
+expect rolled-back '"rule":"allow-web"' "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+
+# The event stream shows decisions live.
+"$ctl" --rundir "$run" decisions tail --count 2 --seconds 10 >"$run/tail" 2>&1 &
+tail_pid=$!
+sleep 0.5
+"$load" decide "$url" "$VM1" 2 1 /bin/nc.openbsd $NC 80 >/dev/null
+wait $tail_pid
+if [ "$(grep -c deny-nc "$run/tail")" -eq 2 ]; then ok; else
+    cp "$run/tail" "$run/out"; bad "tail: did not show both live decisions"; fi
+
+# A flooding VM is rate limited; the victim gets no errors.
+"$load" flood "$url" 2 >"$run/flood" 2>&1
+rc=$?
+cat "$run/flood"
+if [ $rc -eq 0 ] && grep -q "victim flooded:.*errors=0" "$run/flood"; then ok; else
+    cp "$run/flood" "$run/out"; bad "flood: the victim was hurt"; fi
+expect flood-limited "rate_limited\|overloaded" "$load" decide "$url" \
+    ffffffff-0000-4000-8000-00000000f10d 9000 64 /usr/bin/flooder - 80
+
+# A clean shutdown flushes the audit log: the count survives a restart.
+"$ctl" --rundir "$run" --json decisions list --limit 100000 >"$run/before"
+before=$(grep -o '"verdict"' "$run/before" | wc -l)
+stop_secd
+expect_rc unreachable 3 "$ctl" --rundir "$run" --timeout 500 health
+
+# Flow acks from a stand-in appfw-switchd.
+flow="ipc://$run/flow.sock"
+"$load" fake-switchd "$flow" ack 30 >"$run/fake.log" 2>&1 &
+fake_pid=$!
+sleep 0.3
+start_secd --flow-url "$flow" --flow-timeout-ms 500
+"$ctl" --rundir "$run" --json decisions list --limit 100000 >"$run/after"
+after=$(grep -o '"verdict"' "$run/after" | wc -l)
+if [ "$before" -gt 0 ] && [ "$before" -eq "$after" ]; then ok; else
+    echo "audit before=$before after=$after" >"$run/out"; bad "audit lost at shutdown"; fi
+expect flow-ack "allow=5 deny=0 error=0" "$load" decide "$url" "$VM1" 5 5 /usr/bin/curl $CURL 80
+expect deny-needs-no-flow "deny=1" "$load" decide "$url" "$VM1" 1 1 /bin/nc.openbsd $NC 80
+kill $fake_pid; wait $fake_pid 2>/dev/null
+[ "$(grep -c '^flow_install' "$run/fake.log")" -eq 5 ] && ok || { cp "$run/fake.log" "$run/out"; bad "fake-switchd did not see exactly 5 installs"; }
+
+"$load" fake-switchd "$flow" refuse 30 >"$run/fake.log" 2>&1 &
+fake_pid=$!
+sleep 0.3
+expect flow-refused "errors=unavailable" "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+kill $fake_pid; wait $fake_pid 2>/dev/null
+"$load" fake-switchd "$flow" silent 30 >"$run/fake.log" 2>&1 &
+fake_pid=$!
+sleep 0.3
+expect flow-timeout "errors=unavailable" "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+kill $fake_pid; wait $fake_pid 2>/dev/null
+fake_pid=""
+stop_secd
+grep -q 'msg="stopped"' "$run/secd.log" && ok || { cp "$run/secd.log" "$run/out"; bad "no clean stop in the log"; }
+
+echo "secd: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
