@@ -374,6 +374,7 @@ struct client_op {
     nng_aio *aio;
     bool sending;
     uint64_t cookie;
+    struct client_op *prev, *next;  /* In client->ops. */
 };
 
 struct rpc_client {
@@ -381,6 +382,8 @@ struct rpc_client {
     int timeout_ms;
     struct cqueue queue;
     size_t in_flight;           /* Sent, reply not yet taken. */
+    pthread_mutex_t ops_mutex;
+    struct client_op *ops;      /* Not yet freed: for rpc_client_destroy(). */
 };
 
 /* Runs on an nng thread: it only queues.  The context and aio are released
@@ -426,6 +429,7 @@ rpc_client_create(const char *url, int timeout_ms, struct rpc_client **cp)
 {
     struct rpc_client *c = xcalloc(1, sizeof *c);
     c->timeout_ms = timeout_ms;
+    pthread_mutex_init(&c->ops_mutex, NULL);
     if (cqueue_init(&c->queue)) {
         free(c);
         return xasprintf("%s: eventfd: %s", url, strerror(errno));
@@ -452,20 +456,28 @@ void
 rpc_client_destroy(struct rpc_client *c)
 {
     if (c) {
-        /* Closing aborts what is in flight; every request still produces
-         * its (failed) reply, possibly after nng_close() returns, so wait
-         * for all of them before the queue goes away. */
-        nng_close(c->sock);
+        /* nng_close() waits until every context is closed, and ours are
+         * closed as their replies are freed: so first cancel whatever is
+         * in flight (again, in case a send completed into a receive),
+         * take every reply, and only then close the socket. */
         while (c->in_flight) {
-            struct rpc_reply *r = cqueue_pop(&c->queue);
-            if (r) {
+            pthread_mutex_lock(&c->ops_mutex);
+            for (struct client_op *op = c->ops; op; op = op->next) {
+                nng_aio_cancel(op->aio);
+            }
+            pthread_mutex_unlock(&c->ops_mutex);
+            struct rpc_reply *r;
+            while ((r = cqueue_pop(&c->queue))) {
                 c->in_flight--;
                 rpc_reply_free(r);
-            } else {
+            }
+            if (c->in_flight) {
                 struct pollfd pfd = { .fd = c->queue.efd, .events = POLLIN };
-                poll(&pfd, 1, 100);
+                poll(&pfd, 1, 50);
             }
         }
+        nng_close(c->sock);
+        pthread_mutex_destroy(&c->ops_mutex);
         cqueue_destroy(&c->queue);
         free(c);
     }
@@ -511,6 +523,13 @@ rpc_client_send(struct rpc_client *c, const void *data, size_t len,
     nng_aio_set_timeout(op->aio, c->timeout_ms);
     nng_aio_set_msg(op->aio, msg);
     c->in_flight++;
+    pthread_mutex_lock(&c->ops_mutex);
+    op->next = c->ops;
+    if (c->ops) {
+        c->ops->prev = op;
+    }
+    c->ops = op;
+    pthread_mutex_unlock(&c->ops_mutex);
     nng_ctx_send(op->ctx, op->aio);
     return 0;
 }
@@ -531,6 +550,17 @@ rpc_reply_free(struct rpc_reply *r)
     if (r) {
         struct client_op *op = r->op_;
         if (op) {
+            struct rpc_client *c = op->client;
+            pthread_mutex_lock(&c->ops_mutex);
+            if (op->prev) {
+                op->prev->next = op->next;
+            } else {
+                c->ops = op->next;
+            }
+            if (op->next) {
+                op->next->prev = op->prev;
+            }
+            pthread_mutex_unlock(&c->ops_mutex);
             nng_aio_free(op->aio);      /* Waits for its callback. */
             nng_ctx_close(op->ctx);
             free(op);

@@ -22,8 +22,9 @@ struct vm_state {
     char *uuid;
     double tokens;
     int64_t last_ms;
-    struct rpc_request **queue; /* Admitted decides, FIFO. */
-    size_t head, n;
+    struct rpc_request **queue; /* Admitted decides, FIFO... */
+    struct json_object **msgs;  /* ...and their parsed messages. */
+    size_t head, n, cap;
     bool scheduled;             /* In secd->ready. */
     struct log_rl rl;
     uint64_t decisions, denials, rate_limited, overloaded;

@@ -135,6 +135,8 @@ vm_get(struct secd *d, const char *uuid)
         vm->tokens = d->cfg.vm_burst;
         vm->last_ms = time_mono_ms();
         vm->queue = xcalloc(d->cfg.vm_queue, sizeof *vm->queue);
+        vm->msgs = xcalloc(d->cfg.vm_queue, sizeof *vm->msgs);
+        vm->cap = d->cfg.vm_queue;
         vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
         shash_add(&d->vms, uuid, vm);
     }
@@ -145,8 +147,12 @@ static void
 vm_free(void *vm_)
 {
     struct vm_state *vm = vm_;
+    for (size_t i = 0; i < vm->n; i++) {
+        json_object_put(vm->msgs[(vm->head + i) % vm->cap]);
+    }
     free(vm->uuid);
     free(vm->queue);
+    free(vm->msgs);
     free(vm);
 }
 
@@ -166,9 +172,12 @@ vm_take_token(struct secd *d, struct vm_state *vm)
     return false;
 }
 
+/* Queues 'req' and its parsed 'msg' (takes a reference). */
 static void
-vm_enqueue(struct secd *d, struct vm_state *vm, struct rpc_request *req)
+vm_enqueue(struct secd *d, struct vm_state *vm, struct rpc_request *req,
+           struct json_object *msg)
 {
+    vm->msgs[(vm->head + vm->n) % d->cfg.vm_queue] = json_object_get(msg);
     vm->queue[(vm->head + vm->n) % d->cfg.vm_queue] = req;
     vm->n++;
     if (!vm->scheduled) {
@@ -457,8 +466,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             reply_error(d, req, "overloaded", msg_get_int(msg, "id", 0),
                         "this VM's decision queue is full");
         } else {
-            vm_enqueue(d, vm, req);
-            /* Parsed again when served: keeps the queue small. */
+            vm_enqueue(d, vm, req, msg);
         }
         break;
     }
@@ -544,17 +552,11 @@ static void
 serve_one(struct secd *d, struct vm_state *vm)
 {
     struct rpc_request *req = vm->queue[vm->head];
+    struct json_object *msg = vm->msgs[vm->head];
     vm->head = (vm->head + 1) % d->cfg.vm_queue;
     vm->n--;
     vm->decisions++;
 
-    struct json_object *msg;
-    char *error = msg_parse(req->data, req->len, &msg, NULL);
-    if (error) {
-        reply_error(d, req, "bad_message", 0, error);   /* Cannot happen. */
-        free(error);
-        return;
-    }
     if (msg_get(msg, "vm.uuid")) {
         store_vm_seen(d->store, vm->uuid, msg_get_string(msg, "vm.name", ""),
                       (int) msg_get_int(msg, "vm.ofport", 0),

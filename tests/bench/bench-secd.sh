@@ -1,0 +1,55 @@
+#!/bin/sh
+# Benchmark: a decide to a real appfw-secd over nng ipc://, end to end
+# (one in flight), against a bare UNIX-socket request/response of the same
+# message measured in the same run; throughput with many in flight; and a
+# victim VM's latency while another VM floods.
+# Goal (issue #4): decide p99 <= 5x the bare UNIX socket p99.
+set -u
+build=${BUILD:-build}
+load="$build/tests/secd/secd-load"
+run=$(mktemp -d /tmp/appfw-bench-secd.XXXXXX) || exit 1
+cleanup() {
+    [ -f "$run/appfw-secd.pid" ] && kill "$(cat "$run/appfw-secd.pid")" 2>/dev/null
+    sleep 0.3
+    rm -rf "$run"
+}
+trap cleanup EXIT INT TERM
+
+SHA=cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
+printf '{"format":"appfw-appid-feed","version":1,"source":"bench","added":[{"sha256":"%s","name":"curl","path":"/usr/bin/curl","product":"curl","category":"downloader","trust":"trusted","threat":"low"}]}' "$SHA" >"$run/feed.json"
+"$build/appid/appid" --db "$run/appid.db" import-feed "$run/feed.json" >/dev/null || exit 1
+"$build/security-vm/appfw-secd" --rundir "$run" --db "$run/secd.db" \
+    --appid-db "$run/appid.db" --log-file "$run/secd.log" \
+    --vm-rate 10000000 --vm-burst 10000000 --vm-queue 4096 &
+for _ in $(seq 50); do
+    "$build/security-vm/appfwctl" --rundir "$run" health >/dev/null 2>&1 && break
+    sleep 0.1
+done
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[80]}}]}' >"$run/p.json"
+"$build/security-vm/appfwctl" --rundir "$run" policy apply "$run/p.json" >/dev/null || exit 1
+
+url="ipc://$run/secd-decide.sock"
+vm=33333333-0000-4000-8000-000000000001
+echo "== secd: decide over nng ipc:// against a bare UNIX socket"
+"$load" decide "$url" $vm 2000 1 /usr/bin/curl $SHA 80 >/dev/null   # warm up
+decide=$("$load" decide "$url" $vm 20000 1 /usr/bin/curl $SHA 80 | head -1)
+unix=$("$load" unix-echo "$run/echo.sock" 20000)
+echo "decide, 1 in flight:   $decide"
+echo "bare UNIX socket:      $unix"
+d99=$(echo "$decide" | sed 's/.*p99_us=\([0-9]*\).*/\1/')
+d50=$(echo "$decide" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
+u99=$(echo "$unix" | sed 's/.*p99_us=\([0-9.]*\).*/\1/')
+u50=$(echo "$unix" | sed 's/.*p50_us=\([0-9.]*\).*/\1/')
+awk -v d50="$d50" -v d99="$d99" -v u50="$u50" -v u99="$u99" 'BEGIN {
+    printf "RATIO decide vs bare UNIX socket          p50 %.2fx  p99 %.2fx  goal: p99 <= 5x\n", d50 / u50, d99 / u99 }'
+many=$("$load" decide "$url" $vm 50000 64 /usr/bin/curl $SHA 80 | head -1)
+echo "decide, 64 in flight:  $many"
+
+echo
+echo "== secd: one VM flooding (64 in flight), another deciding"
+"$build/security-vm/appfwctl" --rundir "$run" health >/dev/null
+kill "$(cat "$run/appfw-secd.pid")"; sleep 0.5
+"$build/security-vm/appfw-secd" --rundir "$run" --db "$run/secd.db" \
+    --appid-db "$run/appid.db" --log-file "$run/secd.log" &
+sleep 0.5
+"$load" flood "$url" 3
