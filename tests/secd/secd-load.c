@@ -236,8 +236,11 @@ cmd_flood(int argc, char **argv)
            / bench_percentile(&alone.lat, 50),
            bench_percentile(&flooded.lat, 99)
            / bench_percentile(&alone.lat, 99));
+    int code = flooded.error || alone.error ? 1 : 0;
+    bench_samples_destroy(&alone.lat);
+    bench_samples_destroy(&flooded.lat);
     rpc_client_destroy(c);
-    return flooded.error || alone.error ? 1 : 0;
+    return code;
 }
 
 static int
