@@ -93,6 +93,7 @@ _check:
 	tests/run-unit.sh "unit" $(UNIT_TESTS)
 	tests/appid/test-cli.sh $(BUILD)
 	tests/secd/test-secd.sh $(BUILD)
+	tests/secd/test-secd-tls.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))

@@ -61,6 +61,11 @@ usage(FILE *out)
 "  --events URL     the event stream (default: "
 "ipc://RUNDIR/secd-events.sock)\n"
 "  --timeout MS     how long to wait for secd (default 5000)\n"
+"  --tls-cert FILE  our certificate and key (PEM), for tls+tcp:// URLs\n"
+"  --tls-ca FILE    the CA that signed secd's certificate\n"
+"  --tls-server-name NAME\n"
+"                   the name in secd's certificate (default: the URL's\n"
+"                   host; needed when the URL gives an IP address)\n"
 "  --json           print secd's answer as JSON\n"
 "  -h, --help       this help\n\n"
 "Exit codes: 0 success; 1 secd refused the request (the message says\n"
@@ -579,6 +584,7 @@ main(int argc, char **argv)
     rundir = rundir && *rundir ? rundir : "/run/appfw";
     struct ctl c = { .timeout_ms = 5000 };
     char *url = NULL, *events = NULL;
+    const char *tls_cert = NULL, *tls_ca = NULL, *tls_name = NULL;
     int i = 1;
 
     for (; i < argc && !strncmp(argv[i], "-", 1); i++) {
@@ -596,6 +602,12 @@ main(int argc, char **argv)
             c.events_url = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--timeout")) {
             c.timeout_ms = atoi(argv[++i]);
+        } else if (i + 1 < argc && !strcmp(a, "--tls-cert")) {
+            tls_cert = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--tls-ca")) {
+            tls_ca = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--tls-server-name")) {
+            tls_name = argv[++i];
         } else {
             usage(stderr);
             return EXIT_USAGE;
@@ -604,6 +616,12 @@ main(int argc, char **argv)
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;
+    }
+    char *tls_error = rpc_tls_configure(tls_cert, tls_ca, tls_name);
+    if (tls_error) {
+        int code = fail(EXIT_USAGE, "%s", tls_error);
+        free(tls_error);
+        return code;
     }
     if (!c.url) {
         c.url = url = xasprintf("ipc://%s/secd-console.sock", rundir);

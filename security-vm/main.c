@@ -6,13 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/options.h"
 #include "common/util.h"
+#include "rpc.h"
 #include "secd.h"
 
 LOG_MODULE(main);
@@ -20,11 +23,13 @@ LOG_MODULE(main);
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
     char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
+    char *tls_cert, *tls_ca, *tls_server_name;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
+#define SHUTDOWN_GRACE_S 3
 
 static const struct option_def defs[] = {
     { "rundir", OPT_STRING, "/run/appfw", 0, 0, S(rundir),
@@ -48,6 +53,14 @@ static const struct option_def defs[] = {
     { "flow-url", OPT_STRING, "", 0, 0, S(flow_url),
       "appfw-switchd's flow endpoint; allows wait for its ack (none: "
       "verdicts go out at once)" },
+    { "tls-cert", OPT_STRING, "", 0, 0, S(tls_cert),
+      "PEM file with this host's certificate and key, for tls+tcp:// URLs" },
+    { "tls-ca", OPT_STRING, "", 0, 0, S(tls_ca),
+      "PEM file of the CA that signs peers' certificates (clients must "
+      "present one)" },
+    { "tls-server-name", OPT_STRING, "", 0, 0, S(tls_server_name),
+      "name to verify in appfw-switchd's certificate when dialing "
+      "flow-url (default: the URL's host; give one when dialing by IP)" },
     { "console-mode", OPT_MODE, "0660", 0, 0777, S(console_mode),
       "file mode of the console and event sockets" },
     { "contexts", OPT_INT, "256", 1, 65536, S(contexts),
@@ -84,11 +97,44 @@ usage(void)
            "policy from the store.\n");
 }
 
+static void *
+shutdown_watchdog(void *arg)
+{
+    (void) arg;
+    sleep(SHUTDOWN_GRACE_S);
+    LOG_WARN("nng did not close its sockets within %ds (nng 1.5.2's "
+             "nng_close() deadlock, nanomsg/nng#1813); the audit log and "
+             "statistics are already written: exiting", SHUTDOWN_GRACE_S);
+    daemon_pidfile_remove();
+    LOG_INFO("stopped");
+    _exit(0);
+}
+
+static struct settings s;
+
+/* Reports 'msg' and returns the exit status for a failed start, freeing
+ * what was allocated so far (and 'msg' if 'owned'). */
+static int
+fail_with(char *msg, bool owned)
+{
+    fprintf(stderr, "appfw-secd: %s\n", msg);
+    if (owned) {
+        free(msg);
+    }
+    options_free(defs, ARRAY_SIZE(defs), &s);
+    return 1;
+}
+
 static int
 fail(const char *msg)
 {
-    fprintf(stderr, "appfw-secd: %s\n", msg);
-    return 1;
+    return fail_with((char *) msg, false);
+}
+
+static int
+fail_free(char *msg)
+{
+    return fail_with(msg, true);
 }
 
 static char *
@@ -114,7 +160,6 @@ dir_of(const char *path)
 int
 main(int argc, char **argv)
 {
-    struct settings s = { 0 };
     options_defaults(defs, ARRAY_SIZE(defs), &s);
 
     /* The config file first, so that flags override it. */
@@ -130,7 +175,7 @@ main(int argc, char **argv)
         if (cfg) {
             char *error = options_read_file(defs, ARRAY_SIZE(defs), &s, cfg);
             if (error) {
-                return fail(error);
+                return fail_free(error);
             }
         }
     }
@@ -162,12 +207,12 @@ main(int argc, char **argv)
                                       value);
             free(name);
             if (error) {
-                return fail(error);
+                return fail_free(error);
             }
         } else {
             char *msg = xasprintf("unexpected argument \"%s\" (see --help)",
                                   a);
-            return fail(msg);
+            return fail_free(msg);
         }
     }
     char *error = options_expand(defs, ARRAY_SIZE(defs), &s);
@@ -175,7 +220,7 @@ main(int argc, char **argv)
         error = log_set_levels(s.log_level);
     }
     if (error) {
-        return fail(error);
+        return fail_free(error);
     }
     if (check) {
         options_print(defs, ARRAY_SIZE(defs), &s, stdout);
@@ -186,7 +231,7 @@ main(int argc, char **argv)
     if (*s.log_file && log_open_file(s.log_file)) {
         char *msg = xasprintf("%s: cannot open log file: %s", s.log_file,
                               strerror(errno));
-        return fail(msg);
+        return fail_free(msg);
     }
     char *dbdir = dir_of(s.db), *appdir = dir_of(s.appid_db);
     error = ensure_dir(s.rundir);
@@ -202,7 +247,12 @@ main(int argc, char **argv)
         error = daemon_pidfile_create(s.pidfile);
     }
     if (error) {
-        return fail(error);
+        return fail_free(error);
+    }
+    error = rpc_tls_configure(s.tls_cert, s.tls_ca, s.tls_server_name);
+    if (error) {
+        daemon_pidfile_remove();
+        return fail_free(error);
     }
     if (daemon_signals_init()) {
         return fail("cannot set up signal handling");
@@ -222,7 +272,7 @@ main(int argc, char **argv)
     if (error) {
         LOG_ERR("cannot start: %s", error);
         daemon_pidfile_remove();
-        return fail(error);
+        return fail_free(error);
     }
     LOG_INFO("started decide=%s console=%s events=%s flow=%s",
              s.decide_url, s.console_url, s.events_url,
@@ -244,6 +294,14 @@ main(int argc, char **argv)
         loop_block();
     }
 
+    /* secd_destroy() writes everything durable, then closes the nng
+     * sockets.  nng 1.5.2 (Debian 12's) can deadlock in nng_close() on a
+     * busy REQ/REP socket (nanomsg/nng#1813, fixed upstream); a watchdog
+     * ends the process if that teardown stalls, after the data is safe. */
+    pthread_t watchdog;
+    if (!pthread_create(&watchdog, NULL, shutdown_watchdog, NULL)) {
+        pthread_detach(watchdog);
+    }
     secd_destroy(d);
     daemon_pidfile_remove();
     LOG_INFO("stopped");

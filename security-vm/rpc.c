@@ -7,9 +7,11 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -106,6 +108,133 @@ nng_to_errno(int rv)
     }
 }
 
+/* TLS. */
+
+static char *tls_cert_key;
+static char *tls_ca;
+static char *tls_server_name;
+
+static char *
+tls_config(nng_tls_mode mode, const char *server_name, nng_tls_config **cfgp)
+{
+    nng_tls_config *cfg;
+    *cfgp = NULL;
+    int rv = nng_tls_config_alloc(&cfg, mode);
+    if (!rv) {
+        rv = nng_tls_config_ca_file(cfg, tls_ca);
+    }
+    if (rv) {
+        nng_tls_config_free(cfg);
+        return xasprintf("%s: cannot use as TLS CA: %s", tls_ca,
+                         nng_strerror(rv));
+    }
+    rv = nng_tls_config_cert_key_file(cfg, tls_cert_key, NULL);
+    if (rv) {
+        nng_tls_config_free(cfg);
+        return xasprintf("%s: cannot use as TLS certificate and key: %s",
+                         tls_cert_key, nng_strerror(rv));
+    }
+    rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+    if (!rv && server_name) {
+        rv = nng_tls_config_server_name(cfg, server_name);
+    }
+    if (rv) {
+        nng_tls_config_free(cfg);
+        return xasprintf("TLS: %s", nng_strerror(rv));
+    }
+    *cfgp = cfg;
+    return NULL;
+}
+
+char *
+rpc_tls_configure(const char *cert_key, const char *ca,
+                  const char *server_name)
+{
+    free(tls_cert_key);
+    free(tls_ca);
+    free(tls_server_name);
+    tls_server_name = server_name && *server_name ? xstrdup(server_name)
+                                                  : NULL;
+    tls_cert_key = cert_key && *cert_key ? xstrdup(cert_key) : NULL;
+    tls_ca = ca && *ca ? xstrdup(ca) : NULL;
+    if (!tls_cert_key != !tls_ca) {
+        return xstrdup("TLS needs both a certificate (with its key) and a "
+                       "CA");
+    }
+    if (!tls_cert_key) {
+        return NULL;
+    }
+    nng_tls_config *cfg;
+    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, &cfg);
+    nng_tls_config_free(cfg);
+    return error;
+}
+
+static bool
+is_tls(const char *url)
+{
+    return !strncmp(url, "tls+tcp", 7);
+}
+
+/* Applies the TLS settings to a listener for 'url', if it is tls+tcp. */
+static char *
+tls_listener(nng_listener l, const char *url)
+{
+    if (!is_tls(url)) {
+        return NULL;
+    }
+    if (!tls_cert_key) {
+        return xasprintf("%s: a TLS URL needs a certificate and a CA", url);
+    }
+    nng_tls_config *cfg;
+    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, &cfg);
+    if (!error) {
+        int rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+        nng_tls_config_free(cfg);   /* The listener holds its own. */
+        if (rv) {
+            error = xasprintf("%s: %s", url, nng_strerror(rv));
+        }
+    }
+    return error;
+}
+
+/* Dials 'url' from 'sock' (with TLS if it is tls+tcp), not waiting for
+ * the peer: nng keeps retrying in the background. */
+static char *
+dial(nng_socket sock, const char *url, int flags)
+{
+    nng_dialer dialer;
+    int rv = nng_dialer_create(&dialer, sock, url);
+    if (rv) {
+        return xasprintf("%s: cannot dial: %s", url, nng_strerror(rv));
+    }
+    if (is_tls(url)) {
+        if (!tls_cert_key) {
+            return xasprintf("%s: a TLS URL needs a certificate and a CA",
+                             url);
+        }
+        /* The name to verify: the URL's host. */
+        const char *host = strstr(url, "://") + 3;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int) strcspn(host, ":/"), host);
+        nng_tls_config *cfg;
+        char *error = tls_config(NNG_TLS_MODE_CLIENT,
+                                 tls_server_name ? tls_server_name : name,
+                                 &cfg);
+        if (error) {
+            return error;
+        }
+        rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, cfg);
+        nng_tls_config_free(cfg);
+        if (rv) {
+            return xasprintf("%s: %s", url, nng_strerror(rv));
+        }
+    }
+    rv = nng_dialer_start(dialer, flags);
+    return rv ? xasprintf("%s: cannot dial: %s", url, nng_strerror(rv))
+              : NULL;
+}
+
 /* Servers. */
 
 enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND, CTX_CLOSED };
@@ -179,12 +308,15 @@ rpc_server_create(const char *url, int n_contexts, int ipc_mode,
     if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
         rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
     }
-    if (!rv) {
+    char *error = rv ? NULL : tls_listener(l, url);
+    if (!rv && !error) {
         rv = nng_listener_start(l, 0);
     }
-    if (rv) {
-        char *error = xasprintf("%s: cannot listen: %s", url,
-                                nng_strerror(rv));
+    if (rv || error) {
+        if (!error) {
+            error = xasprintf("%s: cannot listen: %s", url,
+                              nng_strerror(rv));
+        }
         nng_close(s->sock);
         cqueue_destroy(&s->queue);
         free(s);
@@ -285,14 +417,16 @@ rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **pp)
     if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
         rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
     }
-    if (!rv) {
+    char *error = rv ? NULL : tls_listener(l, url);
+    if (!rv && !error) {
         rv = nng_listener_start(l, 0);
     }
-    if (rv) {
+    if (rv || error) {
         nng_close(p->sock);
         free(p);
         *pp = NULL;
-        return xasprintf("%s: cannot listen: %s", url, nng_strerror(rv));
+        return error ? error : xasprintf("%s: cannot listen: %s", url,
+                                         nng_strerror(rv));
     }
     *pp = p;
     return NULL;
@@ -328,14 +462,14 @@ rpc_sub_create(const char *url, struct rpc_sub **sp)
     if (!rv) {
         rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
     }
-    if (!rv) {
-        rv = nng_dial(s->sock, url, NULL, 0);
-    }
-    if (rv) {
+    char *error = rv ? xasprintf("%s: cannot subscribe: %s", url,
+                                 nng_strerror(rv))
+                     : dial(s->sock, url, NNG_FLAG_NONBLOCK);
+    if (error) {
         nng_close(s->sock);
         free(s);
         *sp = NULL;
-        return xasprintf("%s: cannot subscribe: %s", url, nng_strerror(rv));
+        return error;
     }
     *sp = s;
     return NULL;
@@ -435,13 +569,10 @@ rpc_client_create(const char *url, int timeout_ms, struct rpc_client **cp)
         return xasprintf("%s: eventfd: %s", url, strerror(errno));
     }
     int rv = nng_req0_open(&c->sock);
-    if (!rv) {
-        /* Non-blocking dial: the peer may come up later. */
-        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    }
-    if (rv) {
-        char *error = xasprintf("%s: cannot dial: %s", url,
-                                nng_strerror(rv));
+    /* Non-blocking dial: the peer may come up later. */
+    char *error = rv ? xasprintf("%s: %s", url, nng_strerror(rv))
+                     : dial(c->sock, url, NNG_FLAG_NONBLOCK);
+    if (error) {
         nng_close(c->sock);
         cqueue_destroy(&c->queue);
         free(c);

@@ -17,6 +17,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* TLS for tls+tcp:// URLs: the process's identity ('cert_key': a PEM file
+ * holding the certificate and its key) and the CA that vouches for peers.
+ * Servers require a client certificate signed by that CA; clients verify
+ * the server's certificate against it, and its name: 'server_name', or if
+ * that is NULL or "" the URL's host.  (Debian's nng uses mbedtls 2.28,
+ * which matches names only against a certificate's DNS names, not IP
+ * addresses: dialing by IP needs 'server_name'.)  Call before creating
+ * endpoints.  Returns NULL or a malloc'd message (an unreadable file, a
+ * key that does not match). */
+char *rpc_tls_configure(const char *cert_key, const char *ca,
+                        const char *server_name);
+
 /* A request received by a server. */
 struct rpc_request {
     const char *data;           /* NUL-terminated copy of the payload. */

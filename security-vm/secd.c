@@ -677,9 +677,16 @@ secd_destroy(struct secd *d)
     if (!d) {
         return;
     }
+    /* Everything durable first: if the nng teardown below stalls, nothing
+     * is lost (main.c's watchdog ends the process then). */
     if (d->store && store_flush(d->store)) {
         LOG_ERR("final flush failed: %s", store_last_error(d->store));
     }
+    store_close(d->store);
+    appid_close(d->appid);
+    d->store = NULL;
+    d->appid = NULL;
+
     rpc_client_destroy(d->flows);
     rpc_server_destroy(d->decide);
     rpc_server_destroy(d->console);
@@ -688,8 +695,6 @@ secd_destroy(struct secd *d)
     shash_destroy(&d->pending, free_pending);
     free(d->ready);
     policy_unref(d->policy);
-    appid_close(d->appid);
-    store_close(d->store);
     for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {
         free(d->strings[i]);
     }

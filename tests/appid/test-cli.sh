@@ -8,7 +8,8 @@ build=${1:-build}
 appid="$build/appid/appid"
 # Not under /tmp: the curated pattern "/tmp/*" would classify the copies.
 work=$(mktemp -d /run/appfw-appid-test.XXXXXX) || exit 1
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM
 db="$work/a.db"
 passed=0
 failed=0

@@ -13,7 +13,8 @@ cleanup() {
     sleep 0.3
     rm -rf "$run"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 SHA=cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
 printf '{"format":"appfw-appid-feed","version":1,"source":"bench","added":[{"sha256":"%s","name":"curl","path":"/usr/bin/curl","product":"curl","category":"downloader","trust":"trusted","threat":"low"}]}' "$SHA" >"$run/feed.json"

@@ -32,6 +32,8 @@
 #include "security-vm/rpc.h"
 #include "tests/bench/bench.h"
 
+static int timeout_ms = 10000;
+
 static const char *
 make_decide(char *buf, size_t size, uint64_t id, const char *vm,
             const char *path, const char *sha, int port)
@@ -125,7 +127,7 @@ cmd_decide(int argc, char **argv)
         return 2;
     }
     struct rpc_client *c;
-    char *error = rpc_client_create(argv[2], 10000, &c);
+    char *error = rpc_client_create(argv[2], timeout_ms, &c);
     if (error) {
         fprintf(stderr, "%s\n", error);
         return 1;
@@ -157,7 +159,7 @@ flood_thread(void *arg_)
 {
     struct flood_arg *arg = arg_;
     struct rpc_client *c;
-    char *error = rpc_client_create(arg->url, 10000, &c);
+    char *error = rpc_client_create(arg->url, timeout_ms, &c);
     if (error) {
         fprintf(stderr, "%s\n", error);
         exit(1);
@@ -181,7 +183,8 @@ flood_thread(void *arg_)
             poll(&pfd, 1, 100);
         }
     }
-    rpc_client_destroy(c);
+    /* The socket is left open: closing a busy REQ socket can deadlock in
+     * nng 1.5.2 (nanomsg/nng#1813), and the process exits next. */
     return NULL;
 }
 
@@ -196,7 +199,7 @@ cmd_flood(int argc, char **argv)
     int seconds = atoi(argv[3]);
     const char *victim = "11111111-0000-4000-8000-0000000000b1";
     struct rpc_client *c;
-    char *error = rpc_client_create(url, 10000, &c);
+    char *error = rpc_client_create(url, timeout_ms, &c);
     if (error) {
         fprintf(stderr, "%s\n", error);
         return 1;
@@ -398,6 +401,17 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: secd-load decide|flood|raw|fake-switchd|"
                 "unix-echo ...\n");
         return 2;
+    }
+    /* TLS identity and timeout for tls+tcp:// URLs, from the environment. */
+    char *error = rpc_tls_configure(getenv("APPFW_TLS_CERT"),
+                                    getenv("APPFW_TLS_CA"),
+                                    getenv("APPFW_TLS_SERVER_NAME"));
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+    if (getenv("SECD_LOAD_TIMEOUT_MS")) {
+        timeout_ms = atoi(getenv("SECD_LOAD_TIMEOUT_MS"));
     }
     if (!strcmp(argv[1], "decide")) {
         return cmd_decide(argc, argv);

@@ -32,7 +32,8 @@ cleanup() {
     [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
     rm -rf "$run"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 start_secd() {
     "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
