@@ -113,6 +113,12 @@ expect_rc vm-show-missing 1 "$ctl" --rundir "$run" vm show no-such-vm
 expect appid-lookup "network-tool" "$ctl" --rundir "$run" appid lookup --sha256 $NC
 expect health "decisions        " "$ctl" --rundir "$run" health
 
+# Traffic statistics from the hypervisor add to the application's totals.
+expect stats-ack '"type":"ack","ok":true' "$load" raw "$url" \
+    "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$VM1\",\"name\":\"vm-22222222\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"sha256\":\"$CURL\",\"bytes_in\":5000,\"bytes_out\":300,\"packets_in\":5,\"packets_out\":4}]}"
+expect stats-bytes '"key":"curl","connections":23,"denials":1,"bytes_in":5000,"bytes_out":300' \
+    "$ctl" --rundir "$run" --json stats top --by app --limit 1
+
 # Bad input: answered with an error, the daemon keeps serving.
 expect bad-json '"code":"bad_message"' "$load" raw "$url" '{"type":'
 expect unknown-type 'unknown type' "$load" raw "$url" '{"type":"launch"}'
