@@ -29,6 +29,10 @@ LOG_MODULE(secd);
 #define CONSOLE_BUDGET 64
 #define PRUNE_INTERVAL_MS 60000
 
+/* Audit rows queued before a flush is due anyway: small batches keep each
+ * write (which holds up decisions meanwhile) to a few milliseconds. */
+#define FLUSH_ROWS 256
+
 static const char *
 json_text(struct json_object *obj)
 {
@@ -757,7 +761,8 @@ secd_run(struct secd *d)
     }
 
     int64_t now = time_mono_ms();
-    if (now >= d->next_flush_ms || store_audit_queued(d->store) >= 10000) {
+    if (now >= d->next_flush_ms
+        || store_audit_queued(d->store) >= FLUSH_ROWS) {
         if (store_flush(d->store)) {
             static struct log_rl rl = LOG_RL_INIT(6, 3);
             LOG_ERR_RL(&rl, "flush failed (will retry): %s",

@@ -33,16 +33,23 @@ url="ipc://$run/secd-decide.sock"
 vm=33333333-0000-4000-8000-000000000001
 echo "== secd: decide over nng ipc:// against a bare UNIX socket"
 "$load" decide "$url" $vm 2000 1 /usr/bin/curl $SHA 80 >/dev/null   # warm up
-decide=$("$load" decide "$url" $vm 20000 1 /usr/bin/curl $SHA 80 | head -1)
-unix=$("$load" unix-echo "$run/echo.sock" 20000)
-echo "decide, 1 in flight:   $decide"
-echo "bare UNIX socket:      $unix"
-d99=$(echo "$decide" | sed 's/.*p99_us=\([0-9]*\).*/\1/')
-d50=$(echo "$decide" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
-u99=$(echo "$unix" | sed 's/.*p99_us=\([0-9.]*\).*/\1/')
-u50=$(echo "$unix" | sed 's/.*p50_us=\([0-9.]*\).*/\1/')
-awk -v d50="$d50" -v d99="$d99" -v u50="$u50" -v u99="$u99" 'BEGIN {
-    printf "RATIO decide vs bare UNIX socket          p50 %.2fx  p99 %.2fx  goal: p99 <= 5x\n", d50 / u50, d99 / u99 }'
+# Five rounds, each a decide run and a bare-socket run back to back, so
+# that noise from other tenants of this machine hits both alike; the
+# reported ratio is the median of the five rounds' ratios.
+: >"$run/ratios"
+for round in 1 2 3 4 5; do
+    decide=$("$load" decide "$url" $vm 4000 1 /usr/bin/curl $SHA 80 | head -1)
+    unix=$("$load" unix-echo "$run/echo.sock" 4000)
+    d50=$(echo "$decide" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
+    d99=$(echo "$decide" | sed 's/.*p99_us=\([0-9]*\).*/\1/')
+    u50=$(echo "$unix" | sed 's/.*p50_us=\([0-9.]*\).*/\1/')
+    u99=$(echo "$unix" | sed 's/.*p99_us=\([0-9.]*\).*/\1/')
+    echo "round $round: decide p50 ${d50}us p99 ${d99}us; bare UNIX socket p50 ${u50}us p99 ${u99}us"
+    awk -v a="$d50" -v b="$u50" -v c="$d99" -v d="$u99" \
+        'BEGIN { printf "%.2f %.2f\n", a / b, c / d }' >>"$run/ratios"
+done
+sort -n -k1 "$run/ratios" | awk 'NR == 3 { printf "RATIO decide vs bare UNIX socket (median)  p50 %.2fx", $1 }'
+sort -n -k2 "$run/ratios" | awk 'NR == 3 { printf "  p99 %.2fx  goal: p99 <= 5x\n", $2 }'
 many=$("$load" decide "$url" $vm 50000 64 /usr/bin/curl $SHA 80 | head -1)
 echo "decide, 64 in flight:  $many"
 
