@@ -207,37 +207,11 @@ apply_feed(struct appid *a, const struct json_object *feed,
 static char *
 parse_feed(const char *text, size_t len, struct json_object **feedp)
 {
+    struct json_object *obj;
+    char *perr = schema_parse_json(text, len, MSG_MAX_DEPTH, "feed", &obj);
     *feedp = NULL;
-    if (len > (size_t) INT32_MAX) {
-        return xstrdup("feed: larger than 2 GiB");
-    }
-    struct json_tokener *tok = json_tokener_new_ex(MSG_MAX_DEPTH);
-    if (!tok) {
-        return xstrdup("feed: out of memory");
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
-                                | JSON_TOKENER_VALIDATE_UTF8);
-    struct json_object *obj = json_tokener_parse_ex(tok, text, (int) len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_continue) {
-        obj = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-    }
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-
-    if (jerr != json_tokener_success) {
-        json_object_put(obj);
-        if (jerr == json_tokener_continue
-            || jerr == json_tokener_error_parse_eof) {
-            return xstrdup("feed: truncated JSON");
-        }
-        if (jerr == json_tokener_error_depth) {
-            return xasprintf("feed: nesting deeper than %d levels",
-                             MSG_MAX_DEPTH);
-        }
-        return xasprintf("feed: invalid JSON near byte %zu: %s", end,
-                         json_tokener_error_desc(jerr));
+    if (perr) {
+        return perr;
     }
 
     char *error = schema_validate(obj, feed_fields, "feed", true);

@@ -381,44 +381,10 @@ msg_parse(const void *data, size_t len, struct json_object **objp,
                          len, FRAME_MAX_LEN);
     }
 
-    struct json_tokener *tok = json_tokener_new_ex(MSG_MAX_DEPTH);
-    if (!tok) {
-        return xstrdup("message: out of memory");
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
-                                | JSON_TOKENER_VALIDATE_UTF8);
-
-    struct json_object *obj = json_tokener_parse_ex(tok, data, (int) len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (jerr == json_tokener_continue) {
-        /* All 'len' bytes were consumed, and the payload is complete: a NUL
-         * tells the tokener so, which ends a bare top-level number and
-         * leaves anything unfinished unfinished. */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-        end = len;
-    }
-    json_tokener_free(tok);
-
-    if (jerr == json_tokener_continue
-        || jerr == json_tokener_error_parse_eof) {
-        json_object_put(obj);
-        return xstrdup("message: truncated JSON");
-    }
-    if (jerr != json_tokener_success) {
-        json_object_put(obj);
-        if (jerr == json_tokener_error_depth) {
-            return xasprintf("message: nesting deeper than %d levels",
-                             MSG_MAX_DEPTH);
-        }
-        return xasprintf("message: invalid JSON at byte %zu: %s", end,
-                         json_tokener_error_desc(jerr));
-    }
-    if (end < len) {
-        json_object_put(obj);
-        return xasprintf("message: unexpected data after the JSON object "
-                         "at byte %zu", end);
+    struct json_object *obj;
+    char *perr = schema_parse_json(data, len, MSG_MAX_DEPTH, "message", &obj);
+    if (perr) {
+        return perr;
     }
 
     char *error = msg_validate(obj, typep);

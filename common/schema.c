@@ -453,3 +453,47 @@ schema_validate(const struct json_object *obj,
     }
     return validate_object(obj, fields, &p);
 }
+
+char *
+schema_parse_json(const char *text, size_t len, int max_depth,
+                  const char *what, struct json_object **objp)
+{
+    *objp = NULL;
+    if (len > INT32_MAX) {
+        return xasprintf("%s: larger than 2 GiB", what);
+    }
+    struct json_tokener *tok = json_tokener_new_ex(max_depth);
+    if (!tok) {
+        return xasprintf("%s: out of memory", what);
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
+                                | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *obj = json_tokener_parse_ex(tok, text, (int) len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue) {
+        /* All of it was consumed and the text is complete: a NUL tells the
+         * tokener so, which ends a bare top-level number and leaves
+         * anything unfinished unfinished. */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        end = len;
+    }
+    json_tokener_free(tok);
+
+    if (jerr == json_tokener_success) {
+        *objp = obj;
+        return NULL;
+    }
+    json_object_put(obj);
+    if (jerr == json_tokener_continue
+        || jerr == json_tokener_error_parse_eof) {
+        return xasprintf("%s: truncated JSON", what);
+    }
+    if (jerr == json_tokener_error_depth) {
+        return xasprintf("%s: nesting deeper than %d levels", what,
+                         max_depth);
+    }
+    return xasprintf("%s: invalid JSON at byte %zu: %s", what, end,
+                     json_tokener_error_desc(jerr));
+}

@@ -11,6 +11,7 @@
 #define APPFW_SCHEMA_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct json_object;
@@ -55,6 +56,13 @@ struct schema_field {
 char *schema_validate(const struct json_object *obj,
                       const struct schema_field *fields, const char *path,
                       bool strict);
+
+/* Parses 'len' bytes as one strict JSON document: no trailing data, no
+ * comments or single quotes, valid UTF-8, at most 'max_depth' levels deep.
+ * Returns NULL and stores the document in '*objp' (the caller owns it), or
+ * a malloc'd message that starts with 'what' ("feed: truncated JSON"). */
+char *schema_parse_json(const char *text, size_t len, int max_depth,
+                        const char *what, struct json_object **objp);
 
 /* The syntax checks on their own. */
 bool schema_is_ip(const char *);

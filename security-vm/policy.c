@@ -1273,42 +1273,14 @@ build_reasons(struct policy *p)
     }
 }
 
-static char *
-parse_json(const char *text, size_t len, struct json_object **objp)
-{
-    *objp = NULL;
-    if (len > 64 * 1024 * 1024) {
-        return xstrdup("policy: larger than 64 MiB");
-    }
-    struct json_tokener *tok = json_tokener_new_ex(16);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
-                                | JSON_TOKENER_VALIDATE_UTF8);
-    struct json_object *obj = json_tokener_parse_ex(tok, text, (int) len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_continue) {
-        obj = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-    }
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (jerr != json_tokener_success) {
-        json_object_put(obj);
-        return jerr == json_tokener_continue
-               || jerr == json_tokener_error_parse_eof
-               ? xstrdup("policy: truncated JSON")
-               : xasprintf("policy: invalid JSON near byte %zu: %s", end,
-                           json_tokener_error_desc(jerr));
-    }
-    *objp = obj;
-    return NULL;
-}
-
 char *
 policy_compile(const char *text, size_t len, struct policy **policyp)
 {
     *policyp = NULL;
     struct json_object *doc;
-    char *error = parse_json(text, len, &doc);
+    char *error = len > 64 * 1024 * 1024
+                  ? xstrdup("policy: larger than 64 MiB")
+                  : schema_parse_json(text, len, 16, "policy", &doc);
     if (error) {
         return error;
     }

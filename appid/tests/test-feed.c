@@ -116,7 +116,7 @@ static const struct bad_feed bad_feeds[] = {
     { "", "feed: truncated JSON" },
     { "{\"format\":", "feed: truncated JSON" },
     { "{\"format\":\"appfw-appid-feed\",,}",
-      "feed: invalid JSON near byte 29: quoted object property name "
+      "feed: invalid JSON at byte 29: quoted object property name "
       "expected" },
     { "[1,2]", "feed: must be an object, not an array" },
     { "{\"format\":\"other\",\"version\":5,\"source\":\"x\"}",
