@@ -164,7 +164,10 @@ store_open(const char *path, struct store **sp)
                                             : "out of memory"));
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 2000);
+    /* Short: a flush runs on the decision loop, and a database locked by
+     * someone else must not stall decisions; a failed flush keeps its
+     * queue and is retried at the next interval. */
+    sqlite3_busy_timeout(s->db, 50);
 
     sqlite3_stmt *st;
     int version = -1;

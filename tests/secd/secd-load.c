@@ -12,6 +12,8 @@
  *       sends TEXT as it is and prints the reply
  *   secd-load fake-switchd URL ack|refuse|silent SECONDS
  *       answers flow_install requests for SECONDS
+ *   secd-load lock-db PATH SECONDS
+ *       holds an exclusive lock on an SQLite database
  *   secd-load unix-echo PATH COUNT
  *       the benchmark's baseline: COUNT request/responses of a decide-sized
  *       message over a bare UNIX socket (a thread echoes them) */
@@ -19,6 +21,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +342,30 @@ echo_thread(void *arg)
     return NULL;
 }
 
+/* Holds an exclusive lock on the SQLite database PATH for SECONDS, as
+ * another process (a backup, an administrator's sqlite3 shell) might. */
+static int
+cmd_lock_db(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: lock-db PATH SECONDS\n");
+        return 2;
+    }
+    sqlite3 *db;
+    if (sqlite3_open(argv[2], &db) != SQLITE_OK
+        || sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL)
+           != SQLITE_OK) {
+        fprintf(stderr, "%s: %s\n", argv[2], sqlite3_errmsg(db));
+        return 1;
+    }
+    printf("locked\n");
+    fflush(stdout);
+    sleep(atoi(argv[3]));
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return 0;
+}
+
 static int
 cmd_unix_echo(int argc, char **argv)
 {
@@ -423,6 +450,8 @@ main(int argc, char **argv)
         return cmd_fake_switchd(argc, argv);
     } else if (!strcmp(argv[1], "unix-echo")) {
         return cmd_unix_echo(argc, argv);
+    } else if (!strcmp(argv[1], "lock-db")) {
+        return cmd_lock_db(argc, argv);
     }
     fprintf(stderr, "unknown command %s\n", argv[1]);
     return 2;

@@ -130,6 +130,28 @@ big=$(head -c 70000 /dev/zero | tr '\0' ' ')
 expect oversize 'exceeds the maximum' "$load" raw "$url" "{\"type\":\"heartbeat\",\"seq\":1,\"pad\":\"$big\"}"
 expect still-serving "allow=3" "$load" decide "$url" "$VM1" 3 3 /usr/bin/curl $CURL 443
 
+# A database locked by another process: decisions go on, without errors
+# or stalls, and the audit rows are written once the lock goes.
+n443() {
+    "$ctl" --rundir "$run" --json decisions list --limit 100000 |
+        grep -o '"remote":"10.77.0.2:443"' | wc -l
+}
+before443=$(n443)
+"$load" lock-db "$run/secd.db" 3 >"$run/lock.log" 2>&1 &
+lock_pid=$!
+sleep 0.5
+expect locked-db-decides "allow=10 deny=0 error=0" "$load" decide "$url" "$VM1" 10 2 /usr/bin/curl $CURL 443
+p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' "$run/out")
+if [ "${p99:-999999}" -lt 1000000 ]; then ok; else bad "locked database stalled decisions (p99 ${p99}us)"; fi
+wait $lock_pid
+grep -q locked "$run/lock.log" && ok || { cp "$run/lock.log" "$run/out"; bad "the database was never locked"; }
+sleep 1.5
+after443=$(n443)
+if [ "$after443" -eq $((before443 + 10)) ]; then ok; else
+    echo "port-443 rows before=$before443 after=$after443" >"$run/out"
+    bad "audit rows lost while the database was locked"; fi
+grep -q "flush failed" "$run/secd.log" && ok || { cp "$run/secd.log" "$run/out"; bad "no flush failure was logged while locked"; }
+
 # Policy versions: a change applies to the next decision; diff; rollback.
 sed '/allow-web/d' "$run/p1.json" >"$run/p2.json"
 expect_rc apply-v2 0 "$ctl" --rundir "$run" policy apply "$run/p2.json" --comment "no web"
