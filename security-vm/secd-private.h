@@ -27,6 +27,7 @@ struct vm_state {
     size_t head, n, cap;
     bool scheduled;             /* In secd->ready. */
     struct log_rl rl;
+    int64_t recorded_ms;        /* Last written to the store's registry. */
     uint64_t decisions, denials, rate_limited, overloaded;
 };
 

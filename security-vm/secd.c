@@ -28,6 +28,7 @@ LOG_MODULE(secd);
 #define DECIDE_BUDGET 512
 #define CONSOLE_BUDGET 64
 #define PRUNE_INTERVAL_MS 60000
+#define VM_RECORD_INTERVAL_MS 60000
 
 /* Audit rows queued before a flush is due anyway: small batches keep each
  * write (which holds up decisions meanwhile) to a few milliseconds. */
@@ -158,6 +159,22 @@ vm_free(void *vm_)
     free(vm->queue);
     free(vm->msgs);
     free(vm);
+}
+
+/* Records in the store's VM registry that 'vm' was seen in 'msg': at the
+ * first sighting, then at most once a minute, since each record is a
+ * write and this runs for every decision. */
+static void
+vm_seen(struct secd *d, struct vm_state *vm, const struct json_object *msg)
+{
+    int64_t now = time_mono_ms();
+    if (vm->recorded_ms && now - vm->recorded_ms < VM_RECORD_INTERVAL_MS) {
+        return;
+    }
+    vm->recorded_ms = now;
+    store_vm_seen(d->store, vm->uuid, msg_get_string(msg, "vm.name", ""),
+                  (int) msg_get_int(msg, "vm.ofport", 0),
+                  msg_get_string(msg, "vm.mac", ""), "");
 }
 
 static bool
@@ -527,9 +544,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
     case MSG_FLOW_CLOSE:
     case MSG_HEARTBEAT: {
         if (uuid) {
-            store_vm_seen(d->store, uuid, msg_get_string(msg, "vm.name", ""),
-                          (int) msg_get_int(msg, "vm.ofport", 0),
-                          msg_get_string(msg, "vm.mac", ""), "");
+            vm_seen(d, vm_get(d, uuid), msg);
         }
         struct json_object *ack = msg_create(MSG_ACK);
         json_object_object_add(ack, "ok", json_object_new_boolean(true));
@@ -561,11 +576,7 @@ serve_one(struct secd *d, struct vm_state *vm)
     vm->n--;
     vm->decisions++;
 
-    if (msg_get(msg, "vm.uuid")) {
-        store_vm_seen(d->store, vm->uuid, msg_get_string(msg, "vm.name", ""),
-                      (int) msg_get_int(msg, "vm.ofport", 0),
-                      msg_get_string(msg, "vm.mac", ""), "");
-    }
+    vm_seen(d, vm, msg);
     decide(d, req, msg);
     json_object_put(msg);
 }
