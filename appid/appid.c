@@ -366,33 +366,19 @@ get_product(struct appid *a, uint32_t id, int *errorp)
 }
 
 static int
+add_loaded_pattern(const struct appid_pattern *p, void *a_)
+{
+    struct appid *a = a_;
+    pattern_set_add(&a->patterns, p);
+    return 0;
+}
+
+static int
 load_patterns(struct appid *a)
 {
-    sqlite3_stmt *st;
     pattern_set_destroy(&a->patterns);
     pattern_set_init(&a->patterns);
-    if (sqlite3_prepare_v2(a->db, "SELECT kind, glob, product, vendor, "
-                           "category, trust, threat, confidence, source "
-                           "FROM pattern", -1, &st, NULL) != SQLITE_OK) {
-        return db_error(a, "reading patterns");
-    }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct appid_pattern p = {
-            .kind = sqlite3_column_int(st, 0),
-            .glob = col_text(st, 1),
-            .product = col_text(st, 2),
-            .vendor = col_text(st, 3),
-            .category = col_text(st, 4),
-            .trust = sqlite3_column_int(st, 5),
-            .threat = sqlite3_column_int(st, 6),
-            .confidence = sqlite3_column_int(st, 7),
-            .source = col_text(st, 8),
-        };
-        pattern_set_add(&a->patterns, &p);
-    }
-    int error = rc == SQLITE_DONE ? 0 : db_error(a, "reading patterns");
-    sqlite3_finalize(st);
+    int error = appid_iterate(a, NULL, add_loaded_pattern, a);
     pattern_set_sort(&a->patterns);
     return error;
 }

@@ -13,6 +13,7 @@
 #include "appid/appid.h"
 #include "appid/import.h"
 #include "common/digest.h"
+#include "common/msg.h"
 #include "common/util.h"
 
 /* Exit codes (also in --help and docs/appid.md). */
@@ -81,18 +82,6 @@ fail(int code, const char *format, ...)
 }
 
 static void
-put_int(struct json_object *j, const char *key, int64_t value)
-{
-    json_object_object_add(j, key, json_object_new_int64(value));
-}
-
-static void
-put_str(struct json_object *j, const char *key, const char *value)
-{
-    json_object_object_add(j, key, json_object_new_string(value));
-}
-
-static void
 print_json(struct json_object *j)
 {
     puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN
@@ -155,23 +144,23 @@ print_report(const struct options *o, const char *what,
     double fps = r->seconds > 0 ? r->files / r->seconds : 0;
     if (o->json) {
         struct json_object *j = json_object_new_object();
-        put_str(j, "import", what);
-        put_int(j, "packages", r->packages);
-        put_int(j, "files", r->files);
-        put_int(j, "added", r->added);
-        put_int(j, "changed", r->changed);
-        put_int(j, "removed", r->removed);
-        put_int(j, "patterns", r->patterns);
-        put_int(j, "trusted", r->trusted);
-        put_int(j, "unverified", r->unverified);
-        put_int(j, "untrusted", r->untrusted);
-        put_int(j, "unreadable", r->unreadable);
-        put_int(j, "bytes", r->bytes);
+        msg_put_string(j, "import", what);
+        msg_put_int(j, "packages", r->packages);
+        msg_put_int(j, "files", r->files);
+        msg_put_int(j, "added", r->added);
+        msg_put_int(j, "changed", r->changed);
+        msg_put_int(j, "removed", r->removed);
+        msg_put_int(j, "patterns", r->patterns);
+        msg_put_int(j, "trusted", r->trusted);
+        msg_put_int(j, "unverified", r->unverified);
+        msg_put_int(j, "untrusted", r->untrusted);
+        msg_put_int(j, "unreadable", r->unreadable);
+        msg_put_int(j, "bytes", r->bytes);
         json_object_object_add(j, "seconds",
                                json_object_new_double(r->seconds));
         json_object_object_add(j, "files_per_second",
                                json_object_new_double(fps));
-        put_int(j, "feed_version", r->feed_version);
+        msg_put_int(j, "feed_version", r->feed_version);
         print_json(j);
         return;
     }
@@ -375,22 +364,22 @@ print_result(const struct options *o, const struct appid_result *r,
 {
     if (o->json) {
         struct json_object *j = json_object_new_object();
-        put_str(j, "match", appid_match_name(r->match));
+        msg_put_string(j, "match", appid_match_name(r->match));
         json_object_object_add(j, "confidence",
                                json_object_new_int(r->confidence));
-        put_str(j, "product", r->product);
-        put_str(j, "description", r->description);
-        put_str(j, "vendor", r->vendor);
-        put_str(j, "version", r->version);
-        put_str(j, "category", r->category);
-        put_str(j, "trust", appid_trust_name(r->trust));
-        put_str(j, "threat", appid_threat_name(r->threat));
-        put_str(j, "reason", r->reason);
+        msg_put_string(j, "product", r->product);
+        msg_put_string(j, "description", r->description);
+        msg_put_string(j, "vendor", r->vendor);
+        msg_put_string(j, "version", r->version);
+        msg_put_string(j, "category", r->category);
+        msg_put_string(j, "trust", appid_trust_name(r->trust));
+        msg_put_string(j, "threat", appid_threat_name(r->threat));
+        msg_put_string(j, "reason", r->reason);
         if (hex) {
-            put_str(j, "sha256", hex);
+            msg_put_string(j, "sha256", hex);
         }
         if (path) {
-            put_str(j, "path", path);
+            msg_put_string(j, "path", path);
         }
         print_json(j);
         return;
@@ -530,11 +519,11 @@ cmd_show(const struct options *o, int argc, char **argv)
                                  appid_threat_name(s.threat), s.reason,
                                  s.source };
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-            put_str(j, keys[i], values[i]);
+            msg_put_string(j, keys[i], values[i]);
         }
-        put_int(j, "size", s.size);
-        put_int(j, "first_seen", s.first_seen);
-        put_int(j, "last_seen", s.last_seen);
+        msg_put_int(j, "size", s.size);
+        msg_put_int(j, "first_seen", s.first_seen);
+        msg_put_int(j, "last_seen", s.last_seen);
         print_json(j);
     } else {
         printf("%-12s %s\n%-12s %s\n%-12s %s\n%-12s %lld\n", "sha256", hex,
@@ -593,10 +582,10 @@ cmd_stats(const struct options *o, int argc, char **argv)
     struct category_print cp = { .json = o->json };
     if (o->json) {
         struct json_object *j = json_object_new_object();
-        put_int(j, "signatures", s.signatures);
-        put_int(j, "products", s.products);
-        put_int(j, "patterns", s.patterns);
-        put_int(j, "feed_version", s.feed_version);
+        msg_put_int(j, "signatures", s.signatures);
+        msg_put_int(j, "products", s.products);
+        msg_put_int(j, "patterns", s.patterns);
+        msg_put_int(j, "feed_version", s.feed_version);
         json_object_object_add(j, "schema_version",
                                json_object_new_int(s.schema_version));
         struct json_object *t = json_object_new_object();

@@ -507,3 +507,16 @@ msg_get_bool(const struct json_object *obj, const char *path, bool dflt)
     return json_object_is_type(v, json_type_boolean)
            ? json_object_get_boolean(v) : dflt;
 }
+
+void
+msg_put_int(struct json_object *obj, const char *key, int64_t value)
+{
+    json_object_object_add(obj, key, json_object_new_int64(value));
+}
+
+void
+msg_put_string(struct json_object *obj, const char *key, const char *value)
+{
+    json_object_object_add(obj, key, json_object_new_string(value ? value
+                                                                  : ""));
+}

@@ -87,6 +87,11 @@ int msg_encode(const struct json_object *obj, struct buf *out);
 char *msg_hello_negotiate(const struct json_object *hello, int min, int max,
                           int *version);
 
+/* Setters: add 'key' to 'obj' (replacing any); a NULL string is "". */
+void msg_put_int(struct json_object *obj, const char *key, int64_t value);
+void msg_put_string(struct json_object *obj, const char *key,
+                    const char *value);
+
 /* Accessors for validated messages.  'path' is a dot-separated member path
  * ("remote.port").  They return the given default when a member is absent
  * or has another type. */

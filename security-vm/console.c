@@ -48,18 +48,6 @@ error_reply(const char *format, ...)
     return r;
 }
 
-static void
-put_int(struct json_object *o, const char *k, int64_t v)
-{
-    json_object_object_add(o, k, json_object_new_int64(v));
-}
-
-static void
-put_str(struct json_object *o, const char *k, const char *v)
-{
-    json_object_object_add(o, k, json_object_new_string(v ? v : ""));
-}
-
 static char *
 author_of(const struct rpc_request *req)
 {
@@ -93,8 +81,25 @@ cmd_policy_validate(struct secd *d, const struct json_object *rq)
         return r;
     }
     struct json_object *r = ok_reply();
-    put_int(r, "rules", (int64_t) policy_n_rules(p));
+    msg_put_int(r, "rules", (int64_t) policy_n_rules(p));
     policy_unref(p);
+    return r;
+}
+
+/* Activates 'text' and answers with the new version, or the error. */
+static struct json_object *
+activate_reply(struct secd *d, const char *text, const char *author,
+               const char *comment)
+{
+    int64_t version;
+    char *error = secd_activate(d, text, author, comment, &version);
+    if (error) {
+        struct json_object *r = error_reply("%s", error);
+        free(error);
+        return r;
+    }
+    struct json_object *r = ok_reply();
+    msg_put_int(r, "version", version);
     return r;
 }
 
@@ -106,30 +111,20 @@ cmd_policy_apply(struct secd *d, const struct json_object *rq,
     if (!text) {
         return error_reply("policy.apply: \"text\" missing");
     }
-    int64_t version;
-    char *error = secd_activate(d, text, author,
-                                msg_get_string(rq, "comment", ""), &version);
-    if (error) {
-        struct json_object *r = error_reply("%s", error);
-        free(error);
-        return r;
-    }
-    struct json_object *r = ok_reply();
-    put_int(r, "version", version);
-    return r;
+    return activate_reply(d, text, author, msg_get_string(rq, "comment", ""));
 }
 
 static struct json_object *
 policy_to_json(const struct store_policy *p, bool with_text)
 {
     struct json_object *o = json_object_new_object();
-    put_int(o, "version", p->version);
-    put_str(o, "author", p->author);
-    put_int(o, "time", p->time);
-    put_str(o, "comment", p->comment);
+    msg_put_int(o, "version", p->version);
+    msg_put_string(o, "author", p->author);
+    msg_put_int(o, "time", p->time);
+    msg_put_string(o, "comment", p->comment);
     json_object_object_add(o, "active", json_object_new_boolean(p->active));
     if (with_text) {
-        put_str(o, "text", p->text);
+        msg_put_string(o, "text", p->text);
     }
     return o;
 }
@@ -250,8 +245,8 @@ cmd_policy_diff(struct secd *d, const struct json_object *rq)
         return error_reply("%s", store_last_error(d->store));
     }
     struct json_object *r = ok_reply();
-    put_int(r, "from", a.version);
-    put_int(r, "to", b.version);
+    msg_put_int(r, "from", a.version);
+    msg_put_int(r, "to", b.version);
     json_object_object_add(r, "changes", diff_policies(a.text, b.text));
     store_policy_clear(&a);
     store_policy_clear(&b);
@@ -273,17 +268,9 @@ cmd_policy_rollback(struct secd *d, const struct json_object *rq,
                               (long long) target,
                               *msg_get_string(rq, "comment", "") ? ": " : "",
                               msg_get_string(rq, "comment", ""));
-    int64_t version;
-    char *error = secd_activate(d, p.text, author, comment, &version);
+    struct json_object *r = activate_reply(d, p.text, author, comment);
     free(comment);
     store_policy_clear(&p);
-    if (error) {
-        struct json_object *r = error_reply("%s", error);
-        free(error);
-        return r;
-    }
-    struct json_object *r = ok_reply();
-    put_int(r, "version", version);
     return r;
 }
 
@@ -293,20 +280,20 @@ static void
 add_decision(const struct store_audit *a, void *aux)
 {
     struct json_object *o = json_object_new_object();
-    put_int(o, "time_ms", a->time_ms);
-    put_str(o, "vm", *a->vm_name ? a->vm_name : a->vm_uuid);
-    put_str(o, "user", a->user);
-    put_str(o, "app", *a->product ? a->product : a->app_path);
-    put_str(o, "path", a->app_path);
-    put_str(o, "event", a->event);
-    put_str(o, "protocol", a->protocol);
+    msg_put_int(o, "time_ms", a->time_ms);
+    msg_put_string(o, "vm", *a->vm_name ? a->vm_name : a->vm_uuid);
+    msg_put_string(o, "user", a->user);
+    msg_put_string(o, "app", *a->product ? a->product : a->app_path);
+    msg_put_string(o, "path", a->app_path);
+    msg_put_string(o, "event", a->event);
+    msg_put_string(o, "protocol", a->protocol);
     char remote[80];
     snprintf(remote, sizeof remote, "%s:%d", a->remote, a->remote_port);
-    put_str(o, "remote", remote);
-    put_str(o, "verdict", a->allow ? "allow" : "deny");
-    put_str(o, "rule", a->rule);
-    put_str(o, "reason", a->reason);
-    put_int(o, "policy_version", a->policy_version);
+    msg_put_string(o, "remote", remote);
+    msg_put_string(o, "verdict", a->allow ? "allow" : "deny");
+    msg_put_string(o, "rule", a->rule);
+    msg_put_string(o, "reason", a->reason);
+    msg_put_int(o, "policy_version", a->policy_version);
     json_object_array_add(aux, o);
 }
 
@@ -335,13 +322,13 @@ static void
 add_top(const char *key, const struct store_counters *c, void *aux)
 {
     struct json_object *o = json_object_new_object();
-    put_str(o, "key", key);
-    put_int(o, "connections", c->connections);
-    put_int(o, "denials", c->denials);
-    put_int(o, "bytes_in", c->bytes_in);
-    put_int(o, "bytes_out", c->bytes_out);
-    put_int(o, "packets_in", c->packets_in);
-    put_int(o, "packets_out", c->packets_out);
+    msg_put_string(o, "key", key);
+    msg_put_int(o, "connections", c->connections);
+    msg_put_int(o, "denials", c->denials);
+    msg_put_int(o, "bytes_in", c->bytes_in);
+    msg_put_int(o, "bytes_out", c->bytes_out);
+    msg_put_int(o, "packets_in", c->packets_in);
+    msg_put_int(o, "packets_out", c->packets_out);
     json_object_array_add(aux, o);
 }
 
@@ -377,17 +364,17 @@ add_vm(const struct store_vm *vm, void *aux)
         return;
     }
     struct json_object *o = json_object_new_object();
-    put_str(o, "uuid", vm->uuid);
-    put_str(o, "name", vm->name);
-    put_int(o, "ofport", vm->ofport);
-    put_str(o, "mac", vm->mac);
-    put_int(o, "first_seen", vm->first_seen);
-    put_int(o, "last_seen", vm->last_seen);
-    put_int(o, "audited_decisions", vm->decisions);
-    put_int(o, "audited_denials", vm->denials);
+    msg_put_string(o, "uuid", vm->uuid);
+    msg_put_string(o, "name", vm->name);
+    msg_put_int(o, "ofport", vm->ofport);
+    msg_put_string(o, "mac", vm->mac);
+    msg_put_int(o, "first_seen", vm->first_seen);
+    msg_put_int(o, "last_seen", vm->last_seen);
+    msg_put_int(o, "audited_decisions", vm->decisions);
+    msg_put_int(o, "audited_denials", vm->denials);
     const struct vm_state *st = shash_find(&c->d->vms, vm->uuid);
-    put_int(o, "rate_limited", st ? (int64_t) st->rate_limited : 0);
-    put_int(o, "queued", st ? (int64_t) st->n : 0);
+    msg_put_int(o, "rate_limited", st ? (int64_t) st->rate_limited : 0);
+    msg_put_int(o, "queued", st ? (int64_t) st->n : 0);
     json_object_array_add(c->list, o);
 }
 
@@ -430,15 +417,15 @@ cmd_appid_lookup(struct secd *d, const struct json_object *rq)
         return error_reply("%s", appid_last_error(d->appid));
     }
     struct json_object *r = ok_reply();
-    put_str(r, "match", appid_match_name(a.match));
-    put_int(r, "confidence", a.confidence);
-    put_str(r, "product", a.product);
-    put_str(r, "vendor", a.vendor);
-    put_str(r, "version", a.version);
-    put_str(r, "category", a.category);
-    put_str(r, "trust", appid_trust_name(a.trust));
-    put_str(r, "threat", appid_threat_name(a.threat));
-    put_str(r, "reason", a.reason);
+    msg_put_string(r, "match", appid_match_name(a.match));
+    msg_put_int(r, "confidence", a.confidence);
+    msg_put_string(r, "product", a.product);
+    msg_put_string(r, "vendor", a.vendor);
+    msg_put_string(r, "version", a.version);
+    msg_put_string(r, "category", a.category);
+    msg_put_string(r, "trust", appid_trust_name(a.trust));
+    msg_put_string(r, "threat", appid_threat_name(a.threat));
+    msg_put_string(r, "reason", a.reason);
     return r;
 }
 
@@ -446,20 +433,20 @@ static struct json_object *
 cmd_health(struct secd *d)
 {
     struct json_object *r = ok_reply();
-    put_int(r, "uptime_s", (time_mono_ms() - d->started_ms) / 1000);
-    put_int(r, "policy_version", d->policy_version);
-    put_int(r, "rules", (int64_t) policy_n_rules(d->policy));
-    put_int(r, "decisions", (int64_t) d->n_decisions);
-    put_int(r, "allowed", (int64_t) d->n_allowed);
-    put_int(r, "denied", (int64_t) d->n_denied);
-    put_int(r, "errors", (int64_t) d->n_errors);
-    put_int(r, "vms", (int64_t) d->vms.n);
-    put_int(r, "audit_queued", (int64_t) store_audit_queued(d->store));
+    msg_put_int(r, "uptime_s", (time_mono_ms() - d->started_ms) / 1000);
+    msg_put_int(r, "policy_version", d->policy_version);
+    msg_put_int(r, "rules", (int64_t) policy_n_rules(d->policy));
+    msg_put_int(r, "decisions", (int64_t) d->n_decisions);
+    msg_put_int(r, "allowed", (int64_t) d->n_allowed);
+    msg_put_int(r, "denied", (int64_t) d->n_denied);
+    msg_put_int(r, "errors", (int64_t) d->n_errors);
+    msg_put_int(r, "vms", (int64_t) d->vms.n);
+    msg_put_int(r, "audit_queued", (int64_t) store_audit_queued(d->store));
     struct appid_stats as;
     if (!appid_stats(d->appid, &as)) {
-        put_int(r, "signatures", as.signatures);
+        msg_put_int(r, "signatures", as.signatures);
     }
-    put_str(r, "flow_endpoint", *d->cfg.flow_url ? d->cfg.flow_url
+    msg_put_string(r, "flow_endpoint", *d->cfg.flow_url ? d->cfg.flow_url
                                                  : "(none)");
     return r;
 }

@@ -235,6 +235,26 @@ dial(nng_socket sock, const char *url, int flags)
               : NULL;
 }
 
+/* Listens on 'url' from 'sock': an ipc:// socket file gets 'ipc_mode' (if
+ * nonzero), a tls+tcp:// listener the TLS settings.  Returns NULL or a
+ * malloc'd message. */
+static char *
+listen_on(nng_socket sock, const char *url, int ipc_mode)
+{
+    nng_listener l;
+    int rv = nng_listener_create(&l, sock, url);
+    if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+    }
+    char *error = rv ? NULL : tls_listener(l, url);
+    if (!rv && !error) {
+        rv = nng_listener_start(l, 0);
+    }
+    return error ? error
+           : rv ? xasprintf("%s: cannot listen: %s", url, nng_strerror(rv))
+           : NULL;
+}
+
 /* Servers. */
 
 enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND, CTX_CLOSED };
@@ -301,22 +321,9 @@ rpc_server_create(const char *url, int n_contexts, int ipc_mode,
         return xasprintf("%s: eventfd: %s", url, strerror(errno));
     }
     int rv = nng_rep0_open(&s->sock);
-    nng_listener l;
-    if (!rv) {
-        rv = nng_listener_create(&l, s->sock, url);
-    }
-    if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
-        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
-    }
-    char *error = rv ? NULL : tls_listener(l, url);
-    if (!rv && !error) {
-        rv = nng_listener_start(l, 0);
-    }
-    if (rv || error) {
-        if (!error) {
-            error = xasprintf("%s: cannot listen: %s", url,
-                              nng_strerror(rv));
-        }
+    char *error = rv ? xasprintf("%s: %s", url, nng_strerror(rv))
+                     : listen_on(s->sock, url, ipc_mode);
+    if (error) {
         nng_close(s->sock);
         cqueue_destroy(&s->queue);
         free(s);
@@ -409,24 +416,14 @@ char *
 rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **pp)
 {
     struct rpc_pub *p = xcalloc(1, sizeof *p);
-    nng_listener l;
     int rv = nng_pub0_open(&p->sock);
-    if (!rv) {
-        rv = nng_listener_create(&l, p->sock, url);
-    }
-    if (!rv && !strncmp(url, "ipc://", 6) && ipc_mode) {
-        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
-    }
-    char *error = rv ? NULL : tls_listener(l, url);
-    if (!rv && !error) {
-        rv = nng_listener_start(l, 0);
-    }
-    if (rv || error) {
+    char *error = rv ? xasprintf("%s: %s", url, nng_strerror(rv))
+                     : listen_on(p->sock, url, ipc_mode);
+    if (error) {
         nng_close(p->sock);
         free(p);
         *pp = NULL;
-        return error ? error : xasprintf("%s: cannot listen: %s", url,
-                                         nng_strerror(rv));
+        return error;
     }
     *pp = p;
     return NULL;
