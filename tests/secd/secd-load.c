@@ -16,7 +16,10 @@
  *       holds an exclusive lock on an SQLite database
  *   secd-load unix-echo PATH COUNT
  *       the benchmark's baseline: COUNT request/responses of a decide-sized
- *       message over a bare UNIX socket (a thread echoes them) */
+ *       message over a bare UNIX socket (a thread echoes them)
+ *   secd-load nng-echo URL COUNT
+ *       the transport's floor: COUNT request/responses of the same message
+ *       over nng through rpc.c, to a child process that echoes them */
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
@@ -26,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -57,9 +62,23 @@ make_decide(char *buf, size_t size, uint64_t id, const char *vm,
     return buf;
 }
 
+/* Connects a client to 'url' or exits: every command needs one. */
+static struct rpc_client *
+client_open(const char *url, int timeout)
+{
+    struct rpc_client *c;
+    char *error = rpc_client_create(url, timeout, &c);
+    if (error) {
+        fprintf(stderr, "%s\n", error);
+        exit(1);
+    }
+    return c;
+}
+
 struct run {
     struct bench_samples lat;
     int allow, deny, error;
+    int transport_errors;       /* Timeouts, refused connections. */
     char first[1024];
     char errors[512];
 };
@@ -93,6 +112,7 @@ run_decides(struct rpc_client *c, const char *vm, int count, int conc,
                                              - sent[rep->cookie]));
         if (rep->error) {
             r->error++;
+            r->transport_errors++;
         } else {
             if (!r->first[0]) {
                 snprintf(r->first, sizeof r->first, "%s", rep->data);
@@ -129,12 +149,7 @@ cmd_decide(int argc, char **argv)
         fprintf(stderr, "usage: decide URL VM COUNT CONC PATH SHA PORT\n");
         return 2;
     }
-    struct rpc_client *c;
-    char *error = rpc_client_create(argv[2], timeout_ms, &c);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        return 1;
-    }
+    struct rpc_client *c = client_open(argv[2], timeout_ms);
     struct run r = { .allow = 0 };
     bench_samples_init(&r.lat);
     int count = atoi(argv[4]);
@@ -161,12 +176,7 @@ static void *
 flood_thread(void *arg_)
 {
     struct flood_arg *arg = arg_;
-    struct rpc_client *c;
-    char *error = rpc_client_create(arg->url, timeout_ms, &c);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        exit(1);
-    }
+    struct rpc_client *c = client_open(arg->url, timeout_ms);
     char buf[2048];
     make_decide(buf, sizeof buf, 1, "ffffffff-0000-4000-8000-00000000f10d",
                 "/usr/bin/flooder", "-", 80);
@@ -201,12 +211,7 @@ cmd_flood(int argc, char **argv)
     const char *url = argv[2];
     int seconds = atoi(argv[3]);
     const char *victim = "11111111-0000-4000-8000-0000000000b1";
-    struct rpc_client *c;
-    char *error = rpc_client_create(url, timeout_ms, &c);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        return 1;
-    }
+    struct rpc_client *c = client_open(url, timeout_ms);
 
     /* The victim sends one decision at a time, paced, for SECONDS. */
     struct run alone = { .allow = 0 }, flooded = { .allow = 0 };
@@ -256,12 +261,7 @@ cmd_raw(int argc, char **argv)
         fprintf(stderr, "usage: raw URL TEXT\n");
         return 2;
     }
-    struct rpc_client *c;
-    char *error = rpc_client_create(argv[2], 5000, &c);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        return 1;
-    }
+    struct rpc_client *c = client_open(argv[2], 5000);
     rpc_client_send(c, argv[3], strlen(argv[3]), 1);
     struct rpc_reply *r;
     while (!(r = rpc_client_next(c))) {
@@ -421,6 +421,54 @@ cmd_unix_echo(int argc, char **argv)
     return 0;
 }
 
+static int
+cmd_nng_echo(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: nng-echo URL COUNT\n");
+        return 2;
+    }
+    /* nng's threads do not survive fork(): the child creates its own. */
+    pid_t child = fork();
+    if (child == 0) {
+        struct rpc_server *s;
+        char *error = rpc_server_create(argv[2], 4, 0600, &s);
+        if (error) {
+            fprintf(stderr, "%s\n", error);
+            _exit(1);
+        }
+        for (;;) {
+            struct pollfd pfd = { .fd = rpc_server_fd(s), .events = POLLIN };
+            poll(&pfd, 1, 1000);
+            struct rpc_request *req;
+            while ((req = rpc_server_next(s))) {
+                rpc_request_reply(s, req, req->data, req->len);
+            }
+            if (getppid() == 1) {
+                _exit(0);
+            }
+        }
+    }
+    usleep(200000);
+    struct rpc_client *c = client_open(argv[2], timeout_ms);
+    struct run r = { .allow = 0 };
+    bench_samples_init(&r.lat);
+    run_decides(c, "11111111-0000-4000-8000-0000000000b1", 200, 1,
+                "/usr/bin/curl", "-", 80, &r);          /* Warm up. */
+    bench_samples_destroy(&r.lat);
+    bench_samples_init(&r.lat);
+    run_decides(c, "11111111-0000-4000-8000-0000000000b1", atoi(argv[3]), 1,
+                "/usr/bin/curl", "-", 80, &r);
+    printf("nng p50_us=%.1f p99_us=%.1f errors=%d\n",
+           bench_percentile(&r.lat, 50) / 1e3,
+           bench_percentile(&r.lat, 99) / 1e3, r.transport_errors);
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    /* Sockets are left to exit(): see flood_thread() on nng#1813. */
+    bench_samples_destroy(&r.lat);
+    return r.transport_errors ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -450,6 +498,8 @@ main(int argc, char **argv)
         return cmd_fake_switchd(argc, argv);
     } else if (!strcmp(argv[1], "unix-echo")) {
         return cmd_unix_echo(argc, argv);
+    } else if (!strcmp(argv[1], "nng-echo")) {
+        return cmd_nng_echo(argc, argv);
     } else if (!strcmp(argv[1], "lock-db")) {
         return cmd_lock_db(argc, argv);
     }
