@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef ARRAY_SIZE            /* OVS's util.h has its own. */
 #define ARRAY_SIZE(A) (sizeof (A) / sizeof (A)[0])
+#endif
 
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);

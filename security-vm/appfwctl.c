@@ -11,7 +11,7 @@
 
 #include "common/msg.h"
 #include "common/util.h"
-#include "rpc.h"
+#include "common/rpc.h"
 
 /* Exit codes (also in --help and docs/operations.md). */
 enum {

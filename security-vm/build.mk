@@ -1,6 +1,6 @@
 # security-vm/: appfw-secd (decisions, policy, store) and appfwctl.
 
-SECVM_LIB_SRCS := security-vm/policy.c security-vm/store.c security-vm/rpc.c \
+SECVM_LIB_SRCS := security-vm/policy.c security-vm/store.c \
                   security-vm/secd.c security-vm/console.c
 SECVM_LIB := $(BUILD)/lib/libsecvm.a
 CPPFLAGS_security-vm := -Iappid/include $(JSONC_CFLAGS)

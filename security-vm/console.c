@@ -17,7 +17,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "policy.h"
-#include "rpc.h"
+#include "common/rpc.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -372,7 +372,7 @@ add_vm(const struct store_vm *vm, void *aux)
     msg_put_int(o, "last_seen", vm->last_seen);
     msg_put_int(o, "audited_decisions", vm->decisions);
     msg_put_int(o, "audited_denials", vm->denials);
-    const struct vm_state *st = shash_find(&c->d->vms, vm->uuid);
+    const struct vm_state *st = strmap_find(&c->d->vms, vm->uuid);
     msg_put_int(o, "rate_limited", st ? (int64_t) st->rate_limited : 0);
     msg_put_int(o, "queued", st ? (int64_t) st->n : 0);
     json_object_array_add(c->list, o);

@@ -15,7 +15,7 @@
 #include "common/loop.h"
 #include "common/options.h"
 #include "common/util.h"
-#include "rpc.h"
+#include "common/rpc.h"
 #include "secd.h"
 
 LOG_MODULE(main);

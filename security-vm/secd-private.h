@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
-#include "common/shash.h"
+#include "common/strmap.h"
 #include "secd.h"
 
 struct appid;
@@ -51,10 +51,10 @@ struct secd {
     struct rpc_pub *events;
     struct rpc_client *flows;
 
-    struct shash vms;           /* uuid -> struct vm_state. */
+    struct strmap vms;           /* uuid -> struct vm_state. */
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
-    struct shash pending;       /* Flow id (decimal) -> pending_flow. */
+    struct strmap pending;       /* Flow id (decimal) -> pending_flow. */
     uint64_t next_flow_id;
 
     int64_t next_flush_ms;

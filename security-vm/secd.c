@@ -16,7 +16,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "policy.h"
-#include "rpc.h"
+#include "common/rpc.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -133,7 +133,7 @@ secd_reload(struct secd *d)
 static struct vm_state *
 vm_get(struct secd *d, const char *uuid)
 {
-    struct vm_state *vm = shash_find(&d->vms, uuid);
+    struct vm_state *vm = strmap_find(&d->vms, uuid);
     if (!vm) {
         vm = xcalloc(1, sizeof *vm);
         vm->uuid = xstrdup(uuid);
@@ -143,7 +143,7 @@ vm_get(struct secd *d, const char *uuid)
         vm->msgs = xcalloc(d->cfg.vm_queue, sizeof *vm->msgs);
         vm->cap = d->cfg.vm_queue;
         vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
-        shash_add(&d->vms, uuid, vm);
+        strmap_add(&d->vms, uuid, vm);
     }
     return vm;
 }
@@ -413,7 +413,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     json_object_put(reply);
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
-    shash_add(&d->pending, key, pf);
+    strmap_add(&d->pending, key, pf);
 }
 
 /* Replies to one switchd flow request came back. */
@@ -422,7 +422,7 @@ finish_flow(struct secd *d, struct rpc_reply *r)
 {
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
-    struct pending_flow *pf = shash_find(&d->pending, key);
+    struct pending_flow *pf = strmap_find(&d->pending, key);
     if (!pf || !pf->req) {
         return;
     }
@@ -620,8 +620,8 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
         d->strings[i] = xstrdup(*strs[i] ? *strs[i] : "");
         *strs[i] = d->strings[i];
     }
-    shash_init(&d->vms);
-    shash_init(&d->pending);
+    strmap_init(&d->vms);
+    strmap_init(&d->pending);
     d->started_ms = time_mono_ms();
 
     char *error = store_open(d->cfg.db, &d->store);
@@ -706,8 +706,8 @@ secd_destroy(struct secd *d)
     rpc_server_destroy(d->decide);
     rpc_server_destroy(d->console);
     rpc_pub_destroy(d->events);
-    shash_destroy(&d->vms, vm_free);
-    shash_destroy(&d->pending, free_pending);
+    strmap_destroy(&d->vms, vm_free);
+    strmap_destroy(&d->pending, free_pending);
     free(d->ready);
     policy_unref(d->policy);
     for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {
@@ -728,17 +728,17 @@ secd_run(struct secd *d)
         }
         if (d->pending.n > 256) {
             /* Forget the answered ones now and then. */
-            struct shash keep;
-            shash_init(&keep);
-            for (size_t i = 0; (i = shash_next(&d->pending, i)) != SIZE_MAX;
+            struct strmap keep;
+            strmap_init(&keep);
+            for (size_t i = 0; (i = strmap_next(&d->pending, i)) != SIZE_MAX;
                  i++) {
                 struct pending_flow *pf = d->pending.nodes[i].data;
                 if (pf->req) {
-                    shash_add(&keep, d->pending.nodes[i].key, pf);
+                    strmap_add(&keep, d->pending.nodes[i].key, pf);
                     d->pending.nodes[i].data = NULL;
                 }
             }
-            shash_destroy(&d->pending, free_pending);
+            strmap_destroy(&d->pending, free_pending);
             d->pending = keep;
         }
     }

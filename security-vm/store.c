@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/shash.h"
+#include "common/strmap.h"
 #include "common/util.h"
 
 static const char *const migrations[] = {
@@ -114,7 +114,7 @@ struct store {
 
     struct audit_row *audit;
     size_t n_audit, allocated_audit;
-    struct shash stats;         /* Key "bucket\x1fvm\x1fapp..." */
+    struct strmap stats;         /* Key "bucket\x1fvm\x1fapp..." */
 };
 
 static int
@@ -154,7 +154,7 @@ store_open(const char *path, struct store **sp)
     *sp = NULL;
     struct store *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
-    shash_init(&s->stats);
+    strmap_init(&s->stats);
 
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE
                         | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
@@ -254,7 +254,7 @@ store_close(struct store *s)
         free(s->audit[i].buf);
     }
     free(s->audit);
-    shash_destroy(&s->stats, free_stats_entry);
+    strmap_destroy(&s->stats, free_stats_entry);
     free(s->path);
     free(s);
 }
@@ -569,7 +569,7 @@ store_stats_add(struct store *s, int64_t time_ms, const char *vm,
     rule = rule ? rule : "";
     char *key = xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s",
                           (long long) bucket, vm, app, user, rule);
-    struct stats_entry *e = shash_find(&s->stats, key);
+    struct stats_entry *e = strmap_find(&s->stats, key);
     if (!e) {
         e = xcalloc(1, sizeof *e);
         e->bucket = bucket;
@@ -577,7 +577,7 @@ store_stats_add(struct store *s, int64_t time_ms, const char *vm,
         e->app = xstrdup(app);
         e->user = xstrdup(user);
         e->rule = xstrdup(rule);
-        shash_add(&s->stats, key, e);
+        strmap_add(&s->stats, key, e);
     }
     free(key);
     e->c.connections += c->connections;
@@ -687,7 +687,7 @@ store_flush(struct store *s)
     for (size_t i = 0; !error && i < s->n_audit; i++) {
         error = write_audit(s, &s->audit[i].a);
     }
-    for (size_t i = 0; !error && (i = shash_next(&s->stats, i)) != SIZE_MAX;
+    for (size_t i = 0; !error && (i = strmap_next(&s->stats, i)) != SIZE_MAX;
          i++) {
         error = write_stats(s, s->stats.nodes[i].data);
     }
@@ -703,6 +703,6 @@ store_flush(struct store *s)
         free(s->audit[i].buf);
     }
     s->n_audit = 0;
-    shash_clear(&s->stats, free_stats_entry);
+    strmap_clear(&s->stats, free_stats_entry);
     return 0;
 }

@@ -37,7 +37,7 @@
 
 #include "common/msg.h"
 #include "common/util.h"
-#include "security-vm/rpc.h"
+#include "common/rpc.h"
 #include "tests/bench/bench.h"
 
 static int timeout_ms = 10000;

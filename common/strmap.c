@@ -1,4 +1,4 @@
-#include "shash.h"
+#include "strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "util.h"
 
 static uint32_t
-shash_hash(const char *s)
+strmap_hash(const char *s)
 {
     uint32_t h = 2166136261u;
     for (; *s; s++) {
@@ -16,13 +16,13 @@ shash_hash(const char *s)
 }
 
 void
-shash_init(struct shash *sh)
+strmap_init(struct strmap *sh)
 {
     memset(sh, 0, sizeof *sh);
 }
 
 void
-shash_clear(struct shash *sh, void (*free_data)(void *))
+strmap_clear(struct strmap *sh, void (*free_data)(void *))
 {
     for (size_t i = 0; sh->nodes && i <= sh->mask; i++) {
         if (sh->nodes[i].key) {
@@ -37,22 +37,22 @@ shash_clear(struct shash *sh, void (*free_data)(void *))
 }
 
 void
-shash_destroy(struct shash *sh, void (*free_data)(void *))
+strmap_destroy(struct strmap *sh, void (*free_data)(void *))
 {
     if (sh) {
-        shash_clear(sh, free_data);
+        strmap_clear(sh, free_data);
         free(sh->nodes);
-        shash_init(sh);
+        strmap_init(sh);
     }
 }
 
 void *
-shash_find(const struct shash *sh, const char *key)
+strmap_find(const struct strmap *sh, const char *key)
 {
     if (!sh->nodes) {
         return NULL;
     }
-    uint32_t h = shash_hash(key);
+    uint32_t h = strmap_hash(key);
     for (size_t i = h & sh->mask; sh->nodes[i].key; i = (i + 1) & sh->mask) {
         if (sh->nodes[i].hash == h && !strcmp(sh->nodes[i].key, key)) {
             return sh->nodes[i].data;
@@ -62,7 +62,7 @@ shash_find(const struct shash *sh, const char *key)
 }
 
 static void
-shash_insert(struct shash_node *nodes, size_t mask, struct shash_node node)
+strmap_insert(struct strmap_node *nodes, size_t mask, struct strmap_node node)
 {
     size_t i = node.hash & mask;
     while (nodes[i].key) {
@@ -72,29 +72,29 @@ shash_insert(struct shash_node *nodes, size_t mask, struct shash_node node)
 }
 
 void
-shash_add(struct shash *sh, const char *key, void *data)
+strmap_add(struct strmap *sh, const char *key, void *data)
 {
     if (!sh->nodes || (sh->n + 1) * 4 > (sh->mask + 1) * 3) {
         size_t n_slots = sh->nodes ? (sh->mask + 1) * 2 : 16;
-        struct shash_node *nodes = xcalloc(n_slots, sizeof *nodes);
+        struct strmap_node *nodes = xcalloc(n_slots, sizeof *nodes);
         for (size_t i = 0; sh->nodes && i <= sh->mask; i++) {
             if (sh->nodes[i].key) {
-                shash_insert(nodes, n_slots - 1, sh->nodes[i]);
+                strmap_insert(nodes, n_slots - 1, sh->nodes[i]);
             }
         }
         free(sh->nodes);
         sh->nodes = nodes;
         sh->mask = n_slots - 1;
     }
-    struct shash_node node = {
-        .key = xstrdup(key), .hash = shash_hash(key), .data = data,
+    struct strmap_node node = {
+        .key = xstrdup(key), .hash = strmap_hash(key), .data = data,
     };
-    shash_insert(sh->nodes, sh->mask, node);
+    strmap_insert(sh->nodes, sh->mask, node);
     sh->n++;
 }
 
 size_t
-shash_next(const struct shash *sh, size_t pos)
+strmap_next(const struct strmap *sh, size_t pos)
 {
     for (; sh->nodes && pos <= sh->mask; pos++) {
         if (sh->nodes[pos].key) {

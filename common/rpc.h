@@ -1,7 +1,7 @@
-/* rpc: appfw-secd's nng adapter, the only file of security-vm/ that talks
- * nng.
+/* rpc: the nng adapter, the only file of appfw that talks nng (appfw-secd,
+ * appfwctl and appfw-switchd all go through it).
  *
- * nng completes I/O on its own threads; appfw-secd decides on one thread.
+ * nng completes I/O on its own threads; the daemons run on one thread.
  * The bridge: every completion (a request received, a reply to one of our
  * requests) is queued under a mutex and signalled on an eventfd, which the
  * main loop polls (common/loop.h).  The main loop then takes completions
@@ -11,8 +11,8 @@
  *
  * URLs: ipc:///path (local; the socket file gets the permissions given),
  * tcp://host:port, tls+tcp://host:port (Debian's nng has TLS). */
-#ifndef SECVM_RPC_H
-#define SECVM_RPC_H 1
+#ifndef APPFW_RPC_H
+#define APPFW_RPC_H 1
 
 #include <stddef.h>
 #include <stdint.h>
