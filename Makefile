@@ -50,6 +50,7 @@ BENCHES :=
 include common/build.mk
 include appid/build.mk
 include security-vm/build.mk
+include ovs-plugin/build.mk
 include tests/build.mk
 
 # Aggregates: after every build.mk, since make expands prerequisites as it

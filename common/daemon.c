@@ -1,15 +1,20 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
+
+LOG_MODULE(daemon);
 
 static char *pidfile_path;
 static int pidfile_fd = -1;
@@ -113,4 +118,27 @@ daemon_signals_run(void)
         }
     }
     return result;
+}
+
+static void *
+watchdog_thread(void *seconds_)
+{
+    int seconds = (int) (intptr_t) seconds_;
+    sleep(seconds);
+    LOG_WARN("nng did not close its sockets within %ds (nng 1.5.2's "
+             "nng_close() deadlock, nanomsg/nng#1813); everything is "
+             "already written: exiting", seconds);
+    daemon_pidfile_remove();
+    LOG_INFO("stopped");
+    _exit(0);
+}
+
+void
+daemon_exit_watchdog(int seconds)
+{
+    pthread_t t;
+    if (!pthread_create(&t, NULL, watchdog_thread,
+                        (void *) (intptr_t) seconds)) {
+        pthread_detach(t);
+    }
 }

@@ -37,4 +37,10 @@ int daemon_signals_fd(void);
  * enum daemon_signal), without blocking. */
 int daemon_signals_run(void);
 
+/* Starts a thread that ends the process (status 0, pid file removed, the
+ * reason logged) if it still runs 'seconds' from now.  For the teardown
+ * after a daemon's data is safe: nng 1.5.2 (Debian 12's) can deadlock in
+ * nng_close() on a busy REQ/REP socket (nanomsg/nng#1813). */
+void daemon_exit_watchdog(int seconds);
+
 #endif /* daemon.h */

@@ -2,9 +2,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 static const struct option_def *
@@ -186,4 +188,99 @@ options_free(const struct option_def *defs, size_t n, void *base)
             *field = NULL;
         }
     }
+}
+
+char *
+options_parse_args(const struct option_def *defs, size_t n, void *base,
+                   int argc, char **argv, enum options_action *action)
+{
+    *action = OPTIONS_RUN;
+    for (int i = 1; i < argc; i++) {
+        const char *cfg = NULL;
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+            && i + 1 < argc) {
+            cfg = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            cfg = argv[i] + 9;
+        }
+        if (cfg) {
+            char *error = options_read_file(defs, n, base, cfg);
+            if (error) {
+                return error;
+            }
+        }
+    }
+    bool check = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            *action = OPTIONS_HELP;
+            return NULL;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--check")) {
+            check = true;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            i++;
+        } else if (!strncmp(a, "--config=", 9)) {
+            continue;
+        } else if (!strncmp(a, "--", 2)) {
+            char *name = xstrdup(a + 2);
+            char *eq = strchr(name, '=');
+            const char *value;
+            if (eq) {
+                *eq = '\0';
+                value = eq + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                char *msg = xasprintf("--%s: missing value (see --help)",
+                                      name);
+                free(name);
+                return msg;
+            }
+            char *error = options_set(defs, n, base, name, value);
+            free(name);
+            if (error) {
+                return error;
+            }
+        } else {
+            return xasprintf("unexpected argument \"%s\" (see --help)", a);
+        }
+    }
+    *action = check ? OPTIONS_CHECK : OPTIONS_RUN;
+    return options_expand(defs, n, base);
+}
+
+int
+options_daemon_start(const struct option_def *defs, size_t n, void *base,
+                     int argc, char **argv, const char *program,
+                     void (*usage)(void), char *const *log_level,
+                     char *const *log_file)
+{
+    options_defaults(defs, n, base);
+    enum options_action action;
+    char *error = options_parse_args(defs, n, base, argc, argv, &action);
+    if (!error && action == OPTIONS_HELP) {
+        usage();
+        options_free(defs, n, base);
+        return 0;
+    }
+    if (!error) {
+        error = log_set_levels(*log_level);
+    }
+    if (!error && action == OPTIONS_CHECK) {
+        options_print(defs, n, base, stdout);
+        options_free(defs, n, base);
+        return 0;
+    }
+    if (!error && **log_file && log_open_file(*log_file)) {
+        error = xasprintf("%s: cannot open log file: %s", *log_file,
+                          strerror(errno));
+    }
+    if (error) {
+        fprintf(stderr, "%s: %s\n", program, error);
+        free(error);
+        options_free(defs, n, base);
+        return 1;
+    }
+    return -1;
 }

@@ -52,4 +52,29 @@ void options_print(const struct option_def *, size_t n, const void *base,
 
 void options_free(const struct option_def *, size_t n, void *base);
 
+/* What a daemon's command line asked for besides settings. */
+enum options_action {
+    OPTIONS_RUN,                /* Start. */
+    OPTIONS_HELP,               /* -h, --help: print usage, exit 0. */
+    OPTIONS_CHECK,              /* -n, --check: validate, print, exit 0. */
+};
+
+/* The whole command line of a daemon: "-c FILE"/"--config=FILE" is read
+ * first (so flags override it), then "--name=value" or "--name value"
+ * flags, then {name} references are expanded.  Returns NULL and sets
+ * '*action', or a malloc'd message. */
+char *options_parse_args(const struct option_def *, size_t n, void *base,
+                         int argc, char **argv, enum options_action *);
+
+/* The start of every daemon's main(): defaults, then
+ * options_parse_args(); --help calls 'usage'; -n prints the settings; then
+ * the log level and log file named by the string settings at 'log_level'
+ * and 'log_file' (pointers into 'base') take effect.  Returns -1 if the
+ * daemon should go on, else the exit status to return at once (errors are
+ * printed as "PROGRAM: message"; settings are freed). */
+int options_daemon_start(const struct option_def *, size_t n, void *base,
+                         int argc, char **argv, const char *program,
+                         void (*usage)(void), char *const *log_level,
+                         char *const *log_file);
+
 #endif /* options.h */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,19 +96,6 @@ usage(void)
            "policy from the store.\n");
 }
 
-static void *
-shutdown_watchdog(void *arg)
-{
-    (void) arg;
-    sleep(SHUTDOWN_GRACE_S);
-    LOG_WARN("nng did not close its sockets within %ds (nng 1.5.2's "
-             "nng_close() deadlock, nanomsg/nng#1813); the audit log and "
-             "statistics are already written: exiting", SHUTDOWN_GRACE_S);
-    daemon_pidfile_remove();
-    LOG_INFO("stopped");
-    _exit(0);
-}
-
 static struct settings s;
 
 /* Reports 'msg' and returns the exit status for a failed start, freeing
@@ -160,81 +146,14 @@ dir_of(const char *path)
 int
 main(int argc, char **argv)
 {
-    options_defaults(defs, ARRAY_SIZE(defs), &s);
-
-    /* The config file first, so that flags override it. */
-    bool check = false;
-    for (int i = 1; i < argc; i++) {
-        const char *cfg = NULL;
-        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
-            && i + 1 < argc) {
-            cfg = argv[++i];
-        } else if (!strncmp(argv[i], "--config=", 9)) {
-            cfg = argv[i] + 9;
-        }
-        if (cfg) {
-            char *error = options_read_file(defs, ARRAY_SIZE(defs), &s, cfg);
-            if (error) {
-                return fail_free(error);
-            }
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return 0;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--check")) {
-            check = true;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
-            i++;
-        } else if (!strncmp(a, "--config=", 9)) {
-            continue;
-        } else if (!strncmp(a, "--", 2)) {
-            char *name = xstrdup(a + 2);
-            char *eq = strchr(name, '=');
-            const char *value;
-            if (eq) {
-                *eq = '\0';
-                value = eq + 1;
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            } else {
-                free(name);
-                return fail("an option without a value (see --help)");
-            }
-            char *error = options_set(defs, ARRAY_SIZE(defs), &s, name,
-                                      value);
-            free(name);
-            if (error) {
-                return fail_free(error);
-            }
-        } else {
-            char *msg = xasprintf("unexpected argument \"%s\" (see --help)",
-                                  a);
-            return fail_free(msg);
-        }
-    }
-    char *error = options_expand(defs, ARRAY_SIZE(defs), &s);
-    if (!error) {
-        error = log_set_levels(s.log_level);
-    }
-    if (error) {
-        return fail_free(error);
-    }
-    if (check) {
-        options_print(defs, ARRAY_SIZE(defs), &s, stdout);
-        options_free(defs, ARRAY_SIZE(defs), &s);
-        return 0;
-    }
-
-    if (*s.log_file && log_open_file(s.log_file)) {
-        char *msg = xasprintf("%s: cannot open log file: %s", s.log_file,
-                              strerror(errno));
-        return fail_free(msg);
+    int status = options_daemon_start(defs, ARRAY_SIZE(defs), &s, argc,
+                                      argv, "appfw-secd", usage,
+                                      &s.log_level, &s.log_file);
+    if (status >= 0) {
+        return status;
     }
     char *dbdir = dir_of(s.db), *appdir = dir_of(s.appid_db);
-    error = ensure_dir(s.rundir);
+    char *error = ensure_dir(s.rundir);
     if (!error) {
         error = ensure_dir(dbdir);
     }
@@ -298,10 +217,7 @@ main(int argc, char **argv)
      * sockets.  nng 1.5.2 (Debian 12's) can deadlock in nng_close() on a
      * busy REQ/REP socket (nanomsg/nng#1813, fixed upstream); a watchdog
      * ends the process if that teardown stalls, after the data is safe. */
-    pthread_t watchdog;
-    if (!pthread_create(&watchdog, NULL, shutdown_watchdog, NULL)) {
-        pthread_detach(watchdog);
-    }
+    daemon_exit_watchdog(SHUTDOWN_GRACE_S);
     secd_destroy(d);
     daemon_pidfile_remove();
     LOG_INFO("stopped");

@@ -44,3 +44,9 @@ PROGRAMS += $(SECD_LOAD)
 $(SECD_LOAD): $(BUILD)/tests/secd/secd-load.o $(BUILD)/tests/bench/bench.o \
               $(SECVM_LIB) $(APPID_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(SECVM_LIBS) -lm
+
+PROGRAMS += $(BUILD)/tests/switchd/guest-sim
+$(BUILD)/tests/switchd/guest-sim: $(BUILD)/tests/switchd/guest-sim.o \
+                                  $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                  $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(APPID_LIBS) -lm

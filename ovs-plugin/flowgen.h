@@ -1,0 +1,135 @@
+/* flowgen: the pure half of appfw-switchd's flow programming.
+ *
+ * Turns VM state (ofport, MAC, conntrack zone, mode) and the connections
+ * appfw-secd approved into the OpenFlow flows appfw wants on the
+ * integration bridge, as text in ovs-ofctl syntax.  No I/O, no OVS types:
+ * ofctrl.c parses the text and owns the switch; golden-file tests
+ * (tests/data/flowgen/) pin the output down.
+ *
+ * The pipeline (table numbers are offsets from ctx->table_base):
+ *
+ *   +0  classify   in_port of a managed VM: reg6 := VM zone, reg5 := 0
+ *                  (egress), to +10; ARP and ND straight to +40; anything
+ *                  else from the VM (spoofed source MAC, other ethertypes)
+ *                  dropped.  Traffic from ports appfw does not manage goes
+ *                  to +40.
+ *   +10 conntrack  ct(zone=reg6, table=+20)
+ *   +20 state      +inv: drop; +est counted per (VM, app) through ct_mark,
+ *                  then +40; +rel: +40; +new egress: +30; +new ingress:
+ *                  commit, +40 (inbound connections are the guest agent's
+ *                  to decide).
+ *   +30 policy     approved connections: exact 5-tuple or (proto, remote,
+ *                  port), ct(commit) with ct_mark := app id, then +40; per
+ *                  VM default below them (enforce: TCP to the controller
+ *                  for a reset, the rest dropped; monitor: commit and
+ *                  forward; no agent: to the controller, which asks secd).
+ *   +40 forward    to a managed VM's MAC for the first time: reg6 := that
+ *                  VM's zone, reg5 := 1 (ingress), back to +10; else NORMAL.
+ *
+ * Every flow carries a cookie: the 16-bit prefix in bits 48..63 (so
+ * appfw's flows can be found and replaced without touching anyone
+ * else's), the kind in bits 40..47, an id (VM zone or app id) in bits
+ * 0..31. */
+#ifndef FLOWGEN_H
+#define FLOWGEN_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLOWGEN_T_CLASSIFY 0
+#define FLOWGEN_T_CT 10
+#define FLOWGEN_T_STATE 20
+#define FLOWGEN_T_POLICY 30
+#define FLOWGEN_T_FORWARD 40
+#define FLOWGEN_N_TABLES 41     /* Tables base .. base + 40. */
+
+/* Cookie kinds (bits 40..47). */
+enum flowgen_kind {
+    FLOWGEN_K_GLOBAL = 1,       /* id 0 */
+    FLOWGEN_K_VM = 2,           /* id: VM zone */
+    FLOWGEN_K_POLICY = 3,       /* id: app id */
+    FLOWGEN_K_COUNT = 4,        /* id: app id; match names the VM zone */
+};
+
+/* Controller userdata (the first byte of 'userdata' in controller()). */
+enum flowgen_punt {
+    FLOWGEN_PUNT_RESET = 1,     /* Enforce: answer this TCP packet with RST. */
+    FLOWGEN_PUNT_ASK = 2,       /* No agent: ask secd about this packet. */
+};
+
+struct flowgen_ctx {
+    uint8_t table_base;         /* 0..(254 - 40) */
+    uint16_t cookie_prefix;     /* e.g. 0xa9f0 */
+};
+
+enum flowgen_mode {
+    FLOWGEN_ENFORCE,            /* Unapproved egress is dropped/reset. */
+    FLOWGEN_MONITOR,            /* Everything passes; counted, logged. */
+    FLOWGEN_NOAGENT,            /* No agent: packet-in asks secd. */
+};
+
+struct flowgen_vm {
+    const char *uuid;
+    int ofport;                 /* <= 0: not on the bridge (no flows). */
+    uint16_t zone;              /* 1..65535, unique per VM. */
+    const char *mac;            /* "52:54:00:12:34:56", or NULL/"" unknown. */
+    enum flowgen_mode mode;
+};
+
+/* One connection (or service) appfw-secd approved for a VM. */
+struct flowgen_allow {
+    bool service;               /* Granularity: (proto, remote, port). */
+    int proto;                  /* 6 (TCP) or 17 (UDP). */
+    const char *local_addr;     /* IPv4 or IPv6 text, both the same family */
+    int local_port;
+    const char *remote_addr;
+    int remote_port;
+    uint32_t app_id;            /* ct_mark; 0: unknown application. */
+};
+
+struct flowgen_flow {
+    uint8_t table;
+    uint16_t priority;
+    uint64_t cookie;
+    char *match;                /* ovs-ofctl syntax, e.g. "in_port=3,ip" */
+    char *actions;              /* e.g. "goto_table:10" */
+};
+
+struct flowgen_flows {
+    struct flowgen_flow *flows;
+    size_t n, allocated;
+};
+
+void flowgen_flows_init(struct flowgen_flows *);
+void flowgen_flows_clear(struct flowgen_flows *);
+void flowgen_flows_destroy(struct flowgen_flows *);
+
+/* The flows that do not depend on any VM. */
+void flowgen_global(const struct flowgen_ctx *, struct flowgen_flows *out);
+
+/* The flows of one VM (classification, ingress, default); none if its
+ * ofport is unknown. */
+void flowgen_vm(const struct flowgen_ctx *, const struct flowgen_vm *,
+                struct flowgen_flows *out);
+
+/* The flows for one approved connection of 'vm': the policy flow, and the
+ * (VM, app) counting flow if app_id is not 0.  Returns NULL, or a malloc'd
+ * message if 'allow' is inconsistent (bad address, mixed families, bad
+ * protocol or port). */
+char *flowgen_allow(const struct flowgen_ctx *, const struct flowgen_vm *,
+                    const struct flowgen_allow *, struct flowgen_flows *out);
+
+/* "table=T, priority=P, cookie=0x..., MATCH actions=ACTIONS" (malloc'd),
+ * the form ovs-ofctl add-flow accepts and golden files hold. */
+char *flowgen_flow_format(const struct flowgen_flow *);
+
+/* The flow's identity on the switch: "table=T,priority=P,MATCH"
+ * (malloc'd).  Two flows with the same key are the same OpenFlow flow. */
+char *flowgen_flow_key(const struct flowgen_flow *);
+
+/* The cookie for 'kind' and 'id' under 'ctx'. */
+uint64_t flowgen_cookie(const struct flowgen_ctx *, enum flowgen_kind,
+                        uint32_t id);
+
+#endif /* flowgen.h */

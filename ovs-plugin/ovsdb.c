@@ -1,0 +1,154 @@
+/* ovsdb: the local Open_vSwitch database through the IDL (see ovsdb.h). */
+#include <config.h>
+
+#include "ovsdb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/vswitch-idl.h"
+#include "ovsdb-idl.h"
+#include "openvswitch/util.h"
+#include "smap.h"
+#include "util.h"
+
+#include "common/log.h"
+
+LOG_MODULE(ovsdb);
+
+struct vsdb {
+    struct ovsdb_idl_loop loop;
+    char *bridge;
+    bool was_connected;
+};
+
+struct vsdb *
+vsdb_create(const char *remote, const char *bridge)
+{
+    struct vsdb *db = xzalloc(sizeof *db);
+    struct ovsdb_idl *idl = ovsdb_idl_create(remote, &ovsrec_idl_class,
+                                             false, true);
+    ovsdb_idl_add_table(idl, &ovsrec_table_open_vswitch);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_bridges);
+    ovsdb_idl_add_table(idl, &ovsrec_table_bridge);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_ports);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_fail_mode);
+    ovsdb_idl_add_table(idl, &ovsrec_table_port);
+    ovsdb_idl_add_column(idl, &ovsrec_port_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_port_col_interfaces);
+    ovsdb_idl_add_table(idl, &ovsrec_table_interface);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_ofport);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
+    db->loop = (struct ovsdb_idl_loop) OVSDB_IDL_LOOP_INITIALIZER(idl);
+    db->bridge = xstrdup(bridge);
+    return db;
+}
+
+void
+vsdb_destroy(struct vsdb *db)
+{
+    if (db) {
+        ovsdb_idl_loop_destroy(&db->loop);
+        free(db->bridge);
+        free(db);
+    }
+}
+
+static const struct ovsrec_bridge *
+find_bridge(const struct vsdb *db)
+{
+    const struct ovsrec_bridge *br;
+    OVSREC_BRIDGE_FOR_EACH (br, db->loop.idl) {
+        if (!strcmp(br->name, db->bridge)) {
+            return br;
+        }
+    }
+    return NULL;
+}
+
+void
+vsdb_run(struct vsdb *db)
+{
+    struct ovsdb_idl_txn *txn = ovsdb_idl_loop_run(&db->loop);
+    bool connected = ovsdb_idl_is_connected(db->loop.idl);
+    if (connected != db->was_connected) {
+        db->was_connected = connected;
+        if (connected) {
+            LOG_INFO("connected to the Open_vSwitch database");
+        } else {
+            LOG_WARN("lost the Open_vSwitch database connection");
+        }
+    }
+    const struct ovsrec_bridge *br = find_bridge(db);
+    if (txn && br && (!br->fail_mode || strcmp(br->fail_mode, "secure"))) {
+        LOG_INFO("bridge=%s fail_mode=%s: setting it to secure", br->name,
+                 br->fail_mode ? br->fail_mode : "(default)");
+        ovsrec_bridge_set_fail_mode(br, "secure");
+        ovsdb_idl_txn_add_comment(txn, "appfw-switchd: fail_mode=secure");
+    }
+    ovsdb_idl_loop_commit_and_wait(&db->loop);
+}
+
+void
+vsdb_wait(struct vsdb *db)
+{
+    ovsdb_idl_wait(db->loop.idl);
+}
+
+unsigned int
+vsdb_seqno(const struct vsdb *db)
+{
+    return ovsdb_idl_get_seqno(db->loop.idl);
+}
+
+bool
+vsdb_is_connected(const struct vsdb *db)
+{
+    return ovsdb_idl_is_connected(db->loop.idl);
+}
+
+bool
+vsdb_has_bridge(const struct vsdb *db)
+{
+    return find_bridge(db) != NULL;
+}
+
+bool
+vsdb_bridge_is_secure(const struct vsdb *db)
+{
+    const struct ovsrec_bridge *br = find_bridge(db);
+    return br && br->fail_mode && !strcmp(br->fail_mode, "secure");
+}
+
+size_t
+vsdb_vm_ports(const struct vsdb *db, struct vsdb_vm_port **portsp)
+{
+    const struct ovsrec_bridge *br = find_bridge(db);
+    struct vsdb_vm_port *ports = NULL;
+    size_t n = 0, allocated = 0;
+    for (size_t i = 0; br && i < br->n_ports; i++) {
+        const struct ovsrec_port *port = br->ports[i];
+        for (size_t j = 0; j < port->n_interfaces; j++) {
+            const struct ovsrec_interface *iface = port->interfaces[j];
+            const char *vm_id = smap_get(&iface->external_ids, "vm-id");
+            if (!vm_id) {
+                continue;
+            }
+            if (n >= allocated) {
+                ports = x2nrealloc(ports, &allocated, sizeof *ports);
+            }
+            ports[n++] = (struct vsdb_vm_port) {
+                .vm_id = vm_id,
+                .iface = iface->name,
+                .ofport = iface->n_ofport ? (int) iface->ofport[0] : 0,
+                .mac = smap_get(&iface->external_ids, "attached-mac"),
+                .mode = smap_get(&iface->external_ids, "appfw-mode"),
+                .vm_name = smap_get(&iface->external_ids, "vm-name"),
+            };
+        }
+    }
+    *portsp = ports;
+    return n;
+}

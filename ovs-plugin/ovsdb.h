@@ -1,0 +1,55 @@
+/* ovsdb: appfw-switchd's view of the local Open_vSwitch database, the only
+ * file of ovs-plugin/ that uses the OVSDB IDL.
+ *
+ * Registers only the columns switchd reads: the integration bridge's name,
+ * ports and fail_mode, its ports' interfaces, and each interface's name,
+ * ofport and external_ids.  A VM port is an Interface on the bridge with
+ * external_ids:vm-id (libvirt sets it, with attached-mac and iface-id);
+ * external_ids:appfw-mode (enforce|monitor|noagent) overrides the default
+ * mode for that VM.
+ *
+ * It also writes one thing: the bridge's fail_mode is kept at "secure", so
+ * that the switch forwards nothing by itself while switchd is away. */
+#ifndef SWITCHD_OVSDB_H
+#define SWITCHD_OVSDB_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vsdb;
+
+/* One VM interface on the bridge (strings point into the IDL's rows: valid
+ * until the next vsdb_run()). */
+struct vsdb_vm_port {
+    const char *vm_id;          /* external_ids:vm-id */
+    const char *iface;          /* Interface name */
+    int ofport;                 /* 0 if not assigned yet, -1 if failed. */
+    const char *mac;            /* external_ids:attached-mac, or NULL */
+    const char *mode;           /* external_ids:appfw-mode, or NULL */
+    const char *vm_name;        /* external_ids:vm-name, or NULL */
+};
+
+/* 'remote' as for ovsdb-client ("unix:/run/openvswitch/db.sock"). */
+struct vsdb *vsdb_create(const char *remote, const char *bridge);
+void vsdb_destroy(struct vsdb *);
+
+void vsdb_run(struct vsdb *);
+void vsdb_wait(struct vsdb *);
+
+/* Changes whenever anything switchd reads changed. */
+unsigned int vsdb_seqno(const struct vsdb *);
+bool vsdb_is_connected(const struct vsdb *);
+
+/* True once the bridge exists in the database. */
+bool vsdb_has_bridge(const struct vsdb *);
+
+/* True if the bridge exists and its fail_mode is "secure".  ovs-vswitchd
+ * flushes a bridge's flows when its fail mode changes, so flows are worth
+ * installing only from then on. */
+bool vsdb_bridge_is_secure(const struct vsdb *);
+
+/* The bridge's VM interfaces, in a malloc'd array (the caller frees the
+ * array, not the strings). */
+size_t vsdb_vm_ports(const struct vsdb *, struct vsdb_vm_port **);
+
+#endif /* ovsdb.h */

@@ -1,0 +1,1034 @@
+/* switchd: VM registry, guest relay, flow requests (see switchd.h). */
+#include <config.h>
+
+#include "switchd.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/list.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/shash.h"
+#include "timeval.h"
+#include "uuid.h"
+#include "util.h"
+
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/rpc.h"
+#include "flowgen.h"
+#include "ofctrl.h"
+#include "ovsdb.h"
+#include "relay.h"
+#include "reset.h"
+
+LOG_MODULE(switchd);
+
+#define GUEST_MSGS_PER_RUN 64   /* Per VM per pass: fairness. */
+#define FLOW_REQS_PER_RUN 256
+
+/* An approved connection's flows (minus the shared counting flow). */
+struct allow {
+    struct flowgen_flows flows;
+    long long int expires;      /* time_msec() */
+    uint32_t app_id;
+};
+
+struct vm {
+    char *uuid;
+    char *name;
+    char *mac;
+    int ofport;
+    uint16_t zone;
+    enum flowgen_mode mode;
+    bool on_bridge;             /* Has an Interface with vm-id. */
+    struct relay *relay;        /* NULL unless registered. */
+
+    struct flowgen_flows flows;     /* VM flows now in ofctrl. */
+    struct shash allows;            /* policy flow key -> struct allow */
+    struct shash counted;           /* app id -> struct flowgen_flows */
+    struct shash last_counters;     /* app id -> uint64_t[2] */
+
+    double tokens;
+    long long int tokens_at;
+    int in_flight;
+    struct log_rl rl;
+    unsigned long long decides, verdicts, refused;
+};
+
+/* A flow_install waiting for its barrier. */
+struct pending_install {
+    struct ovs_list node;
+    struct rpc_request *req;
+    int64_t id;
+    uint64_t seqno;
+    char *vm;
+    char *allow_key;            /* NULL if nothing new was needed. */
+};
+
+/* A guest request forwarded to secd. */
+struct forwarded {
+    char *vm;
+    int64_t id;                 /* The guest's id; 0: no reply wanted. */
+};
+
+struct switchd {
+    struct switchd_config cfg;
+    struct flowgen_ctx ctx;
+    enum flowgen_mode default_mode;
+    struct ofctrl *ofctrl;
+    struct vsdb *vsdb;
+    unsigned int vsdb_seqno;
+    bool recompute;
+    struct rpc_server *flows_rpc;
+    struct rpc_client *secd;
+
+    struct shash vms;               /* uuid -> struct vm */
+    struct vm *by_zone[65536];
+    struct shash registered;        /* uuid -> channel path */
+    struct ovs_list pending;        /* struct pending_install */
+    struct shash forwarded;         /* cookie -> struct forwarded */
+    uint64_t next_cookie;
+
+    long long int next_sweep, next_stats;
+    unsigned long long installs, installs_failed, resets;
+};
+
+static bool
+mode_from_name(const char *name, enum flowgen_mode *mode)
+{
+    if (!strcmp(name, "enforce")) {
+        *mode = FLOWGEN_ENFORCE;
+    } else if (!strcmp(name, "monitor")) {
+        *mode = FLOWGEN_MONITOR;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static const char *
+mode_name(enum flowgen_mode mode)
+{
+    return (mode == FLOWGEN_ENFORCE ? "enforce"
+            : mode == FLOWGEN_MONITOR ? "monitor" : "noagent");
+}
+
+static void packet_in(void *sd_, const struct ofctrl_packet_in *);
+
+char *
+switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
+{
+    *sdp = NULL;
+    enum flowgen_mode mode;
+    if (!mode_from_name(cfg->default_mode, &mode)) {
+        return xasprintf("default-mode: \"%s\" is not enforce or monitor",
+                         cfg->default_mode);
+    }
+    struct switchd *sd = xzalloc(sizeof *sd);
+    sd->cfg = *cfg;
+    sd->default_mode = mode;
+    sd->ctx.table_base = cfg->table_base;
+    sd->ctx.cookie_prefix = cfg->cookie_prefix;
+    char *error = rpc_server_create(cfg->flow_url, 256, cfg->flow_ipc_mode,
+                                    &sd->flows_rpc);
+    if (!error) {
+        error = rpc_client_create(cfg->decide_url, cfg->secd_timeout_ms,
+                                  &sd->secd);
+    }
+    if (error) {
+        rpc_server_destroy(sd->flows_rpc);
+        free(sd);
+        return error;
+    }
+    shash_init(&sd->vms);
+    shash_init(&sd->registered);
+    shash_init(&sd->forwarded);
+    ovs_list_init(&sd->pending);
+    sd->ofctrl = ofctrl_create(cfg->switch_target, cfg->cookie_prefix,
+                               packet_in, sd);
+    sd->vsdb = vsdb_create(cfg->db, cfg->bridge);
+    sd->recompute = true;
+
+    struct flowgen_flows global;
+    flowgen_flows_init(&global);
+    flowgen_global(&sd->ctx, &global);
+    for (size_t i = 0; i < global.n; i++) {
+        char *e = ofctrl_add_flow(sd->ofctrl, &global.flows[i]);
+        ovs_assert(!e);
+    }
+    flowgen_flows_destroy(&global);
+    sd->next_sweep = sd->next_stats = time_msec() + 1000;
+    *sdp = sd;
+    return NULL;
+}
+
+/* Flows in and out of ofctrl. */
+
+static void
+flows_install(struct switchd *sd, const struct flowgen_flows *flows)
+{
+    for (size_t i = 0; i < flows->n; i++) {
+        char *error = ofctrl_add_flow(sd->ofctrl, &flows->flows[i]);
+        if (error) {
+            static struct log_rl rl = LOG_RL_INIT(6, 3);
+            LOG_WARN_RL(&rl, "flow not added: %s", error);
+            free(error);
+        }
+    }
+}
+
+static void
+flows_uninstall(struct switchd *sd, const struct flowgen_flows *flows)
+{
+    for (size_t i = 0; i < flows->n; i++) {
+        ofctrl_remove_flow(sd->ofctrl, &flows->flows[i]);
+    }
+}
+
+static void
+allow_destroy(struct switchd *sd, struct allow *a)
+{
+    flows_uninstall(sd, &a->flows);
+    flowgen_flows_destroy(&a->flows);
+    free(a);
+}
+
+/* VMs. */
+
+static uint16_t
+assign_zone(struct switchd *sd, const char *uuid)
+{
+    /* Stable across restarts of switchd (the same uuid gets the same zone
+     * unless it collides), so established connections keep their
+     * conntrack entries. */
+    uint32_t h = hash_string(uuid, 0);
+    for (uint32_t i = 0; i < 65535; i++) {
+        uint16_t zone = 1 + (h + i) % 65535;
+        if (!sd->by_zone[zone]) {
+            return zone;
+        }
+    }
+    return 0;
+}
+
+static struct vm *
+vm_find(const struct switchd *sd, const char *uuid)
+{
+    return shash_find_data(&sd->vms, uuid);
+}
+
+static struct vm *
+vm_get(struct switchd *sd, const char *uuid)
+{
+    struct vm *vm = vm_find(sd, uuid);
+    if (!vm) {
+        vm = xzalloc(sizeof *vm);
+        vm->uuid = xstrdup(uuid);
+        vm->name = xstrdup("");
+        vm->mac = xstrdup("");
+        vm->zone = assign_zone(sd, uuid);
+        vm->mode = sd->default_mode;
+        flowgen_flows_init(&vm->flows);
+        shash_init(&vm->allows);
+        shash_init(&vm->counted);
+        shash_init(&vm->last_counters);
+        vm->tokens = sd->cfg.vm_burst;
+        vm->tokens_at = time_msec();
+        vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
+        sd->by_zone[vm->zone] = vm;
+        shash_add(&sd->vms, uuid, vm);
+        LOG_INFO("vm added vm=%s zone=%u", uuid, vm->zone);
+    }
+    return vm;
+}
+
+static void
+vm_drop_allows(struct switchd *sd, struct vm *vm)
+{
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &vm->allows) {
+        allow_destroy(sd, node->data);
+    }
+    shash_clear(&vm->allows);
+    SHASH_FOR_EACH (node, &vm->counted) {
+        flows_uninstall(sd, node->data);
+        flowgen_flows_destroy(node->data);
+        free(node->data);
+    }
+    shash_clear(&vm->counted);
+    shash_clear_free_data(&vm->last_counters);
+}
+
+static void
+vm_destroy(struct switchd *sd, struct vm *vm)
+{
+    LOG_INFO("vm removed vm=%s zone=%u", vm->uuid, vm->zone);
+    vm_drop_allows(sd, vm);
+    flows_uninstall(sd, &vm->flows);
+    flowgen_flows_destroy(&vm->flows);
+    shash_destroy(&vm->allows);
+    shash_destroy(&vm->counted);
+    shash_destroy(&vm->last_counters);
+    relay_destroy(vm->relay);
+    sd->by_zone[vm->zone] = NULL;
+    shash_find_and_delete(&sd->vms, vm->uuid);
+    free(vm->uuid);
+    free(vm->name);
+    free(vm->mac);
+    free(vm);
+}
+
+static void
+vm_flowgen(const struct vm *vm, struct flowgen_vm *fv)
+{
+    *fv = (struct flowgen_vm) {
+        .uuid = vm->uuid,
+        .ofport = vm->on_bridge ? vm->ofport : 0,
+        .zone = vm->zone,
+        .mac = vm->mac,
+        .mode = vm->mode,
+    };
+}
+
+/* Regenerates a VM's own flows; unchanged ones keep their references, so
+ * they never leave the switch. */
+static void
+vm_update_flows(struct switchd *sd, struct vm *vm)
+{
+    struct flowgen_vm fv;
+    vm_flowgen(vm, &fv);
+    struct flowgen_flows new;
+    flowgen_flows_init(&new);
+    flowgen_vm(&sd->ctx, &fv, &new);
+    flows_install(sd, &new);
+    flows_uninstall(sd, &vm->flows);
+    flowgen_flows_destroy(&vm->flows);
+    vm->flows = new;
+}
+
+static void
+set_string(char **dst, const char *src)
+{
+    if (strcmp(*dst, src ? src : "")) {
+        free(*dst);
+        *dst = xstrdup(src ? src : "");
+    }
+}
+
+/* Brings the VM table in line with the database and the registrations. */
+static void
+reconcile(struct switchd *sd)
+{
+    struct shash_node *node, *next;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        ((struct vm *) node->data)->on_bridge = false;
+    }
+    struct vsdb_vm_port *ports;
+    size_t n = vsdb_vm_ports(sd->vsdb, &ports);
+    for (size_t i = 0; i < n; i++) {
+        const struct vsdb_vm_port *p = &ports[i];
+        if (!uuid_is_partial_string(p->vm_id)
+            || strlen(p->vm_id) != UUID_LEN) {
+            continue;
+        }
+        struct vm *vm = vm_get(sd, p->vm_id);
+        vm->on_bridge = p->ofport > 0;
+        vm->ofport = p->ofport > 0 ? p->ofport : 0;
+        set_string(&vm->mac, p->mac);
+        set_string(&vm->name, p->vm_name ? p->vm_name : p->iface);
+        enum flowgen_mode mode = sd->default_mode;
+        if (p->mode && !mode_from_name(p->mode, &mode)) {
+            LOG_WARN_RL(&vm->rl, "vm=%s appfw-mode=%s is not enforce or "
+                        "monitor; using %s", vm->uuid, p->mode,
+                        mode_name(sd->default_mode));
+        }
+        vm->mode = mode;
+    }
+    free(ports);
+
+    SHASH_FOR_EACH (node, &sd->registered) {
+        vm_get(sd, node->name);
+    }
+    SHASH_FOR_EACH_SAFE (node, next, &sd->vms) {
+        struct vm *vm = node->data;
+        const char *path = shash_find_data(&sd->registered, vm->uuid);
+        if (!vm->on_bridge) {
+            vm_drop_allows(sd, vm);
+        }
+        if (!vm->on_bridge && !path) {
+            vm_destroy(sd, vm);
+            continue;
+        }
+        if (path && (!vm->relay || strcmp(relay_path(vm->relay), path))) {
+            relay_destroy(vm->relay);
+            vm->relay = relay_create(path, vm->uuid);
+        } else if (!path && vm->relay) {
+            relay_destroy(vm->relay);
+            vm->relay = NULL;
+        }
+        vm_update_flows(sd, vm);
+    }
+}
+
+/* Flow requests from secd. */
+
+static void
+reply_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
+          const char *message)
+{
+    struct json_object *ack = msg_create(MSG_ACK);
+    msg_put_int(ack, "id", id);
+    json_object_object_add(ack, "ok", json_object_new_boolean(ok));
+    if (message) {
+        msg_put_string(ack, "message", message);
+    }
+    const char *text = json_object_to_json_string_ext(ack,
+                                                      JSON_C_TO_STRING_PLAIN);
+    rpc_request_reply(sd->flows_rpc, req, text, strlen(text));
+    json_object_put(ack);
+    ok ? sd->installs++ : sd->installs_failed++;
+}
+
+/* Adds the (VM, app) counting flow once per VM and app. */
+static void
+add_counted(struct switchd *sd, struct vm *vm, const struct flowgen_flow *f,
+            uint32_t app_id)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%u", app_id);
+    if (shash_find(&vm->counted, key)) {
+        return;
+    }
+    struct flowgen_flows *flows = xmalloc(sizeof *flows);
+    flowgen_flows_init(flows);
+    flows->flows = xmalloc(sizeof *flows->flows);
+    flows->allocated = flows->n = 1;
+    flows->flows[0] = (struct flowgen_flow) {
+        .table = f->table, .priority = f->priority, .cookie = f->cookie,
+        .match = xstrdup(f->match), .actions = xstrdup(f->actions),
+    };
+    flows_install(sd, flows);
+    shash_add(&vm->counted, key, flows);
+}
+
+static void
+handle_flow_install(struct switchd *sd, struct rpc_request *req)
+{
+    struct json_object *msg;
+    enum msg_type type;
+    char *error = msg_parse(req->data, req->len, &msg, &type);
+    if (error || type != MSG_FLOW_INSTALL) {
+        char *m = error ? error : xasprintf("expected flow_install, not %s",
+                                            msg_type_name(type));
+        reply_ack(sd, req, 0, false, m);
+        free(m);
+        json_object_put(msg);
+        return;
+    }
+    int64_t id = msg_get_int(msg, "id", 0);
+    const char *uuid = msg_get_string(msg, "vm.uuid", "");
+    struct vm *vm = vm_find(sd, uuid);
+    if (!vm || !vm->on_bridge) {
+        char *m = xasprintf("vm %s has no port on bridge %s", uuid,
+                            sd->cfg.bridge);
+        reply_ack(sd, req, id, false, m);
+        free(m);
+        json_object_put(msg);
+        return;
+    }
+    struct flowgen_allow a = {
+        .service = !strcmp(msg_get_string(msg, "granularity", ""),
+                           "service"),
+        .proto = !strcmp(msg_get_string(msg, "protocol", ""), "udp")
+                 ? 17 : 6,
+        .local_addr = msg_get_string(msg, "local.address", ""),
+        .local_port = msg_get_int(msg, "local.port", 0),
+        .remote_addr = msg_get_string(msg, "remote.address", ""),
+        .remote_port = msg_get_int(msg, "remote.port", 0),
+        .app_id = msg_get_int(msg, "app_id", 0),
+    };
+    struct flowgen_vm fv;
+    vm_flowgen(vm, &fv);
+    struct flowgen_flows flows;
+    flowgen_flows_init(&flows);
+    error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
+    if (error) {
+        reply_ack(sd, req, id, false, error);
+        free(error);
+        flowgen_flows_destroy(&flows);
+        json_object_put(msg);
+        return;
+    }
+
+    int ttl = MAX(msg_get_int(msg, "ttl", 0), sd->cfg.min_flow_ttl);
+    long long int expires = time_msec() + ttl * 1000LL;
+    char *key = flowgen_flow_key(&flows.flows[0]);
+    struct allow *al = shash_find_data(&vm->allows, key);
+    struct pending_install *p = xzalloc(sizeof *p);
+    if (al) {
+        /* Already approved: refresh it; the ack waits only for whatever
+         * is still on its way to the switch. */
+        al->expires = MAX(al->expires, expires);
+        flowgen_flows_destroy(&flows);
+        free(key);
+    } else {
+        al = xzalloc(sizeof *al);
+        al->expires = expires;
+        al->app_id = a.app_id;
+        flowgen_flows_init(&al->flows);
+        for (size_t i = 0; i < flows.n; i++) {
+            struct flowgen_flow *f = &flows.flows[i];
+            if (((f->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT) {
+                add_counted(sd, vm, f, a.app_id);
+            }
+        }
+        /* The allow keeps only its own flows. */
+        for (size_t i = 0; i < flows.n; i++) {
+            struct flowgen_flow *f = &flows.flows[i];
+            if (((f->cookie >> 40) & 0xff) != FLOWGEN_K_COUNT) {
+                if (al->flows.n >= al->flows.allocated) {
+                    al->flows.flows = x2nrealloc(al->flows.flows,
+                                                 &al->flows.allocated,
+                                                 sizeof *al->flows.flows);
+                }
+                al->flows.flows[al->flows.n++] = *f;
+                f->match = f->actions = NULL;
+            }
+        }
+        flowgen_flows_destroy(&flows);
+        flows_install(sd, &al->flows);
+        shash_add_nocopy(&vm->allows, key, al);
+        p->allow_key = xstrdup(key);
+    }
+    p->req = req;
+    p->id = id;
+    p->seqno = ofctrl_seqno(sd->ofctrl);
+    p->vm = xstrdup(vm->uuid);
+    ovs_list_push_back(&sd->pending, &p->node);
+    json_object_put(msg);
+}
+
+static void
+pending_destroy(struct pending_install *p)
+{
+    free(p->vm);
+    free(p->allow_key);
+    free(p);
+}
+
+/* Acknowledges flow requests whose bundle has been confirmed (or failed). */
+static void
+check_pending(struct switchd *sd)
+{
+    uint64_t acked = ofctrl_acked_seqno(sd->ofctrl);
+    struct pending_install *p, *next;
+    LIST_FOR_EACH_SAFE (p, next, node, &sd->pending) {
+        const char *error = ofctrl_seqno_error(sd->ofctrl, p->seqno);
+        if (error) {
+            /* The switch refused it: take it back out, or every resync
+             * would fail the same way. */
+            struct vm *vm = vm_find(sd, p->vm);
+            struct allow *al = vm && p->allow_key
+                               ? shash_find_and_delete(&vm->allows,
+                                                       p->allow_key)
+                               : NULL;
+            if (al) {
+                allow_destroy(sd, al);
+            }
+            reply_ack(sd, p->req, p->id, false, error);
+        } else if (p->seqno <= acked) {
+            reply_ack(sd, p->req, p->id, true, NULL);
+        } else {
+            continue;
+        }
+        ovs_list_remove(&p->node);
+        pending_destroy(p);
+    }
+}
+
+/* Approved flows expire after their TTL: established connections go on
+ * through conntrack; new ones need a new verdict. */
+static void
+sweep_allows(struct switchd *sd)
+{
+    long long int now = time_msec();
+    struct shash_node *vnode;
+    SHASH_FOR_EACH (vnode, &sd->vms) {
+        struct vm *vm = vnode->data;
+        struct shash_node *node, *next;
+        SHASH_FOR_EACH_SAFE (node, next, &vm->allows) {
+            struct allow *al = node->data;
+            if (al->expires <= now) {
+                shash_delete(&vm->allows, node);
+                allow_destroy(sd, al);
+            }
+        }
+    }
+}
+
+/* Guests. */
+
+static void
+send_guest_error(struct vm *vm, const char *code, int64_t id,
+                 const char *message)
+{
+    struct json_object *e = msg_error_create(code, id, "%s", message);
+    relay_send(vm->relay, e);
+    json_object_put(e);
+}
+
+static bool
+take_token(struct switchd *sd, struct vm *vm)
+{
+    long long int now = time_msec();
+    vm->tokens = MIN((double) sd->cfg.vm_burst,
+                     vm->tokens + (now - vm->tokens_at)
+                                  * sd->cfg.vm_rate / 1000.0);
+    vm->tokens_at = now;
+    if (vm->tokens < 1) {
+        return false;
+    }
+    vm->tokens--;
+    return true;
+}
+
+/* Replaces whatever the guest said about its VM with what switchd knows. */
+static void
+stamp(const struct vm *vm, struct json_object *msg)
+{
+    json_object_object_del(msg, "vm");
+    struct json_object *v = json_object_new_object();
+    msg_put_string(v, "uuid", vm->uuid);
+    if (*vm->name) {
+        msg_put_string(v, "name", vm->name);
+    }
+    if (vm->ofport > 0) {
+        msg_put_int(v, "ofport", vm->ofport);
+    }
+    if (*vm->mac) {
+        msg_put_string(v, "mac", vm->mac);
+    }
+    json_object_object_add(msg, "vm", v);
+}
+
+static void
+forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
+        int64_t reply_id)
+{
+    stamp(vm, msg);
+    const char *text = json_object_to_json_string_ext(msg,
+                                                      JSON_C_TO_STRING_PLAIN);
+    uint64_t cookie = ++sd->next_cookie;
+    int error = rpc_client_send(sd->secd, text, strlen(text), cookie);
+    if (error) {
+        if (reply_id) {
+            send_guest_error(vm, "unavailable", reply_id,
+                             "appfw-secd cannot be reached");
+        }
+        return;
+    }
+    struct forwarded *f = xmalloc(sizeof *f);
+    f->vm = xstrdup(vm->uuid);
+    f->id = reply_id;
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
+    shash_add(&sd->forwarded, key, f);
+    if (reply_id) {
+        vm->in_flight++;
+    }
+}
+
+static void
+handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
+                 enum msg_type type)
+{
+    int64_t id = msg_get_int(msg, "id", 0);
+    switch (type) {
+    case MSG_HELLO: {
+        int version;
+        char *error = msg_hello_negotiate(msg, MSG_VERSION_MIN,
+                                          MSG_VERSION_MAX, &version);
+        if (error) {
+            send_guest_error(vm, "version", 0, error);
+            free(error);
+        }
+        break;
+    }
+    case MSG_HEARTBEAT: {
+        struct json_object *hb = msg_create(MSG_HEARTBEAT);
+        msg_put_int(hb, "seq", msg_get_int(msg, "seq", 0));
+        msg_put_int(hb, "time_ms", time_wall_msec());
+        relay_send(vm->relay, hb);
+        json_object_put(hb);
+        break;
+    }
+    case MSG_DECIDE:
+        vm->decides++;
+        if (!take_token(sd, vm)) {
+            vm->refused++;
+            LOG_WARN_RL(&vm->rl, "rate limited vm=%s rate=%d/s", vm->uuid,
+                        sd->cfg.vm_rate);
+            send_guest_error(vm, "rate_limited", id,
+                             "too many requests from this VM");
+        } else if (vm->in_flight >= sd->cfg.vm_queue) {
+            vm->refused++;
+            send_guest_error(vm, "overloaded", id,
+                             "too many requests in flight from this VM");
+        } else {
+            forward(sd, vm, msg, id);
+        }
+        break;
+    case MSG_FLOW_OPEN:
+    case MSG_FLOW_CLOSE:
+    case MSG_STATS:
+        if (take_token(sd, vm)) {
+            forward(sd, vm, msg, 0);
+        }
+        break;
+    case MSG_VERDICT:
+    case MSG_POLICY_PUSH:
+    case MSG_ERROR:
+    case MSG_FLOW_INSTALL:
+    case MSG_ACK:
+    case MSG_N_TYPES:
+    default:
+        send_guest_error(vm, "bad_message", id,
+                         "a guest does not send this message type");
+        break;
+    }
+}
+
+static void
+run_guest(struct switchd *sd, struct vm *vm)
+{
+    relay_run(vm->relay);
+    for (int i = 0; i < GUEST_MSGS_PER_RUN; i++) {
+        struct json_object *msg;
+        enum msg_type type;
+        char *error;
+        int64_t id;
+        enum relay_result r = relay_recv(vm->relay, &msg, &type, &error,
+                                         &id);
+        if (r == RELAY_NONE) {
+            return;
+        } else if (r == RELAY_BAD) {
+            LOG_WARN_RL(&vm->rl, "bad message vm=%s error=\"%s\"", vm->uuid,
+                        error);
+            send_guest_error(vm, "bad_message", id, error);
+            free(error);
+        } else {
+            handle_guest_msg(sd, vm, msg, type);
+            json_object_put(msg);
+        }
+    }
+    poll_immediate_wake();      /* More may be waiting. */
+}
+
+/* secd's replies to forwarded requests go back to the VM that asked. */
+static void
+run_secd_replies(struct switchd *sd)
+{
+    struct rpc_reply *r;
+    while ((r = rpc_client_next(sd->secd))) {
+        char key[24];
+        snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
+        struct forwarded *f = shash_find_and_delete(&sd->forwarded, key);
+        struct vm *vm = f ? vm_find(sd, f->vm) : NULL;
+        if (f && f->id && vm) {
+            vm->in_flight--;
+        }
+        if (f && f->id && vm && vm->relay) {
+            struct json_object *reply = NULL;
+            if (!r->error) {
+                reply = json_tokener_parse(r->data);
+            }
+            if (reply) {
+                vm->verdicts++;
+                relay_send(vm->relay, reply);
+                json_object_put(reply);
+            } else {
+                /* The VM's fail mode decides what the guest does. */
+                send_guest_error(vm, "unavailable", f->id,
+                                 r->error ? strerror(r->error)
+                                 : "unreadable reply from appfw-secd");
+            }
+        }
+        if (f) {
+            free(f->vm);
+            free(f);
+        }
+        rpc_reply_free(r);
+    }
+}
+
+/* Packet-ins. */
+
+static void
+packet_in(void *sd_, const struct ofctrl_packet_in *pin)
+{
+    struct switchd *sd = sd_;
+    if (pin->punt != FLOWGEN_PUNT_RESET) {
+        return;
+    }
+    uint8_t rst[RESET_MAX_LEN];
+    size_t len = reset_compose(pin->packet, pin->len, rst);
+    if (len) {
+        ofctrl_packet_out(sd->ofctrl, pin->in_port, rst, len);
+        sd->resets++;
+    }
+}
+
+/* Counters: per (VM, app) deltas to secd. */
+
+static void
+report_counters(struct switchd *sd)
+{
+    struct ofctrl_counter *c;
+    size_t n;
+    if (!ofctrl_take_counters(sd->ofctrl, &c, &n)) {
+        return;
+    }
+    struct shash by_vm = SHASH_INITIALIZER(&by_vm);
+    for (size_t i = 0; i < n; i++) {
+        struct vm *vm = sd->by_zone[c[i].zone];
+        if (!vm) {
+            continue;
+        }
+        char key[16];
+        snprintf(key, sizeof key, "%u", c[i].app_id);
+        uint64_t *last = shash_find_data(&vm->last_counters, key);
+        if (!last) {
+            last = xzalloc(2 * sizeof *last);
+            shash_add(&vm->last_counters, key, last);
+        }
+        uint64_t dp = c[i].packets >= last[0] ? c[i].packets - last[0]
+                                              : c[i].packets;
+        uint64_t db = c[i].bytes >= last[1] ? c[i].bytes - last[1]
+                                            : c[i].bytes;
+        last[0] = c[i].packets;
+        last[1] = c[i].bytes;
+        if (!dp) {
+            continue;
+        }
+        struct json_object *apps = shash_find_data(&by_vm, vm->uuid);
+        if (!apps) {
+            apps = json_object_new_array();
+            shash_add(&by_vm, vm->uuid, apps);
+        }
+        struct json_object *a = json_object_new_object();
+        msg_put_int(a, "app_id", c[i].app_id);
+        msg_put_int(a, "packets", MIN(dp, (uint64_t) MSG_INT_MAX));
+        msg_put_int(a, "bytes", MIN(db, (uint64_t) MSG_INT_MAX));
+        json_object_array_add(apps, a);
+    }
+    free(c);
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &by_vm) {
+        struct vm *vm = vm_find(sd, node->name);
+        struct json_object *msg = msg_create(MSG_STATS);
+        msg_put_int(msg, "interval", sd->cfg.stats_interval);
+        json_object_object_add(msg, "flows", json_object_new_array());
+        json_object_object_add(msg, "apps", node->data);
+        forward(sd, vm, msg, 0);
+        json_object_put(msg);
+    }
+    shash_destroy(&by_vm);
+}
+
+/* The loop. */
+
+void
+switchd_run(struct switchd *sd)
+{
+    vsdb_run(sd->vsdb);
+    unsigned int seqno = vsdb_seqno(sd->vsdb);
+    if (seqno != sd->vsdb_seqno || sd->recompute) {
+        sd->vsdb_seqno = seqno;
+        sd->recompute = false;
+        reconcile(sd);
+    }
+
+    for (int i = 0; i < FLOW_REQS_PER_RUN; i++) {
+        struct rpc_request *req = rpc_server_next(sd->flows_rpc);
+        if (!req) {
+            break;
+        }
+        handle_flow_install(sd, req);
+    }
+
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        if (vm->relay) {
+            run_guest(sd, vm);
+        }
+    }
+    run_secd_replies(sd);
+
+    long long int now = time_msec();
+    if (now >= sd->next_sweep) {
+        sweep_allows(sd);
+        sd->next_sweep = now + 1000;
+    }
+    if (now >= sd->next_stats) {
+        ofctrl_request_counters(sd->ofctrl);
+        sd->next_stats = now + sd->cfg.stats_interval * 1000LL;
+    }
+
+    ofctrl_set_enabled(sd->ofctrl, vsdb_bridge_is_secure(sd->vsdb));
+    ofctrl_run(sd->ofctrl);
+    report_counters(sd);
+    check_pending(sd);
+}
+
+void
+switchd_wait(struct switchd *sd)
+{
+    vsdb_wait(sd->vsdb);
+    ofctrl_wait(sd->ofctrl);
+    poll_fd_wait(rpc_server_fd(sd->flows_rpc), POLLIN);
+    poll_fd_wait(rpc_client_fd(sd->secd), POLLIN);
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        if (vm->relay) {
+            relay_wait(vm->relay);
+        }
+    }
+    poll_timer_wait_until(MIN(sd->next_sweep, sd->next_stats));
+}
+
+void
+switchd_destroy(struct switchd *sd)
+{
+    if (!sd) {
+        return;
+    }
+    struct shash_node *node, *next;
+    SHASH_FOR_EACH_SAFE (node, next, &sd->vms) {
+        vm_destroy(sd, node->data);
+    }
+    shash_destroy(&sd->vms);
+    shash_destroy_free_data(&sd->registered);
+    struct pending_install *p;
+    LIST_FOR_EACH_POP (p, node, &sd->pending) {
+        reply_ack(sd, p->req, p->id, false, "appfw-switchd is stopping");
+        pending_destroy(p);
+    }
+    SHASH_FOR_EACH (node, &sd->forwarded) {
+        struct forwarded *f = node->data;
+        free(f->vm);
+        free(f);
+    }
+    shash_destroy(&sd->forwarded);
+    /* Flows stay on the switch: a restarted switchd replaces them
+     * atomically, and until then the bridge (fail_mode=secure) keeps
+     * enforcing what was approved. */
+    ofctrl_destroy(sd->ofctrl);
+    vsdb_destroy(sd->vsdb);
+    rpc_server_destroy(sd->flows_rpc);
+    rpc_client_destroy(sd->secd);
+    free(sd);
+}
+
+/* Control commands. */
+
+char *
+switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
+                    bool *ok)
+{
+    if (!uuid_is_partial_string(uuid) || strlen(uuid) != UUID_LEN) {
+        *ok = false;
+        return xasprintf("\"%s\" is not a VM UUID", uuid);
+    }
+    if (!*path || *path != '/') {
+        *ok = false;
+        return xasprintf("\"%s\": the channel path must be absolute", path);
+    }
+    free(shash_replace(&sd->registered, uuid, xstrdup(path)));
+    sd->recompute = true;
+    *ok = true;
+    LOG_INFO("vm registered vm=%s channel=%s", uuid, path);
+    return xasprintf("registered %s channel %s", uuid, path);
+}
+
+char *
+switchd_vm_unregister(struct switchd *sd, const char *uuid, bool *ok)
+{
+    char *path = shash_find_and_delete(&sd->registered, uuid);
+    if (!path) {
+        *ok = false;
+        return xasprintf("%s is not registered", uuid);
+    }
+    free(path);
+    sd->recompute = true;
+    *ok = true;
+    LOG_INFO("vm unregistered vm=%s", uuid);
+    return xasprintf("unregistered %s", uuid);
+}
+
+char *
+switchd_vms(const struct switchd *sd)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    const struct shash_node **nodes = shash_sort(&sd->vms);
+    for (size_t i = 0; i < shash_count(&sd->vms); i++) {
+        const struct vm *vm = nodes[i]->data;
+        ds_put_format(&s, "%s name=%s ofport=%d mac=%s zone=%u mode=%s "
+                      "allows=%zu apps=%zu", vm->uuid,
+                      *vm->name ? vm->name : "-", vm->ofport,
+                      *vm->mac ? vm->mac : "-", vm->zone,
+                      mode_name(vm->mode), shash_count(&vm->allows),
+                      shash_count(&vm->counted));
+        if (vm->relay) {
+            struct relay_stats st;
+            relay_get_stats(vm->relay, &st);
+            ds_put_format(&s, " channel=%s connected=%s connects=%llu "
+                          "frames=%llu bad=%llu framing_errors=%llu "
+                          "decides=%llu verdicts=%llu refused=%llu",
+                          relay_path(vm->relay),
+                          relay_is_connected(vm->relay) ? "yes" : "no",
+                          st.connects, st.frames_in, st.bad_frames,
+                          st.framing_errors, vm->decides, vm->verdicts,
+                          vm->refused);
+        } else {
+            ds_put_cstr(&s, " channel=-");
+        }
+        ds_put_char(&s, '\n');
+    }
+    free(nodes);
+    return ds_steal_cstr(&s);
+}
+
+char *
+switchd_flows(const struct switchd *sd)
+{
+    return ofctrl_dump_desired(sd->ofctrl);
+}
+
+char *
+switchd_connection_status(const struct switchd *sd)
+{
+    char *of = ofctrl_status(sd->ofctrl);
+    char *s = xasprintf("%s\novsdb=%s bridge=%s\nflow_installs=%llu "
+                        "failed=%llu pending=%zu resets=%llu\n", of,
+                        vsdb_is_connected(sd->vsdb) ? "connected"
+                                                    : "disconnected",
+                        vsdb_has_bridge(sd->vsdb) ? sd->cfg.bridge
+                                                  : "(missing)",
+                        sd->installs, sd->installs_failed,
+                        ovs_list_size(&sd->pending), sd->resets);
+    free(of);
+    return s;
+}
+
+void
+switchd_recompute(struct switchd *sd)
+{
+    sd->recompute = true;
+}

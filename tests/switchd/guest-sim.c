@@ -1,0 +1,233 @@
+/* guest-sim: plays a guest's side of a virtio-serial channel for the
+ * appfw-switchd tests, until the agent (guest-agent/) exists.  It listens on
+ * a UNIX socket as QEMU's chardev does, accepts appfw-switchd, and speaks
+ * common/'s framing.
+ *
+ *   guest-sim PATH decide ID PROTO LOCAL-IP LPORT REMOTE-IP RPORT
+ *       sends hello, then one decide; prints the reply (one JSON line)
+ *   guest-sim PATH garbage SECONDS
+ *       for SECONDS: sends a zero-length frame (a framing violation) each
+ *       time switchd connects; prints how many connections it saw
+ *   guest-sim PATH bench COUNT
+ *       sends COUNT decides one at a time; prints "p50_us=.. p99_us=.."
+ *
+ * Exits 1 if switchd does not connect or answer within 10 s. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/frame.h"
+#include "common/msg.h"
+#include "common/util.h"
+#include "tests/bench/bench.h"
+
+#define TIMEOUT_MS 10000
+
+static int
+listen_on(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    unlink(path);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &sun, sizeof sun)
+        || listen(fd, 4)) {
+        perror(path);
+        exit(1);
+    }
+    return fd;
+}
+
+static int
+accept_within(int lfd, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+    if (poll(&pfd, 1, timeout_ms) <= 0) {
+        return -1;
+    }
+    return accept(lfd, NULL, NULL);
+}
+
+/* Waits for the next frame; returns the parsed object or exits. */
+static struct json_object *
+recv_msg(struct chan *c)
+{
+    int64_t deadline = time_mono_ms() + TIMEOUT_MS;
+    for (;;) {
+        struct frame f;
+        int error = chan_recv(c, &f);
+        if (!error) {
+            struct json_object *obj = json_tokener_parse((char *) f.data);
+            free(f.data);
+            if (!obj) {
+                fprintf(stderr, "guest-sim: unparsable frame\n");
+                exit(1);
+            }
+            return obj;
+        } else if (error != EAGAIN) {
+            fprintf(stderr, "guest-sim: channel: %s\n",
+                    error == EOF ? "closed" : strerror(error));
+            exit(1);
+        }
+        int left = deadline - time_mono_ms();
+        struct pollfd pfd = { .fd = chan_fd(c), .events = POLLIN };
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+            fprintf(stderr, "guest-sim: no answer within %d ms\n",
+                    TIMEOUT_MS);
+            exit(1);
+        }
+    }
+}
+
+/* Accepts switchd, exchanges hellos. */
+static struct chan *
+open_channel(const char *path)
+{
+    int lfd = listen_on(path);
+    int fd = accept_within(lfd, TIMEOUT_MS);
+    close(lfd);
+    if (fd < 0) {
+        fprintf(stderr, "guest-sim: appfw-switchd did not connect\n");
+        exit(1);
+    }
+    struct chan *c = chan_create(fd, 0, 0);
+    struct json_object *hello = recv_msg(c);
+    if (strcmp(msg_get_string(hello, "type", ""), "hello")) {
+        fprintf(stderr, "guest-sim: expected hello first\n");
+        exit(1);
+    }
+    json_object_put(hello);
+    struct json_object *mine = msg_create(MSG_HELLO);
+    msg_put_int(mine, "version_min", MSG_VERSION_MIN);
+    msg_put_int(mine, "version_max", MSG_VERSION_MAX);
+    msg_put_string(mine, "role", "agent");
+    chan_send(c, mine);
+    json_object_put(mine);
+    return c;
+}
+
+static struct json_object *
+make_decide(long long id, const char *proto, const char *lip, int lport,
+            const char *rip, int rport)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"type\":\"decide\",\"id\":%lld,\"event\":\"connect\","
+             "\"protocol\":\"%s\",\"direction\":\"outbound\","
+             "\"local\":{\"address\":\"%s\",\"port\":%d},"
+             "\"remote\":{\"address\":\"%s\",\"port\":%d},"
+             "\"app\":{\"path\":\"/usr/bin/curl\"},"
+             "\"process\":{\"pid\":4242},"
+             "\"user\":{\"uid\":1000,\"name\":\"alice\"},"
+             "\"vm\":{\"uuid\":\"00000000-0000-4000-8000-0000000000ff\","
+             "\"name\":\"forged\"}}",
+             id, proto, lip, lport, rip, rport);
+    return json_tokener_parse(text);
+}
+
+/* Sends one decide and waits for the reply with its id (skipping
+ * heartbeats and the like). */
+static struct json_object *
+decide(struct chan *c, struct json_object *req)
+{
+    int64_t id = msg_get_int(req, "id", 0);
+    chan_send(c, req);
+    for (;;) {
+        chan_run(c);
+        struct json_object *reply = recv_msg(c);
+        if (msg_get_int(reply, "id", -1) == id) {
+            return reply;
+        }
+        json_object_put(reply);
+    }
+}
+
+static int
+cmd_decide(const char *path, char **argv)
+{
+    struct chan *c = open_channel(path);
+    struct json_object *req = make_decide(atoll(argv[0]), argv[1], argv[2],
+                                          atoi(argv[3]), argv[4],
+                                          atoi(argv[5]));
+    struct json_object *reply = decide(c, req);
+    printf("%s\n", json_object_to_json_string_ext(reply,
+                                                  JSON_C_TO_STRING_PLAIN));
+    json_object_put(req);
+    json_object_put(reply);
+    chan_destroy(c);
+    return 0;
+}
+
+static int
+cmd_garbage(const char *path, int seconds)
+{
+    int lfd = listen_on(path);
+    int64_t end = time_mono_ms() + seconds * 1000;
+    int connections = 0;
+    while (time_mono_ms() < end) {
+        int fd = accept_within(lfd, end - time_mono_ms());
+        if (fd < 0) {
+            continue;
+        }
+        connections++;
+        static const char zero[4] = { 0, 0, 0, 0 };
+        if (write(fd, zero, sizeof zero) != sizeof zero) {
+            /* switchd may already be gone: count it anyway. */
+        }
+        usleep(50000);
+        close(fd);
+    }
+    printf("garbage connections=%d\n", connections);
+    close(lfd);
+    return 0;
+}
+
+static int
+cmd_bench(const char *path, int count)
+{
+    struct chan *c = open_channel(path);
+    struct bench_samples s;
+    bench_samples_init(&s);
+    int errors = 0;
+    for (int i = 1; i <= count; i++) {
+        struct json_object *req = make_decide(i, "tcp", "10.77.0.1",
+                                              40000 + i % 20000,
+                                              "10.77.0.2", 8080);
+        int64_t t0 = bench_now_ns();
+        struct json_object *reply = decide(c, req);
+        bench_samples_add(&s, (double) (bench_now_ns() - t0));
+        if (strcmp(msg_get_string(reply, "type", ""), "verdict")) {
+            errors++;
+        }
+        json_object_put(req);
+        json_object_put(reply);
+    }
+    printf("decides=%d errors=%d p50_us=%.0f p99_us=%.0f\n", count, errors,
+           bench_percentile(&s, 50) / 1e3, bench_percentile(&s, 99) / 1e3);
+    bench_samples_destroy(&s);
+    chan_destroy(c);
+    return errors ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 9 && !strcmp(argv[2], "decide")) {
+        return cmd_decide(argv[1], argv + 3);
+    } else if (argc == 4 && !strcmp(argv[2], "garbage")) {
+        return cmd_garbage(argv[1], atoi(argv[3]));
+    } else if (argc == 4 && !strcmp(argv[2], "bench")) {
+        return cmd_bench(argv[1], atoi(argv[3]));
+    }
+    fprintf(stderr, "usage: guest-sim PATH decide ID PROTO LIP LPORT RIP "
+            "RPORT\n       guest-sim PATH garbage SECONDS\n"
+            "       guest-sim PATH bench COUNT\n");
+    return 2;
+}
