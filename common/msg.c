@@ -178,11 +178,23 @@ static const struct schema_field counters_fields[] = {
     SF_END
 };
 
+/* Datapath counters per application (appfw-switchd -> secd): both
+ * directions of the application's connections, since the last report. */
+static const struct schema_field app_counters_fields[] = {
+    SF_INT("app_id", true, 0, 4294967295LL),
+    SF_INT("packets", true, 0, MSG_INT_MAX),
+    SF_INT("bytes", true, 0, MSG_INT_MAX),
+    SF_END
+};
+
 static const struct schema_field stats_fields[] = {
     SF_INT("interval", true, 1, TTL_MAX),
     SF_ARRAY("flows", true, 0, 1024,
              (&(const struct schema_field)
                   SF_OBJ("flow", true, counters_fields))),
+    SF_ARRAY("apps", false, 0, 4096,
+             (&(const struct schema_field)
+                  SF_OBJ("app", true, app_counters_fields))),
     SF_OBJ("vm", false, vm_fields),
     SF_END
 };

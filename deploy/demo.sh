@@ -21,8 +21,9 @@ missing=""
 if [ -n "$missing" ]; then
     printf 'make demo: the end-to-end demo cannot run yet; missing:%b\n' \
         "$missing" >&2
-    printf 'What exists today: the wire-protocol library (common/) and its\n' >&2
-    printf 'tests; run "make check" to build and test it.\n' >&2
+    printf 'What exists today: appid, appfw-secd and appfw-switchd, tested\n' >&2
+    printf 'end to end against a private OVS with namespace VMs by "make check"\n' >&2
+    printf '(tests/switchd/test-switchd.sh).\n' >&2
     exit 1
 fi
 

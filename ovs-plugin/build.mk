@@ -1,8 +1,8 @@
 # ovs-plugin/: appfw-switchd, the hypervisor's flow programmer and channel
 # relay, linked against libopenvswitch (built by `make deps`).
 
-# flowgen is pure: its tests link neither OVS nor nng.
-FLOWGEN_OBJ := $(BUILD)/ovs-plugin/flowgen.o
+# flowgen and reset are pure: their tests link neither OVS nor nng.
+OVSP_PURE_OBJS := $(BUILD)/ovs-plugin/flowgen.o $(BUILD)/ovs-plugin/reset.o
 
 # OVS's headers go in as system headers: our warnings are for our code.
 OVS_CFLAGS := -isystem $(OVS_DIR) -isystem $(OVS_DIR)/include \
@@ -24,7 +24,7 @@ OVSP_TESTS := $(patsubst ovs-plugin/tests/%.c,$(BUILD)/ovs-plugin/tests/%,\
 UNIT_TESTS += $(OVSP_TESTS)
 
 $(OVSP_TESTS): $(BUILD)/ovs-plugin/tests/%: $(BUILD)/ovs-plugin/tests/%.o \
-               $(FLOWGEN_OBJ) $(COMMON_LIB)
+               $(OVSP_PURE_OBJS) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(JSONC_LIBS) $(CRYPTO_LIBS)
 
 # libopenvswitch comes before libappfw-common on the link line: OVS defines

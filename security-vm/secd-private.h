@@ -55,6 +55,8 @@ struct secd {
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
     struct strmap pending;       /* Flow id (decimal) -> pending_flow. */
+    struct strmap app_names;     /* App id (decimal) -> product (char *), for
+                                  * switchd's per-app counters. */
     uint64_t next_flow_id;
 
     int64_t next_flush_ms;

@@ -250,6 +250,17 @@ app_id(const uint8_t *sha256, const char *product)
             | (uint32_t) sha256[2] << 8 | sha256[3]) & 0x7fffffff;
 }
 
+/* switchd reports datapath counters by app id: keep the names. */
+static void
+remember_app_name(struct secd *d, uint32_t aid, const char *product)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%u", aid);
+    if (*product && !strmap_find(&d->app_names, key)) {
+        strmap_add(&d->app_names, key, xstrdup(product));
+    }
+}
+
 static void
 audit_decision(struct secd *d, const struct json_object *msg,
                const struct appid_result *app,
@@ -391,9 +402,9 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                            json_object_get(msg_get(msg, "local")));
     json_object_object_add(fi, "remote",
                            json_object_get(msg_get(msg, "remote")));
-    json_object_object_add(fi, "app_id", json_object_new_int64(
-                               app_id(have_sha ? sha : NULL,
-                                      app.product)));
+    uint32_t aid = app_id(have_sha ? sha : NULL, app.product);
+    json_object_object_add(fi, "app_id", json_object_new_int64(aid));
+    remember_app_name(d, aid, app.product);
     json_object_object_add(fi, "rule", json_object_new_string(v.rule));
     json_object_object_add(fi, "ttl", json_object_new_int(v.ttl));
     const char *text = json_text(fi);
@@ -538,6 +549,23 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                                          : sha_hex ? sha_hex : "",
                             "", "", &c);
         }
+        /* Datapath counters from switchd: both directions together. */
+        struct json_object *apps = msg_get(msg, "apps");
+        n = apps ? json_object_array_length(apps) : 0;
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *a = json_object_array_get_idx(apps, i);
+            struct store_counters c = {
+                .bytes_out = msg_get_int(a, "bytes", 0),
+                .packets_out = msg_get_int(a, "packets", 0),
+            };
+            char key[24];
+            snprintf(key, sizeof key, "%lld",
+                     (long long) msg_get_int(a, "app_id", 0));
+            const char *product = strmap_find(&d->app_names, key);
+            store_stats_add(d->store, time_wall_ms(),
+                            msg_get_string(msg, "vm.name", uuid),
+                            product ? product : key, "", "", &c);
+        }
     }
         /* fall through */
     case MSG_FLOW_OPEN:
@@ -622,6 +650,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     }
     strmap_init(&d->vms);
     strmap_init(&d->pending);
+    strmap_init(&d->app_names);
     d->started_ms = time_mono_ms();
 
     char *error = store_open(d->cfg.db, &d->store);
@@ -708,6 +737,7 @@ secd_destroy(struct secd *d)
     rpc_pub_destroy(d->events);
     strmap_destroy(&d->vms, vm_free);
     strmap_destroy(&d->pending, free_pending);
+    strmap_destroy(&d->app_names, free);
     free(d->ready);
     policy_unref(d->policy);
     for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {

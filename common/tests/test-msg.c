@@ -497,7 +497,7 @@ test_protocol_doc_examples(void **state)
                      msg_type_name(t));
         }
     }
-    assert_int_equal(examples, MSG_N_TYPES);
+    assert_true(examples >= MSG_N_TYPES);
 }
 
 int

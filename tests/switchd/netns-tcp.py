@@ -1,0 +1,88 @@
+"""Test traffic for tests/switchd/test-switchd.sh, run inside the test's
+network namespaces (never anywhere else).
+
+  netns-tcp.py serve TCP-PORT... [udp:PORT...]
+      echo servers: TCP answers "ok:" + what it read; UDP datagrams are
+      appended to the file named by $UDP_LOG
+  netns-tcp.py connect HOST PORT
+      one TCP request/response; prints "ok SECONDS" or
+      "fail ERROR SECONDS"
+  netns-tcp.py udp HOST PORT TEXT
+      sends one datagram
+  netns-tcp.py loop HOST PORT SECONDS
+      connects every 20 ms for SECONDS; prints "ok=N fail=M"
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+
+def serve_tcp(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.settimeout(2)
+            data = c.recv(65536)
+            c.sendall(b"ok:" + data)
+        except OSError:
+            pass
+        c.close()
+
+
+def serve_udp(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    while True:
+        data, _ = s.recvfrom(65536)
+        with open(os.environ["UDP_LOG"], "a") as f:
+            f.write("%d %s\n" % (port, data.decode(errors="replace")))
+
+
+def connect(host, port, timeout=3):
+    t0 = time.time()
+    try:
+        s = socket.create_connection((host, port), timeout=timeout)
+        s.sendall(b"hello")
+        reply = s.recv(100)
+        s.close()
+        if reply != b"ok:hello":
+            return "fail BadReply %.3f" % (time.time() - t0)
+        return "ok %.3f" % (time.time() - t0)
+    except OSError as e:
+        return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "serve":
+        for spec in sys.argv[2:]:
+            if spec.startswith("udp:"):
+                target, port = serve_udp, int(spec[4:])
+            else:
+                target, port = serve_tcp, int(spec)
+            threading.Thread(target=target, args=(port,), daemon=True).start()
+        threading.Event().wait()
+    elif cmd == "connect":
+        print(connect(sys.argv[2], int(sys.argv[3])))
+    elif cmd == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
+    elif cmd == "loop":
+        end = time.time() + float(sys.argv[4])
+        ok = fail = 0
+        while time.time() < end:
+            if connect(sys.argv[2], int(sys.argv[3]), 0.5).startswith("ok"):
+                ok += 1
+            else:
+                fail += 1
+            time.sleep(0.02)
+        print("ok=%d fail=%d" % (ok, fail))
+
+
+main()

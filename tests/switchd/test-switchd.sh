@@ -1,0 +1,334 @@
+#!/bin/sh
+# Integration test of appfw-switchd with a private Open vSwitch (userspace
+# datapath), two network-namespace "VMs" carrying real TCP and UDP, and a
+# real appfw-secd.  A test tool (guest-sim) plays the guest agent's side of
+# each VM's channel.  Covers: flows and fail_mode at start, an approved
+# connection passing and an unapproved one reset, UDP, per-application
+# counters reaching secd, ovs-vswitchd and appfw-switchd restarts (with
+# unapproved traffic running), a guest sending garbage while another VM
+# decides, secd unreachable, a removed VM's flows, and a clean stop.
+# Everything lives in a private run directory and namespaces this test
+# makes; all of it is removed at exit, also on failure.
+# Ends with "switchd: N passed, N failed".
+# Usage: tests/switchd/test-switchd.sh BUILD-DIR
+set -u
+build=${1:-build}
+switchd="$build/ovs-plugin/appfw-switchd"
+secd="$build/security-vm/appfw-secd"
+ctl="$build/security-vm/appfwctl"
+guest="$build/tests/switchd/guest-sim"
+appid="$build/appid/appid"
+py="python3 $(cd "$(dirname "$0")" && pwd)/netns-tcp.py"
+run=$(mktemp -d /tmp/appfw-switchd-test.XXXXXX) || exit 1
+ovs="$run/ovs"
+mkdir -p "$ovs"
+tag=$$
+ns1=afw$tag-1
+ns2=afw$tag-2
+vm1=11111111-0000-4000-8000-00000000a001
+vm2=11111111-0000-4000-8000-00000000a002
+passed=0
+failed=0
+
+check() {
+    name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "PASS $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+    fi
+}
+
+stop_pidfile() {
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+}
+
+cleanup() {
+    stop_pidfile "$run/appfw-switchd.pid"
+    stop_pidfile "$run/appfw-secd.pid"
+    [ -n "${srv_pid:-}" ] && kill "$srv_pid" 2>/dev/null
+    stop_pidfile "$ovs/vswitchd.pid"
+    stop_pidfile "$ovs/ovsdb.pid"
+    ip netns del "$ns1" 2>/dev/null
+    ip netns del "$ns2" 2>/dev/null
+    ip link del "afw$tag-v1" 2>/dev/null
+    ip link del "afw$tag-v2" 2>/dev/null
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() {
+    echo "test-switchd: $*" >&2
+    for f in "$run"/*.log "$ovs"/*.log; do
+        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
+    done
+    failed=$((failed + 1))
+    echo "switchd: $passed passed, $failed failed"
+    exit 1
+}
+
+export OVS_RUNDIR=$ovs OVS_LOGDIR=$ovs OVS_DBDIR=$ovs OVS_SYSCONFDIR=$ovs
+vsctl() { ovs-vsctl --db="unix:$ovs/db.sock" "$@"; }
+ofctl() { ovs-ofctl -O OpenFlow15 "$@"; }
+appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
+
+start_vswitchd() {
+    ovs-vswitchd "unix:$ovs/db.sock" --pidfile="$ovs/vswitchd.pid" \
+        --detach --log-file="$ovs/vswitchd.log" 2>>"$ovs/vswitchd.stderr" ||
+        die "ovs-vswitchd"
+}
+start_switchd() {
+    "$switchd" --rundir "$run" --ovs-rundir "$ovs" --bridge br0 \
+        --log-file "$run/switchd.log" --stats-interval 1 \
+        --decide-url "ipc://$run/secd-decide.sock" "$@" \
+        2>>"$run/switchd.stderr" &
+    for _ in $(seq 50); do
+        appctl appfw/connection-status >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "appfw-switchd did not start"
+}
+start_secd() {
+    "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
+        --log-file "$run/secd.log" --flow-url "ipc://$run/switchd-flow.sock" &
+    for _ in $(seq 50); do
+        "$ctl" --rundir "$run" health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "appfw-secd did not start"
+}
+# Waits until switchd says every desired flow is installed.
+converged() {
+    for _ in $(seq 100); do
+        st=$(appctl appfw/connection-status 2>/dev/null | head -1)
+        d=$(echo "$st" | sed -n 's/.* desired=\([0-9]*\).*/\1/p')
+        i=$(echo "$st" | sed -n 's/.* installed=\([0-9]*\).*/\1/p')
+        case "$st" in
+        *"in_flight=no"*"pending"*) ;;
+        esac
+        if [ -n "$d" ] && [ "$d" = "$i" ] && echo "$st" | grep -q 'pending=0 in_flight=no'; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+# appfw flows on the switch (by cookie prefix 0xa9f0).
+switch_flows() {
+    ofctl dump-flows "unix:$ovs/br0.mgmt" cookie=0xa9f0000000000000/0xffff000000000000 |
+        grep -c 'cookie=0xa9f0'
+}
+n_desired() {
+    appctl appfw/connection-status | sed -n 's/.* desired=\([0-9]*\).*/\1/p'
+}
+# guest-sim on a fresh channel path (so switchd connects at once).
+chan_seq=0
+guest_decide() {
+    vm=$1
+    shift
+    chan_seq=$((chan_seq + 1))
+    path="$run/chan-$chan_seq"
+    "$guest" "$path" decide "$@" >"$run/guest.out" 2>&1 &
+    gpid=$!
+    for _ in $(seq 50); do
+        [ -S "$path" ] && break
+        sleep 0.05
+    done
+    appctl appfw/vm-register "$vm" "$path" >/dev/null
+    wait "$gpid"
+    cat "$run/guest.out"
+}
+
+# --- The private switch, the VMs, the daemons.
+ovsdb-tool create "$ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema ||
+    die "ovsdb-tool"
+ovsdb-server --remote="punix:$ovs/db.sock" --pidfile="$ovs/ovsdb.pid" \
+    --detach --log-file="$ovs/ovsdb.log" "$ovs/conf.db" \
+    2>>"$ovs/ovsdb.stderr" || die "ovsdb-server"
+vsctl --no-wait init
+start_vswitchd
+vsctl add-br br0 -- set bridge br0 datapath_type=netdev || die "add-br"
+
+for i in 1 2; do
+    ns=afw$tag-$i
+    ip netns add "$ns" || die "netns"
+    ip link add "afw$tag-v$i" type veth peer name "afw$tag-e$i" || die "veth"
+    ip link set "afw$tag-e$i" netns "$ns"
+    ip netns exec "$ns" ip link set "afw$tag-e$i" address "52:54:00:77:00:0$i"
+    ip netns exec "$ns" ip addr add "10.77.0.$i/24" dev "afw$tag-e$i"
+    ip netns exec "$ns" ip link set "afw$tag-e$i" up
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" ethtool -K "afw$tag-e$i" tx off >/dev/null
+    ip link set "afw$tag-v$i" up
+done
+vsctl add-port br0 "afw$tag-v1" -- set interface "afw$tag-v1" \
+        external_ids:vm-id=$vm1 external_ids:attached-mac=52:54:00:77:00:01 \
+    -- add-port br0 "afw$tag-v2" -- set interface "afw$tag-v2" \
+        external_ids:vm-id=$vm2 external_ids:attached-mac=52:54:00:77:00:02 ||
+    die "add-port"
+
+UDP_LOG="$run/udp.log" ip netns exec "$ns2" $py serve 8080 9090 udp:8080 \
+    udp:9091 &
+srv_pid=$!
+: >"$run/udp.log"
+
+printf '{"format":"appfw-appid-feed","version":1,"source":"test","added":[{"name":"curl","path":"/usr/bin/curl","product":"curl","category":"downloader","trust":"trusted","threat":"low","sha256":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}]}' \
+    >"$run/feed.json"
+"$appid" --db "$run/appid.db" import-feed "$run/feed.json" >/dev/null ||
+    die "appid import"
+start_secd
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}}]}' \
+    >"$run/policy.json"
+"$ctl" --rundir "$run" policy apply "$run/policy.json" >/dev/null ||
+    die "policy apply"
+start_switchd
+
+# --- Start: fail_mode secure, every desired flow on the switch.
+check "bridge fail_mode is secure" \
+    test "$(vsctl get bridge br0 fail_mode)" = secure
+check "switchd converges at start" converged
+check "both VMs are known with their ports" \
+    sh -c "test \$(ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep -c 'ofport=[1-9]') = 2"
+check "switch holds exactly the desired appfw flows" \
+    test "$(switch_flows)" = "$(n_desired)"
+check "switchd's --help names the control commands" \
+    sh -c "'$switchd' --help | grep -q appfw/vm-register"
+
+# --- An approved connection passes, an unapproved one is reset.
+out=$(guest_decide $vm1 1 tcp 10.77.0.1 40001 10.77.0.2 8080)
+check "decide for an allowed port: allow verdict to the guest" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+"$ctl" --rundir "$run" decisions list --limit 5 >"$run/decisions.out"
+check "secd saw the VM's real name, not the guest's forged one" \
+    sh -c "grep -q 'afw$tag-v1' '$run/decisions.out' && ! grep -q forged '$run/decisions.out'"
+check "the allow flow is on the switch before the verdict" \
+    sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/br0.mgmt table=30 | grep -q 'tp_dst=8080'"
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
+check "approved TCP connection passes ($r)" \
+    sh -c "echo '$r' | grep -q '^ok'"
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 9090)
+check "unapproved TCP connection is refused at once ($r)" \
+    sh -c "echo '$r' | grep -q '^fail ConnectionRefusedError 0\\.[0-4]'"
+check "switchd sent the reset" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/connection-status | grep -q 'resets=[1-9]'"
+out=$(guest_decide $vm1 2 tcp 10.77.0.1 40002 10.77.0.2 9090)
+check "decide for a port the policy does not allow: deny" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
+
+# --- UDP.
+out=$(guest_decide $vm1 3 udp 10.77.0.1 5000 10.77.0.2 8080)
+check "UDP decide allowed" sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+ip netns exec "$ns1" $py udp 10.77.0.2 8080 approved
+ip netns exec "$ns1" $py udp 10.77.0.2 9091 unapproved
+sleep 0.5
+check "approved UDP datagram arrives" grep -q '^8080 approved' "$run/udp.log"
+check "unapproved UDP datagram is dropped" \
+    sh -c "! grep -q unapproved '$run/udp.log'"
+
+# --- Per-application counters reach secd.
+for _ in 1 2 3; do ip netns exec "$ns1" $py connect 10.77.0.2 8080 >/dev/null; done
+sleep 2.5
+check "per-application datapath counters reach secd" \
+    sh -c "'$ctl' --rundir '$run' stats top --by app --order bytes | grep -q curl"
+
+# --- ovs-vswitchd restarts: switchd reinstalls exactly its flows.
+want=$(n_desired)
+stop_pidfile "$ovs/vswitchd.pid"
+t0=$(date +%s%N)
+start_vswitchd
+ok=0
+for _ in $(seq 100); do
+    [ "$(switch_flows 2>/dev/null)" = "$want" ] && converged && { ok=1; break; }
+    sleep 0.05
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "after an ovs-vswitchd restart the flows are back (${ms} ms)" test $ok = 1
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
+check "approved traffic passes after the vswitchd restart ($r)" \
+    sh -c "echo '$r' | grep -q '^ok'"
+
+# --- switchd restarts while unapproved traffic runs: nothing passes.
+ip netns exec "$ns1" $py loop 10.77.0.2 9090 4 >"$run/loop.out" &
+loop_pid=$!
+sleep 0.5
+stop_pidfile "$run/appfw-switchd.pid"
+check "flows stay on the switch while switchd is down" \
+    test "$(switch_flows)" = "$want"
+sleep 0.5
+start_switchd
+wait "$loop_pid"
+check "no unapproved connection passed during the restart ($(cat "$run/loop.out"))" \
+    grep -q '^ok=0 fail=[1-9]' "$run/loop.out"
+check "switchd converges again after its restart" converged
+check "after the restart the switch holds exactly the desired flows" \
+    test "$(switch_flows)" = "$(n_desired)"
+
+# --- A guest sending garbage does not disturb another VM's decisions.
+"$guest" "$run/garbage.chan" garbage 6 >"$run/garbage.out" 2>&1 &
+garbage_pid=$!
+sleep 0.2
+appctl appfw/vm-register $vm2 "$run/garbage.chan" >/dev/null
+chan_seq=$((chan_seq + 1))
+"$guest" "$run/chan-$chan_seq" bench 300 >"$run/bench.out" 2>&1 &
+bench_pid=$!
+sleep 0.2
+appctl appfw/vm-register $vm1 "$run/chan-$chan_seq" >/dev/null
+wait "$bench_pid"
+wait "$garbage_pid"
+check "the other VM's decisions all succeed while one sends garbage ($(cat "$run/bench.out"))" \
+    grep -q 'errors=0' "$run/bench.out"
+check "the garbage channel was closed and retried with backoff ($(cat "$run/garbage.out"))" \
+    sh -c "grep -q 'connections=[2-9]' '$run/garbage.out' && ! grep -q 'connections=[0-9][0-9]' '$run/garbage.out'"
+check "switchd counted the framing errors" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '$vm2' | grep -q 'framing_errors=[1-9]'"
+appctl appfw/vm-unregister $vm2 >/dev/null
+
+# --- secd unreachable: fail closed.
+stop_pidfile "$run/appfw-secd.pid"
+out=$(guest_decide $vm1 4 tcp 10.77.0.1 40004 10.77.0.2 8081)
+check "with secd down the guest gets an error, not a verdict" \
+    sh -c "echo '$out' | grep -q '\"code\":\"unavailable\"'"
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
+check "approved flows keep working while secd is down ($r)" \
+    sh -c "echo '$r' | grep -q '^ok'"
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 9090)
+check "new unapproved connections are still refused ($r)" \
+    sh -c "echo '$r' | grep -q '^fail'"
+
+# --- A removed VM's flows go.
+vsctl del-port br0 "afw$tag-v2"
+sleep 0.3
+check "switchd converges after a VM port is removed" converged
+check "the removed VM is forgotten" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep -q '$vm2'"
+check "its flows left the switch" \
+    sh -c "! ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/br0.mgmt | grep -q 'dl_dst=52:54:00:77:00:02'"
+check "and the switch holds exactly the desired flows" \
+    test "$(switch_flows)" = "$(n_desired)"
+
+# --- Bad control input, clean stop.
+check "vm-register refuses a bad UUID" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register nope /tmp/x 2>/dev/null"
+check "vm-register refuses a relative channel path" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register $vm1 rel/path 2>/dev/null"
+pid=$(cat "$run/appfw-switchd.pid")
+kill "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+check "SIGTERM stops switchd" sh -c "! kill -0 $pid 2>/dev/null"
+check "its pid file is removed" test ! -f "$run/appfw-switchd.pid"
+check "no errors or crashes on stderr" \
+    sh -c "! grep -Eq '[|]ERR[|]|[|]EMER[|]|runtime error|Sanitizer|Segmentation|Assertion' '$run/switchd.stderr'"
+
+echo "switchd: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
