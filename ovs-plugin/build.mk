@@ -38,3 +38,11 @@ $(BUILD)/ovs-plugin/appfw-switchd: $(BUILD)/ovs-plugin/main.o \
                                    $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(OVS_LIBS) $(COMMON_LIB) \
 	    $(JSONC_LIBS) -lnng -lpthread $(CRYPTO_LIBS)
+
+# The baseline of the switchd benchmark (tests/bench/bench-switchd.sh).
+PROGRAMS += $(BUILD)/ovs-plugin/tests/ofmod-bench
+BENCHES += tests/bench/bench-switchd.sh
+$(BUILD)/ovs-plugin/tests/ofmod-bench: \
+        $(BUILD)/ovs-plugin/tests/ofmod-bench.o $(BUILD)/tests/bench/bench.o \
+        $(BUILD)/lib/libopenvswitch-appfw.a $(APPID_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(OVS_LIBS) $(APPID_LIBS) -lm

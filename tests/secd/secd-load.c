@@ -17,6 +17,10 @@
  *   secd-load unix-echo PATH COUNT
  *       the benchmark's baseline: COUNT request/responses of a decide-sized
  *       message over a bare UNIX socket (a thread echoes them)
+ *   secd-load flow-install URL VM COUNT CONCURRENCY
+ *       plays appfw-secd against appfw-switchd: COUNT flow_install
+ *       requests for distinct exact TCP connections of VM, CONCURRENCY in
+ *       flight; prints "ok=N failed=N p50_us=.. p99_us=.. rate=.."
  *   secd-load nng-echo URL COUNT
  *       the transport's floor: COUNT request/responses of the same message
  *       over nng through rpc.c, to a child process that echoes them */
@@ -469,6 +473,71 @@ cmd_nng_echo(int argc, char **argv)
     return r.transport_errors ? 1 : 0;
 }
 
+static int
+cmd_flow_install(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: flow-install URL VM COUNT CONC\n");
+        return 2;
+    }
+    struct rpc_client *c = client_open(argv[2], timeout_ms);
+    int count = atoi(argv[4]), conc = atoi(argv[5]);
+    int64_t *sent = xcalloc(count + 1, sizeof *sent);
+    struct bench_samples lat;
+    bench_samples_init(&lat);
+    int next = 0, done = 0, ok = 0;
+    char first_error[512] = "";
+    int64_t t0 = bench_now_ns();
+    while (done < count) {
+        while (next < count && next - done < conc) {
+            char buf[1024];
+            int i = next + 1;
+            snprintf(buf, sizeof buf,
+                     "{\"type\":\"flow_install\",\"id\":%d,"
+                     "\"vm\":{\"uuid\":\"%s\"},\"granularity\":\"exact\","
+                     "\"protocol\":\"tcp\","
+                     "\"local\":{\"address\":\"10.77.0.1\",\"port\":%d},"
+                     "\"remote\":{\"address\":\"10.%d.%d.%d\","
+                     "\"port\":443},\"app_id\":%d,\"ttl\":3600}",
+                     i, argv[3], 1024 + i % 60000, 100 + (i >> 16) % 100,
+                     (i >> 8) & 255, i & 255, 1 + i % 16);
+            sent[i] = bench_now_ns();
+            if (rpc_client_send(c, buf, strlen(buf), i)) {
+                fprintf(stderr, "send failed\n");
+                return 1;
+            }
+            next++;
+        }
+        struct rpc_reply *rep = rpc_client_next(c);
+        if (!rep) {
+            struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
+            poll(&pfd, 1, 1000);
+            continue;
+        }
+        bench_samples_add(&lat, (double) (bench_now_ns()
+                                          - sent[rep->cookie]));
+        struct json_object *o = rep->error ? NULL
+                                : json_tokener_parse(rep->data);
+        if (o && msg_get_bool(o, "ok", false)) {
+            ok++;
+        } else if (!first_error[0]) {
+            snprintf(first_error, sizeof first_error, "%s",
+                     rep->error ? strerror(rep->error) : rep->data);
+        }
+        json_object_put(o);
+        rpc_reply_free(rep);
+        done++;
+    }
+    double secs = (bench_now_ns() - t0) / 1e9;
+    printf("ok=%d failed=%d p50_us=%.0f p99_us=%.0f rate=%.0f%s%s\n", ok,
+           count - ok, bench_percentile(&lat, 50) / 1e3,
+           bench_percentile(&lat, 99) / 1e3, count / secs,
+           first_error[0] ? " first_error=" : "", first_error);
+    bench_samples_destroy(&lat);
+    free(sent);
+    return ok == count ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,6 +567,8 @@ main(int argc, char **argv)
         return cmd_fake_switchd(argc, argv);
     } else if (!strcmp(argv[1], "unix-echo")) {
         return cmd_unix_echo(argc, argv);
+    } else if (!strcmp(argv[1], "flow-install")) {
+        return cmd_flow_install(argc, argv);
     } else if (!strcmp(argv[1], "nng-echo")) {
         return cmd_nng_echo(argc, argv);
     } else if (!strcmp(argv[1], "lock-db")) {

@@ -19,12 +19,14 @@ ctl="$build/security-vm/appfwctl"
 guest="$build/tests/switchd/guest-sim"
 appid="$build/appid/appid"
 py="python3 $(cd "$(dirname "$0")" && pwd)/netns-tcp.py"
+. "$(dirname "$0")/lib-ovs.sh"
 run=$(mktemp -d /tmp/appfw-switchd-test.XXXXXX) || exit 1
-ovs="$run/ovs"
-mkdir -p "$ovs"
 tag=$$
 ns1=afw$tag-1
 ns2=afw$tag-2
+# Bridge and link names are unique per run: a netdev bridge is also a tap
+# device of the host, and other tests may run beside this one.
+br=afwbr$tag
 vm1=11111111-0000-4000-8000-00000000a001
 vm2=11111111-0000-4000-8000-00000000a002
 passed=0
@@ -42,23 +44,11 @@ check() {
     fi
 }
 
-stop_pidfile() {
-    [ -f "$1" ] || return 0
-    pid=$(cat "$1")
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null
-}
-
 cleanup() {
     stop_pidfile "$run/appfw-switchd.pid"
     stop_pidfile "$run/appfw-secd.pid"
     [ -n "${srv_pid:-}" ] && kill "$srv_pid" 2>/dev/null
-    stop_pidfile "$ovs/vswitchd.pid"
-    stop_pidfile "$ovs/ovsdb.pid"
+    ovs_stop
     ip netns del "$ns1" 2>/dev/null
     ip netns del "$ns2" 2>/dev/null
     ip link del "afw$tag-v1" 2>/dev/null
@@ -78,18 +68,10 @@ die() {
     exit 1
 }
 
-export OVS_RUNDIR=$ovs OVS_LOGDIR=$ovs OVS_DBDIR=$ovs OVS_SYSCONFDIR=$ovs
-vsctl() { ovs-vsctl --db="unix:$ovs/db.sock" "$@"; }
-ofctl() { ovs-ofctl -O OpenFlow15 "$@"; }
 appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
 
-start_vswitchd() {
-    ovs-vswitchd "unix:$ovs/db.sock" --pidfile="$ovs/vswitchd.pid" \
-        --detach --log-file="$ovs/vswitchd.log" 2>>"$ovs/vswitchd.stderr" ||
-        die "ovs-vswitchd"
-}
 start_switchd() {
-    "$switchd" --rundir "$run" --ovs-rundir "$ovs" --bridge br0 \
+    "$switchd" --rundir "$run" --ovs-rundir "$ovs" --bridge "$br" \
         --log-file "$run/switchd.log" --stats-interval 1 \
         --decide-url "ipc://$run/secd-decide.sock" "$@" \
         2>>"$run/switchd.stderr" &
@@ -124,11 +106,7 @@ converged() {
     done
     return 1
 }
-# appfw flows on the switch (by cookie prefix 0xa9f0).
-switch_flows() {
-    ofctl dump-flows "unix:$ovs/br0.mgmt" cookie=0xa9f0000000000000/0xffff000000000000 |
-        grep -c 'cookie=0xa9f0'
-}
+switch_flows() { appfw_switch_flows "$br"; }
 n_desired() {
     appctl appfw/connection-status | sed -n 's/.* desired=\([0-9]*\).*/\1/p'
 }
@@ -151,14 +129,9 @@ guest_decide() {
 }
 
 # --- The private switch, the VMs, the daemons.
-ovsdb-tool create "$ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema ||
-    die "ovsdb-tool"
-ovsdb-server --remote="punix:$ovs/db.sock" --pidfile="$ovs/ovsdb.pid" \
-    --detach --log-file="$ovs/ovsdb.log" "$ovs/conf.db" \
-    2>>"$ovs/ovsdb.stderr" || die "ovsdb-server"
-vsctl --no-wait init
-start_vswitchd
-vsctl add-br br0 -- set bridge br0 datapath_type=netdev || die "add-br"
+ovs_init "$run/ovs"
+ovs_start_vswitchd
+vsctl add-br "$br" -- set bridge "$br" datapath_type=netdev || die "add-br"
 
 for i in 1 2; do
     ns=afw$tag-$i
@@ -172,9 +145,9 @@ for i in 1 2; do
     ip netns exec "$ns" ethtool -K "afw$tag-e$i" tx off >/dev/null
     ip link set "afw$tag-v$i" up
 done
-vsctl add-port br0 "afw$tag-v1" -- set interface "afw$tag-v1" \
+vsctl add-port "$br" "afw$tag-v1" -- set interface "afw$tag-v1" \
         external_ids:vm-id=$vm1 external_ids:attached-mac=52:54:00:77:00:01 \
-    -- add-port br0 "afw$tag-v2" -- set interface "afw$tag-v2" \
+    -- add-port "$br" "afw$tag-v2" -- set interface "afw$tag-v2" \
         external_ids:vm-id=$vm2 external_ids:attached-mac=52:54:00:77:00:02 ||
     die "add-port"
 
@@ -196,7 +169,7 @@ start_switchd
 
 # --- Start: fail_mode secure, every desired flow on the switch.
 check "bridge fail_mode is secure" \
-    test "$(vsctl get bridge br0 fail_mode)" = secure
+    test "$(vsctl get bridge "$br" fail_mode)" = secure
 check "switchd converges at start" converged
 check "both VMs are known with their ports" \
     sh -c "test \$(ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep -c 'ofport=[1-9]') = 2"
@@ -213,7 +186,7 @@ check "decide for an allowed port: allow verdict to the guest" \
 check "secd saw the VM's real name, not the guest's forged one" \
     sh -c "grep -q 'afw$tag-v1' '$run/decisions.out' && ! grep -q forged '$run/decisions.out'"
 check "the allow flow is on the switch before the verdict" \
-    sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/br0.mgmt table=30 | grep -q 'tp_dst=8080'"
+    sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=30 | grep -q 'tp_dst=8080'"
 r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
 check "approved TCP connection passes ($r)" \
     sh -c "echo '$r' | grep -q '^ok'"
@@ -246,7 +219,7 @@ check "per-application datapath counters reach secd" \
 want=$(n_desired)
 stop_pidfile "$ovs/vswitchd.pid"
 t0=$(date +%s%N)
-start_vswitchd
+ovs_start_vswitchd
 ok=0
 for _ in $(seq 100); do
     [ "$(switch_flows 2>/dev/null)" = "$want" ] && converged && { ok=1; break; }
@@ -307,13 +280,13 @@ check "new unapproved connections are still refused ($r)" \
     sh -c "echo '$r' | grep -q '^fail'"
 
 # --- A removed VM's flows go.
-vsctl del-port br0 "afw$tag-v2"
+vsctl del-port "$br" "afw$tag-v2"
 sleep 0.3
 check "switchd converges after a VM port is removed" converged
 check "the removed VM is forgotten" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep -q '$vm2'"
 check "its flows left the switch" \
-    sh -c "! ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/br0.mgmt | grep -q 'dl_dst=52:54:00:77:00:02'"
+    sh -c "! ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt | grep -q 'dl_dst=52:54:00:77:00:02'"
 check "and the switch holds exactly the desired flows" \
     test "$(switch_flows)" = "$(n_desired)"
 
