@@ -230,9 +230,8 @@ static const struct schema_field heartbeat_fields[] = {
     SF_END
 };
 
-static const struct schema_field flow_install_fields[] = {
-    SF_INT("id", true, 1, MSG_INT_MAX),
-    SF_OBJ("vm", true, vm_fields),
+/* One approved connection (or service) in a flow_install. */
+static const struct schema_field install_flow_fields[] = {
     SF_ENUM("granularity", true, granularity_values),
     SF_ENUM("protocol", true, proto_values),
     SF_OBJ("local", true, endpoint_fields),
@@ -240,6 +239,24 @@ static const struct schema_field flow_install_fields[] = {
     SF_INT("app_id", true, 0, 4294967295LL),
     SF_STR("rule", false, 0, 128),
     SF_INT("ttl", false, 0, TTL_MAX),
+    SF_END
+};
+
+/* Either one flow's fields at the top level, or "flows" (a batch); see
+ * flow_install_check(). */
+static const struct schema_field flow_install_fields[] = {
+    SF_INT("id", true, 1, MSG_INT_MAX),
+    SF_OBJ("vm", true, vm_fields),
+    SF_ENUM("granularity", false, granularity_values),
+    SF_ENUM("protocol", false, proto_values),
+    SF_OBJ("local", false, endpoint_fields),
+    SF_OBJ("remote", false, endpoint_fields),
+    SF_INT("app_id", false, 0, 4294967295LL),
+    SF_STR("rule", false, 0, 128),
+    SF_INT("ttl", false, 0, TTL_MAX),
+    SF_ARRAY("flows", false, 1, MSG_MAX_INSTALL_FLOWS,
+             (&(const struct schema_field)
+                  SF_OBJ("flow", true, install_flow_fields))),
     SF_END
 };
 
@@ -263,6 +280,7 @@ typedef char *msg_check_func(const struct json_object *);
 static char *decide_check(const struct json_object *);
 static char *hello_check(const struct json_object *);
 static char *policy_push_check(const struct json_object *);
+static char *flow_install_check(const struct json_object *);
 
 static const struct msg_schema {
     const char *name;
@@ -279,7 +297,8 @@ static const struct msg_schema {
                           policy_push_check },
     [MSG_HEARTBEAT] = { "heartbeat", heartbeat_fields, NULL },
     [MSG_ERROR] = { "error", error_fields, NULL },
-    [MSG_FLOW_INSTALL] = { "flow_install", flow_install_fields, NULL },
+    [MSG_FLOW_INSTALL] = { "flow_install", flow_install_fields,
+                           flow_install_check },
     [MSG_ACK] = { "ack", ack_fields, NULL },
 };
 
@@ -310,6 +329,26 @@ decide_check(const struct json_object *obj)
     if (strcmp(event, "listen") && !msg_get(obj, "remote")) {
         return xstrdup("decide.remote: missing (required unless event is "
                        "listen)");
+    }
+    return NULL;
+}
+
+static char *
+flow_install_check(const struct json_object *obj)
+{
+    static const char *const single[] = {
+        "granularity", "protocol", "local", "remote", "app_id",
+    };
+    bool batch = msg_get(obj, "flows") != NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(single); i++) {
+        bool has = msg_get(obj, single[i]) != NULL;
+        if (batch && has) {
+            return xasprintf("flow_install.%s: not allowed with flows",
+                             single[i]);
+        } else if (!batch && !has) {
+            return xasprintf("flow_install.%s: missing (or give flows)",
+                             single[i]);
+        }
     }
     return NULL;
 }

@@ -37,6 +37,9 @@ struct json_object;
  * implementation. */
 #define MSG_INT_MAX INT64_C(9007199254740991)
 
+/* Flows in one flow_install batch, at most. */
+#define MSG_MAX_INSTALL_FLOWS 4096
+
 enum msg_type {
     MSG_HELLO,
     MSG_DECIDE,

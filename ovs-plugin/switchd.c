@@ -67,7 +67,8 @@ struct pending_install {
     int64_t id;
     uint64_t seqno;
     char *vm;
-    char *allow_key;            /* NULL if nothing new was needed. */
+    char **keys;                /* The allows this request added. */
+    size_t n_keys;
 };
 
 /* A guest request forwarded to secd. */
@@ -417,6 +418,96 @@ add_counted(struct switchd *sd, struct vm *vm, const struct flowgen_flow *f,
 }
 
 static void
+pending_destroy(struct pending_install *p)
+{
+    for (size_t i = 0; i < p->n_keys; i++) {
+        free(p->keys[i]);
+    }
+    free(p->keys);
+    free(p->vm);
+    free(p);
+}
+
+/* Adds one approved connection of 'vm' ('f': a flow_install, or one of
+ * its "flows").  Returns NULL, or a malloc'd message.  Sets '*new_key' to
+ * the allow's key if it is new (the caller owns it), else NULL. */
+static char *
+install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
+            int default_ttl, char **new_key)
+{
+    *new_key = NULL;
+    struct flowgen_allow a = {
+        .service = !strcmp(msg_get_string(f, "granularity", ""), "service"),
+        .proto = !strcmp(msg_get_string(f, "protocol", ""), "udp") ? 17 : 6,
+        .local_addr = msg_get_string(f, "local.address", ""),
+        .local_port = msg_get_int(f, "local.port", 0),
+        .remote_addr = msg_get_string(f, "remote.address", ""),
+        .remote_port = msg_get_int(f, "remote.port", 0),
+        .app_id = msg_get_int(f, "app_id", 0),
+    };
+    struct flowgen_vm fv;
+    vm_flowgen(vm, &fv);
+    struct flowgen_flows flows;
+    flowgen_flows_init(&flows);
+    char *error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
+    if (error) {
+        flowgen_flows_destroy(&flows);
+        return error;
+    }
+
+    int ttl = MAX(msg_get_int(f, "ttl", default_ttl), sd->cfg.min_flow_ttl);
+    long long int expires = time_msec() + ttl * 1000LL;
+    char *key = flowgen_flow_key(&flows.flows[0]);
+    struct allow *al = shash_find_data(&vm->allows, key);
+    if (al) {
+        /* Already approved: refresh it; the ack waits only for whatever
+         * is still on its way to the switch. */
+        al->expires = MAX(al->expires, expires);
+        flowgen_flows_destroy(&flows);
+        free(key);
+        return NULL;
+    }
+    al = xzalloc(sizeof *al);
+    al->expires = expires;
+    al->app_id = a.app_id;
+    flowgen_flows_init(&al->flows);
+    for (size_t i = 0; i < flows.n; i++) {
+        struct flowgen_flow *fl = &flows.flows[i];
+        if (((fl->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT) {
+            /* The (VM, app) counting flow belongs to the VM. */
+            add_counted(sd, vm, fl, a.app_id);
+            continue;
+        }
+        if (al->flows.n >= al->flows.allocated) {
+            al->flows.flows = x2nrealloc(al->flows.flows,
+                                         &al->flows.allocated,
+                                         sizeof *al->flows.flows);
+        }
+        al->flows.flows[al->flows.n++] = *fl;
+        fl->match = fl->actions = NULL;
+    }
+    flowgen_flows_destroy(&flows);
+    flows_install(sd, &al->flows);
+    shash_add(&vm->allows, key, al);
+    *new_key = key;
+    return NULL;
+}
+
+static void
+withdraw_allows(struct switchd *sd, const char *uuid, char **keys, size_t n)
+{
+    struct vm *vm = vm_find(sd, uuid);
+    for (size_t i = 0; vm && i < n; i++) {
+        struct allow *al = shash_find_and_delete(&vm->allows, keys[i]);
+        if (al) {
+            allow_destroy(sd, al);
+        }
+    }
+}
+
+/* A flow_install: one approved connection, or a batch of them ("flows"),
+ * acknowledged together once all are on the switch. */
+static void
 handle_flow_install(struct switchd *sd, struct rpc_request *req)
 {
     struct json_object *msg;
@@ -441,69 +532,33 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
         json_object_put(msg);
         return;
     }
-    struct flowgen_allow a = {
-        .service = !strcmp(msg_get_string(msg, "granularity", ""),
-                           "service"),
-        .proto = !strcmp(msg_get_string(msg, "protocol", ""), "udp")
-                 ? 17 : 6,
-        .local_addr = msg_get_string(msg, "local.address", ""),
-        .local_port = msg_get_int(msg, "local.port", 0),
-        .remote_addr = msg_get_string(msg, "remote.address", ""),
-        .remote_port = msg_get_int(msg, "remote.port", 0),
-        .app_id = msg_get_int(msg, "app_id", 0),
-    };
-    struct flowgen_vm fv;
-    vm_flowgen(vm, &fv);
-    struct flowgen_flows flows;
-    flowgen_flows_init(&flows);
-    error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
-    if (error) {
-        reply_ack(sd, req, id, false, error);
-        free(error);
-        flowgen_flows_destroy(&flows);
-        json_object_put(msg);
-        return;
-    }
 
-    int ttl = MAX(msg_get_int(msg, "ttl", 0), sd->cfg.min_flow_ttl);
-    long long int expires = time_msec() + ttl * 1000LL;
-    char *key = flowgen_flow_key(&flows.flows[0]);
-    struct allow *al = shash_find_data(&vm->allows, key);
+    struct json_object *batch = msg_get(msg, "flows");
+    size_t n = batch ? json_object_array_length(batch) : 1;
+    int default_ttl = msg_get_int(msg, "ttl", 0);
     struct pending_install *p = xzalloc(sizeof *p);
-    if (al) {
-        /* Already approved: refresh it; the ack waits only for whatever
-         * is still on its way to the switch. */
-        al->expires = MAX(al->expires, expires);
-        flowgen_flows_destroy(&flows);
-        free(key);
-    } else {
-        al = xzalloc(sizeof *al);
-        al->expires = expires;
-        al->app_id = a.app_id;
-        flowgen_flows_init(&al->flows);
-        for (size_t i = 0; i < flows.n; i++) {
-            struct flowgen_flow *f = &flows.flows[i];
-            if (((f->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT) {
-                add_counted(sd, vm, f, a.app_id);
-            }
+    p->keys = xmalloc(n * sizeof *p->keys);
+    for (size_t i = 0; i < n; i++) {
+        const struct json_object *f = batch
+                                      ? json_object_array_get_idx(batch, i)
+                                      : msg;
+        char *key;
+        error = install_one(sd, vm, f, default_ttl, &key);
+        if (error) {
+            /* All or nothing: take back what this request added. */
+            withdraw_allows(sd, vm->uuid, p->keys, p->n_keys);
+            char *m = batch ? xasprintf("flows[%zu]: %s", i, error)
+                            : xstrdup(error);
+            reply_ack(sd, req, id, false, m);
+            free(m);
+            free(error);
+            pending_destroy(p);
+            json_object_put(msg);
+            return;
         }
-        /* The allow keeps only its own flows. */
-        for (size_t i = 0; i < flows.n; i++) {
-            struct flowgen_flow *f = &flows.flows[i];
-            if (((f->cookie >> 40) & 0xff) != FLOWGEN_K_COUNT) {
-                if (al->flows.n >= al->flows.allocated) {
-                    al->flows.flows = x2nrealloc(al->flows.flows,
-                                                 &al->flows.allocated,
-                                                 sizeof *al->flows.flows);
-                }
-                al->flows.flows[al->flows.n++] = *f;
-                f->match = f->actions = NULL;
-            }
+        if (key) {
+            p->keys[p->n_keys++] = key;
         }
-        flowgen_flows_destroy(&flows);
-        flows_install(sd, &al->flows);
-        shash_add_nocopy(&vm->allows, key, al);
-        p->allow_key = xstrdup(key);
     }
     p->req = req;
     p->id = id;
@@ -511,14 +566,6 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
     p->vm = xstrdup(vm->uuid);
     ovs_list_push_back(&sd->pending, &p->node);
     json_object_put(msg);
-}
-
-static void
-pending_destroy(struct pending_install *p)
-{
-    free(p->vm);
-    free(p->allow_key);
-    free(p);
 }
 
 /* Acknowledges flow requests whose bundle has been confirmed (or failed). */
@@ -532,14 +579,7 @@ check_pending(struct switchd *sd)
         if (error) {
             /* The switch refused it: take it back out, or every resync
              * would fail the same way. */
-            struct vm *vm = vm_find(sd, p->vm);
-            struct allow *al = vm && p->allow_key
-                               ? shash_find_and_delete(&vm->allows,
-                                                       p->allow_key)
-                               : NULL;
-            if (al) {
-                allow_destroy(sd, al);
-            }
+            withdraw_allows(sd, p->vm, p->keys, p->n_keys);
             reply_ack(sd, p->req, p->id, false, error);
         } else if (p->seqno <= acked) {
             reply_ack(sd, p->req, p->id, true, NULL);

@@ -17,10 +17,11 @@
  *   secd-load unix-echo PATH COUNT
  *       the benchmark's baseline: COUNT request/responses of a decide-sized
  *       message over a bare UNIX socket (a thread echoes them)
- *   secd-load flow-install URL VM COUNT CONCURRENCY
+ *   secd-load flow-install URL VM COUNT CONCURRENCY [BATCH]
  *       plays appfw-secd against appfw-switchd: COUNT flow_install
- *       requests for distinct exact TCP connections of VM, CONCURRENCY in
- *       flight; prints "ok=N failed=N p50_us=.. p99_us=.. rate=.."
+ *       requests (of BATCH flows each, default 1) for distinct exact TCP
+ *       connections of VM, CONCURRENCY in flight; prints "ok=N failed=N
+ *       p50_us=.. p99_us=.. rate=.." (requests per second)
  *   secd-load nng-echo URL COUNT
  *       the transport's floor: COUNT request/responses of the same message
  *       over nng through rpc.c, to a child process that echoes them */
@@ -473,15 +474,60 @@ cmd_nng_echo(int argc, char **argv)
     return r.transport_errors ? 1 : 0;
 }
 
+/* Appends one exact TCP connection (number 'i') to 'flows'. */
+static void
+add_install_flow(struct json_object *flows, int i)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"granularity\":\"exact\",\"protocol\":\"tcp\","
+             "\"local\":{\"address\":\"10.77.0.1\",\"port\":%d},"
+             "\"remote\":{\"address\":\"10.%d.%d.%d\",\"port\":443},"
+             "\"app_id\":%d,\"ttl\":3600}",
+             1024 + i % 60000, 100 + (i >> 16) % 100, (i >> 8) & 255,
+             i & 255, 1 + i % 16);
+    json_object_array_add(flows, json_tokener_parse(text));
+}
+
+/* A flow_install request number 'id' of 'batch' flows, as text. */
+static char *
+make_install(const char *vm_uuid, int id, int batch)
+{
+    struct json_object *req = msg_create(MSG_FLOW_INSTALL);
+    msg_put_int(req, "id", id);
+    struct json_object *vm = json_object_new_object();
+    msg_put_string(vm, "uuid", vm_uuid);
+    json_object_object_add(req, "vm", vm);
+    struct json_object *flows = json_object_new_array();
+    for (int k = 0; k < batch; k++) {
+        add_install_flow(flows, (id - 1) * batch + k + 1);
+    }
+    if (batch == 1) {
+        /* The single-flow form. */
+        struct json_object *f = json_object_array_get_idx(flows, 0);
+        json_object_object_foreach(f, key, val) {
+            json_object_object_add(req, key, json_object_get(val));
+        }
+        json_object_put(flows);
+    } else {
+        json_object_object_add(req, "flows", flows);
+    }
+    char *text = xstrdup(json_object_to_json_string_ext(
+                             req, JSON_C_TO_STRING_PLAIN));
+    json_object_put(req);
+    return text;
+}
+
 static int
 cmd_flow_install(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: flow-install URL VM COUNT CONC\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: flow-install URL VM COUNT CONC [BATCH]\n");
         return 2;
     }
     struct rpc_client *c = client_open(argv[2], timeout_ms);
     int count = atoi(argv[4]), conc = atoi(argv[5]);
+    int batch = argc == 7 ? atoi(argv[6]) : 1;
     int64_t *sent = xcalloc(count + 1, sizeof *sent);
     struct bench_samples lat;
     bench_samples_init(&lat);
@@ -490,22 +536,14 @@ cmd_flow_install(int argc, char **argv)
     int64_t t0 = bench_now_ns();
     while (done < count) {
         while (next < count && next - done < conc) {
-            char buf[1024];
-            int i = next + 1;
-            snprintf(buf, sizeof buf,
-                     "{\"type\":\"flow_install\",\"id\":%d,"
-                     "\"vm\":{\"uuid\":\"%s\"},\"granularity\":\"exact\","
-                     "\"protocol\":\"tcp\","
-                     "\"local\":{\"address\":\"10.77.0.1\",\"port\":%d},"
-                     "\"remote\":{\"address\":\"10.%d.%d.%d\","
-                     "\"port\":443},\"app_id\":%d,\"ttl\":3600}",
-                     i, argv[3], 1024 + i % 60000, 100 + (i >> 16) % 100,
-                     (i >> 8) & 255, i & 255, 1 + i % 16);
-            sent[i] = bench_now_ns();
-            if (rpc_client_send(c, buf, strlen(buf), i)) {
+            int id = next + 1;
+            char *text = make_install(argv[3], id, batch);
+            sent[id] = bench_now_ns();
+            if (rpc_client_send(c, text, strlen(text), id)) {
                 fprintf(stderr, "send failed\n");
                 return 1;
             }
+            free(text);
             next++;
         }
         struct rpc_reply *rep = rpc_client_next(c);

@@ -199,6 +199,23 @@ out=$(guest_decide $vm1 2 tcp 10.77.0.1 40002 10.77.0.2 9090)
 check "decide for a port the policy does not allow: deny" \
     sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
 
+# --- Batched flow requests (as a security VM pushing many at once).
+load="$build/tests/secd/secd-load"
+d0=$(n_desired)
+r=$("$load" flow-install "ipc://$run/switchd-flow.sock" $vm2 2 1 3 | head -1)
+check "a batch of 3 flows is acked ($r)" \
+    sh -c "echo '$r' | grep -q 'ok=2 failed=0'"
+check "and its 6 flows (+ counting flows) are desired" \
+    test "$(n_desired)" -ge $((d0 + 6))
+d1=$(n_desired)
+bad='{"type":"flow_install","id":7,"vm":{"uuid":"'$vm2'"},"flows":[{"granularity":"exact","protocol":"tcp","app_id":5,"local":{"address":"10.77.0.2","port":1000},"remote":{"address":"10.9.9.9","port":80}},{"granularity":"exact","protocol":"tcp","app_id":5,"local":{"address":"10.77.0.2","port":1001},"remote":{"address":"2001:db8::1","port":80}}]}'
+r=$("$load" raw "ipc://$run/switchd-flow.sock" "$bad")
+check "a batch with one bad flow is refused, naming it" \
+    sh -c "echo '$r' | grep -q '\"ok\":false' && echo '$r' | grep -q 'flows\[1\]'"
+check "and none of its flows stay" test "$(n_desired)" = "$d1"
+check "the switch still holds exactly the desired flows" \
+    sh -c "sleep 0.3; test \$(ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt cookie=0xa9f0000000000000/0xffff000000000000 | grep -c cookie=0xa9f0) = $d1"
+
 # --- UDP.
 out=$(guest_decide $vm1 3 udp 10.77.0.1 5000 10.77.0.2 8080)
 check "UDP decide allowed" sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
