@@ -125,11 +125,12 @@ static const struct schema_field decide_fields[] = {
     SF_ENUM("direction", true, direction_values),
     SF_OBJ("local", true, endpoint_fields),
     SF_OBJ("remote", false, endpoint_fields),
-    SF_OBJ("app", true, app_fields),
-    SF_OBJ("process", true, process_fields),
-    SF_OBJ("user", true, user_fields),
+    SF_OBJ("app", false, app_fields),
+    SF_OBJ("process", false, process_fields),
+    SF_OBJ("user", false, user_fields),
     SF_OBJ("vm", false, vm_fields),
     SF_INT("cookie", false, 0, MSG_INT_MAX),
+    SF_BOOL("agent", false),
     SF_END
 };
 
@@ -329,6 +330,15 @@ decide_check(const struct json_object *obj)
     if (strcmp(event, "listen") && !msg_get(obj, "remote")) {
         return xstrdup("decide.remote: missing (required unless event is "
                        "listen)");
+    }
+    /* Only appfw-switchd asks about a VM without an agent, from a packet:
+     * it knows no application, process or user. */
+    static const char *const identity[] = { "app", "process", "user" };
+    for (size_t i = 0; i < ARRAY_SIZE(identity); i++) {
+        if (msg_get_bool(obj, "agent", true) && !msg_get(obj, identity[i])) {
+            return xasprintf("decide.%s: missing (required unless agent is "
+                             "false)", identity[i]);
+        }
     }
     return NULL;
 }

@@ -68,7 +68,8 @@ static const struct option_def defs[] = {
       "name to verify in appfw-secd's certificate (default: the URL's "
       "host)" },
     { "default-mode", OPT_STRING, "enforce", 0, 0, S(default_mode),
-      "enforce or monitor, for VMs without external_ids:appfw-mode" },
+      "enforce, monitor or noagent, for VMs without "
+      "external_ids:appfw-mode" },
     { "table-base", OPT_INT, "0", 0, 214, S(table_base),
       "first of the 41 OpenFlow tables appfw owns (packets enter at 0)" },
     { "cookie-prefix", OPT_INT, "43504", 1, 65535, S(cookie_prefix),

@@ -664,16 +664,16 @@ ofctrl_take_counters(struct ofctrl *oc, struct ofctrl_counter **counters,
     return true;
 }
 
-int
-ofctrl_packet_out(struct ofctrl *oc, int ofport, const void *packet,
-                  size_t len)
+static int
+packet_out(struct ofctrl *oc, ofp_port_t in_port, ofp_port_t out_port,
+           const void *packet, size_t len)
 {
     if (!rconn_is_connected(oc->rconn)) {
         return ENOTCONN;
     }
     uint64_t stub[64 / 8];
     struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(stub);
-    ofpact_put_OUTPUT(&ofpacts)->port = u16_to_ofp(ofport);
+    ofpact_put_OUTPUT(&ofpacts)->port = out_port;
     struct ofputil_packet_out po = {
         .packet = packet,
         .packet_len = len,
@@ -682,10 +682,24 @@ ofctrl_packet_out(struct ofctrl *oc, int ofport, const void *packet,
         .ofpacts_len = ofpacts.size,
     };
     match_init_catchall(&po.flow_metadata);
-    match_set_in_port(&po.flow_metadata, OFPP_CONTROLLER);
+    match_set_in_port(&po.flow_metadata, in_port);
     send_msg(oc, ofputil_encode_packet_out(&po, OFCTRL_PROTOCOL));
     ofpbuf_uninit(&ofpacts);
     return 0;
+}
+
+int
+ofctrl_packet_out(struct ofctrl *oc, int ofport, const void *packet,
+                  size_t len)
+{
+    return packet_out(oc, OFPP_CONTROLLER, u16_to_ofp(ofport), packet, len);
+}
+
+int
+ofctrl_resubmit_packet(struct ofctrl *oc, int in_port, const void *packet,
+                       size_t len)
+{
+    return packet_out(oc, u16_to_ofp(in_port), OFPP_TABLE, packet, len);
 }
 
 char *

@@ -89,6 +89,12 @@ int ofctrl_packet_out(struct ofctrl *, int ofport, const void *packet,
  * changing) may have flushed the switch. */
 void ofctrl_set_enabled(struct ofctrl *, bool);
 
+/* Sends 'packet' back through the pipeline from table 0, as if it had just
+ * arrived on 'in_port' (a packet held while its verdict was pending).
+ * Returns 0 or an errno value. */
+int ofctrl_resubmit_packet(struct ofctrl *, int in_port, const void *packet,
+                           size_t len);
+
 bool ofctrl_is_connected(const struct ofctrl *);
 size_t ofctrl_n_desired(const struct ofctrl *);
 size_t ofctrl_n_installed(const struct ofctrl *);

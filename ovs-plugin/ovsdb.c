@@ -30,6 +30,8 @@ vsdb_create(const char *remote, const char *bridge)
                                              false, true);
     ovsdb_idl_add_table(idl, &ovsrec_table_open_vswitch);
     ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_bridges);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_next_cfg);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_cur_cfg);
     ovsdb_idl_add_table(idl, &ovsrec_table_bridge);
     ovsdb_idl_add_column(idl, &ovsrec_bridge_col_name);
     ovsdb_idl_add_column(idl, &ovsrec_bridge_col_ports);
@@ -87,6 +89,14 @@ vsdb_run(struct vsdb *db)
                  br->fail_mode ? br->fail_mode : "(default)");
         ovsrec_bridge_set_fail_mode(br, "secure");
         ovsdb_idl_txn_add_comment(txn, "appfw-switchd: fail_mode=secure");
+        /* Ask ovs-vswitchd to report when it has applied this (cur_cfg
+         * catches up with next_cfg), as ovs-vsctl does. */
+        const struct ovsrec_open_vswitch *ovs
+            = ovsrec_open_vswitch_first(db->loop.idl);
+        if (ovs) {
+            ovsrec_open_vswitch_verify_next_cfg(ovs);
+            ovsrec_open_vswitch_set_next_cfg(ovs, ovs->next_cfg + 1);
+        }
     }
     ovsdb_idl_loop_commit_and_wait(&db->loop);
 }
@@ -119,7 +129,10 @@ bool
 vsdb_bridge_is_secure(const struct vsdb *db)
 {
     const struct ovsrec_bridge *br = find_bridge(db);
-    return br && br->fail_mode && !strcmp(br->fail_mode, "secure");
+    const struct ovsrec_open_vswitch *ovs
+        = ovsrec_open_vswitch_first(db->loop.idl);
+    return (br && br->fail_mode && !strcmp(br->fail_mode, "secure")
+            && ovs && ovs->cur_cfg == ovs->next_cfg);
 }
 
 size_t

@@ -43,9 +43,10 @@ bool vsdb_is_connected(const struct vsdb *);
 /* True once the bridge exists in the database. */
 bool vsdb_has_bridge(const struct vsdb *);
 
-/* True if the bridge exists and its fail_mode is "secure".  ovs-vswitchd
- * flushes a bridge's flows when its fail mode changes, so flows are worth
- * installing only from then on. */
+/* True if the bridge exists, its fail_mode is "secure", and ovs-vswitchd
+ * has applied the configuration (Open_vSwitch cur_cfg == next_cfg).
+ * ovs-vswitchd flushes a bridge's flows when its fail mode changes, so
+ * flows are worth installing only from then on. */
 bool vsdb_bridge_is_secure(const struct vsdb *);
 
 /* The bridge's VM interfaces, in a malloc'd array (the caller frees the

@@ -25,6 +25,7 @@
 #include "ovsdb.h"
 #include "relay.h"
 #include "reset.h"
+#include "tuple.h"
 
 LOG_MODULE(switchd);
 
@@ -71,10 +72,20 @@ struct pending_install {
     size_t n_keys;
 };
 
-/* A guest request forwarded to secd. */
+/* A packet from a VM without an agent, held while secd decides. */
+struct ask {
+    char *key;                  /* In switchd's 'asks': one per connection */
+    uint8_t *packet;
+    size_t len;
+    int in_port;
+    bool tcp;
+};
+
+/* A request forwarded to secd: a guest's, or switchd's own 'ask'. */
 struct forwarded {
     char *vm;
     int64_t id;                 /* The guest's id; 0: no reply wanted. */
+    struct ask *ask;
 };
 
 struct switchd {
@@ -93,10 +104,11 @@ struct switchd {
     struct shash registered;        /* uuid -> channel path */
     struct ovs_list pending;        /* struct pending_install */
     struct shash forwarded;         /* cookie -> struct forwarded */
+    struct shash asks;              /* connection -> NULL, while asking */
     uint64_t next_cookie;
 
     long long int next_sweep, next_stats;
-    unsigned long long installs, installs_failed, resets;
+    unsigned long long installs, installs_failed, resets, asks_sent;
 };
 
 static bool
@@ -106,6 +118,8 @@ mode_from_name(const char *name, enum flowgen_mode *mode)
         *mode = FLOWGEN_ENFORCE;
     } else if (!strcmp(name, "monitor")) {
         *mode = FLOWGEN_MONITOR;
+    } else if (!strcmp(name, "noagent")) {
+        *mode = FLOWGEN_NOAGENT;
     } else {
         return false;
     }
@@ -120,6 +134,9 @@ mode_name(enum flowgen_mode mode)
 }
 
 static void packet_in(void *sd_, const struct ofctrl_packet_in *);
+static bool take_token(struct switchd *, struct vm *);
+static void forward(struct switchd *, struct vm *, struct json_object *,
+                    int64_t reply_id, struct ask *);
 
 char *
 switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
@@ -127,8 +144,8 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     *sdp = NULL;
     enum flowgen_mode mode;
     if (!mode_from_name(cfg->default_mode, &mode)) {
-        return xasprintf("default-mode: \"%s\" is not enforce or monitor",
-                         cfg->default_mode);
+        return xasprintf("default-mode: \"%s\" is not enforce, monitor or "
+                         "noagent", cfg->default_mode);
     }
     struct switchd *sd = xzalloc(sizeof *sd);
     sd->cfg = *cfg;
@@ -149,6 +166,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     shash_init(&sd->vms);
     shash_init(&sd->registered);
     shash_init(&sd->forwarded);
+    shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
     sd->ofctrl = ofctrl_create(cfg->switch_target, cfg->cookie_prefix,
                                packet_in, sd);
@@ -296,8 +314,10 @@ vm_flowgen(const struct vm *vm, struct flowgen_vm *fv)
     };
 }
 
-/* Regenerates a VM's own flows; unchanged ones keep their references, so
- * they never leave the switch. */
+/* Regenerates a VM's own flows.  The old ones go first, since a flow may
+ * keep its match and change its actions (a new mode); flows that stay the
+ * same leave and come back within this pass, before ofctrl sends anything,
+ * so they never leave the switch. */
 static void
 vm_update_flows(struct switchd *sd, struct vm *vm)
 {
@@ -306,8 +326,8 @@ vm_update_flows(struct switchd *sd, struct vm *vm)
     struct flowgen_flows new;
     flowgen_flows_init(&new);
     flowgen_vm(&sd->ctx, &fv, &new);
-    flows_install(sd, &new);
     flows_uninstall(sd, &vm->flows);
+    flows_install(sd, &new);
     flowgen_flows_destroy(&vm->flows);
     vm->flows = new;
 }
@@ -344,8 +364,8 @@ reconcile(struct switchd *sd)
         set_string(&vm->name, p->vm_name ? p->vm_name : p->iface);
         enum flowgen_mode mode = sd->default_mode;
         if (p->mode && !mode_from_name(p->mode, &mode)) {
-            LOG_WARN_RL(&vm->rl, "vm=%s appfw-mode=%s is not enforce or "
-                        "monitor; using %s", vm->uuid, p->mode,
+            LOG_WARN_RL(&vm->rl, "vm=%s appfw-mode=%s is not enforce, "
+                        "monitor or noagent; using %s", vm->uuid, p->mode,
                         mode_name(sd->default_mode));
         }
         vm->mode = mode;
@@ -656,9 +676,33 @@ stamp(const struct vm *vm, struct json_object *msg)
     json_object_object_add(msg, "vm", v);
 }
 
+/* The verdict on a held packet: on allow its flow is installed already
+ * (secd waits for the ack), so the packet goes back through the pipeline
+ * and the client does not wait for a retransmission; otherwise TCP gets a
+ * reset and anything else is dropped. */
+static void
+ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
+{
+    if (allow) {
+        ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
+                               ask->len);
+    } else if (ask->tcp && vm) {
+        uint8_t rst[RESET_MAX_LEN];
+        size_t len = reset_compose(ask->packet, ask->len, rst);
+        if (len) {
+            ofctrl_packet_out(sd->ofctrl, vm->ofport, rst, len);
+            sd->resets++;
+        }
+    }
+    shash_find_and_delete(&sd->asks, ask->key);
+    free(ask->key);
+    free(ask->packet);
+    free(ask);
+}
+
 static void
 forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
-        int64_t reply_id)
+        int64_t reply_id, struct ask *ask)
 {
     stamp(vm, msg);
     const char *text = json_object_to_json_string_ext(msg,
@@ -670,11 +714,15 @@ forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
             send_guest_error(vm, "unavailable", reply_id,
                              "appfw-secd cannot be reached");
         }
+        if (ask) {
+            ask_finish(sd, vm, ask, false);
+        }
         return;
     }
     struct forwarded *f = xmalloc(sizeof *f);
     f->vm = xstrdup(vm->uuid);
     f->id = reply_id;
+    f->ask = ask;
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
     shash_add(&sd->forwarded, key, f);
@@ -720,14 +768,14 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
             send_guest_error(vm, "overloaded", id,
                              "too many requests in flight from this VM");
         } else {
-            forward(sd, vm, msg, id);
+            forward(sd, vm, msg, id, NULL);
         }
         break;
     case MSG_FLOW_OPEN:
     case MSG_FLOW_CLOSE:
     case MSG_STATS:
         if (take_token(sd, vm)) {
-            forward(sd, vm, msg, 0);
+            forward(sd, vm, msg, 0, NULL);
         }
         break;
     case MSG_VERDICT:
@@ -779,6 +827,14 @@ run_secd_replies(struct switchd *sd)
         snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
         struct forwarded *f = shash_find_and_delete(&sd->forwarded, key);
         struct vm *vm = f ? vm_find(sd, f->vm) : NULL;
+        if (f && f->ask) {
+            struct json_object *reply = r->error ? NULL
+                                        : json_tokener_parse(r->data);
+            bool allow = !strcmp(msg_get_string(reply, "verdict", ""),
+                                 "allow");
+            ask_finish(sd, vm, f->ask, allow && vm);
+            json_object_put(reply);
+        }
         if (f && f->id && vm) {
             vm->in_flight--;
         }
@@ -808,11 +864,78 @@ run_secd_replies(struct switchd *sd)
 
 /* Packet-ins. */
 
+static struct vm *
+vm_by_ofport(const struct switchd *sd, int ofport)
+{
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        if (vm->on_bridge && vm->ofport == ofport) {
+            return vm;
+        }
+    }
+    return NULL;
+}
+
+/* A VM without an agent opened a connection: ask secd, holding the packet
+ * (one question per connection; retransmissions meanwhile are dropped). */
+static void
+ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
+{
+    struct vm *vm = vm_by_ofport(sd, pin->in_port);
+    struct tuple t;
+    if (!vm || vm->mode != FLOWGEN_NOAGENT
+        || !tuple_parse(pin->packet, pin->len, &t)) {
+        return;
+    }
+    char *key = xasprintf("%s %d %s %d %s %d", vm->uuid, t.proto, t.src,
+                          t.src_port, t.dst, t.dst_port);
+    if (shash_find(&sd->asks, key)) {
+        free(key);
+        return;
+    }
+    if (!take_token(sd, vm)) {
+        vm->refused++;
+        LOG_WARN_RL(&vm->rl, "rate limited vm=%s (packet-in)", vm->uuid);
+        free(key);
+        return;
+    }
+    struct ask *ask = xzalloc(sizeof *ask);
+    ask->key = key;
+    ask->packet = xmemdup(pin->packet, pin->len);
+    ask->len = pin->len;
+    ask->in_port = pin->in_port;
+    ask->tcp = t.proto == 6;
+    shash_add(&sd->asks, key, NULL);
+
+    struct json_object *msg = msg_create(MSG_DECIDE);
+    msg_put_int(msg, "id", sd->next_cookie + 1);
+    msg_put_string(msg, "event", "connect");
+    msg_put_string(msg, "protocol", t.proto == 6 ? "tcp" : "udp");
+    msg_put_string(msg, "direction", "outbound");
+    struct json_object *local = json_object_new_object();
+    msg_put_string(local, "address", t.src);
+    msg_put_int(local, "port", t.src_port);
+    json_object_object_add(msg, "local", local);
+    struct json_object *remote = json_object_new_object();
+    msg_put_string(remote, "address", t.dst);
+    msg_put_int(remote, "port", t.dst_port);
+    json_object_object_add(msg, "remote", remote);
+    json_object_object_add(msg, "agent", json_object_new_boolean(false));
+    vm->decides++;
+    sd->asks_sent++;
+    forward(sd, vm, msg, 0, ask);
+    json_object_put(msg);
+}
+
 static void
 packet_in(void *sd_, const struct ofctrl_packet_in *pin)
 {
     struct switchd *sd = sd_;
-    if (pin->punt != FLOWGEN_PUNT_RESET) {
+    if (pin->punt == FLOWGEN_PUNT_ASK) {
+        ask_secd(sd, pin);
+        return;
+    } else if (pin->punt != FLOWGEN_PUNT_RESET) {
         return;
     }
     uint8_t rst[RESET_MAX_LEN];
@@ -874,7 +997,7 @@ report_counters(struct switchd *sd)
         msg_put_int(msg, "interval", sd->cfg.stats_interval);
         json_object_object_add(msg, "flows", json_object_new_array());
         json_object_object_add(msg, "apps", node->data);
-        forward(sd, vm, msg, 0);
+        forward(sd, vm, msg, 0, NULL);
         json_object_put(msg);
     }
     shash_destroy(&by_vm);
@@ -962,10 +1085,16 @@ switchd_destroy(struct switchd *sd)
     }
     SHASH_FOR_EACH (node, &sd->forwarded) {
         struct forwarded *f = node->data;
+        if (f->ask) {
+            free(f->ask->key);
+            free(f->ask->packet);
+            free(f->ask);
+        }
         free(f->vm);
         free(f);
     }
     shash_destroy(&sd->forwarded);
+    shash_destroy(&sd->asks);
     /* Flows stay on the switch: a restarted switchd replaces them
      * atomically, and until then the bridge (fail_mode=secure) keeps
      * enforcing what was approved. */
@@ -1056,13 +1185,14 @@ switchd_connection_status(const struct switchd *sd)
 {
     char *of = ofctrl_status(sd->ofctrl);
     char *s = xasprintf("%s\novsdb=%s bridge=%s\nflow_installs=%llu "
-                        "failed=%llu pending=%zu resets=%llu\n", of,
+                        "failed=%llu pending=%zu resets=%llu asks=%llu\n", of,
                         vsdb_is_connected(sd->vsdb) ? "connected"
                                                     : "disconnected",
                         vsdb_has_bridge(sd->vsdb) ? sd->cfg.bridge
                                                   : "(missing)",
                         sd->installs, sd->installs_failed,
-                        ovs_list_size(&sd->pending), sd->resets);
+                        ovs_list_size(&sd->pending), sd->resets,
+                        sd->asks_sent);
     free(of);
     return s;
 }

@@ -325,13 +325,19 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
 {
     int64_t id = msg_get_int(msg, "id", 0);
     const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
-    const char *path = msg_get_string(msg, "app.path", NULL);
+    const char *path = msg_get_string(msg, "app.path", "");
     uint8_t sha[SHA256_LEN];
     bool have_sha = sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN);
 
+    /* Without an agent (appfw-switchd asking from a packet) there is no
+     * application to look up: the policy sees an unknown one. */
     struct appid_result app;
-    if (appid_lookup(d->appid, have_sha ? sha : NULL, path, 0, &app)) {
-        LOG_WARN("appid lookup failed: %s", appid_last_error(d->appid));
+    bool no_app = !have_sha && !*path;
+    if (no_app || appid_lookup(d->appid, have_sha ? sha : NULL, path, 0,
+                               &app)) {
+        if (!no_app) {
+            LOG_WARN("appid lookup failed: %s", appid_last_error(d->appid));
+        }
         memset(&app, 0, sizeof app);
         app.match = APPID_MATCH_UNKNOWN;
         app.trust = APPID_TRUST_UNKNOWN;

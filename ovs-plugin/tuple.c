@@ -1,0 +1,57 @@
+/* tuple: a packet's connection (see tuple.h). */
+#include "tuple.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+static uint16_t
+get16(const uint8_t *p)
+{
+    return (uint16_t) (p[0] << 8 | p[1]);
+}
+
+bool
+tuple_parse(const void *packet, size_t len, struct tuple *t)
+{
+    const uint8_t *pkt = packet;
+    memset(t, 0, sizeof *t);
+    if (len < 14) {
+        return false;
+    }
+    const uint8_t *l3 = pkt + 14, *l4;
+    size_t l3_len = len - 14, l4_len;
+    uint16_t ethertype = get16(pkt + 12);
+    if (ethertype == 0x0800) {
+        if (l3_len < 20 || (l3[0] >> 4) != 4) {
+            return false;
+        }
+        size_t ihl = (l3[0] & 0x0f) * 4;
+        if (ihl < 20 || l3_len < ihl || get16(l3 + 6) & 0x1fff) {
+            return false;
+        }
+        t->proto = l3[9];
+        inet_ntop(AF_INET, l3 + 12, t->src, sizeof t->src);
+        inet_ntop(AF_INET, l3 + 16, t->dst, sizeof t->dst);
+        l4 = l3 + ihl;
+        l4_len = l3_len - ihl;
+    } else if (ethertype == 0x86dd) {
+        if (l3_len < 40 || (l3[0] >> 4) != 6) {
+            return false;
+        }
+        t->proto = l3[6];
+        inet_ntop(AF_INET6, l3 + 8, t->src, sizeof t->src);
+        inet_ntop(AF_INET6, l3 + 24, t->dst, sizeof t->dst);
+        l4 = l3 + 40;
+        l4_len = l3_len - 40;
+    } else {
+        return false;
+    }
+    if ((t->proto != 6 && t->proto != 17)
+        || l4_len < (t->proto == 6 ? 20u : 8u)) {
+        return false;
+    }
+    t->src_port = get16(l4);
+    t->dst_port = get16(l4 + 2);
+    t->syn = t->proto == 6 && (l4[13] & 0x12) == 0x02;
+    return t->src_port && t->dst_port;
+}
