@@ -11,6 +11,9 @@ network namespaces (never anywhere else).
       sends one datagram
   netns-tcp.py loop HOST PORT SECONDS
       connects every 20 ms for SECONDS; prints "ok=N fail=M"
+  netns-tcp.py rate HOST PORT SECONDS
+      back-to-back request/response connections for SECONDS; prints
+      "conns_per_s=N fail=M"
 """
 import os
 import socket
@@ -83,6 +86,16 @@ def main():
                 fail += 1
             time.sleep(0.02)
         print("ok=%d fail=%d" % (ok, fail))
+    elif cmd == "rate":
+        end = time.time() + float(sys.argv[4])
+        t0 = time.time()
+        ok = fail = 0
+        while time.time() < end:
+            if connect(sys.argv[2], int(sys.argv[3]), 1).startswith("ok"):
+                ok += 1
+            else:
+                fail += 1
+        print("conns_per_s=%.0f fail=%d" % (ok / (time.time() - t0), fail))
 
 
 main()
