@@ -53,18 +53,8 @@ for i in 1 2 3 4; do
     host=$(( (i - 1) % 2 + 1 ))
     br=$bra
     [ $net = 1 ] && br=$brn
-    ip netns add "$ns" || die "netns"
-    ip link add "afwp$t-v$i" type veth peer name "afwp$t-e$i" || die "veth"
-    ip link set "afwp$t-e$i" netns "$ns"
-    ip netns exec "$ns" ip link set "afwp$t-e$i" address "52:54:00:79:0$net:0$host"
-    ip netns exec "$ns" ip addr add "10.79.$net.$host/24" dev "afwp$t-e$i"
-    ip netns exec "$ns" ip link set "afwp$t-e$i" up
-    ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" ethtool -K "afwp$t-e$i" tx off >/dev/null
-    ip link set "afwp$t-v$i" up
-    vsctl add-port "$br" "afwp$t-v$i" -- set interface "afwp$t-v$i" \
-        "external_ids:vm-id=33333333-0000-4000-8000-00000000c00$i" \
-        "external_ids:attached-mac=52:54:00:79:0$net:0$host" || die "port"
+    ns_vm "$ns" "afwp$t-v$i" "afwp$t-e$i" "52:54:00:79:0$net:0$host" \
+        "10.79.$net.$host/24" "$br" "33333333-0000-4000-8000-00000000c00$i"
 done
 for i in 2 4; do
     ip netns exec "afwp$t-$i" iperf3 -s -D -p 5201 \

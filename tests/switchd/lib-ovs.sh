@@ -58,3 +58,22 @@ appfw_switch_flows() {
     ofctl dump-flows "unix:$ovs/$1.mgmt" \
         cookie=0xa9f0000000000000/0xffff000000000000 | grep -c 'cookie=0xa9f0'
 }
+
+# A network namespace as a test VM: namespace $1, host-side veth $2
+# (added to bridge $6 with external_ids:vm-id=$7), guest-side veth $3 with
+# MAC $4 and address $5 (CIDR).  Checksum offload is turned off in the
+# guest: conntrack in the userspace datapath drops partial checksums.
+ns_vm() {
+    ip netns add "$1" || die "netns $1"
+    ip link add "$2" type veth peer name "$3" || die "veth $2"
+    ip link set "$3" netns "$1"
+    ip netns exec "$1" ip link set "$3" address "$4"
+    ip netns exec "$1" ip addr add "$5" dev "$3"
+    ip netns exec "$1" ip link set "$3" up
+    ip netns exec "$1" ip link set lo up
+    ip netns exec "$1" ethtool -K "$3" tx off >/dev/null
+    ip link set "$2" up
+    vsctl add-port "$6" "$2" -- set interface "$2" \
+        "external_ids:vm-id=$7" "external_ids:attached-mac=$4" ||
+        die "add-port $2"
+}

@@ -134,23 +134,8 @@ ovs_init "$run/ovs"
 ovs_start_vswitchd
 vsctl add-br "$br" -- set bridge "$br" datapath_type=netdev || die "add-br"
 
-for i in 1 2; do
-    ns=afw$tag-$i
-    ip netns add "$ns" || die "netns"
-    ip link add "afw$tag-v$i" type veth peer name "afw$tag-e$i" || die "veth"
-    ip link set "afw$tag-e$i" netns "$ns"
-    ip netns exec "$ns" ip link set "afw$tag-e$i" address "52:54:00:77:00:0$i"
-    ip netns exec "$ns" ip addr add "10.77.0.$i/24" dev "afw$tag-e$i"
-    ip netns exec "$ns" ip link set "afw$tag-e$i" up
-    ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" ethtool -K "afw$tag-e$i" tx off >/dev/null
-    ip link set "afw$tag-v$i" up
-done
-vsctl add-port "$br" "afw$tag-v1" -- set interface "afw$tag-v1" \
-        external_ids:vm-id=$vm1 external_ids:attached-mac=52:54:00:77:00:01 \
-    -- add-port "$br" "afw$tag-v2" -- set interface "afw$tag-v2" \
-        external_ids:vm-id=$vm2 external_ids:attached-mac=52:54:00:77:00:02 ||
-    die "add-port"
+ns_vm "$ns1" "afw$tag-v1" "afw$tag-e1" 52:54:00:77:00:01 10.77.0.1/24 "$br" $vm1
+ns_vm "$ns2" "afw$tag-v2" "afw$tag-e2" 52:54:00:77:00:02 10.77.0.2/24 "$br" $vm2
 
 UDP_LOG="$run/udp.log" ip netns exec "$ns2" $py serve 8080 9090 udp:8080 \
     udp:9091 &
