@@ -576,9 +576,11 @@ cmd_flow_install(int argc, char **argv)
            count - ok, bench_percentile(&lat, 50) / 1e3,
            bench_percentile(&lat, 99) / 1e3, count / secs,
            first_error[0] ? " first_error=" : "", first_error);
+    fflush(stdout);
     bench_samples_destroy(&lat);
     free(texts);
     free(sent);
+    rpc_client_destroy(c);
     return ok == count ? 0 : 1;
 }
 
