@@ -71,7 +71,9 @@ struct ofctrl {
     /* The batch in flight, if 'busy'. */
     bool busy;
     bool batch_full;
-    ovs_be32 barrier_xid;
+    ovs_be32 barrier_xid, open_xid, commit_xid;
+    uint32_t first_xid;         /* Flow mods of the batch: first_xid.. */
+    uint32_t next_xid;          /* ..next_xid - 1 (our own xid range). */
     uint64_t batch_lo, batch_seqno;
     struct change *changes;
     size_t n_changes, allocated_changes;
@@ -127,6 +129,7 @@ ofctrl_create(const char *target, uint16_t cookie_prefix,
     sset_init(&oc->dirty);
     oc->need_full = true;
     oc->next_bundle_id = 1;
+    oc->next_xid = 0x80000000;  /* OVS allocates its xids from 1 up. */
     return oc;
 }
 
@@ -286,7 +289,7 @@ send_msg(struct ofctrl *oc, struct ofpbuf *msg)
     rconn_send(oc->rconn, msg, NULL);
 }
 
-static void
+static ovs_be32
 bundle_ctrl(struct ofctrl *oc, uint32_t id, uint16_t type)
 {
     struct ofputil_bundle_ctrl_msg bc = {
@@ -294,12 +297,20 @@ bundle_ctrl(struct ofctrl *oc, uint32_t id, uint16_t type)
         .type = type,
         .flags = OFPBF_ATOMIC | OFPBF_ORDERED,
     };
-    send_msg(oc, ofputil_encode_bundle_ctrl_request(OFCTRL_VERSION, &bc));
+    struct ofpbuf *msg = ofputil_encode_bundle_ctrl_request(OFCTRL_VERSION,
+                                                            &bc);
+    ovs_be32 xid = ((struct ofp_header *) msg->data)->xid;
+    send_msg(oc, msg);
+    return xid;
 }
 
+/* Adds 'msg' (a flow_mod) to bundle 'id' under a fresh xid of our own
+ * range, so that an error the switch reports can be told apart from
+ * errors about anything else. */
 static void
-bundle_add(struct ofctrl *oc, uint32_t id, const struct ofpbuf *msg)
+bundle_add(struct ofctrl *oc, uint32_t id, struct ofpbuf *msg)
 {
+    ((struct ofp_header *) msg->data)->xid = htonl(oc->next_xid++);
     struct ofputil_bundle_add_msg bam = {
         .bundle_id = id,
         .flags = OFPBF_ATOMIC | OFPBF_ORDERED,
@@ -409,7 +420,8 @@ maybe_send_batch(struct ofctrl *oc)
     }
     uint32_t id = oc->next_bundle_id++;
     clear_changes(oc);
-    bundle_ctrl(oc, id, OFPBCT_OPEN_REQUEST);
+    oc->open_xid = bundle_ctrl(oc, id, OFPBCT_OPEN_REQUEST);
+    oc->first_xid = oc->next_xid;
     if (oc->need_full) {
         send_full(oc, id);
     } else {
@@ -418,7 +430,7 @@ maybe_send_batch(struct ofctrl *oc)
     sset_clear(&oc->dirty);
     oc->need_full = false;
 
-    bundle_ctrl(oc, id, OFPBCT_COMMIT_REQUEST);
+    oc->commit_xid = bundle_ctrl(oc, id, OFPBCT_COMMIT_REQUEST);
     struct ofpbuf *barrier = ofputil_encode_barrier_request(OFCTRL_VERSION);
     oc->barrier_xid = ((struct ofp_header *) barrier->data)->xid;
     send_msg(oc, barrier);
@@ -445,9 +457,11 @@ finish_batch(struct ofctrl *oc)
         oc->batch_error = NULL;
         oc->fail_lo = oc->batch_lo;
         oc->fail_hi = oc->batch_seqno;
-        /* The switch refused the whole bundle: nothing changed there.  The
-         * failed changes' owners hear of it through ofctrl_seqno_error();
-         * everything is resent from scratch. */
+        /* The switch refused part of the bundle (OVS then commits the
+         * rest, or nothing if the commit itself failed): the installed
+         * mirror is unreliable.  The failed changes' owners hear of it
+         * through ofctrl_seqno_error(); everything is replaced from
+         * scratch. */
         oc->acked = oc->batch_seqno;
         oc->need_full = true;
         clear_changes(oc);
@@ -471,19 +485,30 @@ finish_batch(struct ofctrl *oc)
 
 /* Receiving. */
 
+/* True if 'xid' is one of the batch in flight's messages. */
+static bool
+in_batch(const struct ofctrl *oc, ovs_be32 xid)
+{
+    uint32_t x = ntohl(xid);
+    return oc->busy && (xid == oc->open_xid || xid == oc->commit_xid
+                        || (x >= oc->first_xid && x < oc->next_xid));
+}
+
 static void
 handle_error(struct ofctrl *oc, const struct ofp_header *oh)
 {
     char *s = ofp_to_string(oh, ntohs(oh->length), NULL, NULL, 1);
     s[strcspn(s, "\n")] = '\0';
-    if (oc->busy && !oc->batch_error) {
-        oc->batch_error = s;
+    if (in_batch(oc, oh->xid)) {
+        if (!oc->batch_error) {
+            oc->batch_error = s;
+        } else {
+            free(s);
+        }
         return;
     }
-    if (!oc->busy) {
-        static struct log_rl rl = LOG_RL_INIT(6, 5);
-        LOG_WARN_RL(&rl, "switch reported: %s", s);
-    }
+    static struct log_rl rl = LOG_RL_INIT(6, 5);
+    LOG_WARN_RL(&rl, "switch reported: %s", s);
     free(s);
 }
 

@@ -20,6 +20,7 @@ struct vsdb {
     struct ovsdb_idl_loop loop;
     char *bridge;
     bool was_connected;
+    int64_t secure_cfg;         /* next_cfg we wrote with fail_mode. */
 };
 
 struct vsdb *
@@ -96,6 +97,7 @@ vsdb_run(struct vsdb *db)
         if (ovs) {
             ovsrec_open_vswitch_verify_next_cfg(ovs);
             ovsrec_open_vswitch_set_next_cfg(ovs, ovs->next_cfg + 1);
+            db->secure_cfg = ovs->next_cfg + 1;
         }
     }
     ovsdb_idl_loop_commit_and_wait(&db->loop);
@@ -131,8 +133,13 @@ vsdb_bridge_is_secure(const struct vsdb *db)
     const struct ovsrec_bridge *br = find_bridge(db);
     const struct ovsrec_open_vswitch *ovs
         = ovsrec_open_vswitch_first(db->loop.idl);
-    return (br && br->fail_mode && !strcmp(br->fail_mode, "secure")
-            && ovs && ovs->cur_cfg == ovs->next_cfg);
+    /* Our own change must have been applied; other clients' changes
+     * (libvirt adding a port) do not touch appfw's flows.  (If our write
+     * lost a race and was not needed after all, 'secure_cfg' may never be
+     * reached: a quiet database, cur_cfg == next_cfg, settles it.) */
+    return (br && br->fail_mode && !strcmp(br->fail_mode, "secure") && ovs
+            && (ovs->cur_cfg >= db->secure_cfg
+                || ovs->cur_cfg == ovs->next_cfg));
 }
 
 size_t

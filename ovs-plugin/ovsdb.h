@@ -44,7 +44,8 @@ bool vsdb_is_connected(const struct vsdb *);
 bool vsdb_has_bridge(const struct vsdb *);
 
 /* True if the bridge exists, its fail_mode is "secure", and ovs-vswitchd
- * has applied the configuration (Open_vSwitch cur_cfg == next_cfg).
+ * has applied switchd's own change to it, if it made one (Open_vSwitch
+ * cur_cfg reached the next_cfg switchd wrote).
  * ovs-vswitchd flushes a bridge's flows when its fail mode changes, so
  * flows are worth installing only from then on. */
 bool vsdb_bridge_is_secure(const struct vsdb *);

@@ -79,7 +79,9 @@ try_connect(struct relay *r)
         return;
     }
     strcpy(sun.sun_path, r->path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a QEMU whose listen backlog is full must not stall
+     * the daemon (a UNIX connect then fails with EAGAIN: retry later). */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
         int error = errno;
         if (fd >= 0) {

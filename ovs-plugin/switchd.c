@@ -31,6 +31,8 @@ LOG_MODULE(switchd);
 
 #define GUEST_MSGS_PER_RUN 64   /* Per VM per pass: fairness. */
 #define FLOW_REQS_PER_RUN 256
+#define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
+                                   * for the switch (secd gives up sooner). */
 
 /* An approved connection's flows (minus the shared counting flow). */
 struct allow {
@@ -70,6 +72,7 @@ struct pending_install {
     char *vm;
     char **keys;                /* The allows this request added. */
     size_t n_keys;
+    long long int deadline;     /* time_msec(): give up then. */
 };
 
 /* A packet from a VM without an agent, held while secd decides. */
@@ -78,7 +81,7 @@ struct ask {
     uint8_t *packet;
     size_t len;
     int in_port;
-    bool tcp;
+    struct tuple tuple;
 };
 
 /* A request forwarded to secd: a guest's, or switchd's own 'ask'. */
@@ -456,9 +459,14 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
             int default_ttl, char **new_key)
 {
     *new_key = NULL;
+    const char *proto = msg_get_string(f, "protocol", "");
+    if (strcmp(proto, "tcp") && strcmp(proto, "udp")) {
+        return xasprintf("protocol: %s has no ports: only tcp and udp "
+                         "connections get flows", proto);
+    }
     struct flowgen_allow a = {
         .service = !strcmp(msg_get_string(f, "granularity", ""), "service"),
-        .proto = !strcmp(msg_get_string(f, "protocol", ""), "udp") ? 17 : 6,
+        .proto = !strcmp(proto, "udp") ? 17 : 6,
         .local_addr = msg_get_string(f, "local.address", ""),
         .local_port = msg_get_int(f, "local.port", 0),
         .remote_addr = msg_get_string(f, "remote.address", ""),
@@ -582,6 +590,7 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
     }
     p->req = req;
     p->id = id;
+    p->deadline = time_msec() + PENDING_TIMEOUT_MS;
     p->seqno = ofctrl_seqno(sd->ofctrl);
     p->vm = xstrdup(vm->uuid);
     ovs_list_push_back(&sd->pending, &p->node);
@@ -603,6 +612,11 @@ check_pending(struct switchd *sd)
             reply_ack(sd, p->req, p->id, false, error);
         } else if (p->seqno <= acked) {
             reply_ack(sd, p->req, p->id, true, NULL);
+        } else if (time_msec() >= p->deadline) {
+            /* The switch is away: free the request's context.  Its flows
+             * stay desired and reach the switch when it is back. */
+            reply_ack(sd, p->req, p->id, false,
+                      "the switch did not confirm the flows in time");
         } else {
             continue;
         }
@@ -680,17 +694,52 @@ stamp(const struct vm *vm, struct json_object *msg)
  * (secd waits for the ack), so the packet goes back through the pipeline
  * and the client does not wait for a retransmission; otherwise TCP gets a
  * reset and anything else is dropped. */
+/* True if 'vm' has an approved flow (exact or service) for 't'. */
+static bool
+vm_allows_tuple(const struct switchd *sd, const struct vm *vm,
+                const struct tuple *t)
+{
+    struct flowgen_vm fv;
+    vm_flowgen(vm, &fv);
+    for (int service = 0; service < 2; service++) {
+        struct flowgen_allow a = {
+            .service = service, .proto = t->proto,
+            .local_addr = t->src, .local_port = t->src_port,
+            .remote_addr = t->dst, .remote_port = t->dst_port,
+        };
+        struct flowgen_flows flows;
+        flowgen_flows_init(&flows);
+        char *error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
+        bool found = false;
+        if (!error && flows.n) {
+            char *key = flowgen_flow_key(&flows.flows[0]);
+            found = shash_find(&vm->allows, key) != NULL;
+            free(key);
+        }
+        free(error);
+        flowgen_flows_destroy(&flows);
+        if (found) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
 {
-    if (allow) {
+    /* Resubmitted only if a flow now lets it through (secd may allow
+     * without one, in its monitor mode): otherwise it would come straight
+     * back to switchd. */
+    if (allow && vm && vm->ofport == ask->in_port
+        && vm_allows_tuple(sd, vm, &ask->tuple)) {
         ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
                                ask->len);
-    } else if (ask->tcp && vm) {
+    } else if (!allow && ask->tuple.proto == 6 && vm) {
         uint8_t rst[RESET_MAX_LEN];
         size_t len = reset_compose(ask->packet, ask->len, rst);
         if (len) {
-            ofctrl_packet_out(sd->ofctrl, vm->ofport, rst, len);
+            ofctrl_packet_out(sd->ofctrl, ask->in_port, rst, len);
             sd->resets++;
         }
     }
@@ -736,6 +785,16 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
                  enum msg_type type)
 {
     int64_t id = msg_get_int(msg, "id", 0);
+    /* Only switchd asks without an agent or reports datapath counters; a
+     * guest claiming either is not believed. */
+    json_object_object_del(msg, "agent");
+    json_object_object_del(msg, "apps");
+    /* Every message a guest sends costs a token, so none keeps switchd
+     * busy for free. */
+    if (type != MSG_DECIDE && !take_token(sd, vm)) {
+        vm->refused++;
+        return;
+    }
     switch (type) {
     case MSG_HELLO: {
         int version;
@@ -774,9 +833,7 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
     case MSG_FLOW_OPEN:
     case MSG_FLOW_CLOSE:
     case MSG_STATS:
-        if (take_token(sd, vm)) {
-            forward(sd, vm, msg, 0, NULL);
-        }
+        forward(sd, vm, msg, 0, NULL);
         break;
     case MSG_VERDICT:
     case MSG_POLICY_PUSH:
@@ -807,7 +864,9 @@ run_guest(struct switchd *sd, struct vm *vm)
         } else if (r == RELAY_BAD) {
             LOG_WARN_RL(&vm->rl, "bad message vm=%s error=\"%s\"", vm->uuid,
                         error);
-            send_guest_error(vm, "bad_message", id, error);
+            if (take_token(sd, vm)) {
+                send_guest_error(vm, "bad_message", id, error);
+            }
             free(error);
         } else {
             handle_guest_msg(sd, vm, msg, type);
@@ -905,7 +964,7 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
     ask->packet = xmemdup(pin->packet, pin->len);
     ask->len = pin->len;
     ask->in_port = pin->in_port;
-    ask->tcp = t.proto == 6;
+    ask->tuple = t;
     shash_add(&sd->asks, key, NULL);
 
     struct json_object *msg = msg_create(MSG_DECIDE);

@@ -389,7 +389,14 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     add_app_info(reply, &app);
     audit_decision(d, msg, &app, &v);
 
-    if (!v.allow || !d->flows || v.monitored) {
+    /* Only a VM's own outbound TCP and UDP connections get a flow: OVS
+     * passes inbound connections to the guest's agent (which decided this
+     * one), and other protocols have no ports to match. */
+    const char *proto = msg_get_string(msg, "protocol", "");
+    bool flow = (!strcmp(msg_get_string(msg, "direction", ""), "outbound")
+                 && (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
+                 && msg_get(msg, "remote"));
+    if (!v.allow || !d->flows || v.monitored || !flow) {
         reply_json(d->decide, req, reply);
         return;
     }
