@@ -30,6 +30,7 @@ struct settings {
     char *bridge, *ovs_rundir, *db, *switch_target, *flow_url, *decide_url;
     char *default_mode, *tls_cert, *tls_ca, *tls_server_name;
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
+    int vm_max_flows;
     int secd_timeout_ms, min_flow_ttl, stats_interval;
 };
 
@@ -80,6 +81,8 @@ static const struct option_def defs[] = {
       "burst of guest requests per VM" },
     { "vm-queue", OPT_INT, "256", 1, 65536, S(vm_queue),
       "guest decisions in flight per VM; more are refused overloaded" },
+    { "vm-max-flows", OPT_INT, "65536", 1, 10000000, S(vm_max_flows),
+      "approved flows one VM may hold; more flow requests are refused" },
     { "secd-timeout-ms", OPT_INT, "3000", 10, 60000, S(secd_timeout_ms),
       "how long a decision may take at appfw-secd" },
     { "min-flow-ttl", OPT_INT, "30", 1, 86400, S(min_flow_ttl),
@@ -237,7 +240,8 @@ main(int argc, char **argv)
         .flow_ipc_mode = s.flow_mode, .table_base = s.table_base,
         .cookie_prefix = s.cookie_prefix, .default_mode = s.default_mode,
         .vm_rate = s.vm_rate, .vm_burst = s.vm_burst,
-        .vm_queue = s.vm_queue, .secd_timeout_ms = s.secd_timeout_ms,
+        .vm_queue = s.vm_queue, .vm_max_flows = s.vm_max_flows,
+        .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
     };
     struct switchd *sd;

@@ -31,6 +31,8 @@ LOG_MODULE(switchd);
 
 #define GUEST_MSGS_PER_RUN 64   /* Per VM per pass: fairness. */
 #define FLOW_REQS_PER_RUN 256
+#define MAX_COUNTED_PER_VM 1024   /* Applications counted per VM (the
+                                   * counting flows live as long as it). */
 #define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
                                    * for the switch (secd gives up sooner). */
 
@@ -191,17 +193,35 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
 
 /* Flows in and out of ofctrl. */
 
-static void
-flows_install(struct switchd *sd, const struct flowgen_flows *flows)
+/* Adds 'flows' to the desired table.  A flow ofctrl refuses (the same
+ * match wanted with other actions by another owner, e.g. two VMs with one
+ * MAC) is logged and dropped from 'flows', so that the owner never removes
+ * a reference it does not hold.  Returns the first refusal (malloc'd), or
+ * NULL. */
+static char *
+flows_install(struct switchd *sd, struct flowgen_flows *flows)
 {
+    char *first = NULL;
+    size_t kept = 0;
     for (size_t i = 0; i < flows->n; i++) {
-        char *error = ofctrl_add_flow(sd->ofctrl, &flows->flows[i]);
+        struct flowgen_flow *f = &flows->flows[i];
+        char *error = ofctrl_add_flow(sd->ofctrl, f);
         if (error) {
             static struct log_rl rl = LOG_RL_INIT(6, 3);
             LOG_WARN_RL(&rl, "flow not added: %s", error);
-            free(error);
+            if (!first) {
+                first = error;
+            } else {
+                free(error);
+            }
+            free(f->match);
+            free(f->actions);
+        } else {
+            flows->flows[kept++] = *f;
         }
     }
+    flows->n = kept;
+    return first;
 }
 
 static void
@@ -330,7 +350,7 @@ vm_update_flows(struct switchd *sd, struct vm *vm)
     flowgen_flows_init(&new);
     flowgen_vm(&sd->ctx, &fv, &new);
     flows_uninstall(sd, &vm->flows);
-    flows_install(sd, &new);
+    free(flows_install(sd, &new));
     flowgen_flows_destroy(&vm->flows);
     vm->flows = new;
 }
@@ -428,6 +448,12 @@ add_counted(struct switchd *sd, struct vm *vm, const struct flowgen_flow *f,
     if (shash_find(&vm->counted, key)) {
         return;
     }
+    if (shash_count(&vm->counted) >= MAX_COUNTED_PER_VM) {
+        /* The connection still passes; it is not counted per app. */
+        LOG_WARN_RL(&vm->rl, "vm=%s counts %d applications already; app=%u "
+                    "is not counted", vm->uuid, MAX_COUNTED_PER_VM, app_id);
+        return;
+    }
     struct flowgen_flows *flows = xmalloc(sizeof *flows);
     flowgen_flows_init(flows);
     flows->flows = xmalloc(sizeof *flows->flows);
@@ -436,7 +462,7 @@ add_counted(struct switchd *sd, struct vm *vm, const struct flowgen_flow *f,
         .table = f->table, .priority = f->priority, .cookie = f->cookie,
         .match = xstrdup(f->match), .actions = xstrdup(f->actions),
     };
-    flows_install(sd, flows);
+    free(flows_install(sd, flows));
     shash_add(&vm->counted, key, flows);
 }
 
@@ -495,6 +521,13 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         free(key);
         return NULL;
     }
+    if (shash_count(&vm->allows) >= (size_t) sd->cfg.vm_max_flows) {
+        flowgen_flows_destroy(&flows);
+        free(key);
+        return xasprintf("vm %s holds %d approved flows, the most one VM "
+                         "may (vm-max-flows)", vm->uuid,
+                         sd->cfg.vm_max_flows);
+    }
     al = xzalloc(sizeof *al);
     al->expires = expires;
     al->app_id = a.app_id;
@@ -515,7 +548,13 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         fl->match = fl->actions = NULL;
     }
     flowgen_flows_destroy(&flows);
-    flows_install(sd, &al->flows);
+    error = flows_install(sd, &al->flows);
+    if (error) {
+        /* Refused: nothing of it may stay. */
+        allow_destroy(sd, al);
+        free(key);
+        return error;
+    }
     shash_add(&vm->allows, key, al);
     *new_key = key;
     return NULL;

@@ -54,7 +54,8 @@ vsctl add-port "$br0" "afwb$$" -- set interface "afwb$$" \
     external_ids:vm-id=$vm external_ids:attached-mac=52:54:00:99:00:01 ||
     die "add-port"
 "$switchd" --rundir "$run" --ovs-rundir "$ovs" --bridge "$br0" \
-    --log-file "$run/switchd.log" --log-level warn 2>"$run/switchd.stderr" &
+    --log-file "$run/switchd.log" --log-level warn --vm-max-flows 1000000 \
+    2>"$run/switchd.stderr" &
 for _ in $(seq 100); do
     appctl appfw/vms 2>/dev/null | grep -q "ofport=[1-9]" && converged &&
         break

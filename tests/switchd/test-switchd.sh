@@ -258,12 +258,17 @@ stop_pidfile "$run/appfw-switchd.pid"
 check "flows stay on the switch while switchd is down" \
     test "$(switch_flows)" = "$want"
 sleep 0.5
-start_switchd
+start_switchd --vm-max-flows 20
 wait "$loop_pid"
 check "no unapproved connection passed during the restart ($(cat "$run/loop.out"))" \
     grep -q '^ok=0 fail=[1-9]' "$run/loop.out"
 check "switchd converges again after its restart" converged
 check "after the restart the switch holds exactly the desired flows" \
+    test "$(switch_flows)" = "$(n_desired)"
+r=$("$load" flow-install "ipc://$run/switchd-flow.sock" $vm2 1 1 30 | head -1)
+check "a VM over its flow limit is refused ($r)" \
+    sh -c "echo '$r' | grep -q 'ok=0 failed=1.*vm-max-flows'"
+check "and nothing of that batch stays" \
     test "$(switch_flows)" = "$(n_desired)"
 
 # --- A guest sending garbage does not disturb another VM's decisions.
