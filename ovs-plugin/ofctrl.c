@@ -4,12 +4,14 @@
 
 #include "ofctrl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "byte-order.h"
 #include "flow.h"
+#include "packets.h"
 #include "openflow/openflow.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/ofp-actions.h"
@@ -84,6 +86,13 @@ struct ofctrl {
     uint64_t fail_lo, fail_hi;
     char *fail_msg;
 
+    /* Reading back policy flows at connection. */
+    bool dump_busy;             /* Request sent, replies coming. */
+    bool dump_ready;            /* Complete, not yet taken. */
+    ovs_be32 dump_xid;
+    struct ofctrl_policy_flow *dumped;
+    size_t n_dumped, allocated_dumped;
+
     /* Counter requests. */
     bool stats_busy;
     ovs_be32 stats_xid;
@@ -105,6 +114,8 @@ desired_flow_destroy(struct desired_flow *df)
         free(df);
     }
 }
+
+static ovs_be32 request_flows(struct ofctrl *, enum flowgen_kind);
 
 static char *
 flow_sig(const struct flowgen_flow *f)
@@ -162,6 +173,7 @@ ofctrl_destroy(struct ofctrl *oc)
     free(oc->batch_error);
     free(oc->fail_msg);
     free(oc->counters);
+    free(oc->dumped);
     free(oc);
 }
 
@@ -414,7 +426,8 @@ send_incremental(struct ofctrl *oc, uint32_t id)
 static void
 maybe_send_batch(struct ofctrl *oc)
 {
-    if (oc->busy || !oc->enabled || !rconn_is_connected(oc->rconn)
+    if (oc->busy || !oc->enabled || oc->dump_busy || oc->dump_ready
+        || !rconn_is_connected(oc->rconn)
         || (!oc->need_full && sset_is_empty(&oc->dirty))) {
         return;
     }
@@ -530,8 +543,44 @@ handle_packet_in(struct ofctrl *oc, const struct ofp_header *oh)
     oc->packet_in_cb(oc->aux, &p);
 }
 
+/* Reads one policy flow back from its match and cookie. */
 static void
-handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg)
+add_dumped(struct ofctrl *oc, const struct ofputil_flow_stats *fs)
+{
+    const struct flow *f = &fs->match.flow;
+    const struct flow_wildcards *wc = &fs->match.wc;
+    struct ofctrl_policy_flow p = {
+        .zone = f->regs[6],
+        .priority = fs->priority,
+        .app_id = ntohll(fs->cookie) & 0xffffffff,
+        .proto = f->nw_proto,
+        .src_port = ntohs(f->tp_src),
+        .dst_port = ntohs(f->tp_dst),
+    };
+    if (f->dl_type == htons(ETH_TYPE_IP)) {
+        inet_ntop(AF_INET, &f->nw_dst, p.dst, sizeof p.dst);
+        if (wc->masks.nw_src) {
+            inet_ntop(AF_INET, &f->nw_src, p.src, sizeof p.src);
+        }
+    } else if (f->dl_type == htons(ETH_TYPE_IPV6)) {
+        inet_ntop(AF_INET6, &f->ipv6_dst, p.dst, sizeof p.dst);
+        if (ipv6_mask_is_any(&wc->masks.ipv6_src)) {
+            p.src[0] = '\0';
+        } else {
+            inet_ntop(AF_INET6, &f->ipv6_src, p.src, sizeof p.src);
+        }
+    } else {
+        return;
+    }
+    if (oc->n_dumped >= oc->allocated_dumped) {
+        oc->dumped = x2nrealloc(oc->dumped, &oc->allocated_dumped,
+                                sizeof *oc->dumped);
+    }
+    oc->dumped[oc->n_dumped++] = p;
+}
+
+static void
+handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg, bool dump)
 {
     struct ofpbuf ofpacts;
     ofpbuf_init(&ofpacts, 64);
@@ -543,6 +592,12 @@ handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg)
             break;
         }
         uint64_t cookie = ntohll(fs.cookie);
+        if (dump) {
+            if (((cookie >> 40) & 0xff) == FLOWGEN_K_POLICY) {
+                add_dumped(oc, &fs);
+            }
+            continue;
+        }
         if (((cookie >> 40) & 0xff) != FLOWGEN_K_COUNT) {
             continue;
         }
@@ -584,8 +639,14 @@ handle_msg(struct ofctrl *oc, struct ofpbuf *msg)
         handle_packet_in(oc, oh);
         break;
     case OFPTYPE_FLOW_STATS_REPLY:
-        if (oc->stats_busy && oh->xid == oc->stats_xid) {
-            handle_flow_stats(oc, msg);
+        if (oc->dump_busy && oh->xid == oc->dump_xid) {
+            handle_flow_stats(oc, msg, true);
+            if (!ofpmp_more(oh)) {
+                oc->dump_busy = false;
+                oc->dump_ready = true;
+            }
+        } else if (oc->stats_busy && oh->xid == oc->stats_xid) {
+            handle_flow_stats(oc, msg, false);
             if (!ofpmp_more(oh)) {
                 oc->stats_busy = false;
                 oc->counters_ready = true;
@@ -607,6 +668,14 @@ on_connect(struct ofctrl *oc)
                                                  OFCTRL_VERSION));
     send_msg(oc, ofputil_encode_set_packet_in_format(
                  OFCTRL_VERSION, OFPUTIL_PACKET_IN_NXT2));
+    /* What was approved before (by an earlier switchd) is read back
+     * before anything is replaced. */
+    free(oc->dumped);
+    oc->dumped = NULL;
+    oc->n_dumped = oc->allocated_dumped = 0;
+    oc->dump_ready = false;
+    oc->dump_xid = request_flows(oc, FLOWGEN_K_POLICY);
+    oc->dump_busy = true;
     LOG_INFO("connected to %s", rconn_get_target(oc->rconn));
 }
 
@@ -621,6 +690,7 @@ ofctrl_run(struct ofctrl *oc)
         oc->conn_seqno = conn_seqno;
         oc->busy = false;
         oc->stats_busy = false;
+        oc->dump_busy = oc->dump_ready = false;
         oc->n_counters = 0;
         clear_changes(oc);
         oc->need_full = true;
@@ -644,21 +714,21 @@ ofctrl_wait(struct ofctrl *oc)
 {
     rconn_run_wait(oc->rconn);
     rconn_recv_wait(oc->rconn);
-    if (!oc->busy && oc->enabled && rconn_is_connected(oc->rconn)
+    if (!oc->busy && oc->enabled && !oc->dump_busy && !oc->dump_ready
+        && rconn_is_connected(oc->rconn)
         && (oc->need_full || !sset_is_empty(&oc->dirty))) {
         poll_immediate_wake();
     }
 }
 
-void
-ofctrl_request_counters(struct ofctrl *oc)
+/* Sends a flow stats request for appfw's flows of 'kind'; returns its
+ * xid. */
+static ovs_be32
+request_flows(struct ofctrl *oc, enum flowgen_kind kind)
 {
-    if (oc->stats_busy || !rconn_is_connected(oc->rconn)) {
-        return;
-    }
     struct ofputil_flow_stats_request fsr = {
         .cookie = htonll(((uint64_t) oc->prefix << 48)
-                         | ((uint64_t) FLOWGEN_K_COUNT << 40)),
+                         | ((uint64_t) kind << 40)),
         .cookie_mask = htonll(UINT64_C(0xffffff) << 40),
         .out_port = OFPP_ANY,
         .out_group = OFPG_ANY,
@@ -667,11 +737,36 @@ ofctrl_request_counters(struct ofctrl *oc)
     match_init_catchall(&fsr.match);
     struct ofpbuf *req = ofputil_encode_flow_stats_request(&fsr,
                                                            OFCTRL_PROTOCOL);
-    oc->stats_xid = ((struct ofp_header *) req->data)->xid;
+    ovs_be32 xid = ((struct ofp_header *) req->data)->xid;
+    send_msg(oc, req);
+    return xid;
+}
+
+bool
+ofctrl_take_installed_policy(struct ofctrl *oc,
+                             struct ofctrl_policy_flow **flows, size_t *n)
+{
+    if (!oc->dump_ready) {
+        return false;
+    }
+    *flows = oc->dumped;
+    *n = oc->n_dumped;
+    oc->dumped = NULL;
+    oc->n_dumped = oc->allocated_dumped = 0;
+    oc->dump_ready = false;
+    return true;
+}
+
+void
+ofctrl_request_counters(struct ofctrl *oc)
+{
+    if (oc->stats_busy || !rconn_is_connected(oc->rconn)) {
+        return;
+    }
+    oc->stats_xid = request_flows(oc, FLOWGEN_K_COUNT);
     oc->stats_busy = true;
     oc->counters_ready = false;
     oc->n_counters = 0;
-    send_msg(oc, req);
 }
 
 bool

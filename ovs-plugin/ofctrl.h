@@ -73,6 +73,25 @@ uint64_t ofctrl_acked_seqno(const struct ofctrl *);
  * else NULL.  (ofctrl then resynchronizes everything by itself.) */
 const char *ofctrl_seqno_error(const struct ofctrl *, uint64_t seqno);
 
+/* An approved-connection flow found on the switch (policy table, appfw's
+ * cookie), read back at every connection so that a restarted switchd
+ * keeps what was approved before. */
+struct ofctrl_policy_flow {
+    uint16_t zone;              /* reg6 */
+    uint16_t priority;
+    uint32_t app_id;            /* From the cookie. */
+    int proto;                  /* 6 or 17. */
+    char src[46], dst[46];      /* Printed; src "" for service flows. */
+    int src_port, dst_port;
+};
+
+/* After each (re)connection ofctrl reads back appfw's policy flows and
+ * sends nothing until the caller has taken them: returns true once, with
+ * a malloc'd array the caller frees.  The caller adds what it still wants
+ * to the desired table before the replacing bundle goes out. */
+bool ofctrl_take_installed_policy(struct ofctrl *,
+                                  struct ofctrl_policy_flow **, size_t *n);
+
 /* Asks the switch for the counting flows' statistics; when they arrive,
  * ofctrl_take_counters() returns them. */
 void ofctrl_request_counters(struct ofctrl *);

@@ -477,6 +477,10 @@ pending_destroy(struct pending_install *p)
     free(p);
 }
 
+static char *install_allow(struct switchd *, struct vm *,
+                           const struct flowgen_allow *, int ttl,
+                           char **new_key);
+
 /* Adds one approved connection of 'vm' ('f': a flow_install, or one of
  * its "flows").  Returns NULL, or a malloc'd message.  Sets '*new_key' to
  * the allow's key if it is new (the caller owns it), else NULL. */
@@ -499,17 +503,29 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         .remote_port = msg_get_int(f, "remote.port", 0),
         .app_id = msg_get_int(f, "app_id", 0),
     };
+    return install_allow(sd, vm, &a, msg_get_int(f, "ttl", default_ttl),
+                         new_key);
+}
+
+/* Adds the approved connection 'a' of 'vm' for 'ttl' seconds (at least
+ * min-flow-ttl).  Returns NULL, or a malloc'd message.  Sets '*new_key'
+ * to the allow's key if it is new (the caller owns it), else NULL. */
+static char *
+install_allow(struct switchd *sd, struct vm *vm,
+              const struct flowgen_allow *a, int ttl, char **new_key)
+{
+    *new_key = NULL;
     struct flowgen_vm fv;
     vm_flowgen(vm, &fv);
     struct flowgen_flows flows;
     flowgen_flows_init(&flows);
-    char *error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
+    char *error = flowgen_allow(&sd->ctx, &fv, a, &flows);
     if (error) {
         flowgen_flows_destroy(&flows);
         return error;
     }
 
-    int ttl = MAX(msg_get_int(f, "ttl", default_ttl), sd->cfg.min_flow_ttl);
+    ttl = MAX(ttl, sd->cfg.min_flow_ttl);
     long long int expires = time_msec() + ttl * 1000LL;
     char *key = flowgen_flow_key(&flows.flows[0]);
     struct allow *al = shash_find_data(&vm->allows, key);
@@ -530,13 +546,13 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
     }
     al = xzalloc(sizeof *al);
     al->expires = expires;
-    al->app_id = a.app_id;
+    al->app_id = a->app_id;
     flowgen_flows_init(&al->flows);
     for (size_t i = 0; i < flows.n; i++) {
         struct flowgen_flow *fl = &flows.flows[i];
         if (((fl->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT) {
             /* The (VM, app) counting flow belongs to the VM. */
-            add_counted(sd, vm, fl, a.app_id);
+            add_counted(sd, vm, fl, a->app_id);
             continue;
         }
         if (al->flows.n >= al->flows.allocated) {
@@ -1103,6 +1119,49 @@ report_counters(struct switchd *sd)
 
 /* The loop. */
 
+/* Keeps what an earlier switchd approved: the policy flows ofctrl read
+ * back from the switch at connection become allows again (for
+ * min-flow-ttl), before ofctrl replaces the switch's flows with the
+ * desired ones.  Waits until the VMs are known. */
+static void
+adopt_installed(struct switchd *sd)
+{
+    struct ofctrl_policy_flow *pf;
+    size_t n;
+    if (!vsdb_has_bridge(sd->vsdb)
+        || !ofctrl_take_installed_policy(sd->ofctrl, &pf, &n)) {
+        return;
+    }
+    size_t adopted = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vm *vm = sd->by_zone[pf[i].zone];
+        if (!vm || !vm->on_bridge) {
+            continue;
+        }
+        struct flowgen_allow a = {
+            .service = !pf[i].src[0],
+            .proto = pf[i].proto,
+            .local_addr = pf[i].src,
+            .local_port = pf[i].src_port,
+            .remote_addr = pf[i].dst,
+            .remote_port = pf[i].dst_port,
+            .app_id = pf[i].app_id,
+        };
+        char *key;
+        char *error = install_allow(sd, vm, &a, sd->cfg.min_flow_ttl, &key);
+        if (!error) {
+            adopted += key != NULL;
+        }
+        free(error);
+        free(key);
+    }
+    if (n) {
+        LOG_INFO("read back %zu approved flows from the switch, kept %zu",
+                 n, adopted);
+    }
+    free(pf);
+}
+
 void
 switchd_run(struct switchd *sd)
 {
@@ -1143,6 +1202,7 @@ switchd_run(struct switchd *sd)
 
     ofctrl_set_enabled(sd->ofctrl, vsdb_bridge_is_secure(sd->vsdb));
     ofctrl_run(sd->ofctrl);
+    adopt_installed(sd);
     report_counters(sd);
     check_pending(sd);
 }

@@ -265,6 +265,11 @@ check "no unapproved connection passed during the restart ($(cat "$run/loop.out"
 check "switchd converges again after its restart" converged
 check "after the restart the switch holds exactly the desired flows" \
     test "$(switch_flows)" = "$(n_desired)"
+check "switchd read back the flows approved before its restart" \
+    grep -q 'read back [1-9][0-9]* approved flows' "$run/switchd.log"
+r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
+check "a connection approved before the restart still passes ($r)" \
+    sh -c "echo '$r' | grep -q '^ok'"
 r=$("$load" flow-install "ipc://$run/switchd-flow.sock" $vm2 1 1 30 | head -1)
 check "a VM over its flow limit is refused ($r)" \
     sh -c "echo '$r' | grep -q 'ok=0 failed=1.*vm-max-flows'"
