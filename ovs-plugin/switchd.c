@@ -43,11 +43,19 @@ struct allow {
     uint32_t app_id;
 };
 
+/* One of a VM's interfaces on the bridge. */
+struct vm_port {
+    int ofport;
+    char *mac;
+};
+
 struct vm {
     char *uuid;
     char *name;
-    char *mac;
-    int ofport;
+    char *mac;                  /* Of its first port (for stamping). */
+    int ofport;                 /* Its first port. */
+    struct vm_port *ports;      /* Every interface with its vm-id. */
+    size_t n_ports, allocated_ports;
     uint16_t zone;
     enum flowgen_mode mode;
     bool on_bridge;             /* Has an Interface with vm-id. */
@@ -307,6 +315,33 @@ vm_drop_allows(struct switchd *sd, struct vm *vm)
 }
 
 static void
+vm_clear_ports(struct vm *vm)
+{
+    for (size_t i = 0; i < vm->n_ports; i++) {
+        free(vm->ports[i].mac);
+    }
+    vm->n_ports = 0;
+}
+
+static bool
+vm_has_port(const struct vm *vm, int ofport)
+{
+    for (size_t i = 0; i < vm->n_ports; i++) {
+        if (vm->ports[i].ofport == ofport) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+compare_ports(const void *a_, const void *b_)
+{
+    const struct vm_port *a = a_, *b = b_;
+    return a->ofport < b->ofport ? -1 : a->ofport > b->ofport;
+}
+
+static void
 vm_destroy(struct switchd *sd, struct vm *vm)
 {
     LOG_INFO("vm removed vm=%s zone=%u", vm->uuid, vm->zone);
@@ -322,6 +357,8 @@ vm_destroy(struct switchd *sd, struct vm *vm)
     free(vm->uuid);
     free(vm->name);
     free(vm->mac);
+    vm_clear_ports(vm);
+    free(vm->ports);
     free(vm);
 }
 
@@ -344,11 +381,18 @@ vm_flowgen(const struct vm *vm, struct flowgen_vm *fv)
 static void
 vm_update_flows(struct switchd *sd, struct vm *vm)
 {
-    struct flowgen_vm fv;
-    vm_flowgen(vm, &fv);
+    /* Every interface of the VM is classified into the VM's zone (a VM
+     * with several NICs has no unfiltered one); flows they share, like
+     * the VM's default, are the same flow twice and counted twice. */
     struct flowgen_flows new;
     flowgen_flows_init(&new);
-    flowgen_vm(&sd->ctx, &fv, &new);
+    for (size_t i = 0; i < vm->n_ports; i++) {
+        struct flowgen_vm fv;
+        vm_flowgen(vm, &fv);
+        fv.ofport = vm->ports[i].ofport;
+        fv.mac = vm->ports[i].mac;
+        flowgen_vm(&sd->ctx, &fv, &new);
+    }
     flows_uninstall(sd, &vm->flows);
     free(flows_install(sd, &new));
     flowgen_flows_destroy(&vm->flows);
@@ -370,7 +414,7 @@ reconcile(struct switchd *sd)
 {
     struct shash_node *node, *next;
     SHASH_FOR_EACH (node, &sd->vms) {
-        ((struct vm *) node->data)->on_bridge = false;
+        vm_clear_ports(node->data);
     }
     struct vsdb_vm_port *ports;
     size_t n = vsdb_vm_ports(sd->vsdb, &ports);
@@ -381,10 +425,19 @@ reconcile(struct switchd *sd)
             continue;
         }
         struct vm *vm = vm_get(sd, p->vm_id);
-        vm->on_bridge = p->ofport > 0;
-        vm->ofport = p->ofport > 0 ? p->ofport : 0;
-        set_string(&vm->mac, p->mac);
-        set_string(&vm->name, p->vm_name ? p->vm_name : p->iface);
+        if (p->ofport > 0) {
+            if (vm->n_ports >= vm->allocated_ports) {
+                vm->ports = x2nrealloc(vm->ports, &vm->allocated_ports,
+                                       sizeof *vm->ports);
+            }
+            vm->ports[vm->n_ports++] = (struct vm_port) {
+                .ofport = p->ofport,
+                .mac = xstrdup(p->mac ? p->mac : ""),
+            };
+        }
+        if (!vm->n_ports || vm->ports[0].ofport == p->ofport) {
+            set_string(&vm->name, p->vm_name ? p->vm_name : p->iface);
+        }
         enum flowgen_mode mode = sd->default_mode;
         if (p->mode && !mode_from_name(p->mode, &mode)) {
             LOG_WARN_RL(&vm->rl, "vm=%s appfw-mode=%s is not enforce, "
@@ -394,6 +447,13 @@ reconcile(struct switchd *sd)
         vm->mode = mode;
     }
     free(ports);
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        qsort(vm->ports, vm->n_ports, sizeof *vm->ports, compare_ports);
+        vm->on_bridge = vm->n_ports > 0;
+        vm->ofport = vm->on_bridge ? vm->ports[0].ofport : 0;
+        set_string(&vm->mac, vm->on_bridge ? vm->ports[0].mac : "");
+    }
 
     SHASH_FOR_EACH (node, &sd->registered) {
         vm_get(sd, node->name);
@@ -786,7 +846,7 @@ ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
     /* Resubmitted only if a flow now lets it through (secd may allow
      * without one, in its monitor mode): otherwise it would come straight
      * back to switchd. */
-    if (allow && vm && vm->ofport == ask->in_port
+    if (allow && vm && vm_has_port(vm, ask->in_port)
         && vm_allows_tuple(sd, vm, &ask->tuple)) {
         ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
                                ask->len);
@@ -984,7 +1044,7 @@ vm_by_ofport(const struct switchd *sd, int ofport)
     struct shash_node *node;
     SHASH_FOR_EACH (node, &sd->vms) {
         struct vm *vm = node->data;
-        if (vm->on_bridge && vm->ofport == ofport) {
+        if (vm_has_port(vm, ofport)) {
             return vm;
         }
     }
