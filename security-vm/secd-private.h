@@ -32,10 +32,21 @@ struct vm_state {
 };
 
 /* A decision waiting for appfw-switchd's ack. */
+/* An allowed decision waiting for its flow.  The decisions of one VM
+ * decided in one pass share a flow_install (a batch): they are chained
+ * from the first, which 'pending' maps from the request's id. */
 struct pending_flow {
     struct rpc_request *req;
     char *verdict_json;         /* The verdict to send if the flow is in. */
     int64_t id;                 /* The decide's id. */
+    struct pending_flow *next;
+};
+
+/* The flows of one VM gathered in one pass, sent as one flow_install. */
+struct flow_batch {
+    struct json_object *vm;     /* As stamped by switchd. */
+    struct json_object *flows;  /* Array of flow objects. */
+    struct pending_flow *head, **tail;
 };
 
 struct secd {
@@ -55,6 +66,7 @@ struct secd {
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
     struct strmap pending;       /* Flow id (decimal) -> pending_flow. */
+    struct strmap batches;       /* VM uuid -> flow_batch, this pass. */
     struct strmap app_names;     /* App id (decimal) -> product (char *), for
                                   * switchd's per-app counters. */
     uint64_t next_flow_id;

@@ -401,43 +401,94 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
         return;
     }
 
-    /* Allow: the flow goes into OVS first, then the verdict to the guest. */
-    uint64_t flow_id = ++d->next_flow_id;
-    struct json_object *fi = msg_create(MSG_FLOW_INSTALL);
-    json_object_object_add(fi, "id", json_object_new_int64(flow_id));
-    struct json_object *vm = msg_get(msg, "vm");
-    json_object_object_add(fi, "vm", json_object_get(vm));
-    json_object_object_add(fi, "granularity", json_object_new_string(
+    /* Allow: the flow goes into OVS first, then the verdict to the guest.
+     * Flows of one VM decided in this pass go out together (see
+     * send_flow_batches()). */
+    const char *uuid = msg_get_string(msg, "vm.uuid", "");
+    struct flow_batch *b = strmap_find(&d->batches, uuid);
+    if (!b) {
+        b = xcalloc(1, sizeof *b);
+        b->vm = json_object_get(msg_get(msg, "vm"));
+        b->flows = json_object_new_array();
+        b->tail = &b->head;
+        strmap_add(&d->batches, uuid, b);
+    }
+    struct json_object *f = json_object_new_object();
+    json_object_object_add(f, "granularity", json_object_new_string(
                                v.granularity ? "service" : "exact"));
-    json_object_object_add(fi, "protocol", json_object_new_string(
-                               msg_get_string(msg, "protocol", "tcp")));
-    json_object_object_add(fi, "local",
+    json_object_object_add(f, "protocol", json_object_new_string(proto));
+    json_object_object_add(f, "local",
                            json_object_get(msg_get(msg, "local")));
-    json_object_object_add(fi, "remote",
+    json_object_object_add(f, "remote",
                            json_object_get(msg_get(msg, "remote")));
     uint32_t aid = app_id(have_sha ? sha : NULL, app.product);
-    json_object_object_add(fi, "app_id", json_object_new_int64(aid));
+    json_object_object_add(f, "app_id", json_object_new_int64(aid));
     remember_app_name(d, aid, app.product);
-    json_object_object_add(fi, "rule", json_object_new_string(v.rule));
-    json_object_object_add(fi, "ttl", json_object_new_int(v.ttl));
-    const char *text = json_text(fi);
-    int error = rpc_client_send(d->flows, text, strlen(text), flow_id);
-    json_object_put(fi);
-    if (error) {
-        json_object_put(reply);
-        reply_error(d, req, "unavailable", id,
-                    "allowed, but the flow could not be sent to "
-                    "appfw-switchd");
-        return;
-    }
+    json_object_object_add(f, "rule", json_object_new_string(v.rule));
+    json_object_object_add(f, "ttl", json_object_new_int(v.ttl));
+    json_object_array_add(b->flows, f);
+
     struct pending_flow *pf = xcalloc(1, sizeof *pf);
     pf->req = req;
     pf->id = id;
     pf->verdict_json = xstrdup(json_text(reply));
     json_object_put(reply);
-    char key[24];
-    snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
-    strmap_add(&d->pending, key, pf);
+    *b->tail = pf;
+    b->tail = &pf->next;
+}
+
+static void free_pending(void *);
+
+static void
+free_batch(void *b_)
+{
+    struct flow_batch *b = b_;
+    free_pending(b->head);
+    json_object_put(b->vm);
+    json_object_put(b->flows);
+    free(b);
+}
+
+/* Sends each VM's flows gathered in this pass as one flow_install (the
+ * single-flow form when there is one). */
+static void
+send_flow_batches(struct secd *d)
+{
+    for (size_t i = 0; (i = strmap_next(&d->batches, i)) != SIZE_MAX; i++) {
+        struct flow_batch *b = d->batches.nodes[i].data;
+        uint64_t flow_id = ++d->next_flow_id;
+        struct json_object *fi = msg_create(MSG_FLOW_INSTALL);
+        json_object_object_add(fi, "id", json_object_new_int64(flow_id));
+        json_object_object_add(fi, "vm", json_object_get(b->vm));
+        if (json_object_array_length(b->flows) == 1) {
+            struct json_object *f = json_object_array_get_idx(b->flows, 0);
+            json_object_object_foreach(f, key, val) {
+                json_object_object_add(fi, key, json_object_get(val));
+            }
+        } else {
+            json_object_object_add(fi, "flows", json_object_get(b->flows));
+        }
+        const char *text = json_text(fi);
+        int error = rpc_client_send(d->flows, text, strlen(text), flow_id);
+        json_object_put(fi);
+        if (error) {
+            for (struct pending_flow *pf = b->head; pf; ) {
+                struct pending_flow *next = pf->next;
+                reply_error(d, pf->req, "unavailable", pf->id,
+                            "allowed, but the flow could not be sent to "
+                            "appfw-switchd");
+                free(pf->verdict_json);
+                free(pf);
+                pf = next;
+            }
+        } else {
+            char key[24];
+            snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
+            strmap_add(&d->pending, key, b->head);
+        }
+        b->head = NULL;
+    }
+    strmap_clear(&d->batches, free_batch);
 }
 
 /* Replies to one switchd flow request came back. */
@@ -454,23 +505,26 @@ finish_flow(struct secd *d, struct rpc_reply *r)
     char *error = r->error ? NULL
                            : msg_parse(r->data, r->len, &ack, NULL);
     bool ok = !r->error && !error && msg_get_bool(ack, "ok", false);
-    if (ok) {
-        rpc_request_reply(d->decide, pf->req, pf->verdict_json,
-                          strlen(pf->verdict_json));
-    } else {
-        /* Fail closed: without the flow, the first packet would be
-         * dropped anyway; refuse now instead of hanging. */
-        char msg[256];
-        snprintf(msg, sizeof msg, "allowed by policy, but appfw-switchd "
-                 "did not install the flow: %s",
-                 r->error ? strerror(r->error)
-                 : error ? error : msg_get_string(ack, "message", "refused"));
-        LOG_WARN("flow install failed id=%lld: %s", (long long) pf->id, msg);
-        reply_error(d, pf->req, "unavailable", pf->id, msg);
+    char msg[256];
+    snprintf(msg, sizeof msg, "allowed by policy, but appfw-switchd did not "
+             "install the flow: %s",
+             r->error ? strerror(r->error)
+             : error ? error : msg_get_string(ack, "message", "refused"));
+    for (struct pending_flow *p = pf; p; p = p->next) {
+        if (ok) {
+            rpc_request_reply(d->decide, p->req, p->verdict_json,
+                              strlen(p->verdict_json));
+        } else {
+            /* Fail closed: without the flow, the first packet would be
+             * dropped anyway; refuse now instead of hanging. */
+            LOG_WARN("flow install failed id=%lld: %s", (long long) p->id,
+                     msg);
+            reply_error(d, p->req, "unavailable", p->id, msg);
+        }
+        p->req = NULL;
+        free(p->verdict_json);
+        p->verdict_json = NULL;
     }
-    pf->req = NULL;
-    free(pf->verdict_json);
-    pf->verdict_json = NULL;
     free(error);
     json_object_put(ack);
 }
@@ -664,6 +718,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     strmap_init(&d->vms);
     strmap_init(&d->pending);
     strmap_init(&d->app_names);
+    strmap_init(&d->batches);
     d->started_ms = time_mono_ms();
 
     char *error = store_open(d->cfg.db, &d->store);
@@ -721,10 +776,11 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
 static void
 free_pending(void *pf_)
 {
-    struct pending_flow *pf = pf_;
-    if (pf) {
+    for (struct pending_flow *pf = pf_; pf; ) {
+        struct pending_flow *next = pf->next;
         free(pf->verdict_json);
         free(pf);
+        pf = next;
     }
 }
 
@@ -751,6 +807,7 @@ secd_destroy(struct secd *d)
     strmap_destroy(&d->vms, vm_free);
     strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
+    strmap_destroy(&d->batches, free_batch);
     free(d->ready);
     policy_unref(d->policy);
     for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {
@@ -807,6 +864,11 @@ secd_run(struct secd *d)
         if (received >= RECV_BUDGET && served >= DECIDE_BUDGET) {
             break;
         }
+    }
+
+    /* This pass's allowed flows, one request per VM. */
+    if (d->flows) {
+        send_flow_batches(d);
     }
 
     for (int i = 0; i < CONSOLE_BUDGET && (req = rpc_server_next(d->console));

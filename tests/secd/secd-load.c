@@ -308,11 +308,18 @@ cmd_fake_switchd(int argc, char **argv)
                         perr ? perr : msg_type_name(type));
                 exit(1);
             }
-            installs++;
-            printf("flow_install id=%lld app_id=%lld\n",
-                   (long long) msg_get_int(msg, "id", 0),
-                   (long long) msg_get_int(msg, "app_id", 0));
+            /* One line per flow, batch or not. */
+            struct json_object *flows = msg_get(msg, "flows");
+            size_t n = flows ? json_object_array_length(flows) : 1;
+            for (size_t i = 0; i < n; i++) {
+                const struct json_object *f
+                    = flows ? json_object_array_get_idx(flows, i) : msg;
+                printf("flow_install id=%lld app_id=%lld\n",
+                       (long long) msg_get_int(msg, "id", 0),
+                       (long long) msg_get_int(f, "app_id", 0));
+            }
             fflush(stdout);
+            installs++;
             if (!strcmp(mode, "silent")) {
                 /* Never answer: secd must time out.  (Leaks the request;
                  * this process is short-lived.) */
@@ -328,7 +335,7 @@ cmd_fake_switchd(int argc, char **argv)
             json_object_put(msg);
         }
     }
-    printf("fake-switchd: %ld flow installs\n", installs);
+    printf("fake-switchd: %ld flow requests\n", installs);
     rpc_server_destroy(s);
     return 0;
 }
