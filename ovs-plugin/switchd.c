@@ -1009,7 +1009,7 @@ run_secd_replies(struct switchd *sd)
             ask_finish(sd, vm, f->ask, allow && vm);
             json_object_put(reply);
         }
-        if (f && f->id && vm) {
+        if (f && f->id && vm && vm->in_flight > 0) {
             vm->in_flight--;
         }
         if (f && f->id && vm && vm->relay) {
