@@ -68,6 +68,7 @@ struct ofctrl {
     struct sset dirty;          /* Keys changed since the last batch. */
     bool need_full;             /* Replace everything at the next batch. */
     bool enabled;               /* See ofctrl_set_enabled(). */
+    bool batch_void;            /* The batch in flight proves nothing. */
     uint64_t seqno, acked;
 
     /* The batch in flight, if 'busy'. */
@@ -271,6 +272,10 @@ ofctrl_set_enabled(struct ofctrl *oc, bool enabled)
 {
     if (enabled && !oc->enabled) {
         oc->need_full = true;
+    } else if (!enabled && oc->busy) {
+        /* Whatever held us back (a fail-mode change) may flush the flows
+         * of the batch in flight: its barrier must not acknowledge them. */
+        oc->batch_void = true;
     }
     oc->enabled = enabled;
 }
@@ -461,6 +466,13 @@ static void
 finish_batch(struct ofctrl *oc)
 {
     oc->busy = false;
+    if (oc->batch_void) {
+        /* Resent in full once enabled again; acked then. */
+        oc->batch_void = false;
+        oc->need_full = true;
+        clear_changes(oc);
+        return;
+    }
     if (oc->batch_error) {
         oc->n_failed++;
         LOG_WARN("bundle of %zu flow changes failed: %s; resynchronizing",
@@ -689,6 +701,7 @@ ofctrl_run(struct ofctrl *oc)
          * is gone, and the switch may hold anything. */
         oc->conn_seqno = conn_seqno;
         oc->busy = false;
+        oc->batch_void = false;
         oc->stats_busy = false;
         oc->dump_busy = oc->dump_ready = false;
         oc->n_counters = 0;
