@@ -44,6 +44,12 @@ flowgen_flows_destroy(struct flowgen_flows *flows)
     }
 }
 
+uint32_t
+flowgen_meter(const struct flowgen_ctx *ctx, uint16_t zone)
+{
+    return (uint32_t) ctx->cookie_prefix << 16 | zone;
+}
+
 uint64_t
 flowgen_cookie(const struct flowgen_ctx *ctx, enum flowgen_kind kind,
                uint32_t id)
@@ -200,8 +206,8 @@ flowgen_vm(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
         for (size_t i = 0; i < 2; i++) {
             add_flow(out, ctx, FLOWGEN_T_POLICY, 2, c,
                      xasprintf("reg6=%u,%s", z, i ? "tcp6" : "tcp"),
-                     xasprintf("controller(userdata=%02x)",
-                               FLOWGEN_PUNT_RESET));
+                     xasprintf("meter:%"PRIu32",controller(userdata=%02x)",
+                               flowgen_meter(ctx, z), FLOWGEN_PUNT_RESET));
         }
         add_flow(out, ctx, FLOWGEN_T_POLICY, 1, c, xasprintf("reg6=%u", z),
                  xstrdup("drop"));
@@ -215,7 +221,8 @@ flowgen_vm(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
         break;
     case FLOWGEN_NOAGENT:
         add_flow(out, ctx, FLOWGEN_T_POLICY, 1, c, xasprintf("reg6=%u", z),
-                 xasprintf("controller(userdata=%02x)", FLOWGEN_PUNT_ASK));
+                 xasprintf("meter:%"PRIu32",controller(userdata=%02x)",
+                           flowgen_meter(ctx, z), FLOWGEN_PUNT_ASK));
         break;
     }
 }

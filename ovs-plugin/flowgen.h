@@ -23,6 +23,8 @@
  *                  VM default below them (enforce: TCP to the controller
  *                  for a reset, the rest dropped; monitor: commit and
  *                  forward; no agent: to the controller, which asks secd).
+ *                  Packets to the controller pass the VM's meter first,
+ *                  so one VM cannot crowd out the others'.
  *   +40 forward    to a managed VM's MAC for the first time: reg6 := that
  *                  VM's zone, reg5 := 1 (ingress), back to +10; else NORMAL.
  *
@@ -127,6 +129,12 @@ char *flowgen_flow_format(const struct flowgen_flow *);
 /* The flow's identity on the switch: "table=T,priority=P,MATCH"
  * (malloc'd).  Two flows with the same key are the same OpenFlow flow. */
 char *flowgen_flow_key(const struct flowgen_flow *);
+
+/* The OpenFlow meter that bounds a VM's packets to the controller (its
+ * resets and questions): the cookie prefix in the top 16 bits, the zone
+ * below, so that appfw's meters are as recognizable as its flows.  The
+ * caller (ofctrl) installs the meters; flowgen's flows only use them. */
+uint32_t flowgen_meter(const struct flowgen_ctx *, uint16_t zone);
 
 /* The cookie for 'kind' and 'id' under 'ctx'. */
 uint64_t flowgen_cookie(const struct flowgen_ctx *, enum flowgen_kind,

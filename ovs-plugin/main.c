@@ -30,7 +30,7 @@ struct settings {
     char *bridge, *ovs_rundir, *db, *switch_target, *flow_url, *decide_url;
     char *default_mode, *tls_cert, *tls_ca, *tls_server_name;
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
-    int vm_max_flows;
+    int vm_max_flows, vm_punt_rate;
     int secd_timeout_ms, min_flow_ttl, stats_interval;
 };
 
@@ -83,6 +83,9 @@ static const struct option_def defs[] = {
       "guest decisions in flight per VM; more are refused overloaded" },
     { "vm-max-flows", OPT_INT, "65536", 1, 10000000, S(vm_max_flows),
       "approved flows one VM may hold; more flow requests are refused" },
+    { "vm-punt-rate", OPT_INT, "200", 1, 1000000, S(vm_punt_rate),
+      "packets per second one VM may send to switchd (resets, questions "
+      "for VMs without an agent), enforced by an OpenFlow meter" },
     { "secd-timeout-ms", OPT_INT, "3000", 10, 60000, S(secd_timeout_ms),
       "how long a decision may take at appfw-secd" },
     { "min-flow-ttl", OPT_INT, "30", 1, 86400, S(min_flow_ttl),
@@ -241,6 +244,7 @@ main(int argc, char **argv)
         .cookie_prefix = s.cookie_prefix, .default_mode = s.default_mode,
         .vm_rate = s.vm_rate, .vm_burst = s.vm_burst,
         .vm_queue = s.vm_queue, .vm_max_flows = s.vm_max_flows,
+        .vm_punt_rate = s.vm_punt_rate,
         .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
     };

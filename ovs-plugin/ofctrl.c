@@ -20,6 +20,7 @@
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-match.h"
+#include "openvswitch/ofp-meter.h"
 #include "openvswitch/ofp-msgs.h"
 #include "openvswitch/ofp-packet.h"
 #include "openvswitch/ofp-print.h"
@@ -86,6 +87,11 @@ struct ofctrl {
     /* The last failed batch. */
     uint64_t fail_lo, fail_hi;
     char *fail_msg;
+
+    /* Meters: desired and installed, sorted ids. */
+    uint32_t *meters, *installed_meters;
+    size_t n_meters, n_installed_meters;
+    uint32_t meter_rate, meter_burst;
 
     /* Reading back policy flows at connection. */
     bool dump_busy;             /* Request sent, replies coming. */
@@ -175,6 +181,8 @@ ofctrl_destroy(struct ofctrl *oc)
     free(oc->fail_msg);
     free(oc->counters);
     free(oc->dumped);
+    free(oc->meters);
+    free(oc->installed_meters);
     free(oc);
 }
 
@@ -427,6 +435,78 @@ send_incremental(struct ofctrl *oc, uint32_t id)
     oc->batch_full = false;
 }
 
+static int
+compare_u32(const void *a_, const void *b_)
+{
+    uint32_t a = *(const uint32_t *) a_, b = *(const uint32_t *) b_;
+    return a < b ? -1 : a > b;
+}
+
+static bool
+has_u32(const uint32_t *v, size_t n, uint32_t x)
+{
+    return bsearch(&x, v, n, sizeof *v, compare_u32) != NULL;
+}
+
+void
+ofctrl_set_meters(struct ofctrl *oc, const uint32_t *ids, size_t n,
+                  uint32_t rate, uint32_t burst)
+{
+    free(oc->meters);
+    oc->meters = xmemdup(ids, (n ? n : 1) * sizeof *ids);
+    oc->n_meters = n;
+    qsort(oc->meters, n, sizeof *oc->meters, compare_u32);
+    oc->meter_rate = rate;
+    oc->meter_burst = burst;
+}
+
+static void
+send_meter_mod(struct ofctrl *oc, uint16_t command, uint32_t id)
+{
+    struct ofputil_meter_band band = {
+        .type = OFPMBT13_DROP,
+        .rate = oc->meter_rate,
+        .burst_size = oc->meter_burst,
+    };
+    struct ofputil_meter_mod mm = {
+        .command = command,
+        .meter = {
+            .meter_id = id,
+            .flags = OFPMF13_PKTPS | OFPMF13_BURST,
+            .n_bands = command == OFPMC13_DELETE ? 0 : 1,
+            .bands = &band,
+        },
+    };
+    send_msg(oc, ofputil_encode_meter_mod(OFCTRL_VERSION, &mm));
+}
+
+/* Brings the switch's meters in line before a bundle that may use them:
+ * each new one is deleted (in case an earlier switchd left it with other
+ * bands) and added; each one no longer wanted is deleted.  'full': every
+ * desired meter is new. */
+static void
+sync_meters(struct ofctrl *oc, bool full)
+{
+    for (size_t i = 0; i < oc->n_meters; i++) {
+        uint32_t id = oc->meters[i];
+        if (full || !has_u32(oc->installed_meters, oc->n_installed_meters,
+                             id)) {
+            send_meter_mod(oc, OFPMC13_DELETE, id);
+            send_meter_mod(oc, OFPMC13_ADD, id);
+        }
+    }
+    for (size_t i = 0; !full && i < oc->n_installed_meters; i++) {
+        uint32_t id = oc->installed_meters[i];
+        if (!has_u32(oc->meters, oc->n_meters, id)) {
+            send_meter_mod(oc, OFPMC13_DELETE, id);
+        }
+    }
+    free(oc->installed_meters);
+    oc->installed_meters = xmemdup(oc->meters, (oc->n_meters ? oc->n_meters
+                                                : 1) * sizeof *oc->meters);
+    oc->n_installed_meters = oc->n_meters;
+}
+
 /* Starts a batch if there is something to send and nothing in flight. */
 static void
 maybe_send_batch(struct ofctrl *oc)
@@ -436,6 +516,7 @@ maybe_send_batch(struct ofctrl *oc)
         || (!oc->need_full && sset_is_empty(&oc->dirty))) {
         return;
     }
+    sync_meters(oc, oc->need_full);
     uint32_t id = oc->next_bundle_id++;
     clear_changes(oc);
     oc->open_xid = bundle_ctrl(oc, id, OFPBCT_OPEN_REQUEST);

@@ -60,6 +60,13 @@ void ofctrl_wait(struct ofctrl *);
  * (a bug in the caller: the first one stays). */
 char *ofctrl_add_flow(struct ofctrl *, const struct flowgen_flow *);
 
+/* The OpenFlow meters the desired flows use (flowgen_meter()): 'n' ids,
+ * each dropping packets beyond 'rate' per second (burst 'burst').  They go
+ * to the switch just before the next bundle (meters are not bundled, and
+ * a flow may only name a meter that exists). */
+void ofctrl_set_meters(struct ofctrl *, const uint32_t *ids, size_t n,
+                       uint32_t rate, uint32_t burst);
+
 /* Drops one reference to 'flow'; at the last, it leaves the switch. */
 void ofctrl_remove_flow(struct ofctrl *, const struct flowgen_flow *);
 

@@ -408,6 +408,24 @@ set_string(char **dst, const char *src)
     }
 }
 
+/* One meter per VM on the bridge bounds its packets to switchd. */
+static void
+set_meters(struct switchd *sd)
+{
+    uint32_t *ids = xmalloc((shash_count(&sd->vms) + 1) * sizeof *ids);
+    size_t n = 0;
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        const struct vm *vm = node->data;
+        if (vm->on_bridge) {
+            ids[n++] = flowgen_meter(&sd->ctx, vm->zone);
+        }
+    }
+    ofctrl_set_meters(sd->ofctrl, ids, n, sd->cfg.vm_punt_rate,
+                      sd->cfg.vm_punt_rate * 2);
+    free(ids);
+}
+
 /* Brings the VM table in line with the database and the registrations. */
 static void
 reconcile(struct switchd *sd)
@@ -458,6 +476,7 @@ reconcile(struct switchd *sd)
     SHASH_FOR_EACH (node, &sd->registered) {
         vm_get(sd, node->name);
     }
+    set_meters(sd);
     SHASH_FOR_EACH_SAFE (node, next, &sd->vms) {
         struct vm *vm = node->data;
         const char *path = shash_find_data(&sd->registered, vm->uuid);

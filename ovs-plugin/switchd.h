@@ -31,6 +31,7 @@ struct switchd_config {
     int vm_rate, vm_burst;      /* Guest requests per second, burst. */
     int vm_queue;               /* Guest requests in flight at most. */
     int vm_max_flows;           /* Approved flows per VM at most. */
+    int vm_punt_rate;           /* A VM's packets to switchd per second. */
     int secd_timeout_ms;        /* A decide's deadline at secd. */
     int min_flow_ttl;           /* Seconds an approved flow stays at least */
     int stats_interval;         /* Seconds between counter reports. */

@@ -11,6 +11,8 @@ network namespaces (never anywhere else).
       sends one datagram
   netns-tcp.py loop HOST PORT SECONDS
       connects every 20 ms for SECONDS; prints "ok=N fail=M"
+  netns-tcp.py burst HOST PORT N
+      starts N connections at once (non-blocking), then closes them
   netns-tcp.py rate HOST PORT SECONDS
       back-to-back request/response connections for SECONDS; prints
       "conns_per_s=N fail=M"
@@ -86,6 +88,16 @@ def main():
                 fail += 1
             time.sleep(0.02)
         print("ok=%d fail=%d" % (ok, fail))
+    elif cmd == "burst":
+        socks = []
+        for _ in range(int(sys.argv[4])):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex((sys.argv[2], int(sys.argv[3])))
+            socks.append(c)
+        time.sleep(0.5)
+        for c in socks:
+            c.close()
     elif cmd == "rate":
         end = time.time() + float(sys.argv[4])
         t0 = time.time()
