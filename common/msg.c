@@ -502,6 +502,19 @@ msg_encode(const struct json_object *obj, struct buf *out)
     return frame_encode(out, s, len);
 }
 
+struct json_object *
+msg_hello_create(const char *role, const char *software)
+{
+    struct json_object *hello = msg_create(MSG_HELLO);
+    msg_put_int(hello, "version_min", MSG_VERSION_MIN);
+    msg_put_int(hello, "version_max", MSG_VERSION_MAX);
+    msg_put_string(hello, "role", role);
+    if (software) {
+        msg_put_string(hello, "software", software);
+    }
+    return hello;
+}
+
 char *
 msg_hello_negotiate(const struct json_object *hello, int min, int max,
                     int *version)

@@ -84,6 +84,10 @@ struct json_object *msg_error_create(const char *code, int64_t id,
  * Returns 0, EMSGSIZE if the text exceeds FRAME_MAX_LEN, or ENOMEM. */
 int msg_encode(const struct json_object *obj, struct buf *out);
 
+/* Our hello: the versions this build speaks, 'role' ("agent", "switchd",
+ * "secd") and, unless NULL, 'software'.  The caller owns the result. */
+struct json_object *msg_hello_create(const char *role, const char *software);
+
 /* Given a validated hello from the peer, picks the highest version both
  * sides speak, with ours being 'min'..'max'.  Returns NULL and sets
  * '*version', or a malloc'd message if the ranges do not overlap. */

@@ -99,11 +99,7 @@ try_connect(struct relay *r)
     LOG_INFO("channel connected vm=%s path=%s", r->vm, r->path);
 
     /* Our side of the hello; the guest's comes as an ordinary message. */
-    struct json_object *hello = msg_create(MSG_HELLO);
-    msg_put_int(hello, "version_min", MSG_VERSION_MIN);
-    msg_put_int(hello, "version_max", MSG_VERSION_MAX);
-    msg_put_string(hello, "role", "switchd");
-    msg_put_string(hello, "software", "appfw-switchd");
+    struct json_object *hello = msg_hello_create("switchd", "appfw-switchd");
     chan_send(r->chan, hello);
     json_object_put(hello);
 }

@@ -579,15 +579,8 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             free(verr);
             break;
         }
-        struct json_object *hello = msg_create(MSG_HELLO);
-        json_object_object_add(hello, "version_min",
-                               json_object_new_int(MSG_VERSION_MIN));
-        json_object_object_add(hello, "version_max",
-                               json_object_new_int(MSG_VERSION_MAX));
-        json_object_object_add(hello, "role", json_object_new_string("secd"));
-        json_object_object_add(hello, "software",
-                               json_object_new_string("appfw-secd"));
-        reply_json(d->decide, req, hello);
+        reply_json(d->decide, req,
+                   msg_hello_create("secd", "appfw-secd"));
         break;
     }
 

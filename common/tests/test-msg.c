@@ -420,6 +420,28 @@ test_error_create(void **state)
 }
 
 static void
+test_hello_create(void **state)
+{
+    (void) state;
+    struct json_object *hello = msg_hello_create("switchd", "appfw-switchd");
+    enum msg_type type;
+    assert_null(msg_validate(hello, &type));
+    assert_int_equal(type, MSG_HELLO);
+    assert_string_equal(msg_get_string(hello, "software", ""),
+                        "appfw-switchd");
+    int version;
+    assert_null(msg_hello_negotiate(hello, MSG_VERSION_MIN, MSG_VERSION_MAX,
+                                    &version));
+    assert_int_equal(version, MSG_VERSION_MAX);
+    json_object_put(hello);
+
+    hello = msg_hello_create("agent", NULL);
+    assert_null(msg_validate(hello, &type));
+    assert_null(msg_get(hello, "software"));
+    json_object_put(hello);
+}
+
+static void
 test_hello_negotiate(void **state)
 {
     (void) state;
@@ -511,6 +533,7 @@ main(void)
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_encode_too_big),
         cmocka_unit_test(test_error_create),
+        cmocka_unit_test(test_hello_create),
         cmocka_unit_test(test_hello_negotiate),
         cmocka_unit_test(test_protocol_doc_examples),
     };

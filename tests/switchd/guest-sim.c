@@ -104,10 +104,7 @@ open_channel(const char *path)
         exit(1);
     }
     json_object_put(hello);
-    struct json_object *mine = msg_create(MSG_HELLO);
-    msg_put_int(mine, "version_min", MSG_VERSION_MIN);
-    msg_put_int(mine, "version_max", MSG_VERSION_MAX);
-    msg_put_string(mine, "role", "agent");
+    struct json_object *mine = msg_hello_create("agent", NULL);
     chan_send(c, mine);
     json_object_put(mine);
     return c;
