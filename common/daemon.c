@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -141,4 +142,30 @@ daemon_exit_watchdog(int seconds)
                         (void *) (intptr_t) seconds)) {
         pthread_detach(t);
     }
+}
+
+char *
+daemon_ensure_dir(const char *path)
+{
+    char *p = xstrdup(path);
+    char *error = NULL;
+    for (char *s = p + 1; ; s++) {
+        bool end = !*s;
+        if (end || *s == '/') {
+            *s = '\0';
+            struct stat st;
+            if (mkdir(p, 0755) && errno != EEXIST) {
+                error = xasprintf("%s: cannot create directory: %s", p,
+                                  strerror(errno));
+            } else if (stat(p, &st) || !S_ISDIR(st.st_mode)) {
+                error = xasprintf("%s: not a directory", p);
+            }
+            if (error || end) {
+                break;
+            }
+            *s = '/';
+        }
+    }
+    free(p);
+    return error;
 }

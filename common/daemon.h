@@ -17,6 +17,10 @@
  * malloc'd message (for example when another instance holds the lock). */
 char *daemon_pidfile_create(const char *path);
 
+/* Creates directory 'path' and any missing parents (mode 0755), like
+ * "mkdir -p".  Returns NULL or a malloc'd message. */
+char *daemon_ensure_dir(const char *path);
+
 /* Removes the pid file created above, if any. */
 void daemon_pidfile_remove(void);
 

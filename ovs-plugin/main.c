@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "fatal-signal.h"
 #include "openvswitch/poll-loop.h"
@@ -197,16 +196,6 @@ cmd_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
-static char *
-ensure_dir(const char *dir)
-{
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        return xasprintf("%s: cannot create directory: %s", dir,
-                         strerror(errno));
-    }
-    return NULL;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -220,7 +209,7 @@ main(int argc, char **argv)
     /* libopenvswitch's own messages: warnings and worse, to stderr. */
     vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_WARN);
 
-    char *error = ensure_dir(s.rundir);
+    char *error = daemon_ensure_dir(s.rundir);
     if (!error) {
         error = daemon_pidfile_create(s.pidfile);
     }

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/daemon.h"
@@ -124,17 +123,6 @@ fail_free(char *msg)
 }
 
 static char *
-ensure_dir(const char *dir)
-{
-    char *cmd = xasprintf("mkdir -p -- '%s'", dir);
-    int rc = system(cmd);
-    free(cmd);
-    struct stat st;
-    return rc || stat(dir, &st) || !S_ISDIR(st.st_mode)
-           ? xasprintf("%s: cannot create directory", dir) : NULL;
-}
-
-static char *
 dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -153,12 +141,12 @@ main(int argc, char **argv)
         return status;
     }
     char *dbdir = dir_of(s.db), *appdir = dir_of(s.appid_db);
-    char *error = ensure_dir(s.rundir);
+    char *error = daemon_ensure_dir(s.rundir);
     if (!error) {
-        error = ensure_dir(dbdir);
+        error = daemon_ensure_dir(dbdir);
     }
     if (!error) {
-        error = ensure_dir(appdir);
+        error = daemon_ensure_dir(appdir);
     }
     free(dbdir);
     free(appdir);
