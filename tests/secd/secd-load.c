@@ -88,23 +88,29 @@ struct run {
     char errors[512];
 };
 
-/* Sends 'count' decides with 'conc' in flight; fills 'r'. */
+/* Keeps 'conc' of 'count' requests in flight on 'c': request i (1-based)
+ * is what make(i, aux) returns (malloc'd; freed once sent), and each reply
+ * goes to handle(reply, aux), its latency into 'lat'.  Returns the seconds
+ * from the first send to the last reply. */
 static double
-run_decides(struct rpc_client *c, const char *vm, int count, int conc,
-            const char *path, const char *sha, int port, struct run *r)
+pipeline(struct rpc_client *c, int count, int conc,
+         char *(*make)(int id, void *aux),
+         void (*handle)(const struct rpc_reply *, void *aux), void *aux,
+         struct bench_samples *lat)
 {
-    char buf[2048];
     int64_t *sent = xcalloc(count + 1, sizeof *sent);
     int next = 0, done = 0;
     int64_t t0 = bench_now_ns();
     while (done < count) {
         while (next < count && next - done < conc) {
-            make_decide(buf, sizeof buf, next + 1, vm, path, sha, port);
-            sent[next + 1] = bench_now_ns();
-            if (rpc_client_send(c, buf, strlen(buf), next + 1)) {
+            int id = next + 1;
+            char *text = make(id, aux);
+            sent[id] = bench_now_ns();
+            if (rpc_client_send(c, text, strlen(text), id)) {
                 fprintf(stderr, "send failed\n");
                 exit(1);
             }
+            free(text);
             next++;
         }
         struct rpc_reply *rep = rpc_client_next(c);
@@ -113,38 +119,68 @@ run_decides(struct rpc_client *c, const char *vm, int count, int conc,
             poll(&pfd, 1, 1000);
             continue;
         }
-        bench_samples_add(&r->lat, (double) (bench_now_ns()
-                                             - sent[rep->cookie]));
-        if (rep->error) {
-            r->error++;
-            r->transport_errors++;
-        } else {
-            if (!r->first[0]) {
-                snprintf(r->first, sizeof r->first, "%s", rep->data);
-            }
-            struct json_object *o = json_tokener_parse(rep->data);
-            const char *v = msg_get_string(o, "verdict", NULL);
-            if (v && !strcmp(v, "allow")) {
-                r->allow++;
-            } else if (v) {
-                r->deny++;
-            } else {
-                r->error++;
-                const char *code = msg_get_string(o, "code", "?");
-                if (!strstr(r->errors, code)
-                    && strlen(r->errors) + strlen(code) + 2
-                       < sizeof r->errors) {
-                    strcat(r->errors, code);
-                    strcat(r->errors, " ");
-                }
-            }
-            json_object_put(o);
-        }
+        bench_samples_add(lat, (double) (bench_now_ns() - sent[rep->cookie]));
+        handle(rep, aux);
         rpc_reply_free(rep);
         done++;
     }
     free(sent);
     return (bench_now_ns() - t0) / 1e9;
+}
+
+struct decides {
+    const char *vm, *path, *sha;
+    int port;
+    struct run *r;
+};
+
+static char *
+make_decide_text(int id, void *d_)
+{
+    const struct decides *d = d_;
+    char buf[2048];
+    return xstrdup(make_decide(buf, sizeof buf, id, d->vm, d->path, d->sha,
+                               d->port));
+}
+
+static void
+count_verdict(const struct rpc_reply *rep, void *d_)
+{
+    struct run *r = ((struct decides *) d_)->r;
+    if (rep->error) {
+        r->error++;
+        r->transport_errors++;
+        return;
+    }
+    if (!r->first[0]) {
+        snprintf(r->first, sizeof r->first, "%s", rep->data);
+    }
+    struct json_object *o = json_tokener_parse(rep->data);
+    const char *v = msg_get_string(o, "verdict", NULL);
+    if (v && !strcmp(v, "allow")) {
+        r->allow++;
+    } else if (v) {
+        r->deny++;
+    } else {
+        r->error++;
+        const char *code = msg_get_string(o, "code", "?");
+        if (!strstr(r->errors, code)
+            && strlen(r->errors) + strlen(code) + 2 < sizeof r->errors) {
+            strcat(r->errors, code);
+            strcat(r->errors, " ");
+        }
+    }
+    json_object_put(o);
+}
+
+/* Sends 'count' decides with 'conc' in flight; fills 'r'. */
+static double
+run_decides(struct rpc_client *c, const char *vm, int count, int conc,
+            const char *path, const char *sha, int port, struct run *r)
+{
+    struct decides d = { vm, path, sha, port, r };
+    return pipeline(c, count, conc, make_decide_text, count_verdict, &d,
+                    &r->lat);
 }
 
 static int
@@ -259,6 +295,20 @@ cmd_flood(int argc, char **argv)
     return code;
 }
 
+static char *
+make_raw(int id, void *text)
+{
+    (void) id;
+    return xstrdup(text);
+}
+
+static void
+print_reply(const struct rpc_reply *r, void *aux)
+{
+    (void) aux;
+    printf("%s\n", r->error ? strerror(r->error) : r->data);
+}
+
 static int
 cmd_raw(int argc, char **argv)
 {
@@ -267,14 +317,10 @@ cmd_raw(int argc, char **argv)
         return 2;
     }
     struct rpc_client *c = client_open(argv[2], 5000);
-    rpc_client_send(c, argv[3], strlen(argv[3]), 1);
-    struct rpc_reply *r;
-    while (!(r = rpc_client_next(c))) {
-        struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
-        poll(&pfd, 1, 1000);
-    }
-    printf("%s\n", r->error ? strerror(r->error) : r->data);
-    rpc_reply_free(r);
+    struct bench_samples lat;
+    bench_samples_init(&lat);
+    pipeline(c, 1, 1, make_raw, print_reply, argv[3], &lat);
+    bench_samples_destroy(&lat);
     rpc_client_destroy(c);
     return 0;
 }
@@ -525,6 +571,35 @@ make_install(const char *vm_uuid, int id, int batch)
     return text;
 }
 
+struct installs {
+    char **texts;               /* Made before the clock starts. */
+    int ok;
+    char first_error[512];
+};
+
+static char *
+take_install(int id, void *in_)
+{
+    struct installs *in = in_;
+    char *text = in->texts[id - 1];
+    in->texts[id - 1] = NULL;
+    return text;
+}
+
+static void
+count_ack(const struct rpc_reply *rep, void *in_)
+{
+    struct installs *in = in_;
+    struct json_object *o = rep->error ? NULL : json_tokener_parse(rep->data);
+    if (o && msg_get_bool(o, "ok", false)) {
+        in->ok++;
+    } else if (!in->first_error[0]) {
+        snprintf(in->first_error, sizeof in->first_error, "%s",
+                 rep->error ? strerror(rep->error) : rep->data);
+    }
+    json_object_put(o);
+}
+
 static int
 cmd_flow_install(int argc, char **argv)
 {
@@ -535,60 +610,25 @@ cmd_flow_install(int argc, char **argv)
     struct rpc_client *c = client_open(argv[2], timeout_ms);
     int count = atoi(argv[4]), conc = atoi(argv[5]);
     int batch = argc == 7 ? atoi(argv[6]) : 1;
-    int64_t *sent = xcalloc(count + 1, sizeof *sent);
-    struct bench_samples lat;
-    bench_samples_init(&lat);
-    int next = 0, done = 0, ok = 0;
-    char first_error[512] = "";
     /* The requests are made before the clock starts: this measures
      * appfw-switchd, not the making of JSON. */
-    char **texts = xmalloc(count * sizeof *texts);
+    struct installs in = { .texts = xmalloc(count * sizeof *in.texts) };
     for (int i = 0; i < count; i++) {
-        texts[i] = make_install(argv[3], i + 1, batch);
+        in.texts[i] = make_install(argv[3], i + 1, batch);
     }
-    int64_t t0 = bench_now_ns();
-    while (done < count) {
-        while (next < count && next - done < conc) {
-            int id = next + 1;
-            sent[id] = bench_now_ns();
-            if (rpc_client_send(c, texts[next], strlen(texts[next]), id)) {
-                fprintf(stderr, "send failed\n");
-                return 1;
-            }
-            free(texts[next]);
-            next++;
-        }
-        struct rpc_reply *rep = rpc_client_next(c);
-        if (!rep) {
-            struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
-            poll(&pfd, 1, 1000);
-            continue;
-        }
-        bench_samples_add(&lat, (double) (bench_now_ns()
-                                          - sent[rep->cookie]));
-        struct json_object *o = rep->error ? NULL
-                                : json_tokener_parse(rep->data);
-        if (o && msg_get_bool(o, "ok", false)) {
-            ok++;
-        } else if (!first_error[0]) {
-            snprintf(first_error, sizeof first_error, "%s",
-                     rep->error ? strerror(rep->error) : rep->data);
-        }
-        json_object_put(o);
-        rpc_reply_free(rep);
-        done++;
-    }
-    double secs = (bench_now_ns() - t0) / 1e9;
-    printf("ok=%d failed=%d p50_us=%.0f p99_us=%.0f rate=%.0f%s%s\n", ok,
-           count - ok, bench_percentile(&lat, 50) / 1e3,
+    struct bench_samples lat;
+    bench_samples_init(&lat);
+    double secs = pipeline(c, count, conc, take_install, count_ack, &in,
+                           &lat);
+    printf("ok=%d failed=%d p50_us=%.0f p99_us=%.0f rate=%.0f%s%s\n", in.ok,
+           count - in.ok, bench_percentile(&lat, 50) / 1e3,
            bench_percentile(&lat, 99) / 1e3, count / secs,
-           first_error[0] ? " first_error=" : "", first_error);
+           in.first_error[0] ? " first_error=" : "", in.first_error);
     fflush(stdout);
     bench_samples_destroy(&lat);
-    free(texts);
-    free(sent);
+    free(in.texts);
     rpc_client_destroy(c);
-    return ok == count ? 0 : 1;
+    return in.ok == count ? 0 : 1;
 }
 
 int
