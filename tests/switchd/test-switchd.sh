@@ -112,6 +112,12 @@ switch_flows() { appfw_switch_flows "$br"; }
 n_desired() {
     appctl appfw/connection-status | sed -n 's/.* desired=\([0-9]*\).*/\1/p'
 }
+# One TCP request/response from namespace $2 to $3:$4; the check passes
+# if its result ("ok SECONDS" or "fail ERROR SECONDS") matches regex $5.
+check_connect() {
+    r=$(ip netns exec "$2" $py connect "$3" "$4")
+    check "$1 ($r)" sh -c "echo '$r' | grep -q '$5'"
+}
 # guest-sim on a fresh channel path (so switchd connects at once).
 chan_seq=0
 guest_decide() {
@@ -175,12 +181,10 @@ check "secd saw the VM's real name, not the guest's forged one" \
     sh -c "grep -q 'afw$tag-v1' '$run/decisions.out' && ! grep -q forged '$run/decisions.out'"
 check "the allow flow is on the switch before the verdict" \
     sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=30 | grep -q 'tp_dst=8080'"
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
-check "approved TCP connection passes ($r)" \
-    sh -c "echo '$r' | grep -q '^ok'"
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 9090)
-check "unapproved TCP connection is refused at once ($r)" \
-    sh -c "echo '$r' | grep -q '^fail ConnectionRefusedError 0\\.[0-4]'"
+check_connect "approved TCP connection passes" \
+    "$ns1" 10.77.0.2 8080 '^ok'
+check_connect "unapproved TCP connection is refused at once" \
+    "$ns1" 10.77.0.2 9090 '^fail ConnectionRefusedError 0\.[0-4]'
 check "switchd sent the reset" \
     sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/connection-status | grep -q 'resets=[1-9]'"
 out=$(guest_decide $vm1 2 tcp 10.77.0.1 40002 10.77.0.2 9090)
@@ -227,12 +231,10 @@ UDP_LOG="$run/udp1.log" ip netns exec "$ns1" $py serve 8080 9090 &
 srv1_pid=$!
 vsctl set interface "afw$tag-v2" external_ids:appfw-mode=noagent
 sleep 0.5
-r=$(ip netns exec "$ns2" $py connect 10.77.0.1 8080)
-check "no agent: a connection the policy allows passes at once ($r)" \
-    sh -c "echo '$r' | grep -q '^ok 0\.[0-4]'"
-r=$(ip netns exec "$ns2" $py connect 10.77.0.1 9090)
-check "no agent: a connection the policy denies is refused ($r)" \
-    sh -c "echo '$r' | grep -q '^fail ConnectionRefusedError 0\.[0-4]'"
+check_connect "no agent: a connection the policy allows passes at once" \
+    "$ns2" 10.77.0.1 8080 '^ok 0\.[0-4]'
+check_connect "no agent: a connection the policy denies is refused" \
+    "$ns2" 10.77.0.1 9090 '^fail ConnectionRefusedError 0\.[0-4]'
 asks=$(appctl appfw/connection-status | sed -n 's/.* asks=\([0-9]*\).*/\1/p')
 # At least one question per connection; a retransmitted packet may bring
 # another once the first is answered, but never one per packet.
@@ -259,9 +261,8 @@ for _ in $(seq 100); do
 done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "after an ovs-vswitchd restart the flows are back (${ms} ms)" test $ok = 1
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
-check "approved traffic passes after the vswitchd restart ($r)" \
-    sh -c "echo '$r' | grep -q '^ok'"
+check_connect "approved traffic passes after the vswitchd restart" \
+    "$ns1" 10.77.0.2 8080 '^ok'
 
 # --- switchd restarts while unapproved traffic runs: nothing passes.
 ip netns exec "$ns1" $py loop 10.77.0.2 9090 4 >"$run/loop.out" &
@@ -280,9 +281,8 @@ check "after the restart the switch holds exactly the desired flows" \
     test "$(switch_flows)" = "$(n_desired)"
 check "switchd read back the flows approved before its restart" \
     grep -q 'read back [1-9][0-9]* approved flows' "$run/switchd.log"
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
-check "a connection approved before the restart still passes ($r)" \
-    sh -c "echo '$r' | grep -q '^ok'"
+check_connect "a connection approved before the restart still passes" \
+    "$ns1" 10.77.0.2 8080 '^ok'
 r=$("$load" flow-install "ipc://$run/switchd-flow.sock" $vm2 1 1 30 | head -1)
 check "a VM over its flow limit is refused ($r)" \
     sh -c "echo '$r' | grep -q 'ok=0 failed=1.*vm-max-flows'"
@@ -324,12 +324,10 @@ stop_pidfile "$run/appfw-secd.pid"
 out=$(guest_decide $vm1 4 tcp 10.77.0.1 40004 10.77.0.2 8081)
 check "with secd down the guest gets an error, not a verdict" \
     sh -c "echo '$out' | grep -q '\"code\":\"unavailable\"'"
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 8080)
-check "approved flows keep working while secd is down ($r)" \
-    sh -c "echo '$r' | grep -q '^ok'"
-r=$(ip netns exec "$ns1" $py connect 10.77.0.2 9090)
-check "new unapproved connections are still refused ($r)" \
-    sh -c "echo '$r' | grep -q '^fail'"
+check_connect "approved flows keep working while secd is down" \
+    "$ns1" 10.77.0.2 8080 '^ok'
+check_connect "new unapproved connections are still refused" \
+    "$ns1" 10.77.0.2 9090 '^fail'
 
 # --- A VM with a second interface: both are classified into its zone.
 ip link add "afw$tag-v3" type veth peer name "afw$tag-e3" || die "veth"
