@@ -374,6 +374,23 @@ vm_flowgen(const struct vm *vm, struct flowgen_vm *fv)
     };
 }
 
+static bool
+flows_equal(const struct flowgen_flows *a, const struct flowgen_flows *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        const struct flowgen_flow *x = &a->flows[i], *y = &b->flows[i];
+        if (x->table != y->table || x->priority != y->priority
+            || x->cookie != y->cookie || strcmp(x->match, y->match)
+            || strcmp(x->actions, y->actions)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Regenerates a VM's own flows.  The old ones go first, since a flow may
  * keep its match and change its actions (a new mode); flows that stay the
  * same leave and come back within this pass, before ofctrl sends anything,
@@ -392,6 +409,12 @@ vm_update_flows(struct switchd *sd, struct vm *vm)
         fv.ofport = vm->ports[i].ofport;
         fv.mac = vm->ports[i].mac;
         flowgen_vm(&sd->ctx, &fv, &new);
+    }
+    if (flows_equal(&new, &vm->flows)) {
+        /* The common case on a database change that is not about this VM:
+         * nothing to take out and parse again. */
+        flowgen_flows_destroy(&new);
+        return;
     }
     flows_uninstall(sd, &vm->flows);
     free(flows_install(sd, &new));
