@@ -45,8 +45,9 @@ struct ofctrl_counter {
     uint64_t packets, bytes;
 };
 
-/* 'target' is an OpenFlow connection, e.g. "unix:/run/openvswitch/br-int.mgmt".
- * 'cookie_prefix' identifies appfw's flows. */
+/* 'target' is an OpenFlow connection, e.g.
+ * "unix:/run/openvswitch/br-int.mgmt".  'cookie_prefix' identifies appfw's
+ * flows. */
 struct ofctrl *ofctrl_create(const char *target, uint16_t cookie_prefix,
                              ofctrl_packet_in_cb *, void *aux);
 void ofctrl_destroy(struct ofctrl *);
