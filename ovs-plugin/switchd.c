@@ -41,6 +41,7 @@ struct allow {
     struct flowgen_flows flows;
     long long int expires;      /* time_msec() */
     uint32_t app_id;
+    uint64_t seqno;             /* ofctrl seqno that carries its flows. */
 };
 
 /* One of a VM's interfaces on the bridge. */
@@ -581,16 +582,18 @@ pending_destroy(struct pending_install *p)
 
 static char *install_allow(struct switchd *, struct vm *,
                            const struct flowgen_allow *, int ttl,
-                           char **new_key);
+                           char **new_key, uint64_t *seqno);
 
 /* Adds one approved connection of 'vm' ('f': a flow_install, or one of
  * its "flows").  Returns NULL, or a malloc'd message.  Sets '*new_key' to
- * the allow's key if it is new (the caller owns it), else NULL. */
+ * the allow's key if it is new (the caller owns it), else NULL, and
+ * '*seqno' as install_allow() does. */
 static char *
 install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
-            int default_ttl, char **new_key)
+            int default_ttl, char **new_key, uint64_t *seqno)
 {
     *new_key = NULL;
+    *seqno = 0;
     const char *proto = msg_get_string(f, "protocol", "");
     if (strcmp(proto, "tcp") && strcmp(proto, "udp")) {
         return xasprintf("protocol: %s has no ports: only tcp and udp "
@@ -606,17 +609,22 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         .app_id = msg_get_int(f, "app_id", 0),
     };
     return install_allow(sd, vm, &a, msg_get_int(f, "ttl", default_ttl),
-                         new_key);
+                         new_key, seqno);
 }
 
 /* Adds the approved connection 'a' of 'vm' for 'ttl' seconds (at least
  * min-flow-ttl).  Returns NULL, or a malloc'd message.  Sets '*new_key'
- * to the allow's key if it is new (the caller owns it), else NULL. */
+ * to the allow's key if it is new (the caller owns it), else NULL, and
+ * '*seqno' to the ofctrl seqno whose acknowledgement puts the allow on the
+ * switch: a refresh of an allow installed long ago is acked at once, and
+ * one still on its way shares the fate of the batch that carries it. */
 static char *
 install_allow(struct switchd *sd, struct vm *vm,
-              const struct flowgen_allow *a, int ttl, char **new_key)
+              const struct flowgen_allow *a, int ttl, char **new_key,
+              uint64_t *seqno)
 {
     *new_key = NULL;
+    *seqno = 0;
     struct flowgen_vm fv;
     vm_flowgen(vm, &fv);
     struct flowgen_flows flows;
@@ -635,6 +643,7 @@ install_allow(struct switchd *sd, struct vm *vm,
         /* Already approved: refresh it; the ack waits only for whatever
          * is still on its way to the switch. */
         al->expires = MAX(al->expires, expires);
+        *seqno = al->seqno;
         flowgen_flows_destroy(&flows);
         free(key);
         return NULL;
@@ -673,6 +682,7 @@ install_allow(struct switchd *sd, struct vm *vm,
         free(key);
         return error;
     }
+    al->seqno = *seqno = ofctrl_seqno(sd->ofctrl);
     shash_add(&vm->allows, key, al);
     *new_key = key;
     return NULL;
@@ -728,7 +738,8 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
                                       ? json_object_array_get_idx(batch, i)
                                       : msg;
         char *key;
-        error = install_one(sd, vm, f, default_ttl, &key);
+        uint64_t seqno;
+        error = install_one(sd, vm, f, default_ttl, &key, &seqno);
         if (error) {
             /* All or nothing: take back what this request added. */
             withdraw_allows(sd, vm->uuid, p->keys, p->n_keys);
@@ -744,11 +755,11 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
         if (key) {
             p->keys[p->n_keys++] = key;
         }
+        p->seqno = MAX(p->seqno, seqno);
     }
     p->req = req;
     p->id = id;
     p->deadline = time_msec() + PENDING_TIMEOUT_MS;
-    p->seqno = ofctrl_seqno(sd->ofctrl);
     p->vm = xstrdup(vm->uuid);
     ovs_list_push_back(&sd->pending, &p->node);
     json_object_put(msg);
@@ -1250,7 +1261,9 @@ adopt_installed(struct switchd *sd)
             .app_id = pf[i].app_id,
         };
         char *key;
-        char *error = install_allow(sd, vm, &a, sd->cfg.min_flow_ttl, &key);
+        uint64_t seqno;
+        char *error = install_allow(sd, vm, &a, sd->cfg.min_flow_ttl, &key,
+                                    &seqno);
         if (!error) {
             adopted += key != NULL;
         }

@@ -8,8 +8,9 @@
  *   secd-load flood URL SECONDS
  *       measures a victim VM's decision latency alone, then while another
  *       VM floods with 64 requests in flight; prints both
- *   secd-load raw URL TEXT
- *       sends TEXT as it is and prints the reply
+ *   secd-load raw URL TEXT...
+ *       sends each TEXT as it is, all at once, and prints each reply as it
+ *       arrives
  *   secd-load fake-switchd URL ack|refuse|silent SECONDS
  *       answers flow_install requests for SECONDS
  *   secd-load lock-db PATH SECONDS
@@ -296,10 +297,9 @@ cmd_flood(int argc, char **argv)
 }
 
 static char *
-make_raw(int id, void *text)
+make_raw(int id, void *texts)
 {
-    (void) id;
-    return xstrdup(text);
+    return xstrdup(((char **) texts)[id - 1]);
 }
 
 static void
@@ -312,14 +312,14 @@ print_reply(const struct rpc_reply *r, void *aux)
 static int
 cmd_raw(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: raw URL TEXT\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: raw URL TEXT...\n");
         return 2;
     }
     struct rpc_client *c = client_open(argv[2], 5000);
     struct bench_samples lat;
     bench_samples_init(&lat);
-    pipeline(c, 1, 1, make_raw, print_reply, argv[3], &lat);
+    pipeline(c, argc - 3, argc - 3, make_raw, print_reply, &argv[3], &lat);
     bench_samples_destroy(&lat);
     rpc_client_destroy(c);
     return 0;

@@ -208,6 +208,35 @@ check "and none of its flows stay" test "$(n_desired)" = "$d1"
 check "the switch still holds exactly the desired flows" \
     sh -c "sleep 0.3; test \$(ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt cookie=0xa9f0000000000000/0xffff000000000000 | grep -c cookie=0xa9f0) = $d1"
 
+# --- The switch refuses a bundle (its policy table is full): the request
+# fails, a request that only refreshes an installed flow is still acked,
+# and once there is room the refused flow can come back.
+flow_req() {  # ID LOCAL-PORT
+    echo '{"type":"flow_install","id":'$1',"vm":{"uuid":"'$vm2'"},"granularity":"exact","protocol":"tcp","app_id":5,"local":{"address":"10.77.0.2","port":'$2'},"remote":{"address":"10.77.0.1","port":80}}'
+}
+r=$("$load" raw "ipc://$run/switchd-flow.sock" "$(flow_req 8 2000)")
+check "one more flow is acked" sh -c "echo '$r' | grep -q '\"ok\":true'"
+full=$(ofctl dump-flows "unix:$ovs/$br.mgmt" table=30 | grep -c 'table=30')
+vsctl -- --id=@ft create Flow_Table flow_limit="$full" \
+      -- set Bridge "$br" flow_tables:30=@ft >/dev/null
+d2=$(n_desired)
+# The refresh is sent while the refused request is on its way.
+r=$("$load" raw "ipc://$run/switchd-flow.sock" "$(flow_req 9 2001)" \
+    "$(flow_req 10 2000)" | tr '\n' ' ')
+check "a flow the switch refuses (table full) is failed ($r)" \
+    sh -c "echo '$r' | grep -qi '\"id\":9,\"ok\":false,.*full'"
+check "a refresh of an installed flow sent meanwhile is acked" \
+    sh -c "echo '$r' | grep -q '\"id\":10,\"ok\":true'"
+sleep 0.3
+check "the refused flow is taken back out" test "$(n_desired)" = "$d2"
+vsctl clear Bridge "$br" flow_tables
+r=$("$load" raw "ipc://$run/switchd-flow.sock" "$(flow_req 11 2001)")
+check "with room again, the refused flow is acked" \
+    sh -c "echo '$r' | grep -q '\"ok\":true'"
+sleep 0.3
+check "and the switch holds exactly the desired flows again" \
+    test "$(switch_flows)" = "$(n_desired)"
+
 # --- Packets a VM sends to switchd pass its meter.
 check "each VM has its meter" \
     test "$(ovs-ofctl -O OpenFlow15 dump-meters unix:$ovs/$br.mgmt | grep -c 'meter=')" -ge 2
