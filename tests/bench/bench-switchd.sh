@@ -4,7 +4,7 @@
 #   - bulk: 100,000 flows from a stand-in appfw-secd in flow_install
 #     batches of 256 (4 in flight) until the last ack, against
 #     `ovs-ofctl --bundle add-flows` loading the same flows from a file
-#     into another bridge;
+#     into another bridge, with each side's CPU time per flow;
 #   - latency: one flow request at a time, request to ack (after the
 #     barrier), against one flow-mod plus barrier over a plain OpenFlow
 #     connection (ovs-plugin/tests/ofmod-bench);
@@ -44,6 +44,11 @@ converged() {
     [ "$d" = "$i" ] && echo "$st" | grep -q 'pending=0 in_flight=no'
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# CPU time (user + system, ms) a process has used so far.
+cpu_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' \
+        "/proc/$1/stat"
+}
 
 ovs_init "$run/ovs"
 ovs_start_vswitchd
@@ -85,7 +90,13 @@ sort -n -k2 "$run/ratios" | awk 'NR == 3 { printf "  p99 %.2fx  goal: p99 <= 2x\
 echo
 echo "== switchd: bulk installation of $N flows"
 before=$(field desired)
+sw_pid=$(cat "$run/appfw-switchd.pid")
+vs_pid=$(cat "$ovs/vswitchd.pid")
+sw_cpu0=$(cpu_ms "$sw_pid")
+vs_cpu0=$(cpu_ms "$vs_pid")
 bulk=$("$load" flow-install "$url" $vm $((N / 256)) 4 256 | head -1)
+sw_cpu=$(( $(cpu_ms "$sw_pid") - sw_cpu0 ))
+vs_cpu=$(( $(cpu_ms "$vs_pid") - vs_cpu0 ))
 # From the first request to the last ack (every ack follows its barrier).
 sw_ms=$(echo "$bulk" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) { split($i, r, "="); printf "%d", '"$((N / 256))"' / r[2] * 1000 } }')
 echo "$bulk" | grep -q 'failed=0' || die "bulk flow requests failed: $bulk"
@@ -93,11 +104,25 @@ added=$(( $(field desired) - before ))
 # The baseline loads the very flows switchd installed.
 appctl appfw/flows | grep 'table=30, priority=200' >"$run/flows.txt"
 nf=$(wc -l <"$run/flows.txt")
+vs_cpu0=$(cpu_ms "$vs_pid")
 t0=$(now_ms)
-ofctl --bundle add-flows "$br1" "$run/flows.txt" || die "ovs-ofctl add-flows"
+ovs-ofctl -O OpenFlow15 --bundle add-flows "$br1" "$run/flows.txt" &
+of_pid=$!
+# ovs-ofctl's own CPU time, read just before it exits.
+of_cpu=0
+while kill -0 "$of_pid" 2>/dev/null; do
+    c=$(cpu_ms "$of_pid" 2>/dev/null) && of_cpu=$c
+    sleep 0.01
+done
+wait "$of_pid" || die "ovs-ofctl add-flows"
 of_ms=$(( $(now_ms) - t0 ))
+vs_of_cpu=$(( $(cpu_ms "$vs_pid") - vs_cpu0 ))
 echo "switchd: $added new flows from $((N / 256)) requests of 256 in ${sw_ms} ms ($bulk)"
 echo "ovs-ofctl --bundle add-flows: $nf flows in ${of_ms} ms"
+awk -v a="$added" -v sw="$sw_cpu" -v vs="$vs_cpu" -v n="$nf" -v of="$of_cpu" \
+    -v vo="$vs_of_cpu" 'BEGIN {
+    printf "CPU per flow: appfw-switchd %.1f us + ovs-vswitchd %.1f us;", sw * 1000 / a, vs * 1000 / a
+    printf " ovs-ofctl %.1f us (at least: sampled) + ovs-vswitchd %.1f us\n", of * 1000 / n, vo * 1000 / n }'
 awk -v a="$added" -v b="$sw_ms" -v c="$nf" -v d="$of_ms" 'BEGIN {
     printf "RATIO bulk rate switchd vs ovs-ofctl --bundle  %.2fx  (%.0f vs %.0f flows/s)  goal: >= 1x\n",
         (a / b) / (c / d), a / b * 1000, c / d * 1000 }'
