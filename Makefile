@@ -51,6 +51,7 @@ include common/build.mk
 include appid/build.mk
 include security-vm/build.mk
 include ovs-plugin/build.mk
+include guest-agent/build.mk
 include tests/build.mk
 
 # Aggregates: after every build.mk, since make expands prerequisites as it

@@ -1,0 +1,105 @@
+/* agent-bpf: the records appfw-agent shares with its eBPF programs
+ * (guest-agent/bpf/agent.bpf.c).  Included by both sides, so it uses only
+ * <linux/types.h> types.
+ *
+ * The programs attach to a cgroup (the root one in a guest) and see every
+ * IPv4/IPv6 connect(), sendmsg() with an address, and bind() of the
+ * processes in it, before the transport layer acts:
+ *
+ *   - each socket's owner (process, user, executable inode) is recorded
+ *     in 'afw_socks' under the kernel's socket cookie, for the agent to
+ *     look up when the socket's first packet reaches its netfilter queue;
+ *   - verdicts the agent cached are mirrored into 'afw_verdicts': a
+ *     cached denial fails the call at once (EPERM, no packet is sent); a
+ *     cached allow marks the socket (SO_MARK bit) so that its packets
+ *     skip the queue, and is reported through 'afw_events' so the agent
+ *     can still tell the host (flow_open);
+ *   - while the agent's heartbeat in 'afw_state' is stale (the agent died
+ *     or was stopped), every call that would need a verdict is refused. */
+#ifndef APPFW_AGENT_BPF_H
+#define APPFW_AGENT_BPF_H 1
+
+#include <linux/types.h>
+
+/* Events, as in the protocol (and struct vcache_key). */
+enum afw_event {
+    AFW_EV_CONNECT = 0,
+    AFW_EV_LISTEN = 1,
+    AFW_EV_ACCEPT = 2,
+    AFW_EV_SEND = 3,
+    AFW_EV_CLOSE = 4,
+};
+
+/* A socket's owner, keyed by socket cookie, recorded at connect(),
+ * sendmsg() and bind(). */
+struct afw_owner {
+    __u32 tgid;
+    __u32 pid;                  /* The thread. */
+    __u32 uid;
+    __u32 gid;
+    __u64 exe_ino;              /* Inode of the executable, 0 if unknown. */
+    __u64 exe_dev;              /* Its superblock's kernel dev_t. */
+    __u64 cgroup_id;
+    __u64 time_ns;              /* bpf_ktime_get_ns() of the record. */
+    char comm[16];
+};
+
+/* A cached verdict, as the kernel can compute its key: the executable by
+ * inode rather than by hash (the agent maps one to the other), the remote
+ * address and port (the local ones for AFW_EV_LISTEN). */
+struct afw_verdict_key {
+    __u64 exe_ino;
+    __u64 exe_dev;
+    __u32 uid;
+    __u8 event;                 /* enum afw_event */
+    __u8 protocol;              /* IPPROTO_TCP, IPPROTO_UDP */
+    __u8 family;                /* AF_INET, AF_INET6 */
+    __u8 pad;
+    __u8 addr[16];              /* IPv4 in the first 4 bytes, rest zero. */
+    __u16 port;                 /* Host order. */
+    __u16 pad2[3];
+};
+
+#define AFW_VERDICT_ALLOW 1
+#define AFW_VERDICT_DENY 2
+struct afw_verdict {
+    __u64 expires_ns;           /* bpf_ktime_get_ns() (CLOCK_MONOTONIC). */
+    __u32 verdict;              /* AFW_VERDICT_* */
+    __u32 pad;
+};
+
+/* Indexes into the 'afw_counters' per-CPU array. */
+enum afw_counter {
+    AFW_C_CALLS,                /* Calls the programs looked at. */
+    AFW_C_CACHED_ALLOW,
+    AFW_C_CACHED_DENY,
+    AFW_C_AGENT_DEAD,           /* Refused: the agent's heartbeat is stale. */
+    AFW_C_EVENTS_LOST,          /* The ring buffer was full. */
+    AFW_N_COUNTERS
+};
+
+/* The single entry of 'afw_state', written by the agent. */
+struct afw_state {
+    __u64 heartbeat_ns;         /* Last sign of life (CLOCK_MONOTONIC). */
+    __u64 dead_after_ns;        /* Stale after this long; 0: never. */
+    __u32 agent_tgid;           /* Its own calls are never refused. */
+    __u32 allow_mark;           /* SO_MARK bit for cached allows; 0: none */
+};
+
+/* Ring buffer records. */
+enum afw_record_type {
+    AFW_REC_CACHED_ALLOW = 1,   /* A connect() passed on a cached allow. */
+    AFW_REC_BIND = 2,           /* A bind() to a port (a future listen). */
+};
+struct afw_record {
+    __u32 type;                 /* enum afw_record_type */
+    __u32 protocol;
+    __u64 cookie;
+    struct afw_owner owner;
+    __u32 family;
+    __u16 port;                 /* Host order: remote, or bound local. */
+    __u16 pad;
+    __u8 addr[16];
+};
+
+#endif /* agent-bpf.h */

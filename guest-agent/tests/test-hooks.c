@@ -1,0 +1,450 @@
+/* Tests of guest-agent/hooks.c against the running kernel: the eBPF
+ * programs attached to a test cgroup, exercised by child processes that
+ * join it.  Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) and cgroup v2;
+ * it fails, it does not skip, without them.
+ *
+ * Each child joins the test cgroup and a network namespace of its own with
+ * 10.99.0.1 and fd00:99::1 on its loopback device (appfw ignores only
+ * 127.0.0.0/8 and ::1), then tries one call.  A call the hooks let through
+ * to a port nobody listens on fails with ECONNREFUSED; one they refuse
+ * fails with EPERM before the transport layer. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "guest-agent/hooks.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+static char tmpdir[] = "/tmp/appfw-test-hooks.XXXXXX";
+static char *bpffs;             /* A private bpffs mount. */
+static char *pin_dir;
+static char *cgroup;            /* The test cgroup. */
+
+/* Where cgroup v2 is mounted, from /proc/mounts. */
+static char *
+cgroup2_root(void)
+{
+    FILE *f = fopen("/proc/mounts", "r");
+    assert_non_null(f);
+    char dev[256], dir[1024], type[64];
+    char *root = NULL;
+    while (fscanf(f, "%255s %1023s %63s %*[^\n]", dev, dir, type) == 3) {
+        if (!strcmp(type, "cgroup2")) {
+            root = xstrdup(dir);
+            break;
+        }
+    }
+    fclose(f);
+    return root;
+}
+
+static int
+setup(void **state)
+{
+    (void) state;
+    if (!mkdtemp(tmpdir)) {
+        return -1;
+    }
+    bpffs = xasprintf("%s/bpffs", tmpdir);
+    pin_dir = xasprintf("%s/appfw", bpffs);
+    if (mkdir(bpffs, 0700) || mount("bpf", bpffs, "bpf", 0, NULL)) {
+        fprintf(stderr, "mounting bpffs on %s: %s\n", bpffs,
+                strerror(errno));
+        return -1;
+    }
+    char *root = cgroup2_root();
+    if (!root) {
+        fprintf(stderr, "no cgroup v2 mount\n");
+        return -1;
+    }
+    cgroup = xasprintf("%s/appfw-test-hooks-%d", root, (int) getpid());
+    free(root);
+    if (mkdir(cgroup, 0755)) {
+        fprintf(stderr, "%s: %s\n", cgroup, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    if (pin_dir) {
+        hooks_remove(pin_dir);
+    }
+    if (cgroup) {
+        rmdir(cgroup);
+    }
+    if (bpffs) {
+        umount(bpffs);
+        rmdir(bpffs);
+    }
+    rmdir(tmpdir);
+    free(cgroup);
+    free(pin_dir);
+    free(bpffs);
+    return 0;
+}
+
+enum op {
+    OP_TCP4,
+    OP_TCP6,
+    OP_UDP4,
+    OP_BIND4,
+};
+
+struct result {
+    int error;                  /* errno of the call, 0 if it succeeded */
+    uint64_t cookie;
+    uint32_t mark;
+};
+
+/* Runs 'op' in a child in the test cgroup and returns what happened. */
+static struct result
+run_child(enum op op, uint16_t port)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        struct result r = { .error = -1 };
+        char *procs = xasprintf("%s/cgroup.procs", cgroup);
+        FILE *f = fopen(procs, "w");
+        if (!f || fprintf(f, "0\n") < 0 || fclose(f)
+            || unshare(CLONE_NEWNET)
+            || system("ip link set lo up && ip addr add 10.99.0.1/32 dev lo"
+                      " && ip -6 addr add fd00:99::1/128 dev lo nodad")) {
+            if (write(p[1], &r, sizeof r) < 0) {
+                _exit(2);
+            }
+            _exit(1);
+        }
+        int family = op == OP_TCP6 ? AF_INET6 : AF_INET;
+        int fd = socket(family, op == OP_UDP4 ? SOCK_DGRAM : SOCK_STREAM, 0);
+        struct sockaddr_in sin = {
+            .sin_family = AF_INET, .sin_port = htons(port),
+        };
+        inet_pton(AF_INET, "10.99.0.1", &sin.sin_addr);
+        struct sockaddr_in6 sin6 = {
+            .sin6_family = AF_INET6, .sin6_port = htons(port),
+        };
+        inet_pton(AF_INET6, "fd00:99::1", &sin6.sin6_addr);
+        int rc;
+        switch (op) {
+        case OP_TCP4:
+            rc = connect(fd, (struct sockaddr *) &sin, sizeof sin);
+            break;
+        case OP_TCP6:
+            rc = connect(fd, (struct sockaddr *) &sin6, sizeof sin6);
+            break;
+        case OP_UDP4:
+            rc = sendto(fd, "x", 1, 0, (struct sockaddr *) &sin, sizeof sin);
+            rc = rc < 0 ? -1 : 0;
+            break;
+        case OP_BIND4:
+        default:
+            rc = bind(fd, (struct sockaddr *) &sin, sizeof sin);
+            break;
+        }
+        r.error = rc ? errno : 0;
+        socklen_t len = sizeof r.cookie;
+        getsockopt(fd, SOL_SOCKET, SO_COOKIE, &r.cookie, &len);
+        len = sizeof r.mark;
+        getsockopt(fd, SOL_SOCKET, SO_MARK, &r.mark, &len);
+        _exit(write(p[1], &r, sizeof r) == sizeof r ? 0 : 1);
+    }
+    close(p[1]);
+    struct result r;
+    assert_int_equal(read(p[0], &r, sizeof r), sizeof r);
+    close(p[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return r;
+}
+
+/* The test's open hooks, closed after each test even if it fails: an
+ * open handle keeps the programs attached. */
+static struct hooks *cur;
+
+static struct hooks *
+open_hooks(void)
+{
+    char *error;
+    cur = hooks_open(cgroup, pin_dir, &error);
+    if (!cur) {
+        fail_msg("hooks_open: %s", error);
+    }
+    assert_int_equal(hooks_configure(cur, 0, 0, 0), 0);
+    return cur;
+}
+
+static void
+close_hooks(struct hooks *h)
+{
+    hooks_close(h);
+    cur = NULL;
+}
+
+static int
+close_current(void **state)
+{
+    (void) state;
+    close_hooks(cur);
+    return 0;
+}
+
+static struct afw_verdict_key
+key_for(const struct afw_owner *o, uint8_t event, uint8_t protocol,
+        int family, uint16_t port)
+{
+    struct afw_verdict_key k;
+    memset(&k, 0, sizeof k);
+    k.exe_ino = o->exe_ino;
+    k.exe_dev = o->exe_dev;
+    k.uid = o->uid;
+    k.event = event;
+    k.protocol = protocol;
+    k.family = family;
+    k.port = port;
+    if (family == AF_INET) {
+        inet_pton(AF_INET, "10.99.0.1", k.addr);
+    } else {
+        inet_pton(AF_INET6, "fd00:99::1", k.addr);
+    }
+    return k;
+}
+
+/* The owner the hooks recorded for a plain connect. */
+static struct afw_owner
+learn_owner(struct hooks *h)
+{
+    struct result r = run_child(OP_TCP4, 4000);
+    assert_int_equal(r.error, ECONNREFUSED);
+    struct afw_owner o;
+    assert_true(hooks_find_owner(h, r.cookie, &o));
+    return o;
+}
+
+static void
+test_owner_recorded(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct afw_owner o = learn_owner(h);
+    assert_true(o.tgid > 0);
+    assert_int_equal(o.uid, getuid());
+    assert_int_equal(o.gid, getgid());
+
+    /* The child runs this very program: same executable inode. */
+    struct stat st;
+    assert_int_equal(stat("/proc/self/exe", &st), 0);
+    assert_int_equal(o.exe_ino, st.st_ino);
+    assert_true(o.exe_dev != 0);
+    assert_true(o.comm[0] != '\0');
+
+    uint64_t c[AFW_N_COUNTERS];
+    hooks_counters(h, c);
+    assert_true(c[AFW_C_CALLS] >= 1);
+    close_hooks(h);
+}
+
+static void
+test_cached_deny(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct afw_owner o = learn_owner(h);
+
+    struct afw_verdict_key k = key_for(&o, AFW_EV_CONNECT, IPPROTO_TCP,
+                                       AF_INET, 4001);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 60000), 0);
+    assert_int_equal(run_child(OP_TCP4, 4001).error, EPERM);
+    /* Only that port. */
+    assert_int_equal(run_child(OP_TCP4, 4002).error, ECONNREFUSED);
+
+    /* IPv6 and UDP sends alike. */
+    k = key_for(&o, AFW_EV_CONNECT, IPPROTO_TCP, AF_INET6, 4003);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 60000), 0);
+    assert_int_equal(run_child(OP_TCP6, 4003).error, EPERM);
+    k = key_for(&o, AFW_EV_SEND, IPPROTO_UDP, AF_INET, 4004);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 60000), 0);
+    assert_int_equal(run_child(OP_UDP4, 4004).error, EPERM);
+    assert_int_equal(run_child(OP_UDP4, 4005).error, 0);
+
+    /* A listen denial refuses the bind of that port. */
+    k = key_for(&o, AFW_EV_LISTEN, IPPROTO_TCP, AF_INET, 4006);
+    memset(k.addr, 0, sizeof k.addr);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 60000), 0);
+    assert_int_equal(run_child(OP_BIND4, 4006).error, EPERM);
+    assert_int_equal(run_child(OP_BIND4, 4007).error, 0);
+
+    uint64_t c[AFW_N_COUNTERS];
+    hooks_counters(h, c);
+    assert_int_equal(c[AFW_C_CACHED_DENY], 4);
+
+    /* Flushed (a new policy version): allowed through again. */
+    assert_int_equal(hooks_flush_verdicts(h), 0);
+    assert_int_equal(run_child(OP_TCP4, 4001).error, ECONNREFUSED);
+    close_hooks(h);
+}
+
+static void
+test_verdict_expires(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct afw_owner o = learn_owner(h);
+    struct afw_verdict_key k = key_for(&o, AFW_EV_CONNECT, IPPROTO_TCP,
+                                       AF_INET, 4010);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 100), 0);
+    assert_int_equal(run_child(OP_TCP4, 4010).error, EPERM);
+    usleep(200 * 1000);
+    assert_int_equal(run_child(OP_TCP4, 4010).error, ECONNREFUSED);
+    close_hooks(h);
+}
+
+struct records {
+    int n;
+    struct afw_record last;
+};
+
+static void
+collect(const struct afw_record *r, void *aux)
+{
+    struct records *rs = aux;
+    rs->n++;
+    rs->last = *r;
+}
+
+static void
+test_cached_allow_marks(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    assert_int_equal(hooks_configure(h, 0, 0, 0x40000000), 0);
+    struct afw_owner o = learn_owner(h);
+    struct records rs = { 0 };
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+
+    struct afw_verdict_key k = key_for(&o, AFW_EV_CONNECT, IPPROTO_TCP,
+                                       AF_INET, 4020);
+    assert_int_equal(hooks_put_verdict(h, &k, true, 60000), 0);
+    struct result r = run_child(OP_TCP4, 4020);
+    assert_int_equal(r.error, ECONNREFUSED);
+    assert_int_equal(r.mark, 0x40000000);
+
+    rs.n = 0;
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.last.type, AFW_REC_CACHED_ALLOW);
+    assert_int_equal(rs.last.cookie, r.cookie);
+    assert_int_equal(rs.last.port, 4020);
+    assert_int_equal(rs.last.family, AF_INET);
+
+    /* Without a cached allow: no mark. */
+    assert_int_equal(run_child(OP_TCP4, 4021).mark, 0);
+    close_hooks(h);
+}
+
+static void
+test_bind_reported(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct records rs = { 0 };
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    rs.n = 0;
+    struct result r = run_child(OP_BIND4, 4030);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.last.type, AFW_REC_BIND);
+    assert_int_equal(rs.last.port, 4030);
+    assert_int_equal(rs.last.cookie, r.cookie);
+    close_hooks(h);
+}
+
+static void
+test_dead_agent_refuses(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    assert_int_equal(hooks_configure(h, 0, 100, 0), 0);
+    assert_int_equal(run_child(OP_TCP4, 4040).error, ECONNREFUSED);
+    usleep(250 * 1000);
+    /* No heartbeat for longer than 100 ms: refused in the kernel. */
+    assert_int_equal(run_child(OP_TCP4, 4040).error, EPERM);
+    assert_int_equal(run_child(OP_UDP4, 4041).error, EPERM);
+    uint64_t c[AFW_N_COUNTERS];
+    hooks_counters(h, c);
+    assert_true(c[AFW_C_AGENT_DEAD] >= 2);
+
+    /* Closing the agent's handles leaves the hooks attached. */
+    close_hooks(h);
+    assert_int_equal(run_child(OP_TCP4, 4040).error, EPERM);
+
+    /* A restarted agent takes over the same pins and maps. */
+    h = open_hooks();
+    assert_int_equal(hooks_configure(h, 0, 100, 0), 0);
+    assert_int_equal(run_child(OP_TCP4, 4040).error, ECONNREFUSED);
+    assert_int_equal(hooks_configure(h, 0, 0, 0), 0);
+    close_hooks(h);
+}
+
+static void
+test_restart_keeps_verdicts_and_remove_detaches(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct afw_owner o = learn_owner(h);
+    struct afw_verdict_key k = key_for(&o, AFW_EV_CONNECT, IPPROTO_TCP,
+                                       AF_INET, 4050);
+    assert_int_equal(hooks_put_verdict(h, &k, false, 60000), 0);
+    close_hooks(h);
+
+    h = open_hooks();
+    assert_int_equal(run_child(OP_TCP4, 4050).error, EPERM);
+    /* Dead as far as the hooks know, then removed: nothing refuses. */
+    assert_int_equal(hooks_configure(h, 0, 1, 0), 0);
+    close_hooks(h);
+    assert_int_equal(hooks_remove(pin_dir), 0);
+    assert_int_equal(run_child(OP_TCP4, 4050).error, ECONNREFUSED);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_owner_recorded, close_current),
+        cmocka_unit_test_teardown(test_cached_deny, close_current),
+        cmocka_unit_test_teardown(test_verdict_expires, close_current),
+        cmocka_unit_test_teardown(test_cached_allow_marks, close_current),
+        cmocka_unit_test_teardown(test_bind_reported, close_current),
+        cmocka_unit_test_teardown(test_dead_agent_refuses, close_current),
+        cmocka_unit_test_teardown(test_restart_keeps_verdicts_and_remove_detaches, close_current),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
