@@ -1,9 +1,8 @@
 # ovs-plugin/: appfw-switchd, the hypervisor's flow programmer and channel
 # relay, linked against libopenvswitch (built by `make deps`).
 
-# flowgen, reset and tuple are pure: their tests link neither OVS nor nng.
-OVSP_PURE_OBJS := $(BUILD)/ovs-plugin/flowgen.o $(BUILD)/ovs-plugin/reset.o \
-                  $(BUILD)/ovs-plugin/tuple.o
+# flowgen and reset are pure: their tests link neither OVS nor nng.
+OVSP_PURE_OBJS := $(BUILD)/ovs-plugin/flowgen.o $(BUILD)/ovs-plugin/reset.o
 
 # OVS's headers go in as system headers: our warnings are for our code.
 OVS_CFLAGS := -isystem $(OVS_DIR) -isystem $(OVS_DIR)/include \
@@ -31,8 +30,7 @@ $(OVSP_TESTS): $(BUILD)/ovs-plugin/tests/%: $(BUILD)/ovs-plugin/tests/%.o \
 # libopenvswitch comes before libappfw-common on the link line: OVS defines
 # the x* allocators too, and the linker then leaves common/xalloc.o out.
 SWITCHD_SRCS := ovs-plugin/switchd.c ovs-plugin/ofctrl.c ovs-plugin/ovsdb.c \
-                ovs-plugin/relay.c ovs-plugin/reset.c ovs-plugin/flowgen.c \
-                ovs-plugin/tuple.c
+                ovs-plugin/relay.c ovs-plugin/reset.c ovs-plugin/flowgen.c
 PROGRAMS += $(BUILD)/ovs-plugin/appfw-switchd
 $(BUILD)/ovs-plugin/appfw-switchd: $(BUILD)/ovs-plugin/main.o \
                                    $(SWITCHD_SRCS:%.c=$(BUILD)/%.o) \

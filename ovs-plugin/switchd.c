@@ -25,7 +25,7 @@
 #include "ovsdb.h"
 #include "relay.h"
 #include "reset.h"
-#include "tuple.h"
+#include "common/tuple.h"
 
 LOG_MODULE(switchd);
 
@@ -1112,7 +1112,7 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
     struct vm *vm = vm_by_ofport(sd, pin->in_port);
     struct tuple t;
     if (!vm || vm->mode != FLOWGEN_NOAGENT
-        || !tuple_parse(pin->packet, pin->len, &t)) {
+        || !tuple_parse_eth(pin->packet, pin->len, &t)) {
         return;
     }
     char *key = xasprintf("%s %d %s %d %s %d", vm->uuid, t.proto, t.src,

@@ -1,4 +1,5 @@
-/* Unit tests of packet -> connection parsing (ovs-plugin/tuple.c). */
+/* Unit tests of packet -> connection parsing (common/tuple.c). */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ovs-plugin/tuple.h"
+#include "common/tuple.h"
 
 static const uint8_t syn4[] = {
     0x52, 0x54, 0, 0, 0, 0x02, 0x52, 0x54, 0, 0, 0, 0x01, 0x08, 0x00,
@@ -21,13 +22,37 @@ test_ipv4_tcp(void **state)
 {
     (void) state;
     struct tuple t;
-    assert_true(tuple_parse(syn4, sizeof syn4, &t));
+    assert_true(tuple_parse_eth(syn4, sizeof syn4, &t));
     assert_int_equal(t.proto, 6);
     assert_string_equal(t.src, "10.0.0.1");
     assert_string_equal(t.dst, "10.0.0.2");
     assert_int_equal(t.src_port, 40000);
     assert_int_equal(t.dst_port, 80);
     assert_true(t.syn);
+    assert_int_equal(t.family, AF_INET);
+    static const uint8_t a[4] = { 10, 0, 0, 2 };
+    assert_memory_equal(t.dst_addr, a, 4);
+}
+
+/* The same packet without its Ethernet header, as a netfilter queue
+ * delivers it; and every truncation of it is refused. */
+static void
+test_ip_level(void **state)
+{
+    (void) state;
+    struct tuple t;
+    assert_true(tuple_parse_ip(syn4 + 14, sizeof syn4 - 14, &t));
+    assert_int_equal(t.family, AF_INET);
+    assert_string_equal(t.src, "10.0.0.1");
+    assert_int_equal(t.src_port, 40000);
+    assert_true(t.syn);
+    for (size_t n = 0; n < sizeof syn4 - 14; n++) {
+        assert_false(tuple_parse_ip(syn4 + 14, n, &t));
+    }
+    uint8_t p[sizeof syn4 - 14];
+    memcpy(p, syn4 + 14, sizeof p);
+    p[0] = 0x55;                                    /* Version 5. */
+    assert_false(tuple_parse_ip(p, sizeof p, &t));
 }
 
 static void
@@ -42,13 +67,18 @@ test_ipv6_udp(void **state)
     p[14 + 24] = 0x20, p[14 + 25] = 0x01, p[14 + 39] = 2;
     p[54] = 0x13, p[55] = 0x88, p[57] = 53;
     struct tuple t;
-    assert_true(tuple_parse(p, sizeof p, &t));
+    assert_true(tuple_parse_eth(p, sizeof p, &t));
     assert_int_equal(t.proto, 17);
     assert_string_equal(t.src, "2001::1");
     assert_string_equal(t.dst, "2001::2");
     assert_int_equal(t.src_port, 5000);
     assert_int_equal(t.dst_port, 53);
     assert_false(t.syn);
+    assert_int_equal(t.family, AF_INET6);
+    assert_int_equal(t.src_addr[0], 0x20);
+    assert_int_equal(t.src_addr[15], 1);
+    assert_true(tuple_parse_ip(p + 14, sizeof p - 14, &t));
+    assert_int_equal(t.dst_port, 53);
 }
 
 static void
@@ -57,21 +87,21 @@ test_hostile(void **state)
     (void) state;
     struct tuple t;
     for (size_t n = 0; n < sizeof syn4; n++) {
-        assert_false(tuple_parse(syn4, n, &t));
+        assert_false(tuple_parse_eth(syn4, n, &t));
     }
     uint8_t p[sizeof syn4];
     memcpy(p, syn4, sizeof p);
     p[14 + 9] = 1;                                  /* ICMP. */
-    assert_false(tuple_parse(p, sizeof p, &t));
+    assert_false(tuple_parse_eth(p, sizeof p, &t));
     memcpy(p, syn4, sizeof p);
     p[14] = 0x4f;                                   /* IHL past the end. */
-    assert_false(tuple_parse(p, sizeof p, &t));
+    assert_false(tuple_parse_eth(p, sizeof p, &t));
     memcpy(p, syn4, sizeof p);
     p[14 + 7] = 1;                                  /* A later fragment. */
-    assert_false(tuple_parse(p, sizeof p, &t));
+    assert_false(tuple_parse_eth(p, sizeof p, &t));
     memcpy(p, syn4, sizeof p);
     p[34] = p[35] = 0;                              /* Port 0. */
-    assert_false(tuple_parse(p, sizeof p, &t));
+    assert_false(tuple_parse_eth(p, sizeof p, &t));
 }
 
 int
@@ -79,6 +109,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ipv4_tcp),
+        cmocka_unit_test(test_ip_level),
         cmocka_unit_test(test_ipv6_udp),
         cmocka_unit_test(test_hostile),
     };

@@ -1,5 +1,5 @@
 /* tuple: a packet's connection (see tuple.h). */
-#include "tuple.h"
+#include "common/tuple.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -10,18 +10,13 @@ get16(const uint8_t *p)
     return (uint16_t) (p[0] << 8 | p[1]);
 }
 
-bool
-tuple_parse(const void *packet, size_t len, struct tuple *t)
+/* Parses from the IP header 'l3' (of 'l3_len' bytes, version 'v'). */
+static bool
+parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
 {
-    const uint8_t *pkt = packet;
-    memset(t, 0, sizeof *t);
-    if (len < 14) {
-        return false;
-    }
-    const uint8_t *l3 = pkt + 14, *l4;
-    size_t l3_len = len - 14, l4_len;
-    uint16_t ethertype = get16(pkt + 12);
-    if (ethertype == 0x0800) {
+    const uint8_t *l4;
+    size_t l4_len;
+    if (v == 4) {
         if (l3_len < 20 || (l3[0] >> 4) != 4) {
             return false;
         }
@@ -30,15 +25,21 @@ tuple_parse(const void *packet, size_t len, struct tuple *t)
             return false;
         }
         t->proto = l3[9];
+        t->family = AF_INET;
+        memcpy(t->src_addr, l3 + 12, 4);
+        memcpy(t->dst_addr, l3 + 16, 4);
         inet_ntop(AF_INET, l3 + 12, t->src, sizeof t->src);
         inet_ntop(AF_INET, l3 + 16, t->dst, sizeof t->dst);
         l4 = l3 + ihl;
         l4_len = l3_len - ihl;
-    } else if (ethertype == 0x86dd) {
+    } else if (v == 6) {
         if (l3_len < 40 || (l3[0] >> 4) != 6) {
             return false;
         }
         t->proto = l3[6];
+        t->family = AF_INET6;
+        memcpy(t->src_addr, l3 + 8, 16);
+        memcpy(t->dst_addr, l3 + 24, 16);
         inet_ntop(AF_INET6, l3 + 8, t->src, sizeof t->src);
         inet_ntop(AF_INET6, l3 + 24, t->dst, sizeof t->dst);
         l4 = l3 + 40;
@@ -54,4 +55,25 @@ tuple_parse(const void *packet, size_t len, struct tuple *t)
     t->dst_port = get16(l4 + 2);
     t->syn = t->proto == 6 && (l4[13] & 0x12) == 0x02;
     return t->src_port && t->dst_port;
+}
+
+bool
+tuple_parse_eth(const void *packet, size_t len, struct tuple *t)
+{
+    const uint8_t *pkt = packet;
+    memset(t, 0, sizeof *t);
+    if (len < 14) {
+        return false;
+    }
+    uint16_t ethertype = get16(pkt + 12);
+    return parse_l3(pkt + 14, len - 14, (ethertype == 0x0800 ? 4
+                                         : ethertype == 0x86dd ? 6 : 0), t);
+}
+
+bool
+tuple_parse_ip(const void *packet, size_t len, struct tuple *t)
+{
+    const uint8_t *pkt = packet;
+    memset(t, 0, sizeof *t);
+    return len && parse_l3(pkt, len, pkt[0] >> 4, t);
 }

@@ -1,0 +1,31 @@
+/* tuple: the connection a packet belongs to (addresses, protocol, ports):
+ * for appfw-switchd's questions about VMs without an agent (Ethernet
+ * frames) and for appfw-agent's netfilter queue (IP packets).
+ *
+ * Pure, and for hostile input: anything but a well-formed IPv4/IPv6 +
+ * TCP/UDP first fragment (no VLAN tag, no IPv6 extension headers) is
+ * refused. */
+#ifndef APPFW_TUPLE_H
+#define APPFW_TUPLE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tuple {
+    int proto;                  /* 6 (TCP) or 17 (UDP). */
+    int family;                 /* AF_INET or AF_INET6. */
+    uint8_t src_addr[16], dst_addr[16];  /* IPv4: the first 4 bytes. */
+    char src[46], dst[46];      /* Printed addresses. */
+    int src_port, dst_port;
+    bool syn;                   /* TCP SYN without ACK: a new connection. */
+};
+
+/* Fills 't' from the Ethernet frame 'packet' ('len' bytes).  Returns
+ * false if it is not a TCP or UDP packet this module understands. */
+bool tuple_parse_eth(const void *packet, size_t len, struct tuple *t);
+
+/* The same for an IP packet (its first 'len' bytes suffice). */
+bool tuple_parse_ip(const void *packet, size_t len, struct tuple *t);
+
+#endif /* tuple.h */
