@@ -1,0 +1,44 @@
+/* sockdiag: finds the socket behind a packet, through the kernel's
+ * NETLINK_SOCK_DIAG interface (what ss(8) uses), by exact 4-tuple.
+ *
+ * The agent sees a connection's first packet in its netfilter queue; the
+ * socket's cookie then leads to the owner the eBPF hooks recorded
+ * (hooks.h).  For a connection that a local listener is about to accept,
+ * the lookup finds the listening socket. */
+#ifndef APPFW_SOCKDIAG_H
+#define APPFW_SOCKDIAG_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sockdiag;
+
+struct sockdiag_endpoint {
+    uint8_t addr[16];           /* IPv4 in the first 4 bytes. */
+    uint16_t port;              /* Host order. */
+};
+
+struct sockdiag_sock {
+    uint64_t cookie;
+    uint32_t uid;
+    uint32_t inode;
+    uint8_t state;              /* TCP_* for TCP sockets. */
+    bool has_tcp_info;          /* Only when asked for. */
+    uint64_t bytes_acked, bytes_received;
+    uint32_t segs_out, segs_in;
+};
+
+/* Opens a NETLINK_SOCK_DIAG socket.  Returns 0 or an errno value. */
+int sockdiag_open(struct sockdiag **);
+void sockdiag_close(struct sockdiag *);
+
+/* Looks up the socket with local end 'local' and remote end 'remote' for
+ * 'family' (AF_INET, AF_INET6) and 'protocol' (IPPROTO_TCP, IPPROTO_UDP).
+ * With 'tcp_info', also fills the TCP counters.  Returns 0, ENOENT if
+ * there is no such socket, or another errno value. */
+int sockdiag_lookup(struct sockdiag *, int family, int protocol,
+                    const struct sockdiag_endpoint *local,
+                    const struct sockdiag_endpoint *remote, bool tcp_info,
+                    struct sockdiag_sock *);
+
+#endif /* sockdiag.h */

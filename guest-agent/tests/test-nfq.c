@@ -1,0 +1,383 @@
+/* Tests of guest-agent/nfq.c and sockdiag.c against the running kernel:
+ * the test moves into a network namespace of its own, queues packets to
+ * 10.99.0.1 and fd00:99::1 (on its loopback device) with iptables, and
+ * plays the agent's part: find the socket behind each queued packet, then
+ * accept it or have it rejected.  Needs root and iptables (the NFQUEUE
+ * target); it fails, it does not skip, without them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/tuple.h"
+#include "common/util.h"
+#include "guest-agent/nfq.h"
+#include "guest-agent/rules.h"
+#include "guest-agent/sockdiag.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+#define QUEUE 7
+#define REJECT_MARK 0x20000000u
+
+static struct nfq *q;
+static struct sockdiag *sd;
+
+static int
+sh(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char *cmd = xvasprintf(format, args);
+    va_end(args);
+    int rc = system(cmd);
+    if (rc) {
+        fprintf(stderr, "failed (%d): %s\n", rc, cmd);
+    }
+    free(cmd);
+    return rc;
+}
+
+static int
+setup(void **state)
+{
+    (void) state;
+    struct rules_config rc = { 0 };
+    rules_default_tools(&rc);
+    if (unshare(CLONE_NEWNET)
+        || sh("ip link set lo up && ip addr add 10.99.0.1/32 dev lo && "
+              "ip -6 addr add fd00:99::1/128 dev lo nodad")) {
+        return -1;
+    }
+    for (int v6 = 0; v6 < 2; v6++) {
+        const char *t = v6 ? rc.ip6tables : rc.iptables;
+        const char *dst = v6 ? "fd00:99::1" : "10.99.0.1";
+        const char *unreach = v6 ? "icmp6-port-unreachable"
+                                 : "icmp-port-unreachable";
+        if (sh("%s -A OUTPUT -p tcp -m mark --mark 0x%x/0x%x "
+               "-j REJECT --reject-with tcp-reset", t, REJECT_MARK,
+               REJECT_MARK)
+            || sh("%s -A OUTPUT -m mark --mark 0x%x/0x%x "
+                  "-j REJECT --reject-with %s", t, REJECT_MARK, REJECT_MARK,
+                  unreach)
+            || sh("%s -A OUTPUT -d %s -p tcp --syn -j NFQUEUE "
+                  "--queue-num %d", t, dst, QUEUE)
+            || sh("%s -A OUTPUT -d %s -p udp -m conntrack --ctstate NEW "
+                  "-j NFQUEUE --queue-num %d", t, dst, QUEUE)) {
+            return -1;
+        }
+    }
+    char *error;
+    if (nfq_open(QUEUE, 1024, &q, &error)) {
+        fprintf(stderr, "%s\n", error);
+        return -1;
+    }
+    return sockdiag_open(&sd) ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    nfq_close(q);
+    sockdiag_close(sd);
+    /* The namespace, with its rules, goes with the process. */
+    return 0;
+}
+
+/* Waits up to 5 s for the next queued packet. */
+static void
+next_packet(struct nfq_packet *p)
+{
+    for (int i = 0; i < 50; i++) {
+        int error = nfq_recv(q, p);
+        if (!error) {
+            return;
+        }
+        assert_int_equal(error, EAGAIN);
+        struct pollfd pfd = { .fd = nfq_fd(q), .events = POLLIN };
+        poll(&pfd, 1, 100);
+    }
+    fail_msg("no packet was queued");
+}
+
+struct child {
+    pid_t pid;
+    int fd;                     /* Reads the child's result. */
+};
+
+struct result {
+    int error;
+    uint64_t cookie;
+    int64_t ms;                 /* How long the call took. */
+};
+
+/* Forks a child that connects (TCP) or sends (UDP) to 'addr' 'port'. */
+static struct child
+start(int family, int type, const char *addr, uint16_t port)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        struct result r = { 0 };
+        int fd = socket(family, type, 0);
+        struct sockaddr_storage ss = { 0 };
+        socklen_t len;
+        if (family == AF_INET) {
+            struct sockaddr_in *sin = (void *) &ss;
+            sin->sin_family = AF_INET;
+            sin->sin_port = htons(port);
+            inet_pton(AF_INET, addr, &sin->sin_addr);
+            len = sizeof *sin;
+        } else {
+            struct sockaddr_in6 *sin6 = (void *) &ss;
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = htons(port);
+            inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+            len = sizeof *sin6;
+        }
+        socklen_t clen = sizeof r.cookie;
+        int64_t t0 = time_mono_ms();
+        int rc = (type == SOCK_STREAM
+                  ? connect(fd, (struct sockaddr *) &ss, len)
+                  : (int) sendto(fd, "x", 1, 0, (struct sockaddr *) &ss,
+                                 len));
+        r.ms = time_mono_ms() - t0;
+        r.error = rc < 0 ? errno : 0;
+        getsockopt(fd, SOL_SOCKET, SO_COOKIE, &r.cookie, &clen);
+        _exit(write(p[1], &r, sizeof r) == sizeof r ? 0 : 1);
+    }
+    close(p[1]);
+    return (struct child) { .pid = pid, .fd = p[0] };
+}
+
+static struct result
+finish(struct child c)
+{
+    struct result r;
+    assert_int_equal(read(c.fd, &r, sizeof r), sizeof r);
+    close(c.fd);
+    int status;
+    assert_int_equal(waitpid(c.pid, &status, 0), c.pid);
+    return r;
+}
+
+static int
+listener(int family, int type, const char *addr, uint16_t port)
+{
+    int fd = socket(family, type, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_storage ss = { 0 };
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (void *) &ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        inet_pton(AF_INET, addr, &sin->sin_addr);
+        len = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (void *) &ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+        len = sizeof *sin6;
+    }
+    assert_int_equal(bind(fd, (struct sockaddr *) &ss, len), 0);
+    if (type == SOCK_STREAM) {
+        assert_int_equal(listen(fd, 16), 0);
+    }
+    return fd;
+}
+
+/* The socket that sent the queued packet 'p', found through sock_diag. */
+static struct sockdiag_sock
+sender_of(const struct nfq_packet *p, struct tuple *t)
+{
+    assert_true(tuple_parse_ip(p->data, p->len, t));
+    struct sockdiag_endpoint local = { .port = t->src_port };
+    struct sockdiag_endpoint remote = { .port = t->dst_port };
+    memcpy(local.addr, t->src_addr, 16);
+    memcpy(remote.addr, t->dst_addr, 16);
+    struct sockdiag_sock s;
+    assert_int_equal(sockdiag_lookup(sd, t->family, t->proto, &local,
+                                     &remote, false, &s), 0);
+    return s;
+}
+
+static void
+test_tcp_accept_and_reject(int family, const char *addr)
+{
+    int lfd = listener(family, SOCK_STREAM, addr, 5000);
+
+    /* Accepted: the connection completes. */
+    struct child c = start(family, SOCK_STREAM, addr, 5000);
+    struct nfq_packet p;
+    next_packet(&p);
+    assert_int_equal(p.hook, NF_INET_LOCAL_OUT);
+    assert_int_equal(p.family, family);
+    assert_true(p.has_uid);
+    assert_int_equal(p.uid, getuid());
+    struct tuple t;
+    struct sockdiag_sock s = sender_of(&p, &t);
+    assert_true(t.syn);
+    assert_int_equal(t.dst_port, 5000);
+    assert_int_equal(nfq_accept(q, p.id), 0);
+    struct result r = finish(c);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(s.cookie, r.cookie);
+    assert_int_equal(s.uid, getuid());
+
+    /* Rejected through the mark: refused at once, not after a timeout. */
+    c = start(family, SOCK_STREAM, addr, 5000);
+    next_packet(&p);
+    s = sender_of(&p, &t);
+    assert_int_equal(nfq_repeat_marked(q, p.id, REJECT_MARK), 0);
+    r = finish(c);
+    assert_int_equal(r.error, ECONNREFUSED);
+    assert_true(r.ms < 1000);
+    assert_int_equal(s.cookie, r.cookie);
+    close(lfd);
+}
+
+static void
+test_tcp4(void **state)
+{
+    (void) state;
+    test_tcp_accept_and_reject(AF_INET, "10.99.0.1");
+}
+
+static void
+test_tcp6(void **state)
+{
+    (void) state;
+    test_tcp_accept_and_reject(AF_INET6, "fd00:99::1");
+}
+
+static void
+test_udp(void **state)
+{
+    (void) state;
+    int lfd = listener(AF_INET, SOCK_DGRAM, "10.99.0.1", 5001);
+    struct child c = start(AF_INET, SOCK_DGRAM, "10.99.0.1", 5001);
+    struct nfq_packet p;
+    next_packet(&p);
+    struct tuple t;
+    struct sockdiag_sock s = sender_of(&p, &t);
+    assert_int_equal(t.proto, IPPROTO_UDP);
+    assert_int_equal(nfq_accept(q, p.id), 0);
+    struct result r = finish(c);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(s.cookie, r.cookie);
+    char buf[8];
+    assert_int_equal(recv(lfd, buf, sizeof buf, 0), 1);
+    close(lfd);
+}
+
+/* The socket a SYN from outside would reach: the listener. */
+static void
+test_listener_lookup(void **state)
+{
+    (void) state;
+    int lfd = listener(AF_INET, SOCK_STREAM, "10.99.0.1", 5002);
+    uint64_t cookie;
+    socklen_t len = sizeof cookie;
+    assert_int_equal(getsockopt(lfd, SOL_SOCKET, SO_COOKIE, &cookie, &len),
+                     0);
+    struct sockdiag_endpoint local = { .port = 5002 };
+    struct sockdiag_endpoint remote = { .port = 40000 };
+    inet_pton(AF_INET, "10.99.0.1", local.addr);
+    inet_pton(AF_INET, "10.99.0.7", remote.addr);
+    struct sockdiag_sock s;
+    assert_int_equal(sockdiag_lookup(sd, AF_INET, IPPROTO_TCP, &local,
+                                     &remote, false, &s), 0);
+    assert_int_equal(s.cookie, cookie);
+    assert_int_equal(s.state, 10 /* TCP_LISTEN */);
+
+    /* No socket at all. */
+    local.port = 5003;
+    assert_int_equal(sockdiag_lookup(sd, AF_INET, IPPROTO_TCP, &local,
+                                     &remote, false, &s), ENOENT);
+    close(lfd);
+}
+
+/* tcp_info counters of an established connection (the client is this
+ * process, connecting without blocking so that it can give the verdict). */
+static void
+test_tcp_info(void **state)
+{
+    (void) state;
+    int lfd = listener(AF_INET, SOCK_STREAM, "10.99.0.1", 5004);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(5004),
+    };
+    inet_pton(AF_INET, "10.99.0.1", &sin.sin_addr);
+    assert_int_equal(connect(cfd, (struct sockaddr *) &sin, sizeof sin), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    struct nfq_packet p;
+    next_packet(&p);
+    struct tuple t;
+    struct sockdiag_sock s = sender_of(&p, &t);
+    assert_int_equal(s.state, 2 /* TCP_SYN_SENT */);
+    assert_int_equal(nfq_accept(q, p.id), 0);
+    struct pollfd pfd = { .fd = cfd, .events = POLLOUT };
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+
+    int afd = accept(lfd, NULL, NULL);
+    assert_true(afd >= 0);
+    char data[3000] = { 0 };
+    assert_int_equal(send(cfd, data, sizeof data, 0), sizeof data);
+    assert_int_equal(recv(afd, data, sizeof data, MSG_WAITALL), sizeof data);
+
+    struct sockdiag_endpoint local = { .port = t.src_port };
+    struct sockdiag_endpoint remote = { .port = 5004 };
+    memcpy(local.addr, t.src_addr, 16);
+    memcpy(remote.addr, t.dst_addr, 16);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(sockdiag_lookup(sd, AF_INET, IPPROTO_TCP, &local,
+                                         &remote, true, &s), 0);
+        if (s.bytes_acked > sizeof data) {
+            break;              /* Acks may trail the data a little. */
+        }
+        usleep(10 * 1000);
+    }
+    assert_true(s.has_tcp_info);
+    assert_int_equal(s.state, 1 /* TCP_ESTABLISHED */);
+    /* bytes_acked counts the SYN too. */
+    assert_int_equal(s.bytes_acked, sizeof data + 1);
+    assert_true(s.segs_out >= 2);
+    close(afd);
+    close(cfd);
+    close(lfd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp4),
+        cmocka_unit_test(test_tcp6),
+        cmocka_unit_test(test_udp),
+        cmocka_unit_test(test_listener_lookup),
+        cmocka_unit_test(test_tcp_info),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
