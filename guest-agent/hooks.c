@@ -22,7 +22,7 @@
 
 struct hooks {
     struct appfw_agent_bpf *skel;
-    struct bpf_link *links[6];
+    struct bpf_link *links[7];
     struct ring_buffer *rb;
     void (*cb)(const struct afw_record *, void *aux);
     void *aux;
@@ -75,7 +75,7 @@ unpin_maps(const char *pin_dir)
 {
     static const char *const names[] = {
         "afw_socks", "afw_verdicts", "afw_state", "afw_counters",
-        "afw_events",
+        "afw_notify", "afw_events",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char *path = xasprintf("%s/%s", pin_dir, names[i]);
@@ -209,6 +209,7 @@ hooks_open(const char *cgroup, const char *pin_dir, char **errorp)
         h->skel->progs.afw_connect4, h->skel->progs.afw_connect6,
         h->skel->progs.afw_sendmsg4, h->skel->progs.afw_sendmsg6,
         h->skel->progs.afw_bind4, h->skel->progs.afw_bind6,
+        h->skel->progs.afw_sockops,
     };
     for (size_t i = 0; i < sizeof progs / sizeof *progs; i++) {
         char *path = xasprintf("%s/link_%s", pin_dir,

@@ -11,9 +11,12 @@
  *     look up when the socket's first packet reaches its netfilter queue;
  *   - verdicts the agent cached are mirrored into 'afw_verdicts': a
  *     cached denial fails the call at once (EPERM, no packet is sent); a
- *     cached allow marks the socket (SO_MARK bit) so that its packets
- *     skip the queue, and is reported through 'afw_events' so the agent
- *     can still tell the host (flow_open);
+ *     cached allow of a TCP connect marks the socket (SO_MARK bit) so
+ *     that its packets skip the queue, and a sock_ops program reports
+ *     its SYN through 'afw_events' so the agent can still tell the host
+ *     (flow_open);
+ *   - the sock_ops program also reports each TCP connection's close with
+ *     its byte and segment counts;
  *   - while the agent's heartbeat in 'afw_state' is stale (the agent died
  *     or was stopped), every call that would need a verdict is refused. */
 #ifndef APPFW_AGENT_BPF_H
@@ -88,18 +91,24 @@ struct afw_state {
 
 /* Ring buffer records. */
 enum afw_record_type {
-    AFW_REC_CACHED_ALLOW = 1,   /* A connect() passed on a cached allow. */
+    AFW_REC_CACHED_ALLOW = 1,   /* A TCP connect() on a cached allow is
+                                 * sending its SYN. */
     AFW_REC_BIND = 2,           /* A bind() to a port (a future listen). */
+    AFW_REC_CLOSE = 3,          /* A TCP connection closed. */
 };
 struct afw_record {
     __u32 type;                 /* enum afw_record_type */
     __u32 protocol;
     __u64 cookie;
-    struct afw_owner owner;
+    struct afw_owner owner;     /* Zero if unknown (AFW_REC_CLOSE). */
     __u32 family;
     __u16 port;                 /* Host order: remote, or bound local. */
-    __u16 pad;
-    __u8 addr[16];
+    __u16 local_port;           /* Host order; 0 for AFW_REC_BIND. */
+    __u8 addr[16];              /* Remote, or bound local. */
+    __u8 local_addr[16];
+    /* AFW_REC_CLOSE: what the connection carried. */
+    __u64 bytes_in, bytes_out;
+    __u32 segs_in, segs_out;
 };
 
 #endif /* agent-bpf.h */

@@ -82,6 +82,15 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } afw_counters SEC(".maps");
 
+/* Sockets whose SYN the sock_ops program reports (cached allows). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, __u8);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} afw_notify SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 1 << 20);
@@ -175,21 +184,21 @@ is_unspecified(const struct afw_verdict_key *k)
 }
 
 static __always_inline void
-emit(__u32 type, __u64 cookie, const struct afw_owner *o,
-     const struct afw_verdict_key *k)
+emit_bind(__u64 cookie, const struct afw_owner *o,
+          const struct afw_verdict_key *k)
 {
     struct afw_record *r = bpf_ringbuf_reserve(&afw_events, sizeof *r, 0);
     if (!r) {
         count(AFW_C_EVENTS_LOST);
         return;
     }
-    r->type = type;
+    __builtin_memset(r, 0, sizeof *r);
+    r->type = AFW_REC_BIND;
     r->protocol = k->protocol;
     r->cookie = cookie;
     r->owner = *o;
     r->family = k->family;
     r->port = k->port;
-    r->pad = 0;
     __builtin_memcpy(r->addr, k->addr, 16);
     bpf_ringbuf_submit(r, 0);
 }
@@ -262,9 +271,12 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
             return 0;
         }
         count(AFW_C_CACHED_ALLOW);
-        if (event == AFW_EV_CONNECT && st->allow_mark) {
+        if (event == AFW_EV_CONNECT && protocol == IPPROTO_TCP
+            && st->allow_mark) {
+            /* Its SYN skips the queue; sock_ops reports it instead. */
+            __u8 one = 1;
             mark_allowed(ctx, st->allow_mark);
-            emit(AFW_REC_CACHED_ALLOW, cookie, &o, &k);
+            bpf_map_update_elem(&afw_notify, &cookie, &one, BPF_ANY);
         }
         return 1;
     }
@@ -273,8 +285,93 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
         return 0;
     }
     if (event == AFW_EV_LISTEN) {
-        emit(AFW_REC_BIND, cookie, &o, &k);
+        emit_bind(cookie, &o, &k);
     }
+    return 1;
+}
+
+/* The connection's addresses, as sock_ops sees them. */
+static __always_inline void
+fill_tuple(struct bpf_sock_ops *skops, struct afw_record *r)
+{
+    r->family = skops->family;
+    r->protocol = IPPROTO_TCP;
+    r->local_port = (__u16) skops->local_port;
+    r->port = (__u16) bpf_ntohl(skops->remote_port);
+    if (skops->family == AF_INET) {
+        __u32 l = skops->local_ip4, rem = skops->remote_ip4;
+        __builtin_memcpy(r->local_addr, &l, 4);
+        __builtin_memcpy(r->addr, &rem, 4);
+    } else {
+        /* One 4-byte load per word: the verifier refuses the 8-byte
+         * loads the compiler would merge them into. */
+        __u32 l[4], rem[4];
+        l[0] = *(volatile __u32 *) &skops->local_ip6[0];
+        l[1] = *(volatile __u32 *) &skops->local_ip6[1];
+        l[2] = *(volatile __u32 *) &skops->local_ip6[2];
+        l[3] = *(volatile __u32 *) &skops->local_ip6[3];
+        rem[0] = *(volatile __u32 *) &skops->remote_ip6[0];
+        rem[1] = *(volatile __u32 *) &skops->remote_ip6[1];
+        rem[2] = *(volatile __u32 *) &skops->remote_ip6[2];
+        rem[3] = *(volatile __u32 *) &skops->remote_ip6[3];
+        __builtin_memcpy(r->local_addr, l, 16);
+        __builtin_memcpy(r->addr, rem, 16);
+    }
+}
+
+/* TCP events: the SYN of a connect on a cached allow, and every
+ * connection's close (with its counters). */
+SEC("sockops")
+int
+afw_sockops(struct bpf_sock_ops *skops)
+{
+    __u32 op = skops->op;
+    if (skops->family != AF_INET && skops->family != AF_INET6) {
+        return 1;
+    }
+    if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
+        || op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+        bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags
+                                  | BPF_SOCK_OPS_STATE_CB_FLAG);
+        return 1;
+    }
+
+    __u64 cookie = bpf_get_socket_cookie(skops);
+    __u32 type;
+    if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+        if (!bpf_map_lookup_elem(&afw_notify, &cookie)) {
+            return 1;
+        }
+        bpf_map_delete_elem(&afw_notify, &cookie);
+        type = AFW_REC_CACHED_ALLOW;
+    } else if (op == BPF_SOCK_OPS_STATE_CB
+               && skops->args[1] == BPF_TCP_CLOSE) {
+        type = AFW_REC_CLOSE;
+    } else {
+        return 1;
+    }
+
+    struct afw_record *r = bpf_ringbuf_reserve(&afw_events, sizeof *r, 0);
+    if (!r) {
+        count(AFW_C_EVENTS_LOST);
+        return 1;
+    }
+    __builtin_memset(r, 0, sizeof *r);
+    r->type = type;
+    r->cookie = cookie;
+    fill_tuple(skops, r);
+    struct afw_owner *o = bpf_map_lookup_elem(&afw_socks, &cookie);
+    if (o) {
+        r->owner = *o;
+    }
+    if (type == AFW_REC_CLOSE) {
+        r->bytes_in = skops->bytes_received;
+        r->bytes_out = skops->bytes_acked;
+        r->segs_in = skops->segs_in;
+        r->segs_out = skops->segs_out;
+        bpf_map_delete_elem(&afw_socks, &cookie);
+    }
+    bpf_ringbuf_submit(r, 0);
     return 1;
 }
 

@@ -112,6 +112,8 @@ enum op {
     OP_TCP6,
     OP_UDP4,
     OP_BIND4,
+    OP_TCP4_DATA,               /* Connect to its own listener, send 100
+                                 * bytes, close. */
 };
 
 struct result {
@@ -163,6 +165,22 @@ run_child(enum op op, uint16_t port)
             rc = sendto(fd, "x", 1, 0, (struct sockaddr *) &sin, sizeof sin);
             rc = rc < 0 ? -1 : 0;
             break;
+        case OP_TCP4_DATA: {
+            int lfd = socket(AF_INET, SOCK_STREAM, 0);
+            char data[100] = { 0 };
+            rc = (bind(lfd, (struct sockaddr *) &sin, sizeof sin)
+                  || listen(lfd, 1)
+                  || connect(fd, (struct sockaddr *) &sin, sizeof sin));
+            int afd = rc ? -1 : accept(lfd, NULL, NULL);
+            rc = (afd < 0 || send(fd, data, sizeof data, 0) != sizeof data
+                  || recv(afd, data, sizeof data, MSG_WAITALL)
+                     != sizeof data);
+            if (afd >= 0) {
+                close(afd);
+            }
+            close(lfd);
+            break;
+        }
         case OP_BIND4:
         default:
             rc = bind(fd, (struct sockaddr *) &sin, sizeof sin);
@@ -173,6 +191,9 @@ run_child(enum op op, uint16_t port)
         getsockopt(fd, SOL_SOCKET, SO_COOKIE, &r.cookie, &len);
         len = sizeof r.mark;
         getsockopt(fd, SOL_SOCKET, SO_MARK, &r.mark, &len);
+        if (op == OP_TCP4_DATA) {
+            close(fd);
+        }
         _exit(write(p[1], &r, sizeof r) == sizeof r ? 0 : 1);
     }
     close(p[1]);
@@ -356,13 +377,18 @@ test_cached_allow_marks(void **state)
     assert_int_equal(r.error, ECONNREFUSED);
     assert_int_equal(r.mark, 0x40000000);
 
+    /* sock_ops reported its SYN, with the whole 4-tuple. */
     rs.n = 0;
     assert_int_equal(hooks_consume(h, collect, &rs), 0);
     assert_int_equal(rs.n, 1);
     assert_int_equal(rs.last.type, AFW_REC_CACHED_ALLOW);
     assert_int_equal(rs.last.cookie, r.cookie);
     assert_int_equal(rs.last.port, 4020);
+    assert_true(rs.last.local_port != 0);
     assert_int_equal(rs.last.family, AF_INET);
+    assert_int_equal(rs.last.addr[0], 10);
+    assert_int_equal(rs.last.local_addr[0], 10);
+    assert_int_equal(rs.last.owner.exe_ino, o.exe_ino);
 
     /* Without a cached allow: no mark. */
     assert_int_equal(run_child(OP_TCP4, 4021).mark, 0);
@@ -384,6 +410,43 @@ test_bind_reported(void **state)
     assert_int_equal(rs.last.type, AFW_REC_BIND);
     assert_int_equal(rs.last.port, 4030);
     assert_int_equal(rs.last.cookie, r.cookie);
+    close_hooks(h);
+}
+
+/* Each TCP connection's close is reported with what it carried: here
+ * both ends are in the cgroup, so both closes come. */
+static void
+test_close_reported(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct records rs = { 0 };
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    struct result r = run_child(OP_TCP4_DATA, 4060);
+    assert_int_equal(r.error, 0);
+
+    struct afw_record closes[4];
+    int n = 0;
+    for (int i = 0; i < 50 && n < 2; i++) {
+        rs.n = 0;
+        assert_int_equal(hooks_consume(h, collect, &rs), 0);
+        if (rs.n && rs.last.type == AFW_REC_CLOSE && n < 4) {
+            closes[n++] = rs.last;
+        }
+        usleep(20 * 1000);
+    }
+    assert_true(n >= 1);
+    bool client_seen = false;
+    for (int i = 0; i < n; i++) {
+        if (closes[i].cookie == r.cookie) {
+            client_seen = true;
+            assert_int_equal(closes[i].port, 4060);
+            /* bytes_acked counts the SYN and, once acked, the FIN. */
+            assert_true(closes[i].bytes_out >= 100);
+            assert_true(closes[i].segs_out >= 2);
+        }
+    }
+    assert_true(client_seen);
     close_hooks(h);
 }
 
@@ -443,6 +506,7 @@ main(void)
         cmocka_unit_test_teardown(test_verdict_expires, close_current),
         cmocka_unit_test_teardown(test_cached_allow_marks, close_current),
         cmocka_unit_test_teardown(test_bind_reported, close_current),
+        cmocka_unit_test_teardown(test_close_reported, close_current),
         cmocka_unit_test_teardown(test_dead_agent_refuses, close_current),
         cmocka_unit_test_teardown(test_restart_keeps_verdicts_and_remove_detaches, close_current),
     };
