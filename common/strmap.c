@@ -1,5 +1,6 @@
 #include "strmap.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,43 @@ strmap_add(struct strmap *sh, const char *key, void *data)
     };
     strmap_insert(sh->nodes, sh->mask, node);
     sh->n++;
+}
+
+void *
+strmap_delete(struct strmap *sh, const char *key)
+{
+    if (!sh->nodes) {
+        return NULL;
+    }
+    uint32_t h = strmap_hash(key);
+    size_t i = h & sh->mask;
+    for (; sh->nodes[i].key; i = (i + 1) & sh->mask) {
+        if (sh->nodes[i].hash == h && !strcmp(sh->nodes[i].key, key)) {
+            break;
+        }
+    }
+    if (!sh->nodes[i].key) {
+        return NULL;
+    }
+    void *data = sh->nodes[i].data;
+    free(sh->nodes[i].key);
+    sh->nodes[i].key = NULL;
+    sh->n--;
+    /* Moves back each following entry of the run that the hole now cuts
+     * off from its home slot. */
+    for (size_t j = (i + 1) & sh->mask; sh->nodes[j].key;
+         j = (j + 1) & sh->mask) {
+        size_t home = sh->nodes[j].hash & sh->mask;
+        /* The entry stays if its home lies cyclically in (i, j]. */
+        bool stays = (i <= j ? (home > i && home <= j)
+                      : (home > i || home <= j));
+        if (!stays) {
+            sh->nodes[i] = sh->nodes[j];
+            sh->nodes[j].key = NULL;
+            i = j;
+        }
+    }
+    return data;
 }
 
 size_t

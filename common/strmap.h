@@ -1,6 +1,6 @@
 /* strmap: a hash map from strings (copied) to pointers (not owned).
- * Open addressing with linear probing; deletion is by clearing the whole
- * map, which is how its users (batches flushed as a whole) work. */
+ * Open addressing with linear probing; deletion shifts the entries that
+ * follow back, so that no tombstones accumulate. */
 #ifndef APPFW_STRMAP_H
 #define APPFW_STRMAP_H 1
 
@@ -30,8 +30,17 @@ void *strmap_find(const struct strmap *, const char *key);
 /* Adds 'key' -> 'data'; the key must not be present. */
 void strmap_add(struct strmap *, const char *key, void *data);
 
+/* Removes 'key' and returns its data, or NULL if it was absent. */
+void *strmap_delete(struct strmap *, const char *key);
+
+static inline size_t
+strmap_count(const struct strmap *sh)
+{
+    return sh->n;
+}
+
 /* Iteration: for (size_t i = 0; (i = strmap_next(sh, i)) != SIZE_MAX;
- * i++) uses sh->nodes[i]. */
+ * i++) uses sh->nodes[i].  The map must not change meanwhile. */
 size_t strmap_next(const struct strmap *, size_t pos);
 
 #endif /* strmap.h */
