@@ -85,6 +85,7 @@ daemon_signals_init(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
         return errno;
     }
@@ -114,6 +115,8 @@ daemon_signals_run(void)
            && read(signal_fd, &info, sizeof info) == sizeof info) {
         if (info.ssi_signo == SIGHUP) {
             result |= DAEMON_SIG_HUP;
+        } else if (info.ssi_signo == SIGUSR1) {
+            result |= DAEMON_SIG_USR1;
         } else {
             result |= DAEMON_SIG_TERM;
         }

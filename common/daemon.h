@@ -28,9 +28,10 @@ enum daemon_signal {
     DAEMON_SIG_NONE = 0,
     DAEMON_SIG_TERM = 1 << 0,   /* SIGTERM or SIGINT. */
     DAEMON_SIG_HUP = 1 << 1,    /* SIGHUP. */
+    DAEMON_SIG_USR1 = 1 << 2,   /* SIGUSR1: a daemon may dump its state. */
 };
 
-/* Blocks SIGTERM, SIGINT and SIGHUP and opens a signalfd for them, and
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 and opens a signalfd for them, and
  * ignores SIGPIPE.  Returns 0 or an errno value. */
 int daemon_signals_init(void);
 
