@@ -41,6 +41,11 @@ int hooks_heartbeat(struct hooks *);
 /* The owner recorded for socket 'cookie'.  Returns false if none. */
 bool hooks_find_owner(struct hooks *, uint64_t cookie, struct afw_owner *);
 
+/* The owner recorded for the UDP flow 'k' (its sender's side).  Returns
+ * false if none. */
+bool hooks_find_udp_owner(struct hooks *, const struct afw_udp_key *,
+                          struct afw_owner *);
+
 /* Mirrors a cached verdict into the kernel for 'ttl_ms'. */
 int hooks_put_verdict(struct hooks *, const struct afw_verdict_key *,
                       bool allow, uint64_t ttl_ms);

@@ -47,6 +47,18 @@ struct afw_owner {
     char comm[16];
 };
 
+/* A UDP datagram's flow, from the sender's side: the owner is recorded
+ * under it too, because a program may send one datagram and close its
+ * socket before the agent can look the socket up. */
+struct afw_udp_key {
+    __u8 family;
+    __u8 pad;
+    __u16 local_port;           /* Host order. */
+    __u16 remote_port;          /* Host order. */
+    __u16 pad2;
+    __u8 remote[16];
+};
+
 /* A cached verdict, as the kernel can compute its key: the executable by
  * inode rather than by hash (the agent maps one to the other), the remote
  * address and port (the local ones for AFW_EV_LISTEN). */

@@ -82,6 +82,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } afw_counters SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct afw_udp_key);
+    __type(value, struct afw_owner);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} afw_udp SEC(".maps");
+
 /* Sockets whose SYN the sock_ops program reports (cached allows). */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -243,6 +251,19 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
     fill_owner(&o);
     __u64 cookie = bpf_get_socket_cookie(ctx);
     bpf_map_update_elem(&afw_socks, &cookie, &o, BPF_ANY);
+    if (event == AFW_EV_SEND) {
+        /* sendmsg() binds the socket before this hook runs. */
+        struct bpf_sock *sk = ctx->sk;
+        if (sk) {
+            struct afw_udp_key uk = {
+                .family = k.family,
+                .local_port = (__u16) sk->src_port,
+                .remote_port = k.port,
+            };
+            __builtin_memcpy(uk.remote, k.addr, 16);
+            bpf_map_update_elem(&afw_udp, &uk, &o, BPF_ANY);
+        }
+    }
 
     __u32 zero = 0;
     struct afw_state *st = bpf_map_lookup_elem(&afw_state, &zero);

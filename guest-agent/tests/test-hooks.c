@@ -93,11 +93,16 @@ teardown(void **state)
     if (pin_dir) {
         hooks_remove(pin_dir);
     }
-    if (cgroup) {
-        rmdir(cgroup);
+    for (int i = 0; cgroup && rmdir(cgroup) && errno == EBUSY && i < 50;
+         i++) {
+        usleep(20 * 1000);      /* Children just reaped may linger. */
+    }
+    if (bpffs && umount(bpffs)) {
+        fprintf(stderr, "umount %s: %s (detaching it)\n", bpffs,
+                strerror(errno));
+        umount2(bpffs, MNT_DETACH);
     }
     if (bpffs) {
-        umount(bpffs);
         rmdir(bpffs);
     }
     rmdir(tmpdir);

@@ -272,11 +272,10 @@ test_tcp6(void **state)
 }
 
 static void
-test_udp(void **state)
+udp_case(int family, const char *addr)
 {
-    (void) state;
-    int lfd = listener(AF_INET, SOCK_DGRAM, "10.99.0.1", 5001);
-    struct child c = start(AF_INET, SOCK_DGRAM, "10.99.0.1", 5001);
+    int lfd = listener(family, SOCK_DGRAM, addr, 5001);
+    struct child c = start(family, SOCK_DGRAM, addr, 5001);
     struct nfq_packet p;
     next_packet(&p);
     struct tuple t;
@@ -289,6 +288,14 @@ test_udp(void **state)
     char buf[8];
     assert_int_equal(recv(lfd, buf, sizeof buf, 0), 1);
     close(lfd);
+}
+
+static void
+test_udp(void **state)
+{
+    (void) state;
+    udp_case(AF_INET, "10.99.0.1");
+    udp_case(AF_INET6, "fd00:99::1");
 }
 
 /* The socket a SYN from outside would reach: the listener. */
