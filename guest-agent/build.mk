@@ -29,3 +29,8 @@ UNIT_TESTS += $(GA_TESTS)
 $(GA_TESTS): $(BUILD)/guest-agent/tests/%: $(BUILD)/guest-agent/tests/%.o \
              $(GA_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< -o $@ $(GA_LIBS) $(CMOCKA_LIBS)
+
+PROGRAMS += $(BUILD)/guest-agent/appfw-agent
+$(BUILD)/guest-agent/appfw-agent: $(BUILD)/guest-agent/main.o $(GA_LIB) \
+                                  $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $< -o $@ $(GA_LIBS)

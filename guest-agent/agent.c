@@ -1,0 +1,1453 @@
+/* agent: appfw-agent's core (see agent.h). */
+#include "guest-agent/agent.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <linux/netfilter.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/msg.h"
+#include "common/strmap.h"
+#include "common/tuple.h"
+#include "common/util.h"
+#include "guest-agent/hooks.h"
+#include "guest-agent/identity.h"
+#include "guest-agent/nfq.h"
+#include "guest-agent/notify.h"
+#include "guest-agent/sockdiag.h"
+#include "guest-agent/vcache.h"
+
+LOG_MODULE(agent);
+
+#define SOFTWARE "appfw-agent 0.1"
+#define PACKETS_PER_RUN 1024
+#define RECORDS_PER_RUN 1024
+#define KERNEL_HEARTBEAT_MS 1000
+#define MAX_CONNS 65536
+#define STATS_FLOWS_PER_MSG 1024
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+#define MIN(A, B) ((A) < (B) ? (A) : (B))
+
+/* One connection, both ends as the guest socket sees them. */
+struct conn_tuple {
+    uint8_t proto;
+    uint8_t family;
+    uint8_t local[16], remote[16];
+    uint16_t local_port, remote_port;
+};
+
+/* A queued packet waiting for a verdict. */
+struct waiter {
+    uint32_t packet_id;
+    struct conn_tuple t;
+    uint64_t cookie;
+};
+
+/* A question to the security VM; packets with the same cache key wait on
+ * the same one. */
+struct pending {
+    struct pending *prev, *next;    /* By deadline (= by creation). */
+    int64_t id;
+    char *key_text;                 /* In 'by_key'. */
+    struct vcache_key key;
+    bool have_kkey;                 /* The kernel can cache it. */
+    struct afw_verdict_key kkey;
+    int64_t deadline;
+    uint8_t direction;
+    struct waiter *waiters;
+    size_t n_waiters, allocated_waiters;
+    /* For the fail mode, logs and notices. */
+    bool have_sha256;
+    uint8_t sha256[32];
+    char *exe_name;
+    char *who;                      /* "app=... user=..." */
+    char *notify_user;              /* The login account, else the user. */
+    char *what;                     /* "connect tcp A:P -> B:Q" */
+};
+
+/* A connection the agent allowed, until it closes. */
+struct conn {
+    struct conn_tuple t;
+    uint8_t direction;
+    uint64_t cookie;
+    bool have_sha256;
+    uint8_t sha256[32];
+    uint32_t uid;
+    int64_t start_ms;
+};
+
+/* An executable as last seen, by its kernel device and inode: for
+ * processes gone before the agent could look at them. */
+struct known_exe {
+    char *path, *name;
+    bool have_sha256;
+    uint8_t sha256[32];
+    uint64_t size;
+};
+
+#define MAX_KNOWN_EXES 4096
+
+enum chan_state {
+    CH_DOWN,
+    CH_HELLO,                       /* Our hello sent, waiting for theirs. */
+    CH_UP,
+};
+
+struct agent {
+    struct agent_config cfg;
+    struct hooks *hooks;
+    struct nfq *nfq;
+    struct sockdiag *sd;
+    struct identity_ctx *ids;
+    struct vcache *cache;
+    struct lpolicy *policy;
+    char *policy_path;
+
+    /* The channel to the host. */
+    struct chan *chan;
+    enum chan_state ch_state;
+    int64_t ch_retry_at, ch_backoff_ms;
+    int64_t ch_last_rx, ch_next_heartbeat;
+    uint64_t hb_seq;
+    struct log_rl ch_rl;
+
+    int64_t next_id;
+    struct strmap by_id;            /* "id" -> struct pending */
+    struct strmap by_key;           /* key text -> struct pending */
+    struct pending *head, *tail;
+    size_t n_pending;
+
+    struct strmap conns;            /* tuple text -> struct conn */
+    struct strmap exes;             /* "dev:ino" -> struct known_exe */
+    int64_t next_stats, next_kernel_hb;
+
+    struct log_rl rl;
+    unsigned long long packets, cached, asked, allowed, denied, failed,
+                       unknown_owner, flow_opens, flow_closes, queue_errors;
+};
+
+/* ---- Small helpers. */
+
+static const char *
+proto_name(int proto)
+{
+    return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp"
+                                                               : "other";
+}
+
+static void
+addr_text(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
+{
+    if (!inet_ntop(family, addr, out, INET6_ADDRSTRLEN)) {
+        strcpy(out, "?");
+    }
+}
+
+static void
+put_endpoint(struct json_object *o, const char *name, int family,
+             const uint8_t *addr, uint16_t port)
+{
+    char text[INET6_ADDRSTRLEN];
+    addr_text(family, addr, text);
+    struct json_object *ep = json_object_new_object();
+    msg_put_string(ep, "address", text);
+    msg_put_int(ep, "port", port);
+    json_object_object_add(o, name, ep);
+}
+
+static char *
+tuple_text(const struct conn_tuple *t)
+{
+    char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+    addr_text(t->family, t->local, l);
+    addr_text(t->family, t->remote, r);
+    return xasprintf("%s %s:%u %s:%u", proto_name(t->proto), l,
+                     t->local_port, r, t->remote_port);
+}
+
+static char *
+key_text(const struct vcache_key *k)
+{
+    char hex[65];
+    for (int i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", k->sha256[i]);
+    }
+    char a[INET6_ADDRSTRLEN] = "-";
+    if (k->family) {
+        addr_text(k->family, k->addr, a);
+    }
+    return xasprintf("%s %"PRIu32" %u %u %u %s %u", hex, k->uid, k->event,
+                     k->protocol, k->direction, a, k->port);
+}
+
+static void
+send_msg(struct agent *a, struct json_object *msg)
+{
+    if (a->ch_state == CH_UP) {
+        int error = chan_send(a->chan, msg);
+        if (error) {
+            LOG_WARN_RL(&a->ch_rl, "channel send failed: %s",
+                        strerror(error));
+        }
+    }
+    json_object_put(msg);
+}
+
+/* ---- The channel. */
+
+/* The character device of the virtio-serial port named 'port_name'. */
+static char *
+find_virtio_port(const struct agent_config *cfg)
+{
+    char *dir = xasprintf("%s/class/virtio-ports", cfg->sys_root);
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    struct dirent *de;
+    while (d && !found && (de = readdir(d))) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        char *p = xasprintf("%s/%s/name", dir, de->d_name);
+        FILE *f = fopen(p, "r");
+        free(p);
+        char name[256];
+        if (f && fgets(name, sizeof name, f)) {
+            name[strcspn(name, "\n")] = '\0';
+            if (!strcmp(name, cfg->port_name)) {
+                found = xasprintf("%s/%s", cfg->dev_root, de->d_name);
+            }
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    free(dir);
+    return found;
+}
+
+static int
+open_channel_fd(const struct agent_config *cfg, char **pathp)
+{
+    char *path = (!strcmp(cfg->channel, "auto") ? find_virtio_port(cfg)
+                  : xstrdup(cfg->channel));
+    *pathp = path;
+    if (!path) {
+        errno = ENOENT;
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st)) {
+        return -1;
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sun.sun_path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        strcpy(sun.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+            int error = errno;
+            close(fd);
+            errno = error;
+            return -1;
+        }
+        return fd;
+    }
+    return open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+}
+
+static void fail_all_pending(struct agent *, const char *why);
+
+static void
+channel_down(struct agent *a, const char *why)
+{
+    if (a->chan) {
+        LOG_WARN("channel down: %s", why);
+        chan_destroy(a->chan);
+        a->chan = NULL;
+    }
+    a->ch_state = CH_DOWN;
+    a->ch_retry_at = time_mono_ms() + a->ch_backoff_ms;
+    a->ch_backoff_ms = MIN(a->ch_backoff_ms * 2, BACKOFF_MAX_MS);
+    fail_all_pending(a, "the channel to the host is down");
+}
+
+static void
+channel_open(struct agent *a)
+{
+    char *path;
+    int fd = open_channel_fd(&a->cfg, &path);
+    if (fd < 0) {
+        LOG_WARN_RL(&a->ch_rl, "channel %s: %s", path ? path
+                    : a->cfg.port_name, strerror(errno));
+        free(path);
+        a->ch_retry_at = time_mono_ms() + a->ch_backoff_ms;
+        a->ch_backoff_ms = MIN(a->ch_backoff_ms * 2, BACKOFF_MAX_MS);
+        return;
+    }
+    a->chan = chan_create(fd, 0, 0);
+    a->ch_state = CH_HELLO;
+    a->ch_last_rx = time_mono_ms();
+    struct json_object *hello = msg_hello_create("agent", SOFTWARE);
+    struct json_object *caps = json_object_new_array();
+    json_object_array_add(caps, json_object_new_string("decide"));
+    json_object_array_add(caps, json_object_new_string("stats"));
+    json_object_array_add(caps, json_object_new_string("policy_push"));
+    json_object_object_add(hello, "capabilities", caps);
+    chan_send(a->chan, hello);
+    json_object_put(hello);
+    LOG_INFO("channel %s opened", path);
+    free(path);
+}
+
+/* ---- Pending questions. */
+
+static void
+pending_unlink(struct agent *a, struct pending *p)
+{
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else {
+        a->head = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    } else {
+        a->tail = p->prev;
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%"PRId64, p->id);
+    strmap_delete(&a->by_id, id);
+    strmap_delete(&a->by_key, p->key_text);
+    a->n_pending--;
+}
+
+static void
+pending_free(struct pending *p)
+{
+    if (p) {
+        free(p->key_text);
+        free(p->waiters);
+        free(p->exe_name);
+        free(p->who);
+        free(p->notify_user);
+        free(p->what);
+        free(p);
+    }
+}
+
+static void
+conn_track(struct agent *a, const struct pending *p, const struct waiter *w)
+{
+    char *key = tuple_text(&w->t);
+    struct conn *c = strmap_find(&a->conns, key);
+    if (!c) {
+        if (strmap_count(&a->conns) >= MAX_CONNS) {
+            LOG_WARN_RL(&a->rl, "tracking %d connections already; %s is "
+                        "not tracked", MAX_CONNS, key);
+            free(key);
+            return;
+        }
+        c = xcalloc(1, sizeof *c);
+        strmap_add(&a->conns, key, c);
+    }
+    free(key);
+    c->t = w->t;
+    c->direction = p->direction;
+    c->cookie = w->cookie;
+    c->have_sha256 = p->have_sha256;
+    memcpy(c->sha256, p->sha256, 32);
+    c->uid = p->key.uid;
+    c->start_ms = time_wall_ms();
+}
+
+static void
+put_flow_fields(struct json_object *o, const struct conn *c)
+{
+    msg_put_string(o, "protocol", proto_name(c->t.proto));
+    msg_put_string(o, "direction", c->direction == VCACHE_INBOUND
+                                   ? "inbound" : "outbound");
+    put_endpoint(o, "local", c->t.family, c->t.local, c->t.local_port);
+    put_endpoint(o, "remote", c->t.family, c->t.remote, c->t.remote_port);
+    if (c->have_sha256) {
+        char hex[65];
+        for (int i = 0; i < 32; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", c->sha256[i]);
+        }
+        msg_put_string(o, "sha256", hex);
+    }
+    msg_put_int(o, "uid", c->uid);
+    if (c->cookie) {
+        msg_put_int(o, "cookie", c->cookie & (uint64_t) MSG_INT_MAX);
+    }
+}
+
+static void
+send_flow_open(struct agent *a, const struct conn *c, const char *rule,
+               enum vcache_event event)
+{
+    struct json_object *m = msg_create(MSG_FLOW_OPEN);
+    msg_put_string(m, "event", vcache_event_name(event));
+    put_flow_fields(m, c);
+    if (rule) {
+        msg_put_string(m, "rule", rule);
+    }
+    a->flow_opens++;
+    send_msg(a, m);
+}
+
+/* Applies an allow or deny to every packet waiting on 'p'. */
+static void
+apply(struct agent *a, struct pending *p, bool allow, const char *rule,
+      bool notify, const char *source)
+{
+    for (size_t i = 0; i < p->n_waiters; i++) {
+        struct waiter *w = &p->waiters[i];
+        int error = (allow ? nfq_accept(a->nfq, w->packet_id)
+                     : nfq_repeat_marked(a->nfq, w->packet_id,
+                                         a->cfg.rules.reject_mark));
+        if (error) {
+            a->queue_errors++;
+            LOG_WARN_RL(&a->rl, "verdict for queued packet %"PRIu32": %s",
+                        w->packet_id, strerror(error));
+        }
+        if (allow) {
+            conn_track(a, p, w);
+        }
+    }
+    allow ? a->allowed++ : a->denied++;
+    if (!allow) {
+        LOG_WARN_RL(&a->rl, "denied %s %s rule=%s by=%s", p->what, p->who,
+                    rule ? rule : "(default)", source);
+        char *line = xasprintf("appfw: denied %s %s rule=%s", p->what,
+                               p->who, rule ? rule : "(default)");
+        notify_syslog(line);
+        free(line);
+        if (notify) {
+            char *text = xasprintf("connection refused by the firewall: %s "
+                                   "%s (rule %s)", p->what,
+                                   p->exe_name ? p->exe_name : "",
+                                   rule ? rule : "default");
+            if (!notify_user(p->notify_user, text)) {
+                LOG_DBG("user %s has no terminal to tell",
+                        p->notify_user ? p->notify_user : "?");
+            }
+            free(text);
+        }
+    }
+}
+
+static void
+decide_offline(struct agent *a, struct pending *p, const char *why)
+{
+    struct lpolicy_event ev = {
+        .sha256 = p->have_sha256 ? p->sha256 : NULL,
+        .name = p->exe_name,
+        .uid = p->key.uid,
+        .event = p->key.event,
+        .protocol = p->key.protocol,
+        .direction = p->direction,
+        .family = p->key.family,
+        .port = p->key.port,
+    };
+    memcpy(ev.addr, p->key.addr, 16);
+    const char *rule = NULL;
+    bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
+    a->failed++;
+    LOG_INFO_RL(&a->rl, "%s: fail mode %s %s %s %s", why,
+                fail_mode_name(a->cfg.fail_mode), allow ? "allows" : "denies",
+                p->what, p->who);
+    apply(a, p, allow, rule, false, fail_mode_name(a->cfg.fail_mode));
+}
+
+static void
+fail_all_pending(struct agent *a, const char *why)
+{
+    while (a->head) {
+        struct pending *p = a->head;
+        pending_unlink(a, p);
+        decide_offline(a, p, why);
+        pending_free(p);
+    }
+}
+
+static void
+mirror_to_kernel(struct agent *a, const struct pending *p, bool allow,
+                 unsigned int ttl)
+{
+    if (!p->have_kkey || !ttl) {
+        return;
+    }
+    struct afw_verdict_key k = p->kkey;
+    uint64_t ms = (uint64_t) ttl * 1000;
+    hooks_put_verdict(a->hooks, &k, allow, ms);
+    if (k.protocol == IPPROTO_UDP && k.event == AFW_EV_SEND) {
+        /* A connected UDP socket is decided at connect(). */
+        k.event = AFW_EV_CONNECT;
+        hooks_put_verdict(a->hooks, &k, allow, ms);
+    }
+}
+
+static void
+new_policy_version(struct agent *a, uint64_t version)
+{
+    if (vcache_set_policy_version(a->cache, version)) {
+        LOG_INFO("policy version %"PRIu64": verdict caches flushed",
+                 version);
+        hooks_flush_verdicts(a->hooks);
+    }
+}
+
+static void
+handle_verdict(struct agent *a, const struct json_object *m)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%"PRId64, msg_get_int(m, "id", 0));
+    struct pending *p = strmap_find(&a->by_id, id);
+    if (!p) {
+        LOG_DBG("verdict %s for no pending question (late)", id);
+        return;
+    }
+    pending_unlink(a, p);
+    bool allow = !strcmp(msg_get_string(m, "verdict", "deny"), "allow");
+    const char *rule = msg_get_string(m, "rule", NULL);
+    unsigned int ttl = msg_get_int(m, "ttl", 0);
+    if (msg_get(m, "policy_version")) {
+        new_policy_version(a, msg_get_int(m, "policy_version", 0));
+    }
+    struct vcache_verdict v = {
+        .allow = allow,
+        .log = msg_get_bool(m, "log", false),
+        .notify = msg_get_bool(m, "notify", false),
+        .granularity = !strcmp(msg_get_string(m, "granularity", "exact"),
+                               "service") ? VCACHE_SERVICE : VCACHE_EXACT,
+        .rule = rule,
+    };
+    vcache_put(a->cache, &p->key, &v, ttl, time_mono_ms());
+    mirror_to_kernel(a, p, allow, ttl);
+    apply(a, p, allow, rule, v.notify, "secd");
+    pending_free(p);
+}
+
+static void
+handle_error_msg(struct agent *a, const struct json_object *m)
+{
+    const char *code = msg_get_string(m, "code", "?");
+    const char *text = msg_get_string(m, "message", "");
+    int64_t n = msg_get_int(m, "id", 0);
+    char id[24];
+    snprintf(id, sizeof id, "%"PRId64, n);
+    struct pending *p = n ? strmap_find(&a->by_id, id) : NULL;
+    if (!p) {
+        LOG_WARN_RL(&a->ch_rl, "host error %s: %s", code, text);
+        return;
+    }
+    pending_unlink(a, p);
+    char *why = xasprintf("host answered %s (%s)", code, text);
+    decide_offline(a, p, why);
+    free(why);
+    pending_free(p);
+}
+
+static void
+handle_policy_push(struct agent *a, struct json_object *m)
+{
+    char *error = NULL;
+    struct lpolicy *p = lpolicy_from_json(m, &error);
+    if (!p) {
+        LOG_WARN("policy_push refused: %s", error);
+        free(error);
+        return;
+    }
+    error = lpolicy_save(m, a->policy_path);
+    if (error) {
+        LOG_WARN("policy_push not saved: %s", error);
+        free(error);
+    }
+    lpolicy_destroy(a->policy);
+    a->policy = p;
+    new_policy_version(a, lpolicy_version(p));
+    LOG_INFO("policy version %"PRIu64" received: %zu rules for offline use",
+             lpolicy_version(p), lpolicy_n_rules(p));
+}
+
+static void
+handle_frame(struct agent *a, const struct frame *f)
+{
+    struct json_object *m;
+    enum msg_type type;
+    char *error = msg_parse(f->data, f->len, &m, &type);
+    if (error) {
+        LOG_WARN_RL(&a->ch_rl, "bad message from the host: %s", error);
+        free(error);
+        return;
+    }
+    a->ch_last_rx = time_mono_ms();
+    if (a->ch_state == CH_HELLO) {
+        int version;
+        if (type != MSG_HELLO) {
+            LOG_WARN_RL(&a->ch_rl, "expected hello, got %s",
+                        msg_type_name(type));
+        } else if ((error = msg_hello_negotiate(m, MSG_VERSION_MIN,
+                                                MSG_VERSION_MAX,
+                                                &version))) {
+            struct json_object *e = msg_error_create("version", 0, "%s",
+                                                     error);
+            chan_send(a->chan, e);
+            json_object_put(e);
+            free(error);
+            json_object_put(m);
+            channel_down(a, "no common protocol version");
+            return;
+        } else {
+            a->ch_state = CH_UP;
+            a->ch_backoff_ms = BACKOFF_MIN_MS;
+            LOG_INFO("channel up, protocol version %d", version);
+        }
+        json_object_put(m);
+        return;
+    }
+    switch (type) {
+    case MSG_VERDICT:
+        handle_verdict(a, m);
+        break;
+    case MSG_ERROR:
+        handle_error_msg(a, m);
+        break;
+    case MSG_POLICY_PUSH:
+        handle_policy_push(a, m);
+        break;
+    case MSG_HEARTBEAT:
+    case MSG_HELLO:
+    case MSG_ACK:
+        break;
+    default:
+        LOG_DBG("ignoring %s from the host", msg_type_name(type));
+        break;
+    }
+    json_object_put(m);
+}
+
+/* ---- Events. */
+
+/* The process owning the socket with inode 'inode', by scanning /proc:
+ * the slow path for sockets opened before the hooks were attached. */
+static int
+find_socket_owner(uint32_t inode)
+{
+    char target[64];
+    snprintf(target, sizeof target, "socket:[%"PRIu32"]", inode);
+    DIR *proc = opendir("/proc");
+    int found = 0;
+    struct dirent *de;
+    while (proc && !found && (de = readdir(proc))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+            continue;
+        }
+        char *fds = xasprintf("/proc/%s/fd", de->d_name);
+        DIR *d = opendir(fds);
+        struct dirent *fe;
+        while (d && !found && (fe = readdir(d))) {
+            char *link = xasprintf("%s/%s", fds, fe->d_name);
+            char buf[64];
+            ssize_t n = readlink(link, buf, sizeof buf - 1);
+            free(link);
+            if (n > 0) {
+                buf[n] = '\0';
+                if (!strcmp(buf, target)) {
+                    found = atoi(de->d_name);
+                }
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+        free(fds);
+    }
+    if (proc) {
+        closedir(proc);
+    }
+    return found;
+}
+
+static void
+known_exe_free(void *e_)
+{
+    struct known_exe *e = e_;
+    if (e) {
+        free(e->path);
+        free(e->name);
+        free(e);
+    }
+}
+
+static char *
+exe_key(const struct afw_owner *o)
+{
+    return xasprintf("%llu:%llu", (unsigned long long) o->exe_dev,
+                     (unsigned long long) o->exe_ino);
+}
+
+/* The identity of process 'pid' (owner 'o', if known).  If the process is
+ * already gone, what the hooks recorded and the executable as last seen
+ * stand in.  Returns false if nothing can say which application it was;
+ * either way 'id' must be destroyed. */
+static bool
+resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
+        const struct afw_owner *o, struct identity *id)
+{
+    memset(id, 0, sizeof *id);
+    if (pid > 0 && !identity_resolve(a->ids, pid, uid, gid, id)) {
+        if (o && o->exe_ino && id->exe_path) {
+            char *key = exe_key(o);
+            if (!strmap_find(&a->exes, key)) {
+                if (strmap_count(&a->exes) >= MAX_KNOWN_EXES) {
+                    strmap_clear(&a->exes, known_exe_free);
+                }
+                struct known_exe *e = xcalloc(1, sizeof *e);
+                e->path = xstrdup(id->exe_path);
+                e->name = id->exe_name ? xstrdup(id->exe_name) : NULL;
+                e->have_sha256 = id->have_sha256;
+                memcpy(e->sha256, id->sha256, 32);
+                e->size = id->exe_size;
+                strmap_add(&a->exes, key, e);
+            }
+            free(key);
+        }
+        return true;
+    }
+    if (!o || !o->exe_ino) {
+        return false;
+    }
+    char *key = exe_key(o);
+    struct known_exe *e = strmap_find(&a->exes, key);
+    free(key);
+    if (!e) {
+        return false;
+    }
+    free(id->exe_path);
+    free(id->exe_name);
+    id->pid = o->tgid;
+    id->ppid = -1;
+    id->uid = uid;
+    id->gid = gid;
+    id->exe_path = xstrdup(e->path);
+    id->exe_name = e->name ? xstrdup(e->name) : NULL;
+    id->have_sha256 = e->have_sha256;
+    memcpy(id->sha256, e->sha256, 32);
+    id->exe_size = e->size;
+    return true;
+}
+
+/* Fills the parts of 'p' that describe the process. */
+static void
+describe(struct pending *p, const struct identity *id)
+{
+    p->have_sha256 = id->have_sha256;
+    memcpy(p->sha256, id->sha256, 32);
+    p->exe_name = id->exe_name ? xstrdup(id->exe_name) : NULL;
+    p->who = xasprintf("app=%s pid=%d user=%s%s%s",
+                       id->exe_path ? id->exe_path : "?", id->pid,
+                       id->user ? id->user : "?",
+                       id->have_login ? " login=" : "",
+                       id->have_login ? (id->login ? id->login : "?") : "");
+    const char *target = (id->have_login && id->login ? id->login
+                          : id->user);
+    p->notify_user = target ? xstrdup(target) : NULL;
+}
+
+/* Starts a question for 'key' or joins the one already asked; answers at
+ * once from the cache.  'decide' is the message to send (taken), or NULL
+ * to build nothing. */
+static struct pending *
+ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
+    const struct identity *id, const struct afw_owner *owner,
+    struct json_object *decide, const char *what)
+{
+    char *kt = key_text(key);
+    struct pending *p = strmap_find(&a->by_key, kt);
+    if (p) {
+        free(kt);
+        json_object_put(decide);
+        return p;
+    }
+    p = xcalloc(1, sizeof *p);
+    p->key_text = kt;
+    p->key = *key;
+    p->direction = direction;
+    p->what = xstrdup(what);
+    describe(p, id);
+    if (owner && owner->exe_ino && key->event != VC_ACCEPT) {
+        p->have_kkey = true;
+        struct afw_verdict_key *k = &p->kkey;
+        memset(k, 0, sizeof *k);
+        k->exe_ino = owner->exe_ino;
+        k->exe_dev = owner->exe_dev;
+        k->uid = owner->uid;
+        k->event = (key->event == VC_CONNECT ? AFW_EV_CONNECT
+                    : key->event == VC_SEND ? AFW_EV_SEND : AFW_EV_LISTEN);
+        k->protocol = key->protocol;
+        k->family = key->family;
+        memcpy(k->addr, key->addr, 16);
+        k->port = key->port;
+    }
+    p->id = ++a->next_id;
+    p->deadline = time_mono_ms() + a->cfg.verdict_timeout_ms;
+    char idt[24];
+    snprintf(idt, sizeof idt, "%"PRId64, p->id);
+    strmap_add(&a->by_id, idt, p);
+    strmap_add(&a->by_key, p->key_text, p);
+    p->prev = a->tail;
+    if (a->tail) {
+        a->tail->next = p;
+    } else {
+        a->head = p;
+    }
+    a->tail = p;
+    a->n_pending++;
+
+    msg_put_int(decide, "id", p->id);
+    a->asked++;
+    send_msg(a, decide);
+    return p;
+}
+
+static void
+add_waiter(struct pending *p, const struct waiter *w)
+{
+    if (p->n_waiters >= p->allocated_waiters) {
+        p->allocated_waiters = p->allocated_waiters
+                               ? 2 * p->allocated_waiters : 1;
+        p->waiters = xrealloc(p->waiters,
+                              p->allocated_waiters * sizeof *p->waiters);
+    }
+    p->waiters[p->n_waiters++] = *w;
+}
+
+/* Decides 'p' without asking if the channel is down or too much is in
+ * flight.  Returns true if it did. */
+static bool
+maybe_offline(struct agent *a, struct pending *p)
+{
+    const char *why = (a->ch_state != CH_UP
+                       ? "the channel to the host is down"
+                       : a->n_pending > a->cfg.max_pending
+                       ? "too many decisions in flight" : NULL);
+    if (!why) {
+        return false;
+    }
+    pending_unlink(a, p);
+    decide_offline(a, p, why);
+    pending_free(p);
+    return true;
+}
+
+static void
+reject_packet(struct agent *a, uint32_t id)
+{
+    if (nfq_repeat_marked(a->nfq, id, a->cfg.rules.reject_mark)) {
+        a->queue_errors++;
+    }
+    a->denied++;
+}
+
+static void
+handle_packet(struct agent *a, const struct nfq_packet *pkt)
+{
+    a->packets++;
+    struct tuple t;
+    if (!tuple_parse_ip(pkt->data, pkt->len, &t)) {
+        LOG_WARN_RL(&a->rl, "queued packet %"PRIu32" is not TCP/UDP over "
+                    "IP: rejected", pkt->id);
+        reject_packet(a, pkt->id);
+        return;
+    }
+    bool inbound = pkt->hook == NF_INET_LOCAL_IN;
+    struct waiter w = { .packet_id = pkt->id };
+    w.t.proto = t.proto;
+    w.t.family = t.family;
+    memcpy(w.t.local, inbound ? t.dst_addr : t.src_addr, 16);
+    memcpy(w.t.remote, inbound ? t.src_addr : t.dst_addr, 16);
+    w.t.local_port = inbound ? t.dst_port : t.src_port;
+    w.t.remote_port = inbound ? t.src_port : t.dst_port;
+    enum vcache_event event = (inbound ? VC_ACCEPT
+                               : t.proto == IPPROTO_TCP ? VC_CONNECT
+                               : VC_SEND);
+
+    struct sockdiag_endpoint local = { .port = w.t.local_port };
+    struct sockdiag_endpoint remote = { .port = w.t.remote_port };
+    memcpy(local.addr, w.t.local, 16);
+    memcpy(remote.addr, w.t.remote, 16);
+    struct sockdiag_sock s;
+    struct afw_owner owner;
+    bool have_owner = false;
+    int error = sockdiag_lookup(a->sd, t.family, t.proto, &local, &remote,
+                                false, &s);
+    if (error == ENOENT && !inbound && t.proto == IPPROTO_UDP) {
+        /* A datagram whose socket is already closed: its sender as the
+         * hooks recorded it at sendmsg(). */
+        struct afw_udp_key uk = {
+            .family = t.family,
+            .local_port = w.t.local_port,
+            .remote_port = w.t.remote_port,
+        };
+        memcpy(uk.remote, w.t.remote, 16);
+        if (hooks_find_udp_owner(a->hooks, &uk, &owner)) {
+            have_owner = true;
+            memset(&s, 0, sizeof s);
+            error = 0;
+        }
+    }
+    if (error) {
+        if (inbound) {
+            /* No local socket: the kernel answers it itself. */
+            nfq_accept(a->nfq, pkt->id);
+        } else {
+            LOG_WARN_RL(&a->rl, "no socket for %s %s:%d -> %s:%d (%s): "
+                        "rejected", proto_name(t.proto), t.src,
+                        t.src_port, t.dst, t.dst_port, strerror(error));
+            reject_packet(a, pkt->id);
+        }
+        return;
+    }
+    w.cookie = s.cookie;
+
+    if (!have_owner && s.cookie) {
+        have_owner = hooks_find_owner(a->hooks, s.cookie, &owner);
+    }
+    int pid;
+    uint32_t uid, gid;
+    if (have_owner) {
+        pid = owner.tgid;
+        uid = owner.uid;
+        gid = owner.gid;
+    } else {
+        pid = s.inode ? find_socket_owner(s.inode) : 0;
+        uid = s.uid;
+        gid = pkt->has_uid ? pkt->gid : 0;
+    }
+    struct identity id;
+    if (!resolve(a, pid, uid, gid, have_owner ? &owner : NULL, &id)) {
+        /* The protocol needs the application; fail closed. */
+        a->unknown_owner++;
+        LOG_WARN_RL(&a->rl, "owner of %s %s:%d -> %s:%d unknown (pid %d): "
+                    "rejected", proto_name(t.proto), t.src, t.src_port,
+                    t.dst, t.dst_port, pid);
+        identity_destroy(&id);
+        reject_packet(a, pkt->id);
+        return;
+    }
+
+    struct vcache_key key;
+    memset(&key, 0, sizeof key);
+    if (id.have_sha256) {
+        memcpy(key.sha256, id.sha256, 32);
+    }
+    key.uid = uid;
+    key.event = event;
+    key.protocol = t.proto;
+    key.direction = inbound ? VCACHE_INBOUND : VCACHE_OUTBOUND;
+    key.family = t.family;
+    /* The remote end, except for an inbound connection, where the peer's
+     * port is arbitrary and the service is the local port. */
+    memcpy(key.addr, w.t.remote, 16);
+    key.port = inbound ? w.t.local_port : w.t.remote_port;
+
+    char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+    addr_text(t.family, w.t.local, l);
+    addr_text(t.family, w.t.remote, r);
+    char *what = xasprintf("%s %s %s:%u %s %s:%u",
+                           vcache_event_name(event), proto_name(t.proto), l,
+                           w.t.local_port, inbound ? "<-" : "->", r,
+                           w.t.remote_port);
+
+    const struct vcache_verdict *v = vcache_get(a->cache, &key,
+                                                time_mono_ms());
+    if (v) {
+        a->cached++;
+        struct pending tmp = { .key = key, .direction = key.direction };
+        tmp.what = what;
+        describe(&tmp, &id);
+        struct waiter *ws = &w;
+        tmp.waiters = ws;
+        tmp.n_waiters = 1;
+        char *rule = v->rule ? xstrdup(v->rule) : NULL;
+        apply(a, &tmp, v->allow, rule, v->notify, "cache");
+        if (v->allow) {
+            struct conn c = {
+                .t = w.t, .direction = key.direction, .cookie = w.cookie,
+                .have_sha256 = id.have_sha256, .uid = uid,
+            };
+            memcpy(c.sha256, id.sha256, 32);
+            send_flow_open(a, &c, rule, event);
+        }
+        free(rule);
+        tmp.waiters = NULL;
+        tmp.what = NULL;
+        free(tmp.exe_name);
+        free(tmp.who);
+        free(tmp.notify_user);
+        free(what);
+        identity_destroy(&id);
+        return;
+    }
+
+    struct json_object *decide = msg_create(MSG_DECIDE);
+    msg_put_string(decide, "event", vcache_event_name(event));
+    msg_put_string(decide, "protocol", proto_name(t.proto));
+    msg_put_string(decide, "direction", inbound ? "inbound" : "outbound");
+    put_endpoint(decide, "local", t.family, w.t.local, w.t.local_port);
+    put_endpoint(decide, "remote", t.family, w.t.remote, w.t.remote_port);
+    identity_to_json(&id, decide);
+    msg_put_int(decide, "cookie", s.cookie & (uint64_t) MSG_INT_MAX);
+    struct pending *p = ask(a, &key, key.direction, &id,
+                            have_owner ? &owner : NULL, decide, what);
+    free(what);
+    identity_destroy(&id);
+    add_waiter(p, &w);
+    maybe_offline(a, p);
+}
+
+/* A bind() to a port: ask about the listen (the bind itself already
+ * happened; a denial refuses later binds in the kernel). */
+static void
+handle_bind(struct agent *a, const struct afw_record *r)
+{
+    struct identity id;
+    if (!resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid, &r->owner,
+                 &id)) {
+        identity_destroy(&id);
+        return;
+    }
+    struct vcache_key key;
+    memset(&key, 0, sizeof key);
+    if (id.have_sha256) {
+        memcpy(key.sha256, id.sha256, 32);
+    }
+    key.uid = r->owner.uid;
+    key.event = VC_LISTEN;
+    key.protocol = r->protocol;
+    key.direction = VCACHE_INBOUND;
+    key.port = r->port;
+    if (vcache_get(a->cache, &key, time_mono_ms())) {
+        identity_destroy(&id);
+        return;
+    }
+    char addr[INET6_ADDRSTRLEN];
+    addr_text(r->family, r->addr, addr);
+    char *what = xasprintf("listen %s %s:%u", proto_name(r->protocol), addr,
+                           r->port);
+    struct json_object *decide = msg_create(MSG_DECIDE);
+    msg_put_string(decide, "event", "listen");
+    msg_put_string(decide, "protocol", proto_name(r->protocol));
+    msg_put_string(decide, "direction", "inbound");
+    put_endpoint(decide, "local", r->family, r->addr, r->port);
+    identity_to_json(&id, decide);
+    msg_put_int(decide, "cookie", r->cookie & (uint64_t) MSG_INT_MAX);
+    struct pending *p = ask(a, &key, VCACHE_INBOUND, &id, &r->owner,
+                            decide, what);
+    free(what);
+    identity_destroy(&id);
+    maybe_offline(a, p);
+}
+
+static void
+record_tuple(const struct afw_record *r, struct conn_tuple *t)
+{
+    memset(t, 0, sizeof *t);
+    t->proto = r->protocol;
+    t->family = r->family;
+    memcpy(t->local, r->local_addr, 16);
+    memcpy(t->remote, r->addr, 16);
+    t->local_port = r->local_port;
+    t->remote_port = r->port;
+}
+
+static void
+send_flow_close(struct agent *a, const struct conn *c, bool counters,
+                const struct afw_record *r)
+{
+    struct json_object *m = msg_create(MSG_FLOW_CLOSE);
+    put_flow_fields(m, c);
+    if (counters) {
+        msg_put_int(m, "bytes_in", r->bytes_in & (uint64_t) MSG_INT_MAX);
+        msg_put_int(m, "bytes_out", r->bytes_out & (uint64_t) MSG_INT_MAX);
+        msg_put_int(m, "packets_in", r->segs_in);
+        msg_put_int(m, "packets_out", r->segs_out);
+    }
+    int64_t d = time_wall_ms() - c->start_ms;
+    msg_put_int(m, "duration_ms", d > 0 ? d : 0);
+    a->flow_closes++;
+    send_msg(a, m);
+}
+
+static void
+on_record(const struct afw_record *r, void *a_)
+{
+    struct agent *a = a_;
+    if (r->type == AFW_REC_BIND) {
+        handle_bind(a, r);
+    } else if (r->type == AFW_REC_CACHED_ALLOW) {
+        /* Decided in the kernel: tell the host, and track it. */
+        struct conn c = { .direction = VCACHE_OUTBOUND, .cookie = r->cookie,
+                          .uid = r->owner.uid };
+        record_tuple(r, &c.t);
+        struct identity id;
+        if (resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid,
+                    &r->owner, &id)) {
+            c.have_sha256 = id.have_sha256;
+            memcpy(c.sha256, id.sha256, 32);
+        }
+        identity_destroy(&id);
+        c.start_ms = time_wall_ms();
+        send_flow_open(a, &c, NULL, VC_CONNECT);
+        char *key = tuple_text(&c.t);
+        if (!strmap_find(&a->conns, key)
+            && strmap_count(&a->conns) < MAX_CONNS) {
+            struct conn *copy = xmalloc(sizeof *copy);
+            *copy = c;
+            strmap_add(&a->conns, key, copy);
+        }
+        free(key);
+    } else if (r->type == AFW_REC_CLOSE) {
+        struct conn_tuple t;
+        record_tuple(r, &t);
+        char *key = tuple_text(&t);
+        struct conn *c = strmap_find(&a->conns, key);
+        if (c) {
+            send_flow_close(a, c, true, r);
+            strmap_delete(&a->conns, key);
+            free(c);
+        }
+        free(key);
+    }
+}
+
+/* ---- Statistics. */
+
+static void
+send_stats(struct agent *a)
+{
+    struct json_object *m = NULL, *flows = NULL;
+    size_t n = 0;
+    char **gone = NULL;
+    size_t n_gone = 0;
+    for (size_t i = 0; (i = strmap_next(&a->conns, i)) != SIZE_MAX; i++) {
+        const char *key = a->conns.nodes[i].key;
+        struct conn *c = a->conns.nodes[i].data;
+        struct sockdiag_endpoint local = { .port = c->t.local_port };
+        struct sockdiag_endpoint remote = { .port = c->t.remote_port };
+        memcpy(local.addr, c->t.local, 16);
+        memcpy(remote.addr, c->t.remote, 16);
+        struct sockdiag_sock s;
+        if (sockdiag_lookup(a->sd, c->t.family, c->t.proto, &local, &remote,
+                            true, &s) || (c->t.proto == IPPROTO_TCP
+                                          && s.state == 10 /* LISTEN */)) {
+            gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
+            gone[n_gone++] = xstrdup(key);
+            continue;
+        }
+        if (!m) {
+            m = msg_create(MSG_STATS);
+            msg_put_int(m, "interval", a->cfg.stats_interval_s);
+            flows = json_object_new_array();
+            json_object_object_add(m, "flows", flows);
+        }
+        struct json_object *f = json_object_new_object();
+        put_flow_fields(f, c);
+        if (s.has_tcp_info) {
+            msg_put_int(f, "bytes_in", s.bytes_received
+                                       & (uint64_t) MSG_INT_MAX);
+            msg_put_int(f, "bytes_out", s.bytes_acked
+                                        & (uint64_t) MSG_INT_MAX);
+            msg_put_int(f, "packets_in", s.segs_in);
+            msg_put_int(f, "packets_out", s.segs_out);
+        }
+        int64_t d = time_wall_ms() - c->start_ms;
+        msg_put_int(f, "duration_ms", d > 0 ? d : 0);
+        json_object_array_add(flows, f);
+        if (++n == STATS_FLOWS_PER_MSG) {
+            send_msg(a, m);
+            m = NULL;
+            n = 0;
+        }
+    }
+    if (m) {
+        send_msg(a, m);
+    }
+    /* Closed without a close event (UDP, or the ring buffer was full). */
+    for (size_t i = 0; i < n_gone; i++) {
+        struct conn *c = strmap_find(&a->conns, gone[i]);
+        if (c) {
+            send_flow_close(a, c, false, NULL);
+            strmap_delete(&a->conns, gone[i]);
+            free(c);
+        }
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+/* ---- Life cycle. */
+
+struct agent *
+agent_create(const struct agent_config *cfg, char **errorp)
+{
+    *errorp = NULL;
+    struct agent *a = xcalloc(1, sizeof *a);
+    a->cfg = *cfg;
+    a->ch_rl = (struct log_rl) LOG_RL_INIT(20, 5);
+    a->rl = (struct log_rl) LOG_RL_INIT(60, 20);
+    a->ch_backoff_ms = BACKOFF_MIN_MS;
+    strmap_init(&a->by_id);
+    strmap_init(&a->by_key);
+    strmap_init(&a->conns);
+    strmap_init(&a->exes);
+    notify_open();
+
+    struct identity_config ic = { .domain = cfg->domain };
+    a->ids = identity_ctx_create(&ic);
+    a->cache = vcache_create(cfg->cache_max);
+    a->policy_path = xasprintf("%s/policy.json", cfg->state_dir);
+    struct json_object *saved = NULL;
+    char *error = NULL;
+    a->policy = lpolicy_load(a->policy_path, &saved, &error);
+    json_object_put(saved);
+    if (error) {
+        LOG_WARN("ignoring the saved policy: %s", error);
+        free(error);
+        error = NULL;
+    } else if (a->policy) {
+        vcache_set_policy_version(a->cache, lpolicy_version(a->policy));
+        LOG_INFO("saved policy version %"PRIu64" loaded",
+                 lpolicy_version(a->policy));
+    }
+
+    a->hooks = hooks_open(cfg->cgroup, cfg->pin_dir, errorp);
+    if (!a->hooks) {
+        goto error;
+    }
+    int e = hooks_configure(a->hooks, getpid(), cfg->dead_after_ms,
+                            cfg->rules.allow_mark);
+    if (e) {
+        *errorp = xasprintf("configuring the hooks: %s", strerror(e));
+        goto error;
+    }
+    /* Our own verdicts from an earlier run are still in the kernel; the
+     * policy may have changed since. */
+    hooks_flush_verdicts(a->hooks);
+    if (nfq_open(cfg->rules.queue, cfg->queue_maxlen, &a->nfq, errorp)) {
+        goto error;
+    }
+    e = sockdiag_open(&a->sd);
+    if (e) {
+        *errorp = xasprintf("sock_diag: %s", strerror(e));
+        goto error;
+    }
+    *errorp = rules_install(&cfg->rules);
+    if (*errorp) {
+        goto error;
+    }
+    int64_t now = time_mono_ms();
+    a->next_stats = now + cfg->stats_interval_s * 1000LL;
+    a->next_kernel_hb = now;
+    return a;
+
+error:
+    agent_destroy(a);
+    return NULL;
+}
+
+void
+agent_destroy(struct agent *a)
+{
+    if (!a) {
+        return;
+    }
+    while (a->head) {
+        struct pending *p = a->head;
+        pending_unlink(a, p);
+        /* The kernel drops what is still queued when the queue closes. */
+        pending_free(p);
+    }
+    strmap_destroy(&a->by_id, NULL);
+    strmap_destroy(&a->by_key, NULL);
+    strmap_destroy(&a->conns, free);
+    strmap_destroy(&a->exes, known_exe_free);
+    chan_destroy(a->chan);
+    nfq_close(a->nfq);
+    sockdiag_close(a->sd);
+    hooks_close(a->hooks);
+    identity_ctx_destroy(a->ids);
+    vcache_destroy(a->cache);
+    lpolicy_destroy(a->policy);
+    free(a->policy_path);
+    notify_close();
+    free(a);
+}
+
+char *
+agent_uninstall(const struct agent_config *cfg)
+{
+    char *error = rules_remove(&cfg->rules);
+    int e = hooks_remove(cfg->pin_dir);
+    if (!error && e) {
+        error = xasprintf("removing %s: %s", cfg->pin_dir, strerror(e));
+    }
+    return error;
+}
+
+static void
+run_channel(struct agent *a)
+{
+    int64_t now = time_mono_ms();
+    if (!a->chan) {
+        if (now >= a->ch_retry_at) {
+            channel_open(a);
+        }
+        return;
+    }
+    int error = chan_run(a->chan);
+    for (int i = 0; !error && i < 256; i++) {
+        struct frame f;
+        error = chan_recv(a->chan, &f);
+        if (!error) {
+            handle_frame(a, &f);
+            free(f.data);
+            if (!a->chan) {
+                return;
+            }
+        }
+    }
+    if (error && error != EAGAIN) {
+        channel_down(a, error == EOF ? "closed by the host"
+                     : strerror(error));
+        return;
+    }
+    int64_t silent_ms = now - a->ch_last_rx;
+    if (silent_ms > 3000LL * a->cfg.heartbeat_s) {
+        channel_down(a, a->ch_state == CH_UP ? "the host went silent"
+                     : "no hello from the host");
+        return;
+    }
+    if (a->ch_state == CH_UP && now >= a->ch_next_heartbeat) {
+        struct json_object *hb = msg_create(MSG_HEARTBEAT);
+        msg_put_int(hb, "seq", ++a->hb_seq);
+        msg_put_int(hb, "time_ms", time_wall_ms());
+        send_msg(a, hb);
+        a->ch_next_heartbeat = now + a->cfg.heartbeat_s * 1000LL;
+    }
+}
+
+void
+agent_run(struct agent *a)
+{
+    int64_t now = time_mono_ms();
+    if (now >= a->next_kernel_hb) {
+        hooks_heartbeat(a->hooks);
+        a->next_kernel_hb = now + KERNEL_HEARTBEAT_MS;
+    }
+    run_channel(a);
+
+    for (int i = 0; i < PACKETS_PER_RUN; i++) {
+        struct nfq_packet pkt;
+        int error = nfq_recv(a->nfq, &pkt);
+        if (error == EAGAIN) {
+            break;
+        } else if (error) {
+            /* ENOBUFS: the kernel dropped packets it could not deliver. */
+            a->queue_errors++;
+            LOG_WARN_RL(&a->rl, "netfilter queue: %s", strerror(error));
+            break;
+        }
+        handle_packet(a, &pkt);
+    }
+    hooks_consume(a->hooks, on_record, a);
+
+    /* Late verdicts. */
+    now = time_mono_ms();
+    while (a->head && a->head->deadline <= now) {
+        struct pending *p = a->head;
+        pending_unlink(a, p);
+        decide_offline(a, p, "the verdict is late");
+        pending_free(p);
+    }
+    if (now >= a->next_stats) {
+        send_stats(a);
+        a->next_stats = now + a->cfg.stats_interval_s * 1000LL;
+    }
+    if (a->chan) {
+        chan_run(a->chan);
+    }
+}
+
+void
+agent_wait(struct agent *a)
+{
+    loop_fd_wait(nfq_fd(a->nfq), POLLIN);
+    loop_fd_wait(hooks_events_fd(a->hooks), POLLIN);
+    if (a->chan) {
+        loop_fd_wait(chan_fd(a->chan), chan_poll_events(a->chan));
+        if (a->ch_state == CH_UP) {
+            loop_timer_wait_until(a->ch_next_heartbeat);
+        }
+        loop_timer_wait_until(a->ch_last_rx + 3000LL * a->cfg.heartbeat_s
+                              + 1);
+    } else {
+        loop_timer_wait_until(a->ch_retry_at);
+    }
+    loop_timer_wait_until(a->next_kernel_hb);
+    loop_timer_wait_until(a->next_stats);
+    if (a->head) {
+        loop_timer_wait_until(a->head->deadline);
+    }
+}
+
+char *
+agent_status(const struct agent *a)
+{
+    uint64_t k[AFW_N_COUNTERS];
+    hooks_counters(a->hooks, k);
+    struct vcache_stats vs;
+    vcache_get_stats(a->cache, &vs);
+    return xasprintf("channel=%s packets=%llu cached=%llu asked=%llu "
+                     "allowed=%llu denied=%llu failmode=%llu "
+                     "unknown_owner=%llu pending=%zu conns=%zu "
+                     "flow_opens=%llu flow_closes=%llu queue_errors=%llu "
+                     "cache_entries=%zu kernel_calls=%"PRIu64" "
+                     "kernel_cached_allow=%"PRIu64" "
+                     "kernel_cached_deny=%"PRIu64" kernel_agent_dead=%"PRIu64
+                     " kernel_events_lost=%"PRIu64,
+                     a->ch_state == CH_UP ? "up" : a->ch_state == CH_HELLO
+                     ? "hello" : "down", a->packets, a->cached, a->asked,
+                     a->allowed, a->denied, a->failed, a->unknown_owner,
+                     a->n_pending, strmap_count(&a->conns), a->flow_opens,
+                     a->flow_closes, a->queue_errors, vs.entries,
+                     k[AFW_C_CALLS], k[AFW_C_CACHED_ALLOW],
+                     k[AFW_C_CACHED_DENY], k[AFW_C_AGENT_DEAD],
+                     k[AFW_C_EVENTS_LOST]);
+}
