@@ -97,11 +97,13 @@ _check:
 	tests/secd/test-secd.sh $(BUILD)
 	tests/secd/test-secd-tls.sh $(BUILD)
 	tests/switchd/test-switchd.sh $(BUILD)
+	tests/agent/test-agent.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-secd.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/switchd/test-switchd.sh $(BUILD_ROOT)/asan
+	ASAN_OPTIONS=detect_leaks=1 tests/agent/test-agent.sh $(BUILD_ROOT)/asan
 	@$(MAKE) --no-print-directory _fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 FUZZ_SECONDS ?= 60

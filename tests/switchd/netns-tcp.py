@@ -1,5 +1,6 @@
-"""Test traffic for tests/switchd/test-switchd.sh, run inside the test's
-network namespaces (never anywhere else).
+"""Test traffic for the switchd and agent tests, run inside the tests'
+network namespaces (never anywhere else).  Servers listen on [::] and
+take IPv4 too.
 
   netns-tcp.py serve TCP-PORT... [udp:PORT...]
       echo servers: TCP answers "ok:" + what it read; UDP datagrams are
@@ -8,7 +9,7 @@ network namespaces (never anywhere else).
       one TCP request/response; prints "ok SECONDS" or
       "fail ERROR SECONDS"
   netns-tcp.py udp HOST PORT TEXT
-      sends one datagram
+      sends one datagram; prints "ok" or "fail ERROR"
   netns-tcp.py loop HOST PORT SECONDS
       connects every 20 ms for SECONDS; prints "ok=N fail=M"
   netns-tcp.py burst HOST PORT N
@@ -24,10 +25,17 @@ import threading
 import time
 
 
-def serve_tcp(port):
-    s = socket.socket()
+def dual_stack(kind):
+    """A socket on [::] that takes IPv4 too."""
+    s = socket.socket(socket.AF_INET6, kind)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    return s
+
+
+def serve_tcp(port):
+    s = dual_stack(socket.SOCK_STREAM)
+    s.bind(("::", port))
     s.listen(64)
     while True:
         c, _ = s.accept()
@@ -41,8 +49,8 @@ def serve_tcp(port):
 
 
 def serve_udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    s = dual_stack(socket.SOCK_DGRAM)
+    s.bind(("::", port))
     while True:
         data, _ = s.recvfrom(65536)
         with open(os.environ["UDP_LOG"], "a") as f:
@@ -76,8 +84,13 @@ def main():
     elif cmd == "connect":
         print(connect(sys.argv[2], int(sys.argv[3])))
     elif cmd == "udp":
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
+        family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
+            print("ok")
+        except OSError as e:
+            print("fail %s" % type(e).__name__)
     elif cmd == "loop":
         end = time.time() + float(sys.argv[4])
         ok = fail = 0

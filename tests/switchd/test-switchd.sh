@@ -248,8 +248,8 @@ check "300 refused connections at once: most are held back by the VM's meter" \
 # --- UDP.
 out=$(guest_decide $vm1 3 udp 10.77.0.1 5000 10.77.0.2 8080)
 check "UDP decide allowed" sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
-ip netns exec "$ns1" $py udp 10.77.0.2 8080 approved
-ip netns exec "$ns1" $py udp 10.77.0.2 9091 unapproved
+ip netns exec "$ns1" $py udp 10.77.0.2 8080 approved >/dev/null
+ip netns exec "$ns1" $py udp 10.77.0.2 9091 unapproved >/dev/null
 sleep 0.5
 check "approved UDP datagram arrives" grep -q '^8080 approved' "$run/udp.log"
 check "unapproved UDP datagram is dropped" \

@@ -1,0 +1,247 @@
+/* host-sim: plays the host's side of appfw-agent's channel for the agent's
+ * tests (appfw-switchd and appfw-secd in the real stack).  It listens on a
+ * UNIX socket, accepts the agent (again after each disconnect), answers
+ * hello and every decide, and appends each message it receives to a log,
+ * one JSON object per line.
+ *
+ *   host-sim PATH LOG [OPTIONS]
+ *     --deny-port P      deny decides whose service port is P (remote
+ *                        port; the local port for accept and listen)
+ *     --deny-name NAME   deny decides whose app.name is NAME
+ *     --ttl S            the verdicts' TTL (default 0: not cached)
+ *     --notify           deny verdicts ask for the user to be told
+ *     --delay-ms N       answer each decide N ms late
+ *     --policy-push FILE send FILE's policy_push after each hello
+ *     --version V        the verdicts' policy_version (default 1)
+ *
+ * Denials name the rule "deny-port-P" or "deny-name-NAME"; allows
+ * "allow-all".  Stops on SIGTERM or SIGINT. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/frame.h"
+#include "common/msg.h"
+#include "common/util.h"
+
+#define MAX_RULES 32
+#define MAX_DELAYED 65536
+
+static int deny_ports[MAX_RULES], n_deny_ports;
+static const char *deny_names[MAX_RULES];
+static int n_deny_names;
+static int ttl, delay_ms, version = 1;
+static bool notify;
+static struct json_object *policy_push;
+static volatile sig_atomic_t stop;
+
+struct delayed {
+    int64_t when;
+    struct json_object *verdict;
+};
+static struct delayed delayed[MAX_DELAYED];
+static size_t n_delayed;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop = 1;
+}
+
+static int
+listen_on(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    unlink(path);
+    if (fd < 0 || bind(fd, (struct sockaddr *) &sun, sizeof sun)
+        || listen(fd, 4)) {
+        perror(path);
+        exit(1);
+    }
+    return fd;
+}
+
+static struct json_object *
+verdict_for(const struct json_object *d)
+{
+    const char *event = msg_get_string(d, "event", "");
+    bool local = !strcmp(event, "accept") || !strcmp(event, "listen");
+    int port = msg_get_int(d, local ? "local.port" : "remote.port", -1);
+    const char *name = msg_get_string(d, "app.name", "");
+    char rule[300] = "allow-all";
+    bool allow = true;
+    for (int i = 0; i < n_deny_ports && allow; i++) {
+        if (port == deny_ports[i]) {
+            allow = false;
+            snprintf(rule, sizeof rule, "deny-port-%d", port);
+        }
+    }
+    for (int i = 0; i < n_deny_names && allow; i++) {
+        if (!strcmp(name, deny_names[i])) {
+            allow = false;
+            snprintf(rule, sizeof rule, "deny-name-%.200s", name);
+        }
+    }
+    struct json_object *v = msg_create(MSG_VERDICT);
+    msg_put_int(v, "id", msg_get_int(d, "id", 0));
+    msg_put_string(v, "verdict", allow ? "allow" : "deny");
+    msg_put_string(v, "rule", rule);
+    msg_put_int(v, "ttl", ttl);
+    msg_put_int(v, "policy_version", version);
+    if (!allow && notify) {
+        json_object_object_add(v, "notify", json_object_new_boolean(1));
+    }
+    return v;
+}
+
+static void
+serve(struct chan *c, FILE *log)
+{
+    struct json_object *hello = msg_hello_create("switchd", "host-sim");
+    chan_send(c, hello);
+    json_object_put(hello);
+    bool greeted = false;
+    while (!stop) {
+        int64_t now = time_mono_ms();
+        size_t kept = 0;
+        for (size_t i = 0; i < n_delayed; i++) {
+            if (delayed[i].when <= now) {
+                chan_send(c, delayed[i].verdict);
+                json_object_put(delayed[i].verdict);
+            } else {
+                delayed[kept++] = delayed[i];
+            }
+        }
+        n_delayed = kept;
+        if (chan_run(c)) {
+            return;
+        }
+        struct pollfd pfd = { .fd = chan_fd(c),
+                              .events = chan_poll_events(c) };
+        poll(&pfd, 1, n_delayed ? 5 : 100);
+        for (;;) {
+            struct frame f;
+            int error = chan_recv(c, &f);
+            if (error == EAGAIN) {
+                break;
+            } else if (error) {
+                return;
+            }
+            struct json_object *m;
+            enum msg_type type;
+            char *perr = msg_parse(f.data, f.len, &m, &type);
+            if (perr) {
+                fprintf(log, "{\"host_sim_error\":\"%s\"}\n", perr);
+                fflush(log);
+                free(perr);
+                free(f.data);
+                continue;
+            }
+            fprintf(log, "%.*s\n", (int) f.len, (const char *) f.data);
+            fflush(log);
+            free(f.data);
+            if (type == MSG_HELLO && !greeted) {
+                greeted = true;
+                if (policy_push) {
+                    chan_send(c, policy_push);
+                }
+            } else if (type == MSG_DECIDE) {
+                struct json_object *v = verdict_for(m);
+                if (delay_ms && n_delayed < MAX_DELAYED) {
+                    delayed[n_delayed++] = (struct delayed) {
+                        .when = time_mono_ms() + delay_ms, .verdict = v,
+                    };
+                } else {
+                    chan_send(c, v);
+                    json_object_put(v);
+                }
+            }
+            json_object_put(m);
+        }
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: host-sim PATH LOG [OPTIONS]\n");
+        return 2;
+    }
+    for (int i = 3; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(opt, "--notify")) {
+            notify = true;
+            continue;
+        }
+        if (!arg) {
+            fprintf(stderr, "host-sim: %s needs an argument\n", opt);
+            return 2;
+        }
+        i++;
+        if (!strcmp(opt, "--deny-port") && n_deny_ports < MAX_RULES) {
+            deny_ports[n_deny_ports++] = atoi(arg);
+        } else if (!strcmp(opt, "--deny-name") && n_deny_names < MAX_RULES) {
+            deny_names[n_deny_names++] = arg;
+        } else if (!strcmp(opt, "--ttl")) {
+            ttl = atoi(arg);
+        } else if (!strcmp(opt, "--delay-ms")) {
+            delay_ms = atoi(arg);
+        } else if (!strcmp(opt, "--version")) {
+            version = atoi(arg);
+        } else if (!strcmp(opt, "--policy-push")) {
+            policy_push = json_object_from_file(arg);
+            if (!policy_push) {
+                fprintf(stderr, "host-sim: %s: not JSON\n", arg);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "host-sim: unknown option %s\n", opt);
+            return 2;
+        }
+    }
+    FILE *log = fopen(argv[2], "a");
+    if (!log) {
+        perror(argv[2]);
+        return 1;
+    }
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int lfd = listen_on(argv[1]);
+    while (!stop) {
+        struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+        struct chan *c = chan_create(fd, 0, 0);
+        serve(c, log);
+        chan_destroy(c);
+        for (size_t i = 0; i < n_delayed; i++) {
+            json_object_put(delayed[i].verdict);
+        }
+        n_delayed = 0;
+    }
+    close(lfd);
+    unlink(argv[1]);
+    json_object_put(policy_push);
+    fclose(log);
+    return 0;
+}

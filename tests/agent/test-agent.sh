@@ -1,0 +1,351 @@
+#!/bin/sh
+# Integration test of appfw-agent on the development machine, with the
+# real kernel hooks and the real netfilter queue.
+#
+# A network namespace plays the guest (the agent runs there, its clients
+# in a test cgroup), another the rest of the network (servers), joined by
+# a veth pair.  host-sim plays the host's side of the agent's channel over
+# a UNIX socket: it denies ports 9090, 7071, 5354 and the program "nc",
+# allows the rest, and logs every message the agent sends.
+#
+# Covers: allowed and denied TCP connects (IPv4 and IPv6) by a Python
+# client, a static busybox and a raw-syscall program; cached denials
+# refused in the kernel without a SYN; UDP; inbound accept; the identity
+# in decide; flow_open, flow_close and stats; fail modes closed and
+# cached; the agent killed (the kernel refuses until it returns); and
+# --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
+set -u
+build=${1:-build}
+agent="$build/guest-agent/appfw-agent"
+hostsim="$build/tests/agent/host-sim"
+raw="$build/tests/agent/rawconnect"
+py="python3 $(cd "$(dirname "$0")/../switchd" && pwd)/netns-tcp.py"
+run=$(mktemp -d /tmp/appfw-agent-test.XXXXXX) || exit 1
+tag=$$
+gns=afwg$tag
+sns=afws$tag
+passed=0
+failed=0
+
+# has TEXT REGEX: whether TEXT matches REGEX (grep -E).
+has() {
+    printf '%s\n' "$1" | grep -Eq "$2"
+}
+
+check() {
+    name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "PASS $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+    fi
+}
+
+# cgroup v2 mounted again under the run directory: "ip netns exec"
+# mounts a sysfs of its own, which hides /sys/fs/cgroup.
+cgroot="$run/cgroup2"
+cg="$cgroot/appfw-test-agent-$tag"
+
+stop_pid() {
+    [ -n "$1" ] && kill "$1" 2>/dev/null && {
+        for _ in $(seq 50); do
+            kill -0 "$1" 2>/dev/null || return 0
+            sleep 0.05
+        done
+        kill -9 "$1" 2>/dev/null
+    }
+    return 0
+}
+
+cleanup() {
+    # KEEP_LOGS=DIR keeps the logs for a look after the run.
+    [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" &&
+        cp "$run"/*.log "$run"/*.stderr "$KEEP_LOGS" 2>/dev/null
+    [ -f "$run/appfw-agent.pid" ] && stop_pid "$(cat "$run/appfw-agent.pid")"
+    stop_pid "${host_pid:-}"
+    if [ -d "$cg" ]; then
+        for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+            kill -9 "$p" 2>/dev/null
+        done
+        sleep 0.1
+    fi
+    stop_pid "${srv_pid:-}"
+    stop_pid "${gsrv:-}"
+    stop_pid "${lsrv:-}"
+    stop_pid "${srv2:-}"
+    if [ -d "$run/bpffs" ]; then
+        ip netns exec "$gns" "$agent" --uninstall $common_opts \
+            >/dev/null 2>&1
+        umount "$run/bpffs" 2>/dev/null
+    fi
+    rmdir "$cg" 2>/dev/null
+    umount "$cgroot" 2>/dev/null
+    ip netns del "$gns" 2>/dev/null
+    ip netns del "$sns" 2>/dev/null
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() {
+    echo "test-agent: $*" >&2
+    for f in "$run"/*.log "$run"/*.stderr; do
+        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
+    done
+    failed=$((failed + 1))
+    echo "agent: $passed passed, $failed failed"
+    exit 1
+}
+
+# Runs a command in the guest namespace, inside the test cgroup.
+in_guest() {
+    ip netns exec "$gns" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+        "$cg" "$@"
+}
+# Runs a command in the other namespace.
+in_net() {
+    ip netns exec "$sns" "$@"
+}
+
+# --- The two namespaces, the cgroup and a private bpffs.
+ip netns add "$gns" && ip netns add "$sns" || die "ip netns add"
+ip link add "afwa$tag" netns "$gns" type veth peer name "afwb$tag" \
+    netns "$sns" || die "veth"
+ip -n "$gns" link set lo up
+ip -n "$sns" link set lo up
+ip -n "$gns" addr add 10.88.0.1/24 dev "afwa$tag"
+ip -n "$sns" addr add 10.88.0.2/24 dev "afwb$tag"
+ip -n "$gns" -6 addr add fd88::1/64 dev "afwa$tag" nodad
+ip -n "$sns" -6 addr add fd88::2/64 dev "afwb$tag" nodad
+ip -n "$gns" link set "afwa$tag" up
+ip -n "$sns" link set "afwb$tag" up
+mkdir "$cgroot" && mount -t cgroup2 none "$cgroot" || die "cgroup2 mount"
+mkdir "$cg" || die "cgroup $cg"
+mkdir "$run/bpffs" && mount -t bpf bpf "$run/bpffs" || die "bpffs"
+mkdir "$run/state"
+
+# Servers on the other side (a SYN counter first: a refused connect that
+# the kernel decides from the cache sends none).
+in_net iptables-legacy -A INPUT -p tcp --dport 9090 --syn || \
+    die "iptables in the server namespace"
+UDP_LOG="$run/udp.log" ip netns exec "$sns" $py serve 8080 9090 udp:5353 \
+    udp:5354 &
+srv_pid=$!
+: >"$run/udp.log"
+sleep 0.5
+syn_count() {
+    in_net iptables-legacy -L INPUT -v -x -n | awk '/dpt:9090/ { print $1 }'
+}
+
+# --- The host's side and the agent.
+start_host() {
+    "$hostsim" "$run/host.sock" "$run/host.log" --deny-port 9090 \
+        --deny-port 7071 --deny-port 5354 --deny-name nc --ttl 300 \
+        --notify "$@" 2>>"$run/host.stderr" &
+    host_pid=$!
+    for _ in $(seq 50); do
+        [ -S "$run/host.sock" ] && return 0
+        sleep 0.05
+    done
+    die "host-sim did not start"
+}
+stop_host() {
+    stop_pid "$host_pid"
+    host_pid=
+}
+common_opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
+--rundir $run --queue 4243 --iptables iptables-legacy \
+--ip6tables ip6tables-legacy"
+start_agent() {
+    ups=$(grep -c "channel up" "$run/agent.log" 2>/dev/null)
+    ip netns exec "$gns" "$agent" $common_opts --channel "$run/host.sock" \
+        --log-file "$run/agent.log" --log-level dbg --dead-after-ms 1000 \
+        --stats-interval 1 --verdict-timeout-ms 1000 --heartbeat-s 1 \
+        "$@" 2>>"$run/agent.stderr" &
+    for _ in $(seq 100); do
+        [ "$(grep -c "channel up" "$run/agent.log" 2>/dev/null)" \
+          -gt "${ups:-0}" ] && return 0
+        sleep 0.05
+    done
+    die "appfw-agent did not start"
+}
+agent_pid() { cat "$run/appfw-agent.pid"; }
+status() {
+    kill -USR1 "$(agent_pid)"
+    sleep 0.2
+    grep 'status ' "$run/agent.log" | tail -1
+}
+field() { status | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
+
+start_host
+start_agent
+check "the agent installed its chains in the guest" \
+    sh -c "ip netns exec $gns iptables-legacy -S OUTPUT | grep -q APPFW-OUT &&
+           ip netns exec $gns ip6tables-legacy -S INPUT | grep -q APPFW-IN"
+check "its hooks are pinned" test -e "$run/bpffs/appfw/link_afw_connect4"
+
+connect() { in_guest $py connect "$@"; }
+check_connect() {
+    r=$(connect "$2" "$3")
+    check "$1 ($r)" has "$r" "$4"
+}
+
+# --- TCP, IPv4 and IPv6.
+check_connect "an allowed TCP connect passes" 10.88.0.2 8080 '^ok'
+check_connect "a denied TCP connect is refused at once" 10.88.0.2 9090 \
+    '^fail ConnectionRefusedError 0\.[0-4]'
+check_connect "allowed over IPv6" fd88::2 8080 '^ok'
+syn0=$(syn_count)
+check_connect "a cached denial fails in the kernel with EPERM" \
+    10.88.0.2 9090 '^fail PermissionError 0\.0'
+check "and sends no SYN" test "$(syn_count)" = "$syn0"
+check "the kernel counted the cached denial" \
+    test "$(field kernel_cached_deny)" -ge 1
+
+# --- The decide carries the process's identity.
+pybin=$(python3 -c 'import os; print(os.readlink("/proc/self/exe"))')
+pysha=$(sha256sum "$pybin" | cut -d' ' -f1)
+decide=$(grep '"type":"decide"' "$run/host.log" | grep '"port":8080' | head -1)
+check "decide: event, protocol, direction, endpoints" sh -c "echo '$decide' |
+    grep -q '\"event\":\"connect\"' && echo '$decide' | grep -q '\"protocol\":\"tcp\"' &&
+    echo '$decide' | grep -q '\"direction\":\"outbound\"' &&
+    echo '$decide' | grep -q '\"remote\":{\"address\":\"10.88.0.2\",\"port\":8080}'"
+check "decide: the executable's path and SHA-256" sh -c "echo '$decide' |
+    grep -q '\"path\":\"$pybin\"' && echo '$decide' | grep -q '$pysha'"
+check "decide: user, process and command line" sh -c "echo '$decide' |
+    grep -q '\"uid\":0' && echo '$decide' | grep -q '\"name\":\"root\"' &&
+    echo '$decide' | grep -q 'netns-tcp.py connect 10.88.0.2 8080'"
+
+# --- A static busybox and a raw-syscall client.
+bb=$(command -v busybox)
+bbsha=$(sha256sum "$(readlink -f "$bb")" | cut -d' ' -f1)
+r=$(echo hi | in_guest "$bb" timeout 3 "$bb" nc 10.88.0.2 8080 2>&1)
+check "static busybox nc connects where allowed ($r)" has "$r" '^ok:hi'
+
+check "and is identified by its own hash" grep -q "$bbsha" "$run/host.log"
+r=$(echo hi | in_guest "$bb" timeout 3 "$bb" nc 10.88.0.2 9090 2>&1)
+check "busybox nc is refused where denied ($r)" has "$r" 'refused'
+# Another binary (verdicts are cached by SHA-256), named nc.
+cp "$raw" "$run/nc" && printf 'x' >>"$run/nc"
+r=$(in_guest "$run/nc" 10.88.0.2 8080)
+check "a raw-syscall client named nc is denied by name ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+r=$(in_guest "$raw" fd88::2 9090)
+check "a raw-syscall IPv6 connect to a denied port is refused ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+r=$(in_guest "$raw" 10.88.0.2 8080)
+check "a raw-syscall connect to an allowed port passes ($r)" \
+    test "$r" = ok
+
+# --- UDP.
+in_guest $py udp 10.88.0.2 5353 allowed >/dev/null
+in_guest $py udp 10.88.0.2 5354 denied >/dev/null
+in_guest $py udp fd88::2 5353 allowed6 >/dev/null
+sleep 0.5
+check "an allowed UDP datagram arrives" grep -q '^5353 allowed$' "$run/udp.log"
+check "over IPv6 too" grep -q '^5353 allowed6$' "$run/udp.log"
+check "a denied one does not" sh -c "! grep -q denied '$run/udp.log'"
+
+# --- Inbound: listen and accept.
+UDP_LOG=/dev/null ip netns exec "$gns" sh -c \
+    'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" $py serve 7070 7071 &
+gsrv=$!
+sleep 0.5
+r=$(in_net $py connect 10.88.0.1 7070)
+check "an allowed inbound connection is accepted ($r)" has "$r" '^ok'
+r=$(in_net $py connect 10.88.0.1 7071)
+check "a denied one is reset ($r)" \
+    has "$r" '^fail ConnectionRefusedError 0\.[0-4]'
+check "the host was asked about the accept" \
+    grep -q '"event":"accept".*"port":7070' "$run/host.log"
+check "and about the listen" grep -q '"event":"listen"' "$run/host.log"
+kill "$gsrv" 2>/dev/null
+
+# --- flow_open on cached allows, flow_close and stats.
+connect 10.88.0.2 8080 >/dev/null
+check "a connect on a cached allow is decided in the kernel" \
+    test "$(field kernel_cached_allow)" -ge 1
+sleep 1.5
+check "and still reported to the host (flow_open)" \
+    grep -q '"type":"flow_open".*"port":8080' "$run/host.log"
+check "closed connections are reported with their bytes (flow_close)" \
+    sh -c "grep '\"type\":\"flow_close\"' '$run/host.log' |
+           grep -q '\"bytes_out\":[1-9]'"
+in_guest $py loop 10.88.0.2 8080 0 >/dev/null
+UDP_LOG=/dev/null ip netns exec "$sns" $py serve 6060 &
+lsrv=$!
+sleep 0.3
+in_guest python3 -c "
+import socket, time
+s = socket.create_connection(('10.88.0.2', 6060))
+s.sendall(b'x' * 5000)
+time.sleep(2.5)
+" &
+sleep 2.2
+check "open connections are reported in stats with their bytes" \
+    sh -c "grep '\"type\":\"stats\"' '$run/host.log' | grep '\"port\":6060' |
+           grep -q '\"bytes_out\":[1-9]'"
+wait $!
+kill "$lsrv" 2>/dev/null
+
+# --- The host away: fail mode closed.
+stop_host
+sleep 0.3
+check_connect "host away, fail closed: an uncached connect is refused" \
+    10.88.0.2 8081 '^fail ConnectionRefusedError'
+check_connect "a cached allow still passes" 10.88.0.2 8080 '^ok'
+
+# --- Fail mode cached: the last policy_push decides.
+cat >"$run/policy.json" <<'EOF'
+{"type": "policy_push", "version": 7, "default": "deny", "ttl": 60,
+ "rules": [{"id": "allow-8081", "action": "allow", "protocol": "tcp",
+            "port_min": 8081, "port_max": 8081}]}
+EOF
+stop_pid "$(agent_pid)"
+start_host --policy-push "$run/policy.json"
+start_agent --fail-mode cached
+for _ in $(seq 50); do
+    [ -f "$run/state/policy.json" ] && break
+    sleep 0.05
+done
+check "the agent keeps the policy_push it received" \
+    grep -q allow-8081 "$run/state/policy.json"
+stop_host
+sleep 0.3
+UDP_LOG=/dev/null ip netns exec "$sns" $py serve 8081 8082 &
+srv2=$!
+sleep 0.3
+check_connect "host away, fail cached: a connect the policy allows passes" \
+    10.88.0.2 8081 '^ok'
+check_connect "and one it does not is refused" 10.88.0.2 8082 \
+    '^fail ConnectionRefusedError'
+kill "$srv2" 2>/dev/null
+
+# --- The agent killed: the kernel refuses until it is back.
+start_host
+kill -9 "$(agent_pid)"
+sleep 1.3
+check_connect "agent killed: new connections are refused in the kernel" \
+    10.88.0.2 8080 '^fail PermissionError'
+rm -f "$run/appfw-agent.pid"
+start_agent
+check_connect "agent back: connections pass again" 10.88.0.2 8080 '^ok'
+
+# --- Clean stop and --uninstall.
+stop_pid "$(agent_pid)"
+check "SIGTERM stops the agent and removes its pid file" \
+    test ! -e "$run/appfw-agent.pid"
+ip netns exec "$gns" "$agent" --uninstall $common_opts >/dev/null 2>&1
+check "--uninstall removes the chains" \
+    sh -c "! ip netns exec $gns iptables-legacy -S | grep -q APPFW"
+check "and the hooks" test ! -e "$run/bpffs/appfw/link_afw_connect4"
+check_connect "with no agent and no hooks, connections are not filtered" \
+    10.88.0.2 9090 '^ok'
+check "no errors or crashes on stderr" \
+    sh -c "! grep -v '^$' '$run/agent.stderr' 2>/dev/null | grep -q ."
+
+echo "agent: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
