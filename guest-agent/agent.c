@@ -41,8 +41,14 @@ LOG_MODULE(agent);
 #define PACKETS_PER_RUN 1024
 #define RECORDS_PER_RUN 1024
 #define KERNEL_HEARTBEAT_MS 1000
+/* The hooks' records (cached-allow SYNs, closes, binds) are submitted
+ * without waking the agent, which would cost every connect() a wakeup;
+ * the agent reads them at this interval instead. */
+#define RECORDS_INTERVAL_MS 50
 #define MAX_CONNS 65536
-#define STATS_FLOWS_PER_MSG 1024
+/* A stats flow is up to about 400 bytes of JSON: 128 of them stay well
+ * inside a frame (64 KiB). */
+#define STATS_FLOWS_PER_MSG 128
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 #define MIN(A, B) ((A) < (B) ? (A) : (B))
@@ -106,6 +112,16 @@ struct known_exe {
 
 #define MAX_KNOWN_EXES 4096
 
+/* A process's identity, reused for this long by events of the same
+ * process, executable and credentials: reading /proc costs more than the
+ * whole round trip to the host. */
+#define PROCESS_CACHE_MS 1000
+#define MAX_PROCESSES 4096
+struct cached_process {
+    struct identity id;
+    int64_t expires;
+};
+
 enum chan_state {
     CH_DOWN,
     CH_HELLO,                       /* Our hello sent, waiting for theirs. */
@@ -138,7 +154,8 @@ struct agent {
 
     struct strmap conns;            /* tuple text -> struct conn */
     struct strmap exes;             /* "dev:ino" -> struct known_exe */
-    int64_t next_stats, next_kernel_hb;
+    struct strmap processes;        /* see process_key() */
+    int64_t next_stats, next_kernel_hb, next_records;
 
     struct log_rl rl;
     unsigned long long packets, cached, asked, allowed, denied, failed,
@@ -705,6 +722,24 @@ known_exe_free(void *e_)
     }
 }
 
+static void
+cached_process_free(void *p_)
+{
+    struct cached_process *p = p_;
+    if (p) {
+        identity_destroy(&p->id);
+        free(p);
+    }
+}
+
+static char *
+process_key(const struct afw_owner *o)
+{
+    return xasprintf("%"PRIu32" %"PRIu32" %"PRIu32" %llu:%llu", o->tgid,
+                     o->uid, o->gid, (unsigned long long) o->exe_dev,
+                     (unsigned long long) o->exe_ino);
+}
+
 static char *
 exe_key(const struct afw_owner *o)
 {
@@ -721,7 +756,29 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
         const struct afw_owner *o, struct identity *id)
 {
     memset(id, 0, sizeof *id);
+    char *pkey = o && o->exe_ino && (int) o->tgid == pid ? process_key(o)
+                                                          : NULL;
+    if (pkey) {
+        struct cached_process *cp = strmap_find(&a->processes, pkey);
+        if (cp && cp->expires > time_mono_ms()) {
+            identity_clone(id, &cp->id);
+            free(pkey);
+            return true;
+        }
+        cached_process_free(strmap_delete(&a->processes, pkey));
+    }
     if (pid > 0 && !identity_resolve(a->ids, pid, uid, gid, id)) {
+        if (pkey) {
+            if (strmap_count(&a->processes) >= MAX_PROCESSES) {
+                strmap_clear(&a->processes, cached_process_free);
+            }
+            struct cached_process *cp = xmalloc(sizeof *cp);
+            identity_clone(&cp->id, id);
+            cp->expires = time_mono_ms() + PROCESS_CACHE_MS;
+            strmap_add(&a->processes, pkey, cp);
+            free(pkey);
+            pkey = NULL;
+        }
         if (o && o->exe_ino && id->exe_path) {
             char *key = exe_key(o);
             if (!strmap_find(&a->exes, key)) {
@@ -740,6 +797,7 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
         }
         return true;
     }
+    free(pkey);
     if (!o || !o->exe_ino) {
         return false;
     }
@@ -903,24 +961,29 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     memcpy(local.addr, w.t.local, 16);
     memcpy(remote.addr, w.t.remote, 16);
     struct sockdiag_sock s;
+    memset(&s, 0, sizeof s);
     struct afw_owner owner;
     bool have_owner = false;
-    int error = sockdiag_lookup(a->sd, t.family, t.proto, &local, &remote,
-                                false, &s);
-    if (error == ENOENT && !inbound && t.proto == IPPROTO_UDP) {
-        /* A datagram whose socket is already closed: its sender as the
-         * hooks recorded it at sendmsg(). */
-        struct afw_udp_key uk = {
+    int error = 0;
+    if (!inbound) {
+        /* Outbound: the hooks recorded the sender under the flow. */
+        struct afw_flow_key fk = {
             .family = t.family,
+            .protocol = t.proto,
             .local_port = w.t.local_port,
             .remote_port = w.t.remote_port,
         };
-        memcpy(uk.remote, w.t.remote, 16);
-        if (hooks_find_udp_owner(a->hooks, &uk, &owner)) {
+        memcpy(fk.remote, w.t.remote, 16);
+        struct afw_flow f;
+        if (hooks_find_flow(a->hooks, &fk, &f)) {
             have_owner = true;
-            memset(&s, 0, sizeof s);
-            error = 0;
+            owner = f.owner;
+            s.cookie = f.cookie;
         }
+    }
+    if (!have_owner) {
+        error = sockdiag_lookup(a->sd, t.family, t.proto, &local, &remote,
+                                false, &s);
     }
     if (error) {
         if (inbound) {
@@ -1116,13 +1179,22 @@ on_record(const struct afw_record *r, void *a_)
         struct conn c = { .direction = VCACHE_OUTBOUND, .cookie = r->cookie,
                           .uid = r->owner.uid };
         record_tuple(r, &c.t);
-        struct identity id;
-        if (resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid,
-                    &r->owner, &id)) {
-            c.have_sha256 = id.have_sha256;
-            memcpy(c.sha256, id.sha256, 32);
+        char *ek = exe_key(&r->owner);
+        struct known_exe *e = strmap_find(&a->exes, ek);
+        free(ek);
+        if (e) {
+            /* Seen when its verdict was asked for: no /proc reads. */
+            c.have_sha256 = e->have_sha256;
+            memcpy(c.sha256, e->sha256, 32);
+        } else {
+            struct identity id;
+            if (resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid,
+                        &r->owner, &id)) {
+                c.have_sha256 = id.have_sha256;
+                memcpy(c.sha256, id.sha256, 32);
+            }
+            identity_destroy(&id);
         }
-        identity_destroy(&id);
         c.start_ms = time_wall_ms();
         send_flow_open(a, &c, NULL, VC_CONNECT);
         char *key = tuple_text(&c.t);
@@ -1227,6 +1299,7 @@ agent_create(const struct agent_config *cfg, char **errorp)
     strmap_init(&a->by_key);
     strmap_init(&a->conns);
     strmap_init(&a->exes);
+    strmap_init(&a->processes);
     notify_open();
 
     struct identity_config ic = { .domain = cfg->domain };
@@ -1298,6 +1371,7 @@ agent_destroy(struct agent *a)
     strmap_destroy(&a->by_key, NULL);
     strmap_destroy(&a->conns, free);
     strmap_destroy(&a->exes, known_exe_free);
+    strmap_destroy(&a->processes, cached_process_free);
     chan_destroy(a->chan);
     nfq_close(a->nfq);
     sockdiag_close(a->sd);
@@ -1386,7 +1460,10 @@ agent_run(struct agent *a)
         }
         handle_packet(a, &pkt);
     }
-    hooks_consume(a->hooks, on_record, a);
+    if (now >= a->next_records) {
+        hooks_consume(a->hooks, on_record, a);
+        a->next_records = time_mono_ms() + RECORDS_INTERVAL_MS;
+    }
 
     /* Late verdicts. */
     now = time_mono_ms();
@@ -1409,7 +1486,7 @@ void
 agent_wait(struct agent *a)
 {
     loop_fd_wait(nfq_fd(a->nfq), POLLIN);
-    loop_fd_wait(hooks_events_fd(a->hooks), POLLIN);
+    loop_timer_wait_until(a->next_records);
     if (a->chan) {
         loop_fd_wait(chan_fd(a->chan), chan_poll_events(a->chan));
         if (a->ch_state == CH_UP) {

@@ -75,7 +75,7 @@ unpin_maps(const char *pin_dir)
 {
     static const char *const names[] = {
         "afw_socks", "afw_verdicts", "afw_state", "afw_counters",
-        "afw_notify", "afw_udp", "afw_events",
+        "afw_notify", "afw_flows", "afw_events",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char *path = xasprintf("%s/%s", pin_dir, names[i]);
@@ -326,11 +326,11 @@ hooks_find_owner(struct hooks *h, uint64_t cookie, struct afw_owner *o)
 }
 
 bool
-hooks_find_udp_owner(struct hooks *h, const struct afw_udp_key *k,
-                     struct afw_owner *o)
+hooks_find_flow(struct hooks *h, const struct afw_flow_key *k,
+                struct afw_flow *f)
 {
-    return !bpf_map__lookup_elem(h->skel->maps.afw_udp, k, sizeof *k, o,
-                                 sizeof *o, 0);
+    return !bpf_map__lookup_elem(h->skel->maps.afw_flows, k, sizeof *k, f,
+                                 sizeof *f, 0);
 }
 
 int

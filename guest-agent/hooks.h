@@ -41,10 +41,10 @@ int hooks_heartbeat(struct hooks *);
 /* The owner recorded for socket 'cookie'.  Returns false if none. */
 bool hooks_find_owner(struct hooks *, uint64_t cookie, struct afw_owner *);
 
-/* The owner recorded for the UDP flow 'k' (its sender's side).  Returns
+/* The socket and owner recorded for the outbound flow 'k'.  Returns
  * false if none. */
-bool hooks_find_udp_owner(struct hooks *, const struct afw_udp_key *,
-                          struct afw_owner *);
+bool hooks_find_flow(struct hooks *, const struct afw_flow_key *,
+                     struct afw_flow *);
 
 /* Mirrors a cached verdict into the kernel for 'ttl_ms'. */
 int hooks_put_verdict(struct hooks *, const struct afw_verdict_key *,

@@ -47,16 +47,24 @@ struct afw_owner {
     char comm[16];
 };
 
-/* A UDP datagram's flow, from the sender's side: the owner is recorded
- * under it too, because a program may send one datagram and close its
- * socket before the agent can look the socket up. */
-struct afw_udp_key {
+/* An outbound flow, from the sender's side: the socket and its owner are
+ * recorded under it when its first packet is about to leave (TCP: by
+ * sock_ops just before the SYN; UDP: at sendmsg(), when the socket is
+ * bound).  The agent finds a queued packet's sender here without asking
+ * sock_diag, and finds it even if the socket is already closed (a
+ * program may send one datagram and exit). */
+struct afw_flow_key {
     __u8 family;
-    __u8 pad;
+    __u8 protocol;
     __u16 local_port;           /* Host order. */
     __u16 remote_port;          /* Host order. */
-    __u16 pad2;
+    __u16 pad;
     __u8 remote[16];
+};
+
+struct afw_flow {
+    __u64 cookie;
+    struct afw_owner owner;
 };
 
 /* A cached verdict, as the kernel can compute its key: the executable by

@@ -85,10 +85,10 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 16384);
-    __type(key, struct afw_udp_key);
-    __type(value, struct afw_owner);
+    __type(key, struct afw_flow_key);
+    __type(value, struct afw_flow);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
-} afw_udp SEC(".maps");
+} afw_flows SEC(".maps");
 
 /* Sockets whose SYN the sock_ops program reports (cached allows). */
 struct {
@@ -208,7 +208,7 @@ emit_bind(__u64 cookie, const struct afw_owner *o,
     r->family = k->family;
     r->port = k->port;
     __builtin_memcpy(r->addr, k->addr, 16);
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
 /* Marks the socket with the state's allow bit, keeping any mark it has. */
@@ -255,13 +255,15 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
         /* sendmsg() binds the socket before this hook runs. */
         struct bpf_sock *sk = ctx->sk;
         if (sk) {
-            struct afw_udp_key uk = {
+            struct afw_flow_key fk = {
                 .family = k.family,
+                .protocol = IPPROTO_UDP,
                 .local_port = (__u16) sk->src_port,
                 .remote_port = k.port,
             };
-            __builtin_memcpy(uk.remote, k.addr, 16);
-            bpf_map_update_elem(&afw_udp, &uk, &o, BPF_ANY);
+            __builtin_memcpy(fk.remote, k.addr, 16);
+            struct afw_flow f = { .cookie = cookie, .owner = o };
+            bpf_map_update_elem(&afw_flows, &fk, &f, BPF_ANY);
         }
     }
 
@@ -361,6 +363,30 @@ afw_sockops(struct bpf_sock_ops *skops)
     __u32 type;
     if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
         if (!bpf_map_lookup_elem(&afw_notify, &cookie)) {
+            /* Its SYN goes to the agent's queue: let the agent find the
+             * socket by the SYN's addresses. */
+            struct afw_owner *o = bpf_map_lookup_elem(&afw_socks, &cookie);
+            if (o) {
+                struct afw_flow_key fk = {
+                    .family = skops->family,
+                    .protocol = IPPROTO_TCP,
+                    .local_port = (__u16) skops->local_port,
+                    .remote_port = (__u16) bpf_ntohl(skops->remote_port),
+                };
+                if (skops->family == AF_INET) {
+                    __u32 rem = skops->remote_ip4;
+                    __builtin_memcpy(fk.remote, &rem, 4);
+                } else {
+                    __u32 rem[4];
+                    rem[0] = *(volatile __u32 *) &skops->remote_ip6[0];
+                    rem[1] = *(volatile __u32 *) &skops->remote_ip6[1];
+                    rem[2] = *(volatile __u32 *) &skops->remote_ip6[2];
+                    rem[3] = *(volatile __u32 *) &skops->remote_ip6[3];
+                    __builtin_memcpy(fk.remote, rem, 16);
+                }
+                struct afw_flow f = { .cookie = cookie, .owner = *o };
+                bpf_map_update_elem(&afw_flows, &fk, &f, BPF_ANY);
+            }
             return 1;
         }
         bpf_map_delete_elem(&afw_notify, &cookie);
@@ -392,7 +418,7 @@ afw_sockops(struct bpf_sock_ops *skops)
         r->segs_out = skops->segs_out;
         bpf_map_delete_elem(&afw_socks, &cookie);
     }
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
     return 1;
 }
 
