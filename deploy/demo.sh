@@ -22,8 +22,10 @@ if [ -n "$missing" ]; then
     printf 'make demo: the end-to-end demo cannot run yet; missing:%b\n' \
         "$missing" >&2
     printf 'What exists today: appid, appfw-secd and appfw-switchd, tested\n' >&2
-    printf 'end to end against a private OVS with namespace VMs by "make check"\n' >&2
-    printf '(tests/switchd/test-switchd.sh).\n' >&2
+    printf 'end to end against a private OVS with namespace VMs, and\n' >&2
+    printf 'appfw-agent, tested with its kernel hooks in namespaces, by\n' >&2
+    printf '"make check" (tests/switchd/test-switchd.sh,\n' >&2
+    printf 'tests/agent/test-agent.sh).\n' >&2
     exit 1
 fi
 

@@ -34,3 +34,20 @@ PROGRAMS += $(BUILD)/guest-agent/appfw-agent
 $(BUILD)/guest-agent/appfw-agent: $(BUILD)/guest-agent/main.o $(GA_LIB) \
                                   $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< -o $@ $(GA_LIBS)
+
+# The self-contained agent for guest images: statically linked (glibc,
+# libbpf, libelf, zlib, json-c, libcrypto), so a busybox initramfs needs
+# nothing else.  Not in SAN=1 builds: the sanitizers do not link
+# statically.
+ifneq ($(SAN),1)
+GA_STATIC := $(BUILD_ROOT)/static/appfw-agent
+PROGRAMS += $(GA_STATIC)
+$(GA_STATIC): $(BUILD)/guest-agent/main.o $(GA_LIB) $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) -static $< -o $@ $(GA_LIB) $(COMMON_LIB) -ljson-c -lcrypto \
+	    -lbpf -lelf -lz 2>$@.log || { cat $@.log; rm -f $@.log; exit 1; }
+	@# libcrypto warns about resolver functions the agent never calls.
+	@grep -v -e 'statically linked applications' -e 'in function' \
+	    $@.log || true
+	@rm -f $@.log
+endif
