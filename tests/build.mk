@@ -63,3 +63,9 @@ $(BUILD)/tests/agent/host-sim: $(BUILD)/tests/agent/host-sim.o $(COMMON_LIB)
 $(BUILD)/tests/agent/rawconnect: tests/agent/rawconnect.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
+BENCHES += tests/bench/bench-agent.sh
+PROGRAMS += $(BUILD)/tests/agent/connbench
+$(BUILD)/tests/agent/connbench: $(BUILD)/tests/agent/connbench.o \
+                                $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(APPID_LIBS) -lm

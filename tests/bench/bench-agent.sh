@@ -1,0 +1,206 @@
+#!/bin/sh
+# Benchmark: appfw-agent in a network namespace on this machine, each
+# measurement against a baseline in the same run (issue #6's goals):
+#   - connect() with a cached verdict (decided in the kernel), against the
+#     same connect() from a twin namespace without the agent: median
+#     <= 1.10x and p99 <= 1.25x;
+#   - connect() with an uncached verdict (asked over the channel): the
+#     time it adds, against a bare request/response over the same kind of
+#     channel (connbench rr to host-sim): <= 1.5x;
+#   - a burst of 10,000 connects at once: none bypassed (each SYN reached
+#     the agent), no queue drops (the kernel's nfnetlink_queue counters).
+# Rounds alternate between the two sides; the median round is reported.
+set -u
+build=${BUILD:-build}
+agent="$build/guest-agent/appfw-agent"
+hostsim="$build/tests/agent/host-sim"
+cb="$build/tests/agent/connbench"
+N=${AGENT_BENCH_CONNECTS:-2000}
+run=$(mktemp -d /tmp/appfw-bench-agent.XXXXXX) || exit 1
+tag=$$
+g1=afwbg$tag
+g2=afwbh$tag
+sv=afwbs$tag
+cgroot="$run/cgroup2"
+cg="$cgroot/appfw-bench-agent-$tag"
+
+die() {
+    echo "bench-agent: $*" >&2
+    for f in "$run"/*.log "$run"/*.stderr; do
+        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
+    done
+    exit 1
+}
+stop_pid() {
+    [ -n "$1" ] && kill "$1" 2>/dev/null && {
+        for _ in $(seq 50); do
+            kill -0 "$1" 2>/dev/null || return 0
+            sleep 0.05
+        done
+        kill -9 "$1" 2>/dev/null
+    }
+    return 0
+}
+opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
+--rundir $run --queue 4244 --iptables iptables-legacy \
+--ip6tables ip6tables-legacy"
+cleanup() {
+    [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" &&
+        cp "$run"/*.log "$run"/*.stderr "$KEEP_LOGS" 2>/dev/null
+    [ -f "$run/appfw-agent.pid" ] && stop_pid "$(cat "$run/appfw-agent.pid")"
+    stop_pid "${host_pid:-}"
+    stop_pid "${rr_pid:-}"
+    stop_pid "${srv_pid:-}"
+    stop_pid "${srv2_pid:-}"
+    if [ -d "$run/bpffs" ]; then
+        ip netns exec "$g1" "$agent" --uninstall $opts >/dev/null 2>&1
+        umount "$run/bpffs" 2>/dev/null
+    fi
+    rmdir "$cg" 2>/dev/null
+    umount "$cgroot" 2>/dev/null
+    for ns in "$g1" "$g2" "$sv"; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- Two guests (one with the agent), one server namespace.
+for ns in "$g1" "$g2" "$sv"; do
+    ip netns add "$ns" || die "ip netns add"
+    ip -n "$ns" link set lo up
+done
+ip link add "afwx$tag" netns "$g1" type veth peer name "afwy$tag" \
+    netns "$sv" || die veth
+ip link add "afwz$tag" netns "$g2" type veth peer name "afwq$tag" \
+    netns "$sv" || die veth
+ip -n "$g1" addr add 10.88.0.1/24 dev "afwx$tag"
+ip -n "$sv" addr add 10.88.0.2/24 dev "afwy$tag"
+ip -n "$g2" addr add 10.89.0.1/24 dev "afwz$tag"
+ip -n "$sv" addr add 10.89.0.2/24 dev "afwq$tag"
+for pair in "$g1 afwx$tag" "$sv afwy$tag" "$g2 afwz$tag" "$sv afwq$tag"; do
+    set -- $pair
+    ip -n "$1" link set "$2" up
+done
+mkdir "$cgroot" && mount -t cgroup2 none "$cgroot" || die "cgroup2 mount"
+mkdir "$cg" || die "cgroup"
+mkdir "$run/bpffs" "$run/state" && mount -t bpf bpf "$run/bpffs" ||
+    die "bpffs"
+# Room for a burst of SYNs at the server.
+ip netns exec "$sv" sysctl -qw net.core.somaxconn=65535 \
+    net.ipv4.tcp_max_syn_backlog=65535
+ip netns exec "$sv" "$cb" serve 8080 &
+srv_pid=$!
+# The burst's own server port: the rounds before leave thousands of
+# TIME_WAIT connections to 8080 that new connects would collide with.
+ip netns exec "$sv" "$cb" serve 8090 &
+srv2_pid=$!
+sleep 0.3
+
+start_host() {
+    "$hostsim" "$1" "$run/host.log" "$@" 2>>"$run/host.stderr" &
+}
+ups() { grep -c "channel up" "$run/agent.log" 2>/dev/null || true; }
+start_agent() {
+    ups=$(ups)
+    ip netns exec "$g1" "$agent" $opts --channel "$run/host.sock" \
+        --log-file "$run/agent.log" --log-level warn,agent:info,main:info \
+        2>>"$run/agent.stderr" &
+    for _ in $(seq 100); do
+        n=$(ups)
+        [ "${n:-0}" -gt "${ups:-0}" ] && return 0
+        sleep 0.05
+    done
+    die "appfw-agent did not start"
+}
+stop_agent() {
+    stop_pid "$(cat "$run/appfw-agent.pid")"
+}
+# connbench in the agent's guest, inside the enforced cgroup.
+in_g1() {
+    ip netns exec "$g1" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+        "$cg" "$@"
+}
+num() { echo "$1" | sed -n "s/.*$2=\([0-9.]*\).*/\1/p"; }
+
+# --- Cached verdicts: decided in the kernel.
+"$hostsim" "$run/host.sock" "$run/host.log" --ttl 3600 \
+    2>>"$run/host.stderr" &
+host_pid=$!
+sleep 0.2
+start_agent
+in_g1 "$cb" connect 10.88.0.2 8080 10 >/dev/null   # the first one asks
+echo "== agent: connect() with a cached verdict vs no agent ($N each)"
+: >"$run/ratios"
+for round in 1 2 3 4 5; do
+    a=$(in_g1 "$cb" connect 10.88.0.2 8080 "$N")
+    b=$(ip netns exec "$g2" "$cb" connect 10.89.0.2 8080 "$N")
+    echo "round $round: agent $a; no agent $b"
+    [ "$(num "$a" fail)" = 0 ] && [ "$(num "$b" fail)" = 0 ] ||
+        die "connects failed"
+    awk -v a="$(num "$a" p50_us)" -v b="$(num "$b" p50_us)" \
+        -v c="$(num "$a" p99_us)" -v d="$(num "$b" p99_us)" \
+        'BEGIN { printf "%.3f %.3f\n", a / b, c / d }' >>"$run/ratios"
+done
+sort -n -k1 "$run/ratios" | awk 'NR == 3 { printf "RATIO cached connect vs no agent (median round)  p50 %.2fx", $1 }'
+sort -n -k2 "$run/ratios" | awk 'NR == 3 { printf "  p99 %.2fx  goal: p50 <= 1.10x, p99 <= 1.25x\n", $2 }'
+kill -USR1 "$(cat "$run/appfw-agent.pid")"
+sleep 0.3
+grep -q 'kernel_cached_allow=[1-9]' "$run/agent.log" ||
+    die "the connects were not decided in the kernel"
+
+# --- Uncached verdicts: every connect asks over the channel.
+stop_agent
+stop_pid "$host_pid"
+"$hostsim" "$run/host.sock" "$run/host.log" --ttl 0 \
+    2>>"$run/host.stderr" &
+host_pid=$!
+"$hostsim" "$run/rr.sock" "$run/rr.log" --ttl 0 2>>"$run/host.stderr" &
+rr_pid=$!
+sleep 0.2
+start_agent
+M=$((N / 2))
+echo
+echo "== agent: connect() with an uncached verdict ($M each)"
+: >"$run/ratios"
+for round in 1 2 3 4 5; do
+    a=$(in_g1 "$cb" connect 10.88.0.2 8080 "$M")
+    b=$(ip netns exec "$g2" "$cb" connect 10.89.0.2 8080 "$M")
+    r=$("$cb" rr "$run/rr.sock" "$M")
+    echo "round $round: agent $a; no agent $b; bare request/response $r"
+    [ "$(num "$a" fail)" = 0 ] || die "uncached connects failed"
+    awk -v a="$(num "$a" p50_us)" -v b="$(num "$b" p50_us)" \
+        -v r="$(num "$r" p50_us)" -v c="$(num "$a" p99_us)" \
+        -v d="$(num "$b" p99_us)" -v q="$(num "$r" p99_us)" \
+        'BEGIN { printf "%.3f %.3f\n", (a - b) / r, (c - d) / q }' \
+        >>"$run/ratios"
+done
+sort -n -k1 "$run/ratios" | awk 'NR == 3 { printf "RATIO time an uncached verdict adds vs bare request/response (median round)  p50 %.2fx", $1 }'
+sort -n -k2 "$run/ratios" | awk 'NR == 3 { printf "  p99 %.2fx  goal: <= 1.5x\n", $2 }'
+
+# --- A burst of 10,000 connects at once.
+B=${AGENT_BENCH_BURST:-10000}
+echo
+echo "== agent: a burst of $B connects at once (uncached)"
+qstat() {
+    ip netns exec "$g1" cat /proc/net/netfilter/nfnetlink_queue |
+        awk '$1 == 4244 { print "queue_dropped=" $6 " user_dropped=" $7 }'
+}
+kill -USR1 "$(cat "$run/appfw-agent.pid")"
+sleep 0.3
+p0=$(grep 'status ' "$run/agent.log" | tail -1 | sed 's/.* packets=\([0-9]*\).*/\1/')
+q0=$(qstat)
+r=$(in_g1 "$cb" burst 10.88.0.2 8090 "$B")
+sleep 0.5
+kill -USR1 "$(cat "$run/appfw-agent.pid")"
+sleep 0.3
+st=$(grep 'status ' "$run/agent.log" | tail -1)
+p1=$(echo "$st" | sed 's/.* packets=\([0-9]*\).*/\1/')
+q1=$(qstat)
+echo "burst: $r; packets the agent decided: $((p1 - p0)); queue before" \
+     "($q0) after ($q1); agent $(echo "$st" | grep -o 'queue_errors=[0-9]*')"
+echo "RESULT burst of $B: connected $(num "$r" ok), failed $(num "$r" fail)," \
+     "decided by the agent $((p1 - p0)), kernel queue drops" \
+     "$(num "$q1" queue_dropped)/$(num "$q1" user_dropped)  goal: all" \
+     "connected, all decided, no drops"
