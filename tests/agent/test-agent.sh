@@ -16,7 +16,8 @@
 # --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
 set -u
 build=${1:-build}
-agent="$build/guest-agent/appfw-agent"
+# APPFW_AGENT: another build of the agent (make check uses the static one).
+agent=${APPFW_AGENT:-$build/guest-agent/appfw-agent}
 hostsim="$build/tests/agent/host-sim"
 raw="$build/tests/agent/rawconnect"
 py="python3 $(cd "$(dirname "$0")/../switchd" && pwd)/netns-tcp.py"
@@ -49,16 +50,7 @@ check() {
 cgroot="$run/cgroup2"
 cg="$cgroot/appfw-test-agent-$tag"
 
-stop_pid() {
-    [ -n "$1" ] && kill "$1" 2>/dev/null && {
-        for _ in $(seq 50); do
-            kill -0 "$1" 2>/dev/null || return 0
-            sleep 0.05
-        done
-        kill -9 "$1" 2>/dev/null
-    }
-    return 0
-}
+. "$(dirname "$0")/lib-agent.sh"
 
 cleanup() {
     # KEEP_LOGS=DIR keeps the logs for a look after the run.

@@ -31,16 +31,7 @@ die() {
     done
     exit 1
 }
-stop_pid() {
-    [ -n "$1" ] && kill "$1" 2>/dev/null && {
-        for _ in $(seq 50); do
-            kill -0 "$1" 2>/dev/null || return 0
-            sleep 0.05
-        done
-        kill -9 "$1" 2>/dev/null
-    }
-    return 0
-}
+. "$(dirname "$0")/../agent/lib-agent.sh"
 opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
 --rundir $run --queue 4244 --iptables iptables-legacy \
 --ip6tables ip6tables-legacy"
