@@ -1221,67 +1221,141 @@ on_record(const struct afw_record *r, void *a_)
 
 /* ---- Statistics. */
 
+/* One statistics pass: a sock_diag dump per family and protocol, joined
+ * with the tracked connections (TCP by 4-tuple, UDP by socket cookie). */
+struct stats_pass {
+    struct agent *a;
+    uint8_t family, proto;
+    struct strmap udp_by_cookie;    /* "cookie" -> struct conn */
+    struct strmap seen;             /* conns' keys -> NULL */
+    struct json_object *msg, *flows;
+    size_t n;
+};
+
+static void
+stats_flush(struct stats_pass *sp)
+{
+    if (sp->msg) {
+        send_msg(sp->a, sp->msg);
+        sp->msg = sp->flows = NULL;
+        sp->n = 0;
+    }
+}
+
+static void
+stats_sock(const struct sockdiag_endpoint *local,
+           const struct sockdiag_endpoint *remote,
+           const struct sockdiag_sock *s, void *sp_)
+{
+    struct stats_pass *sp = sp_;
+    struct agent *a = sp->a;
+    struct conn *c = NULL;
+    char *key;
+    if (sp->proto == IPPROTO_TCP) {
+        if (s->state == 10 /* TCP_LISTEN */) {
+            return;
+        }
+        struct conn_tuple t = {
+            .proto = sp->proto, .family = sp->family,
+            .local_port = local->port, .remote_port = remote->port,
+        };
+        memcpy(t.local, local->addr, 16);
+        memcpy(t.remote, remote->addr, 16);
+        key = tuple_text(&t);
+        c = strmap_find(&a->conns, key);
+    } else {
+        char ck[24];
+        snprintf(ck, sizeof ck, "%"PRIu64, s->cookie);
+        c = strmap_find(&sp->udp_by_cookie, ck);
+        key = c ? tuple_text(&c->t) : NULL;
+    }
+    if (!c || strmap_find(&sp->seen, key)) {
+        free(key);
+        return;
+    }
+    strmap_add(&sp->seen, key, c);
+    free(key);
+
+    if (!sp->msg) {
+        sp->msg = msg_create(MSG_STATS);
+        msg_put_int(sp->msg, "interval", a->cfg.stats_interval_s);
+        sp->flows = json_object_new_array();
+        json_object_object_add(sp->msg, "flows", sp->flows);
+    }
+    struct json_object *f = json_object_new_object();
+    put_flow_fields(f, c);
+    if (s->has_tcp_info) {
+        msg_put_int(f, "bytes_in", s->bytes_received & (uint64_t) MSG_INT_MAX);
+        msg_put_int(f, "bytes_out", s->bytes_acked & (uint64_t) MSG_INT_MAX);
+        msg_put_int(f, "packets_in", s->segs_in);
+        msg_put_int(f, "packets_out", s->segs_out);
+    }
+    int64_t d = time_wall_ms() - c->start_ms;
+    msg_put_int(f, "duration_ms", d > 0 ? d : 0);
+    json_object_array_add(sp->flows, f);
+    if (++sp->n == STATS_FLOWS_PER_MSG) {
+        stats_flush(sp);
+    }
+}
+
 static void
 send_stats(struct agent *a)
 {
-    struct json_object *m = NULL, *flows = NULL;
-    size_t n = 0;
-    char **gone = NULL;
-    size_t n_gone = 0;
+    if (!strmap_count(&a->conns)) {
+        return;
+    }
+    struct stats_pass sp = { .a = a };
+    strmap_init(&sp.udp_by_cookie);
+    strmap_init(&sp.seen);
     for (size_t i = 0; (i = strmap_next(&a->conns, i)) != SIZE_MAX; i++) {
-        const char *key = a->conns.nodes[i].key;
         struct conn *c = a->conns.nodes[i].data;
-        struct sockdiag_endpoint local = { .port = c->t.local_port };
-        struct sockdiag_endpoint remote = { .port = c->t.remote_port };
-        memcpy(local.addr, c->t.local, 16);
-        memcpy(remote.addr, c->t.remote, 16);
-        struct sockdiag_sock s;
-        if (sockdiag_lookup(a->sd, c->t.family, c->t.proto, &local, &remote,
-                            true, &s) || (c->t.proto == IPPROTO_TCP
-                                          && s.state == 10 /* LISTEN */)) {
-            gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
-            gone[n_gone++] = xstrdup(key);
-            continue;
-        }
-        if (!m) {
-            m = msg_create(MSG_STATS);
-            msg_put_int(m, "interval", a->cfg.stats_interval_s);
-            flows = json_object_new_array();
-            json_object_object_add(m, "flows", flows);
-        }
-        struct json_object *f = json_object_new_object();
-        put_flow_fields(f, c);
-        if (s.has_tcp_info) {
-            msg_put_int(f, "bytes_in", s.bytes_received
-                                       & (uint64_t) MSG_INT_MAX);
-            msg_put_int(f, "bytes_out", s.bytes_acked
-                                        & (uint64_t) MSG_INT_MAX);
-            msg_put_int(f, "packets_in", s.segs_in);
-            msg_put_int(f, "packets_out", s.segs_out);
-        }
-        int64_t d = time_wall_ms() - c->start_ms;
-        msg_put_int(f, "duration_ms", d > 0 ? d : 0);
-        json_object_array_add(flows, f);
-        if (++n == STATS_FLOWS_PER_MSG) {
-            send_msg(a, m);
-            m = NULL;
-            n = 0;
+        if (c->t.proto == IPPROTO_UDP && c->cookie) {
+            char ck[24];
+            snprintf(ck, sizeof ck, "%"PRIu64, c->cookie);
+            if (!strmap_find(&sp.udp_by_cookie, ck)) {
+                strmap_add(&sp.udp_by_cookie, ck, c);
+            }
         }
     }
-    if (m) {
-        send_msg(a, m);
-    }
-    /* Closed without a close event (UDP, or the ring buffer was full). */
-    for (size_t i = 0; i < n_gone; i++) {
-        struct conn *c = strmap_find(&a->conns, gone[i]);
-        if (c) {
-            send_flow_close(a, c, false, NULL);
-            strmap_delete(&a->conns, gone[i]);
-            free(c);
+    static const uint8_t families[] = { AF_INET, AF_INET6 };
+    static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+    int error = 0;
+    for (int f = 0; f < 2 && !error; f++) {
+        for (int p = 0; p < 2 && !error; p++) {
+            sp.family = families[f];
+            sp.proto = protos[p];
+            error = sockdiag_dump(a->sd, sp.family, sp.proto, stats_sock,
+                                  &sp);
         }
-        free(gone[i]);
     }
-    free(gone);
+    stats_flush(&sp);
+    if (error) {
+        /* Without a complete picture, nothing is declared closed. */
+        LOG_WARN_RL(&a->rl, "statistics: sock_diag dump: %s",
+                    strerror(error));
+    } else {
+        /* Closed without a close record (UDP, or the ring was full). */
+        char **gone = NULL;
+        size_t n_gone = 0;
+        for (size_t i = 0; (i = strmap_next(&a->conns, i)) != SIZE_MAX;
+             i++) {
+            if (!strmap_find(&sp.seen, a->conns.nodes[i].key)) {
+                gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
+                gone[n_gone++] = xstrdup(a->conns.nodes[i].key);
+            }
+        }
+        for (size_t i = 0; i < n_gone; i++) {
+            struct conn *c = strmap_delete(&a->conns, gone[i]);
+            if (c) {
+                send_flow_close(a, c, false, NULL);
+                free(c);
+            }
+            free(gone[i]);
+        }
+        free(gone);
+    }
+    strmap_destroy(&sp.udp_by_cookie, NULL);
+    strmap_destroy(&sp.seen, NULL);
 }
 
 /* ---- Life cycle. */

@@ -79,6 +79,93 @@ parse_attrs(const struct inet_diag_msg *m, size_t len,
     }
 }
 
+static void
+get_endpoint(int family, const __be32 addr[4], __be16 port,
+             struct sockdiag_endpoint *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    memcpy(ep->addr, addr, family == AF_INET ? 4 : 16);
+    ep->port = ntohs(port);
+}
+
+static void
+fill_sock(const struct nlmsghdr *h, struct sockdiag_sock *out)
+{
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    memset(out, 0, sizeof *out);
+    out->cookie = m->id.idiag_cookie[0]
+                  | (uint64_t) m->id.idiag_cookie[1] << 32;
+    out->uid = m->idiag_uid;
+    out->inode = m->idiag_inode;
+    out->state = m->idiag_state;
+    parse_attrs(m, h->nlmsg_len - NLMSG_HDRLEN, out);
+}
+
+int
+sockdiag_dump(struct sockdiag *sd, int family, int protocol,
+              void (*cb)(const struct sockdiag_endpoint *,
+                         const struct sockdiag_endpoint *,
+                         const struct sockdiag_sock *, void *),
+              void *aux)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_seq = ++sd->seq;
+    msg.req.sdiag_family = family;
+    msg.req.sdiag_protocol = protocol;
+    msg.req.idiag_states = ~0u;
+    if (protocol == IPPROTO_TCP) {
+        msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    }
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (sendto(sd->fd, &msg, sizeof msg, 0, (struct sockaddr *) &sa,
+               sizeof sa) < 0) {
+        return errno;
+    }
+    for (;;) {
+        union {
+            char buf[32768];
+            struct nlmsghdr align;
+        } u;
+        ssize_t n = recv(sd->fd, u.buf, sizeof u.buf, 0);
+        if (n < 0) {
+            return errno == EAGAIN ? ETIMEDOUT : errno;
+        }
+        for (struct nlmsghdr *h = &u.align; NLMSG_OK(h, (size_t) n);
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != sd->seq) {
+                continue;
+            }
+            if (h->nlmsg_type == NLMSG_DONE) {
+                return 0;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(h);
+                return h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error
+                       ? -e->error : EPROTO;
+            }
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY
+                || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+                continue;
+            }
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            struct sockdiag_endpoint local, remote;
+            get_endpoint(family, m->id.idiag_src, m->id.idiag_sport, &local);
+            get_endpoint(family, m->id.idiag_dst, m->id.idiag_dport,
+                         &remote);
+            struct sockdiag_sock s;
+            fill_sock(h, &s);
+            cb(&local, &remote, &s, aux);
+        }
+    }
+}
+
 int
 sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
                 const struct sockdiag_endpoint *local,
@@ -149,13 +236,7 @@ sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
                 || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
                 return EPROTO;
             }
-            const struct inet_diag_msg *m = NLMSG_DATA(h);
-            out->cookie = m->id.idiag_cookie[0]
-                          | (uint64_t) m->id.idiag_cookie[1] << 32;
-            out->uid = m->idiag_uid;
-            out->inode = m->idiag_inode;
-            out->state = m->idiag_state;
-            parse_attrs(m, h->nlmsg_len - NLMSG_HDRLEN, out);
+            fill_sock(h, out);
             return 0;
         }
     }

@@ -41,4 +41,13 @@ int sockdiag_lookup(struct sockdiag *, int family, int protocol,
                     const struct sockdiag_endpoint *remote, bool tcp_info,
                     struct sockdiag_sock *);
 
+/* Calls 'cb' for every socket of 'family' and 'protocol' (one dump, for
+ * statistics passes over many connections), with the TCP counters.
+ * Returns 0 or an errno value. */
+int sockdiag_dump(struct sockdiag *, int family, int protocol,
+                  void (*cb)(const struct sockdiag_endpoint *local,
+                             const struct sockdiag_endpoint *remote,
+                             const struct sockdiag_sock *, void *aux),
+                  void *aux);
+
 #endif /* sockdiag.h */
