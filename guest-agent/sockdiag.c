@@ -101,12 +101,14 @@ fill_sock(const struct nlmsghdr *h, struct sockdiag_sock *out)
     parse_attrs(m, h->nlmsg_len - NLMSG_HDRLEN, out);
 }
 
-int
-sockdiag_dump(struct sockdiag *sd, int family, int protocol,
-              void (*cb)(const struct sockdiag_endpoint *,
-                         const struct sockdiag_endpoint *,
-                         const struct sockdiag_sock *, void *),
-              void *aux)
+/* Sends 'req' (a dump if 'dump') and hands each reply's socket to 'cb'.
+ * A single lookup stops at the first socket (ENOENT if the kernel has
+ * none); a dump at NLMSG_DONE.  Replies to earlier, timed-out requests
+ * may still be queued: anything without this request's sequence number
+ * is skipped. */
+static int
+transact(struct sockdiag *sd, const struct inet_diag_req_v2 *req, bool dump,
+         void (*cb)(const struct nlmsghdr *, void *aux), void *aux)
 {
     struct {
         struct nlmsghdr nlh;
@@ -115,14 +117,9 @@ sockdiag_dump(struct sockdiag *sd, int family, int protocol,
     memset(&msg, 0, sizeof msg);
     msg.nlh.nlmsg_len = sizeof msg;
     msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
     msg.nlh.nlmsg_seq = ++sd->seq;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = protocol;
-    msg.req.idiag_states = ~0u;
-    if (protocol == IPPROTO_TCP) {
-        msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    }
+    msg.req = *req;
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
     if (sendto(sd->fd, &msg, sizeof msg, 0, (struct sockaddr *) &sa,
                sizeof sa) < 0) {
@@ -143,87 +140,7 @@ sockdiag_dump(struct sockdiag *sd, int family, int protocol,
                 continue;
             }
             if (h->nlmsg_type == NLMSG_DONE) {
-                return 0;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *e = NLMSG_DATA(h);
-                return h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error
-                       ? -e->error : EPROTO;
-            }
-            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY
-                || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-                continue;
-            }
-            const struct inet_diag_msg *m = NLMSG_DATA(h);
-            struct sockdiag_endpoint local, remote;
-            get_endpoint(family, m->id.idiag_src, m->id.idiag_sport, &local);
-            get_endpoint(family, m->id.idiag_dst, m->id.idiag_dport,
-                         &remote);
-            struct sockdiag_sock s;
-            fill_sock(h, &s);
-            cb(&local, &remote, &s, aux);
-        }
-    }
-}
-
-int
-sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
-                const struct sockdiag_endpoint *local,
-                const struct sockdiag_endpoint *remote, bool tcp_info,
-                struct sockdiag_sock *out)
-{
-    memset(out, 0, sizeof *out);
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg;
-    memset(&msg, 0, sizeof msg);
-    msg.nlh.nlmsg_len = sizeof msg;
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST;
-    msg.nlh.nlmsg_seq = ++sd->seq;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = protocol;
-    msg.req.idiag_states = ~0u;
-    if (tcp_info && protocol == IPPROTO_TCP) {
-        msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    }
-    /* TCP looks up by (src = local, dst = remote); UDP, "for historical
-     * reasons", by the packet a socket would receive: (src = remote,
-     * dst = local). */
-    const struct sockdiag_endpoint *src = local, *dst = remote;
-    if (protocol == IPPROTO_UDP) {
-        src = remote;
-        dst = local;
-    }
-    msg.req.id.idiag_sport = htons(src->port);
-    msg.req.id.idiag_dport = htons(dst->port);
-    put_addr(msg.req.id.idiag_src, family, src->addr);
-    put_addr(msg.req.id.idiag_dst, family, dst->addr);
-    msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-    msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-
-    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-    if (sendto(sd->fd, &msg, sizeof msg, 0, (struct sockaddr *) &sa,
-               sizeof sa) < 0) {
-        return errno;
-    }
-
-    /* Replies to earlier, timed-out requests may still be queued: skip
-     * anything that does not carry this request's sequence number. */
-    for (;;) {
-        union {
-            char buf[8192];
-            struct nlmsghdr align;
-        } u;
-        ssize_t n = recv(sd->fd, u.buf, sizeof u.buf, 0);
-        if (n < 0) {
-            return errno == EAGAIN ? ETIMEDOUT : errno;
-        }
-        for (struct nlmsghdr *h = &u.align; NLMSG_OK(h, (size_t) n);
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != sd->seq) {
-                continue;
+                return dump ? 0 : ENOENT;
             }
             if (h->nlmsg_type == NLMSG_ERROR) {
                 const struct nlmsgerr *e = NLMSG_DATA(h);
@@ -236,8 +153,89 @@ sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
                 || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
                 return EPROTO;
             }
-            fill_sock(h, out);
-            return 0;
+            cb(h, aux);
+            if (!dump) {
+                return 0;
+            }
         }
     }
+}
+
+static void
+init_req(struct inet_diag_req_v2 *req, int family, int protocol,
+         bool tcp_info)
+{
+    memset(req, 0, sizeof *req);
+    req->sdiag_family = family;
+    req->sdiag_protocol = protocol;
+    req->idiag_states = ~0u;
+    if (tcp_info && protocol == IPPROTO_TCP) {
+        req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    }
+    req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+    req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+}
+
+struct dump_aux {
+    int family;
+    void (*cb)(const struct sockdiag_endpoint *,
+               const struct sockdiag_endpoint *,
+               const struct sockdiag_sock *, void *);
+    void *aux;
+};
+
+static void
+dump_one(const struct nlmsghdr *h, void *da_)
+{
+    const struct dump_aux *da = da_;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    struct sockdiag_endpoint local, remote;
+    get_endpoint(da->family, m->id.idiag_src, m->id.idiag_sport, &local);
+    get_endpoint(da->family, m->id.idiag_dst, m->id.idiag_dport, &remote);
+    struct sockdiag_sock s;
+    fill_sock(h, &s);
+    da->cb(&local, &remote, &s, da->aux);
+}
+
+int
+sockdiag_dump(struct sockdiag *sd, int family, int protocol,
+              void (*cb)(const struct sockdiag_endpoint *,
+                         const struct sockdiag_endpoint *,
+                         const struct sockdiag_sock *, void *),
+              void *aux)
+{
+    struct inet_diag_req_v2 req;
+    init_req(&req, family, protocol, true);
+    struct dump_aux da = { .family = family, .cb = cb, .aux = aux };
+    return transact(sd, &req, true, dump_one, &da);
+}
+
+static void
+lookup_one(const struct nlmsghdr *h, void *out)
+{
+    fill_sock(h, out);
+}
+
+int
+sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
+                const struct sockdiag_endpoint *local,
+                const struct sockdiag_endpoint *remote, bool tcp_info,
+                struct sockdiag_sock *out)
+{
+    memset(out, 0, sizeof *out);
+    struct inet_diag_req_v2 req;
+    init_req(&req, family, protocol, tcp_info);
+    /* TCP looks up by (src = local, dst = remote); UDP, "for historical
+     * reasons", by the packet a socket would receive: (src = remote,
+     * dst = local). */
+    const struct sockdiag_endpoint *src = local, *dst = remote;
+    if (protocol == IPPROTO_UDP) {
+        src = remote;
+        dst = local;
+    }
+    req.id.idiag_sport = htons(src->port);
+    req.id.idiag_dport = htons(dst->port);
+    put_addr(req.id.idiag_src, family, src->addr);
+    put_addr(req.id.idiag_dst, family, dst->addr);
+    return transact(sd, &req, false, lookup_one, out);
 }

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -325,6 +326,26 @@ test_listener_lookup(void **state)
     close(lfd);
 }
 
+struct found {
+    uint64_t cookie;
+    bool seen;
+    struct sockdiag_sock s;
+};
+
+static void
+find_cookie(const struct sockdiag_endpoint *local,
+            const struct sockdiag_endpoint *remote,
+            const struct sockdiag_sock *s, void *f_)
+{
+    struct found *f = f_;
+    (void) local;
+    (void) remote;
+    if (s->cookie == f->cookie) {
+        f->seen = true;
+        f->s = *s;
+    }
+}
+
 /* tcp_info counters of an established connection (the client is this
  * process, connecting without blocking so that it can give the verdict). */
 static void
@@ -371,6 +392,14 @@ test_tcp_info(void **state)
     /* bytes_acked counts the SYN too. */
     assert_int_equal(s.bytes_acked, sizeof data + 1);
     assert_true(s.segs_out >= 2);
+
+    /* The same socket, with the same counters, in a dump of them all. */
+    struct found f = { .cookie = s.cookie };
+    assert_int_equal(sockdiag_dump(sd, AF_INET, IPPROTO_TCP, find_cookie,
+                                   &f), 0);
+    assert_true(f.seen);
+    assert_true(f.s.has_tcp_info);
+    assert_int_equal(f.s.bytes_acked, sizeof data + 1);
     close(afd);
     close(cfd);
     close(lfd);
