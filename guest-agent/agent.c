@@ -465,6 +465,8 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
         notify_syslog(line);
         free(line);
         if (notify) {
+            LOG_INFO("telling %s: %s", p->notify_user ? p->notify_user : "?",
+                     p->what);
             char *text = xasprintf("connection refused by the firewall: %s "
                                    "%s (rule %s)", p->what,
                                    p->exe_name ? p->exe_name : "",
@@ -1374,7 +1376,7 @@ agent_create(const struct agent_config *cfg, char **errorp)
     strmap_init(&a->conns);
     strmap_init(&a->exes);
     strmap_init(&a->processes);
-    notify_open();
+    notify_init(cfg->syslog_socket, cfg->utmp);
 
     struct identity_config ic = { .domain = cfg->domain };
     a->ids = identity_ctx_create(&ic);
@@ -1454,7 +1456,6 @@ agent_destroy(struct agent *a)
     vcache_destroy(a->cache);
     lpolicy_destroy(a->policy);
     free(a->policy_path);
-    notify_close();
     free(a);
 }
 

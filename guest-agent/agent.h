@@ -32,6 +32,8 @@ struct agent_config {
     const char *pin_dir;        /* bpffs directory for the pinned hooks */
     const char *state_dir;      /* keeps the last policy_push */
     const char *domain;         /* NULL: from resolv.conf */
+    const char *syslog_socket;  /* "/dev/log" */
+    const char *utmp;           /* NULL: the system's utmp */
     struct rules_config rules;
     uint32_t queue_maxlen;
     enum fail_mode fail_mode;

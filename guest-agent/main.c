@@ -25,6 +25,7 @@ LOG_MODULE(main);
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
     char *channel, *port_name, *cgroup, *pin_dir, *state_dir, *domain;
+    char *syslog_socket, *utmp;
     char *iptables, *ip6tables, *reject_mark, *allow_mark, *fail_mode;
     int queue, queue_maxlen, verdict_timeout_ms, heartbeat_s,
         dead_after_ms, stats_interval_s, cache_max, max_pending;
@@ -55,6 +56,11 @@ static const struct option_def defs[] = {
       "keeps the last policy_push, for fail mode cached" },
     { "domain", OPT_STRING, "", 0, 0, S(domain),
       "the guest's domain or realm (empty: from /etc/resolv.conf)" },
+    { "syslog-socket", OPT_STRING, "/dev/log", 0, 0, S(syslog_socket),
+      "where denials are logged for the guest (the syslog socket)" },
+    { "utmp", OPT_STRING, "", 0, 0, S(utmp),
+      "utmp file listing logged-in users' terminals, for notices (empty: "
+      "the system's)" },
     { "iptables", OPT_STRING, "auto", 0, 0, S(iptables),
       "iptables command (\"auto\": iptables-legacy if installed, else "
       "iptables)" },
@@ -215,6 +221,8 @@ make_config(struct agent_config *c, char **cgroup_owned)
     c->pin_dir = s.pin_dir;
     c->state_dir = s.state_dir;
     c->domain = *s.domain ? s.domain : NULL;
+    c->syslog_socket = s.syslog_socket;
+    c->utmp = *s.utmp ? s.utmp : NULL;
     c->queue_maxlen = s.queue_maxlen;
     c->verdict_timeout_ms = s.verdict_timeout_ms;
     c->heartbeat_s = s.heartbeat_s;

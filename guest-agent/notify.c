@@ -1,37 +1,67 @@
 /* notify: syslog and users' terminals (see notify.h). */
+#include <stdbool.h>
+
 #include "guest-agent/notify.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <utmpx.h>
 
 #include "common/util.h"
 
-void
-notify_open(void)
-{
-    openlog("appfw-agent", LOG_PID, LOG_DAEMON);
-}
+#define SYSLOG_DAEMON_WARNING ((3 << 3) | 4)
+
+static const char *syslog_path = "/dev/log";
+static const char *utmp_path;
 
 void
-notify_close(void)
+notify_init(const char *syslog_socket, const char *utmp)
 {
-    closelog();
+    if (syslog_socket && *syslog_socket) {
+        syslog_path = syslog_socket;
+    }
+    utmp_path = utmp && *utmp ? utmp : NULL;
 }
 
-void
+bool
 notify_syslog(const char *text)
 {
-    syslog(LOG_WARNING, "%s", text);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(syslog_path) >= sizeof sun.sun_path) {
+        return false;
+    }
+    strcpy(sun.sun_path, syslog_path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", localtime_r(&now, &tm));
+    char *line = xasprintf("<%d>%s appfw-agent[%d]: %s",
+                           SYSLOG_DAEMON_WARNING, stamp, (int) getpid(),
+                           text);
+    bool ok = sendto(fd, line, strlen(line), MSG_DONTWAIT,
+                     (struct sockaddr *) &sun, sizeof sun) >= 0;
+    free(line);
+    close(fd);
+    return ok;
 }
 
 int
 notify_user(const char *user, const char *text)
 {
     if (!user || !*user) {
+        return 0;
+    }
+    if (utmp_path && utmpxname(utmp_path)) {
         return 0;
     }
     int n = 0;

@@ -4,11 +4,13 @@
 #ifndef APPFW_NOTIFY_H
 #define APPFW_NOTIFY_H 1
 
-void notify_open(void);
-void notify_close(void);
+/* 'syslog_socket': the syslog daemon's socket ("/dev/log"); 'utmp': the
+ * utmp file (NULL: the system's).  Both are kept by reference. */
+void notify_init(const char *syslog_socket, const char *utmp);
 
-/* One line to syslog (LOG_DAEMON, warning). */
-void notify_syslog(const char *text);
+/* Sends one RFC 3164 line (facility daemon, severity warning).  Without
+ * a syslog daemon it is lost: returns false then. */
+bool notify_syslog(const char *text);
 
 /* 'text' on every terminal where 'user' is logged in.  Returns how many
  * terminals it reached. */

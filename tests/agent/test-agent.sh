@@ -11,7 +11,8 @@
 # Covers: allowed and denied TCP connects (IPv4 and IPv6) by a Python
 # client, a static busybox and a raw-syscall program; cached denials
 # refused in the kernel without a SYN; UDP; inbound accept; the identity
-# in decide; flow_open, flow_close and stats; fail modes closed and
+# in decide; denials in syslog and on the user's terminal; flow_open,
+# flow_close and stats; fail modes closed and
 # cached; the agent killed (the kernel refuses until it returns); and
 # --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
 set -u
@@ -65,6 +66,8 @@ cleanup() {
         sleep 0.1
     fi
     stop_pid "${srv_pid:-}"
+    stop_pid "${syslog_pid:-}"
+    stop_pid "${tty_pid:-}"
     stop_pid "${gsrv:-}"
     stop_pid "${lsrv:-}"
     stop_pid "${srv2:-}"
@@ -148,6 +151,16 @@ stop_host() {
     stop_pid "$host_pid"
     host_pid=
 }
+# The guest's syslog and a logged-in root, for denial notices.
+sink="python3 $(cd "$(dirname "$0")" && pwd)/notify-sink.py"
+$sink syslog "$run/log.sock" "$run/syslog.txt" &
+syslog_pid=$!
+$sink tty "$run/utmp" root "$run/tty.txt" &
+tty_pid=$!
+for _ in $(seq 50); do
+    [ -S "$run/log.sock" ] && [ -s "$run/utmp" ] && break
+    sleep 0.05
+done
 common_opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
 --rundir $run --queue 4243 --iptables iptables-legacy \
 --ip6tables ip6tables-legacy"
@@ -156,6 +169,7 @@ start_agent() {
     ip netns exec "$gns" "$agent" $common_opts --channel "$run/host.sock" \
         --log-file "$run/agent.log" --log-level dbg --dead-after-ms 1000 \
         --stats-interval 1 --verdict-timeout-ms 1000 --heartbeat-s 1 \
+        --syslog-socket "$run/log.sock" --utmp "$run/utmp" \
         "$@" 2>>"$run/agent.stderr" &
     for _ in $(seq 100); do
         [ "$(grep -c "channel up" "$run/agent.log" 2>/dev/null)" \
@@ -196,6 +210,10 @@ check_connect "a cached denial fails in the kernel with EPERM" \
 check "and sends no SYN" test "$(syn_count)" = "$syn0"
 check "the kernel counted the cached denial" \
     test "$(field kernel_cached_deny)" -ge 1
+check "the denial went to the guest's syslog with app, user and rule" \
+    grep -q 'appfw-agent\[[0-9]*\]: appfw: denied connect tcp .*:9090 app=.*python3.* user=root rule=deny-port-9090' "$run/syslog.txt"
+check "the logged-in user was told on their terminal" \
+    grep -q 'connection refused by the firewall: connect tcp .*9090' "$run/tty.txt"
 
 # --- The decide carries the process's identity.
 pybin=$(python3 -c 'import os; print(os.readlink("/proc/self/exe"))')
