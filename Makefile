@@ -98,6 +98,7 @@ _check:
 	tests/secd/test-secd-tls.sh $(BUILD)
 	tests/switchd/test-switchd.sh $(BUILD)
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
+	tests/agent/test-agent-qemu.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))

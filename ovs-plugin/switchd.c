@@ -971,6 +971,14 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
         if (error) {
             send_guest_error(vm, "version", 0, error);
             free(error);
+        } else {
+            /* A restarted agent reopens its virtio-serial port without
+             * this side's connection closing: it waits for a hello
+             * again.  (The agent never answers one, so this ends.) */
+            struct json_object *hello = msg_hello_create("switchd",
+                                                         "appfw-switchd");
+            relay_send(vm->relay, hello);
+            json_object_put(hello);
         }
         break;
     }

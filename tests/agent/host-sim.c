@@ -151,7 +151,16 @@ serve(struct chan *c, FILE *log)
             fprintf(log, "%.*s\n", (int) f.len, (const char *) f.data);
             fflush(log);
             free(f.data);
-            if (type == MSG_HELLO && !greeted) {
+            if (type == MSG_HELLO) {
+                /* As appfw-switchd does: each hello is answered, since a
+                 * restarted agent reopens its port without this
+                 * connection closing. */
+                if (greeted) {
+                    struct json_object *h = msg_hello_create("switchd",
+                                                             "host-sim");
+                    chan_send(c, h);
+                    json_object_put(h);
+                }
                 greeted = true;
                 if (policy_push) {
                     chan_send(c, policy_push);

@@ -8,6 +8,9 @@
  *   guest-sim PATH garbage SECONDS
  *       for SECONDS: sends a zero-length frame (a framing violation) each
  *       time switchd connects; prints how many connections it saw
+ *   guest-sim PATH rehello
+ *       after the hellos, says hello again (as a restarted agent does)
+ *       and prints the type of the first message that comes back
  *   guest-sim PATH bench COUNT
  *       sends COUNT decides one at a time; prints "p50_us=.. p99_us=.."
  *
@@ -163,6 +166,21 @@ cmd_decide(const char *path, char **argv)
 }
 
 static int
+cmd_rehello(const char *path)
+{
+    struct chan *c = open_channel(path);
+    struct json_object *again = msg_hello_create("agent", NULL);
+    chan_send(c, again);
+    chan_run(c);
+    json_object_put(again);
+    struct json_object *reply = recv_msg(c);
+    printf("%s\n", msg_get_string(reply, "type", "?"));
+    json_object_put(reply);
+    chan_destroy(c);
+    return 0;
+}
+
+static int
 cmd_garbage(const char *path, int seconds)
 {
     int lfd = listen_on(path);
@@ -218,6 +236,8 @@ main(int argc, char **argv)
 {
     if (argc >= 9 && !strcmp(argv[2], "decide")) {
         return cmd_decide(argv[1], argv + 3);
+    } else if (argc == 3 && !strcmp(argv[2], "rehello")) {
+        return cmd_rehello(argv[1]);
     } else if (argc == 4 && !strcmp(argv[2], "garbage")) {
         return cmd_garbage(argv[1], atoi(argv[3]));
     } else if (argc == 4 && !strcmp(argv[2], "bench")) {

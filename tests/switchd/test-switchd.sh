@@ -120,12 +120,12 @@ check_connect() {
 }
 # guest-sim on a fresh channel path (so switchd connects at once).
 chan_seq=0
-guest_decide() {
+guest_run() {
     vm=$1
     shift
     chan_seq=$((chan_seq + 1))
     path="$run/chan-$chan_seq"
-    "$guest" "$path" decide "$@" >"$run/guest.out" 2>&1 &
+    "$guest" "$path" "$@" >"$run/guest.out" 2>&1 &
     gpid=$!
     for _ in $(seq 50); do
         [ -S "$path" ] && break
@@ -134,6 +134,11 @@ guest_decide() {
     appctl appfw/vm-register "$vm" "$path" >/dev/null
     wait "$gpid"
     cat "$run/guest.out"
+}
+guest_decide() {
+    vm=$1
+    shift
+    guest_run "$vm" decide "$@"
 }
 
 # --- The private switch, the VMs, the daemons.
@@ -187,6 +192,9 @@ check_connect "unapproved TCP connection is refused at once" \
     "$ns1" 10.77.0.2 9090 '^fail ConnectionRefusedError 0\.[0-4]'
 check "switchd sent the reset" \
     sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/connection-status | grep -q 'resets=[1-9]'"
+out=$(guest_run $vm1 rehello)
+check "a restarted agent's second hello is answered with a hello ($out)" \
+    test "$out" = hello
 out=$(guest_decide $vm1 2 tcp 10.77.0.1 40002 10.77.0.2 9090)
 check "decide for a port the policy does not allow: deny" \
     sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs inside appfw's test guest (booted by tests/agent/test-agent-qemu.sh
+# with appfw.run=guest-checks): the agent's checks from within a real
+# guest kernel.  Prints "APPFW-CHECK PASS|FAIL NAME" lines, then
+# "APPFW-CHECKS-DONE".  The host (QEMU's user network, 10.0.2.2) serves
+# TCP 8080 and 8081; its channel peer denies 9090.
+check() {
+    name=$1
+    shift
+    if "$@"; then
+        echo "APPFW-CHECK PASS $name"
+    else
+        echo "APPFW-CHECK FAIL $name"
+    fi
+}
+has() { printf '%s\n' "$1" | grep -q "$2"; }
+up() { grep -c "channel up" /run/appfw-agent.log 2>/dev/null; }
+wait_up() {
+    for _ in $(seq 600); do
+        [ "$(up)" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+check "the agent starts and reaches the host over virtio-serial" wait_up 1
+r=$(echo hi | nc -w 5 10.0.2.2 8080 2>&1)
+check "an allowed connect passes ($r)" has "$r" '^ok:hi'
+r=$(echo hi | nc -w 5 10.0.2.2 9090 2>&1)
+check "a denied connect is refused at once ($r)" has "$r" 'refused'
+r=$(echo hi | nc -w 5 10.0.2.2 9090 2>&1)
+check "a cached denial fails in the kernel ($r)" has "$r" 'not permitted'
+r=$(echo hi | nc -w 5 10.0.2.2 8080 2>&1)
+check "a cached allow passes ($r)" has "$r" '^ok:hi'
+
+# The agent killed: the kernel refuses what it would have to ask about.
+kill -9 "$(cat /run/appfw-agent/appfw-agent.pid)"
+sleep 6
+r=$(echo hi | nc -w 5 10.0.2.2 8081 2>&1)
+check "agent killed: a new connection is refused in the kernel ($r)" \
+    has "$r" 'not permitted'
+/usr/sbin/appfw-agent -c /etc/appfw/agent.conf &
+check "the agent comes back" wait_up 2
+r=$(echo hi | nc -w 5 10.0.2.2 8081 2>&1)
+check "and connections pass again ($r)" has "$r" '^ok:hi'
+echo APPFW-CHECKS-DONE
