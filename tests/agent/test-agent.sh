@@ -12,8 +12,8 @@
 # client, a static busybox and a raw-syscall program; cached denials
 # refused in the kernel without a SYN; UDP; inbound accept; the identity
 # in decide; denials in syslog and on the user's terminal; flow_open,
-# flow_close and stats; fail modes closed and
-# cached; the agent killed (the kernel refuses until it returns); and
+# flow_close and stats; fail modes closed, cached and
+# open; the agent killed (the kernel refuses until it returns); and
 # --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
 set -u
 build=${1:-build}
@@ -333,6 +333,17 @@ check_connect "host away, fail cached: a connect the policy allows passes" \
 check_connect "and one it does not is refused" 10.88.0.2 8082 \
     '^fail ConnectionRefusedError'
 kill "$srv2" 2>/dev/null
+
+# --- Fail mode open: without the host, allowed (and logged).
+stop_pid "$(agent_pid)"
+start_host
+start_agent --fail-mode open
+stop_host
+sleep 0.3
+check_connect "host away, fail open: a connect the host would deny passes" \
+    10.88.0.2 9090 '^ok'
+check "and the fail-mode decision is logged" \
+    grep -q 'fail mode open allows connect tcp .*9090' "$run/agent.log"
 
 # --- The agent killed: the kernel refuses until it is back.
 start_host
