@@ -1153,16 +1153,17 @@ record_tuple(const struct afw_record *r, struct conn_tuple *t)
 }
 
 static void
-send_flow_close(struct agent *a, const struct conn *c, bool counters,
-                const struct afw_record *r)
+send_flow_close(struct agent *a, const struct conn *c,
+                const struct afw_sock_stats *st)
 {
     struct json_object *m = msg_create(MSG_FLOW_CLOSE);
     put_flow_fields(m, c);
-    if (counters) {
-        msg_put_int(m, "bytes_in", r->bytes_in & (uint64_t) MSG_INT_MAX);
-        msg_put_int(m, "bytes_out", r->bytes_out & (uint64_t) MSG_INT_MAX);
-        msg_put_int(m, "packets_in", r->segs_in);
-        msg_put_int(m, "packets_out", r->segs_out);
+    if (st) {
+        msg_put_int(m, "bytes_in", st->bytes_in & (uint64_t) MSG_INT_MAX);
+        msg_put_int(m, "bytes_out", st->bytes_out & (uint64_t) MSG_INT_MAX);
+        msg_put_int(m, "packets_in", st->packets_in & (uint64_t) MSG_INT_MAX);
+        msg_put_int(m, "packets_out",
+                    st->packets_out & (uint64_t) MSG_INT_MAX);
     }
     int64_t d = time_wall_ms() - c->start_ms;
     msg_put_int(m, "duration_ms", d > 0 ? d : 0);
@@ -1213,7 +1214,11 @@ on_record(const struct afw_record *r, void *a_)
         char *key = tuple_text(&t);
         struct conn *c = strmap_find(&a->conns, key);
         if (c) {
-            send_flow_close(a, c, true, r);
+            struct afw_sock_stats st = {
+                .bytes_in = r->bytes_in, .bytes_out = r->bytes_out,
+                .packets_in = r->segs_in, .packets_out = r->segs_out,
+            };
+            send_flow_close(a, c, &st);
             strmap_delete(&a->conns, key);
             free(c);
         }
@@ -1286,11 +1291,20 @@ stats_sock(const struct sockdiag_endpoint *local,
     }
     struct json_object *f = json_object_new_object();
     put_flow_fields(f, c);
+    struct afw_sock_stats st;
     if (s->has_tcp_info) {
         msg_put_int(f, "bytes_in", s->bytes_received & (uint64_t) MSG_INT_MAX);
         msg_put_int(f, "bytes_out", s->bytes_acked & (uint64_t) MSG_INT_MAX);
         msg_put_int(f, "packets_in", s->segs_in);
         msg_put_int(f, "packets_out", s->segs_out);
+    } else if (sp->proto == IPPROTO_UDP
+               && hooks_udp_stats(a->hooks, s->cookie, false, &st)) {
+        /* Per socket: an unconnected socket's destinations share it. */
+        msg_put_int(f, "bytes_in", st.bytes_in & (uint64_t) MSG_INT_MAX);
+        msg_put_int(f, "bytes_out", st.bytes_out & (uint64_t) MSG_INT_MAX);
+        msg_put_int(f, "packets_in", st.packets_in & (uint64_t) MSG_INT_MAX);
+        msg_put_int(f, "packets_out",
+                    st.packets_out & (uint64_t) MSG_INT_MAX);
     }
     int64_t d = time_wall_ms() - c->start_ms;
     msg_put_int(f, "duration_ms", d > 0 ? d : 0);
@@ -1349,7 +1363,11 @@ send_stats(struct agent *a)
         for (size_t i = 0; i < n_gone; i++) {
             struct conn *c = strmap_delete(&a->conns, gone[i]);
             if (c) {
-                send_flow_close(a, c, false, NULL);
+                struct afw_sock_stats st;
+                bool have = (c->t.proto == IPPROTO_UDP && c->cookie
+                             && hooks_udp_stats(a->hooks, c->cookie, true,
+                                                &st));
+                send_flow_close(a, c, have ? &st : NULL);
                 free(c);
             }
             free(gone[i]);

@@ -22,7 +22,7 @@
 
 struct hooks {
     struct appfw_agent_bpf *skel;
-    struct bpf_link *links[7];
+    struct bpf_link *links[9];
     struct ring_buffer *rb;
     void (*cb)(const struct afw_record *, void *aux);
     void *aux;
@@ -75,7 +75,7 @@ unpin_maps(const char *pin_dir)
 {
     static const char *const names[] = {
         "afw_socks", "afw_verdicts", "afw_state", "afw_counters",
-        "afw_notify", "afw_flows", "afw_events",
+        "afw_notify", "afw_flows", "afw_udp_stats", "afw_events",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char *path = xasprintf("%s/%s", pin_dir, names[i]);
@@ -210,6 +210,7 @@ hooks_open(const char *cgroup, const char *pin_dir, char **errorp)
         h->skel->progs.afw_sendmsg4, h->skel->progs.afw_sendmsg6,
         h->skel->progs.afw_bind4, h->skel->progs.afw_bind6,
         h->skel->progs.afw_sockops,
+        h->skel->progs.afw_skb_in, h->skel->progs.afw_skb_out,
     };
     for (size_t i = 0; i < sizeof progs / sizeof *progs; i++) {
         char *path = xasprintf("%s/link_%s", pin_dir,
@@ -331,6 +332,21 @@ hooks_find_flow(struct hooks *h, const struct afw_flow_key *k,
 {
     return !bpf_map__lookup_elem(h->skel->maps.afw_flows, k, sizeof *k, f,
                                  sizeof *f, 0);
+}
+
+bool
+hooks_udp_stats(struct hooks *h, uint64_t cookie, bool take,
+                struct afw_sock_stats *st)
+{
+    const struct bpf_map *map = h->skel->maps.afw_udp_stats;
+    if (bpf_map__lookup_elem(map, &cookie, sizeof cookie, st, sizeof *st,
+                             0)) {
+        return false;
+    }
+    if (take) {
+        bpf_map__delete_elem(map, &cookie, sizeof cookie, 0);
+    }
+    return true;
 }
 
 int

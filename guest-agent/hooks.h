@@ -46,6 +46,11 @@ bool hooks_find_owner(struct hooks *, uint64_t cookie, struct afw_owner *);
 bool hooks_find_flow(struct hooks *, const struct afw_flow_key *,
                      struct afw_flow *);
 
+/* What UDP socket 'cookie' carried so far; with 'take', forgets it (the
+ * socket is gone).  Returns false if nothing was counted. */
+bool hooks_udp_stats(struct hooks *, uint64_t cookie, bool take,
+                     struct afw_sock_stats *);
+
 /* Mirrors a cached verdict into the kernel for 'ttl_ms'. */
 int hooks_put_verdict(struct hooks *, const struct afw_verdict_key *,
                       bool allow, uint64_t ttl_ms);

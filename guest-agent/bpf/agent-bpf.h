@@ -91,6 +91,13 @@ struct afw_verdict {
     __u32 pad;
 };
 
+/* What a UDP socket carried (TCP's counters come from tcp_info and the
+ * close record): counted per socket cookie by cgroup_skb programs. */
+struct afw_sock_stats {
+    __u64 bytes_in, bytes_out;
+    __u64 packets_in, packets_out;
+};
+
 /* Indexes into the 'afw_counters' per-CPU array. */
 enum afw_counter {
     AFW_C_CALLS,                /* Calls the programs looked at. */

@@ -90,6 +90,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } afw_flows SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, struct afw_sock_stats);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} afw_udp_stats SEC(".maps");
+
 /* Sockets whose SYN the sock_ops program reports (cached allows). */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -462,4 +470,52 @@ int
 afw_bind6(struct bpf_sock_addr *ctx)
 {
     return handle(ctx, AF_INET6, AFW_EV_LISTEN);
+}
+
+/* UDP traffic per socket, both ways (cgroup_skb programs never drop:
+ * they return 1). */
+static __always_inline void
+count_udp(struct __sk_buff *skb, int in)
+{
+    struct bpf_sock *sk = skb->sk;
+    if (!sk) {
+        return;
+    }
+    sk = bpf_sk_fullsock(sk);
+    if (!sk || sk->protocol != IPPROTO_UDP) {
+        return;
+    }
+    __u64 cookie = bpf_get_socket_cookie(skb);
+    struct afw_sock_stats *st = bpf_map_lookup_elem(&afw_udp_stats, &cookie);
+    if (!st) {
+        struct afw_sock_stats zero = {};
+        bpf_map_update_elem(&afw_udp_stats, &cookie, &zero, BPF_NOEXIST);
+        st = bpf_map_lookup_elem(&afw_udp_stats, &cookie);
+        if (!st) {
+            return;
+        }
+    }
+    if (in) {
+        __sync_fetch_and_add(&st->bytes_in, skb->len);
+        __sync_fetch_and_add(&st->packets_in, 1);
+    } else {
+        __sync_fetch_and_add(&st->bytes_out, skb->len);
+        __sync_fetch_and_add(&st->packets_out, 1);
+    }
+}
+
+SEC("cgroup_skb/ingress")
+int
+afw_skb_in(struct __sk_buff *skb)
+{
+    count_udp(skb, 1);
+    return 1;
+}
+
+SEC("cgroup_skb/egress")
+int
+afw_skb_out(struct __sk_buff *skb)
+{
+    count_udp(skb, 0);
+    return 1;
 }

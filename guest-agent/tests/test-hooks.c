@@ -418,6 +418,23 @@ test_bind_reported(void **state)
     close_hooks(h);
 }
 
+/* UDP sockets' traffic is counted in the kernel. */
+static void
+test_udp_counted(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    struct result r = run_child(OP_UDP4, 4080);
+    assert_int_equal(r.error, 0);
+    struct afw_sock_stats st;
+    assert_true(hooks_udp_stats(h, r.cookie, false, &st));
+    assert_int_equal(st.packets_out, 1);
+    assert_true(st.bytes_out >= 29);        /* IPv4 + UDP + 1 byte. */
+    assert_true(hooks_udp_stats(h, r.cookie, true, &st));
+    assert_false(hooks_udp_stats(h, r.cookie, false, &st));
+    close_hooks(h);
+}
+
 /* Each TCP connection's close is reported with what it carried: here
  * both ends are in the cgroup, so both closes come. */
 static void
@@ -512,6 +529,7 @@ main(void)
         cmocka_unit_test_teardown(test_cached_allow_marks, close_current),
         cmocka_unit_test_teardown(test_bind_reported, close_current),
         cmocka_unit_test_teardown(test_close_reported, close_current),
+        cmocka_unit_test_teardown(test_udp_counted, close_current),
         cmocka_unit_test_teardown(test_dead_agent_refuses, close_current),
         cmocka_unit_test_teardown(test_restart_keeps_verdicts_and_remove_detaches, close_current),
     };

@@ -258,6 +258,11 @@ sleep 0.5
 check "an allowed UDP datagram arrives" grep -q '^5353 allowed$' "$run/udp.log"
 check "over IPv6 too" grep -q '^5353 allowed6$' "$run/udp.log"
 check "a denied one does not" sh -c "! grep -q denied '$run/udp.log'"
+sleep 1.5
+check "a UDP flow's close is reported with what it carried" \
+    sh -c "grep '\"type\":\"flow_close\"' '$run/host.log' |
+           grep '\"protocol\":\"udp\"' | grep '\"port\":5353' |
+           grep -q '\"packets_out\":1'"
 
 # --- Inbound: listen and accept.
 UDP_LOG=/dev/null ip netns exec "$gns" sh -c \
