@@ -63,9 +63,21 @@ $(BUILD)/tests/agent/host-sim: $(BUILD)/tests/agent/host-sim.o $(COMMON_LIB)
 $(BUILD)/tests/agent/rawconnect: tests/agent/rawconnect.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
-BENCHES += tests/bench/bench-agent.sh
+BENCHES += tests/bench/bench-agent.sh tests/bench/bench-agent-qemu.sh
 PROGRAMS += $(BUILD)/tests/agent/connbench
 $(BUILD)/tests/agent/connbench: $(BUILD)/tests/agent/connbench.o \
                                 $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
                                 $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(APPID_LIBS) -lm
+
+# connbench for the test guest's benchmark (static: the guest has no libc).
+ifneq ($(SAN),1)
+PROGRAMS += $(BUILD_ROOT)/static/connbench
+$(BUILD_ROOT)/static/connbench: $(BUILD)/tests/agent/connbench.o \
+                                $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) -static $(filter %.o %.a,$^) -o $@ -lsqlite3 -ljson-c -lcrypto \
+	    -lm -lpthread 2>$@.log || { cat $@.log; rm -f $@.log; exit 1; }
+	@rm -f $@.log
+endif
