@@ -29,6 +29,8 @@ cp /bin/busybox "$root/bin/busybox"
 cp "$agent" "$root/usr/sbin/appfw-agent"
 cp "$here/guest/init" "$root/init"
 cp "$here/guest/agent.conf" "$root/etc/appfw/agent.conf"
+mkdir -p "$root/lib/appfw"
+cp "$here/guest/lib.sh" "$root/lib/appfw/guest-lib.sh"
 chmod 755 "$root/init"
 printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n' \
     >"$root/etc/passwd"

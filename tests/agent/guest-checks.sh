@@ -14,16 +14,9 @@ check() {
     fi
 }
 has() { printf '%s\n' "$1" | grep -q "$2"; }
-up() { grep -c "channel up" /run/appfw-agent.log 2>/dev/null; }
-wait_up() {
-    for _ in $(seq 600); do
-        [ "$(up)" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. /lib/appfw/guest-lib.sh
 
-check "the agent starts and reaches the host over virtio-serial" wait_up 1
+check "the agent starts and reaches the host over virtio-serial" agent_wait_up 1
 r=$(echo hi | nc -w 5 10.0.2.2 8080 2>&1)
 check "an allowed connect passes ($r)" has "$r" '^ok:hi'
 r=$(echo hi | nc -w 5 10.0.2.2 9090 2>&1)
@@ -40,7 +33,7 @@ r=$(echo hi | nc -w 5 10.0.2.2 8081 2>&1)
 check "agent killed: a new connection is refused in the kernel ($r)" \
     has "$r" 'not permitted'
 /usr/sbin/appfw-agent -c /etc/appfw/agent.conf &
-check "the agent comes back" wait_up 2
+check "the agent comes back" agent_wait_up 2
 r=$(echo hi | nc -w 5 10.0.2.2 8081 2>&1)
 check "and connections pass again ($r)" has "$r" '^ok:hi'
 echo APPFW-CHECKS-DONE

@@ -11,3 +11,20 @@ stop_pid() {
     }
     return 0
 }
+
+# Boots appfw's test guest under QEMU (TCG) in the background, in network
+# namespace $1 (its user network's 10.0.2.2 is that namespace's
+# loopback), with kernel $2, initramfs $3, the agent's virtio-serial port
+# on the UNIX socket $4, appfw.run=$5, console output to $6 and $7 vCPUs.
+# Sets qemu_pid.
+boot_guest() {
+    ip netns exec "$1" qemu-system-x86_64 -accel tcg -smp "$7" -m 512 \
+        -nographic -no-reboot -kernel "$2" -initrd "$3" \
+        -append "console=ttyS0 quiet panic=-1 appfw.run=$5" \
+        -device virtio-serial \
+        -chardev socket,path="$4",id=ch0,reconnect=1 \
+        -device virtserialport,chardev=ch0,name=org.appfw.agent.0 \
+        -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
+        >"$6" 2>&1 </dev/null &
+    qemu_pid=$!
+}

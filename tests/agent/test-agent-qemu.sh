@@ -61,15 +61,8 @@ for _ in $(seq 50); do
     sleep 0.05
 done
 
-ip netns exec "$ns" qemu-system-x86_64 -accel tcg -m 512 -nographic \
-    -no-reboot -kernel "$kernel" -initrd "$run/guest.cpio.gz" \
-    -append "console=ttyS0 quiet panic=-1 appfw.run=guest-checks" \
-    -device virtio-serial \
-    -chardev socket,path="$run/host.sock",id=ch0,reconnect=1 \
-    -device virtserialport,chardev=ch0,name=org.appfw.agent.0 \
-    -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
-    >"$run/console.log" 2>"$run/qemu.stderr" </dev/null &
-qemu_pid=$!
+boot_guest "$ns" "$kernel" "$run/guest.cpio.gz" "$run/host.sock" \
+    guest-checks "$run/console.log" 1
 for _ in $(seq 1800); do
     grep -q "APPFW-CHECKS-DONE" "$run/console.log" 2>/dev/null && break
     kill -0 "$qemu_pid" 2>/dev/null || break

@@ -34,15 +34,8 @@ srv_pid=$!
 "$hostsim" "$run/host.sock" "$run/host.log" --ttl 3600 2>/dev/null &
 host_pid=$!
 sleep 0.3
-ip netns exec "$ns" qemu-system-x86_64 -accel tcg -smp 2 -m 512 -nographic \
-    -no-reboot -kernel "$kernel" -initrd "$run/guest.cpio.gz" \
-    -append "console=ttyS0 quiet panic=-1 appfw.run=guest-bench" \
-    -device virtio-serial \
-    -chardev socket,path="$run/host.sock",id=ch0,reconnect=1 \
-    -device virtserialport,chardev=ch0,name=org.appfw.agent.0 \
-    -netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
-    >"$run/console.log" 2>&1 </dev/null &
-qemu_pid=$!
+boot_guest "$ns" "$kernel" "$run/guest.cpio.gz" "$run/host.sock" \
+    guest-bench "$run/console.log" 2
 echo "== agent in a QEMU guest: cached connect() vs no agent"
 for _ in $(seq 6000); do
     grep -q "APPFW-BENCH-DONE\|APPFW-BENCH-ERROR" "$run/console.log" && break

@@ -6,16 +6,9 @@
 # and chains removed.  Rounds alternate; prints one line per round and
 # "APPFW-BENCH-DONE".
 N=${N:-300}
-up() { grep -c "channel up" /run/appfw-agent.log 2>/dev/null; }
-wait_up() {
-    for _ in $(seq 600); do
-        [ "$(up)" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. /lib/appfw/guest-lib.sh
 ups=1
-wait_up 1 || { echo "APPFW-BENCH-ERROR the agent did not start"; exit 1; }
+agent_wait_up 1 || { echo "APPFW-BENCH-ERROR the agent did not start"; exit 1; }
 for round in 1 2 3 4 5; do
     /scripts/connbench connect 10.0.2.2 8080 5 >/dev/null  # cache it
     a=$(/scripts/connbench connect 10.0.2.2 8080 "$N")
@@ -26,6 +19,6 @@ for round in 1 2 3 4 5; do
     echo "APPFW-BENCH round $round: agent $a; no agent $b"
     /usr/sbin/appfw-agent -c /etc/appfw/agent.conf &
     ups=$((ups + 1))
-    wait_up "$ups" || { echo "APPFW-BENCH-ERROR restart"; exit 1; }
+    agent_wait_up "$ups" || { echo "APPFW-BENCH-ERROR restart"; exit 1; }
 done
 echo APPFW-BENCH-DONE

@@ -1,0 +1,16 @@
+# Helpers for scripts run inside appfw's test guest (sourced; installed as
+# /lib/appfw/guest-lib.sh by deploy/guest-image.sh).
+
+# How many times the agent's channel came up so far.
+agent_ups() {
+    grep -c "channel up" /run/appfw-agent.log 2>/dev/null
+}
+
+# Waits (60 s at most) until the channel came up $1 times in all.
+agent_wait_up() {
+    for _ in $(seq 600); do
+        [ "$(agent_ups)" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
