@@ -52,6 +52,7 @@ include appid/build.mk
 include security-vm/build.mk
 include ovs-plugin/build.mk
 include guest-agent/build.mk
+include deploy/build.mk
 include tests/build.mk
 
 # Aggregates: after every build.mk, since make expands prerequisites as it
@@ -99,12 +100,14 @@ _check:
 	tests/switchd/test-switchd.sh $(BUILD)
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
 	tests/agent/test-agent-qemu.sh $(BUILD)
+	tests/deploy/test-hook.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-secd.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/switchd/test-switchd.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/agent/test-agent.sh $(BUILD_ROOT)/asan
+	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-hook.sh $(BUILD_ROOT)/asan
 	@$(MAKE) --no-print-directory _fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 FUZZ_SECONDS ?= 60
