@@ -14,20 +14,8 @@ py="python3 $(cd "$(dirname "$0")/../switchd" && pwd)/netns-tcp.py"
 . "$(dirname "$0")/lib-agent.sh"
 run=$(mktemp -d /tmp/appfw-agent-qemu.XXXXXX) || exit 1
 ns=afwq$$
-passed=0
-failed=0
 
-check() {
-    name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/../lib-check.sh"
 cleanup() {
     stop_pid "${qemu_pid:-}"
     stop_pid "${host_pid:-}"

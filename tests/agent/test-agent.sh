@@ -26,25 +26,8 @@ run=$(mktemp -d /tmp/appfw-agent-test.XXXXXX) || exit 1
 tag=$$
 gns=afwg$tag
 sns=afws$tag
-passed=0
-failed=0
 
-# has TEXT REGEX: whether TEXT matches REGEX (grep -E).
-has() {
-    printf '%s\n' "$1" | grep -Eq "$2"
-}
-
-check() {
-    name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/../lib-check.sh"
 
 # cgroup v2 mounted again under the run directory: "ip netns exec"
 # mounts a sysfs of its own, which hides /sys/fs/cgroup.

@@ -8,19 +8,7 @@ hook="$build/deploy/appfw-libvirt-hook"
 data="$(dirname "$0")/../data/libvirt"
 run=$(mktemp -d /tmp/appfw-hook-test.XXXXXX) || exit 1
 trap 'rm -rf "$run"' EXIT
-passed=0
-failed=0
-check() {
-    name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/../lib-check.sh"
 
 # The stand-in: appends its arguments to calls.log; exits with the status
 # in $run/status (0 if absent).

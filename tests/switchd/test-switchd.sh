@@ -29,20 +29,8 @@ ns2=afw$tag-2
 br=afwbr$tag
 vm1=11111111-0000-4000-8000-00000000a001
 vm2=11111111-0000-4000-8000-00000000a002
-passed=0
-failed=0
 
-check() {
-    name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/../lib-check.sh"
 
 cleanup() {
     stop_pidfile "$run/appfw-switchd.pid"
