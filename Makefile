@@ -101,6 +101,7 @@ _check:
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
 	tests/agent/test-agent-qemu.sh $(BUILD)
 	tests/deploy/test-hook.sh $(BUILD)
+	tests/deploy/test-install.sh
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
 	    $(patsubst $(BUILD_ROOT)/%,$(BUILD_ROOT)/asan/%,$(UNIT_TESTS))
