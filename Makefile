@@ -101,6 +101,7 @@ _check:
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
 	tests/agent/test-agent-qemu.sh $(BUILD)
 	tests/deploy/test-hook.sh $(BUILD)
+	tests/deploy/test-vmctl.sh $(BUILD)
 	tests/deploy/test-install.sh
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \
@@ -109,6 +110,7 @@ _check:
 	ASAN_OPTIONS=detect_leaks=1 tests/switchd/test-switchd.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/agent/test-agent.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-hook.sh $(BUILD_ROOT)/asan
+	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-vmctl.sh $(BUILD_ROOT)/asan
 	@$(MAKE) --no-print-directory _fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 FUZZ_SECONDS ?= 60

@@ -4,6 +4,12 @@ XML_CFLAGS := $(call pkg,--cflags libxml-2.0)
 XML_LIBS := $(call pkg,--libs libxml-2.0)
 CPPFLAGS_deploy := $(XML_CFLAGS)
 
+VIRT_LIBS := $(call pkg,--libs libvirt)
+
+PROGRAMS += $(BUILD)/deploy/appfw-vmctl
+$(BUILD)/deploy/appfw-vmctl: $(BUILD)/deploy/libvirt/vmctl.o $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(VIRT_LIBS) $(XML_LIBS) $(JSONC_LIBS)
+
 PROGRAMS += $(BUILD)/deploy/appfw-libvirt-hook
 $(BUILD)/deploy/appfw-libvirt-hook: $(BUILD)/deploy/libvirt/hook.o \
                                     $(COMMON_LIB)
@@ -22,7 +28,7 @@ DOCDIR := $(PREFIX)/share/doc/appfw
 SYSCONFDIR := $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR := $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 
-MAN8 := appfw-secd appfw-switchd appfw-agent appfw-libvirt-hook
+MAN8 := appfw-secd appfw-switchd appfw-agent appfw-libvirt-hook appfw-vmctl
 MAN1 := appfwctl appid
 MAN_PAGES := $(MAN8:%=$(BUILD_ROOT)/man/%.8) $(MAN1:%=$(BUILD_ROOT)/man/%.1)
 man_bin = $(firstword $(filter %/$(1),$(PROGRAMS)))
@@ -43,7 +49,7 @@ install: all $(MAN_PAGES)
 	    $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d
 	install -m 755 $(BUILD)/security-vm/appfw-secd \
 	    $(BUILD)/ovs-plugin/appfw-switchd $(BUILD_ROOT)/static/appfw-agent \
-	    $(DESTDIR)$(SBINDIR)
+	    $(BUILD)/deploy/appfw-vmctl $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/security-vm/appfwctl $(BUILD)/appid/appid \
 	    $(DESTDIR)$(BINDIR)
 	install -m 755 $(BUILD)/deploy/appfw-libvirt-hook $(DESTDIR)$(LIBEXECDIR)

@@ -15,6 +15,7 @@ make --no-print-directory install DESTDIR="$dest/a" PREFIX=/usr \
 check "make install DESTDIR=... PREFIX=/usr succeeds" test $? = 0
 r="$dest/a"
 for f in usr/sbin/appfw-secd usr/sbin/appfw-switchd usr/sbin/appfw-agent \
+         usr/sbin/appfw-vmctl \
          usr/bin/appfwctl usr/bin/appid usr/libexec/appfw/appfw-libvirt-hook; do
     check "$f runs --help" sh -c "'$r/$f' --help >/dev/null 2>&1"
 done
@@ -40,6 +41,7 @@ check "the libvirt hook accepts its installed configuration" \
            '$r/usr/libexec/appfw/appfw-libvirt-hook' d stopped end - \
            </dev/null 2>/dev/null"
 for m in man8/appfw-secd.8 man8/appfw-switchd.8 man8/appfw-agent.8 \
+         man8/appfw-vmctl.8 \
          man8/appfw-libvirt-hook.8 man1/appfwctl.1 man1/appid.1; do
     check "man page $m has a title and a synopsis" \
         sh -c "grep -q '^\.TH' '$r/usr/share/man/$m' &&
