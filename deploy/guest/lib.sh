@@ -14,3 +14,20 @@ agent_wait_up() {
     done
     return 1
 }
+
+# check NAME COMMAND...: prints "APPFW-CHECK PASS|FAIL NAME" for the host
+# test to collect from the console.
+check() {
+    name=$1
+    shift
+    if "$@"; then
+        echo "APPFW-CHECK PASS $name"
+    else
+        echo "APPFW-CHECK FAIL $name"
+    fi
+}
+
+# has TEXT REGEX: whether TEXT matches REGEX.
+has() {
+    printf '%s\n' "$1" | grep -q "$2"
+}

@@ -4,16 +4,6 @@
 # guest kernel.  Prints "APPFW-CHECK PASS|FAIL NAME" lines, then
 # "APPFW-CHECKS-DONE".  The host (QEMU's user network, 10.0.2.2) serves
 # TCP 8080 and 8081; its channel peer denies 9090.
-check() {
-    name=$1
-    shift
-    if "$@"; then
-        echo "APPFW-CHECK PASS $name"
-    else
-        echo "APPFW-CHECK FAIL $name"
-    fi
-}
-has() { printf '%s\n' "$1" | grep -q "$2"; }
 . /lib/appfw/guest-lib.sh
 
 check "the agent starts and reaches the host over virtio-serial" agent_wait_up 1
