@@ -6,6 +6,8 @@
 #   make bench      deps + build + benchmarks
 #   make demo       deps + build + the end-to-end demo
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (default 60)
+#   make install    programs, units, configuration, man pages (DESTDIR, PREFIX)
+#   make deb        the guest agent's Debian package (build/deb/)
 #
 # Each component adds its sources, programs and tests in its build.mk.
 # SAN=1 builds into build/asan with AddressSanitizer and UBSan.
@@ -103,6 +105,7 @@ _check:
 	tests/deploy/test-hook.sh $(BUILD)
 	tests/deploy/test-vmctl.sh $(BUILD)
 	tests/deploy/test-install.sh
+	tests/deploy/test-deb.sh
 	tests/deploy/test-libvirt.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \

@@ -69,3 +69,8 @@ install: all $(MAN_PAGES)
 	install -m 644 $(MAN1:%=$(BUILD_ROOT)/man/%.1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 README.md docs/*.md deploy/policy-example.json \
 	    $(DESTDIR)$(DOCDIR)
+
+# --- make deb: the guest agent's Debian package, in build/deb/.
+.PHONY: deb
+deb: all $(BUILD_ROOT)/man/appfw-agent.8
+	deploy/agent-deb.sh $(BUILD_ROOT)/static/appfw-agent $(BUILD_ROOT)/deb
