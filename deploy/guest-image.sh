@@ -4,10 +4,11 @@
 # appfw-agent, iptables (legacy) with the extensions the agent uses, the
 # kernel modules for virtio and netfilter, and deploy/guest/init.
 #
-#   deploy/guest-image.sh OUT.cpio.gz AGENT [SCRIPT...]
+#   deploy/guest-image.sh OUT.cpio.gz AGENT [SCRIPT | /DEST=SOURCE]...
 #
 # SCRIPTs go to /scripts in the image; the kernel command line
-# appfw.run=NAME runs /scripts/NAME.sh and powers off.  Prints the
+# appfw.run=NAME runs /scripts/NAME.sh and powers off.  /DEST=SOURCE puts
+# any other file at /DEST (executable).  Prints the
 # kernel's path (/boot/vmlinuz-VERSION) on the last line.
 set -eu
 out=$1
@@ -37,8 +38,18 @@ printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/
 printf 'root:x:0:\nalice:x:1000:\n' >"$root/etc/group"
 printf 'search guest.example\n' >"$root/etc/resolv.conf"
 for s in "$@"; do
-    cp "$s" "$root/scripts/"
-    chmod 755 "$root/scripts/$(basename "$s")"
+    case $s in
+    /*=*)
+        # DEST=SOURCE: any file, at DEST in the image.
+        mkdir -p "$root$(dirname "${s%%=*}")"
+        cp "${s#*=}" "$root${s%%=*}"
+        chmod 755 "$root${s%%=*}"
+        ;;
+    *)
+        cp "$s" "$root/scripts/"
+        chmod 755 "$root/scripts/$(basename "$s")"
+        ;;
+    esac
 done
 
 # iptables (legacy) and the shared objects it loads.

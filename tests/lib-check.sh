@@ -18,5 +18,5 @@ check() {
 
 # has TEXT REGEX: whether TEXT matches REGEX (grep -E).
 has() {
-    printf '%s\n' "$1" | grep -Eq "$2"
+    printf '%s\n' "$1" | grep -Eq -e "$2"
 }

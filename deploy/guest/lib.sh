@@ -31,3 +31,16 @@ check() {
 has() {
     printf '%s\n' "$1" | grep -q "$2"
 }
+
+# The demo's guests (deploy/demo/): one step of the story, on the console
+# for the host to narrate; and the start of a story, once the agent is up.
+step() {
+    echo "APPFW-DEMO $*"
+}
+demo_start() {
+    if ! agent_wait_up 1; then
+        step "ERROR the agent did not reach the host"
+        exit 1
+    fi
+    step "READY"
+}
