@@ -109,8 +109,9 @@ usage(void)
            "  -h, --help         this help\n\nOptions:\n");
     options_print_help(defs, ARRAY_SIZE(defs), stdout);
     printf("\nControl (ovs-appctl -t CTL COMMAND):\n"
-           "  appfw/vm-register UUID CHANNEL-PATH   a VM's guest channel "
-           "socket\n"
+           "  appfw/vm-register UUID CHANNEL-PATH [NAME]\n"
+           "                              a VM's guest channel socket (and "
+           "name)\n"
            "  appfw/vm-unregister UUID\n"
            "  appfw/vms                   VMs, ports, channels, counts\n"
            "  appfw/flows                 the flows appfw wants installed\n"
@@ -142,11 +143,12 @@ reply(struct unixctl_conn *conn, char *text, bool ok)
 }
 
 static void
-cmd_vm_register(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                const char *argv[], void *sd)
+cmd_vm_register(struct unixctl_conn *conn, int argc, const char *argv[],
+                void *sd)
 {
     bool ok;
-    char *text = switchd_vm_register(sd, argv[1], argv[2], &ok);
+    char *text = switchd_vm_register(sd, argv[1], argv[2],
+                                     argc > 3 ? argv[3] : NULL, &ok);
     reply(conn, text, ok);
 }
 
@@ -253,7 +255,8 @@ main(int argc, char **argv)
                                    s.ctl, ovs_strerror(retval)));
     }
     bool exiting = false;
-    unixctl_command_register("appfw/vm-register", "UUID CHANNEL-PATH", 2, 2,
+    unixctl_command_register("appfw/vm-register", "UUID CHANNEL-PATH [NAME]",
+                             2, 3,
                              cmd_vm_register, sd);
     unixctl_command_register("appfw/vm-unregister", "UUID", 1, 1,
                              cmd_vm_unregister, sd);

@@ -116,6 +116,7 @@ struct switchd {
     struct shash vms;               /* uuid -> struct vm */
     struct vm *by_zone[65536];
     struct shash registered;        /* uuid -> channel path */
+    struct shash reg_names;         /* uuid -> name given at registration */
     struct ovs_list pending;        /* struct pending_install */
     struct shash forwarded;         /* cookie -> struct forwarded */
     struct shash asks;              /* connection -> NULL, while asking */
@@ -179,6 +180,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     }
     shash_init(&sd->vms);
     shash_init(&sd->registered);
+    shash_init(&sd->reg_names);
     shash_init(&sd->forwarded);
     shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
@@ -478,7 +480,11 @@ reconcile(struct switchd *sd)
             };
         }
         if (!vm->n_ports || vm->ports[0].ofport == p->ofport) {
-            set_string(&vm->name, p->vm_name ? p->vm_name : p->iface);
+            /* The name the registration gave (libvirt's domain name),
+             * else external_ids:vm-name, else the interface's. */
+            const char *given = shash_find_data(&sd->reg_names, vm->uuid);
+            set_string(&vm->name, given ? given
+                                  : p->vm_name ? p->vm_name : p->iface);
         }
         enum flowgen_mode mode = sd->default_mode;
         if (p->mode && !mode_from_name(p->mode, &mode)) {
@@ -1359,6 +1365,7 @@ switchd_destroy(struct switchd *sd)
     }
     shash_destroy(&sd->vms);
     shash_destroy_free_data(&sd->registered);
+    shash_destroy_free_data(&sd->reg_names);
     struct pending_install *p;
     LIST_FOR_EACH_POP (p, node, &sd->pending) {
         reply_ack(sd, p->req, p->id, false, "appfw-switchd is stopping");
@@ -1390,7 +1397,7 @@ switchd_destroy(struct switchd *sd)
 
 char *
 switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
-                    bool *ok)
+                    const char *name, bool *ok)
 {
     if (!uuid_is_partial_string(uuid) || strlen(uuid) != UUID_LEN) {
         *ok = false;
@@ -1400,10 +1407,25 @@ switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
         *ok = false;
         return xasprintf("\"%s\": the channel path must be absolute", path);
     }
+    if (name && (!*name || strlen(name) > 256)) {
+        *ok = false;
+        return xstrdup("a VM name is 1..256 bytes");
+    }
+    for (const char *c = name; c && *c; c++) {
+        if ((unsigned char) *c < 0x20 || *c == 0x7f) {
+            *ok = false;
+            return xstrdup("a VM name may not contain control characters");
+        }
+    }
     free(shash_replace(&sd->registered, uuid, xstrdup(path)));
+    free(shash_find_and_delete(&sd->reg_names, uuid));
+    if (name) {
+        shash_add(&sd->reg_names, uuid, xstrdup(name));
+    }
     sd->recompute = true;
     *ok = true;
-    LOG_INFO("vm registered vm=%s channel=%s", uuid, path);
+    LOG_INFO("vm registered vm=%s channel=%s name=%s", uuid, path,
+             name ? name : "-");
     return xasprintf("registered %s channel %s", uuid, path);
 }
 
@@ -1416,6 +1438,7 @@ switchd_vm_unregister(struct switchd *sd, const char *uuid, bool *ok)
         return xasprintf("%s is not registered", uuid);
     }
     free(path);
+    free(shash_find_and_delete(&sd->reg_names, uuid));
     sd->recompute = true;
     *ok = true;
     LOG_INFO("vm unregistered vm=%s", uuid);

@@ -49,7 +49,8 @@ void switchd_wait(struct switchd *);
 /* Control commands (ovs-appctl appfw/...).  Each returns a malloc'd reply
  * text and sets '*ok'. */
 char *switchd_vm_register(struct switchd *, const char *uuid,
-                          const char *channel_path, bool *ok);
+                          const char *channel_path, const char *name,
+                          bool *ok);
 char *switchd_vm_unregister(struct switchd *, const char *uuid, bool *ok);
 char *switchd_vms(const struct switchd *);
 char *switchd_flows(const struct switchd *);

@@ -7,7 +7,8 @@
  * appfw channel (a unix channel whose target is org.appfw.agent.0), it
  * registers the VM with appfw-switchd when the domain starts (and when
  * libvirtd reconnects to a running one), and unregisters it when the
- * domain stops; the VM's flows go with it.  Other domains are left alone.
+ * domain stops; the VM's flows go with it.  The domain's name is passed
+ * along: secd's logs and policies see it.  Other domains are left alone.
  *
  * It never calls back into libvirt (that deadlocks libvirtd) and only
  * runs ovs-appctl against appfw-switchd's control socket.  Failures go to
@@ -116,11 +117,12 @@ domain_destroy(struct domain *d)
     free(d->channel);
 }
 
-/* Runs appctl on appfw-switchd's socket with 'cmd' and its arguments.
- * Returns NULL or a malloc'd error. */
+/* Runs appctl on appfw-switchd's socket with 'cmd' and its arguments
+ * (those after a NULL are not passed).  Returns NULL or a malloc'd
+ * error. */
 static char *
 appctl(const struct settings *s, const char *cmd, const char *arg1,
-       const char *arg2)
+       const char *arg2, const char *arg3)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -130,7 +132,7 @@ appctl(const struct settings *s, const char *cmd, const char *arg1,
         /* Its output is for the log: standard error. */
         dup2(2, 1);
         execlp(s->appctl, s->appctl, "-t", s->switchd_ctl, cmd, arg1, arg2,
-               (char *) NULL);
+               arg2 ? arg3 : NULL, (char *) NULL);
         fprintf(stderr, "%s: %s\n", s->appctl, strerror(errno));
         _exit(127);
     }
@@ -224,11 +226,15 @@ main(int argc, char **argv)
                 error = xasprintf("channel path %s is not absolute",
                                   d.channel);
             } else {
-                error = appctl(&s, "appfw/vm-register", d.uuid, d.channel);
+                /* The domain's name names the VM in secd's logs and
+                 * policies. */
+                error = appctl(&s, "appfw/vm-register", d.uuid, d.channel,
+                               d.name);
             }
         } else if (!error) {
             /* Once stopped, then released: the second finds nothing. */
-            char *e = appctl(&s, "appfw/vm-unregister", d.uuid, NULL);
+            char *e = appctl(&s, "appfw/vm-unregister", d.uuid, NULL,
+                             NULL);
             if (e && !strcmp(op, "stopped")) {
                 fprintf(stderr, "appfw-libvirt-hook: domain %s: %s\n",
                         domain, e);

@@ -32,8 +32,8 @@ hook() {
 vm=6d1f0c52-9a4e-4b1c-8c3e-123456789012
 
 hook "$data/appfw-vm.xml" start
-check "start registers the VM with its appfw channel ($calls)" test \
-    "$calls" = "-t /run/test/appfw-switchd.ctl appfw/vm-register $vm /run/appfw/channels/web-1.sock"
+check "start registers the VM with its appfw channel and name ($calls)" test \
+    "$calls" = "-t /run/test/appfw-switchd.ctl appfw/vm-register $vm /run/appfw/channels/web-1.sock web-1"
 check "and succeeds" test "$rc" = 0
 hook "$data/appfw-vm.xml" reconnect
 check "reconnect (libvirtd restarted) registers again" \

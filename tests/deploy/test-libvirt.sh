@@ -79,8 +79,9 @@ while read -r result name; do
     check "guest: $name" test "$result" = PASS
 done <"$run/checks"
 stack_ctl decisions list --limit 20 >"$run/decisions.out" 2>&1
-check "appfw-secd allowed busybox's connect by rule allow-web" \
-    grep -q "allow .*/bin/busybox .*10.66.0.2:8080 .*allow-web" "$run/decisions.out"
+stack_ctl decisions list --vm "$dom" --limit 20 >"$run/by-name.out" 2>&1
+check "appfw-secd allowed busybox's connect by rule allow-web, for the domain by name" \
+    grep -q "allow .*/bin/busybox .*10.66.0.2:8080 .*allow-web" "$run/by-name.out"
 check "and denied the other" \
     grep -q "deny .*/bin/busybox .*10.66.0.2:9090" "$run/decisions.out"
 

@@ -388,6 +388,12 @@ check "vm-register refuses a bad UUID" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register nope /tmp/x 2>/dev/null"
 check "vm-register refuses a relative channel path" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register $vm1 rel/path 2>/dev/null"
+check "vm-register refuses a name with control characters" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register $vm1 /tmp/x \"\$(printf 'a\\tb')\" 2>/dev/null"
+appctl appfw/vm-register $vm1 "$run/named.sock" web-one >/dev/null
+sleep 0.3
+check "a name given at registration names the VM" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '$vm1' | grep -q web-one"
 pid=$(cat "$run/appfw-switchd.pid")
 kill "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
