@@ -152,6 +152,7 @@ tell "bob runs: nc 10.66.0.100 9000 (never approved for bob)"
 tell "-> ${line#netcat-without-agent }  (reset by Open vSwitch, outside the guest)"
 
 say "Per-application statistics (appfwctl stats top --by app)"
+sleep 2.5   # the datapath's counters of the last connections
 stack_ctl stats top --by app --limit 5 2>&1 | sed 's/^/   /'
 say "Recent decisions (appfwctl decisions list)"
 stack_ctl decisions list --limit 8 2>&1 | sed 's/^/   /'

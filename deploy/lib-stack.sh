@@ -48,8 +48,9 @@ stack_secd() {
 }
 
 stack_switchd() {
+    # Per-application counters every 2 s, so that a short story shows them.
     "$build/ovs-plugin/appfw-switchd" --rundir "$run" --ovs-rundir "$ovs" \
-        --bridge "$stack_br" --log-file "$run/switchd.log" \
+        --bridge "$stack_br" --log-file "$run/switchd.log" --stats-interval 2 \
         --decide-url "ipc://$run/secd-decide.sock" \
         2>>"$run/switchd.stderr" &
     for _ in $(seq 50); do

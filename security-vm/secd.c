@@ -250,14 +250,18 @@ app_id(const uint8_t *sha256, const char *product)
             | (uint32_t) sha256[2] << 8 | sha256[3]) & 0x7fffffff;
 }
 
-/* switchd reports datapath counters by app id: keep the names. */
+/* switchd reports datapath counters by app id: keep the names (the
+ * product, or for an application appid does not know, its path, as the
+ * decisions' statistics name it). */
 static void
-remember_app_name(struct secd *d, uint32_t aid, const char *product)
+remember_app_name(struct secd *d, uint32_t aid, const char *product,
+                  const char *path)
 {
     char key[16];
     snprintf(key, sizeof key, "%u", aid);
-    if (*product && !strmap_find(&d->app_names, key)) {
-        strmap_add(&d->app_names, key, xstrdup(product));
+    const char *name = *product ? product : path;
+    if (*name && !strmap_find(&d->app_names, key)) {
+        strmap_add(&d->app_names, key, xstrdup(name));
     }
 }
 
@@ -423,7 +427,8 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                            json_object_get(msg_get(msg, "remote")));
     uint32_t aid = app_id(have_sha ? sha : NULL, app.product);
     json_object_object_add(f, "app_id", json_object_new_int64(aid));
-    remember_app_name(d, aid, app.product);
+    remember_app_name(d, aid, app.product,
+                      msg_get_string(msg, "app.path", ""));
     json_object_object_add(f, "rule", json_object_new_string(v.rule));
     json_object_object_add(f, "ttl", json_object_new_int(v.ttl));
     json_object_array_add(b->flows, f);

@@ -31,8 +31,8 @@ check "5. the policy change applies within a second (${ms:-?} ms)" \
     test "${ms:-99999}" -lt 1000
 check "6. with bob's agent gone, OVS resets its unapproved connect" \
     has "$(step 6)" '-> nc: .*Connection refused'
-check "per-application statistics are shown" \
-    grep -q '/usr/bin/fetch  *2 ' "$out"
+check "per-application statistics are shown, with the datapath's bytes" \
+    grep -q '/usr/bin/fetch  *2  *0  *[0-9]*  *[1-9][0-9]* ' "$out"
 check "nothing is left behind (namespaces, servers, libvirtd, hook, OVS link)" sh -c "
     [ -z \"\$(ip netns list | grep afw)\" ] && ! pgrep -x libvirtd >/dev/null &&
     ! pgrep -f 'netns-tcp.py serve 900[0] 6881' >/dev/null &&
