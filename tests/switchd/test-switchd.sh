@@ -256,15 +256,23 @@ UDP_LOG="$run/udp1.log" ip netns exec "$ns1" $py serve 8080 9090 &
 srv1_pid=$!
 vsctl set interface "afw$tag-v2" external_ids:appfw-mode=noagent
 sleep 0.5
+asks() {
+    appctl appfw/connection-status | sed -n 's/.* asks=\([0-9]*\).*/\1/p'
+}
+a0=$(asks)
 check_connect "no agent: a connection the policy allows passes at once" \
     "$ns2" 10.77.0.1 8080 '^ok 0\.[0-4]'
+a1=$(asks)
 check_connect "no agent: a connection the policy denies is refused" \
     "$ns2" 10.77.0.1 9090 '^fail ConnectionRefusedError 0\.[0-4]'
-asks=$(appctl appfw/connection-status | sed -n 's/.* asks=\([0-9]*\).*/\1/p')
-# At least one question per connection; a retransmitted packet may bring
-# another once the first is answered, but never one per packet.
-check "switchd asked secd about each connection (asks=$asks)" \
-    sh -c "[ '$asks' -ge 2 ] && [ '$asks' -le 4 ]"
+a2=$(asks)
+# About one question per connection, never one per packet (an allowed
+# connection sends 5 or more).  On a loaded machine (the ASan run) a
+# retransmitted SYN may be asked about again: up to 3.  Counted per
+# connection, so that stray packets of earlier checks do not count.
+check "switchd asked secd about each connection, not each packet (allowed: $((a1 - a0)), denied: $((a2 - a1)))" \
+    sh -c "[ $((a1 - a0)) -ge 1 ] && [ $((a1 - a0)) -le 3 ] &&
+           [ $((a2 - a1)) -ge 1 ] && [ $((a2 - a1)) -le 3 ]"
 kill "$srv1_pid" 2>/dev/null
 vsctl remove interface "afw$tag-v2" external_ids appfw-mode
 
