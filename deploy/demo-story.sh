@@ -31,7 +31,7 @@ cleanup() {
     # APPFW_DEMO_KEEP=DIR keeps the logs and the guests' consoles.
     [ -n "${APPFW_DEMO_KEEP:-}" ] && mkdir -p "$APPFW_DEMO_KEEP" &&
         cp "$run"/*.log "$run"/*.console "$APPFW_DEMO_KEEP" 2>/dev/null
-    [ -n "${tail_pid:-}" ] && kill "$tail_pid" 2>/dev/null
+    stop_pid "${tail_pid:-}"
     stack_cleanup
     stop_pid "${srv_pid:-}"
     stop_pid "${srv2_pid:-}"
@@ -108,7 +108,9 @@ stack_define bob "$kernel" "$run/guest.cpio.gz" \
     52:54:00:66:00:02 >/dev/null 2>&1 || die "define bob"
 tell "appfw-vmctl gave both domains the agent's channel and the Open vSwitch port."
 stack_virsh start alice >/dev/null || die "start alice"
-stack_ctl decisions tail >"$run/tail.log" 2>&1 &
+# The binary itself, not the stack_ctl function, so that $! is its pid.
+"$build/security-vm/appfwctl" --rundir "$run" decisions tail \
+    >"$run/tail.log" 2>&1 &
 tail_pid=$!
 next alice
 tell "alice is up; the hook registered it with appfw-switchd; its agent is connected."

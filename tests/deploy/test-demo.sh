@@ -33,10 +33,11 @@ check "6. with bob's agent gone, OVS resets its unapproved connect" \
     has "$(step 6)" '-> nc: .*Connection refused'
 check "per-application statistics are shown, with the datapath's bytes" \
     grep -q '/usr/bin/fetch  *2  *0  *[0-9]*  *[1-9][0-9]* ' "$out"
-check "nothing is left behind (namespaces, servers, libvirtd, hook, OVS link)" sh -c "
+check "nothing is left behind (namespaces, processes, libvirtd, hook, OVS link)" sh -c "
     [ -z \"\$(ip netns list | grep afw)\" ] && ! pgrep -x libvirtd >/dev/null &&
     ! pgrep -f 'netns-tcp.py serve 900[0] 6881' >/dev/null &&
     ! pgrep -f 'http.serve[r] 8080' >/dev/null &&
+    ! pgrep -f 'appfw-dem[o].*decisions tail' >/dev/null &&
     ! ls /etc/libvirt/hooks/qemu.d/appfw-* >/dev/null 2>&1 &&
     [ ! -e /var/run/openvswitch/db.sock ]"
 
