@@ -321,6 +321,32 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
     return 1;
 }
 
+/* sock_ops' local ('local') or remote address into 'out' (16 bytes, IPv4
+ * in the first 4).  One 4-byte load per word: the verifier refuses the
+ * 8-byte loads the compiler would merge them into. */
+static __always_inline void
+read_addr(struct bpf_sock_ops *skops, int local, __u8 *out)
+{
+    __u32 a[4] = {};
+    if (skops->family == AF_INET) {
+        a[0] = local ? skops->local_ip4 : skops->remote_ip4;
+        __builtin_memcpy(out, a, 4);
+        return;
+    }
+    if (local) {
+        a[0] = *(volatile __u32 *) &skops->local_ip6[0];
+        a[1] = *(volatile __u32 *) &skops->local_ip6[1];
+        a[2] = *(volatile __u32 *) &skops->local_ip6[2];
+        a[3] = *(volatile __u32 *) &skops->local_ip6[3];
+    } else {
+        a[0] = *(volatile __u32 *) &skops->remote_ip6[0];
+        a[1] = *(volatile __u32 *) &skops->remote_ip6[1];
+        a[2] = *(volatile __u32 *) &skops->remote_ip6[2];
+        a[3] = *(volatile __u32 *) &skops->remote_ip6[3];
+    }
+    __builtin_memcpy(out, a, 16);
+}
+
 /* The connection's addresses, as sock_ops sees them. */
 static __always_inline void
 fill_tuple(struct bpf_sock_ops *skops, struct afw_record *r)
@@ -329,25 +355,8 @@ fill_tuple(struct bpf_sock_ops *skops, struct afw_record *r)
     r->protocol = IPPROTO_TCP;
     r->local_port = (__u16) skops->local_port;
     r->port = (__u16) bpf_ntohl(skops->remote_port);
-    if (skops->family == AF_INET) {
-        __u32 l = skops->local_ip4, rem = skops->remote_ip4;
-        __builtin_memcpy(r->local_addr, &l, 4);
-        __builtin_memcpy(r->addr, &rem, 4);
-    } else {
-        /* One 4-byte load per word: the verifier refuses the 8-byte
-         * loads the compiler would merge them into. */
-        __u32 l[4], rem[4];
-        l[0] = *(volatile __u32 *) &skops->local_ip6[0];
-        l[1] = *(volatile __u32 *) &skops->local_ip6[1];
-        l[2] = *(volatile __u32 *) &skops->local_ip6[2];
-        l[3] = *(volatile __u32 *) &skops->local_ip6[3];
-        rem[0] = *(volatile __u32 *) &skops->remote_ip6[0];
-        rem[1] = *(volatile __u32 *) &skops->remote_ip6[1];
-        rem[2] = *(volatile __u32 *) &skops->remote_ip6[2];
-        rem[3] = *(volatile __u32 *) &skops->remote_ip6[3];
-        __builtin_memcpy(r->local_addr, l, 16);
-        __builtin_memcpy(r->addr, rem, 16);
-    }
+    read_addr(skops, 1, r->local_addr);
+    read_addr(skops, 0, r->addr);
 }
 
 /* TCP events: the SYN of a connect on a cached allow, and every
@@ -381,17 +390,7 @@ afw_sockops(struct bpf_sock_ops *skops)
                     .local_port = (__u16) skops->local_port,
                     .remote_port = (__u16) bpf_ntohl(skops->remote_port),
                 };
-                if (skops->family == AF_INET) {
-                    __u32 rem = skops->remote_ip4;
-                    __builtin_memcpy(fk.remote, &rem, 4);
-                } else {
-                    __u32 rem[4];
-                    rem[0] = *(volatile __u32 *) &skops->remote_ip6[0];
-                    rem[1] = *(volatile __u32 *) &skops->remote_ip6[1];
-                    rem[2] = *(volatile __u32 *) &skops->remote_ip6[2];
-                    rem[3] = *(volatile __u32 *) &skops->remote_ip6[3];
-                    __builtin_memcpy(fk.remote, rem, 16);
-                }
+                read_addr(skops, 0, fk.remote);
                 struct afw_flow f = { .cookie = cookie, .owner = *o };
                 bpf_map_update_elem(&afw_flows, &fk, &f, BPF_ANY);
             }

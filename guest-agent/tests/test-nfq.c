@@ -117,6 +117,26 @@ next_packet(struct nfq_packet *p)
     fail_msg("no packet was queued");
 }
 
+/* Fills 'ss' with 'addr' (text) and 'port'; returns its length. */
+static socklen_t
+make_addr(int family, const char *addr, uint16_t port,
+          struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (void *) ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        inet_pton(AF_INET, addr, &sin->sin_addr);
+        return sizeof *sin;
+    }
+    struct sockaddr_in6 *sin6 = (void *) ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+    return sizeof *sin6;
+}
+
 struct child {
     pid_t pid;
     int fd;                     /* Reads the child's result. */
@@ -139,21 +159,8 @@ start(int family, int type, const char *addr, uint16_t port)
     if (!pid) {
         struct result r = { 0 };
         int fd = socket(family, type, 0);
-        struct sockaddr_storage ss = { 0 };
-        socklen_t len;
-        if (family == AF_INET) {
-            struct sockaddr_in *sin = (void *) &ss;
-            sin->sin_family = AF_INET;
-            sin->sin_port = htons(port);
-            inet_pton(AF_INET, addr, &sin->sin_addr);
-            len = sizeof *sin;
-        } else {
-            struct sockaddr_in6 *sin6 = (void *) &ss;
-            sin6->sin6_family = AF_INET6;
-            sin6->sin6_port = htons(port);
-            inet_pton(AF_INET6, addr, &sin6->sin6_addr);
-            len = sizeof *sin6;
-        }
+        struct sockaddr_storage ss;
+        socklen_t len = make_addr(family, addr, port, &ss);
         socklen_t clen = sizeof r.cookie;
         int64_t t0 = time_mono_ms();
         int rc = (type == SOCK_STREAM
@@ -186,21 +193,8 @@ listener(int family, int type, const char *addr, uint16_t port)
     int fd = socket(family, type, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_storage ss = { 0 };
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (void *) &ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        inet_pton(AF_INET, addr, &sin->sin_addr);
-        len = sizeof *sin;
-    } else {
-        struct sockaddr_in6 *sin6 = (void *) &ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        inet_pton(AF_INET6, addr, &sin6->sin6_addr);
-        len = sizeof *sin6;
-    }
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(family, addr, port, &ss);
     assert_int_equal(bind(fd, (struct sockaddr *) &ss, len), 0);
     if (type == SOCK_STREAM) {
         assert_int_equal(listen(fd, 16), 0);
