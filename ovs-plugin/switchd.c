@@ -33,6 +33,7 @@ LOG_MODULE(switchd);
 #define FLOW_REQS_PER_RUN 256
 #define MAX_COUNTED_PER_VM 1024   /* Applications counted per VM (the
                                    * counting flows live as long as it). */
+#define MAX_REPUNTS 16          /* Per approved flow per second. */
 #define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
                                    * for the switch (secd gives up sooner). */
 
@@ -42,6 +43,8 @@ struct allow {
     long long int expires;      /* time_msec() */
     uint32_t app_id;
     uint64_t seqno;             /* ofctrl seqno that carries its flows. */
+    long long int repunt_window;  /* See repunt(). */
+    unsigned int repunts;
 };
 
 /* One of a VM's interfaces on the bridge. */
@@ -124,6 +127,7 @@ struct switchd {
 
     long long int next_sweep, next_stats;
     unsigned long long installs, installs_failed, resets, asks_sent;
+    unsigned long long repunts;
 };
 
 static bool
@@ -864,14 +868,10 @@ stamp(const struct vm *vm, struct json_object *msg)
     json_object_object_add(msg, "vm", v);
 }
 
-/* The verdict on a held packet: on allow its flow is installed already
- * (secd waits for the ack), so the packet goes back through the pipeline
- * and the client does not wait for a retransmission; otherwise TCP gets a
- * reset and anything else is dropped. */
-/* True if 'vm' has an approved flow (exact or service) for 't'. */
-static bool
-vm_allows_tuple(const struct switchd *sd, const struct vm *vm,
-                const struct tuple *t)
+/* The approved flow (exact or service) of 'vm' for 't', or NULL. */
+static struct allow *
+vm_find_allow(const struct switchd *sd, const struct vm *vm,
+              const struct tuple *t)
 {
     struct flowgen_vm fv;
     vm_flowgen(vm, &fv);
@@ -884,21 +884,25 @@ vm_allows_tuple(const struct switchd *sd, const struct vm *vm,
         struct flowgen_flows flows;
         flowgen_flows_init(&flows);
         char *error = flowgen_allow(&sd->ctx, &fv, &a, &flows);
-        bool found = false;
+        struct allow *al = NULL;
         if (!error && flows.n) {
             char *key = flowgen_flow_key(&flows.flows[0]);
-            found = shash_find(&vm->allows, key) != NULL;
+            al = shash_find_data(&vm->allows, key);
             free(key);
         }
         free(error);
         flowgen_flows_destroy(&flows);
-        if (found) {
-            return true;
+        if (al) {
+            return al;
         }
     }
-    return false;
+    return NULL;
 }
 
+/* The verdict on a held packet: on allow its flow is installed already
+ * (secd waits for the ack), so the packet goes back through the pipeline
+ * and the client does not wait for a retransmission; otherwise TCP gets a
+ * reset and anything else is dropped. */
 static void
 ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
 {
@@ -906,7 +910,7 @@ ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
      * without one, in its monitor mode): otherwise it would come straight
      * back to switchd. */
     if (allow && vm && vm_has_port(vm, ask->in_port)
-        && vm_allows_tuple(sd, vm, &ask->tuple)) {
+        && vm_find_allow(sd, vm, &ask->tuple)) {
         ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
                                ask->len);
     } else if (!allow && ask->tuple.proto == 6 && vm) {
@@ -1169,10 +1173,48 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
     json_object_put(msg);
 }
 
+/* A packet of a connection already approved, with its flow on the
+ * switch, came to switchd anyway: ovs-vswitchd revalidates the flows its
+ * datapath caches after it answers the barrier, not before, so for a
+ * moment a cached "to the controller" or "reset" entry still catches the
+ * connection's first packets.  Returns true if the packet is such a one;
+ * it then goes back through the pipeline instead of being asked about or
+ * reset, a few times a second at most (so that a flow the switch lost
+ * cannot make a loop). */
+static bool
+repunt(struct switchd *sd, const struct ofctrl_packet_in *pin)
+{
+    struct vm *vm = vm_by_ofport(sd, pin->in_port);
+    struct tuple t;
+    if (!vm || !tuple_parse_eth(pin->packet, pin->len, &t)) {
+        return false;
+    }
+    struct allow *al = vm_find_allow(sd, vm, &t);
+    if (!al || al->seqno > ofctrl_acked_seqno(sd->ofctrl)) {
+        return false;
+    }
+    long long int now = time_msec();
+    if (now >= al->repunt_window) {
+        al->repunt_window = now + 1000;
+        al->repunts = 0;
+    }
+    if (al->repunts < MAX_REPUNTS) {
+        al->repunts++;
+        sd->repunts++;
+        ofctrl_resubmit_packet(sd->ofctrl, pin->in_port, pin->packet,
+                               pin->len);
+    }
+    return true;
+}
+
 static void
 packet_in(void *sd_, const struct ofctrl_packet_in *pin)
 {
     struct switchd *sd = sd_;
+    if ((pin->punt == FLOWGEN_PUNT_ASK || pin->punt == FLOWGEN_PUNT_RESET)
+        && repunt(sd, pin)) {
+        return;
+    }
     if (pin->punt == FLOWGEN_PUNT_ASK) {
         ask_secd(sd, pin);
         return;
@@ -1489,14 +1531,15 @@ switchd_connection_status(const struct switchd *sd)
 {
     char *of = ofctrl_status(sd->ofctrl);
     char *s = xasprintf("%s\novsdb=%s bridge=%s\nflow_installs=%llu "
-                        "failed=%llu pending=%zu resets=%llu asks=%llu\n", of,
+                        "failed=%llu pending=%zu resets=%llu asks=%llu "
+                        "repunts=%llu\n", of,
                         vsdb_is_connected(sd->vsdb) ? "connected"
                                                     : "disconnected",
                         vsdb_has_bridge(sd->vsdb) ? sd->cfg.bridge
                                                   : "(missing)",
                         sd->installs, sd->installs_failed,
                         ovs_list_size(&sd->pending), sd->resets,
-                        sd->asks_sent);
+                        sd->asks_sent, sd->repunts);
     free(of);
     return s;
 }
