@@ -88,10 +88,15 @@ struct ofctrl {
     uint64_t fail_lo, fail_hi;
     char *fail_msg;
 
-    /* Meters: desired and installed, sorted ids. */
+    /* Meters: desired and installed, sorted ids.  At each connection the
+     * installed ones are read back (appfw's, by the cookie prefix in their
+     * ids), so that meters of VMs that went away while switchd was not
+     * running are deleted too. */
     uint32_t *meters, *installed_meters;
-    size_t n_meters, n_installed_meters;
+    size_t n_meters, n_installed_meters, allocated_installed_meters;
     uint32_t meter_rate, meter_burst;
+    bool meter_dump_busy;
+    ovs_be32 meter_dump_xid;
 
     /* Reading back policy flows at connection. */
     bool dump_busy;             /* Request sent, replies coming. */
@@ -482,8 +487,8 @@ send_meter_mod(struct ofctrl *oc, uint16_t command, uint32_t id)
 
 /* Brings the switch's meters in line before a bundle that may use them:
  * each new one is deleted (in case an earlier switchd left it with other
- * bands) and added; each one no longer wanted is deleted.  'full': every
- * desired meter is new. */
+ * bands) and added; each installed one no longer wanted is deleted.
+ * 'full': every desired meter is new. */
 static void
 sync_meters(struct ofctrl *oc, bool full)
 {
@@ -495,7 +500,7 @@ sync_meters(struct ofctrl *oc, bool full)
             send_meter_mod(oc, OFPMC13_ADD, id);
         }
     }
-    for (size_t i = 0; !full && i < oc->n_installed_meters; i++) {
+    for (size_t i = 0; i < oc->n_installed_meters; i++) {
         uint32_t id = oc->installed_meters[i];
         if (!has_u32(oc->meters, oc->n_meters, id)) {
             send_meter_mod(oc, OFPMC13_DELETE, id);
@@ -504,7 +509,7 @@ sync_meters(struct ofctrl *oc, bool full)
     free(oc->installed_meters);
     oc->installed_meters = xmemdup(oc->meters, (oc->n_meters ? oc->n_meters
                                                 : 1) * sizeof *oc->meters);
-    oc->n_installed_meters = oc->n_meters;
+    oc->n_installed_meters = oc->allocated_installed_meters = oc->n_meters;
 }
 
 /* Starts a batch if there is something to send and nothing in flight. */
@@ -512,7 +517,7 @@ static void
 maybe_send_batch(struct ofctrl *oc)
 {
     if (oc->busy || !oc->enabled || oc->dump_busy || oc->dump_ready
-        || !rconn_is_connected(oc->rconn)
+        || oc->meter_dump_busy || !rconn_is_connected(oc->rconn)
         || (!oc->need_full && sset_is_empty(&oc->dirty))) {
         return;
     }
@@ -708,6 +713,33 @@ handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg, bool dump)
     ofpbuf_uninit(&ofpacts);
 }
 
+/* One reply to the meter read-back: appfw's meters become 'installed'. */
+static void
+handle_meter_config(struct ofctrl *oc, struct ofpbuf *msg)
+{
+    struct ofpbuf b = ofpbuf_const_initializer(msg->data, msg->size);
+    struct ofpbuf bands;
+    ofpbuf_init(&bands, 64);
+    for (;;) {
+        struct ofputil_meter_config mc;
+        if (ofputil_decode_meter_config(&b, &mc, &bands)) {
+            break;              /* EOF, or a reply OVS cannot have sent. */
+        }
+        if (mc.meter_id >> 16 != oc->prefix) {
+            continue;
+        }
+        if (oc->n_installed_meters >= oc->allocated_installed_meters) {
+            oc->installed_meters = x2nrealloc(
+                oc->installed_meters, &oc->allocated_installed_meters,
+                sizeof *oc->installed_meters);
+        }
+        oc->installed_meters[oc->n_installed_meters++] = mc.meter_id;
+    }
+    ofpbuf_uninit(&bands);
+    qsort(oc->installed_meters, oc->n_installed_meters,
+          sizeof *oc->installed_meters, compare_u32);
+}
+
 static void
 handle_msg(struct ofctrl *oc, struct ofpbuf *msg)
 {
@@ -746,6 +778,14 @@ handle_msg(struct ofctrl *oc, struct ofpbuf *msg)
             }
         }
         break;
+    case OFPTYPE_METER_CONFIG_STATS_REPLY:
+        if (oc->meter_dump_busy && oh->xid == oc->meter_dump_xid) {
+            handle_meter_config(oc, msg);
+            if (!ofpmp_more(oh)) {
+                oc->meter_dump_busy = false;
+            }
+        }
+        break;
     default:
         break;
     }
@@ -769,6 +809,14 @@ on_connect(struct ofctrl *oc)
     oc->dump_ready = false;
     oc->dump_xid = request_flows(oc, FLOWGEN_K_POLICY);
     oc->dump_busy = true;
+
+    oc->n_installed_meters = 0;
+    struct ofpbuf *req = ofputil_encode_meter_request(OFCTRL_VERSION,
+                                                      OFPUTIL_METER_CONFIG,
+                                                      OFPM13_ALL);
+    oc->meter_dump_xid = ((struct ofp_header *) req->data)->xid;
+    send_msg(oc, req);
+    oc->meter_dump_busy = true;
     LOG_INFO("connected to %s", rconn_get_target(oc->rconn));
 }
 
@@ -785,6 +833,7 @@ ofctrl_run(struct ofctrl *oc)
         oc->batch_void = false;
         oc->stats_busy = false;
         oc->dump_busy = oc->dump_ready = false;
+        oc->meter_dump_busy = false;
         oc->n_counters = 0;
         clear_changes(oc);
         oc->need_full = true;
@@ -809,7 +858,7 @@ ofctrl_wait(struct ofctrl *oc)
     rconn_run_wait(oc->rconn);
     rconn_recv_wait(oc->rconn);
     if (!oc->busy && oc->enabled && !oc->dump_busy && !oc->dump_ready
-        && rconn_is_connected(oc->rconn)
+        && !oc->meter_dump_busy && rconn_is_connected(oc->rconn)
         && (oc->need_full || !sset_is_empty(&oc->dirty))) {
         poll_immediate_wake();
     }

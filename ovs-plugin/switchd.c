@@ -953,8 +953,8 @@ forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
     shash_add(&sd->forwarded, key, f);
-    if (reply_id) {
-        vm->in_flight++;
+    if (reply_id || ask) {
+        vm->in_flight++;        /* Held packets count too. */
     }
 }
 
@@ -1080,7 +1080,7 @@ run_secd_replies(struct switchd *sd)
             ask_finish(sd, vm, f->ask, allow && vm);
             json_object_put(reply);
         }
-        if (f && f->id && vm && vm->in_flight > 0) {
+        if (f && (f->id || f->ask) && vm && vm->in_flight > 0) {
             vm->in_flight--;
         }
         if (f && f->id && vm && vm->relay) {
@@ -1142,6 +1142,13 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
     if (!take_token(sd, vm)) {
         vm->refused++;
         LOG_WARN_RL(&vm->rl, "rate limited vm=%s (packet-in)", vm->uuid);
+        free(key);
+        return;
+    }
+    if (vm->in_flight >= sd->cfg.vm_queue) {
+        /* Dropped: the client retransmits. */
+        vm->refused++;
+        LOG_WARN_RL(&vm->rl, "queue full vm=%s (packet-in)", vm->uuid);
         free(key);
         return;
     }

@@ -394,6 +394,30 @@ check "its flows left the switch" \
 check "and the switch holds exactly the desired flows" \
     test "$(switch_flows)" = "$(n_desired)"
 
+# --- A VM removed while switchd is down: its meter goes at the next start
+# (switchd reads appfw's meters back), and no one else's meter does.
+vm3=11111111-0000-4000-8000-00000000a003
+meters() {
+    ovs-ofctl -O OpenFlow15 dump-meters unix:$ovs/$br.mgmt | grep -c 'meter='
+}
+ovs-ofctl -O OpenFlow15 add-meter unix:$ovs/$br.mgmt \
+    'meter=7,pktps,band=type=drop,rate=10'
+vsctl add-port "$br" "afw$tag-v4" -- set interface "afw$tag-v4" \
+    type=internal external_ids:vm-id=$vm3 \
+    external_ids:attached-mac=52:54:00:77:00:04 || die "add-port"
+sleep 0.3
+converged
+m_with=$(meters)
+stop_pidfile "$run/appfw-switchd.pid"
+vsctl del-port "$br" "afw$tag-v4"
+start_switchd --vm-max-flows 20
+converged
+m_after=$(meters)
+check "a VM removed while switchd was down loses its meter at the next start ($m_with meters before, $m_after after)" \
+    test "$m_after" = $((m_with - 1))
+check "another controller's meter stays" \
+    sh -c "ovs-ofctl -O OpenFlow15 dump-meters unix:$ovs/$br.mgmt | grep -q 'meter=7 '"
+
 # --- Bad control input, clean stop.
 check "vm-register refuses a bad UUID" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register nope /tmp/x 2>/dev/null"
