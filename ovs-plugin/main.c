@@ -30,7 +30,7 @@ struct settings {
     char *default_mode, *tls_cert, *tls_ca, *tls_server_name;
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
     int vm_max_flows, vm_punt_rate;
-    int secd_timeout_ms, min_flow_ttl, stats_interval;
+    int secd_timeout_ms, min_flow_ttl, stats_interval, audit_interval;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -91,6 +91,9 @@ static const struct option_def defs[] = {
       "seconds an approved flow stays at least (verdicts give more)" },
     { "stats-interval", OPT_INT, "30", 1, 3600, S(stats_interval),
       "seconds between per-application counter reports to appfw-secd" },
+    { "audit-interval", OPT_INT, "10", 1, 3600, S(audit_interval),
+      "seconds between checks that the switch holds the number of appfw "
+      "flows switchd installed (if not, all are replaced)" },
 };
 
 static struct settings s;
@@ -238,6 +241,7 @@ main(int argc, char **argv)
         .vm_punt_rate = s.vm_punt_rate,
         .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
+        .audit_interval = s.audit_interval,
     };
     struct switchd *sd;
     error = switchd_create(&cfg, &sd);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,8 +113,16 @@ struct ofctrl {
     size_t n_counters, allocated_counters;
     bool counters_ready;
 
+    /* Audit: is the number of appfw flows on the switch the number
+     * installed?  Answers to a request sent while nothing was in flight
+     * count only if nothing was sent since. */
+    bool audit_busy;
+    ovs_be32 audit_xid;
+    unsigned long long audit_batches;
+
     /* Totals, for appfw/connection-status. */
     unsigned long long n_batches, n_full, n_failed, n_flow_mods;
+    unsigned long long n_audits, n_repairs;
 };
 
 static void
@@ -127,7 +136,7 @@ desired_flow_destroy(struct desired_flow *df)
     }
 }
 
-static ovs_be32 request_flows(struct ofctrl *, enum flowgen_kind);
+static ovs_be32 request_flows(struct ofctrl *, enum flowgen_kind, bool);
 
 static char *
 flow_sig(const struct flowgen_flow *f)
@@ -713,6 +722,49 @@ handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg, bool dump)
     ofpbuf_uninit(&ofpacts);
 }
 
+/* True if the installed mirror is what the switch should hold: connected,
+ * nothing in flight, nothing waiting to be sent. */
+static bool
+settled(const struct ofctrl *oc)
+{
+    return (rconn_is_connected(oc->rconn) && oc->enabled && !oc->busy
+            && !oc->need_full && sset_is_empty(&oc->dirty)
+            && !oc->dump_busy && !oc->dump_ready && !oc->meter_dump_busy);
+}
+
+static void
+handle_audit(struct ofctrl *oc, const struct ofp_header *oh)
+{
+    struct ofputil_aggregate_stats as;
+    if (ofputil_decode_aggregate_stats_reply(&as, oh)
+        || as.flow_count == UINT32_MAX
+        || oc->n_batches != oc->audit_batches || !settled(oc)) {
+        return;                 /* Unreadable, or overtaken by changes. */
+    }
+    oc->n_audits++;
+    size_t n = shash_count(&oc->installed);
+    if (as.flow_count != n) {
+        /* Someone else added or deleted flows with appfw's cookie (e.g.
+         * ovs-ofctl del-flows): put back exactly what is wanted. */
+        LOG_WARN("the switch holds %"PRIu32" appfw flows, %zu expected: "
+                 "replacing them all", as.flow_count, n);
+        oc->n_repairs++;
+        oc->need_full = true;
+    }
+}
+
+bool
+ofctrl_audit(struct ofctrl *oc)
+{
+    if (oc->audit_busy || !settled(oc)) {
+        return false;
+    }
+    oc->audit_xid = request_flows(oc, 0, true);
+    oc->audit_batches = oc->n_batches;
+    oc->audit_busy = true;
+    return true;
+}
+
 /* One reply to the meter read-back: appfw's meters become 'installed'. */
 static void
 handle_meter_config(struct ofctrl *oc, struct ofpbuf *msg)
@@ -736,8 +788,10 @@ handle_meter_config(struct ofctrl *oc, struct ofpbuf *msg)
         oc->installed_meters[oc->n_installed_meters++] = mc.meter_id;
     }
     ofpbuf_uninit(&bands);
-    qsort(oc->installed_meters, oc->n_installed_meters,
-          sizeof *oc->installed_meters, compare_u32);
+    if (oc->n_installed_meters) {
+        qsort(oc->installed_meters, oc->n_installed_meters,
+              sizeof *oc->installed_meters, compare_u32);
+    }
 }
 
 static void
@@ -778,6 +832,12 @@ handle_msg(struct ofctrl *oc, struct ofpbuf *msg)
             }
         }
         break;
+    case OFPTYPE_AGGREGATE_STATS_REPLY:
+        if (oc->audit_busy && oh->xid == oc->audit_xid) {
+            oc->audit_busy = false;
+            handle_audit(oc, oh);
+        }
+        break;
     case OFPTYPE_METER_CONFIG_STATS_REPLY:
         if (oc->meter_dump_busy && oh->xid == oc->meter_dump_xid) {
             handle_meter_config(oc, msg);
@@ -807,7 +867,7 @@ on_connect(struct ofctrl *oc)
     oc->dumped = NULL;
     oc->n_dumped = oc->allocated_dumped = 0;
     oc->dump_ready = false;
-    oc->dump_xid = request_flows(oc, FLOWGEN_K_POLICY);
+    oc->dump_xid = request_flows(oc, FLOWGEN_K_POLICY, false);
     oc->dump_busy = true;
 
     oc->n_installed_meters = 0;
@@ -834,6 +894,7 @@ ofctrl_run(struct ofctrl *oc)
         oc->stats_busy = false;
         oc->dump_busy = oc->dump_ready = false;
         oc->meter_dump_busy = false;
+        oc->audit_busy = false;
         oc->n_counters = 0;
         clear_changes(oc);
         oc->need_full = true;
@@ -864,15 +925,18 @@ ofctrl_wait(struct ofctrl *oc)
     }
 }
 
-/* Sends a flow stats request for appfw's flows of 'kind'; returns its
- * xid. */
+/* Sends a flow stats request (or an aggregate one) for appfw's flows of
+ * 'kind'; returns its xid. */
 static ovs_be32
-request_flows(struct ofctrl *oc, enum flowgen_kind kind)
+request_flows(struct ofctrl *oc, enum flowgen_kind kind, bool aggregate)
 {
+    /* Kind 0: every appfw flow. */
     struct ofputil_flow_stats_request fsr = {
+        .aggregate = aggregate,
         .cookie = htonll(((uint64_t) oc->prefix << 48)
                          | ((uint64_t) kind << 40)),
-        .cookie_mask = htonll(UINT64_C(0xffffff) << 40),
+        .cookie_mask = htonll(kind ? UINT64_C(0xffffff) << 40
+                                   : UINT64_C(0xffff) << 48),
         .out_port = OFPP_ANY,
         .out_group = OFPG_ANY,
         .table_id = 0xff,
@@ -906,7 +970,7 @@ ofctrl_request_counters(struct ofctrl *oc)
     if (oc->stats_busy || !rconn_is_connected(oc->rconn)) {
         return;
     }
-    oc->stats_xid = request_flows(oc, FLOWGEN_K_COUNT);
+    oc->stats_xid = request_flows(oc, FLOWGEN_K_COUNT, false);
     oc->stats_busy = true;
     oc->counters_ready = false;
     oc->n_counters = 0;
@@ -970,8 +1034,8 @@ ofctrl_status(const struct ofctrl *oc)
 {
     return xasprintf("switch=%s state=%s%s desired=%zu installed=%zu "
                      "pending=%zu in_flight=%s seqno=%llu acked=%llu "
-                     "bundles=%llu full=%llu failed=%llu flow_mods=%llu"
-                     "%s%s",
+                     "bundles=%llu full=%llu failed=%llu flow_mods=%llu "
+                     "audits=%llu repairs=%llu%s%s",
                      rconn_get_target(oc->rconn),
                      rconn_get_state(oc->rconn),
                      oc->enabled ? "" : " (held: bridge not fail_mode=secure)",
@@ -980,7 +1044,7 @@ ofctrl_status(const struct ofctrl *oc)
                      (unsigned long long) oc->seqno,
                      (unsigned long long) oc->acked,
                      oc->n_batches, oc->n_full, oc->n_failed,
-                     oc->n_flow_mods,
+                     oc->n_flow_mods, oc->n_audits, oc->n_repairs,
                      oc->fail_msg ? " last_error=" : "",
                      oc->fail_msg ? oc->fail_msg : "");
 }

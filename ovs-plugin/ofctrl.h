@@ -106,6 +106,14 @@ void ofctrl_request_counters(struct ofctrl *);
 bool ofctrl_take_counters(struct ofctrl *, struct ofctrl_counter **,
                           size_t *n);
 
+/* If nothing is on its way to the switch, asks it how many appfw flows
+ * (by cookie prefix) it holds and returns true; if that is not the number
+ * installed, someone else changed them, and everything is replaced at
+ * once.  Counts only: another controller rewriting an appfw flow in place
+ * goes unnoticed.  Returns false if changes are on their way (try again
+ * later). */
+bool ofctrl_audit(struct ofctrl *);
+
 /* Sends 'packet' out of 'ofport' (e.g. a TCP reset to a VM).  Returns 0 or
  * an errno value. */
 int ofctrl_packet_out(struct ofctrl *, int ofport, const void *packet,

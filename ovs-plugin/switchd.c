@@ -125,7 +125,7 @@ struct switchd {
     struct shash asks;              /* connection -> NULL, while asking */
     uint64_t next_cookie;
 
-    long long int next_sweep, next_stats;
+    long long int next_sweep, next_stats, next_audit;
     unsigned long long installs, installs_failed, resets, asks_sent;
     unsigned long long repunts;
 };
@@ -202,6 +202,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     }
     flowgen_flows_destroy(&global);
     sd->next_sweep = sd->next_stats = time_msec() + 1000;
+    sd->next_audit = time_msec() + cfg->audit_interval * 1000LL;
     *sdp = sd;
     return NULL;
 }
@@ -501,7 +502,9 @@ reconcile(struct switchd *sd)
     free(ports);
     SHASH_FOR_EACH (node, &sd->vms) {
         struct vm *vm = node->data;
-        qsort(vm->ports, vm->n_ports, sizeof *vm->ports, compare_ports);
+        if (vm->n_ports) {
+            qsort(vm->ports, vm->n_ports, sizeof *vm->ports, compare_ports);
+        }
         vm->on_bridge = vm->n_ports > 0;
         vm->ofport = vm->on_bridge ? vm->ports[0].ofport : 0;
         set_string(&vm->mac, vm->on_bridge ? vm->ports[0].mac : "");
@@ -1377,6 +1380,10 @@ switchd_run(struct switchd *sd)
         ofctrl_request_counters(sd->ofctrl);
         sd->next_stats = now + sd->cfg.stats_interval * 1000LL;
     }
+    if (now >= sd->next_audit) {
+        sd->next_audit = now + (ofctrl_audit(sd->ofctrl)
+                                ? sd->cfg.audit_interval * 1000LL : 1000);
+    }
 
     ofctrl_set_enabled(sd->ofctrl, vsdb_bridge_is_secure(sd->vsdb));
     ofctrl_run(sd->ofctrl);
@@ -1399,7 +1406,8 @@ switchd_wait(struct switchd *sd)
             relay_wait(vm->relay);
         }
     }
-    poll_timer_wait_until(MIN(sd->next_sweep, sd->next_stats));
+    poll_timer_wait_until(MIN(MIN(sd->next_sweep, sd->next_stats),
+                              sd->next_audit));
 }
 
 void

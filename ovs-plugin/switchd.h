@@ -35,6 +35,7 @@ struct switchd_config {
     int secd_timeout_ms;        /* A decide's deadline at secd. */
     int min_flow_ttl;           /* Seconds an approved flow stays at least */
     int stats_interval;         /* Seconds between counter reports. */
+    int audit_interval;         /* Seconds between flow count audits. */
 };
 
 struct switchd;

@@ -50,7 +50,7 @@ trap 'exit 1' INT TERM
 
 die() {
     echo "test-switchd: $*" >&2
-    for f in "$run"/*.log "$ovs"/*.log; do
+    for f in "$run"/*.log "$run"/*.stderr "$ovs"/*.log; do
         [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
     done
     failed=$((failed + 1))
@@ -62,7 +62,7 @@ appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
 
 start_switchd() {
     "$switchd" --rundir "$run" --ovs-rundir "$ovs" --bridge "$br" \
-        --log-file "$run/switchd.log" --stats-interval 1 \
+        --log-file "$run/switchd.log" --stats-interval 1 --audit-interval 1 \
         --decide-url "ipc://$run/secd-decide.sock" "$@" \
         2>>"$run/switchd.stderr" &
     for _ in $(seq 50); do
@@ -405,7 +405,10 @@ ovs-ofctl -O OpenFlow15 add-meter unix:$ovs/$br.mgmt \
 vsctl add-port "$br" "afw$tag-v4" -- set interface "afw$tag-v4" \
     type=internal external_ids:vm-id=$vm3 \
     external_ids:attached-mac=52:54:00:77:00:04 || die "add-port"
-sleep 0.3
+for _ in $(seq 50); do
+    appctl appfw/vms | grep "^$vm3" | grep -q "ofport=[1-9]" && break
+    sleep 0.1
+done
 converged
 m_with=$(meters)
 stop_pidfile "$run/appfw-switchd.pid"
@@ -417,6 +420,32 @@ check "a VM removed while switchd was down loses its meter at the next start ($m
     test "$m_after" = $((m_with - 1))
 check "another controller's meter stays" \
     sh -c "ovs-ofctl -O OpenFlow15 dump-meters unix:$ovs/$br.mgmt | grep -q 'meter=7 '"
+
+# --- appfw flows deleted behind switchd's back come back at the next
+# audit; flows of others are not touched.
+ovs-ofctl -O OpenFlow15 add-flow unix:$ovs/$br.mgmt \
+    'table=200,priority=1,cookie=0x1234,actions=drop'
+want=$(n_desired)
+for _ in $(seq 30); do
+    audits=$(appctl appfw/connection-status | grep -o 'audits=[0-9]* repairs=[0-9]*')
+    case "$audits" in audits=0*) sleep 0.1 ;; *) break ;; esac
+done
+check "audits ran and found nothing to repair until then ($audits)" \
+    sh -c "echo '$audits' | grep -q 'audits=[1-9][0-9]* repairs=0'"
+ovs-ofctl -O OpenFlow15 del-flows unix:$ovs/$br.mgmt \
+    'table=40,cookie=0xa9f0000000000000/0xffff000000000000'
+gone=$(switch_flows)
+ok=0
+for _ in $(seq 50); do
+    [ "$(switch_flows)" = "$want" ] && { ok=1; break; }
+    sleep 0.1
+done
+check "appfw flows deleted by someone else are put back ($gone of $want left, then $(switch_flows))" \
+    sh -c "[ $ok = 1 ] && [ $gone -lt $want ]"
+check "the audit counted the repair" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/connection-status | grep -q 'repairs=[1-9]'"
+check "and another controller's flow is still there" \
+    sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=200 | grep -q cookie=0x1234"
 
 # --- Bad control input, clean stop.
 check "vm-register refuses a bad UUID" \
@@ -434,8 +463,10 @@ kill "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 check "SIGTERM stops switchd" sh -c "! kill -0 $pid 2>/dev/null"
 check "its pid file is removed" test ! -f "$run/appfw-switchd.pid"
+bad='[|]ERR[|]|[|]EMER[|]|runtime error|Sanitizer|Segmentation|Assertion'
+grep -E -A5 "$bad" "$run/switchd.stderr" | head -20
 check "no errors or crashes on stderr" \
-    sh -c "! grep -Eq '[|]ERR[|]|[|]EMER[|]|runtime error|Sanitizer|Segmentation|Assertion' '$run/switchd.stderr'"
+    sh -c "! grep -Eq '$bad' '$run/switchd.stderr'"
 
 echo "switchd: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
