@@ -31,6 +31,7 @@ struct settings {
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
     int vm_max_flows, vm_punt_rate;
     int secd_timeout_ms, min_flow_ttl, stats_interval, audit_interval;
+    char *registry;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -91,6 +92,9 @@ static const struct option_def defs[] = {
       "seconds an approved flow stays at least (verdicts give more)" },
     { "stats-interval", OPT_INT, "30", 1, 3600, S(stats_interval),
       "seconds between per-application counter reports to appfw-secd" },
+    { "registry", OPT_STRING, "{rundir}/appfw-switchd.vms", 0, 0,
+      S(registry), "file keeping the VM registrations across restarts "
+      "(\"\": none)" },
     { "audit-interval", OPT_INT, "10", 1, 3600, S(audit_interval),
       "seconds between checks that the switch holds the number of appfw "
       "flows switchd installed (if not, all are replaced)" },
@@ -241,7 +245,7 @@ main(int argc, char **argv)
         .vm_punt_rate = s.vm_punt_rate,
         .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
-        .audit_interval = s.audit_interval,
+        .audit_interval = s.audit_interval, .registry = s.registry,
     };
     struct switchd *sd;
     error = switchd_create(&cfg, &sd);

@@ -5,8 +5,10 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hash.h"
 #include "openvswitch/dynamic-string.h"
@@ -120,6 +122,7 @@ struct switchd {
     struct vm *by_zone[65536];
     struct shash registered;        /* uuid -> channel path */
     struct shash reg_names;         /* uuid -> name given at registration */
+    bool loading;                   /* Reading the registry file. */
     struct ovs_list pending;        /* struct pending_install */
     struct shash forwarded;         /* cookie -> struct forwarded */
     struct shash asks;              /* connection -> NULL, while asking */
@@ -153,6 +156,8 @@ mode_name(enum flowgen_mode mode)
 }
 
 static void packet_in(void *sd_, const struct ofctrl_packet_in *);
+static void registry_load(struct switchd *);
+static void registry_save(const struct switchd *);
 static bool take_token(struct switchd *, struct vm *);
 static void forward(struct switchd *, struct vm *, struct json_object *,
                     int64_t reply_id, struct ask *);
@@ -203,6 +208,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     flowgen_flows_destroy(&global);
     sd->next_sweep = sd->next_stats = time_msec() + 1000;
     sd->next_audit = time_msec() + cfg->audit_interval * 1000LL;
+    registry_load(sd);
     *sdp = sd;
     return NULL;
 }
@@ -1481,9 +1487,86 @@ switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
     }
     sd->recompute = true;
     *ok = true;
+    registry_save(sd);
     LOG_INFO("vm registered vm=%s channel=%s name=%s", uuid, path,
              name ? name : "-");
     return xasprintf("registered %s channel %s", uuid, path);
+}
+
+/* The registrations (channel paths and names the libvirt hook gave) are
+ * kept in cfg.registry, so that a restarted switchd reconnects to the
+ * guests' channels without waiting for their VMs to restart: a JSON object
+ * {"UUID": {"channel": PATH, "name": NAME}, ...}, rewritten through a
+ * temporary file and a rename at every change. */
+static void
+registry_save(const struct switchd *sd)
+{
+    const char *path = sd->cfg.registry;
+    if (!path || !*path || sd->loading) {
+        return;
+    }
+    struct json_object *o = json_object_new_object();
+    const struct shash_node **nodes = shash_sort(&sd->registered);
+    for (size_t i = 0; i < shash_count(&sd->registered); i++) {
+        struct json_object *e = json_object_new_object();
+        msg_put_string(e, "channel", nodes[i]->data);
+        const char *name = shash_find_data(&sd->reg_names, nodes[i]->name);
+        if (name) {
+            msg_put_string(e, "name", name);
+        }
+        json_object_object_add(o, nodes[i]->name, e);
+    }
+    free(nodes);
+    const char *text = json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *tmp = xasprintf("%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = (f && fputs(text, f) >= 0 && fputc('\n', f) != EOF
+               && !fflush(f) && !fsync(fileno(f)));
+    ok = (f && !fclose(f)) && ok;
+    if (!ok || rename(tmp, path)) {
+        LOG_ERR("%s: cannot save the VM registrations: %s", path,
+                strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    json_object_put(o);
+}
+
+static void
+registry_load(struct switchd *sd)
+{
+    const char *path = sd->cfg.registry;
+    if (!path || !*path) {
+        return;
+    }
+    struct json_object *o = json_object_from_file(path);
+    if (!o) {
+        if (access(path, F_OK) == 0) {
+            LOG_ERR("%s: unreadable, VM registrations lost (%s)", path,
+                    json_util_get_last_err());
+        }
+        return;
+    }
+    sd->loading = true;
+    size_t n = 0;
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach (o, uuid, e) {
+            const char *channel = msg_get_string(e, "channel", "");
+            bool ok;
+            char *reply = switchd_vm_register(sd, uuid, channel,
+                                              msg_get_string(e, "name", NULL),
+                                              &ok);
+            if (!ok) {
+                LOG_WARN("%s: %s: %s", path, uuid, reply);
+            }
+            n += ok;
+            free(reply);
+        }
+    }
+    sd->loading = false;
+    LOG_INFO("%s: %zu VM registrations restored", path, n);
+    json_object_put(o);
 }
 
 char *
@@ -1498,6 +1581,7 @@ switchd_vm_unregister(struct switchd *sd, const char *uuid, bool *ok)
     free(shash_find_and_delete(&sd->reg_names, uuid));
     sd->recompute = true;
     *ok = true;
+    registry_save(sd);
     LOG_INFO("vm unregistered vm=%s", uuid);
     return xasprintf("unregistered %s", uuid);
 }

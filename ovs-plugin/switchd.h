@@ -36,6 +36,8 @@ struct switchd_config {
     int min_flow_ttl;           /* Seconds an approved flow stays at least */
     int stats_interval;         /* Seconds between counter reports. */
     int audit_interval;         /* Seconds between flow count audits. */
+    const char *registry;       /* File keeping the registrations across
+                                 * restarts ("": none). */
 };
 
 struct switchd;

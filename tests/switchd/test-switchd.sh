@@ -317,6 +317,8 @@ check "after the restart the switch holds exactly the desired flows" \
     test "$(switch_flows)" = "$(n_desired)"
 check "switchd read back the flows approved before its restart" \
     grep -q 'read back [1-9][0-9]* approved flows' "$run/switchd.log"
+check "and the VMs' channel registrations (the hook's) from its registry file" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm1' | grep -q 'channel=$run/'"
 check_connect "a connection approved before the restart still passes" \
     "$ns1" 10.77.0.2 8080 '^ok'
 r=$("$load" flow-install "ipc://$run/switchd-flow.sock" $vm2 1 1 30 | head -1)
@@ -413,8 +415,11 @@ converged
 m_with=$(meters)
 stop_pidfile "$run/appfw-switchd.pid"
 vsctl del-port "$br" "afw$tag-v4"
+echo '{"not a uuid": {"channel": "relative"}, ' >"$run/appfw-switchd.vms"
 start_switchd --vm-max-flows 20
 converged
+check "a damaged registry file is reported, and switchd starts anyway" \
+    grep -q 'appfw-switchd.vms: unreadable' "$run/switchd.log"
 m_after=$(meters)
 check "a VM removed while switchd was down loses its meter at the next start ($m_with meters before, $m_after after)" \
     test "$m_after" = $((m_with - 1))
