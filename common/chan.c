@@ -171,3 +171,25 @@ chan_txq_size(const struct chan *c)
 {
     return buf_size(&c->txq);
 }
+
+int
+chan_recv_wait(struct chan *c, struct frame *frame, int timeout_ms)
+{
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    for (;;) {
+        int error = chan_recv(c, frame);
+        if (error != EAGAIN) {
+            return error;
+        }
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0) {
+            return ETIMEDOUT;
+        }
+        error = chan_run(c);
+        if (error) {
+            return error;
+        }
+        struct pollfd pfd = { .fd = c->fd, .events = chan_poll_events(c) };
+        poll(&pfd, 1, left < 100 ? (int) left : 100);
+    }
+}

@@ -44,6 +44,11 @@ short chan_poll_events(const struct chan *);
  * from read(). */
 int chan_recv(struct chan *, struct frame *frame);
 
+/* Like chan_recv(), but waits (writing queued output meanwhile) up to
+ * 'timeout_ms' for a whole frame; ETIMEDOUT if none came.  For tools and
+ * tests: a daemon polls instead. */
+int chan_recv_wait(struct chan *, struct frame *frame, int timeout_ms);
+
 /* Queues 'obj' as one frame and tries to write it.  Returns 0, EMSGSIZE
  * if it does not fit in a frame, ENOBUFS if the output queue is full (the
  * message is dropped), or the errno of a failed write. */

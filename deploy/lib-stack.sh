@@ -37,14 +37,44 @@ stack_ovs() {
 
 # appfw-secd with the signature database $1 and the policy file $2.
 stack_secd() {
+    stack_appid_db=$1
+    stack_secd_start && stack_ctl policy apply "$2" >/dev/null
+}
+
+# (Re)starts appfw-secd; its store keeps the active policy.
+stack_secd_start() {
     "$build/security-vm/appfw-secd" --rundir "$run" --db "$run/secd.db" \
-        --appid-db "$1" --log-file "$run/secd.log" \
+        --appid-db "$stack_appid_db" --log-file "$run/secd.log" \
         --flow-url "ipc://$run/switchd-flow.sock" 2>>"$run/secd.stderr" &
     for _ in $(seq 50); do
-        stack_ctl health >/dev/null 2>&1 && break
+        stack_ctl health >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    stack_ctl policy apply "$2" >/dev/null
+    return 1
+}
+
+# Restarts appfw-secd, or appfw-switchd, as an operator would.
+stack_restart_secd() {
+    stop_pidfile "$run/appfw-secd.pid"
+    stack_secd_start
+}
+stack_restart_switchd() {
+    stop_pidfile "$run/appfw-switchd.pid"
+    stack_switchd
+}
+
+# Waits (10 s at most) until switchd has every desired flow on the switch.
+stack_converged() {
+    for _ in $(seq 100); do
+        stack_appctl appfw/connection-status 2>/dev/null | head -1 |
+            awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "=");
+                   v[kv[1]] = kv[2] } }
+                 END { exit !(v["desired"] == v["installed"] &&
+                              v["pending"] == 0 && v["in_flight"] == "no") }' &&
+            return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 stack_switchd() {

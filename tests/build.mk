@@ -84,4 +84,12 @@ $(BUILD_ROOT)/static/connbench: $(BUILD)/tests/agent/connbench.o \
 	$(CC) -static $(filter %.o %.a,$^) -o $@ -lsqlite3 -ljson-c -lcrypto \
 	    -lm -lpthread 2>$@.log || { cat $@.log; rm -f $@.log; exit 1; }
 	@rm -f $@.log
+
+# A compromised guest's tools, for the end-to-end tests (static too).
+PROGRAMS += $(BUILD_ROOT)/static/hostile
+$(BUILD_ROOT)/static/hostile: $(BUILD)/tests/deploy/hostile.o $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) -static $(filter %.o %.a,$^) -o $@ -ljson-c -lcrypto -lm \
+	    -lpthread 2>$@.log || { cat $@.log; rm -f $@.log; exit 1; }
+	@rm -f $@.log
 endif

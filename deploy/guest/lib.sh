@@ -44,3 +44,43 @@ demo_start() {
     fi
     step "READY"
 }
+
+# Seconds since the guest booted.
+uptime_s() {
+    cut -d. -f1 /proc/uptime
+}
+
+# The device of the agent's virtio-serial port (/dev/vportNpM).
+agent_port_dev() {
+    for d in /sys/class/virtio-ports/*; do
+        [ "$(cat "$d/name" 2>/dev/null)" = org.appfw.agent.0 ] &&
+            echo "/dev/${d##*/}" && return 0
+    done
+    return 1
+}
+
+# Waits until the host opens gate $2 (starts listening on port $2 of
+# address $1): how a host test paces a guest script.  3 minutes at most.
+gate() {
+    for _ in $(seq 900); do
+        echo | nc -w 2 "$1" "$2" >/dev/null 2>&1 && return 0
+        usleep 200000
+    done
+    return 1
+}
+
+# Connects to $1:$2 every 0.2 s for $3 seconds; prints "ok=N fail=N".
+connect_loop() {
+    ok=0
+    fail=0
+    end=$(($(uptime_s) + $3))
+    while [ "$(uptime_s)" -lt "$end" ]; do
+        if echo hi | nc -w 3 "$1" "$2" 2>&1 | grep -q '^ok:hi'; then
+            ok=$((ok + 1))
+        else
+            fail=$((fail + 1))
+        fi
+        usleep 200000
+    done
+    echo "ok=$ok fail=$fail"
+}

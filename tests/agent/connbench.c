@@ -204,30 +204,20 @@ make_decide(int64_t id)
 static struct json_object *
 next_msg(struct chan *c, enum msg_type *type)
 {
-    int64_t deadline = time_mono_ms() + 5000;
-    while (time_mono_ms() < deadline) {
-        struct frame f;
-        int error = chan_recv(c, &f);
-        if (!error) {
-            struct json_object *m;
-            char *perr = msg_parse(f.data, f.len, &m, type);
-            free(f.data);
-            if (perr) {
-                fprintf(stderr, "connbench: %s\n", perr);
-                exit(1);
-            }
-            return m;
-        } else if (error != EAGAIN) {
-            fprintf(stderr, "connbench: channel: %s\n", strerror(error));
-            exit(1);
-        }
-        chan_run(c);
-        struct pollfd pfd = { .fd = chan_fd(c),
-                              .events = chan_poll_events(c) };
-        poll(&pfd, 1, 100);
+    struct frame f;
+    int error = chan_recv_wait(c, &f, 5000);
+    if (error) {
+        fprintf(stderr, "connbench: channel: %s\n", strerror(error));
+        exit(1);
     }
-    fprintf(stderr, "connbench: no answer\n");
-    exit(1);
+    struct json_object *m;
+    char *perr = msg_parse(f.data, f.len, &m, type);
+    free(f.data);
+    if (perr) {
+        fprintf(stderr, "connbench: %s\n", perr);
+        exit(1);
+    }
+    return m;
 }
 
 static int
