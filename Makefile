@@ -107,6 +107,7 @@ _check:
 	tests/deploy/test-install.sh
 	tests/deploy/test-deb.sh
 	tests/deploy/test-libvirt.sh $(BUILD)
+	tests/deploy/test-secvm.sh $(BUILD)
 	tests/deploy/test-demo.sh $(BUILD)
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all
 	tests/run-unit.sh "unit (ASan+UBSan)" \

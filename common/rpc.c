@@ -1,6 +1,7 @@
 /* appfw-secd's nng adapter.  See rpc.h. */
 #include "rpc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -213,10 +214,23 @@ dial(nng_socket sock, const char *url, int flags)
             return xasprintf("%s: a TLS URL needs a certificate and a CA",
                              url);
         }
-        /* The name to verify: the URL's host. */
+        /* The name to verify: the URL's host, unless one is given.  The
+         * TLS library (mbedtls 2.28 in Debian 12) matches DNS names only,
+         * never an IP address: a URL by address needs a name. */
         const char *host = strstr(url, "://") + 3;
         char name[256];
-        snprintf(name, sizeof name, "%.*s", (int) strcspn(host, ":/"), host);
+        snprintf(name, sizeof name, "%.*s",
+                 (int) (*host == '[' ? strcspn(host, "]") + 1
+                                     : strcspn(host, ":/")), host);
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (!tls_server_name
+            && (*name == '[' || inet_pton(AF_INET, name, &a4) == 1
+                || inet_pton(AF_INET6, name, &a6) == 1)) {
+            return xasprintf("%s: TLS checks the peer's certificate by DNS "
+                             "name, not by address: give the name in its "
+                             "certificate (tls-server-name)", url);
+        }
         nng_tls_config *cfg;
         char *error = tls_config(NNG_TLS_MODE_CLIENT,
                                  tls_server_name ? tls_server_name : name,

@@ -4,12 +4,14 @@
 # appfw-agent, iptables (legacy) with the extensions the agent uses, the
 # kernel modules for virtio and netfilter, and deploy/guest/init.
 #
-#   deploy/guest-image.sh OUT.cpio.gz AGENT [SCRIPT | /DEST=SOURCE]...
+#   deploy/guest-image.sh OUT.cpio.gz AGENT|- [SCRIPT | /DEST=SOURCE]...
 #
 # SCRIPTs go to /scripts in the image; the kernel command line
 # appfw.run=NAME runs /scripts/NAME.sh and powers off.  /DEST=SOURCE puts
-# any other file at /DEST (executable).  Prints the
-# kernel's path (/boot/vmlinuz-VERSION) on the last line.
+# any other file at /DEST (executable), with the shared libraries it
+# needs if it is a dynamic executable.  AGENT "-": no agent (the security
+# VM's image, deploy/secvm-image.sh).  Prints the kernel's path
+# (/boot/vmlinuz-VERSION) on the last line.
 set -eu
 out=$1
 agent=$2
@@ -27,7 +29,7 @@ mkdir -p "$root/bin" "$root/sbin" "$root/usr/sbin" "$root/etc/appfw" \
          "$root/proc" "$root/sys" "$root/dev" "$root/run" "$root/tmp" \
          "$root/var/lib" "$root/scripts" "$root/lib/modules"
 cp /bin/busybox "$root/bin/busybox"
-cp "$agent" "$root/usr/sbin/appfw-agent"
+[ "$agent" = - ] || cp "$agent" "$root/usr/sbin/appfw-agent"
 cp "$here/guest/init" "$root/init"
 cp "$here/guest/agent.conf" "$root/etc/appfw/agent.conf"
 mkdir -p "$root/lib/appfw"
@@ -37,6 +39,15 @@ printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/
     >"$root/etc/passwd"
 printf 'root:x:0:\nalice:x:1000:\n' >"$root/etc/group"
 printf 'search guest.example\n' >"$root/etc/resolv.conf"
+# The shared objects $1 loads (and the loader), at their paths.
+copy_libs() {
+    ldd "$1" 2>/dev/null | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }' |
+    while read -r lib; do
+        [ -f "$lib" ] || continue
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
 for s in "$@"; do
     case $s in
     /*=*)
@@ -44,6 +55,7 @@ for s in "$@"; do
         mkdir -p "$root$(dirname "${s%%=*}")"
         cp "${s#*=}" "$root${s%%=*}"
         chmod 755 "$root${s%%=*}"
+        copy_libs "${s#*=}"
         ;;
     *)
         cp "$s" "$root/scripts/"
@@ -56,12 +68,7 @@ done
 copy_with_libs() {
     mkdir -p "$root$(dirname "$1")"
     cp -L "$1" "$root$1"
-    ldd "$1" 2>/dev/null | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }' |
-    while read -r lib; do
-        [ -f "$lib" ] || continue
-        mkdir -p "$root$(dirname "$lib")"
-        cp -L "$lib" "$root$lib"
-    done
+    copy_libs "$1"
 }
 copy_with_libs /usr/sbin/xtables-legacy-multi
 for t in iptables-legacy ip6tables-legacy iptables-legacy-restore \

@@ -10,6 +10,12 @@
 # and calls stack_cleanup on exit.  Uses tests/switchd/lib-ovs.sh and
 # tests/agent/lib-agent.sh (stop_pid).
 #
+# appfw-secd runs on the host by default (stack_secd).  stack_secvm runs
+# it in the security VM instead, on a management network in the network
+# namespace $stack_mgmt_ns, where appfw-switchd and appfwctl then run too
+# (they reach Open vSwitch, libvirt's hook and each other through UNIX
+# sockets, which namespaces do not separate).
+#
 # Process-wide changes (undone by stack_cleanup where possible): the
 # libvirt-qemu user and group are created if missing; settings are added
 # to /etc/libvirt/qemu.conf (restored); a hook script goes into
@@ -24,8 +30,24 @@ stack_hookfile=/etc/libvirt/hooks/qemu.d/appfw-$tag
 stack_dbsock=/var/run/openvswitch/db.sock
 stack_domains=""
 
+stack_mgmt_ns=""
+stack_ctl_args=""           # appfwctl's endpoint options; default --rundir
+stack_switchd_args=""       # appfw-switchd's, after the defaults
+
 stack_appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
-stack_ctl() { "$build/security-vm/appfwctl" --rundir "$run" "$@"; }
+# Runs a command in the management namespace, if there is one.
+stack_mgmt() {
+    if [ -n "$stack_mgmt_ns" ]; then
+        ip netns exec "$stack_mgmt_ns" "$@"
+    else
+        "$@"
+    fi
+}
+stack_ctl() {
+    # shellcheck disable=SC2086  # options, without spaces
+    stack_mgmt "$build/security-vm/appfwctl" ${stack_ctl_args:---rundir $run} \
+        "$@"
+}
 stack_virsh() { virsh -q -c $stack_uri "$@"; }
 
 # Open vSwitch and the integration bridge.
@@ -39,6 +61,30 @@ stack_ovs() {
 stack_secd() {
     stack_appid_db=$1
     stack_secd_start && stack_ctl policy apply "$2" >/dev/null
+}
+
+# The security VM: boots image $1 (deploy/secvm-image.sh, built for
+# 10.67.0.2 with appfw-switchd's flow endpoint on 10.67.0.1) with kernel
+# $2 under QEMU (TCG), its network a tap in the new namespace
+# $stack_mgmt_ns (10.67.0.1/24), its console in $run/secvm.console.  Waits
+# (3 minutes at most) until appfwctl ($stack_ctl_args) reaches it.
+stack_secvm() {
+    ip netns add "$stack_mgmt_ns" || return 1
+    ip -n "$stack_mgmt_ns" link set lo up
+    ip netns exec "$stack_mgmt_ns" qemu-system-x86_64 -accel tcg -m 512 \
+        -no-reboot -display none -monitor none -daemonize \
+        -pidfile "$run/secvm.pid" -serial "file:$run/secvm.console" \
+        -kernel "$2" -initrd "$1" -append "console=ttyS0 quiet panic=-1 \
+appfw.run=secd appfw.agent=off appfw.ip=10.67.0.2/24 appfw.gw=none" \
+        -netdev "tap,id=n0,ifname=afwm$tag,script=no,downscript=no" \
+        -device virtio-net-pci,netdev=n0 || return 1
+    ip -n "$stack_mgmt_ns" addr add 10.67.0.1/24 dev "afwm$tag" &&
+        ip -n "$stack_mgmt_ns" link set "afwm$tag" up || return 1
+    for _ in $(seq 900); do
+        stack_ctl health >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
 }
 
 # (Re)starts appfw-secd; its store keeps the active policy.
@@ -79,10 +125,11 @@ stack_converged() {
 
 stack_switchd() {
     # Per-application counters every 2 s, so that a short story shows them.
-    "$build/ovs-plugin/appfw-switchd" --rundir "$run" --ovs-rundir "$ovs" \
-        --bridge "$stack_br" --log-file "$run/switchd.log" --stats-interval 2 \
-        --decide-url "ipc://$run/secd-decide.sock" \
-        2>>"$run/switchd.stderr" &
+    # shellcheck disable=SC2086  # $stack_switchd_args: options
+    stack_mgmt "$build/ovs-plugin/appfw-switchd" --rundir "$run" \
+        --ovs-rundir "$ovs" --bridge "$stack_br" --log-file "$run/switchd.log" \
+        --stats-interval 2 --decide-url "ipc://$run/secd-decide.sock" \
+        $stack_switchd_args 2>>"$run/switchd.stderr" &
     for _ in $(seq 50); do
         stack_appctl appfw/connection-status >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -202,5 +249,7 @@ stack_cleanup() {
     [ -n "${stack_linked_db:-}" ] && rm -f "$stack_dbsock"
     stop_pidfile "$run/appfw-switchd.pid"
     stop_pidfile "$run/appfw-secd.pid"
+    stop_pidfile "$run/secvm.pid"
+    [ -n "$stack_mgmt_ns" ] && ip netns del "$stack_mgmt_ns" 2>/dev/null
     ovs_stop
 }

@@ -20,3 +20,16 @@ check() {
 has() {
     printf '%s\n' "$1" | grep -Eq -e "$2"
 }
+
+# die MESSAGE: the test cannot go on.  Prints MESSAGE, then the last lines
+# of each file matching the globs in $die_logs (set by the test), counts
+# a failure and ends with the summary of suite $suite.
+die() {
+    echo "$suite: $*" >&2
+    for f in $die_logs; do
+        [ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; } >&2
+    done
+    failed=$((failed + 1))
+    echo "$suite: $passed passed, $failed failed"
+    exit 1
+}

@@ -25,15 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-die() {
-    echo "test-agent-qemu: $*" >&2
-    for f in "$run"/console.log "$run"/*.stderr; do
-        [ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; } >&2
-    done
-    failed=$((failed + 1))
-    echo "agent-qemu: $passed passed, $failed failed"
-    exit 1
-}
+suite=agent-qemu
+die_logs="$run/console.log $run/*.stderr"
 
 kernel=$(deploy/guest-image.sh "$run/guest.cpio.gz" "$static" \
          tests/agent/guest-checks.sh | tail -1) || die "guest image"

@@ -68,15 +68,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-die() {
-    echo "test-agent: $*" >&2
-    for f in "$run"/*.log "$run"/*.stderr; do
-        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
-    done
-    failed=$((failed + 1))
-    echo "agent: $passed passed, $failed failed"
-    exit 1
-}
+suite=agent
+die_logs="$run/*.log $run/*.stderr"
 
 # Runs a command in the guest namespace, inside the test cgroup.
 in_guest() {

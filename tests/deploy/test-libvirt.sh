@@ -42,15 +42,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-die() {
-    echo "test-libvirt: $*" >&2
-    for f in "$run"/*.log "$run"/*.stderr "$run"/*.console; do
-        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
-    done
-    failed=$((failed + 1))
-    echo "libvirt: $passed passed, $failed failed"
-    exit 1
-}
+suite=libvirt
+die_logs="$run/*.log $run/*.stderr $run/*.console"
 # Opens gate $1: the server starts listening on that port.
 open_gate() {
     ip netns exec "$ns" $py serve "$1" &

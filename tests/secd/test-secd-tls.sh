@@ -32,25 +32,11 @@ expect() {  # expect NAME PATTERN COMMAND...
 
 # A CA, a server certificate for localhost, a client certificate, and a
 # client certificate from an unrelated CA.
-cd "$run" || exit 1
-key="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-openssl req -x509 $key -keyout ca.key -out ca.pem -days 2 \
-    -subj "/CN=appfw test CA" 2>/dev/null || exit 1
-openssl req -x509 $key -keyout rogue-ca.key -out rogue-ca.pem -days 2 \
-    -subj "/CN=rogue CA" 2>/dev/null || exit 1
-issue() {   # issue NAME CN CA SAN
-    openssl req $key -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" \
-        2>/dev/null || exit 1
-    printf 'subjectAltName=%s\n' "$4" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" \
-        -CAcreateserial -out "$1.crt" -days 2 -extfile "$1.ext" \
-        2>/dev/null || exit 1
-    cat "$1.crt" "$1.key" >"$1.pem"
-}
-issue server localhost ca "IP:127.0.0.1,DNS:localhost"
-issue hv1 hypervisor-1 ca "DNS:hv1"
-issue rogue hypervisor-x rogue-ca "DNS:hvx"
-cd - >/dev/null || exit 1
+. "$(dirname "$0")/../lib-tls.sh"
+{ tls_ca "$run" ca "appfw test CA" && tls_ca "$run" rogue-ca "rogue CA" &&
+  tls_issue "$run" server localhost ca "IP:127.0.0.1,DNS:localhost" &&
+  tls_issue "$run" hv1 hypervisor-1 ca "DNS:hv1" &&
+  tls_issue "$run" rogue hypervisor-x rogue-ca "DNS:hvx"; } || exit 1
 
 port=$((20000 + $$ % 20000))
 url="tls+tcp://127.0.0.1:$port"
@@ -81,6 +67,8 @@ expect wrong-name "allow=0 deny=0 error=1" env $tls SECD_LOAD_TIMEOUT_MS=1500 \
     APPFW_TLS_SERVER_NAME=secd.example "$load" decide "$url" $vm 1 1 /usr/bin/curl - 80
 expect wrong-ca "allow=0 deny=0 error=1" env APPFW_TLS_CERT="$run/rogue.pem" \
     APPFW_TLS_CA="$run/ca.pem" SECD_LOAD_TIMEOUT_MS=1500 APPFW_TLS_SERVER_NAME=localhost \
+    "$load" decide "$url" $vm 1 1 /usr/bin/curl - 80
+expect by-address "not by address: give the name" env $tls \
     "$load" decide "$url" $vm 1 1 /usr/bin/curl - 80
 expect no-client-tls "needs a certificate" "$load" decide "$url" $vm 1 1 /usr/bin/curl - 80
 expect still-serving "allow=1" env $tls APPFW_TLS_SERVER_NAME=localhost \

@@ -48,15 +48,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-die() {
-    echo "test-switchd: $*" >&2
-    for f in "$run"/*.log "$run"/*.stderr "$ovs"/*.log; do
-        [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2
-    done
-    failed=$((failed + 1))
-    echo "switchd: $passed passed, $failed failed"
-    exit 1
-}
+suite=switchd
+die_logs="$run/*.log $run/*.stderr $run/ovs/*.log"
 
 appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
 
