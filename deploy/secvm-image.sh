@@ -16,6 +16,10 @@
 #                        certificate (without them: plain tcp://)
 #     --tls-server-name NAME
 #                        the name in appfw-switchd's certificate
+#     --bootstrap-token-sha256 HEX
+#                        sha256sum of the token with which a remote
+#                        administrator creates the first console accounts
+#                        (docs/operations.md, "Accounts")
 #
 # The VM listens on port 7100 (decisions), 7101 (console, appfwctl) and
 # 7102 (events) of its address (kernel command line appfw.ip=CIDR,
@@ -32,7 +36,7 @@ usage() {
 case $1 in -h|--help) usage 0 ;; esac
 out=$1
 shift
-build=build appid_db="" flow_url="" cert="" ca="" server_name=""
+build=build appid_db="" flow_url="" cert="" ca="" server_name="" bootstrap=""
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { echo "secvm-image: $1 needs a value" >&2; exit 2; }
     case $1 in
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
     --tls-cert) cert=$2 ;;
     --tls-ca) ca=$2 ;;
     --tls-server-name) server_name=$2 ;;
+    --bootstrap-token-sha256) bootstrap=$2 ;;
     *) echo "secvm-image: unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
@@ -76,6 +81,7 @@ files="/var/lib/appfw/appid.db=$appid_db"
         files="$files /etc/appfw/tls/secd.pem=$cert /etc/appfw/tls/ca.pem=$ca"
     fi
     [ -z "$server_name" ] || echo "tls-server-name = $server_name"
+    [ -z "$bootstrap" ] || echo "bootstrap-token-sha256 = $bootstrap"
     echo "decide-url = $scheme://0.0.0.0:7100"
     echo "console-url = $scheme://0.0.0.0:7101"
     echo "events-url = $scheme://0.0.0.0:7102"

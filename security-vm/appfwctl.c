@@ -24,6 +24,7 @@ enum {
 struct ctl {
     const char *url;
     const char *events_url;
+    const char *token;          /* An account's token, for remote use. */
     int timeout_ms;
     bool json;
 };
@@ -52,7 +53,25 @@ usage(FILE *out)
 "  stats top [--by app|vm|user|rule] [--order connections|bytes|denials]\n"
 "            [--since SECONDS] [--limit N]\n"
 "  vm list | vm show VM\n"
-"  appid lookup [--sha256 HEX] [--path PATH]\n\n"
+"  appid lookup [--sha256 HEX] [--path PATH]\n"
+"\nAdministration (docs/operations.md, \"Accounts\"):\n"
+"  whoami                              the account this console acts as\n"
+"  account list\n"
+"  account add NAME --level system-admin|admin|manager|none\n"
+"              [--unix-user USER] [--new-token] [--group vm:G|user:G]...\n"
+"                                      --new-token prints the token once\n"
+"  account remove NAME\n"
+"  changes list [--limit N]            who changed what, newest first\n"
+"  system set KEY on|off|SECONDS       logging, simulate, notify,\n"
+"                                      allow_undefined_protocols,\n"
+"                                      log_load_interval\n"
+"  protocol add NAME --ports P[,LO-HI...] [--protocol tcp|udp|any]\n"
+"               [--description TEXT]   a catalogue protocol\n"
+"  protocol remove NAME [--yes]        also removes the rules naming it\n"
+"  global add NAME --ports P[,...] --action allow|deny\n"
+"             [--protocol tcp|udp|any] [--direction outbound|inbound|both]\n"
+"             [--no-log] [--notify]    a global network protocol rule\n"
+"  global remove NAME\n\n"
 "Options:\n"
 "  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
 "                   /run/appfw)\n"
@@ -66,6 +85,8 @@ usage(FILE *out)
 "  --tls-server-name NAME\n"
 "                   the name in secd's certificate (default: the URL's\n"
 "                   host; needed when the URL gives an IP address)\n"
+"  --token TOKEN    an account's token (remote consoles; default:\n"
+"                   $APPFW_TOKEN)\n"
 "  --json           print secd's answer as JSON\n"
 "  -h, --help       this help\n\n"
 "Exit codes: 0 success; 1 secd refused the request (the message says\n"
@@ -100,6 +121,10 @@ call(const struct ctl *c, struct json_object *req, int *code)
         free(error);
         json_object_put(req);
         return NULL;
+    }
+    if (c->token) {
+        json_object_object_add(req, "token",
+                               json_object_new_string(c->token));
     }
     const char *text = json_object_to_json_string_ext(
         req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -577,12 +602,240 @@ cmd_simple(const struct ctl *c, const char *cmd, int argc, char **argv)
     return code;
 }
 
+static bool
+flag(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "53,67-68" as a JSON array: [53, "67-68"]; NULL if malformed. */
+static struct json_object *
+ports_json(const char *text)
+{
+    struct json_object *a = json_object_new_array();
+    char *copy = xstrdup(text), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long p = strtol(t, &end, 10);
+        if (end != t && !*end) {
+            json_object_array_add(a, json_object_new_int((int) p));
+        } else if (end != t && *end == '-') {
+            json_object_array_add(a, json_object_new_string(t));
+        } else {
+            json_object_put(a);
+            a = NULL;
+            break;
+        }
+    }
+    free(copy);
+    return a;
+}
+
+/* Prints an "ok" answer's new policy version, if any. */
+static int
+call_print_version(const struct ctl *c, struct json_object *rq,
+                   const char *what)
+{
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        if (msg_get(r, "version")) {
+            printf("%s: policy version %lld is active\n", what,
+                   (long long) msg_get_int(r, "version", 0));
+        } else {
+            printf("%s\n", what);
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+static void
+put_opt(struct json_object *rq, const char *key, int argc, char **argv,
+        const char *name)
+{
+    const char *v = opt(argc, argv, name);
+    if (v) {
+        json_object_object_add(rq, key, json_object_new_string(v));
+    }
+}
+
+static int
+cmd_account(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    argc--, argv++;
+    const char *name = positional(argc, argv, 0);
+    int code;
+    if (!strcmp(sub, "list")) {
+        struct json_object *r = call_ok(c, request("account.list"), &code);
+        if (r) {
+            struct json_object *l = msg_get(r, "accounts");
+            printf("%-16s %-13s %-12s %-6s %s\n", "ACCOUNT", "LEVEL",
+                   "UNIX USER", "TOKEN", "GROUPS");
+            for (size_t i = 0; i < json_object_array_length(l); i++) {
+                struct json_object *a = json_object_array_get_idx(l, i);
+                printf("%-16s %-13s %-12s %-6s %s\n",
+                       msg_get_string(a, "name", ""),
+                       msg_get_string(a, "level", ""),
+                       *msg_get_string(a, "unix_user", "")
+                       ? msg_get_string(a, "unix_user", "") : "-",
+                       msg_get_bool(a, "token", false) ? "yes" : "no",
+                       json_object_to_json_string_ext(
+                           msg_get(a, "groups"), JSON_C_TO_STRING_PLAIN));
+            }
+            json_object_put(r);
+        }
+        return code;
+    } else if (!strcmp(sub, "add") && name) {
+        struct json_object *rq = request("account.add");
+        json_object_object_add(rq, "name", json_object_new_string(name));
+        put_opt(rq, "level", argc, argv, "--level");
+        put_opt(rq, "unix_user", argc, argv, "--unix-user");
+        struct json_object *groups = json_object_new_array();
+        for (int i = 0; i + 1 < argc; i++) {
+            if (!strcmp(argv[i], "--group")) {
+                json_object_array_add(groups,
+                                      json_object_new_string(argv[++i]));
+            }
+        }
+        json_object_object_add(rq, "groups", groups);
+        char token[49] = "";
+        if (flag(argc, argv, "--new-token")) {
+            uint8_t raw[24];
+            FILE *f = fopen("/dev/urandom", "r");
+            if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw) {
+                if (f) {
+                    fclose(f);
+                }
+                json_object_put(rq);
+                return fail(EXIT_USAGE, "/dev/urandom: %s", strerror(errno));
+            }
+            fclose(f);
+            for (size_t i = 0; i < sizeof raw; i++) {
+                snprintf(token + 2 * i, 3, "%02x", raw[i]);
+            }
+            json_object_object_add(rq, "new_token",
+                                   json_object_new_string(token));
+        }
+        code = call_print_version(c, rq, "account added");
+        if (!code && *token) {
+            printf("token (shown once; appfwctl --token or $APPFW_TOKEN): "
+                   "%s\n", token);
+        }
+        return code;
+    } else if (!strcmp(sub, "remove") && name) {
+        struct json_object *rq = request("account.remove");
+        json_object_object_add(rq, "name", json_object_new_string(name));
+        return call_print_version(c, rq, "account removed");
+    }
+    return fail(EXIT_USAGE, "account: list, add NAME --level LEVEL ..., or "
+                "remove NAME");
+}
+
+static int
+cmd_changes(const struct ctl *c, int argc, char **argv)
+{
+    if (!argc || strcmp(argv[0], "list")) {
+        return fail(EXIT_USAGE, "changes: list [--limit N]");
+    }
+    struct json_object *rq = request("changes.list");
+    const char *limit = opt(argc, argv, "--limit");
+    json_object_object_add(rq, "limit",
+                           json_object_new_int64(limit ? atoll(limit) : 50));
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (r) {
+        struct json_object *l = msg_get(r, "changes");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            struct json_object *e = json_object_array_get_idx(l, i);
+            time_t t = msg_get_int(e, "time", 0);
+            struct tm tm;
+            char when[32];
+            localtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+            printf("%s  %-12s %-16s %s\n", when,
+                   msg_get_string(e, "account", ""),
+                   msg_get_string(e, "action", ""),
+                   msg_get_string(e, "detail", ""));
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
+static int
+cmd_system(const struct ctl *c, int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[0], "set")) {
+        return fail(EXIT_USAGE, "system: set KEY VALUE");
+    }
+    struct json_object *rq = request("system.set");
+    json_object_object_add(rq, "key", json_object_new_string(argv[1]));
+    json_object_object_add(rq, "value", json_object_new_string(argv[2]));
+    return call_print_version(c, rq, "system setting changed");
+}
+
+/* protocol add/remove, global add/remove. */
+static int
+cmd_protocol(const struct ctl *c, int argc, char **argv, bool global)
+{
+    const char *what = global ? "global" : "protocol";
+    const char *sub = argc ? argv[0] : "";
+    argc--, argv++;
+    const char *name = positional(argc, argv, 0);
+    if (!name) {
+        return fail(EXIT_USAGE, "%s: add NAME --ports ... or remove NAME",
+                    what);
+    }
+    struct json_object *rq;
+    if (!strcmp(sub, "remove")) {
+        rq = request(global ? "global.remove" : "protocol.remove");
+        if (flag(argc, argv, "--yes")) {
+            json_object_object_add(rq, "yes", json_object_new_boolean(true));
+        }
+    } else if (!strcmp(sub, "add")) {
+        const char *ports = opt(argc, argv, "--ports");
+        struct json_object *pj = ports ? ports_json(ports) : NULL;
+        if (!pj) {
+            return fail(EXIT_USAGE, "%s add: give --ports like 80 or "
+                        "20-21,990", what);
+        }
+        rq = request(global ? "global.add" : "protocol.add");
+        json_object_object_add(rq, "ports", pj);
+        put_opt(rq, "protocol", argc, argv, "--protocol");
+        if (global) {
+            put_opt(rq, "action", argc, argv, "--action");
+            put_opt(rq, "direction", argc, argv, "--direction");
+            json_object_object_add(rq, "log", json_object_new_boolean(
+                                       !flag(argc, argv, "--no-log")));
+            json_object_object_add(rq, "notify", json_object_new_boolean(
+                                       flag(argc, argv, "--notify")));
+        } else {
+            put_opt(rq, "description", argc, argv, "--description");
+        }
+    } else {
+        return fail(EXIT_USAGE, "%s: add or remove", what);
+    }
+    json_object_object_add(rq, "name", json_object_new_string(name));
+    return call_print_version(c, rq, global ? "global protocols changed"
+                                            : "protocol catalogue changed");
+}
+
 int
 main(int argc, char **argv)
 {
     const char *rundir = getenv("APPFW_RUNDIR");
     rundir = rundir && *rundir ? rundir : "/run/appfw";
     struct ctl c = { .timeout_ms = 5000 };
+    const char *env_token = getenv("APPFW_TOKEN");
+    c.token = env_token && *env_token ? env_token : NULL;
     char *url = NULL, *events = NULL;
     const char *tls_cert = NULL, *tls_ca = NULL, *tls_name = NULL;
     int i = 1;
@@ -608,6 +861,8 @@ main(int argc, char **argv)
             tls_ca = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--tls-server-name")) {
             tls_name = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--token")) {
+            c.token = argv[++i];
         } else {
             usage(stderr);
             return EXIT_USAGE;
@@ -651,6 +906,18 @@ main(int argc, char **argv)
         code = cmd_vm(&c, rest, args);
     } else if (!strcmp(cmd, "appid") && rest && !strcmp(args[0], "lookup")) {
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
+    } else if (!strcmp(cmd, "whoami")) {
+        code = cmd_simple(&c, "whoami", rest, args);
+    } else if (!strcmp(cmd, "account")) {
+        code = cmd_account(&c, rest, args);
+    } else if (!strcmp(cmd, "changes")) {
+        code = cmd_changes(&c, rest, args);
+    } else if (!strcmp(cmd, "system")) {
+        code = cmd_system(&c, rest, args);
+    } else if (!strcmp(cmd, "protocol")) {
+        code = cmd_protocol(&c, rest, args, false);
+    } else if (!strcmp(cmd, "global")) {
+        code = cmd_protocol(&c, rest, args, true);
     } else {
         code = fail(EXIT_USAGE, "unknown command \"%s\" (try --help)", cmd);
     }

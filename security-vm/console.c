@@ -2,8 +2,9 @@
  *
  * A request is a JSON object {"cmd": "policy.apply", ...}; the reply is
  * {"ok": true, ...} or {"ok": false, "error": "..."}.  Who may connect is
- * decided by the console socket's file permissions; the peer's uid names
- * the author of policy changes. */
+ * decided by the console socket's file permissions (and, remotely, TLS);
+ * who may do what by the account behind the request (admin.h), which is
+ * also the author of every change. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <pwd.h>
@@ -18,6 +19,7 @@
 #include "common/util.h"
 #include "policy.h"
 #include "common/rpc.h"
+#include "admin.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -46,21 +48,6 @@ error_reply(const char *format, ...)
     json_object_object_add(r, "error", json_object_new_string(text));
     free(text);
     return r;
-}
-
-static char *
-author_of(const struct rpc_request *req)
-{
-    if (req->peer_uid == UINT64_MAX) {
-        return xstrdup("remote");
-    }
-    struct passwd pw, *result = NULL;
-    char buf[1024];
-    if (!getpwuid_r((uid_t) req->peer_uid, &pw, buf, sizeof buf, &result)
-        && result) {
-        return xstrdup(pw.pw_name);
-    }
-    return xasprintf("uid %llu", (unsigned long long) req->peer_uid);
 }
 
 /* Policies. */
@@ -451,24 +438,64 @@ cmd_health(struct secd *d)
     return r;
 }
 
+/* Refuses a policy change 'who' may not make. */
+static char *
+check_change(struct secd *d, const struct admin_who *who,
+             const char *cmd, const struct json_object *rq)
+{
+    if (who->level >= ADMIN_SYSTEM) {
+        return NULL;
+    }
+    struct store_policy cur, target;
+    bool have = !store_policy_active(d->store, &cur);
+    char *error = NULL;
+    if (!strcmp(cmd, "policy.apply")) {
+        const char *text = msg_get_string(rq, "text", NULL);
+        error = text ? admin_check_policy_change(who, have ? cur.text : NULL,
+                                                 text) : NULL;
+    } else if (!store_policy_get(d->store, msg_get_int(rq, "version", 0),
+                                 &target)) {
+        error = admin_check_policy_change(who, have ? cur.text : NULL,
+                                          target.text);
+        store_policy_clear(&target);
+    }
+    if (have) {
+        store_policy_clear(&cur);
+    }
+    return error;
+}
+
 void
 console_handle(struct secd *d, struct rpc_request *req)
 {
     struct json_object *rq = json_tokener_parse(req->data);
-    struct json_object *reply;
+    struct json_object *reply = NULL;
     const char *cmd = json_object_is_type(rq, json_type_object)
                       ? msg_get_string(rq, "cmd", NULL) : NULL;
-    char *author = author_of(req);
+    struct admin_who who;
+    char *refused = NULL;
 
     if (!cmd) {
         reply = error_reply("a console request is a JSON object with "
                             "\"cmd\"");
+        who = (struct admin_who) { .name = NULL };
+    } else if ((refused = admin_authenticate(d, req, rq, &who))
+               || (refused = admin_may(&who, cmd))
+               || ((!strcmp(cmd, "policy.apply")
+                    || !strcmp(cmd, "policy.rollback"))
+                   && (refused = check_change(d, &who, cmd, rq)))) {
+        LOG_WARN("console refused cmd=%.64s account=%s: %s", cmd,
+                 who.name ? who.name : "-", refused);
+        reply = error_reply("%s", refused);
+        free(refused);
+    } else if ((reply = admin_handle(d, &who, cmd, rq))) {
+        /* account.*, system.set, protocol.*, global.*, changes.list. */
     } else if (!strcmp(cmd, "health")) {
         reply = cmd_health(d);
     } else if (!strcmp(cmd, "policy.validate")) {
         reply = cmd_policy_validate(d, rq);
     } else if (!strcmp(cmd, "policy.apply")) {
-        reply = cmd_policy_apply(d, rq, author);
+        reply = cmd_policy_apply(d, rq, who.name);
     } else if (!strcmp(cmd, "policy.show")) {
         reply = cmd_policy_show(d, rq);
     } else if (!strcmp(cmd, "policy.history")) {
@@ -476,7 +503,7 @@ console_handle(struct secd *d, struct rpc_request *req)
     } else if (!strcmp(cmd, "policy.diff")) {
         reply = cmd_policy_diff(d, rq);
     } else if (!strcmp(cmd, "policy.rollback")) {
-        reply = cmd_policy_rollback(d, rq, author);
+        reply = cmd_policy_rollback(d, rq, who.name);
     } else if (!strcmp(cmd, "decisions.query")) {
         reply = cmd_decisions_query(d, rq);
     } else if (!strcmp(cmd, "stats.top")) {
@@ -488,8 +515,18 @@ console_handle(struct secd *d, struct rpc_request *req)
     } else {
         reply = error_reply("unknown command \"%.64s\"", cmd);
     }
-    LOG_DBG("console cmd=%s author=%s", cmd ? cmd : "-", author);
-    free(author);
+    if (cmd && (!strcmp(cmd, "policy.apply")
+                || !strcmp(cmd, "policy.rollback"))
+        && msg_get_bool(reply, "ok", false)) {
+        char *detail = xasprintf("policy version %lld",
+                                 (long long) msg_get_int(reply, "version",
+                                                         0));
+        store_change_add(d->store, who.name, cmd, detail);
+        free(detail);
+    }
+    LOG_DBG("console cmd=%s account=%s", cmd ? cmd : "-",
+            who.name ? who.name : "-");
+    admin_who_clear(&who);
     json_object_put(rq);
 
     const char *text = json_object_to_json_string_ext(

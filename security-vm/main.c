@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/daemon.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/options.h"
@@ -21,7 +22,7 @@ LOG_MODULE(main);
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
     char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
-    char *tls_cert, *tls_ca, *tls_server_name;
+    char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows;
 };
@@ -59,6 +60,9 @@ static const struct option_def defs[] = {
     { "tls-server-name", OPT_STRING, "", 0, 0, S(tls_server_name),
       "name to verify in appfw-switchd's certificate when dialing "
       "flow-url (default: the URL's host; give one when dialing by IP)" },
+    { "bootstrap-token-sha256", OPT_STRING, "", 0, 0, S(bootstrap_token),
+      "SHA-256 (hex) of a token that acts as the system administrator "
+      "\"bootstrap\" on a remote console, to create the first accounts" },
     { "console-mode", OPT_MODE, "0660", 0, 0777, S(console_mode),
       "file mode of the console and event sockets" },
     { "contexts", OPT_INT, "256", 1, 65536, S(contexts),
@@ -156,6 +160,15 @@ main(int argc, char **argv)
     if (error) {
         return fail_free(error);
     }
+    if (*s.bootstrap_token) {
+        uint8_t sha[SHA256_LEN];
+        if (strlen(s.bootstrap_token) != 2 * SHA256_LEN
+            || !digest_from_hex(s.bootstrap_token, sha, SHA256_LEN)) {
+            daemon_pidfile_remove();
+            return fail("bootstrap-token-sha256: give 64 lowercase hex "
+                        "digits (sha256sum of the token)");
+        }
+    }
     error = rpc_tls_configure(s.tls_cert, s.tls_ca, s.tls_server_name);
     if (error) {
         daemon_pidfile_remove();
@@ -173,6 +186,7 @@ main(int argc, char **argv)
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
         .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
         .audit_max_rows = s.audit_max_rows,
+        .bootstrap_token_sha256 = s.bootstrap_token,
     };
     struct secd *d;
     error = secd_create(&cfg, &d);

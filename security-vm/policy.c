@@ -30,6 +30,13 @@ static const char *const proto_values[] = {
     "tcp", "udp", "icmp", "any", NULL
 };
 static const char *const dir_values[] = { "outbound", "inbound", NULL };
+/* Global and catalogue protocols: ports mean nothing for icmp. */
+static const char *const service_proto_values[] = {
+    "tcp", "udp", "any", NULL
+};
+static const char *const service_dir_values[] = {
+    "outbound", "inbound", "both", NULL
+};
 static const char *const trust_values[] = {
     "trusted", "known", "unknown", "untrusted", NULL
 };
@@ -43,6 +50,9 @@ static const char *const day_values[] = {
 #define NAME_MAX_LEN 64
 #define LIST(NAME, ELEM) \
     SF_ARRAY(NAME, false, 1, 256, (&(const struct schema_field) ELEM))
+#define PORTS \
+    SF_ARRAY("ports", true, 1, 256, \
+             (&(const struct schema_field) SF_KIND("port", SK_PORTS, true)))
 
 static const struct schema_field group_fields[] = {
     SF_STR("name", true, 1, NAME_MAX_LEN),
@@ -107,6 +117,7 @@ static const struct schema_field match_fields[] = {
     LIST("remote", SF_KIND("cidr", SK_CIDR, true)),
     LIST("local_port", SF_KIND("port", SK_PORTS, true)),
     LIST("remote_port", SF_KIND("port", SK_PORTS, true)),
+    LIST("app_protocol", SF_STR("name", true, 1, NAME_MAX_LEN)),
     SF_OBJ("schedule", false, schedule_fields),
     SF_END
 };
@@ -128,10 +139,45 @@ static const struct schema_field rule_fields[] = {
     SF_END
 };
 
+static const struct schema_field system_fields[] = {
+    SF_BOOL("logging", false),
+    SF_BOOL("simulate", false),
+    SF_BOOL("notify", false),
+    SF_BOOL("allow_undefined_protocols", false),
+    SF_INT("log_load_interval", false, 1, 3600),
+    SF_END
+};
+
+static const struct schema_field global_protocol_fields[] = {
+    SF_STR("name", true, 1, NAME_MAX_LEN),
+    SF_ENUM("protocol", false, service_proto_values),
+    PORTS,
+    SF_ENUM("direction", false, service_dir_values),
+    SF_ENUM("action", true, action_values),
+    SF_BOOL("log", false),
+    SF_BOOL("notify", false),
+    SF_END
+};
+
+static const struct schema_field protocol_fields[] = {
+    SF_STR("name", true, 1, NAME_MAX_LEN),
+    SF_ENUM("protocol", false, service_proto_values),
+    PORTS,
+    SF_STR("description", false, 0, 256),
+    SF_END
+};
+
 static const struct schema_field policy_fields[] = {
     SF_STR("description", false, 0, 1024),
     SF_INT("default_ttl", false, 0, 86400),
     SF_ENUM("default_granularity", false, gran_values),
+    SF_OBJ("system", false, system_fields),
+    SF_ARRAY("global_protocols", false, 0, 256,
+             (&(const struct schema_field) SF_OBJ("protocol", true,
+                                                  global_protocol_fields))),
+    SF_ARRAY("protocols", false, 0, 1000,
+             (&(const struct schema_field) SF_OBJ("protocol", true,
+                                                  protocol_fields))),
     SF_ARRAY("vm_groups", false, 0, 10000,
              (&(const struct schema_field) SF_OBJ("group", true,
                                                   group_fields))),
@@ -223,7 +269,7 @@ enum {
     C_CATEGORY = 1 << 6, C_VM_UUID = 1 << 7, C_VM_NAME = 1 << 8,
     C_VM_GROUP = 1 << 9, C_USER = 1 << 10, C_USER_GROUP = 1 << 11,
     C_LOCAL = 1 << 12, C_REMOTE = 1 << 13, C_LPORT = 1 << 14,
-    C_RPORT = 1 << 15, C_SCHEDULE = 1 << 16,
+    C_RPORT = 1 << 15, C_SCHEDULE = 1 << 16, C_APP_PROTO = 1 << 17,
 };
 
 struct rule {
@@ -260,6 +306,8 @@ struct rule {
     size_t n_local, n_remote;
     struct ports *lports;
     size_t n_lports;
+    int *app_protos;            /* Indexes into policy->protocols. */
+    size_t n_app_protos;
     bool has_schedule;
     unsigned days;              /* Bit per tm_wday. */
     int start_min, end_min;
@@ -292,10 +340,29 @@ struct smap {
     size_t mask, n;
 };
 
+/* An entry of "global_protocols" or of the "protocols" catalogue: a
+ * transport protocol and the service ports it names (see
+ * request_service()). */
+struct service {
+    int8_t proto;               /* -1: tcp or udp. */
+    int8_t dir;                 /* -1: both; always -1 in the catalogue. */
+    bool allow, log, notify;    /* Global protocols only. */
+    struct ports *ports;
+    size_t n_ports;
+    char *rule;                 /* "global:NAME" or "protocol:NAME". */
+    char *reason;
+};
+
 struct policy {
     int refcount;
     int default_ttl;
     int default_gran;
+    struct policy_system system;
+
+    struct service *globals;    /* "global_protocols", in order. */
+    size_t n_globals;
+    struct service *protocols;  /* The catalogue, in order. */
+    size_t n_protocols;
 
     struct group *vm_groups, *user_groups;
     size_t n_vm_groups, n_user_groups;
@@ -310,7 +377,9 @@ struct policy {
     struct tzone *tzones;
     size_t n_tzones;
 
-    struct smap names;          /* "g:", "G:", "u:", "n:", "U:" -> index. */
+    struct smap names;          /* "g:", "G:", "u:", "n:", "U:", "r:",
+                                 * "P:" (protocols), "S:" (global
+                                 * protocols) -> index. */
     struct smap index;          /* Rule index (see index_rule()). */
     unsigned index_kinds;       /* Bit per key prefix - 'a' in use. */
     int *wildcard;              /* Rules with no index key. */
@@ -999,10 +1068,138 @@ compile_schedule(struct policy *p, struct rule *r,
     return NULL;
 }
 
+/* How reasons name a service: "udp 53", "tcp 20-21, 990". */
+static char *
+service_desc(const struct service *s)
+{
+    char *desc = xstrdup(s->proto < 0 ? "tcp/udp" : proto_values[s->proto]);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct ports *pr = &s->ports[i];
+        const char *sep = i ? ", " : " ";
+        char *next = pr->lo == pr->hi
+                     ? xasprintf("%s%s%d", desc, sep, pr->lo)
+                     : xasprintf("%s%s%d-%d", desc, sep, pr->lo, pr->hi);
+        free(desc);
+        desc = next;
+    }
+    return desc;
+}
+
+/* Builds "global_protocols" ('global') or the "protocols" catalogue. */
+static char *
+compile_services(struct policy *p, const struct json_object *doc,
+                 bool global)
+{
+    const char *key = global ? "global_protocols" : "protocols";
+    char prefix = global ? 'S' : 'P';
+    struct json_object *list = msg_get(doc, key);
+    size_t n = list ? json_object_array_length(list) : 0;
+    struct service *services = xcalloc(n ? n : 1, sizeof *services);
+    size_t *countp = global ? &p->n_globals : &p->n_protocols;
+    if (global) {
+        p->globals = services;
+    } else {
+        p->protocols = services;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *j = json_object_array_get_idx(list, i);
+        const char *name = msg_get_string(j, "name", "");
+        if (name_lookup(p, prefix, name) >= 0) {
+            return xasprintf("%s[%zu].name: \"%s\" is defined twice", key, i,
+                             name);
+        }
+        name_add(p, prefix, name, (int) i);
+
+        struct service *s = &services[(*countp)++];
+        const char *proto = msg_get_string(j, "protocol",
+                                           global ? "any" : "tcp");
+        int k;
+        s->proto = (int8_t) (name_from(proto_values, proto, &k) && k < 2
+                             ? k : -1);
+        s->dir = -1;
+        compile_ports(j, "ports", &s->ports, &s->n_ports);
+
+        char *desc = service_desc(s);
+        if (global) {
+            const char *dir = msg_get_string(j, "direction", "both");
+            if (name_from(dir_values, dir, &k)) {
+                s->dir = (int8_t) k;
+            }
+            s->allow = !strcmp(msg_get_string(j, "action", ""), "allow");
+            s->log = msg_get_bool(j, "log", true);
+            s->notify = msg_get_bool(j, "notify", false);
+            s->rule = xasprintf("global:%s", name);
+            s->reason = xasprintf("global protocol \"%s\" (%s) %s it", name,
+                                  desc, s->allow ? "allows" : "denies");
+        } else {
+            s->rule = xasprintf("protocol:%s", name);
+            s->reason = xasprintf("no rule matched; \"%s\" (%s) is in the "
+                                  "protocol catalogue, which allows it",
+                                  name, desc);
+        }
+        free(desc);
+    }
+    return NULL;
+}
+
+/* "app_protocol" names catalogue protocols, which say the transport
+ * protocol and the ports: a rule that said them again could contradict
+ * its own protocols, so it may not. */
+static char *
+compile_app_protocols(struct policy *p, struct rule *r,
+                      const struct json_object *m, size_t ri)
+{
+    struct json_object *a = msg_get(m, "app_protocol");
+    if (!a) {
+        return NULL;
+    }
+    static const char *const implied[] = {
+        "protocol", "local_port", "remote_port",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(implied); i++) {
+        if (msg_get(m, implied[i])) {
+            return xasprintf("rules[%zu].match.%s: cannot be used with "
+                             "app_protocol: the named protocols give the "
+                             "protocol and ports", ri, implied[i]);
+        }
+    }
+    r->n_app_protos = json_object_array_length(a);
+    r->app_protos = xcalloc(r->n_app_protos, sizeof *r->app_protos);
+    for (size_t i = 0; i < r->n_app_protos; i++) {
+        const char *name = json_object_get_string(
+            json_object_array_get_idx(a, i));
+        int k = name_lookup(p, 'P', name);
+        if (k < 0) {
+            return xasprintf("rules[%zu].match.app_protocol[%zu]: \"%s\" is "
+                             "not in protocols", ri, i, name);
+        }
+        r->app_protos[i] = k;
+    }
+    return NULL;
+}
+
 static bool
 has_glob(const char *s)
 {
     return strpbrk(s, "*?[\\") != NULL;
+}
+
+/* Adds 'port' to the '*n' distinct ports in 'set', which has room for
+ * 'max'.  Returns false if it does not fit. */
+static bool
+port_set_add(int *set, size_t *n, size_t max, int port)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (set[i] == port) {
+            return true;
+        }
+    }
+    if (*n >= max) {
+        return false;
+    }
+    set[(*n)++] = port;
+    return true;
 }
 
 /* Puts rule 'ri' in the index under its most selective literal key, or in
@@ -1057,6 +1254,31 @@ index_rule(struct policy *p, size_t ri)
         }
         p->index_kinds |= 1u << ('r' - 'a');
         r->index_cond = C_RPORT;
+        return;
+    }
+
+    /* Application protocols: keyed by their service ports, if there are
+     * at most 16.  The key does not say tcp or udp, nor which of the
+     * rule's protocols has the port, so the rule is checked in full. */
+    int sports[16];
+    size_t n_sports = 0;
+    bool few = r->n_app_protos > 0;
+    for (size_t i = 0; few && i < r->n_app_protos; i++) {
+        const struct service *s = &p->protocols[r->app_protos[i]];
+        for (size_t j = 0; few && j < s->n_ports; j++) {
+            for (int port = s->ports[j].lo; few && port <= s->ports[j].hi;
+                 port++) {
+                few = port_set_add(sports, &n_sports, ARRAY_SIZE(sports),
+                                   port);
+            }
+        }
+    }
+    if (few) {
+        for (size_t i = 0; i < n_sports; i++) {
+            snprintf(key, sizeof key, "a:%d", sports[i]);
+            smap_add(&p->index, key, (int) ri);
+        }
+        p->index_kinds |= 1u << ('a' - 'a');
         return;
     }
     p->wildcard = xrealloc(p->wildcard,
@@ -1186,6 +1408,10 @@ compile_rule(struct policy *p, const struct json_object *j, size_t ri)
         return xasprintf("rules[%zu].match: ports mean nothing for icmp",
                          ri);
     }
+    error = compile_app_protocols(p, r, m, ri);
+    if (error) {
+        return error;
+    }
     const struct json_object *s = msg_get(m, "schedule");
     if (s) {
         error = compile_schedule(p, r, s, ri);
@@ -1202,6 +1428,7 @@ compile_rule(struct policy *p, const struct json_object *j, size_t ri)
         { r->users.v, C_USER }, { r->user_groups, C_USER_GROUP },
         { r->local, C_LOCAL }, { r->remote, C_REMOTE },
         { r->lports, C_LPORT }, { r->rports, C_RPORT },
+        { r->app_protos, C_APP_PROTO },
     };
     for (size_t i = 0; i < ARRAY_SIZE(conds); i++) {
         if (conds[i].present) {
@@ -1295,6 +1522,15 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
     p->default_ttl = (int) msg_get_int(doc, "default_ttl", 300);
     p->default_gran = strcmp(msg_get_string(doc, "default_granularity",
                                             "service"), "exact") != 0;
+    p->system = (struct policy_system) {
+        .logging = msg_get_bool(doc, "system.logging", true),
+        .simulate = msg_get_bool(doc, "system.simulate", false),
+        .notify = msg_get_bool(doc, "system.notify", true),
+        .allow_undefined = msg_get_bool(
+            doc, "system.allow_undefined_protocols", false),
+        .log_load_interval = (int) msg_get_int(
+            doc, "system.log_load_interval", 0),
+    };
     add_scope(p, SCOPE_GLOBAL, "global");
 
     error = compile_groups(p, doc, true);
@@ -1303,6 +1539,12 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
     }
     if (!error) {
         error = compile_members(p, doc);
+    }
+    if (!error) {
+        error = compile_services(p, doc, false);
+    }
+    if (!error) {
+        error = compile_services(p, doc, true);
     }
     if (!error) {
         struct json_object *rules = msg_get(doc, "rules");
@@ -1356,6 +1598,18 @@ rule_destroy(struct rule *r)
     free(r->remote);
     free(r->lports);
     free(r->rports);
+    free(r->app_protos);
+}
+
+static void
+services_destroy(struct service *services, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(services[i].ports);
+        free(services[i].rule);
+        free(services[i].reason);
+    }
+    free(services);
 }
 
 void
@@ -1384,6 +1638,8 @@ policy_unref(struct policy *p)
         free(p->users[i].groups);
     }
     free(p->users);
+    services_destroy(p->globals, p->n_globals);
+    services_destroy(p->protocols, p->n_protocols);
     for (size_t i = 0; i < p->n_rules; i++) {
         rule_destroy(&p->rules[i]);
     }
@@ -1411,6 +1667,12 @@ policy_last_examined(const struct policy *p)
     return p->examined;
 }
 
+const struct policy_system *
+policy_system(const struct policy *p)
+{
+    return &p->system;
+}
+
 /* Decisions. */
 
 struct req_ctx {
@@ -1420,6 +1682,8 @@ struct req_ctx {
     int vm;                     /* Index into p->vms, or -1. */
     int vm_group;
     int user;                   /* Index into p->users, or -1. */
+    bool inbound;               /* See request_service(). */
+    int service_port;           /* See request_service(); -1: none. */
     uint64_t stamp;
 };
 
@@ -1504,6 +1768,46 @@ in_groups(const struct group *groups, const int *want, size_t n,
     return false;
 }
 
+/* Sets the side of the connection the request is on and its service port,
+ * the one global and catalogue protocols name: the remote port of an
+ * outbound connection, the local port of an inbound one.  Listen and accept
+ * are inbound, connect is outbound, send and close follow the connection's
+ * direction.  ICMP has no ports, and neither has an outbound request
+ * without a remote endpoint. */
+static void
+request_service(const struct policy_request *q, struct req_ctx *c)
+{
+    c->inbound = q->event == POLICY_EV_LISTEN || q->event == POLICY_EV_ACCEPT
+                 || (q->event != POLICY_EV_CONNECT
+                     && q->dir == POLICY_DIR_INBOUND);
+    c->service_port = q->proto == POLICY_PROTO_ICMP ? -1
+                      : c->inbound ? q->local_port
+                      : q->has_remote ? q->remote_port : -1;
+}
+
+static bool
+service_matches(const struct service *s, const struct req_ctx *c)
+{
+    return c->service_port >= 0
+           && (s->proto < 0 || s->proto == (int) c->req->proto)
+           && (s->dir < 0 || s->dir == (c->inbound ? POLICY_DIR_INBOUND
+                                                   : POLICY_DIR_OUTBOUND))
+           && in_ports(s->ports, s->n_ports, c->service_port);
+}
+
+/* The first of 'n' services that matches, or NULL. */
+static const struct service *
+find_service(const struct service *services, size_t n,
+             const struct req_ctx *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (service_matches(&services[i], c)) {
+            return &services[i];
+        }
+    }
+    return NULL;
+}
+
 /* Whether rule 'r' matches.  Conditions in 'skip' are known to hold (the
  * index lookup that found the rule checked them); conditions the rule does
  * not have cost nothing, since their memory is never touched. */
@@ -1584,6 +1888,15 @@ rule_matches(struct policy *p, const struct rule *r,
         || ((conds & C_LPORT)
             && !in_ports(r->lports, r->n_lports, q->local_port))) {
         return false;
+    }
+    if (conds & C_APP_PROTO) {
+        bool found = false;
+        for (size_t i = 0; !found && i < r->n_app_protos; i++) {
+            found = service_matches(&p->protocols[r->app_protos[i]], c);
+        }
+        if (!found) {
+            return false;
+        }
     }
     return !(conds & C_SCHEDULE) || schedule_active(p, r, q->now);
 }
@@ -1749,61 +2062,31 @@ scope_desc(const struct policy *p, int scope, char *buf, size_t size)
     return buf;
 }
 
-void
-policy_decide(struct policy *p, const struct policy_request *q,
-              struct policy_verdict *v)
+/* Writes 'port' (0 if out of range) in decimal to 'buf'. */
+static const char *
+port_key(int port, char buf[8])
 {
-    struct req_ctx c = { .req = q, .app = q->app, .vm = -1, .user = -1 };
-    c.stamp = ++p->stamp;
-    p->examined = 0;
-
-    const char *slash = q->app_path ? strrchr(q->app_path, '/') : NULL;
-    c.app_name = slash ? slash + 1 : q->app_path;
-
-    /* 1. The index keys for this request; their slots start loading. */
-    char port[8];
-    int pn = q->remote_port >= 0 && q->remote_port <= 65535 ? q->remote_port
-                                                            : 0;
+    int pn = port >= 0 && port <= 65535 ? port : 0;
     size_t plen = 0;
     do {
-        port[plen++] = (char) ('0' + pn % 10);
+        buf[plen++] = (char) ('0' + pn % 10);
         pn /= 10;
     } while (pn);
     for (size_t i = 0; i < plen / 2; i++) {
-        char t = port[i];
-        port[i] = port[plen - 1 - i];
-        port[plen - 1 - i] = t;
+        char t = buf[i];
+        buf[i] = buf[plen - 1 - i];
+        buf[plen - 1 - i] = t;
     }
-    port[plen] = '\0';
-    struct probe probes[6];
-    size_t n_probes = 0;
-    probe_add(p, 's', q->app_sha256, false, probes, &n_probes);
-    probe_add(p, 'n', c.app_name, false, probes, &n_probes);
-    if (c.app) {
-        probe_add(p, 'p', c.app->product, true, probes, &n_probes);
-        probe_add(p, 'v', c.app->vendor, true, probes, &n_probes);
-        probe_add(p, 'c', c.app->category, false, probes, &n_probes);
-    }
-    if (q->has_remote) {
-        probe_add(p, 'r', port, false, probes, &n_probes);
-    }
+    buf[plen] = '\0';
+    return buf;
+}
 
-    /* 2. Who: the VM, its group, the user, and the chain of scopes. */
-    if (q->vm_uuid && *q->vm_uuid) {
-        char lower[64];
-        snprintf(lower, sizeof lower, "%s", q->vm_uuid);
-        for (char *k = lower; *k; k++) {
-            *k = tolower((unsigned char) *k);
-        }
-        c.vm = name_lookup(p, 'u', lower);
-    }
-    if (c.vm < 0 && q->vm_name && *q->vm_name) {
-        c.vm = name_lookup(p, 'n', q->vm_name);
-    }
-    c.vm_group = c.vm >= 0 ? p->vms[c.vm].group : 0;
-    c.user = q->user && *q->user ? name_lookup(p, 'U', q->user) : -1;
-    stamp_chain(p, &c);
-
+/* The rules decide 'v', or failing any, the defaults. */
+static void
+decide_by_rules(struct policy *p, struct req_ctx *c,
+                const struct probe *probes, size_t n_probes,
+                struct policy_verdict *v)
+{
     /* 3. The indexed candidates; their rules start loading. */
     int cands[64];
     size_t n_cands = 0;
@@ -1825,11 +2108,11 @@ policy_decide(struct policy *p, const struct policy_request *q,
     int touched[256];
     size_t n_touched = 0;
     for (size_t i = 0; i < p->n_wildcard; i++) {
-        consider(p, &c, p->wildcard[i], false, touched, &n_touched);
+        consider(p, c, p->wildcard[i], false, touched, &n_touched);
     }
     if (n_cands < ARRAY_SIZE(cands)) {
         for (size_t i = 0; i < n_cands; i++) {
-            consider(p, &c, cands[i], true, touched, &n_touched);
+            consider(p, c, cands[i], true, touched, &n_touched);
         }
     } else {
         /* More than 64 rules share keys with this request (rare): walk the
@@ -1837,7 +2120,7 @@ policy_decide(struct policy *p, const struct policy_request *q,
         for (size_t i = 0; i < n_probes; i++) {
             const struct smap_entry *e = probe_find(&p->index, &probes[i]);
             for (size_t j = 0; e && j < e->n; j++) {
-                consider(p, &c, smap_val(&p->index, e, j), true, touched,
+                consider(p, c, smap_val(&p->index, e, j), true, touched,
                          &n_touched);
             }
         }
@@ -1858,16 +2141,10 @@ policy_decide(struct policy *p, const struct policy_request *q,
         }
     }
 
-    const struct group *vg = &p->vm_groups[c.vm_group];
-    memset(v, 0, sizeof *v);
-    v->vm_group = vg->name;
-    v->ttl = p->default_ttl;
-    v->granularity = p->default_gran;
-    v->log = vg->log;
-    v->notify = false;
-
+    const struct group *vg = &p->vm_groups[c->vm_group];
     const struct rule *r = deny >= 0 ? &p->rules[deny]
                            : allow >= 0 ? &p->rules[allow] : NULL;
+    const struct service *known;
     if (r) {
         v->allow = r->allow;
         v->rule = r->id;
@@ -1890,24 +2167,118 @@ policy_decide(struct policy *p, const struct policy_request *q,
                                 sizeof where));
             v->reason = v->reason_buf;
         }
-    } else if (!c.app || c.app->match == APPID_MATCH_UNKNOWN) {
+    } else if (!c->app || c->app->match == APPID_MATCH_UNKNOWN) {
         v->allow = vg->unknown_allow;
         v->rule = "default:unknown-app";
         v->reason = vg->unknown_reason;
+    } else if ((known = find_service(p->protocols, p->n_protocols, c))) {
+        /* Adding a protocol to the catalogue allows it everywhere until a
+         * rule denies it. */
+        v->allow = true;
+        v->rule = known->rule;
+        v->reason = known->reason;
+    } else if (p->system.allow_undefined) {
+        v->allow = true;
+        v->rule = "default:undefined-protocol";
+        v->reason = "no rule matched and no catalogue protocol covers it; "
+                    "the system allows undefined protocols";
     } else {
         v->allow = false;
         v->rule = "default:no-match";
         v->reason = vg->nomatch_reason;
     }
+}
 
-    if (!v->allow && vg->mode == 1) {
+void
+policy_decide(struct policy *p, const struct policy_request *q,
+              struct policy_verdict *v)
+{
+    struct req_ctx c = { .req = q, .app = q->app, .vm = -1, .user = -1 };
+    c.stamp = ++p->stamp;
+    p->examined = 0;
+
+    const char *slash = q->app_path ? strrchr(q->app_path, '/') : NULL;
+    c.app_name = slash ? slash + 1 : q->app_path;
+    request_service(q, &c);
+
+    /* 1. The index keys for this request; their slots start loading. */
+    char rport[8], lport[8];
+    port_key(q->remote_port, rport);
+    struct probe probes[7];
+    size_t n_probes = 0;
+    probe_add(p, 's', q->app_sha256, false, probes, &n_probes);
+    probe_add(p, 'n', c.app_name, false, probes, &n_probes);
+    if (c.app) {
+        probe_add(p, 'p', c.app->product, true, probes, &n_probes);
+        probe_add(p, 'v', c.app->vendor, true, probes, &n_probes);
+        probe_add(p, 'c', c.app->category, false, probes, &n_probes);
+    }
+    if (q->has_remote) {
+        probe_add(p, 'r', rport, false, probes, &n_probes);
+    }
+    if (c.service_port >= 0) {
+        probe_add(p, 'a', c.inbound ? port_key(q->local_port, lport) : rport,
+                  false, probes, &n_probes);
+    }
+
+    /* 2. Who: the VM, its group, the user, and the chain of scopes. */
+    if (q->vm_uuid && *q->vm_uuid) {
+        char lower[64];
+        snprintf(lower, sizeof lower, "%s", q->vm_uuid);
+        for (char *k = lower; *k; k++) {
+            *k = tolower((unsigned char) *k);
+        }
+        c.vm = name_lookup(p, 'u', lower);
+    }
+    if (c.vm < 0 && q->vm_name && *q->vm_name) {
+        c.vm = name_lookup(p, 'n', q->vm_name);
+    }
+    c.vm_group = c.vm >= 0 ? p->vms[c.vm].group : 0;
+    c.user = q->user && *q->user ? name_lookup(p, 'U', q->user) : -1;
+    stamp_chain(p, &c);
+
+    const struct group *vg = &p->vm_groups[c.vm_group];
+    memset(v, 0, sizeof *v);
+    v->vm_group = vg->name;
+    v->ttl = p->default_ttl;
+    v->granularity = p->default_gran;
+    v->log = vg->log;
+    v->notify = false;
+
+    /* Global protocols come before every rule, whatever its scope or
+     * priority: the first that matches decides, and no rule is examined.
+     * Else the rules decide, then the defaults. */
+    const struct service *gp = find_service(p->globals, p->n_globals, &c);
+    if (gp) {
+        v->allow = gp->allow;
+        v->rule = gp->rule;
+        v->reason = gp->reason;
+        v->log = gp->log;
+        v->notify = gp->notify;
+    } else {
+        decide_by_rules(p, &c, probes, n_probes, v);
+    }
+
+    /* Monitor mode (the VM group's) or simulation (the system's): a deny
+     * becomes allow and log, and the reason says what would have happened.
+     * One prefix only: monitor mode's, which names the group. */
+    if (!v->allow && (vg->mode == 1 || p->system.simulate)) {
         char copy[sizeof v->reason_buf];
         snprintf(copy, sizeof copy, "%s", v->reason);
-        snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
-                 "group \"%.40s\"): would have %.240s", vg->name, copy);
+        if (vg->mode == 1) {
+            snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
+                     "group \"%.40s\"): would have %.240s", vg->name, copy);
+        } else {
+            snprintf(v->reason_buf, sizeof v->reason_buf, "simulation "
+                     "(system): would have %.240s", copy);
+        }
         v->reason = v->reason_buf;
         v->allow = true;
         v->monitored = true;
         v->log = true;
     }
+
+    /* The system switches have the last word on logging and notifying. */
+    v->log = v->log && p->system.logging;
+    v->notify = v->notify && p->system.notify;
 }

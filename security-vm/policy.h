@@ -5,12 +5,16 @@
  * range 0..65535"; unknown fields are errors) and compiles it into an
  * immutable, reference-counted structure: group trees, and the rules in a
  * hash index keyed by their most selective literal (hash, file name,
- * product, vendor, category, remote port), so a decision looks at the
- * handful of rules that can match, never at all of them.
+ * product, vendor, category, remote port, application protocol's service
+ * port), so a decision looks at the handful of rules that can match, never
+ * at all of them.
  *
  * policy_decide() turns a request (who, which application as identified by
  * appid, what socket event) into a verdict with the deciding rule, a reason
- * for people, log/notify flags, a TTL and a flow granularity.
+ * for people, log/notify flags, a TTL and a flow granularity.  Global
+ * protocols decide before any rule; the protocol catalogue allows what no
+ * rule decided; the system settings may switch off logging and notifying
+ * or simulate enforcement.
  *
  * Pure: no I/O, no logging, no clock of its own (the request carries the
  * time).  Not thread-safe: a compiled policy caches time-zone offsets.
@@ -36,6 +40,21 @@ struct policy *policy_ref(struct policy *);
 void policy_unref(struct policy *);
 
 size_t policy_n_rules(const struct policy *);
+
+/* The document's "system" member: settings for the whole system. */
+struct policy_system {
+    bool logging;               /* Off: no verdict asks to log. */
+    bool simulate;              /* A deny becomes allow+log, "monitored". */
+    bool notify;                /* Off: no verdict asks to notify. */
+    bool allow_undefined;       /* Allow what no rule and no catalogue
+                                 * protocol decides. */
+    int log_load_interval;      /* Seconds between secd's batched writes
+                                 * of decisions and statistics; 0 if the
+                                 * policy does not say (secd's flush-ms
+                                 * applies). */
+};
+
+const struct policy_system *policy_system(const struct policy *);
 
 enum policy_event {
     POLICY_EV_CONNECT, POLICY_EV_LISTEN, POLICY_EV_ACCEPT, POLICY_EV_SEND,

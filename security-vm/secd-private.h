@@ -51,7 +51,7 @@ struct flow_batch {
 
 struct secd {
     struct secd_config cfg;
-    char *strings[6];           /* Copies of the config's strings. */
+    char *strings[7];           /* Copies of the config's strings. */
     struct store *store;
     struct appid *appid;
     struct policy *policy;

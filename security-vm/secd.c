@@ -708,6 +708,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     const char **strs[] = {
         &d->cfg.db, &d->cfg.appid_db, &d->cfg.decide_url,
         &d->cfg.console_url, &d->cfg.events_url, &d->cfg.flow_url,
+        &d->cfg.bootstrap_token_sha256,
     };
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
         d->strings[i] = xstrdup(*strs[i] ? *strs[i] : "");
@@ -882,7 +883,10 @@ secd_run(struct secd *d)
             LOG_ERR_RL(&rl, "flush failed (will retry): %s",
                        store_last_error(d->store));
         }
-        d->next_flush_ms = now + d->cfg.flush_ms;
+        /* The policy's log-load interval, if it gives one. */
+        int every = d->policy ? policy_system(d->policy)->log_load_interval
+                              : 0;
+        d->next_flush_ms = now + (every ? every * 1000LL : d->cfg.flush_ms);
     }
     if (now >= d->next_prune_ms) {
         store_audit_prune(d->store, d->cfg.audit_max_rows);

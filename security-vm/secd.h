@@ -33,6 +33,7 @@ struct secd_config {
     int flow_timeout_ms;
     int flush_ms;               /* Audit and statistics batch interval. */
     int audit_max_rows;
+    const char *bootstrap_token_sha256;  /* "" or 64 hex digits. */
 };
 
 char *secd_create(const struct secd_config *, struct secd **);

@@ -51,6 +51,21 @@ static const char *const migrations[] = {
     "  packets_in INTEGER NOT NULL DEFAULT 0,"
     "  packets_out INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (bucket, vm, app, user, rule)) WITHOUT ROWID;",
+    /* 1 -> 2 */
+    "CREATE TABLE account ("
+    "  name TEXT PRIMARY KEY,"
+    "  level TEXT NOT NULL,"
+    "  unix_user TEXT UNIQUE,"
+    "  token_sha256 TEXT UNIQUE,"
+    "  groups TEXT NOT NULL DEFAULT '[]',"
+    "  created INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL);"
+    "CREATE TABLE change ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  account TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  detail TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -398,6 +413,160 @@ store_policy_history(struct store *s, size_t limit, store_policy_cb *cb,
         cb(&p, aux);
     }
     int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing policies");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* Console accounts and the change log. */
+
+static void
+account_from_row(sqlite3_stmt *st, struct store_account *a)
+{
+    *a = (struct store_account) {
+        .name = col_text(st, 0), .level = col_text(st, 1),
+        .unix_user = col_text(st, 2), .token_sha256 = col_text(st, 3),
+        .groups = col_text(st, 4), .created = sqlite3_column_int64(st, 5),
+        .created_by = col_text(st, 6),
+    };
+}
+
+int
+store_account_put(struct store *s, const struct store_account *a)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO account (name, level, "
+                           "unix_user, token_sha256, groups, created, "
+                           "created_by) VALUES (?, ?, NULLIF(?, ''), "
+                           "NULLIF(?, ''), ?, ?, ?)", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "saving an account");
+    }
+    const char *text[] = { a->name, a->level, a->unix_user, a->token_sha256,
+                           a->groups && *a->groups ? a->groups : "[]" };
+    for (int i = 0; i < 5; i++) {
+        sqlite3_bind_text(st, i + 1, text[i] ? text[i] : "", -1,
+                          SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 6, a->created);
+    sqlite3_bind_text(st, 7, a->created_by, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int error = (rc == SQLITE_DONE ? 0
+                 : (sqlite3_extended_errcode(s->db)
+                    == SQLITE_CONSTRAINT_UNIQUE) ? EEXIST
+                 : db_error(s, "saving an account"));
+    if (error == EEXIST) {
+        snprintf(s->error, sizeof s->error, "another account has this unix "
+                 "user or token");
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_account_delete(struct store *s, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM account WHERE name = ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        return db_error(s, "deleting an account");
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int error = rc != SQLITE_DONE ? db_error(s, "deleting an account")
+                : sqlite3_changes(s->db) ? 0 : ENOENT;
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* The accounts whose 'column' is 'value' (all if 'column' is NULL), by
+ * name.  'column' is one of the fixed names below, never user input. */
+static int
+account_query(struct store *s, const char *column, const char *value,
+              store_account_cb *cb, void *aux, size_t *n)
+{
+    char *sql = xasprintf("SELECT name, level, unix_user, token_sha256, "
+                          "groups, created, created_by FROM account%s%s%s "
+                          "ORDER BY name", column ? " WHERE " : "",
+                          column ? column : "", column ? " = ?" : "");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) {
+        return db_error(s, "reading accounts");
+    }
+    if (column) {
+        sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    }
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_account a;
+        account_from_row(st, &a);
+        cb(&a, aux);
+        (*n)++;
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading accounts");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_account_find(struct store *s, enum store_account_key key,
+                   const char *value, store_account_cb *cb, void *aux)
+{
+    static const char *const columns[] = {
+        [STORE_ACCOUNT_NAME] = "name",
+        [STORE_ACCOUNT_UNIX_USER] = "unix_user",
+        [STORE_ACCOUNT_TOKEN] = "token_sha256",
+    };
+    size_t n;
+    int error = account_query(s, columns[key], value, cb, aux, &n);
+    return error ? error : n ? 0 : ENOENT;
+}
+
+int
+store_account_list(struct store *s, store_account_cb *cb, void *aux)
+{
+    size_t n;
+    return account_query(s, NULL, NULL, cb, aux, &n);
+}
+
+int
+store_change_add(struct store *s, const char *account, const char *action,
+                 const char *detail)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO change (time, account, "
+                           "action, detail) VALUES (?, ?, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return db_error(s, "recording a change");
+    }
+    sqlite3_bind_int64(st, 1, time_wall_ms() / 1000);
+    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_error(s, "recording a change");
+}
+
+int
+store_change_list(struct store *s, size_t limit, store_change_cb *cb,
+                  void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT time, account, action, detail "
+                           "FROM change ORDER BY id DESC LIMIT ?", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return db_error(s, "listing changes");
+    }
+    sqlite3_bind_int64(st, 1, (int64_t) limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb(sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
+           col_text(st, 3), aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing changes");
     sqlite3_finalize(st);
     return error;
 }

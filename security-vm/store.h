@@ -9,7 +9,9 @@
  *   audit            one row per decision, written in batches
  *                    (store_audit_add() queues, store_flush() writes in one
  *                    transaction), pruned to a row limit;
- *   stats            counters per (minute, VM, application, user, rule).
+ *   stats            counters per (minute, VM, application, user, rule);
+ *   account, change  console accounts, and the log of every change made
+ *                    through the console with its account (admin.h).
  *
  * Queued audit rows and counters are lost only if the process dies between
  * flushes: secd flushes every second and at a clean shutdown, so a crash
@@ -54,6 +56,41 @@ int store_policy_get(struct store *, int64_t version, struct store_policy *);
 typedef void store_policy_cb(const struct store_policy *, void *aux);
 int store_policy_history(struct store *, size_t limit, store_policy_cb *,
                          void *aux);
+
+/* Console accounts (docs/operations.md, "Accounts").  'level' is
+ * "system-admin", "admin", "manager" or "none"; 'groups' a JSON array of
+ * "vm:NAME" / "user:NAME" (the groups a manager owns); 'unix_user' and
+ * 'token_sha256' may be "" (none), and are unique when set. */
+struct store_account {
+    const char *name, *level, *unix_user, *token_sha256, *groups;
+    int64_t created;
+    const char *created_by;
+};
+typedef void store_account_cb(const struct store_account *, void *aux);
+
+/* Adds or replaces the account named a->name.  EEXIST if another account
+ * has its unix user or token. */
+int store_account_put(struct store *, const struct store_account *);
+/* ENOENT if there is no such account. */
+int store_account_delete(struct store *, const char *name);
+
+enum store_account_key {
+    STORE_ACCOUNT_NAME, STORE_ACCOUNT_UNIX_USER, STORE_ACCOUNT_TOKEN
+};
+/* Calls 'cb' for the account whose 'key' is 'value'; ENOENT if none. */
+int store_account_find(struct store *, enum store_account_key,
+                       const char *value, store_account_cb *, void *aux);
+int store_account_list(struct store *, store_account_cb *, void *aux);
+
+/* The change log: every change made through the console, with the account
+ * that made it.  Newest first. */
+int store_change_add(struct store *, const char *account, const char *action,
+                     const char *detail);
+typedef void store_change_cb(int64_t time, const char *account,
+                             const char *action, const char *detail,
+                             void *aux);
+int store_change_list(struct store *, size_t limit, store_change_cb *,
+                      void *aux);
 
 /* VMs. */
 struct store_vm {

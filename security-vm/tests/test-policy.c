@@ -3,8 +3,9 @@
  * Each tests/data/policy/NAME.json holds a policy, the applications as
  * appid would identify them, and cases: a request and the exact verdict
  * expected: verdict and rule always; reason, restricted_by ("-" for none),
- * log, notify, ttl and granularity where the case names them.  Like libvirt's firewall tests: inputs and expected output
- * side by side, checked in, compared exactly.
+ * log, notify, monitored, ttl and granularity where the case names them.
+ * Like libvirt's firewall tests: inputs and expected output side by side,
+ * checked in, compared exactly.
  *
  * Validation errors are a table below: policy text in, message out. */
 #include <dirent.h>
@@ -143,20 +144,22 @@ run_file(const char *path)
         char got[1024];
         snprintf(got, sizeof got,
                  "verdict=%s rule=%s restricted_by=%s log=%d notify=%d "
-                 "ttl=%d granularity=%s reason=%s",
+                 "monitored=%d ttl=%d granularity=%s reason=%s",
                  v.allow ? "allow" : "deny", v.rule,
                  v.restricted_by ? v.restricted_by : "-", v.log, v.notify,
-                 v.ttl, v.granularity ? "service" : "exact", v.reason);
+                 v.monitored, v.ttl, v.granularity ? "service" : "exact",
+                 v.reason);
         char expected[1024];
         snprintf(expected, sizeof expected,
                  "verdict=%s rule=%s restricted_by=%s log=%d notify=%d "
-                 "ttl=%d granularity=%s reason=%s",
+                 "monitored=%d ttl=%d granularity=%s reason=%s",
                  msg_get_string(want, "verdict", "?"),
                  msg_get_string(want, "rule", "?"),
                  msg_get_string(want, "restricted_by",
                                 v.restricted_by ? v.restricted_by : "-"),
                  (int) msg_get_bool(want, "log", v.log),
                  (int) msg_get_bool(want, "notify", v.notify),
+                 (int) msg_get_bool(want, "monitored", v.monitored),
                  (int) msg_get_int(want, "ttl", v.ttl),
                  msg_get_string(want, "granularity",
                                 v.granularity ? "service" : "exact"),
@@ -270,6 +273,53 @@ static const struct bad_policy bad_policies[] = {
     { "{\"rules\":", "policy: truncated JSON" },
     { "{\"vm_groups\":[{\"name\":\"all\",\"parent\":\"x\"}]}",
       "policy.vm_groups[0].parent: the root group \"all\" has no parent" },
+    { "{\"system\":{\"log_load_interval\":0}}",
+      "policy.system.log_load_interval: 0 out of range 1..3600" },
+    { "{\"system\":{\"simulation\":true}}",
+      "policy.system.simulation: unknown field" },
+    { "{\"global_protocols\":[{\"name\":\"DNS\",\"ports\":[53],"
+      "\"action\":\"allow\"},{\"name\":\"DNS\",\"ports\":[5353],"
+      "\"action\":\"deny\"}]}",
+      "policy.global_protocols[1].name: \"DNS\" is defined twice" },
+    { "{\"global_protocols\":[{\"name\":\"DNS\",\"ports\":[],"
+      "\"action\":\"allow\"}]}",
+      "policy.global_protocols[0].ports: has 0 elements, not 1..256" },
+    { "{\"global_protocols\":[{\"name\":\"x\",\"protocol\":\"icmp\","
+      "\"ports\":[1],\"action\":\"deny\"}]}",
+      "policy.global_protocols[0].protocol: \"icmp\" is not one of tcp, "
+      "udp, any" },
+    { "{\"global_protocols\":[{\"name\":\"x\",\"ports\":[1],"
+      "\"direction\":\"in\",\"action\":\"deny\"}]}",
+      "policy.global_protocols[0].direction: \"in\" is not one of outbound, "
+      "inbound, both" },
+    { "{\"global_protocols\":[{\"name\":\"DNS\",\"ports\":[53]}]}",
+      "policy.global_protocols[0].action: missing" },
+    { "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]},"
+      "{\"name\":\"HTTP\",\"ports\":[8080]}]}",
+      "policy.protocols[1].name: \"HTTP\" is defined twice" },
+    { "{\"protocols\":[{\"name\":\"x\",\"ports\":[70000]}]}",
+      "policy.protocols[0].ports[0]: 70000 out of range 0..65535" },
+    { "{\"protocols\":[{\"name\":\"x\"}]}",
+      "policy.protocols[0].ports: missing" },
+    { "{\"protocols\":[{\"name\":\"FTP\",\"ports\":[\"20-21\"]}],"
+      "\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"app_protocol\":[\"FTP\",\"FTPS\"]}}]}",
+      "policy.rules[0].match.app_protocol[1]: \"FTPS\" is not in protocols" },
+    { "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}],"
+      "\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"app_protocol\":[\"HTTP\"],\"remote_port\":[80]}}]}",
+      "policy.rules[0].match.remote_port: cannot be used with app_protocol: "
+      "the named protocols give the protocol and ports" },
+    { "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}],"
+      "\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"app_protocol\":[\"HTTP\"],\"local_port\":[80]}}]}",
+      "policy.rules[0].match.local_port: cannot be used with app_protocol: "
+      "the named protocols give the protocol and ports" },
+    { "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}],"
+      "\"rules\":[{\"id\":\"a\",\"action\":\"deny\",\"match\":"
+      "{\"protocol\":\"tcp\",\"app_protocol\":[\"HTTP\"]}}]}",
+      "policy.rules[0].match.protocol: cannot be used with app_protocol: "
+      "the named protocols give the protocol and ports" },
 };
 
 static void
@@ -335,6 +385,111 @@ test_index_bounds_work(void **state)
     json_object_put(doc);
 }
 
+/* The "system" member's defaults, and its settings as given. */
+static void
+test_system_settings(void **state)
+{
+    (void) state;
+    struct policy *p;
+    assert_null(policy_compile("{}", 2, &p));
+    const struct policy_system *s = policy_system(p);
+    assert_true(s->logging);
+    assert_false(s->simulate);
+    assert_true(s->notify);
+    assert_false(s->allow_undefined);
+    assert_int_equal(s->log_load_interval, 0);
+    policy_unref(p);
+
+    static const char text[] =
+        "{\"system\":{\"logging\":false,\"simulate\":true,"
+        "\"notify\":false,\"allow_undefined_protocols\":true,"
+        "\"log_load_interval\":3600}}";
+    assert_null(policy_compile(text, strlen(text), &p));
+    s = policy_system(p);
+    assert_false(s->logging);
+    assert_true(s->simulate);
+    assert_false(s->notify);
+    assert_true(s->allow_undefined);
+    assert_int_equal(s->log_load_interval, 3600);
+    policy_unref(p);
+}
+
+/* Rules on application protocols are indexed by their service ports: with
+ * 999 of them, a decision examines a handful.  A protocol with too many
+ * ports makes its rules unindexed, examined by every decision.  Global
+ * protocols decide without examining any rule. */
+static void
+test_index_app_protocols(void **state)
+{
+    (void) state;
+    struct json_object *doc = json_object_new_object();
+    struct json_object *protocols = json_object_new_array();
+    struct json_object *rules = json_object_new_array();
+    for (int i = 0; i < 999; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "{\"name\":\"p%d\",\"ports\":[%d]}", i,
+                 10000 + i);
+        json_object_array_add(protocols, json_tokener_parse(buf));
+        snprintf(buf, sizeof buf, "{\"id\":\"r%d\",\"action\":\"%s\","
+                 "\"match\":{\"app_protocol\":[\"p%d\"]}}", i,
+                 i % 2 ? "allow" : "deny", i);
+        json_object_array_add(rules, json_tokener_parse(buf));
+    }
+    json_object_array_add(protocols, json_tokener_parse(
+        "{\"name\":\"high\",\"ports\":[\"20000-65535\"]}"));
+    json_object_array_add(rules, json_tokener_parse(
+        "{\"id\":\"high\",\"action\":\"allow\",\"match\":"
+        "{\"app_protocol\":[\"high\"]}}"));
+    json_object_object_add(doc, "protocols", protocols);
+    json_object_object_add(doc, "rules", rules);
+    json_object_object_add(doc, "global_protocols", json_tokener_parse(
+        "[{\"name\":\"DNS\",\"protocol\":\"udp\",\"ports\":[53],"
+        "\"action\":\"allow\"}]"));
+    const char *text = json_object_to_json_string(doc);
+    struct policy *p;
+    assert_null(policy_compile(text, strlen(text), &p));
+
+    struct policy_request q = {
+        .app_path = "/usr/bin/app", .event = POLICY_EV_CONNECT,
+        .has_remote = true, .local_port = 40000, .remote_port = 10777,
+    };
+    policy_addr_parse("10.0.0.1", &q.local);
+    policy_addr_parse("10.0.0.2", &q.remote);
+    struct policy_verdict v;
+    policy_decide(p, &q, &v);
+    assert_true(v.allow);
+    assert_string_equal(v.rule, "r777");
+    assert_true(policy_last_examined(p) <= 2);
+
+    /* Inbound: the local port is the service port. */
+    q.event = POLICY_EV_ACCEPT;
+    q.dir = POLICY_DIR_INBOUND;
+    q.local_port = 10778;
+    q.remote_port = 10777;
+    policy_decide(p, &q, &v);
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "r778");
+    assert_true(policy_last_examined(p) <= 2);
+
+    q.local_port = 30000;
+    policy_decide(p, &q, &v);
+    assert_true(v.allow);
+    assert_string_equal(v.rule, "high");
+    assert_true(policy_last_examined(p) <= 2);
+
+    q.event = POLICY_EV_SEND;
+    q.proto = POLICY_PROTO_UDP;
+    q.dir = POLICY_DIR_OUTBOUND;
+    q.remote_port = 53;
+    policy_decide(p, &q, &v);
+    assert_true(v.allow);
+    assert_string_equal(v.rule, "global:DNS");
+    assert_int_equal(policy_last_examined(p), 0);
+
+    policy_unref(p);
+    json_object_put(doc);
+}
+
 int
 main(void)
 {
@@ -342,6 +497,8 @@ main(void)
         cmocka_unit_test(test_golden_files),
         cmocka_unit_test(test_bad_policies),
         cmocka_unit_test(test_index_bounds_work),
+        cmocka_unit_test(test_system_settings),
+        cmocka_unit_test(test_index_app_protocols),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

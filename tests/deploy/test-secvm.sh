@@ -43,12 +43,15 @@ die_logs="$run/*.log $run/*.stderr $run/*.console"
   tls_issue "$run" hv hypervisor ca "DNS:hv1.mgmt" &&
   tls_issue "$run" admin admin ca "DNS:admin"; } || die "certificates"
 tls="--tls-ca $run/ca.pem"
-stack_ctl_args="--url tls+tcp://10.67.0.2:7101 --events tls+tcp://10.67.0.2:7102 --tls-cert $run/admin.pem $tls --tls-server-name secvm.mgmt"
+# The remote administrator's first token: the bootstrap token.
+token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+stack_ctl_args="--url tls+tcp://10.67.0.2:7101 --events tls+tcp://10.67.0.2:7102 --tls-cert $run/admin.pem $tls --tls-server-name secvm.mgmt --token $token"
 stack_switchd_args="--decide-url tls+tcp://10.67.0.2:7100 --flow-url tls+tcp://10.67.0.1:7200 --tls-cert $run/hv.pem $tls --tls-server-name secvm.mgmt"
 
 kernel=$(deploy/secvm-image.sh "$run/secvm.cpio.gz" --build "$build" \
          --flow-url tls+tcp://10.67.0.1:7200 --tls-cert "$run/secvm.pem" \
          --tls-ca "$run/ca.pem" --tls-server-name hv1.mgmt \
+         --bootstrap-token-sha256 "$(printf %s "$token" | sha256sum | cut -c1-64)" \
          2>"$run/secvm-image.log" | tail -1) ||
     die "security VM image"
 check "the security VM image holds appfw-secd and its libraries" \
@@ -65,6 +68,9 @@ check "the security VM answers appfwctl over TLS ($(( $(date +%s) - t0 )) s to b
     stack_ctl health
 check "a console client without a certificate is refused" \
     sh -c "! ip netns exec $stack_mgmt_ns '$build/security-vm/appfwctl' --url tcp://10.67.0.2:7101 --timeout 2000 health >/dev/null 2>&1"
+check "a console client with a certificate but without a token is refused" \
+    has "$(ip netns exec $stack_mgmt_ns "$build/security-vm/appfwctl" --url tls+tcp://10.67.0.2:7101 --tls-cert "$run/admin.pem" $tls --tls-server-name secvm.mgmt health 2>&1)" \
+    "must carry an account's token"
 echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}}]}' \
     >"$run/policy.json"
 check "a policy is applied to it" stack_ctl policy apply "$run/policy.json"
