@@ -138,6 +138,7 @@ static const struct {
     { "vm.list", ADMIN_MANAGER },
     { "vm.show", ADMIN_MANAGER },
     { "appid.lookup", ADMIN_MANAGER },
+    { "explain", ADMIN_MANAGER },
     { "changes.list", ADMIN_MANAGER },
     { "account.list", ADMIN_ADMIN },
     { "account.add", ADMIN_SYSTEM },

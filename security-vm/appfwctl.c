@@ -54,6 +54,12 @@ usage(FILE *out)
 "            [--since SECONDS] [--limit N]\n"
 "  vm list | vm show VM\n"
 "  appid lookup [--sha256 HEX] [--path PATH]\n"
+"  explain [--vm VM] [--user USER] [--app PATH] [--sha256 HEX]\n"
+"          [--event connect|listen|accept|send|close] [--protocol tcp|udp]\n"
+"          [--direction outbound|inbound] [--remote ADDR:PORT]\n"
+"          [--local-port N]            which rule decides, and the chain of\n"
+"                                      groups (and their rules) it went\n"
+"                                      through\n"
 "\nAdministration (docs/operations.md, \"Accounts\"):\n"
 "  whoami                              the account this console acts as\n"
 "  account list\n"
@@ -828,6 +834,99 @@ cmd_protocol(const struct ctl *c, int argc, char **argv, bool global)
                                             : "protocol catalogue changed");
 }
 
+static int
+cmd_explain(const struct ctl *c, int argc, char **argv)
+{
+    struct json_object *m = json_object_new_object();
+    const char *vm = opt(argc, argv, "--vm");
+    if (vm) {
+        struct json_object *v = json_object_new_object();
+        bool uuid = strlen(vm) == 36 && strspn(vm, "0123456789abcdefABCDEF-")
+                                        == 36;
+        msg_put_string(v, uuid ? "uuid" : "name", vm);
+        json_object_object_add(m, "vm", v);
+    }
+    const char *user = opt(argc, argv, "--user");
+    if (user) {
+        struct json_object *u = json_object_new_object();
+        msg_put_string(u, "name", user);
+        json_object_object_add(m, "user", u);
+    }
+    const char *app = opt(argc, argv, "--app");
+    const char *sha = opt(argc, argv, "--sha256");
+    if (app || sha) {
+        struct json_object *a = json_object_new_object();
+        msg_put_string(a, "path", app ? app : "");
+        if (sha) {
+            msg_put_string(a, "sha256", sha);
+        }
+        json_object_object_add(m, "app", a);
+    }
+    const char *event = opt(argc, argv, "--event");
+    const char *proto = opt(argc, argv, "--protocol");
+    const char *dir = opt(argc, argv, "--direction");
+    msg_put_string(m, "event", event ? event : "connect");
+    msg_put_string(m, "protocol", proto ? proto : "tcp");
+    msg_put_string(m, "direction", dir ? dir
+                   : event && (!strcmp(event, "listen")
+                               || !strcmp(event, "accept"))
+                   ? "inbound" : "outbound");
+    const char *lport = opt(argc, argv, "--local-port");
+    struct json_object *local = json_object_new_object();
+    msg_put_string(local, "address", "0.0.0.0");
+    msg_put_int(local, "port", lport ? atoi(lport) : 0);
+    json_object_object_add(m, "local", local);
+    const char *remote = opt(argc, argv, "--remote");
+    if (remote) {
+        const char *colon = strrchr(remote, ':');
+        if (!colon || colon == remote) {
+            json_object_put(m);
+            return fail(EXIT_USAGE, "explain: --remote ADDRESS:PORT "
+                        "([ADDRESS]:PORT for IPv6)");
+        }
+        char *addr = xasprintf("%.*s", (int) (colon - remote), remote);
+        if (*addr == '[' && addr[strlen(addr) - 1] == ']') {
+            addr[strlen(addr) - 1] = '\0';
+            memmove(addr, addr + 1, strlen(addr));
+        }
+        struct json_object *r = json_object_new_object();
+        msg_put_string(r, "address", addr);
+        msg_put_int(r, "port", atoi(colon + 1));
+        json_object_object_add(m, "remote", r);
+        free(addr);
+    }
+    struct json_object *rq = request("explain");
+    json_object_object_add(rq, "request", m);
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (!r) {
+        return code;
+    }
+    printf("verdict        %s%s\n", msg_get_string(r, "verdict", ""),
+           msg_get_bool(r, "monitored", false) ? " (monitored)" : "");
+    printf("rule           %s\n", msg_get_string(r, "rule", ""));
+    if (msg_get(r, "restricted_by")) {
+        printf("restricted by  %s\n", msg_get_string(r, "restricted_by", ""));
+    }
+    printf("reason         %s\n", msg_get_string(r, "reason", ""));
+    printf("application    %s (%s)\n", msg_get_string(r, "application", ""),
+           msg_get_string(r, "category", ""));
+    printf("vm group       %s\n", msg_get_string(r, "vm_group", ""));
+    printf("chain, outermost first:\n");
+    struct json_object *chain = msg_get(r, "chain");
+    const char *decides = msg_get_string(r, "rule", "");
+    for (size_t i = 0; i < json_object_array_length(chain); i++) {
+        struct json_object *e = json_object_array_get_idx(chain, i);
+        const char *rule = msg_get_string(e, "rule", NULL);
+        printf("  %-32s %-5s %s%s\n", msg_get_string(e, "scope", ""),
+               rule ? msg_get_string(e, "action", "") : "-",
+               rule ? rule : "",
+               rule && !strcmp(rule, decides) ? "   <- decides" : "");
+    }
+    json_object_put(r);
+    return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -906,6 +1005,8 @@ main(int argc, char **argv)
         code = cmd_vm(&c, rest, args);
     } else if (!strcmp(cmd, "appid") && rest && !strcmp(args[0], "lookup")) {
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
+    } else if (!strcmp(cmd, "explain")) {
+        code = cmd_explain(&c, rest, args);
     } else if (!strcmp(cmd, "whoami")) {
         code = cmd_simple(&c, "whoami", rest, args);
     } else if (!strcmp(cmd, "account")) {

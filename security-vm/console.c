@@ -416,6 +416,58 @@ cmd_appid_lookup(struct secd *d, const struct json_object *rq)
     return r;
 }
 
+static void
+add_chain_entry(const char *scope, const char *rule, bool allow, void *list)
+{
+    struct json_object *o = json_object_new_object();
+    msg_put_string(o, "scope", scope);
+    if (rule) {
+        msg_put_string(o, "rule", rule);
+        msg_put_string(o, "action", allow ? "allow" : "deny");
+    }
+    json_object_array_add(list, o);
+}
+
+/* Which rule decides a request shaped like a decide ("request"), and the
+ * chain of scopes it went through, each with the rule that matched in it:
+ * how a deny from a group restricts its members. */
+static struct json_object *
+cmd_explain(struct secd *d, const struct json_object *rq)
+{
+    struct json_object *msg = msg_get(rq, "request");
+    if (!json_object_is_type(msg, json_type_object)) {
+        return error_reply("explain: \"request\" missing");
+    }
+    if (!d->policy) {
+        return error_reply("explain: no policy is active");
+    }
+    struct appid_result app;
+    struct policy_request q;
+    secd_request_from_msg(d, msg, &app, &q);
+    struct policy_verdict v;
+    policy_decide(d->policy, &q, &v);
+
+    struct json_object *r = ok_reply();
+    msg_put_string(r, "verdict", v.allow ? "allow" : "deny");
+    msg_put_string(r, "rule", v.rule);
+    msg_put_string(r, "reason", v.reason);
+    if (v.restricted_by) {
+        msg_put_string(r, "restricted_by", v.restricted_by);
+    }
+    if (v.monitored) {
+        json_object_object_add(r, "monitored",
+                               json_object_new_boolean(true));
+    }
+    msg_put_string(r, "vm_group", v.vm_group);
+    msg_put_string(r, "application", *app.product ? app.product
+                                                  : q.app_path);
+    msg_put_string(r, "category", app.category);
+    struct json_object *chain = json_object_new_array();
+    policy_explain_last(d->policy, add_chain_entry, chain);
+    json_object_object_add(r, "chain", chain);
+    return r;
+}
+
 static struct json_object *
 cmd_health(struct secd *d)
 {
@@ -512,6 +564,8 @@ console_handle(struct secd *d, struct rpc_request *req)
         reply = cmd_vm_list(d, rq);
     } else if (!strcmp(cmd, "appid.lookup")) {
         reply = cmd_appid_lookup(d, rq);
+    } else if (!strcmp(cmd, "explain")) {
+        reply = cmd_explain(d, rq);
     } else {
         reply = error_reply("unknown command \"%.64s\"", cmd);
     }

@@ -1667,6 +1667,36 @@ policy_last_examined(const struct policy *p)
     return p->examined;
 }
 
+void
+policy_explain_last(const struct policy *p, policy_explain_cb *cb,
+                    void *aux)
+{
+    /* The scopes stamped by the last decision, in chain order. */
+    int *order = xmalloc((p->n_scopes ? p->n_scopes : 1) * sizeof *order);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_scopes; i++) {
+        if (p->scopes[i].stamp == p->stamp) {
+            order[n++] = (int) i;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {        /* Insertion sort: few. */
+        int s = order[i];
+        size_t j = i;
+        for (; j > 0 && p->scopes[order[j - 1]].pos > p->scopes[s].pos; j--) {
+            order[j] = order[j - 1];
+        }
+        order[j] = s;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct scope *s = &p->scopes[order[i]];
+        char desc[100];
+        const struct rule *r = s->best >= 0 ? &p->rules[s->best] : NULL;
+        cb(scope_desc(p, order[i], desc, sizeof desc), r ? r->id : NULL,
+           r && r->allow, aux);
+    }
+    free(order);
+}
+
 const struct policy_system *
 policy_system(const struct policy *p)
 {

@@ -113,6 +113,16 @@ struct policy_verdict {
 void policy_decide(struct policy *, const struct policy_request *req,
                    struct policy_verdict *verdict);
 
+/* Explains the last policy_decide() on 'policy': calls 'cb' for each
+ * scope of that request's chain, outermost first (the global rules, the
+ * VM's groups from the root down, the VM, the user's groups, the user),
+ * with its description ('vm group "lab"') and the id of the rule that
+ * matched in it and whether it allows, or NULL. */
+typedef void policy_explain_cb(const char *scope, const char *rule,
+                               bool allow, void *aux);
+void policy_explain_last(const struct policy *, policy_explain_cb *,
+                         void *aux);
+
 /* How many rules the last policy_decide() examined (for tests and the
  * benchmark: evaluation must not scan every rule). */
 size_t policy_last_examined(const struct policy *);

@@ -10,6 +10,7 @@
 #include "secd.h"
 
 struct appid;
+struct json_object;
 struct policy;
 struct rpc_client;
 struct rpc_pub;
@@ -81,6 +82,11 @@ struct secd {
 void console_handle(struct secd *, struct rpc_request *);
 
 /* secd.c, for console.c */
+struct appid_result;
+struct policy_request;
+void secd_request_from_msg(struct secd *, const struct json_object *msg,
+                           struct appid_result *,
+                           struct policy_request *);
 char *secd_activate(struct secd *, const char *text, const char *author,
                     const char *comment, int64_t *version);
 void secd_publish(struct secd *, struct json_object *event);

@@ -323,11 +323,12 @@ audit_decision(struct secd *d, const struct json_object *msg,
     secd_publish(d, ev);
 }
 
-/* Decides the validated decide 'msg' that arrived as 'req'. */
-static void
-decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
+/* The policy's view of decide 'msg': fills 'q', which points to 'app',
+ * appid's identification of the application. */
+void
+secd_request_from_msg(struct secd *d, const struct json_object *msg,
+                      struct appid_result *app, struct policy_request *q)
 {
-    int64_t id = msg_get_int(msg, "id", 0);
     const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
     const char *path = msg_get_string(msg, "app.path", "");
     uint8_t sha[SHA256_LEN];
@@ -335,41 +336,54 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
 
     /* Without an agent (appfw-switchd asking from a packet) there is no
      * application to look up: the policy sees an unknown one. */
-    struct appid_result app;
     bool no_app = !have_sha && !*path;
     if (no_app || appid_lookup(d->appid, have_sha ? sha : NULL, path, 0,
-                               &app)) {
+                               app)) {
         if (!no_app) {
             LOG_WARN("appid lookup failed: %s", appid_last_error(d->appid));
         }
-        memset(&app, 0, sizeof app);
-        app.match = APPID_MATCH_UNKNOWN;
-        app.trust = APPID_TRUST_UNKNOWN;
-        app.product = app.description = app.vendor = app.version = "";
-        app.source = "";
-        app.category = "unknown";
+        memset(app, 0, sizeof *app);
+        app->match = APPID_MATCH_UNKNOWN;
+        app->trust = APPID_TRUST_UNKNOWN;
+        app->product = app->description = app->vendor = app->version = "";
+        app->source = "";
+        app->category = "unknown";
     }
 
-    struct policy_request q = {
+    *q = (struct policy_request) {
         .vm_uuid = msg_get_string(msg, "vm.uuid", NULL),
         .vm_name = msg_get_string(msg, "vm.name", NULL),
         .user = msg_get_string(msg, "user.login",
                                msg_get_string(msg, "user.name", NULL)),
         .app_path = path,
         .app_sha256 = sha_hex,
-        .app = &app,
+        .app = app,
         .local_port = (int) msg_get_int(msg, "local.port", 0),
         .now = time(NULL),
     };
-    policy_event_from_name(msg_get_string(msg, "event", ""), &q.event);
-    policy_proto_from_name(msg_get_string(msg, "protocol", ""), &q.proto);
-    policy_dir_from_name(msg_get_string(msg, "direction", ""), &q.dir);
-    policy_addr_parse(msg_get_string(msg, "local.address", "::"), &q.local);
+    policy_event_from_name(msg_get_string(msg, "event", ""), &q->event);
+    policy_proto_from_name(msg_get_string(msg, "protocol", ""), &q->proto);
+    policy_dir_from_name(msg_get_string(msg, "direction", ""), &q->dir);
+    policy_addr_parse(msg_get_string(msg, "local.address", "::"),
+                      &q->local);
     if (msg_get(msg, "remote")) {
-        q.has_remote = policy_addr_parse(
-            msg_get_string(msg, "remote.address", ""), &q.remote);
-        q.remote_port = (int) msg_get_int(msg, "remote.port", 0);
+        q->has_remote = policy_addr_parse(
+            msg_get_string(msg, "remote.address", ""), &q->remote);
+        q->remote_port = (int) msg_get_int(msg, "remote.port", 0);
     }
+}
+
+/* Decides the validated decide 'msg' that arrived as 'req'. */
+static void
+decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
+{
+    int64_t id = msg_get_int(msg, "id", 0);
+    const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
+    uint8_t sha[SHA256_LEN];
+    bool have_sha = sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN);
+    struct appid_result app;
+    struct policy_request q;
+    secd_request_from_msg(d, msg, &app, &q);
 
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);

@@ -159,6 +159,35 @@ check "an account of level none is refused" sh -c "
     setpriv --reuid sys --regid \$(id -g sys) --clear-groups '$ctl' --rundir '$run' health 2>&1 |
         grep -q 'account idle has level none'"
 
+# explain: which rule decides, and the chain of groups.
+cat >"$run/p9.json" <<'EOF'
+{"vm_groups": [{"name": "corp"}, {"name": "lab", "parent": "corp"},
+               {"name": "lab-secure", "parent": "lab"}],
+ "vms": [{"uuid": "22222222-0000-4000-8000-000000000001", "name": "vm-a",
+          "group": "lab-secure"}],
+ "rules": [
+   {"id": "corp-deny-ssh", "vm_group": "corp", "action": "deny",
+    "match": {"remote_port": [22]}},
+   {"id": "lab-allow-ssh", "vm_group": "lab", "action": "allow",
+    "match": {"remote_port": [22]}}
+ ]}
+EOF
+root policy apply "$run/p9.json" >/dev/null
+out=$(root explain --vm vm-a --app /usr/bin/ssh --remote 10.0.0.9:22)
+echo "$out"
+check "explain: a group's deny decides for a member below it" \
+    has "$out" 'rule +corp-deny-ssh'
+check "explain names the group that restricted it" \
+    has "$out" 'restricted by +corp'
+check "and shows the chain, with the group below's allow it overrides" \
+    sh -c "echo '$out' | grep -q 'vm group \"corp\" .*deny .*corp-deny-ssh .*<- decides' &&
+           echo '$out' | grep -q 'vm group \"lab\" .*allow .*lab-allow-ssh'"
+grep -v 'corp-deny-ssh\|"match": {"remote_port": \[22\]}},' "$run/p9.json" >"$run/p10.json"
+root policy apply "$run/p10.json" >/dev/null
+check "without the group's deny, the member's own group's allow decides" \
+    has "$(root explain --vm 22222222-0000-4000-8000-000000000001 --remote 10.0.0.9:22)" \
+    'rule +lab-allow-ssh'
+
 # Remote consoles: tokens.
 stop_and_restart() {
     kill "$(cat "$run/appfw-secd.pid")"
