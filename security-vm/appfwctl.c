@@ -52,6 +52,11 @@ usage(FILE *out)
 "        FILTERS: --vm VM --app APP --user USER --verdict allow|deny\n"
 "  stats top [--by app|vm|user|rule] [--order connections|bytes|denials]\n"
 "            [--since SECONDS] [--limit N]\n"
+"  stats report [--by app|vm|user|rule] [--from TIME] [--to TIME]\n"
+"            [--order ...] [--limit N] [--format table|csv|json]\n"
+"                                      totals over a time range; TIME is\n"
+"                                      YYYY-MM-DD[ HH:MM] (local), -SECONDS\n"
+"                                      or now (default: the last 24 hours)\n"
 "  vm list | vm show VM\n"
 "  appid lookup [--sha256 HEX] [--path PATH]\n"
 "  explain [--vm VM] [--user USER] [--app PATH] [--sha256 HEX]\n"
@@ -508,11 +513,146 @@ cmd_decisions_list(const struct ctl *c, int argc, char **argv)
     return code;
 }
 
+/* The rows of a stats.top answer as a table. */
+static void
+print_top(const char *by, struct json_object *list)
+{
+    printf("%-24s %12s %8s %14s %14s %10s\n", by, "CONNECTIONS", "DENIALS",
+           "BYTES IN", "BYTES OUT", "PACKETS");
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *e = json_object_array_get_idx(list, i);
+        printf("%-24.24s %12lld %8lld %14lld %14lld %10lld\n",
+               msg_get_string(e, "key", ""),
+               (long long) msg_get_int(e, "connections", 0),
+               (long long) msg_get_int(e, "denials", 0),
+               (long long) msg_get_int(e, "bytes_in", 0),
+               (long long) msg_get_int(e, "bytes_out", 0),
+               (long long) (msg_get_int(e, "packets_in", 0)
+                            + msg_get_int(e, "packets_out", 0)));
+    }
+}
+
+/* "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (local time), "-SECONDS" or "now" as
+ * Unix milliseconds; false if malformed. */
+static bool
+parse_time(const char *text, int64_t *ms)
+{
+    int64_t now = time_wall_ms();
+    if (!strcmp(text, "now")) {
+        *ms = now;
+        return true;
+    }
+    char *end;
+    if (*text == '-') {
+        long long s = strtoll(text + 1, &end, 10);
+        *ms = now - s * 1000;
+        return end != text + 1 && !*end && s >= 0;
+    }
+    struct tm tm = { .tm_isdst = -1 };
+    end = strptime(text, "%Y-%m-%d", &tm);
+    if (end && *end && !strptime(end, " %H:%M", &tm)
+        && !strptime(end, "T%H:%M", &tm)) {
+        return false;
+    }
+    time_t t = end ? mktime(&tm) : (time_t) -1;
+    *ms = (int64_t) t * 1000;
+    return t != (time_t) -1;
+}
+
+/* A report: totals over a window, as a table, CSV or JSON. */
+static int
+cmd_stats_report(const struct ctl *c, int argc, char **argv)
+{
+    const char *by = opt(argc, argv, "--by");
+    const char *from = opt(argc, argv, "--from");
+    const char *to = opt(argc, argv, "--to");
+    const char *order = opt(argc, argv, "--order");
+    const char *limit = opt(argc, argv, "--limit");
+    const char *format = opt(argc, argv, "--format");
+    format = format ? format : "table";
+    int64_t from_ms, to_ms;
+    if (!parse_time(from ? from : "-86400", &from_ms)
+        || !parse_time(to ? to : "now", &to_ms)) {
+        return fail(EXIT_USAGE, "stats report: a time is YYYY-MM-DD, "
+                    "\"YYYY-MM-DD HH:MM\", -SECONDS or now");
+    }
+    if (strcmp(format, "table") && strcmp(format, "csv")
+        && strcmp(format, "json")) {
+        return fail(EXIT_USAGE, "stats report: --format table, csv or json");
+    }
+    struct json_object *rq = request("stats.top");
+    json_object_object_add(rq, "by", json_object_new_string(by ? by
+                                                               : "app"));
+    json_object_object_add(rq, "order", json_object_new_string(
+                               order ? order : "bytes"));
+    json_object_object_add(rq, "from_ms", json_object_new_int64(from_ms));
+    json_object_object_add(rq, "to_ms", json_object_new_int64(to_ms));
+    json_object_object_add(rq, "limit", json_object_new_int64(
+                               limit ? atoll(limit) : 1000));
+    struct ctl quiet = *c;
+    quiet.json = false;
+    int code;
+    struct json_object *r = call_ok(&quiet, rq, &code);
+    if (!r) {
+        return code;
+    }
+    struct json_object *list = msg_get(r, "top");
+    static const char *const cols[] = {
+        "connections", "denials", "bytes_in", "bytes_out", "packets_in",
+        "packets_out",
+    };
+    if (!strcmp(format, "json")) {
+        struct json_object *o = json_object_new_object();
+        msg_put_string(o, "by", by ? by : "app");
+        msg_put_int(o, "from_ms", from_ms);
+        msg_put_int(o, "to_ms", to_ms);
+        json_object_object_add(o, "rows", json_object_get(list));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY
+                                            | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else if (!strcmp(format, "csv")) {
+        printf("%s", by ? by : "app");
+        for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
+            printf(",%s", cols[j]);
+        }
+        putchar('\n');
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            struct json_object *e = json_object_array_get_idx(list, i);
+            /* RFC 4180: quote every key, doubling its quotes. */
+            putchar('"');
+            for (const char *k = msg_get_string(e, "key", ""); *k; k++) {
+                if (*k == '"') {
+                    putchar('"');
+                }
+                putchar(*k);
+            }
+            putchar('"');
+            for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
+                printf(",%lld", (long long) msg_get_int(e, cols[j], 0));
+            }
+            putchar('\n');
+        }
+    } else {
+        char a[32], b[32];
+        time_t fs = from_ms / 1000, ts = to_ms / 1000;
+        struct tm tm;
+        strftime(a, sizeof a, "%Y-%m-%d %H:%M", localtime_r(&fs, &tm));
+        strftime(b, sizeof b, "%Y-%m-%d %H:%M", localtime_r(&ts, &tm));
+        printf("by %s, %s to %s\n", by ? by : "app", a, b);
+        print_top(by ? by : "app", list);
+    }
+    json_object_put(r);
+    return code;
+}
+
 static int
 cmd_stats(const struct ctl *c, int argc, char **argv)
 {
+    if (argc && !strcmp(argv[0], "report")) {
+        return cmd_stats_report(c, argc - 1, argv + 1);
+    }
     if (!argc || strcmp(argv[0], "top")) {
-        return fail(EXIT_USAGE, "stats: top");
+        return fail(EXIT_USAGE, "stats: top or report");
     }
     struct json_object *rq = request("stats.top");
     const char *by = opt(argc, argv, "--by");
@@ -531,19 +671,7 @@ cmd_stats(const struct ctl *c, int argc, char **argv)
     struct json_object *r = call_ok(c, rq, &code);
     if (r) {
         struct json_object *list = msg_get(r, "top");
-        printf("%-24s %12s %8s %14s %14s %10s\n", by ? by : "app",
-               "CONNECTIONS", "DENIALS", "BYTES IN", "BYTES OUT", "PACKETS");
-        for (size_t i = 0; i < json_object_array_length(list); i++) {
-            struct json_object *e = json_object_array_get_idx(list, i);
-            printf("%-24.24s %12lld %8lld %14lld %14lld %10lld\n",
-                   msg_get_string(e, "key", ""),
-                   (long long) msg_get_int(e, "connections", 0),
-                   (long long) msg_get_int(e, "denials", 0),
-                   (long long) msg_get_int(e, "bytes_in", 0),
-                   (long long) msg_get_int(e, "bytes_out", 0),
-                   (long long) (msg_get_int(e, "packets_in", 0)
-                                + msg_get_int(e, "packets_out", 0)));
-        }
+        print_top(by ? by : "app", list);
         json_object_put(r);
     }
     return code;

@@ -324,10 +324,13 @@ cmd_stats_top(struct secd *d, const struct json_object *rq)
 {
     store_flush(d->store);
     struct json_object *list = json_object_new_array();
+    /* A window: "from_ms" (default: "since_s" ago) to "to_ms" (0: now). */
     int64_t since_s = msg_get_int(rq, "since_s", 3600);
+    int64_t from_ms = msg_get_int(rq, "from_ms",
+                                  time_wall_ms() - since_s * 1000);
     if (store_stats_top(d->store, msg_get_string(rq, "by", "app"),
                         msg_get_string(rq, "order", "connections"),
-                        time_wall_ms() - since_s * 1000,
+                        from_ms, msg_get_int(rq, "to_ms", 0),
                         msg_get_int(rq, "limit", 10), add_top, list)) {
         json_object_put(list);
         return error_reply("%s", store_last_error(d->store));

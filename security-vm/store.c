@@ -759,7 +759,8 @@ store_stats_add(struct store *s, int64_t time_ms, const char *vm,
 
 int
 store_stats_top(struct store *s, const char *by, const char *order,
-                int64_t since_ms, size_t limit, store_top_cb *cb, void *aux)
+                int64_t since_ms, int64_t until_ms, size_t limit,
+                store_top_cb *cb, void *aux)
 {
     static const char *const keys[] = { "app", "vm", "user", "rule" };
     bool ok = false;
@@ -777,9 +778,10 @@ store_stats_top(struct store *s, const char *by, const char *order,
     }
     char *sql = xasprintf("SELECT %s, sum(connections), sum(denials), "
                           "sum(bytes_in), sum(bytes_out), sum(packets_in), "
-                          "sum(packets_out) FROM stats WHERE bucket >= ? "
-                          "GROUP BY %s ORDER BY %s DESC, %s LIMIT ?", by, by,
-                          ord, by);
+                          "sum(packets_out) FROM stats WHERE bucket >= ?1 "
+                          "AND (?3 = 0 OR bucket < ?3) "
+                          "GROUP BY %s ORDER BY %s DESC, %s LIMIT ?2", by,
+                          by, ord, by);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     free(sql);
@@ -788,6 +790,7 @@ store_stats_top(struct store *s, const char *by, const char *order,
     }
     sqlite3_bind_int64(st, 1, since_ms / 60000 * 60000);
     sqlite3_bind_int64(st, 2, (int64_t) limit);
+    sqlite3_bind_int64(st, 3, until_ms > 0 ? until_ms : 0);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_counters c = {
             .connections = sqlite3_column_int64(st, 1),

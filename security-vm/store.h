@@ -148,13 +148,14 @@ void store_stats_add(struct store *, int64_t time_ms, const char *vm,
                      const char *app, const char *user, const char *rule,
                      const struct store_counters *);
 
-/* Totals since 'since_ms' grouped by "app", "vm", "user" or "rule", the
- * largest 'order' ("connections", "bytes", "denials") first. */
+/* Totals of the minutes from 'since_ms' to before 'until_ms' (0: now),
+ * grouped by "app", "vm", "user" or "rule", the largest 'order'
+ * ("connections", "bytes", "denials") first. */
 typedef void store_top_cb(const char *key, const struct store_counters *,
                           void *aux);
 int store_stats_top(struct store *, const char *by, const char *order,
-                    int64_t since_ms, size_t limit, store_top_cb *,
-                    void *aux);
+                    int64_t since_ms, int64_t until_ms, size_t limit,
+                    store_top_cb *, void *aux);
 
 /* Writes queued audit rows and counters in one transaction. */
 int store_flush(struct store *);

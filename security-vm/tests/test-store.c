@@ -214,24 +214,31 @@ test_stats(void **state)
     assert_int_equal(store_flush(s), 0);
 
     struct top top = { .n = 0 };
-    assert_int_equal(store_stats_top(s, "app", "connections", t - 60000, 10,
-                                     collect_top, &top), 0);
+    assert_int_equal(store_stats_top(s, "app", "connections", t - 60000, 0,
+                                     10, collect_top, &top), 0);
     assert_int_equal(top.n, 2);
     assert_string_equal(top.keys[0], "curl");
     assert_int_equal(top.c[0].connections, 50);
     assert_int_equal(top.c[0].bytes_in, 2000);
     assert_int_equal(top.c[0].packets_out, 4);
 
+    /* A window that ends before these minutes has none of them. */
     top.n = 0;
-    assert_int_equal(store_stats_top(s, "rule", "denials", 0, 1,
+    assert_int_equal(store_stats_top(s, "app", "connections", t - 120000,
+                                     t / 60000 * 60000, 10, collect_top,
+                                     &top), 0);
+    assert_int_equal(top.n, 0);
+
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "rule", "denials", 0, 0, 1,
                                      collect_top, &top), 0);
     assert_int_equal(top.n, 1);
     assert_string_equal(top.keys[0], "deny-nc");
     assert_int_equal(top.c[0].denials, 7);
 
     /* Only whitelisted groupings reach SQL. */
-    assert_int_equal(store_stats_top(s, "app; DROP TABLE stats", "bytes", 0,
-                                     1, collect_top, &top), EINVAL);
+    assert_int_equal(store_stats_top(s, "app; DROP TABLE stats", "bytes",
+                                     0, 0, 1, collect_top, &top), EINVAL);
     store_close(s);
 }
 

@@ -129,6 +129,19 @@ check "simulate on: the next decision lets it through, without a restart" \
     has "$(decide)" 'allow=1 deny=0'
 root system set simulate off >/dev/null
 check "and off again" has "$(decide)" 'allow=0 deny=1'
+# Reports over a time range, as a table, CSV and JSON.
+csv=$(root stats report --by vm --format csv)
+check "a CSV report by VM has the three decisions, two denied" \
+    sh -c "echo '$csv' | head -1 | grep -q '^vm,connections,denials,bytes_in' &&
+           echo '$csv' | grep -q '^\"vm-55555555\",3,2,'"
+check "the same as JSON" \
+    has "$(root stats report --by vm --format json)" '"key": ?"vm-55555555"'
+check "a table by rule over an explicit range" \
+    has "$(root stats report --by rule --from "$(date +%Y-%m-%d)" --to now)" 'default:unknown-app'
+check "a range that ends before them has none" \
+    sh -c "! '$ctl' --rundir '$run' stats report --by vm --from 2020-01-01 --to '2020-01-02 12:00' | grep -q '$vm'"
+check "a malformed time is a usage error" \
+    has "$(root stats report --from yesterday)" 'a time is YYYY-MM-DD'
 check "a bad system value is refused" \
     has "$(root system set logging maybe)" 'give on or off'
 check "a catalogue protocol is added" root protocol add FTP --ports 20-21 --protocol tcp
