@@ -162,7 +162,7 @@ admin_may(const struct admin_who *who, const char *cmd)
                                 level_names[who->level]));
         }
     }
-    return NULL;                /* Unknown commands are refused later. */
+    return xasprintf("unknown command \"%.64s\"", cmd);
 }
 
 /* Policy documents. */
@@ -180,8 +180,7 @@ same(struct json_object *a, struct json_object *b)
     return json_object_equal(a, b) != 0;
 }
 
-/* Each rule of 'doc' by id (rules without one are compared as a whole by
- * the caller, since compile refuses them anyway). */
+/* Each rule of 'doc' by id (compilation refuses rules without one). */
 static struct json_object *
 rules_by_id(struct json_object *doc)
 {
@@ -206,6 +205,7 @@ owns_group(const struct admin_who *who, struct json_object *doc,
            const char *kind, const char *name)
 {
     const char *key = !strcmp(kind, "vm") ? "vm_groups" : "user_groups";
+    const char *root = !strcmp(kind, "vm") ? "all" : "everyone";
     struct json_object *groups = doc_get(doc, key);
     size_t n = json_object_is_type(groups, json_type_array)
                ? json_object_array_length(groups) : 0;
@@ -223,11 +223,13 @@ owns_group(const struct admin_who *who, struct json_object *doc,
             }
         }
         free(want);
+        /* A group without a parent hangs off the root, as policy.c has
+         * it; the root has none. */
         const char *parent = NULL;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && strcmp(name, root); i++) {
             struct json_object *g = json_object_array_get_idx(groups, i);
             if (!strcmp(msg_get_string(g, "name", ""), name)) {
-                parent = msg_get_string(g, "parent", NULL);
+                parent = msg_get_string(g, "parent", root);
                 break;
             }
         }
@@ -261,6 +263,10 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
         json_object_put(new);
         return NULL;            /* Compilation will say what is wrong. */
     }
+    if (!json_object_is_type(old, json_type_object)) {
+        json_object_put(old);   /* No policy yet: compare with nothing. */
+        old = json_object_new_object();
+    }
     char *error = NULL;
     static const char *const system_only[] = {
         "system", "protocols", "global_protocols",
@@ -277,7 +283,7 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
     /* Schedules are the system administrator's too. */
     struct json_object *old_rules = rules_by_id(old);
     struct json_object *new_rules = rules_by_id(new);
-    json_object_object_foreach (new_rules, id, r) {
+    json_object_object_foreach(new_rules, id, r) {
         struct json_object *was = doc_get(old_rules, id);
         if (!error && !same(msg_get(r, "match.schedule"),
                             msg_get(was, "match.schedule"))) {
@@ -285,7 +291,7 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
                               "schedules (rule \"%s\")", id);
         }
     }
-    json_object_object_foreach (old_rules, oid, o) {
+    json_object_object_foreach(old_rules, oid, o) {
         if (!error && !doc_get(new_rules, oid)
             && msg_get(o, "match.schedule")) {
             error = xasprintf("not authorized: only a system-admin changes "
@@ -295,14 +301,14 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
 
     if (!error && who->level == ADMIN_MANAGER) {
         /* Only rules, and only those of its groups. */
-        json_object_object_foreach (new, key, v) {
+        json_object_object_foreach(new, key, v) {
             if (!error && strcmp(key, "rules") && !same(v, doc_get(old, key))) {
                 error = xasprintf("not authorized: a manager changes only "
                                   "rules of the groups it owns, not \"%s\"",
                                   key);
             }
         }
-        json_object_object_foreach (old, okey, ov) {
+        json_object_object_foreach(old, okey, ov) {
             if (!error && strcmp(okey, "rules") && !doc_get(new, okey)) {
                 error = xasprintf("not authorized: a manager changes only "
                                   "rules of the groups it owns, not \"%s\"",
@@ -310,7 +316,7 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
             }
             (void) ov;
         }
-        json_object_object_foreach (new_rules, nid, nr) {
+        json_object_object_foreach(new_rules, nid, nr) {
             struct json_object *was = doc_get(old_rules, nid);
             if (!error && !same(nr, was)
                 && (!rule_in_scope(who, new, nr)
@@ -320,7 +326,7 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
                                   nid, who->name);
             }
         }
-        json_object_object_foreach (old_rules, rid, rr) {
+        json_object_object_foreach(old_rules, rid, rr) {
             if (!error && !doc_get(new_rules, rid)
                 && !rule_in_scope(who, old, rr)) {
                 error = xasprintf("not authorized: rule \"%s\" is not "
@@ -391,9 +397,14 @@ account_add(struct secd *d, const struct admin_who *who,
     const char *unix_user = msg_get_string(rq, "unix_user", "");
     const char *token = msg_get_string(rq, "new_token", NULL);
     enum admin_level l;
-    if (!*name || strlen(name) > 64 || strpbrk(name, " \t\n")) {
+    bool printable = true;
+    for (const char *c = name; *c; c++) {
+        printable = printable && (unsigned char) *c > ' ' && *c != 0x7f;
+    }
+    if (!*name || strlen(name) > 64 || !printable) {
         return reply_error(xstrdup("account.add: a name is 1..64 bytes "
-                                   "without spaces"));
+                                   "without spaces or control "
+                                   "characters"));
     }
     if (!level_from_name(level, &l)) {
         return reply_error(xasprintf("account.add: level \"%.40s\" is not "
@@ -409,18 +420,27 @@ account_add(struct secd *d, const struct admin_who *who,
                                      name));
     }
     bool exists = false;
-    store_account_find(d->store, STORE_ACCOUNT_NAME, name, found, &exists);
+    int ferr = store_account_find(d->store, STORE_ACCOUNT_NAME, name, found,
+                                  &exists);
+    if (ferr && ferr != ENOENT) {
+        return reply_error(xasprintf("account.add: %s",
+                                     store_last_error(d->store)));
+    }
     if (exists) {
         return reply_error(xasprintf("account.add: account %s exists "
                                      "(remove it first)", name));
     }
     struct json_object *groups = msg_get(rq, "groups");
-    size_t n_groups = json_object_is_type(groups, json_type_array)
-                      ? json_object_array_length(groups) : 0;
+    if (groups && !json_object_is_type(groups, json_type_array)) {
+        return reply_error(xstrdup("account.add: groups is a list"));
+    }
+    size_t n_groups = groups ? json_object_array_length(groups) : 0;
     for (size_t i = 0; i < n_groups; i++) {
-        const char *g = json_object_get_string(
-            json_object_array_get_idx(groups, i));
-        if (!g || (strncmp(g, "vm:", 3) && strncmp(g, "user:", 5))) {
+        struct json_object *gj = json_object_array_get_idx(groups, i);
+        const char *g = json_object_is_type(gj, json_type_string)
+                        ? json_object_get_string(gj) : NULL;
+        if (!g || !((!strncmp(g, "vm:", 3) && g[3])
+                    || (!strncmp(g, "user:", 5) && g[5]))) {
             return reply_error(xasprintf("account.add: groups[%zu]: write "
                                          "vm:NAME or user:NAME", i));
         }
@@ -466,7 +486,8 @@ account_remove(struct secd *d, const struct admin_who *who,
     if (error) {
         return reply_error(error == ENOENT
                            ? xasprintf("account.remove: no account %s", name)
-                           : xstrdup(store_last_error(d->store)));
+                           : xasprintf("account.remove: %s",
+                                       store_last_error(d->store)));
     }
     store_change_add(d->store, who->name, "account.remove", name);
     return reply_ok();
@@ -485,9 +506,14 @@ edit_policy(struct secd *d, const struct admin_who *who, const char *cmd,
 {
     struct store_policy p;
     struct json_object *doc = NULL;
-    if (!store_policy_active(d->store, &p)) {
+    int error0 = store_policy_active(d->store, &p);
+    if (!error0) {
         doc = json_tokener_parse(p.text);
         store_policy_clear(&p);
+    } else if (error0 != ENOENT) {
+        /* Starting from nothing would drop the whole policy. */
+        return reply_error(xasprintf("%s: %s", cmd,
+                                     store_last_error(d->store)));
     }
     if (!json_object_is_type(doc, json_type_object)) {
         json_object_put(doc);
@@ -560,8 +586,8 @@ edit_system_set(struct json_object *doc, const struct json_object *rq,
             return xasprintf("%s: \"%s\" is not a number of seconds", key,
                              value);
         }
-        v = json_object_new_int(n < 0 ? -1 : n > 1L << 30 ? 1 << 30
-                                             : (int) n);
+        /* Out of range values are left for compilation to refuse. */
+        v = json_object_new_int(n < 0 ? -1 : n > 100000 ? 100000 : (int) n);
     } else if (!strcmp(key, "logging") || !strcmp(key, "simulate")
                || !strcmp(key, "notify")
                || !strcmp(key, "allow_undefined_protocols")) {
@@ -597,7 +623,7 @@ protocol_from(const struct json_object *rq, bool global)
     struct json_object *o = json_object_new_object();
     for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
         struct json_object *v = msg_get(rq, fields[i]);
-        if (v && (global || i < 4)) {
+        if (v && (global ? i != 3 : i < 4)) {
             json_object_object_add(o, fields[i], json_object_get(v));
         }
     }

@@ -545,14 +545,20 @@ parse_time(const char *text, int64_t *ms)
     char *end;
     if (*text == '-') {
         long long s = strtoll(text + 1, &end, 10);
+        if (end == text + 1 || *end || s < 0 || s > 100LL * 366 * 86400) {
+            return false;
+        }
         *ms = now - s * 1000;
-        return end != text + 1 && !*end && s >= 0;
+        return true;
     }
     struct tm tm = { .tm_isdst = -1 };
     end = strptime(text, "%Y-%m-%d", &tm);
-    if (end && *end && !strptime(end, " %H:%M", &tm)
-        && !strptime(end, "T%H:%M", &tm)) {
-        return false;
+    if (end && *end) {
+        char *rest = strptime(end, " %H:%M", &tm);
+        rest = rest ? rest : strptime(end, "T%H:%M", &tm);
+        if (!rest || *rest) {
+            return false;
+        }
     }
     time_t t = end ? mktime(&tm) : (time_t) -1;
     *ms = (int64_t) t * 1000;
@@ -757,7 +763,7 @@ ports_json(const char *text)
          t = strtok_r(NULL, ",", &save)) {
         char *end;
         long p = strtol(t, &end, 10);
-        if (end != t && !*end) {
+        if (end != t && !*end && p >= 0 && p <= 65535) {
             json_object_array_add(a, json_object_new_int((int) p));
         } else if (end != t && *end == '-') {
             json_object_array_add(a, json_object_new_string(t));
@@ -845,11 +851,12 @@ cmd_account(const struct ctl *c, int argc, char **argv)
             uint8_t raw[24];
             FILE *f = fopen("/dev/urandom", "r");
             if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw) {
+                int e = f ? EIO : errno;
                 if (f) {
                     fclose(f);
                 }
                 json_object_put(rq);
-                return fail(EXIT_USAGE, "/dev/urandom: %s", strerror(errno));
+                return fail(EXIT_USAGE, "/dev/urandom: %s", strerror(e));
             }
             fclose(f);
             for (size_t i = 0; i < sizeof raw; i++) {

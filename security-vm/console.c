@@ -7,7 +7,6 @@
  * also the author of every change. */
 #include <errno.h>
 #include <json-c/json.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,7 +501,11 @@ check_change(struct secd *d, const struct admin_who *who,
         return NULL;
     }
     struct store_policy cur, target;
-    bool have = !store_policy_active(d->store, &cur);
+    int e = store_policy_active(d->store, &cur);
+    if (e && e != ENOENT) {
+        return xstrdup(store_last_error(d->store));     /* Never allow. */
+    }
+    bool have = !e;
     char *error = NULL;
     if (!strcmp(cmd, "policy.apply")) {
         const char *text = msg_get_string(rq, "text", NULL);
@@ -513,6 +516,8 @@ check_change(struct secd *d, const struct admin_who *who,
         error = admin_check_policy_change(who, have ? cur.text : NULL,
                                           target.text);
         store_policy_clear(&target);
+    } else {
+        error = xstrdup(store_last_error(d->store));
     }
     if (have) {
         store_policy_clear(&cur);

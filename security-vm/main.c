@@ -163,6 +163,7 @@ main(int argc, char **argv)
     if (*s.bootstrap_token) {
         uint8_t sha[SHA256_LEN];
         if (strlen(s.bootstrap_token) != 2 * SHA256_LEN
+            || strspn(s.bootstrap_token, "0123456789abcdef") != 2 * SHA256_LEN
             || !digest_from_hex(s.bootstrap_token, sha, SHA256_LEN)) {
             daemon_pidfile_remove();
             return fail("bootstrap-token-sha256: give 64 lowercase hex "

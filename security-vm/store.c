@@ -435,10 +435,16 @@ store_account_put(struct store *s, const struct store_account *a)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT OR REPLACE INTO account (name, level, "
-                           "unix_user, token_sha256, groups, created, "
-                           "created_by) VALUES (?, ?, NULLIF(?, ''), "
-                           "NULLIF(?, ''), ?, ?, ?)", -1, &st, NULL)
+                           "INSERT INTO account (name, level, unix_user, "
+                           "token_sha256, groups, created, created_by) "
+                           "VALUES (?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, "
+                           "?, ?) ON CONFLICT (name) DO UPDATE SET "
+                           "level = excluded.level, "
+                           "unix_user = excluded.unix_user, "
+                           "token_sha256 = excluded.token_sha256, "
+                           "groups = excluded.groups, "
+                           "created = excluded.created, "
+                           "created_by = excluded.created_by", -1, &st, NULL)
         != SQLITE_OK) {
         return db_error(s, "saving an account");
     }
@@ -546,8 +552,9 @@ store_change_add(struct store *s, const char *account, const char *action,
     sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "recording a change");
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(s, "recording a change");
+    return error;
 }
 
 int

@@ -57,6 +57,13 @@ check "a bad bootstrap hash is refused at start" \
     has "$("$secd" --rundir "$run/x" --bootstrap-token-sha256 abc -n 2>&1; "$secd" --rundir "$run/x" --db "$run/x.db" --bootstrap-token-sha256 abc 2>&1)" \
     'bootstrap-token-sha256: give 64'
 
+# A manager before any policy exists: refused, and secd stays up.
+root account add early --level manager --unix-user games --group vm:lab >/dev/null
+echo '{"vm_groups": [{"name": "x"}]}' >"$run/p0.json"
+check "a manager's first policy is checked against an empty one" \
+    has "$(as games policy apply "$run/p0.json")" 'not "vm_groups"'
+check "and secd is still up" root health
+
 # A base policy with a group tree for the manager.
 cat >"$run/p1.json" <<'EOF'
 {"vm_groups": [{"name": "corp"}, {"name": "lab", "parent": "corp"},
@@ -226,7 +233,10 @@ check "APPFW_TOKEN works too" \
 check "the bootstrap token is the system administrator bootstrap" \
     has "$(remote --token $bootstrap whoami)" 'name +bootstrap'
 check "which may add accounts" \
-    remote --token $bootstrap account add gone --level none --unix-user sys
+    remote --token $bootstrap account add gone --level none --unix-user lp
+check "a unix user has one account: a second is refused, the first stays" \
+    sh -c "'$ctl' --url tcp://127.0.0.1:$port --token $bootstrap account add dup --level admin --unix-user lp 2>&1 | grep -q 'another account has this unix user' &&
+           '$ctl' --url tcp://127.0.0.1:$port --token $bootstrap account list | grep -q '^gone '"
 check "an admin lists the accounts" \
     has "$(remote --token "$token" account list)" 'gone +none'
 
