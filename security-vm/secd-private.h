@@ -29,6 +29,8 @@ struct vm_state {
     bool scheduled;             /* In secd->ready. */
     struct log_rl rl;
     int64_t recorded_ms;        /* Last written to the store's registry. */
+    struct strmap users;        /* uid (decimal) -> account name, learned
+                                 * from decides: stats carry only uids. */
     uint64_t decisions, denials, rate_limited, overloaded;
 };
 

@@ -143,6 +143,7 @@ vm_get(struct secd *d, const char *uuid)
         vm->msgs = xcalloc(d->cfg.vm_queue, sizeof *vm->msgs);
         vm->cap = d->cfg.vm_queue;
         vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
+        strmap_init(&vm->users);
         strmap_add(&d->vms, uuid, vm);
     }
     return vm;
@@ -158,6 +159,7 @@ vm_free(void *vm_)
     free(vm->uuid);
     free(vm->queue);
     free(vm->msgs);
+    strmap_destroy(&vm->users, free);
     free(vm);
 }
 
@@ -373,6 +375,44 @@ secd_request_from_msg(struct secd *d, const struct json_object *msg,
     }
 }
 
+#define MAX_USERS_PER_VM 1024
+
+/* Remembers which account a VM's uid is (the agent's stats name only
+ * the uid), so that statistics are kept per user too. */
+static void
+learn_user(struct secd *d, const struct json_object *msg)
+{
+    const char *uuid = msg_get_string(msg, "vm.uuid", NULL);
+    const char *user = msg_get_string(msg, "user.login",
+                                      msg_get_string(msg, "user.name", NULL));
+    int64_t uid = msg_get_int(msg, "user.uid", -1);
+    struct vm_state *vm = uuid ? strmap_find(&d->vms, uuid) : NULL;
+    if (!vm || !user || !*user || uid < 0) {
+        return;
+    }
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long) uid);
+    char *known = strmap_find(&vm->users, key);
+    if (known && !strcmp(known, user)) {
+        return;
+    }
+    if (!known && strmap_count(&vm->users) >= MAX_USERS_PER_VM) {
+        return;                 /* Bounded: such a VM's stats go unnamed. */
+    }
+    free(strmap_delete(&vm->users, key));
+    strmap_add(&vm->users, key, xstrdup(user));
+}
+
+/* The account of uid 'uid' in 'vm', or "". */
+static const char *
+user_of(const struct vm_state *vm, int64_t uid)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long) uid);
+    const char *user = vm && uid >= 0 ? strmap_find(&vm->users, key) : NULL;
+    return user ? user : "";
+}
+
 /* Decides the validated decide 'msg' that arrived as 'req'. */
 static void
 decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
@@ -406,6 +446,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                            json_object_new_int64(d->policy_version));
     add_app_info(reply, &app);
     audit_decision(d, msg, &app, &v);
+    learn_user(d, msg);
 
     /* Only a VM's own outbound TCP and UDP connections get a flow: OVS
      * passes inbound connections to the guest's agent (which decided this
@@ -626,7 +667,9 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             store_stats_add(d->store, time_wall_ms(), vmname,
                             *app.product ? app.product
                                          : sha_hex ? sha_hex : "",
-                            "", "", &c);
+                            user_of(uuid ? strmap_find(&d->vms, uuid) : NULL,
+                                    msg_get_int(f, "uid", -1)),
+                            "", &c);
         }
         /* Datapath counters from switchd: both directions together. */
         struct json_object *apps = msg_get(msg, "apps");

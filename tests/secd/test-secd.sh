@@ -118,6 +118,11 @@ expect stats-ack '"type":"ack","ok":true' "$load" raw "$url" \
     "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$VM1\",\"name\":\"vm-22222222\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"sha256\":\"$CURL\",\"bytes_in\":5000,\"bytes_out\":300,\"packets_in\":5,\"packets_out\":4}]}"
 expect stats-bytes '"key":"curl","connections":23,"denials":1,"bytes_in":5000,"bytes_out":300' \
     "$ctl" --rundir "$run" --json stats top --by app --limit 1
+# The stats name uid 1000 only; the VM's decides said uid 1000 is alice.
+"$load" raw "$url" \
+    "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$VM1\",\"name\":\"vm-22222222\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40001},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"sha256\":\"$CURL\",\"uid\":1000,\"bytes_in\":7000,\"bytes_out\":70}]}" >/dev/null
+expect stats-by-user '"key":"alice".*"bytes_in":7000,"bytes_out":70' \
+    "$ctl" --rundir "$run" --json stats top --by user --order bytes --limit 1
 
 # Bad input: answered with an error, the daemon keeps serving.
 expect bad-json '"code":"bad_message"' "$load" raw "$url" '{"type":'
