@@ -12,6 +12,8 @@
 #include "common/msg.h"
 #include "common/rpc.h"
 #include "common/util.h"
+#include "policy.h"
+#include "quota.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -140,6 +142,10 @@ static const struct {
     { "appid.lookup", ADMIN_MANAGER },
     { "explain", ADMIN_MANAGER },
     { "changes.list", ADMIN_MANAGER },
+    { "quota.status", ADMIN_MANAGER },
+    { "quota.violations", ADMIN_MANAGER },
+    { "quota.set", ADMIN_ADMIN },
+    { "quota.remove", ADMIN_ADMIN },
     { "account.list", ADMIN_ADMIN },
     { "account.add", ADMIN_SYSTEM },
     { "account.remove", ADMIN_SYSTEM },
@@ -198,42 +204,50 @@ rules_by_id(struct json_object *doc)
     return map;
 }
 
+/* True if 'group' is 'ancestor' or below it in the tree of 'key'
+ * ("vm_groups"/"user_groups", root 'root') of 'doc'. */
+static bool
+group_below(struct json_object *doc, const char *key, const char *root,
+            const char *group, const char *ancestor)
+{
+    struct json_object *groups = doc_get(doc, key);
+    size_t n = json_object_is_type(groups, json_type_array)
+               ? json_object_array_length(groups) : 0;
+    for (size_t depth = 0; group && depth <= n + 1; depth++) {
+        if (!strcmp(group, ancestor)) {
+            return true;
+        }
+        const char *parent = NULL;
+        for (size_t i = 0; i < n && strcmp(group, root); i++) {
+            struct json_object *g = json_object_array_get_idx(groups, i);
+            if (!strcmp(msg_get_string(g, "name", ""), group)) {
+                parent = msg_get_string(g, "parent", root);
+                break;
+            }
+        }
+        group = parent;
+    }
+    return false;
+}
+
 /* True if group 'name' of kind 'kind' ("vm" or "user") is one 'who' owns
  * or descends from one, in 'doc''s group tree. */
 static bool
 owns_group(const struct admin_who *who, struct json_object *doc,
            const char *kind, const char *name)
 {
-    const char *key = !strcmp(kind, "vm") ? "vm_groups" : "user_groups";
-    const char *root = !strcmp(kind, "vm") ? "all" : "everyone";
-    struct json_object *groups = doc_get(doc, key);
-    size_t n = json_object_is_type(groups, json_type_array)
-               ? json_object_array_length(groups) : 0;
-    size_t n_owned = json_object_is_type(who->groups, json_type_array)
-                     ? json_object_array_length(who->groups) : 0;
-    /* Walk up from 'name' (bounded: a cyclic tree does not compile). */
-    for (size_t depth = 0; name && depth <= n; depth++) {
-        char *want = xasprintf("%s:%s", kind, name);
-        for (size_t i = 0; i < n_owned; i++) {
-            const char *g = json_object_get_string(
-                json_object_array_get_idx(who->groups, i));
-            if (g && !strcmp(g, want)) {
-                free(want);
-                return true;
-            }
+    bool vm = !strcmp(kind, "vm");
+    size_t prefix = strlen(kind) + 1;
+    size_t n = json_object_is_type(who->groups, json_type_array)
+               ? json_object_array_length(who->groups) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *g = json_object_get_string(
+            json_object_array_get_idx(who->groups, i));
+        if (g && !strncmp(g, kind, prefix - 1) && g[prefix - 1] == ':'
+            && group_below(doc, vm ? "vm_groups" : "user_groups",
+                           vm ? "all" : "everyone", name, g + prefix)) {
+            return true;
         }
-        free(want);
-        /* A group without a parent hangs off the root, as policy.c has
-         * it; the root has none. */
-        const char *parent = NULL;
-        for (size_t i = 0; i < n && strcmp(name, root); i++) {
-            struct json_object *g = json_object_array_get_idx(groups, i);
-            if (!strcmp(msg_get_string(g, "name", ""), name)) {
-                parent = msg_get_string(g, "parent", root);
-                break;
-            }
-        }
-        name = parent;
     }
     return false;
 }
@@ -736,6 +750,176 @@ edit_protocol_remove(struct json_object *doc, const struct json_object *rq,
     return NULL;
 }
 
+/* Quotas. */
+
+static bool
+quota_kind_ok(const char *kind)
+{
+    static const char *const kinds[] = {
+        "user", "user_group", "vm", "vm_group", "app",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+        if (!strcmp(kind, kinds[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The index in 'quotas' of the entry for 'kind' 'subject', or -1. */
+static int
+find_quota(struct json_object *quotas, const char *kind, const char *subject)
+{
+    for (size_t i = 0; i < json_object_array_length(quotas); i++) {
+        const char *s = msg_get_string(json_object_array_get_idx(quotas, i),
+                                       kind, NULL);
+        if (s && !strcmp(s, subject)) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+/* True if quota entry 'e' is for a member of group 'group' of 'kind'
+ * ("vm_group"/"user_group") or a group below it, other than the group
+ * itself. */
+static bool
+quota_below(struct json_object *doc, struct json_object *e, const char *kind,
+            const char *group)
+{
+    bool vm = !strcmp(kind, "vm_group");
+    const char *key = vm ? "vm_groups" : "user_groups";
+    const char *root = vm ? "all" : "everyone";
+    const char *g = msg_get_string(e, kind, NULL);
+    if (g) {
+        return strcmp(g, group) && group_below(doc, key, root, g, group);
+    }
+    const char *member = msg_get_string(e, vm ? "vm" : "user", NULL);
+    if (!member) {
+        return false;
+    }
+    /* A member belongs to the groups the document lists for it (a VM to
+     * one, by uuid or name; a user to several), or to the root. */
+    struct json_object *list = doc_get(doc, vm ? "vms" : "users");
+    size_t n = json_object_is_type(list, json_type_array)
+               ? json_object_array_length(list) : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *m = json_object_array_get_idx(list, i);
+        if (strcmp(msg_get_string(m, "name", ""), member)
+            && strcmp(msg_get_string(m, "uuid", ""), member)) {
+            continue;
+        }
+        if (vm) {
+            return group_below(doc, key, root,
+                               msg_get_string(m, "group", root), group);
+        }
+        struct json_object *gs = msg_get(m, "groups");
+        size_t ng = json_object_is_type(gs, json_type_array)
+                    ? json_object_array_length(gs) : 0;
+        for (size_t j = 0; j < ng; j++) {
+            if (group_below(doc, key, root, json_object_get_string(
+                                json_object_array_get_idx(gs, j)), group)) {
+                return true;
+            }
+        }
+        return !strcmp(group, root);
+    }
+    return !strcmp(group, root);
+}
+
+/* Sets a quota; lowering a group's quota lowers those of its descendants
+ * (groups and members) that were above it. */
+static char *
+edit_quota_set(struct json_object *doc, const struct json_object *rq,
+               char **comment)
+{
+    const char *kind = msg_get_string(rq, "kind", "");
+    const char *subject = msg_get_string(rq, "subject", "");
+    int64_t bytes = msg_get_int(rq, "bytes_per_day", -1);
+    if (!quota_kind_ok(kind)) {
+        return xasprintf("\"%s\" is not user, user_group, vm, vm_group or "
+                         "app", kind);
+    }
+    if (!*subject || bytes < 0) {
+        return xstrdup("give a subject and a number of bytes per day");
+    }
+    struct json_object *quotas = doc_array(doc, "quotas");
+    int i = find_quota(quotas, kind, subject);
+    struct json_object *e;
+    if (i < 0) {
+        e = json_object_new_object();
+        json_object_object_add(e, kind, json_object_new_string(subject));
+        json_object_array_add(quotas, e);
+    } else {
+        e = json_object_array_get_idx(quotas, i);
+    }
+    json_object_object_add(e, "bytes_per_day",
+                           json_object_new_int64(bytes));
+    json_object_object_add(e, "action", json_object_new_string(
+                               msg_get_bool(rq, "block", false)
+                               ? "block" : "log"));
+    json_object_object_add(e, "notify", json_object_new_boolean(
+                               msg_get_bool(rq, "notify", false)));
+
+    char *lowered = xstrdup("");
+    if (bytes > 0 && (!strcmp(kind, "vm_group")
+                      || !strcmp(kind, "user_group"))) {
+        for (size_t j = 0; j < json_object_array_length(quotas); j++) {
+            struct json_object *d = json_object_array_get_idx(quotas, j);
+            if (msg_get_int(d, "bytes_per_day", 0) > bytes
+                && quota_below(doc, d, kind, subject)) {
+                json_object_object_add(d, "bytes_per_day",
+                                       json_object_new_int64(bytes));
+                json_object_object_foreach(d, k, v) {
+                    if (json_object_is_type(v, json_type_string)
+                        && quota_kind_ok(k)) {
+                        char *t = xasprintf("%s%s %s:%s", lowered,
+                                            *lowered ? "," : "", k,
+                                            json_object_get_string(v));
+                        free(lowered);
+                        lowered = t;
+                    }
+                }
+            }
+        }
+    }
+    *comment = xasprintf("quota %s:%s = %lld bytes per day%s%s%s", kind,
+                         subject, (long long) bytes,
+                         *lowered ? "; lowered" : "", lowered,
+                         *lowered ? " to it" : "");
+    free(lowered);
+    return NULL;
+}
+
+static char *
+edit_quota_remove(struct json_object *doc, const struct json_object *rq,
+                  char **comment)
+{
+    const char *kind = msg_get_string(rq, "kind", "");
+    const char *subject = msg_get_string(rq, "subject", "");
+    struct json_object *quotas = doc_array(doc, "quotas");
+    int i = quota_kind_ok(kind) ? find_quota(quotas, kind, subject) : -1;
+    if (i < 0) {
+        return xasprintf("no quota for %s \"%s\"", kind, subject);
+    }
+    json_object_array_del_idx(quotas, i, 1);
+    *comment = xasprintf("quota %s:%s removed", kind, subject);
+    return NULL;
+}
+
+static void
+add_violation_json(const struct store_violation *v, void *list)
+{
+    struct json_object *o = json_object_new_object();
+    msg_put_string(o, "day", v->day);
+    msg_put_string(o, "kind", v->kind);
+    msg_put_string(o, "subject", v->subject);
+    msg_put_int(o, "quota", v->quota);
+    msg_put_int(o, "volume", v->volume);
+    msg_put_int(o, "time", v->time);
+    json_object_array_add(list, o);
+}
+
 /* The change log. */
 
 static void
@@ -786,6 +970,46 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
         struct json_object *r = reply_ok();
         json_object_object_add(r, "changes", list);
         return r;
+    } else if (!strcmp(cmd, "quota.status")) {
+        struct json_object *list = json_object_new_array();
+        int64_t now = time_wall_ms();
+        for (size_t i = 0; d->policy && i < policy_n_quotas(d->policy);
+             i++) {
+            const struct policy_quota *q = policy_quota_at(d->policy, i);
+            struct json_object *o = json_object_new_object();
+            msg_put_string(o, "kind", policy_quota_kind_name(q->kind));
+            msg_put_string(o, "subject", q->subject);
+            msg_put_int(o, "bytes_per_day", q->bytes_per_day);
+            msg_put_int(o, "used", quota_used(d->quota, now, q));
+            msg_put_string(o, "action", q->block ? "block" : "log");
+            json_object_object_add(o, "notify",
+                                   json_object_new_boolean(q->notify));
+            json_object_array_add(list, o);
+        }
+        struct json_object *r = reply_ok();
+        char day[11];
+        quota_day(now, day);
+        msg_put_string(r, "day", day);
+        json_object_object_add(r, "quotas", list);
+        return r;
+    } else if (!strcmp(cmd, "quota.violations")) {
+        int64_t days = msg_get_int(rq, "days", 7);
+        char since[11];
+        quota_day(time_wall_ms() - (days > 1 ? days - 1 : 0) * 86400000LL,
+                  since);
+        struct json_object *list = json_object_new_array();
+        if (store_quota_violations(d->store, since, add_violation_json,
+                                   list)) {
+            json_object_put(list);
+            return reply_error(xstrdup(store_last_error(d->store)));
+        }
+        struct json_object *r = reply_ok();
+        json_object_object_add(r, "violations", list);
+        return r;
+    } else if (!strcmp(cmd, "quota.set")) {
+        return edit_policy(d, who, cmd, rq, edit_quota_set);
+    } else if (!strcmp(cmd, "quota.remove")) {
+        return edit_policy(d, who, cmd, rq, edit_quota_remove);
     } else if (!strcmp(cmd, "system.set")) {
         return edit_policy(d, who, cmd, rq, edit_system_set);
     } else if (!strcmp(cmd, "protocol.add")) {

@@ -82,7 +82,14 @@ usage(FILE *out)
 "  global add NAME --ports P[,...] --action allow|deny\n"
 "             [--protocol tcp|udp|any] [--direction outbound|inbound|both]\n"
 "             [--no-log] [--notify]    a global network protocol rule\n"
-"  global remove NAME\n\n"
+"  global remove NAME\n"
+"  quota status                        today's use of each quota\n"
+"  quota violations [--days N]         recorded violations (default 7)\n"
+"  quota set user|user_group|vm|vm_group|app SUBJECT BYTES [--block]\n"
+"            [--notify]                BYTES per UTC day (k, M, G: 1000s);\n"
+"                                      lowering a group's lowers its\n"
+"                                      descendants above it\n"
+"  quota remove KIND SUBJECT\n\n"
 "Options:\n"
 "  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
 "                   /run/appfw)\n"
@@ -1062,6 +1069,95 @@ cmd_explain(const struct ctl *c, int argc, char **argv)
     return code;
 }
 
+/* "1500", "20M", "2G": bytes (decimal multiples); -1 if malformed. */
+static long long
+parse_bytes(const char *text)
+{
+    char *end;
+    long long n = strtoll(text, &end, 10);
+    long long mult = !*end ? 1 : !strcmp(end, "k") || !strcmp(end, "K")
+                     ? 1000 : !strcmp(end, "M") ? 1000000
+                     : !strcmp(end, "G") ? 1000000000 : 0;
+    return end == text || n < 0 || !mult || n > (1LL << 53) / mult
+           ? -1 : n * mult;
+}
+
+static int
+cmd_quota(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    argc--, argv++;
+    int code;
+    if (!strcmp(sub, "status")) {
+        struct json_object *r = call_ok(c, request("quota.status"), &code);
+        if (r) {
+            struct json_object *l = msg_get(r, "quotas");
+            printf("day %s (UTC)\n%-10s %-24s %16s %16s %-6s %s\n",
+                   msg_get_string(r, "day", ""), "KIND", "SUBJECT",
+                   "QUOTA", "USED", "ACTION", "NOTIFY");
+            for (size_t i = 0; i < json_object_array_length(l); i++) {
+                struct json_object *q = json_object_array_get_idx(l, i);
+                printf("%-10s %-24.24s %16lld %16lld %-6s %s\n",
+                       msg_get_string(q, "kind", ""),
+                       msg_get_string(q, "subject", ""),
+                       (long long) msg_get_int(q, "bytes_per_day", 0),
+                       (long long) msg_get_int(q, "used", 0),
+                       msg_get_string(q, "action", ""),
+                       msg_get_bool(q, "notify", false) ? "yes" : "no");
+            }
+            json_object_put(r);
+        }
+        return code;
+    } else if (!strcmp(sub, "violations")) {
+        struct json_object *rq = request("quota.violations");
+        const char *days = opt(argc, argv, "--days");
+        json_object_object_add(rq, "days", json_object_new_int64(
+                                   days ? atoll(days) : 7));
+        struct json_object *r = call_ok(c, rq, &code);
+        if (r) {
+            struct json_object *l = msg_get(r, "violations");
+            printf("%-10s %-10s %-24s %16s %16s\n", "DAY", "KIND",
+                   "SUBJECT", "QUOTA", "VOLUME");
+            for (size_t i = 0; i < json_object_array_length(l); i++) {
+                struct json_object *v = json_object_array_get_idx(l, i);
+                printf("%-10s %-10s %-24.24s %16lld %16lld\n",
+                       msg_get_string(v, "day", ""),
+                       msg_get_string(v, "kind", ""),
+                       msg_get_string(v, "subject", ""),
+                       (long long) msg_get_int(v, "quota", 0),
+                       (long long) msg_get_int(v, "volume", 0));
+            }
+            json_object_put(r);
+        }
+        return code;
+    } else if ((!strcmp(sub, "set") && argc >= 3)
+               || (!strcmp(sub, "remove") && argc >= 2)) {
+        bool set = !strcmp(sub, "set");
+        struct json_object *rq = request(set ? "quota.set" : "quota.remove");
+        json_object_object_add(rq, "kind", json_object_new_string(argv[0]));
+        json_object_object_add(rq, "subject",
+                               json_object_new_string(argv[1]));
+        if (set) {
+            long long bytes = parse_bytes(argv[2]);
+            if (bytes < 0) {
+                json_object_put(rq);
+                return fail(EXIT_USAGE, "quota set: \"%s\" is not a number "
+                            "of bytes (e.g. 500M)", argv[2]);
+            }
+            json_object_object_add(rq, "bytes_per_day",
+                                   json_object_new_int64(bytes));
+            json_object_object_add(rq, "block", json_object_new_boolean(
+                                       flag(argc, argv, "--block")));
+            json_object_object_add(rq, "notify", json_object_new_boolean(
+                                       flag(argc, argv, "--notify")));
+        }
+        return call_print_version(c, rq, set ? "quota set"
+                                             : "quota removed");
+    }
+    return fail(EXIT_USAGE, "quota: status, violations, set KIND SUBJECT "
+                "BYTES, or remove KIND SUBJECT");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1140,6 +1236,8 @@ main(int argc, char **argv)
         code = cmd_vm(&c, rest, args);
     } else if (!strcmp(cmd, "appid") && rest && !strcmp(args[0], "lookup")) {
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
+    } else if (!strcmp(cmd, "quota")) {
+        code = cmd_quota(&c, rest, args);
     } else if (!strcmp(cmd, "explain")) {
         code = cmd_explain(&c, rest, args);
     } else if (!strcmp(cmd, "whoami")) {

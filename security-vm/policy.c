@@ -46,6 +46,7 @@ static const char *const threat_values[] = {
 static const char *const day_values[] = {
     "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL
 };
+static const char *const quota_action_values[] = { "log", "block", NULL };
 
 #define NAME_MAX_LEN 64
 #define LIST(NAME, ELEM) \
@@ -159,6 +160,21 @@ static const struct schema_field global_protocol_fields[] = {
     SF_END
 };
 
+/* Exactly one subject: compile_quota() checks that, since the schema
+ * cannot.  2^53 bytes is the largest count every JSON reader (JavaScript,
+ * the console) holds exactly. */
+static const struct schema_field quota_fields[] = {
+    SF_STR("user", false, 1, 256),
+    SF_STR("user_group", false, 1, NAME_MAX_LEN),
+    SF_STR("vm", false, 1, 256),
+    SF_STR("vm_group", false, 1, NAME_MAX_LEN),
+    SF_STR("app", false, 1, 256),
+    SF_INT("bytes_per_day", true, 0, INT64_C(1) << 53),
+    SF_ENUM("action", false, quota_action_values),
+    SF_BOOL("notify", false),
+    SF_END
+};
+
 static const struct schema_field protocol_fields[] = {
     SF_STR("name", true, 1, NAME_MAX_LEN),
     SF_ENUM("protocol", false, service_proto_values),
@@ -192,6 +208,9 @@ static const struct schema_field policy_fields[] = {
     SF_ARRAY("rules", false, 0, 1000000,
              (&(const struct schema_field) SF_OBJ("rule", true,
                                                   rule_fields))),
+    SF_ARRAY("quotas", false, 0, 10000,
+             (&(const struct schema_field) SF_OBJ("quota", true,
+                                                  quota_fields))),
     SF_END
 };
 
@@ -223,6 +242,7 @@ struct group {
     int mode;                   /* 0 enforce, 1 monitor; -1 inherit. */
     int unknown_allow;          /* 0 deny, 1 allow; -1 inherit. */
     int log, notify;            /* -1 inherit. */
+    int quota;                  /* Index into policy->quotas, or -1. */
     uint64_t stamp;             /* In this request's chain. */
     char *unknown_reason;       /* Default verdicts' reasons. */
     char *nomatch_reason;
@@ -233,6 +253,7 @@ struct vm_entry {
     char *name;
     int group;
     int scope;
+    int quota;                  /* Index into policy->quotas, or -1. */
 };
 
 struct user_entry {
@@ -240,6 +261,22 @@ struct user_entry {
     int *groups;
     size_t n_groups;
     int scope;
+
+    /* Per group: where a walk from it towards the root stops, because an
+     * earlier group's walk already passed there (-1: at the root's
+     * parent).  So that walking every group visits each ancestor once,
+     * without marking the (const) policy. */
+    int *walk_end;
+};
+
+/* A "quotas" entry with a quota of its own.  Entries of 0 bytes are
+ * validated, then dropped: zero means no quota. */
+struct quota_entry {
+    struct policy_quota pub;    /* What policy_quota_at() returns. */
+    char *subject;              /* Backs pub.subject. */
+    size_t entry;               /* Index in the document's "quotas". */
+    int target;                 /* The group, vm or user index; -1 for a
+                                 * vm or user not listed, and for apps. */
 };
 
 struct cidr {
@@ -377,9 +414,15 @@ struct policy {
     struct tzone *tzones;
     size_t n_tzones;
 
+    struct quota_entry *quotas; /* In document order, 0 bytes left out. */
+    size_t n_quotas;
+
     struct smap names;          /* "g:", "G:", "u:", "n:", "U:", "r:",
                                  * "P:" (protocols), "S:" (global
-                                 * protocols) -> index. */
+                                 * protocols) -> index; quotas: "Q:"
+                                 * (users), "W:" (vms not listed: uuid in
+                                 * lowercase, or name), "A:" (apps, in
+                                 * lowercase) -> index in 'quotas'. */
     struct smap index;          /* Rule index (see index_rule()). */
     unsigned index_kinds;       /* Bit per key prefix - 'a' in use. */
     int *wildcard;              /* Rules with no index key. */
@@ -743,7 +786,7 @@ compile_groups(struct policy *p, const struct json_object *doc, bool vm)
     struct group *groups = xcalloc(n + 1, sizeof *groups);
     groups[0] = (struct group) {
         .name = xstrdup(root), .parent = -1, .mode = 0, .unknown_allow = 0,
-        .log = 1, .notify = 0,
+        .log = 1, .notify = 0, .quota = -1,
     };
     name_add(p, prefix, root, 0);
     size_t count = 1;
@@ -781,6 +824,7 @@ compile_groups(struct policy *p, const struct json_object *doc, bool vm)
             .mode = mode ? !strcmp(mode, "monitor") : -1,
             .unknown_allow = unk ? !strcmp(unk, "allow") : -1,
             .log = tristate(g, "log"), .notify = tristate(g, "notify"),
+            .quota = -1,
         };
         name_add(p, prefix, name, (int) count);
         count++;
@@ -851,6 +895,29 @@ fail:
     return error;
 }
 
+/* Sets each user's 'walk_end's: walking from each of the user's groups
+ * towards the root, stop where an earlier group's walk passed.  Linear in
+ * the users' chain depths. */
+static void
+plan_user_walks(struct policy *p)
+{
+    const struct group *ug = p->user_groups;
+    size_t *walked_by = xcalloc(p->n_user_groups, sizeof *walked_by);
+    for (size_t ui = 0; ui < p->n_users; ui++) {
+        struct user_entry *u = &p->users[ui];
+        u->walk_end = xcalloc(u->n_groups ? u->n_groups : 1,
+                              sizeof *u->walk_end);
+        for (size_t i = 0; i < u->n_groups; i++) {
+            int g = u->groups[i];
+            for (; g >= 0 && walked_by[g] != ui + 1; g = ug[g].parent) {
+                walked_by[g] = ui + 1;
+            }
+            u->walk_end[i] = g;
+        }
+    }
+    free(walked_by);
+}
+
 static char *
 compile_members(struct policy *p, const struct json_object *doc)
 {
@@ -880,6 +947,7 @@ compile_members(struct policy *p, const struct json_object *doc)
         e->name = xstrdup(msg_get_string(v, "name", ""));
         e->group = g;
         e->scope = add_scope(p, SCOPE_VM, *e->name ? e->name : e->uuid);
+        e->quota = -1;
         name_add(p, 'u', uuid, (int) p->n_vms);
         if (*e->name) {
             name_add(p, 'n', e->name, (int) p->n_vms);
@@ -917,7 +985,283 @@ compile_members(struct policy *p, const struct json_object *doc)
             e->groups[e->n_groups++] = g;
         }
     }
+    plan_user_walks(p);
     return NULL;
+}
+
+/* Quotas. */
+
+static const char *const quota_kind_names[] = {
+    "user", "user_group", "vm", "vm_group", "app",
+};
+
+/* How messages name a subject of each kind. */
+static const char *const quota_kind_descs[] = {
+    "user", "user group", "vm", "vm group", "app",
+};
+
+_Static_assert(ARRAY_SIZE(quota_kind_names) == POLICY_QUOTA_APP + 1,
+               "one name per enum policy_quota_kind");
+
+static void
+str_lower(char *s)
+{
+    for (; *s; s++) {
+        *s = tolower((unsigned char) *s);
+    }
+}
+
+/* name_lookup() of 'name' in lowercase. */
+static int
+name_lookup_lower(const struct policy *p, char prefix, const char *name)
+{
+    char lower[300];
+    size_t n = strlen(name);
+    if (n >= sizeof lower) {
+        return -1;
+    }
+    memcpy(lower, name, n + 1);
+    str_lower(lower);
+    return name_lookup(p, prefix, lower);
+}
+
+/* Whether 's' has the shape of a UUID, 8-4-4-4-12 hex digits in either
+ * case.  Stops at the first character that does not fit, so it never
+ * reads past the end of a shorter string. */
+static bool
+uuid_shaped(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i])) {
+            return false;
+        }
+    }
+    return s[36] == '\0';
+}
+
+/* Compiles quotas[i], 'j'.  'seen' holds one key per subject compiled so
+ * far, zero quotas included, so that no subject has two quotas: two
+ * spellings of a listed VM (uuid and name) are one subject, uuids and app
+ * names compare ignoring case (an app quota may name a product, which
+ * compares so). */
+static char *
+compile_quota(struct policy *p, const struct json_object *j, size_t i,
+              struct smap *seen)
+{
+    int kind = -1;
+    const char *subject = NULL;
+    for (size_t k = 0; k < ARRAY_SIZE(quota_kind_names); k++) {
+        const char *s = msg_get_string(j, quota_kind_names[k], NULL);
+        if (s && subject) {
+            subject = NULL;
+            break;
+        }
+        if (s) {
+            kind = (int) k;
+            subject = s;
+        }
+    }
+    if (!subject) {
+        return xasprintf("quotas[%zu]: give exactly one of user, user_group, "
+                         "vm, vm_group, app", i);
+    }
+
+    /* The subject's key, the same whatever its spelling. */
+    char key[300];
+    int target = -1;
+    switch ((enum policy_quota_kind) kind) {
+    case POLICY_QUOTA_USER:
+        target = name_lookup(p, 'U', subject);
+        snprintf(key, sizeof key, "Q:%s", subject);
+        break;
+
+    case POLICY_QUOTA_USER_GROUP:
+    case POLICY_QUOTA_VM_GROUP: {
+        bool vm = kind == POLICY_QUOTA_VM_GROUP;
+        target = name_lookup(p, vm ? 'g' : 'G', subject);
+        if (target < 0) {
+            return xasprintf("quotas[%zu].%s: \"%s\" is not defined in %s",
+                             i, quota_kind_names[kind], subject,
+                             vm ? "vm_groups" : "user_groups");
+        }
+        snprintf(key, sizeof key, "%c:%s", vm ? 'g' : 'G', subject);
+        break;
+    }
+
+    case POLICY_QUOTA_VM:
+        /* A VM may be named by uuid or by name, listed or not. */
+        target = name_lookup_lower(p, 'u', subject);
+        if (target < 0) {
+            target = name_lookup(p, 'n', subject);
+        }
+        if (target >= 0) {
+            snprintf(key, sizeof key, "u:%s", p->vms[target].uuid);
+        } else {
+            snprintf(key, sizeof key, "W:%s", subject);
+            if (uuid_shaped(subject)) {
+                str_lower(key + 2);
+            }
+        }
+        break;
+
+    case POLICY_QUOTA_APP:
+        snprintf(key, sizeof key, "A:%s", subject);
+        str_lower(key + 2);
+        break;
+
+    default:
+        abort();
+    }
+    if (smap_find(seen, key)) {
+        return xasprintf("quotas[%zu]: a second quota for %s \"%s\"", i,
+                         quota_kind_descs[kind], subject);
+    }
+    smap_add(seen, key, (int) i);
+
+    int64_t bytes = msg_get_int(j, "bytes_per_day", 0);
+    if (!bytes) {
+        return NULL;
+    }
+    int qi = (int) p->n_quotas++;
+    struct quota_entry *q = &p->quotas[qi];
+    q->subject = xstrdup(subject);
+    q->pub = (struct policy_quota) {
+        .kind = kind, .subject = q->subject, .bytes_per_day = bytes,
+        .block = !strcmp(msg_get_string(j, "action", "log"), "block"),
+        .notify = msg_get_bool(j, "notify", false),
+    };
+    q->entry = i;
+    q->target = target;
+
+    /* Where policy_quotas_for() finds it. */
+    switch (q->pub.kind) {
+    case POLICY_QUOTA_USER:
+    case POLICY_QUOTA_APP:
+        name_add(p, key[0], key + 2, qi);
+        break;
+    case POLICY_QUOTA_USER_GROUP:
+        p->user_groups[target].quota = qi;
+        break;
+    case POLICY_QUOTA_VM_GROUP:
+        p->vm_groups[target].quota = qi;
+        break;
+    case POLICY_QUOTA_VM:
+        if (target >= 0) {
+            p->vms[target].quota = qi;
+        } else {
+            name_add(p, 'W', key + 2, qi);
+        }
+        break;
+    default:
+        abort();
+    }
+    return NULL;
+}
+
+/* The first quota from group 'g' up to the root, or -1: zero means no
+ * quota, so a group without one leaves its members to its ancestors'. */
+static int
+nearest_quota(const struct group *groups, int g)
+{
+    for (; g >= 0; g = groups[g].parent) {
+        if (groups[g].quota >= 0) {
+            return groups[g].quota;
+        }
+    }
+    return -1;
+}
+
+/* Refuses 'q' if it exceeds quota 'limit' (-1: none) of its 'relation'
+ * ("parent group", "group"). */
+static char *
+check_limit(const struct policy *p, const struct quota_entry *q, int limit,
+            const char *relation)
+{
+    const struct policy_quota *a = &q->pub;
+    const struct policy_quota *b = limit >= 0 ? &p->quotas[limit].pub : NULL;
+    if (!b || a->bytes_per_day <= b->bytes_per_day) {
+        return NULL;
+    }
+    return xasprintf("quotas[%zu]: %lld bytes per day for %s \"%s\" exceeds "
+                     "the %lld of its %s \"%s\"", q->entry,
+                     (long long) a->bytes_per_day, quota_kind_descs[a->kind],
+                     a->subject, (long long) b->bytes_per_day, relation,
+                     b->subject);
+}
+
+/* The founding design's rule: "A child's quota may not exceed a non-zero
+ * parent quota (zero means no quota)".  A group's quota is held to its
+ * nearest ancestor's, a user's to the effective quota of each of its
+ * groups (the root's for a user in none or not listed), a VM's to its
+ * group's.  Holding each to its nearest one is enough: the chain above
+ * is checked the same way. */
+static char *
+check_quota(const struct policy *p, const struct quota_entry *q)
+{
+    const struct group *ug = p->user_groups, *vg = p->vm_groups;
+    switch (q->pub.kind) {
+    case POLICY_QUOTA_USER_GROUP:
+    case POLICY_QUOTA_VM_GROUP: {
+        const struct group *groups = q->pub.kind == POLICY_QUOTA_VM_GROUP
+                                     ? vg : ug;
+        int parent = groups[q->target].parent;
+        int limit = nearest_quota(groups, parent);
+        return check_limit(p, q, limit,
+                           limit >= 0 && p->quotas[limit].target == parent
+                           ? "parent group" : "ancestor group");
+    }
+
+    case POLICY_QUOTA_USER: {
+        const struct user_entry *u = q->target >= 0 ? &p->users[q->target]
+                                                    : NULL;
+        if (!u || !u->n_groups) {
+            return check_limit(p, q, nearest_quota(ug, 0), "group");
+        }
+        for (size_t i = 0; i < u->n_groups; i++) {
+            char *error = check_limit(p, q, nearest_quota(ug, u->groups[i]),
+                                      "group");
+            if (error) {
+                return error;
+            }
+        }
+        return NULL;
+    }
+
+    case POLICY_QUOTA_VM:
+        return check_limit(p, q, nearest_quota(vg, q->target >= 0
+                                                   ? p->vms[q->target].group
+                                                   : 0), "group");
+
+    case POLICY_QUOTA_APP:
+        return NULL;            /* No hierarchy. */
+
+    default:
+        abort();
+    }
+}
+
+static char *
+compile_quotas(struct policy *p, const struct json_object *doc)
+{
+    struct json_object *list = msg_get(doc, "quotas");
+    size_t n = list ? json_object_array_length(list) : 0;
+    p->quotas = xcalloc(n ? n : 1, sizeof *p->quotas);
+
+    struct smap seen = { .slots = NULL };
+    char *error = NULL;
+    for (size_t i = 0; i < n && !error; i++) {
+        error = compile_quota(p, json_object_array_get_idx(list, i), i,
+                              &seen);
+    }
+    smap_destroy(&seen);
+
+    /* Parents may come after their children: check once all are known,
+     * in document order. */
+    for (size_t i = 0; i < p->n_quotas && !error; i++) {
+        error = check_quota(p, &p->quotas[i]);
+    }
+    return error;
 }
 
 static void
@@ -1555,6 +1899,9 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
             error = compile_rule(p, json_object_array_get_idx(rules, i), i);
         }
     }
+    if (!error) {
+        error = compile_quotas(p, doc);
+    }
     json_object_put(doc);
     if (!error) {
         rank(p);
@@ -1636,8 +1983,13 @@ policy_unref(struct policy *p)
     for (size_t i = 0; i < p->n_users; i++) {
         free(p->users[i].name);
         free(p->users[i].groups);
+        free(p->users[i].walk_end);
     }
     free(p->users);
+    for (size_t i = 0; i < p->n_quotas; i++) {
+        free(p->quotas[i].subject);
+    }
+    free(p->quotas);
     services_destroy(p->globals, p->n_globals);
     services_destroy(p->protocols, p->n_protocols);
     for (size_t i = 0; i < p->n_rules; i++) {
@@ -1701,6 +2053,118 @@ const struct policy_system *
 policy_system(const struct policy *p)
 {
     return &p->system;
+}
+
+size_t
+policy_n_quotas(const struct policy *p)
+{
+    return p->n_quotas;
+}
+
+const struct policy_quota *
+policy_quota_at(const struct policy *p, size_t i)
+{
+    return i < p->n_quotas ? &p->quotas[i].pub : NULL;
+}
+
+const char *
+policy_quota_kind_name(enum policy_quota_kind kind)
+{
+    return (size_t) kind < ARRAY_SIZE(quota_kind_names)
+           ? quota_kind_names[kind] : "unknown";
+}
+
+/* The app quota whose subject is exactly 's' (a file name or a path), or
+ * -1.  App quotas are keyed in lowercase, for products. */
+static int
+app_quota_exact(const struct policy *p, const char *s)
+{
+    int qi = s && *s ? name_lookup_lower(p, 'A', s) : -1;
+    return qi >= 0 && !strcmp(p->quotas[qi].subject, s) ? qi : -1;
+}
+
+void
+policy_quotas_for(const struct policy *p, const char *vm_uuid,
+                  const char *vm_name, const char *user,
+                  const char *product, const char *app_path,
+                  void (*cb)(size_t index, void *aux), void *aux)
+{
+    if (!p->n_quotas) {
+        return;                 /* The usual case: no lookups at all. */
+    }
+
+    /* The user, then each group up to the root, once each (see
+     * 'walk_end'); a user not listed, or in no group, has only the
+     * root. */
+    const struct group *ug = p->user_groups;
+    const struct user_entry *u = NULL;
+    if (user && *user) {
+        int qi = name_lookup(p, 'Q', user);
+        if (qi >= 0) {
+            cb(qi, aux);
+        }
+        int ui = name_lookup(p, 'U', user);
+        u = ui >= 0 ? &p->users[ui] : NULL;
+    }
+    if (u && u->n_groups) {
+        for (size_t i = 0; i < u->n_groups; i++) {
+            for (int g = u->groups[i]; g != u->walk_end[i];
+                 g = ug[g].parent) {
+                if (ug[g].quota >= 0) {
+                    cb(ug[g].quota, aux);
+                }
+            }
+        }
+    } else if (ug[0].quota >= 0) {
+        cb(ug[0].quota, aux);
+    }
+
+    /* The VM, found as policy_decide() finds it: by uuid, else by name.
+     * A quota on a VM not listed may name it either way, so both are
+     * looked up. */
+    bool has_uuid = vm_uuid && *vm_uuid, has_name = vm_name && *vm_name;
+    int vi = has_uuid ? name_lookup_lower(p, 'u', vm_uuid) : -1;
+    if (vi < 0 && has_name) {
+        vi = name_lookup(p, 'n', vm_name);
+    }
+    int vg = 0;
+    if (vi >= 0) {
+        if (p->vms[vi].quota >= 0) {
+            cb(p->vms[vi].quota, aux);
+        }
+        vg = p->vms[vi].group;
+    } else {
+        int by_uuid = has_uuid ? name_lookup_lower(p, 'W', vm_uuid) : -1;
+        int by_name = has_name ? name_lookup(p, 'W', vm_name) : -1;
+        if (by_uuid >= 0) {
+            cb(by_uuid, aux);
+        }
+        if (by_name >= 0 && by_name != by_uuid) {
+            cb(by_name, aux);
+        }
+    }
+    for (int g = vg; g >= 0; g = p->vm_groups[g].parent) {
+        if (p->vm_groups[g].quota >= 0) {
+            cb(p->vm_groups[g].quota, aux);
+        }
+    }
+
+    /* The application: its product ignoring case, its file name or its
+     * path exactly.  One quota may match more than one way. */
+    const char *slash = app_path ? strrchr(app_path, '/') : NULL;
+    int by_product = product && *product
+                     ? name_lookup_lower(p, 'A', product) : -1;
+    int by_file = app_quota_exact(p, slash ? slash + 1 : app_path);
+    int by_path = slash ? app_quota_exact(p, app_path) : -1;
+    if (by_product >= 0) {
+        cb(by_product, aux);
+    }
+    if (by_file >= 0 && by_file != by_product) {
+        cb(by_file, aux);
+    }
+    if (by_path >= 0 && by_path != by_product && by_path != by_file) {
+        cb(by_path, aux);
+    }
 }
 
 /* Decisions. */

@@ -16,6 +16,10 @@
  * rule decided; the system settings may switch off logging and notifying
  * or simulate enforcement.
  *
+ * The traffic quotas ("quotas") are validated and compiled here too:
+ * policy_quotas_for() says which of them apply to a connection, and
+ * appfw-secd counts the bytes.
+ *
  * Pure: no I/O, no logging, no clock of its own (the request carries the
  * time).  Not thread-safe: a compiled policy caches time-zone offsets.
  * Neighbours: store.c keeps policy versions; secd.c feeds requests. */
@@ -55,6 +59,43 @@ struct policy_system {
 };
 
 const struct policy_system *policy_system(const struct policy *);
+
+/* The document's "quotas" member: bytes per day for a user, a user group,
+ * a VM, a VM group or an application.  The policy only says which quotas
+ * apply to a connection; appfw-secd counts the usage. */
+enum policy_quota_kind {
+    POLICY_QUOTA_USER, POLICY_QUOTA_USER_GROUP, POLICY_QUOTA_VM,
+    POLICY_QUOTA_VM_GROUP, POLICY_QUOTA_APP,
+};
+struct policy_quota {
+    enum policy_quota_kind kind;
+    const char *subject;        /* As written. */
+    int64_t bytes_per_day;      /* > 0 (entries with 0 are not listed). */
+    bool block, notify;
+};
+
+/* The quotas in document order, without those of 0 bytes.  Pointers stay
+ * valid while the policy is referenced. */
+size_t policy_n_quotas(const struct policy *);
+const struct policy_quota *policy_quota_at(const struct policy *, size_t);
+
+/* "user", "user_group", "vm", "vm_group", "app": the member that names
+ * the subject in the document. */
+const char *policy_quota_kind_name(enum policy_quota_kind);
+
+/* Calls 'cb' with the index of each quota that applies to traffic of the
+ * VM 'vm_uuid'/'vm_name' (either may be NULL/""), of account 'user', by
+ * the application 'product' (appid's product, may be "") at 'app_path'
+ * (may be ""): the user's own quota, each of the user's groups and their
+ * ancestors up to the root, the VM's own quota, its group and ancestors
+ * up to "all", and an app quota naming the product (ignoring case), the
+ * file name or the path.  Each once, in that order; allocates nothing.
+ * A user not in "users" belongs only to the root "everyone", a VM not in
+ * "vms" only to "all". */
+void policy_quotas_for(const struct policy *, const char *vm_uuid,
+                       const char *vm_name, const char *user,
+                       const char *product, const char *app_path,
+                       void (*cb)(size_t index, void *aux), void *aux);
 
 enum policy_event {
     POLICY_EV_CONNECT, POLICY_EV_LISTEN, POLICY_EV_ACCEPT, POLICY_EV_SEND,

@@ -16,6 +16,7 @@ struct rpc_client;
 struct rpc_pub;
 struct rpc_request;
 struct rpc_server;
+struct quota;
 struct store;
 
 /* Per-VM admission state. */
@@ -31,6 +32,9 @@ struct vm_state {
     int64_t recorded_ms;        /* Last written to the store's registry. */
     struct strmap users;        /* uid (decimal) -> account name, learned
                                  * from decides: stats carry only uids. */
+    bool agent_stats;           /* Its agent reports traffic (so switchd's
+                                 * datapath counters do not count twice
+                                 * against quotas). */
     uint64_t decisions, denials, rate_limited, overloaded;
 };
 
@@ -59,6 +63,7 @@ struct secd {
     struct appid *appid;
     struct policy *policy;
     int64_t policy_version;
+    struct quota *quota;        /* Today's usage of the policy's quotas. */
 
     struct rpc_server *decide;
     struct rpc_server *console;

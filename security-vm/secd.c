@@ -16,6 +16,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "policy.h"
+#include "quota.h"
 #include "common/rpc.h"
 #include "secd-private.h"
 #include "store.h"
@@ -68,6 +69,54 @@ secd_publish(struct secd *d, struct json_object *event)
 
 /* Policies. */
 
+/* A quota passed for the first time today: recorded, logged, published
+ * (the console's event stream shows it; "notify" says the policy wants
+ * the user told). */
+static void
+quota_violated(const struct policy_quota *q, int64_t volume,
+               const char *day, void *d_)
+{
+    struct secd *d = d_;
+    const char *kind = policy_quota_kind_name(q->kind);
+    struct store_violation v = {
+        .day = day, .kind = kind, .subject = q->subject,
+        .quota = q->bytes_per_day, .volume = volume,
+        .time = time_wall_ms() / 1000,
+    };
+    if (store_quota_violation_add(d->store, &v)) {
+        LOG_ERR("%s", store_last_error(d->store));
+    }
+    LOG_WARN("quota exceeded kind=%s subject=%s day=%s quota=%lld "
+             "volume=%lld action=%s", kind, q->subject, day,
+             (long long) q->bytes_per_day, (long long) volume,
+             q->block ? "block" : "log");
+    struct json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "type",
+                           json_object_new_string("quota_violation"));
+    json_object_object_add(ev, "day", json_object_new_string(day));
+    json_object_object_add(ev, "kind", json_object_new_string(kind));
+    json_object_object_add(ev, "subject",
+                           json_object_new_string(q->subject));
+    json_object_object_add(ev, "quota",
+                           json_object_new_int64(q->bytes_per_day));
+    json_object_object_add(ev, "volume", json_object_new_int64(volume));
+    json_object_object_add(ev, "block", json_object_new_boolean(q->block));
+    json_object_object_add(ev, "notify", json_object_new_boolean(
+                               q->notify && (!d->policy
+                                  || policy_system(d->policy)->notify)));
+    secd_publish(d, ev);
+}
+
+/* Today's usage, recounted under the (new) policy's quotas from the
+ * statistics written so far. */
+static void
+recount_quotas(struct secd *d)
+{
+    store_flush(d->store);
+    quota_rebuild(d->quota, d->policy, d->store, time_wall_ms(),
+                  quota_violated, d);
+}
+
 char *
 secd_activate(struct secd *d, const char *text, const char *author,
               const char *comment, int64_t *versionp)
@@ -87,6 +136,7 @@ secd_activate(struct secd *d, const char *text, const char *author,
     policy_unref(d->policy);
     d->policy = p;
     d->policy_version = version;
+    recount_quotas(d);
     if (versionp) {
         *versionp = version;
     }
@@ -122,6 +172,7 @@ secd_reload(struct secd *d)
         policy_unref(d->policy);
         d->policy = p;
         d->policy_version = sp.version;
+        recount_quotas(d);
         LOG_INFO("policy loaded version=%lld rules=%zu",
                  (long long) sp.version, policy_n_rules(p));
     }
@@ -427,6 +478,24 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
 
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);
+    if (v.allow && !v.monitored) {
+        /* A blocking quota used up today denies what the policy allows
+         * (simulation and monitor mode only log). */
+        struct quota_traffic t = {
+            .vm_uuid = q.vm_uuid, .vm_name = q.vm_name, .user = q.user,
+            .product = app.product, .path = q.app_path,
+        };
+        char reason[sizeof v.reason_buf];
+        const char *rule = quota_blocks(d->quota, d->policy, time_wall_ms(),
+                                        &t, reason, sizeof reason);
+        if (rule) {
+            v.allow = false;
+            v.rule = rule;
+            v.restricted_by = NULL;
+            snprintf(v.reason_buf, sizeof v.reason_buf, "%s", reason);
+            v.reason = v.reason_buf;
+        }
+    }
     d->n_decisions++;
     v.allow ? d->n_allowed++ : d->n_denied++;
 
@@ -664,12 +733,21 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             if (sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN)) {
                 appid_lookup(d->appid, sha, NULL, 0, &app);
             }
+            struct vm_state *vs = uuid ? vm_get(d, uuid) : NULL;
+            const char *user = user_of(vs, msg_get_int(f, "uid", -1));
             store_stats_add(d->store, time_wall_ms(), vmname,
                             *app.product ? app.product
                                          : sha_hex ? sha_hex : "",
-                            user_of(uuid ? strmap_find(&d->vms, uuid) : NULL,
-                                    msg_get_int(f, "uid", -1)),
-                            "", &c);
+                            user, "", &c);
+            struct quota_traffic t = {
+                .vm_uuid = uuid, .vm_name = vmname, .user = user,
+                .product = app.product, .path = "",
+            };
+            quota_add(d->quota, d->policy, time_wall_ms(), &t,
+                      c.bytes_in + c.bytes_out, quota_violated, d);
+            if (vs) {
+                vs->agent_stats = true;
+            }
         }
         /* Datapath counters from switchd: both directions together. */
         struct json_object *apps = msg_get(msg, "apps");
@@ -687,6 +765,18 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             store_stats_add(d->store, time_wall_ms(),
                             msg_get_string(msg, "vm.name", uuid),
                             product ? product : key, "", "", &c);
+            /* Only for VMs whose agents do not report the same bytes. */
+            struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
+            if (!vs || !vs->agent_stats) {
+                struct quota_traffic t = {
+                    .vm_uuid = uuid,
+                    .vm_name = msg_get_string(msg, "vm.name", ""),
+                    .user = "", .product = product ? product : "",
+                    .path = "",
+                };
+                quota_add(d->quota, d->policy, time_wall_ms(), &t,
+                          c.bytes_out, quota_violated, d);
+            }
         }
     }
         /* fall through */
@@ -776,6 +866,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     strmap_init(&d->app_names);
     strmap_init(&d->batches);
     d->started_ms = time_mono_ms();
+    d->quota = quota_create();
 
     char *error = store_open(d->cfg.db, &d->store);
     if (!error) {
@@ -866,6 +957,7 @@ secd_destroy(struct secd *d)
     strmap_destroy(&d->batches, free_batch);
     free(d->ready);
     policy_unref(d->policy);
+    quota_destroy(d->quota);
     for (size_t i = 0; i < ARRAY_SIZE(d->strings); i++) {
         free(d->strings[i]);
     }

@@ -66,6 +66,15 @@ static const char *const migrations[] = {
     "  account TEXT NOT NULL,"
     "  action TEXT NOT NULL,"
     "  detail TEXT NOT NULL);",
+    /* 2 -> 3 */
+    "CREATE TABLE quota_violation ("
+    "  day TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  quota INTEGER NOT NULL,"
+    "  volume INTEGER NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  PRIMARY KEY (day, kind, subject));",
 };
 #define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -574,6 +583,81 @@ store_change_list(struct store *s, size_t limit, store_change_cb *cb,
            col_text(st, 3), aux);
     }
     int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing changes");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* Quotas. */
+
+int
+store_quota_violation_add(struct store *s, const struct store_violation *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO quota_violation "
+                           "(day, kind, subject, quota, volume, time) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "recording a quota violation");
+    }
+    sqlite3_bind_text(st, 1, v->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, v->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, v->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, v->quota);
+    sqlite3_bind_int64(st, 5, v->volume);
+    sqlite3_bind_int64(st, 6, v->time);
+    int rc = sqlite3_step(st);
+    int error = rc == SQLITE_DONE ? 0
+                : db_error(s, "recording a quota violation");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_quota_violations(struct store *s, const char *since_day,
+                       store_violation_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT day, kind, subject, quota, "
+                           "volume, time FROM quota_violation WHERE day >= ? "
+                           "ORDER BY day DESC, time DESC", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "listing quota violations");
+    }
+    sqlite3_bind_text(st, 1, since_day, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_violation v = {
+            .day = col_text(st, 0), .kind = col_text(st, 1),
+            .subject = col_text(st, 2), .quota = sqlite3_column_int64(st, 3),
+            .volume = sqlite3_column_int64(st, 4),
+            .time = sqlite3_column_int64(st, 5),
+        };
+        cb(&v, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing quota "
+                                                 "violations");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_stats_usage(struct store *s, int64_t since_ms, store_usage_cb *cb,
+                  void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT vm, app, user, "
+                           "sum(bytes_in + bytes_out) FROM stats "
+                           "WHERE bucket >= ? GROUP BY vm, app, user", -1,
+                           &st, NULL) != SQLITE_OK) {
+        return db_error(s, "reading usage");
+    }
+    sqlite3_bind_int64(st, 1, since_ms / 60000 * 60000);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb(col_text(st, 0), col_text(st, 1), col_text(st, 2),
+           sqlite3_column_int64(st, 3), aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading usage");
     sqlite3_finalize(st);
     return error;
 }

@@ -92,6 +92,27 @@ typedef void store_change_cb(int64_t time, const char *account,
 int store_change_list(struct store *, size_t limit, store_change_cb *,
                       void *aux);
 
+/* Quota violations: one row per (UTC day "YYYY-MM-DD", kind, subject),
+ * the first time the day's volume went over the quota. */
+struct store_violation {
+    const char *day, *kind, *subject;
+    int64_t quota, volume;      /* Bytes per day; bytes so far. */
+    int64_t time;               /* Unix seconds. */
+};
+/* Records 'v' unless that day's violation of that subject is recorded. */
+int store_quota_violation_add(struct store *, const struct store_violation *);
+typedef void store_violation_cb(const struct store_violation *, void *aux);
+/* Since 'since_day' ("YYYY-MM-DD"), newest first. */
+int store_quota_violations(struct store *, const char *since_day,
+                           store_violation_cb *, void *aux);
+
+/* Bytes (in + out) per (VM, application, user) since 'since_ms', from
+ * the written statistics (call store_flush() first). */
+typedef void store_usage_cb(const char *vm, const char *app,
+                            const char *user, int64_t bytes, void *aux);
+int store_stats_usage(struct store *, int64_t since_ms, store_usage_cb *,
+                      void *aux);
+
 /* VMs. */
 struct store_vm {
     const char *uuid;

@@ -320,6 +320,123 @@ static const struct bad_policy bad_policies[] = {
       "{\"protocol\":\"tcp\",\"app_protocol\":[\"HTTP\"]}}]}",
       "policy.rules[0].match.protocol: cannot be used with app_protocol: "
       "the named protocols give the protocol and ports" },
+
+    /* Quotas. */
+    { "{\"quotas\":[{\"bytes_per_day\":1}]}",
+      "policy.quotas[0]: give exactly one of user, user_group, vm, "
+      "vm_group, app" },
+    { "{\"quotas\":[{\"app\":\"curl\",\"bytes_per_day\":1},"
+      "{\"user\":\"bob\",\"app\":\"wget\",\"bytes_per_day\":0}]}",
+      "policy.quotas[1]: give exactly one of user, user_group, vm, "
+      "vm_group, app" },
+    { "{\"quotas\":[{\"user\":\"bob\",\"bytes_per_day\":1,"
+      "\"group\":\"staff\"}]}",
+      "policy.quotas[0].group: unknown field" },
+    { "{\"quotas\":[{\"user\":\"bob\"}]}",
+      "policy.quotas[0].bytes_per_day: missing" },
+    { "{\"quotas\":[{\"user\":\"bob\",\"bytes_per_day\":-1}]}",
+      "policy.quotas[0].bytes_per_day: -1 out of range "
+      "0..9007199254740992" },
+    { "{\"quotas\":[{\"user\":\"bob\","
+      "\"bytes_per_day\":9007199254740993}]}",
+      "policy.quotas[0].bytes_per_day: 9007199254740993 out of range "
+      "0..9007199254740992" },
+    { "{\"quotas\":[{\"user\":\"bob\",\"bytes_per_day\":1,"
+      "\"action\":\"deny\"}]}",
+      "policy.quotas[0].action: \"deny\" is not one of log, block" },
+    { "{\"user_groups\":[{\"name\":\"staff\"}],\"quotas\":["
+      "{\"user_group\":\"staff\",\"bytes_per_day\":1},"
+      "{\"user_group\":\"x\",\"bytes_per_day\":1}]}",
+      "policy.quotas[1].user_group: \"x\" is not defined in user_groups" },
+    { "{\"quotas\":[{\"vm_group\":\"lab\",\"bytes_per_day\":1}]}",
+      "policy.quotas[0].vm_group: \"lab\" is not defined in vm_groups" },
+    /* A zero quota still takes its subject. */
+    { "{\"user_groups\":[{\"name\":\"staff\"}],\"quotas\":["
+      "{\"user_group\":\"staff\",\"bytes_per_day\":0},"
+      "{\"user\":\"staff\",\"bytes_per_day\":1},"
+      "{\"vm_group\":\"all\",\"bytes_per_day\":1},"
+      "{\"app\":\"staff\",\"bytes_per_day\":1},"
+      "{\"user_group\":\"staff\",\"bytes_per_day\":5}]}",
+      "policy.quotas[4]: a second quota for user group \"staff\"" },
+    /* A listed VM by uuid (in any case) and by name is one subject. */
+    { "{\"vms\":[{\"uuid\":\"22222222-0000-4000-8000-00000000000a\","
+      "\"name\":\"vm-a\"}],\"quotas\":["
+      "{\"vm\":\"22222222-0000-4000-8000-00000000000A\","
+      "\"bytes_per_day\":1},"
+      "{\"vm\":\"vm-a\",\"bytes_per_day\":1}]}",
+      "policy.quotas[1]: a second quota for vm \"vm-a\"" },
+    { "{\"quotas\":[{\"vm\":\"33333333-0000-4000-8000-00000000000b\","
+      "\"bytes_per_day\":1},"
+      "{\"vm\":\"33333333-0000-4000-8000-00000000000B\","
+      "\"bytes_per_day\":1}]}",
+      "policy.quotas[1]: a second quota for vm "
+      "\"33333333-0000-4000-8000-00000000000B\"" },
+    { "{\"quotas\":[{\"app\":\"curl\",\"bytes_per_day\":1},"
+      "{\"app\":\"Curl\",\"bytes_per_day\":2}]}",
+      "policy.quotas[1]: a second quota for app \"Curl\"" },
+    { "{\"quotas\":[{\"user\":\"bob\",\"bytes_per_day\":1},"
+      "{\"user\":\"bob\",\"bytes_per_day\":0}]}",
+      "policy.quotas[1]: a second quota for user \"bob\"" },
+    /* A child's quota may not exceed a non-zero parent quota. */
+    { "{\"user_groups\":[{\"name\":\"staff\"},"
+      "{\"name\":\"interns\",\"parent\":\"staff\"}],\"quotas\":["
+      "{\"user_group\":\"staff\",\"bytes_per_day\":1000},"
+      "{\"app\":\"curl\",\"bytes_per_day\":5000},"
+      "{\"user_group\":\"interns\",\"bytes_per_day\":2000}]}",
+      "policy.quotas[2]: 2000 bytes per day for user group \"interns\" "
+      "exceeds the 1000 of its parent group \"staff\"" },
+    { "{\"user_groups\":[{\"name\":\"staff\"}],\"quotas\":["
+      "{\"user_group\":\"staff\",\"bytes_per_day\":6000},"
+      "{\"user_group\":\"everyone\",\"bytes_per_day\":5000}]}",
+      "policy.quotas[0]: 6000 bytes per day for user group \"staff\" "
+      "exceeds the 5000 of its parent group \"everyone\"" },
+    /* Zero means no quota: the nearest non-zero one above holds. */
+    { "{\"vm_groups\":[{\"name\":\"corp\"},"
+      "{\"name\":\"lab\",\"parent\":\"corp\"},"
+      "{\"name\":\"bench\",\"parent\":\"lab\"}],\"quotas\":["
+      "{\"vm_group\":\"bench\",\"bytes_per_day\":200},"
+      "{\"vm_group\":\"lab\",\"bytes_per_day\":0},"
+      "{\"vm_group\":\"corp\",\"bytes_per_day\":100}]}",
+      "policy.quotas[0]: 200 bytes per day for vm group \"bench\" "
+      "exceeds the 100 of its ancestor group \"corp\"" },
+    { "{\"vm_groups\":[{\"name\":\"corp\"}],\"quotas\":["
+      "{\"vm_group\":\"all\",\"bytes_per_day\":50},"
+      "{\"vm_group\":\"corp\",\"bytes_per_day\":100}]}",
+      "policy.quotas[1]: 100 bytes per day for vm group \"corp\" "
+      "exceeds the 50 of its parent group \"all\"" },
+    { "{\"user_groups\":[{\"name\":\"staff\"},"
+      "{\"name\":\"interns\",\"parent\":\"staff\"}],"
+      "\"users\":[{\"name\":\"alice\",\"groups\":[\"interns\"]}],"
+      "\"quotas\":[{\"user_group\":\"staff\",\"bytes_per_day\":1000},"
+      "{\"user\":\"alice\",\"bytes_per_day\":2000}]}",
+      "policy.quotas[1]: 2000 bytes per day for user \"alice\" exceeds "
+      "the 1000 of its group \"staff\"" },
+    { "{\"user_groups\":[{\"name\":\"staff\"},{\"name\":\"ops\"}],"
+      "\"users\":[{\"name\":\"bob\",\"groups\":[\"staff\",\"ops\"]}],"
+      "\"quotas\":[{\"user_group\":\"staff\",\"bytes_per_day\":1000},"
+      "{\"user\":\"bob\",\"bytes_per_day\":700},"
+      "{\"user_group\":\"ops\",\"bytes_per_day\":600}]}",
+      "policy.quotas[1]: 700 bytes per day for user \"bob\" exceeds "
+      "the 600 of its group \"ops\"" },
+    { "{\"users\":[{\"name\":\"alice\"}],\"quotas\":["
+      "{\"user_group\":\"everyone\",\"bytes_per_day\":5000},"
+      "{\"user\":\"carol\",\"bytes_per_day\":6000}]}",
+      "policy.quotas[1]: 6000 bytes per day for user \"carol\" exceeds "
+      "the 5000 of its group \"everyone\"" },
+    { "{\"vm_groups\":[{\"name\":\"corp\"},"
+      "{\"name\":\"lab\",\"parent\":\"corp\"}],"
+      "\"vms\":[{\"uuid\":\"22222222-0000-4000-8000-000000000001\","
+      "\"name\":\"vm-a\",\"group\":\"lab\"}],\"quotas\":["
+      "{\"vm_group\":\"lab\",\"bytes_per_day\":300},"
+      "{\"vm\":\"22222222-0000-4000-8000-000000000001\","
+      "\"bytes_per_day\":400}]}",
+      "policy.quotas[1]: 400 bytes per day for vm "
+      "\"22222222-0000-4000-8000-000000000001\" exceeds the 300 of its "
+      "group \"lab\"" },
+    { "{\"quotas\":[{\"vm\":\"vm-z\",\"bytes_per_day\":400},"
+      "{\"vm_group\":\"all\",\"bytes_per_day\":300}]}",
+      "policy.quotas[0]: 400 bytes per day for vm \"vm-z\" exceeds the "
+      "300 of its group \"all\"" },
 };
 
 static void
@@ -490,6 +607,159 @@ test_index_app_protocols(void **state)
     json_object_put(doc);
 }
 
+/* The indexes policy_quotas_for() reports, in order: "2 1 0 3". */
+struct quota_hits {
+    char text[128];
+};
+
+static void
+add_quota_hit(size_t index, void *hits_)
+{
+    struct quota_hits *hits = hits_;
+    size_t len = strlen(hits->text);
+    snprintf(hits->text + len, sizeof hits->text - len, "%s%zu",
+             len ? " " : "", index);
+}
+
+static void
+check_quotas_for(const struct policy *p, const char *vm_uuid,
+                 const char *vm_name, const char *user, const char *product,
+                 const char *app_path, const char *want)
+{
+    struct quota_hits hits = { "" };
+    policy_quotas_for(p, vm_uuid, vm_name, user, product, app_path,
+                      add_quota_hit, &hits);
+    assert_string_equal(hits.text, want);
+}
+
+/* Which quotas apply to a connection: the user's own, the user's groups
+ * up to "everyone" (each once, whatever the order of the user's groups),
+ * the VM's own, its groups up to "all", and an app quota by product
+ * (ignoring case), file name or path (exactly), each once. */
+static void
+test_quotas(void **state)
+{
+    (void) state;
+    static const char text[] =
+        "{\"vm_groups\":[{\"name\":\"corp\"},"
+        "{\"name\":\"lab\",\"parent\":\"corp\"}],"
+        "\"vms\":[{\"uuid\":\"22222222-0000-4000-8000-00000000000a\","
+        "\"name\":\"vm-a\",\"group\":\"lab\"}],"
+        "\"user_groups\":[{\"name\":\"staff\"},"
+        "{\"name\":\"interns\",\"parent\":\"staff\"}],"
+        "\"users\":[{\"name\":\"alice\",\"groups\":[\"interns\"]},"
+        "{\"name\":\"bob\",\"groups\":[\"staff\"]},"
+        "{\"name\":\"dave\",\"groups\":[\"staff\",\"interns\"]},"
+        "{\"name\":\"erin\",\"groups\":[\"interns\",\"staff\"]}],"
+        "\"quotas\":["
+        "{\"user_group\":\"staff\",\"bytes_per_day\":1000,"
+        "\"action\":\"block\"},"
+        "{\"user_group\":\"interns\",\"bytes_per_day\":500},"
+        "{\"vm_group\":\"corp\",\"bytes_per_day\":0,"
+        "\"action\":\"block\"},"
+        "{\"user\":\"alice\",\"bytes_per_day\":400,\"notify\":true},"
+        "{\"user_group\":\"everyone\",\"bytes_per_day\":5000},"
+        "{\"vm_group\":\"lab\",\"bytes_per_day\":300},"
+        "{\"app\":\"curl\",\"bytes_per_day\":100},"
+        "{\"vm\":\"vm-a\",\"bytes_per_day\":250}]}";
+    static const char uuid[] = "22222222-0000-4000-8000-00000000000a";
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    if (error) {
+        fail_msg("%s", error);
+    }
+
+    /* The zero quota on "corp" is not listed. */
+    assert_int_equal(policy_n_quotas(p), 7);
+    static const struct {
+        enum policy_quota_kind kind;
+        const char *kind_name, *subject;
+        int64_t bytes;
+        bool block, notify;
+    } want[] = {
+        { POLICY_QUOTA_USER_GROUP, "user_group", "staff", 1000, true, false },
+        { POLICY_QUOTA_USER_GROUP, "user_group", "interns", 500, false,
+          false },
+        { POLICY_QUOTA_USER, "user", "alice", 400, false, true },
+        { POLICY_QUOTA_USER_GROUP, "user_group", "everyone", 5000, false,
+          false },
+        { POLICY_QUOTA_VM_GROUP, "vm_group", "lab", 300, false, false },
+        { POLICY_QUOTA_APP, "app", "curl", 100, false, false },
+        { POLICY_QUOTA_VM, "vm", "vm-a", 250, false, false },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        const struct policy_quota *q = policy_quota_at(p, i);
+        assert_non_null(q);
+        assert_int_equal(q->kind, want[i].kind);
+        assert_string_equal(policy_quota_kind_name(q->kind),
+                            want[i].kind_name);
+        assert_string_equal(q->subject, want[i].subject);
+        assert_int_equal(q->bytes_per_day, want[i].bytes);
+        assert_int_equal(q->block, want[i].block);
+        assert_int_equal(q->notify, want[i].notify);
+    }
+    assert_null(policy_quota_at(p, 7));
+
+    /* alice: herself, interns, staff, everyone; the VM, lab; curl by
+     * product. */
+    check_quotas_for(p, uuid, "vm-a", "alice", "curl", "/opt/x/fetch",
+                     "2 1 0 3 6 4 5");
+    /* bob, on no known VM: staff, everyone; curl by file name. */
+    check_quotas_for(p, NULL, NULL, "bob", "", "/usr/bin/curl", "0 3 5");
+    /* Not listed: only "everyone" (no quota on "all", none on wget). */
+    check_quotas_for(p, "33333333-0000-4000-8000-000000000009", "vm-z",
+                     "carol", "wget", "/usr/bin/wget", "3");
+    check_quotas_for(p, NULL, NULL, NULL, NULL, NULL, "3");
+
+    /* The VM by name, by uuid in either case, by uuid with another name:
+     * the same quotas. */
+    check_quotas_for(p, NULL, "vm-a", NULL, "", "", "3 6 4");
+    check_quotas_for(p, "", "vm-a", NULL, "", "", "3 6 4");
+    check_quotas_for(p, uuid, NULL, NULL, "", "", "3 6 4");
+    check_quotas_for(p, "22222222-0000-4000-8000-00000000000A", NULL, NULL,
+                     "", "", "3 6 4");
+    check_quotas_for(p, uuid, "vm-b", NULL, "", "", "3 6 4");
+    /* An unknown uuid with the VM's name is the VM, as in decisions. */
+    check_quotas_for(p, "22222222-0000-4000-8000-00000000000b", "vm-a",
+                     NULL, "", "", "3 6 4");
+    /* Another VM: "all" only, which has no quota. */
+    check_quotas_for(p, "22222222-0000-4000-8000-00000000000b", "vm-b",
+                     NULL, "", "", "3");
+
+    /* Shared ancestors once, whichever group comes first. */
+    check_quotas_for(p, NULL, NULL, "dave", "", "", "0 3 1");
+    check_quotas_for(p, NULL, NULL, "erin", "", "", "1 0 3");
+
+    /* One app quota matched three ways is reported once; the file name
+     * and the path compare exactly. */
+    check_quotas_for(p, NULL, NULL, NULL, "CURL", "/usr/bin/curl", "3 5");
+    check_quotas_for(p, NULL, NULL, NULL, "", "/usr/bin/Curl", "3");
+    check_quotas_for(p, NULL, NULL, NULL, "", "curl", "3 5");
+    policy_unref(p);
+
+    /* A quota on an unlisted VM, by uuid (any case) or by name; an app
+     * quota by path. */
+    static const char text2[] =
+        "{\"quotas\":[{\"vm\":\"33333333-0000-4000-8000-00000000000B\","
+        "\"bytes_per_day\":7},{\"vm\":\"vm-z\",\"bytes_per_day\":8},"
+        "{\"app\":\"/opt/x/fetch\",\"bytes_per_day\":9}]}";
+    assert_null(policy_compile(text2, strlen(text2), &p));
+    check_quotas_for(p, "33333333-0000-4000-8000-00000000000b", "vm-y",
+                     NULL, "", "", "0");
+    check_quotas_for(p, "33333333-0000-4000-8000-00000000000c", "vm-z",
+                     NULL, "", "/opt/x/fetch", "1 2");
+    check_quotas_for(p, "33333333-0000-4000-8000-00000000000B", "vm-z",
+                     NULL, "", "/usr/bin/fetch", "0 1");
+    policy_unref(p);
+
+    /* No quotas: nothing applies. */
+    assert_null(policy_compile("{}", 2, &p));
+    assert_int_equal(policy_n_quotas(p), 0);
+    assert_null(policy_quota_at(p, 0));
+    check_quotas_for(p, uuid, "vm-a", "alice", "curl", "/usr/bin/curl", "");
+    policy_unref(p);
+}
+
 int
 main(void)
 {
@@ -499,6 +769,7 @@ main(void)
         cmocka_unit_test(test_index_bounds_work),
         cmocka_unit_test(test_system_settings),
         cmocka_unit_test(test_index_app_protocols),
+        cmocka_unit_test(test_quotas),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

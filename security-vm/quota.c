@@ -1,0 +1,247 @@
+/* appfw-secd's quota usage.  See quota.h. */
+#include "quota.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/strmap.h"
+#include "common/util.h"
+#include "policy.h"
+#include "store.h"
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* One subject's day. */
+struct usage {
+    int64_t bytes;
+    bool violated;
+    char *rule;                 /* "quota:KIND:SUBJECT" */
+};
+
+struct quota {
+    int64_t day;                /* UTC days since the epoch. */
+    struct strmap usage;        /* "KIND:SUBJECT" -> struct usage */
+};
+
+static void
+usage_free(void *u_)
+{
+    struct usage *u = u_;
+    free(u->rule);
+    free(u);
+}
+
+struct quota *
+quota_create(void)
+{
+    struct quota *qs = xcalloc(1, sizeof *qs);
+    strmap_init(&qs->usage);
+    return qs;
+}
+
+void
+quota_destroy(struct quota *qs)
+{
+    if (qs) {
+        strmap_destroy(&qs->usage, usage_free);
+        free(qs);
+    }
+}
+
+void
+quota_day(int64_t now_ms, char day[11])
+{
+    time_t t = now_ms / 1000;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, 11, "%Y-%m-%d", &tm);
+}
+
+/* A new day starts from nothing. */
+static void
+roll(struct quota *qs, int64_t now_ms)
+{
+    int64_t day = now_ms / DAY_MS;
+    if (day != qs->day) {
+        strmap_clear(&qs->usage, usage_free);
+        qs->day = day;
+    }
+}
+
+static struct usage *
+usage_of(struct quota *qs, const struct policy_quota *q)
+{
+    char *key = xasprintf("%s:%s", policy_quota_kind_name(q->kind),
+                          q->subject);
+    struct usage *u = strmap_find(&qs->usage, key);
+    if (!u) {
+        u = xcalloc(1, sizeof *u);
+        u->rule = xasprintf("quota:%s", key);
+        strmap_add(&qs->usage, key, u);
+    }
+    free(key);
+    return u;
+}
+
+struct add_ctx {
+    struct quota *qs;
+    struct policy *policy;
+    int64_t bytes, now_ms;
+    quota_violation_cb *cb;     /* NULL: mark only (rebuild). */
+    void *aux;
+};
+
+static void
+add_one(size_t i, void *ctx_)
+{
+    struct add_ctx *c = ctx_;
+    const struct policy_quota *q = policy_quota_at(c->policy, i);
+    struct usage *u = usage_of(c->qs, q);
+    u->bytes += c->bytes;
+    if (c->cb && !u->violated && u->bytes > q->bytes_per_day) {
+        u->violated = true;
+        char day[11];
+        quota_day(c->now_ms, day);
+        c->cb(q, u->bytes, day, c->aux);
+    }
+}
+
+static void
+for_traffic(struct policy *policy, const struct quota_traffic *t,
+            void (*cb)(size_t, void *), void *aux)
+{
+    policy_quotas_for(policy, t->vm_uuid, t->vm_name, t->user, t->product,
+                      t->path, cb, aux);
+}
+
+void
+quota_add(struct quota *qs, struct policy *policy, int64_t now_ms,
+          const struct quota_traffic *t, int64_t bytes,
+          quota_violation_cb *cb, void *aux)
+{
+    if (!policy || bytes <= 0 || !policy_n_quotas(policy)) {
+        return;
+    }
+    roll(qs, now_ms);
+    struct add_ctx c = {
+        .qs = qs, .policy = policy, .bytes = bytes, .now_ms = now_ms,
+        .cb = cb, .aux = aux,
+    };
+    for_traffic(policy, t, add_one, &c);
+}
+
+static void
+rebuild_row(const char *vm, const char *app, const char *user,
+            int64_t bytes, void *ctx_)
+{
+    struct add_ctx *c = ctx_;
+    /* Statistics name a VM by name (else uuid) and an application by
+     * product (else hash or path): try both readings. */
+    struct quota_traffic t = {
+        .vm_uuid = vm, .vm_name = vm, .user = user, .product = app,
+        .path = app,
+    };
+    c->bytes = bytes;
+    if (bytes > 0) {
+        for_traffic(c->policy, &t, add_one, c);
+    }
+}
+
+static void
+note_recorded(const struct store_violation *v, void *recorded)
+{
+    char *key = xasprintf("%s:%s", v->kind, v->subject);
+    if (!strmap_find(recorded, key)) {
+        strmap_add(recorded, key, NULL);
+    }
+    free(key);
+}
+
+void
+quota_rebuild(struct quota *qs, struct policy *policy, struct store *store,
+              int64_t now_ms, quota_violation_cb *cb, void *aux)
+{
+    strmap_clear(&qs->usage, usage_free);
+    qs->day = now_ms / DAY_MS;
+    if (!policy || !policy_n_quotas(policy)) {
+        return;
+    }
+    struct add_ctx c = { .qs = qs, .policy = policy, .now_ms = now_ms };
+    store_stats_usage(store, qs->day * DAY_MS, rebuild_row, &c);
+
+    /* Quotas passed already: those recorded today were reported then;
+     * the others (a new or lowered quota) are reported now. */
+    char day[11];
+    quota_day(now_ms, day);
+    struct strmap recorded;
+    strmap_init(&recorded);
+    store_quota_violations(store, day, note_recorded, &recorded);
+    for (size_t i = 0; i < policy_n_quotas(policy); i++) {
+        const struct policy_quota *q = policy_quota_at(policy, i);
+        struct usage *u = usage_of(qs, q);
+        if (!u->violated && u->bytes > q->bytes_per_day) {
+            u->violated = true;
+            char *key = xasprintf("%s:%s", policy_quota_kind_name(q->kind),
+                                  q->subject);
+            if (!strmap_find(&recorded, key) && cb) {
+                cb(q, u->bytes, day, aux);
+            }
+            free(key);
+        }
+    }
+    strmap_destroy(&recorded, NULL);
+}
+
+struct block_ctx {
+    struct quota *qs;
+    struct policy *policy;
+    const struct policy_quota *hit;
+    int64_t used;
+    const char *rule;
+};
+
+static void
+block_one(size_t i, void *ctx_)
+{
+    struct block_ctx *c = ctx_;
+    const struct policy_quota *q = policy_quota_at(c->policy, i);
+    if (!c->hit && q->block) {
+        struct usage *u = usage_of(c->qs, q);
+        if (u->bytes > q->bytes_per_day) {
+            c->hit = q;
+            c->used = u->bytes;
+            c->rule = u->rule;
+        }
+    }
+}
+
+const char *
+quota_blocks(struct quota *qs, struct policy *policy, int64_t now_ms,
+             const struct quota_traffic *t, char *reason, size_t size)
+{
+    if (!policy || !policy_n_quotas(policy)) {
+        return NULL;
+    }
+    roll(qs, now_ms);
+    struct block_ctx c = { .qs = qs, .policy = policy };
+    for_traffic(policy, t, block_one, &c);
+    if (!c.hit) {
+        return NULL;
+    }
+    snprintf(reason, size, "the quota of %s \"%s\" is used up today: "
+             "%"PRId64" bytes of %"PRId64" per day (the quota blocks)",
+             policy_quota_kind_name(c.hit->kind), c.hit->subject, c.used,
+             c.hit->bytes_per_day);
+    return c.rule;
+}
+
+int64_t
+quota_used(struct quota *qs, int64_t now_ms, const struct policy_quota *q)
+{
+    roll(qs, now_ms);
+    return usage_of(qs, q)->bytes;
+}
