@@ -140,6 +140,7 @@ make_addr(int family, const char *addr, uint16_t port,
 struct child {
     pid_t pid;
     int fd;                     /* Reads the child's result. */
+    int go;                     /* Closed to let the child exit. */
 };
 
 struct result {
@@ -148,15 +149,19 @@ struct result {
     int64_t ms;                 /* How long the call took. */
 };
 
-/* Forks a child that connects (TCP) or sends (UDP) to 'addr' 'port'. */
+/* Forks a child that connects (TCP) or sends (UDP) to 'addr' 'port'.  It
+ * keeps its socket until finish(): a UDP sendto() returns before the
+ * queued packet is decided, and the test must still find the socket. */
 static struct child
 start(int family, int type, const char *addr, uint16_t port)
 {
-    int p[2];
+    int p[2], go[2];
     assert_int_equal(pipe(p), 0);
+    assert_int_equal(pipe(go), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (!pid) {
+        close(go[1]);
         struct result r = { 0 };
         int fd = socket(family, type, 0);
         struct sockaddr_storage ss;
@@ -170,10 +175,14 @@ start(int family, int type, const char *addr, uint16_t port)
         r.ms = time_mono_ms() - t0;
         r.error = rc < 0 ? errno : 0;
         getsockopt(fd, SOL_SOCKET, SO_COOKIE, &r.cookie, &clen);
-        _exit(write(p[1], &r, sizeof r) == sizeof r ? 0 : 1);
+        bool ok = write(p[1], &r, sizeof r) == sizeof r;
+        char byte;
+        ok = read(go[0], &byte, 1) == 0 && ok;     /* Until finish(). */
+        _exit(ok ? 0 : 1);
     }
     close(p[1]);
-    return (struct child) { .pid = pid, .fd = p[0] };
+    close(go[0]);
+    return (struct child) { .pid = pid, .fd = p[0], .go = go[1] };
 }
 
 static struct result
@@ -182,6 +191,7 @@ finish(struct child c)
     struct result r;
     assert_int_equal(read(c.fd, &r, sizeof r), sizeof r);
     close(c.fd);
+    close(c.go);
     int status;
     assert_int_equal(waitpid(c.pid, &status, 0), c.pid);
     return r;
