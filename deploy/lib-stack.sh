@@ -7,8 +7,8 @@
 #   run     a scratch directory of its own (removed by the caller)
 #   tag     a unique suffix for names (bridges, namespaces, domains)
 #
-# and calls stack_cleanup on exit.  Uses tests/switchd/lib-ovs.sh and
-# tests/agent/lib-agent.sh (stop_pid).
+# and calls stack_cleanup on exit.  Uses tests/switchd/lib-ovs.sh (retry,
+# appfw_converged) and tests/agent/lib-agent.sh (stop_pid).
 #
 # appfw-secd runs on the host by default (stack_secd).  stack_secvm runs
 # it in the security VM instead, on a management network in the network
@@ -49,6 +49,12 @@ stack_ctl() {
         "$@"
 }
 stack_virsh() { virsh -q -c $stack_uri "$@"; }
+# Whether appfw-secd, appfw-switchd or libvirtd answers.
+stack_secd_up() { stack_ctl health >/dev/null 2>&1; }
+stack_switchd_up() {
+    stack_appctl appfw/connection-status >/dev/null 2>&1
+}
+stack_libvirtd_up() { stack_virsh version >/dev/null 2>&1; }
 
 # Open vSwitch and the integration bridge.
 stack_ovs() {
@@ -80,11 +86,7 @@ appfw.run=secd appfw.agent=off appfw.ip=10.67.0.2/24 appfw.gw=none" \
         -device virtio-net-pci,netdev=n0 || return 1
     ip -n "$stack_mgmt_ns" addr add 10.67.0.1/24 dev "afwm$tag" &&
         ip -n "$stack_mgmt_ns" link set "afwm$tag" up || return 1
-    for _ in $(seq 900); do
-        stack_ctl health >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    return 1
+    retry 900 0.2 stack_secd_up
 }
 
 # (Re)starts appfw-secd; its store keeps the active policy.
@@ -92,11 +94,7 @@ stack_secd_start() {
     "$build/security-vm/appfw-secd" --rundir "$run" --db "$run/secd.db" \
         --appid-db "$stack_appid_db" --log-file "$run/secd.log" \
         --flow-url "ipc://$run/switchd-flow.sock" 2>>"$run/secd.stderr" &
-    for _ in $(seq 50); do
-        stack_ctl health >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    retry 50 0.1 stack_secd_up
 }
 
 # Restarts appfw-secd, or appfw-switchd, as an operator would.
@@ -111,16 +109,7 @@ stack_restart_switchd() {
 
 # Waits (10 s at most) until switchd has every desired flow on the switch.
 stack_converged() {
-    for _ in $(seq 100); do
-        stack_appctl appfw/connection-status 2>/dev/null | head -1 |
-            awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "=");
-                   v[kv[1]] = kv[2] } }
-                 END { exit !(v["desired"] == v["installed"] &&
-                              v["pending"] == 0 && v["in_flight"] == "no") }' &&
-            return 0
-        sleep 0.1
-    done
-    return 1
+    retry 100 0.1 appfw_converged "$run/appfw-switchd.ctl"
 }
 
 stack_switchd() {
@@ -130,11 +119,7 @@ stack_switchd() {
         --ovs-rundir "$ovs" --bridge "$stack_br" --log-file "$run/switchd.log" \
         --stats-interval 2 --decide-url "ipc://$run/secd-decide.sock" \
         $stack_switchd_args 2>>"$run/switchd.stderr" &
-    for _ in $(seq 50); do
-        stack_appctl appfw/connection-status >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    retry 50 0.1 stack_switchd_up
 }
 
 # libvirtd and virtlogd, with appfw's hook pointed at this switchd.
@@ -167,11 +152,7 @@ stack_libvirtd() {
     stack_virtlogd_pid=$!
     libvirtd -p "$run/libvirtd.pid" >"$run/libvirtd.log" 2>&1 &
     stack_libvirtd_pid=$!
-    for _ in $(seq 100); do
-        stack_virsh version >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    retry 100 0.1 stack_libvirtd_up
 }
 
 # A namespace "VM" on the bridge: name $1, address $2 (CIDR), MAC $3.

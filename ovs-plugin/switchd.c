@@ -1134,16 +1134,14 @@ vm_by_ofport(const struct switchd *sd, int ofport)
 /* A VM without an agent opened a connection: ask secd, holding the packet
  * (one question per connection; retransmissions meanwhile are dropped). */
 static void
-ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
+ask_secd(struct switchd *sd, struct vm *vm, const struct tuple *t,
+         const struct ofctrl_packet_in *pin)
 {
-    struct vm *vm = vm_by_ofport(sd, pin->in_port);
-    struct tuple t;
-    if (!vm || vm->mode != FLOWGEN_NOAGENT
-        || !tuple_parse_eth(pin->packet, pin->len, &t)) {
+    if (vm->mode != FLOWGEN_NOAGENT) {
         return;
     }
-    char *key = xasprintf("%s %d %s %d %s %d", vm->uuid, t.proto, t.src,
-                          t.src_port, t.dst, t.dst_port);
+    char *key = xasprintf("%s %d %s %d %s %d", vm->uuid, t->proto, t->src,
+                          t->src_port, t->dst, t->dst_port);
     if (shash_find(&sd->asks, key)) {
         free(key);
         return;
@@ -1166,21 +1164,21 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
     ask->packet = xmemdup(pin->packet, pin->len);
     ask->len = pin->len;
     ask->in_port = pin->in_port;
-    ask->tuple = t;
+    ask->tuple = *t;
     shash_add(&sd->asks, key, NULL);
 
     struct json_object *msg = msg_create(MSG_DECIDE);
     msg_put_int(msg, "id", sd->next_cookie + 1);
     msg_put_string(msg, "event", "connect");
-    msg_put_string(msg, "protocol", t.proto == 6 ? "tcp" : "udp");
+    msg_put_string(msg, "protocol", t->proto == 6 ? "tcp" : "udp");
     msg_put_string(msg, "direction", "outbound");
     struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", t.src);
-    msg_put_int(local, "port", t.src_port);
+    msg_put_string(local, "address", t->src);
+    msg_put_int(local, "port", t->src_port);
     json_object_object_add(msg, "local", local);
     struct json_object *remote = json_object_new_object();
-    msg_put_string(remote, "address", t.dst);
-    msg_put_int(remote, "port", t.dst_port);
+    msg_put_string(remote, "address", t->dst);
+    msg_put_int(remote, "port", t->dst_port);
     json_object_object_add(msg, "remote", remote);
     json_object_object_add(msg, "agent", json_object_new_boolean(false));
     vm->decides++;
@@ -1198,14 +1196,10 @@ ask_secd(struct switchd *sd, const struct ofctrl_packet_in *pin)
  * reset, a few times a second at most (so that a flow the switch lost
  * cannot make a loop). */
 static bool
-repunt(struct switchd *sd, const struct ofctrl_packet_in *pin)
+repunt(struct switchd *sd, struct vm *vm, const struct tuple *t,
+       const struct ofctrl_packet_in *pin)
 {
-    struct vm *vm = vm_by_ofport(sd, pin->in_port);
-    struct tuple t;
-    if (!vm || !tuple_parse_eth(pin->packet, pin->len, &t)) {
-        return false;
-    }
-    struct allow *al = vm_find_allow(sd, vm, &t);
+    struct allow *al = vm_find_allow(sd, vm, t);
     if (!al || al->seqno > ofctrl_acked_seqno(sd->ofctrl)) {
         return false;
     }
@@ -1227,14 +1221,20 @@ static void
 packet_in(void *sd_, const struct ofctrl_packet_in *pin)
 {
     struct switchd *sd = sd_;
-    if ((pin->punt == FLOWGEN_PUNT_ASK || pin->punt == FLOWGEN_PUNT_RESET)
-        && repunt(sd, pin)) {
+    if (pin->punt != FLOWGEN_PUNT_ASK && pin->punt != FLOWGEN_PUNT_RESET) {
+        return;
+    }
+    /* The VM and connection, read once for both kinds of punt. */
+    struct vm *vm = vm_by_ofport(sd, pin->in_port);
+    struct tuple t;
+    bool parsed = vm && tuple_parse_eth(pin->packet, pin->len, &t);
+    if (parsed && repunt(sd, vm, &t, pin)) {
         return;
     }
     if (pin->punt == FLOWGEN_PUNT_ASK) {
-        ask_secd(sd, pin);
-        return;
-    } else if (pin->punt != FLOWGEN_PUNT_RESET) {
+        if (parsed) {
+            ask_secd(sd, vm, &t, pin);
+        }
         return;
     }
     uint8_t rst[RESET_MAX_LEN];

@@ -316,7 +316,8 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
     if (!error && who->level == ADMIN_MANAGER) {
         /* Only rules, and only those of its groups. */
         json_object_object_foreach(new, key, v) {
-            if (!error && strcmp(key, "rules") && !same(v, doc_get(old, key))) {
+            if (!error && strcmp(key, "rules")
+                && !same(v, doc_get(old, key))) {
                 error = xasprintf("not authorized: a manager changes only "
                                   "rules of the groups it owns, not \"%s\"",
                                   key);
@@ -354,26 +355,6 @@ admin_check_policy_change(const struct admin_who *who, const char *old_text,
     json_object_put(old);
     json_object_put(new);
     return error;
-}
-
-/* Replies. */
-
-static struct json_object *
-reply_ok(void)
-{
-    struct json_object *r = json_object_new_object();
-    json_object_object_add(r, "ok", json_object_new_boolean(true));
-    return r;
-}
-
-static struct json_object *
-reply_error(char *text)         /* Takes 'text'. */
-{
-    struct json_object *r = json_object_new_object();
-    json_object_object_add(r, "ok", json_object_new_boolean(false));
-    json_object_object_add(r, "error", json_object_new_string(text));
-    free(text);
-    return r;
 }
 
 /* Accounts. */
@@ -416,37 +397,37 @@ account_add(struct secd *d, const struct admin_who *who,
         printable = printable && (unsigned char) *c > ' ' && *c != 0x7f;
     }
     if (!*name || strlen(name) > 64 || !printable) {
-        return reply_error(xstrdup("account.add: a name is 1..64 bytes "
+        return console_error_reply("account.add: a name is 1..64 bytes "
                                    "without spaces or control "
-                                   "characters"));
+                                   "characters");
     }
     if (!level_from_name(level, &l)) {
-        return reply_error(xasprintf("account.add: level \"%.40s\" is not "
-                                     "system-admin, admin, manager or "
-                                     "none", level));
+        return console_error_reply("account.add: level \"%.40s\" is not "
+                                   "system-admin, admin, manager or "
+                                   "none", level);
     }
     if (!*unix_user && !token) {
-        return reply_error(xstrdup("account.add: give a unix user (local "
-                                   "console) or a token (remote), or both"));
+        return console_error_reply("account.add: give a unix user (local "
+                                   "console) or a token (remote), or both");
     }
     if (!strcmp(name, "root") || !strcmp(name, "bootstrap")) {
-        return reply_error(xasprintf("account.add: \"%s\" is built in",
-                                     name));
+        return console_error_reply("account.add: \"%s\" is built in",
+                                   name);
     }
     bool exists = false;
     int ferr = store_account_find(d->store, STORE_ACCOUNT_NAME, name, found,
                                   &exists);
     if (ferr && ferr != ENOENT) {
-        return reply_error(xasprintf("account.add: %s",
-                                     store_last_error(d->store)));
+        return console_error_reply("account.add: %s",
+                                   store_last_error(d->store));
     }
     if (exists) {
-        return reply_error(xasprintf("account.add: account %s exists "
-                                     "(remove it first)", name));
+        return console_error_reply("account.add: account %s exists "
+                                   "(remove it first)", name);
     }
     struct json_object *groups = msg_get(rq, "groups");
     if (groups && !json_object_is_type(groups, json_type_array)) {
-        return reply_error(xstrdup("account.add: groups is a list"));
+        return console_error_reply("account.add: groups is a list");
     }
     size_t n_groups = groups ? json_object_array_length(groups) : 0;
     for (size_t i = 0; i < n_groups; i++) {
@@ -455,20 +436,20 @@ account_add(struct secd *d, const struct admin_who *who,
                         ? json_object_get_string(gj) : NULL;
         if (!g || !((!strncmp(g, "vm:", 3) && g[3])
                     || (!strncmp(g, "user:", 5) && g[5]))) {
-            return reply_error(xasprintf("account.add: groups[%zu]: write "
-                                         "vm:NAME or user:NAME", i));
+            return console_error_reply("account.add: groups[%zu]: write "
+                                       "vm:NAME or user:NAME", i);
         }
     }
     if (l == ADMIN_MANAGER && !n_groups) {
-        return reply_error(xstrdup("account.add: a manager owns at least "
+        return console_error_reply("account.add: a manager owns at least "
                                    "one group (--group vm:NAME or "
-                                   "user:NAME)"));
+                                   "user:NAME)");
     }
     char hex[SHA256_LEN * 2 + 1] = "";
     if (token) {
         if (strlen(token) < 16) {
-            return reply_error(xstrdup("account.add: a token has at least "
-                                       "16 characters"));
+            return console_error_reply("account.add: a token has at least "
+                                       "16 characters");
         }
         token_hash(token, hex);
     }
@@ -480,15 +461,15 @@ account_add(struct secd *d, const struct admin_who *who,
         .created = time_wall_ms() / 1000, .created_by = who->name,
     };
     if (store_account_put(d->store, &a)) {
-        return reply_error(xasprintf("account.add: %s",
-                                     store_last_error(d->store)));
+        return console_error_reply("account.add: %s",
+                                   store_last_error(d->store));
     }
     char *detail = xasprintf("%s level=%s unix_user=%s token=%s groups=%s",
                              name, level, *unix_user ? unix_user : "-",
                              token ? "yes" : "no", a.groups);
     store_change_add(d->store, who->name, "account.add", detail);
     free(detail);
-    return reply_ok();
+    return console_ok_reply();
 }
 
 static struct json_object *
@@ -497,14 +478,14 @@ account_remove(struct secd *d, const struct admin_who *who,
 {
     const char *name = msg_get_string(rq, "name", "");
     int error = store_account_delete(d->store, name);
-    if (error) {
-        return reply_error(error == ENOENT
-                           ? xasprintf("account.remove: no account %s", name)
-                           : xasprintf("account.remove: %s",
-                                       store_last_error(d->store)));
+    if (error == ENOENT) {
+        return console_error_reply("account.remove: no account %s", name);
+    } else if (error) {
+        return console_error_reply("account.remove: %s",
+                                   store_last_error(d->store));
     }
     store_change_add(d->store, who->name, "account.remove", name);
-    return reply_ok();
+    return console_ok_reply();
 }
 
 /* Edits of the active policy document. */
@@ -526,8 +507,8 @@ edit_policy(struct secd *d, const struct admin_who *who, const char *cmd,
         store_policy_clear(&p);
     } else if (error0 != ENOENT) {
         /* Starting from nothing would drop the whole policy. */
-        return reply_error(xasprintf("%s: %s", cmd,
-                                     store_last_error(d->store)));
+        return console_error_reply("%s: %s", cmd,
+                                   store_last_error(d->store));
     }
     if (!json_object_is_type(doc, json_type_object)) {
         json_object_put(doc);
@@ -537,7 +518,7 @@ edit_policy(struct secd *d, const struct admin_who *who, const char *cmd,
     char *error = edit(doc, rq, &comment);
     struct json_object *r;
     if (error) {
-        r = reply_error(xasprintf("%s: %s", cmd, error));
+        r = console_error_reply("%s: %s", cmd, error);
         free(error);
     } else {
         const char *text = json_object_to_json_string_ext(
@@ -545,14 +526,14 @@ edit_policy(struct secd *d, const struct admin_who *who, const char *cmd,
         int64_t version;
         error = secd_activate(d, text, who->name, comment, &version);
         if (error) {
-            r = reply_error(xasprintf("%s: %s", cmd, error));
+            r = console_error_reply("%s: %s", cmd, error);
             free(error);
         } else {
             char *detail = xasprintf("%s (policy version %lld)", comment,
                                      (long long) version);
             store_change_add(d->store, who->name, cmd, detail);
             free(detail);
-            r = reply_ok();
+            r = console_ok_reply();
             msg_put_int(r, "version", version);
         }
     }
@@ -939,7 +920,7 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
              const struct json_object *rq)
 {
     if (!strcmp(cmd, "whoami")) {
-        struct json_object *r = reply_ok();
+        struct json_object *r = console_ok_reply();
         msg_put_string(r, "name", who->name);
         msg_put_string(r, "level", level_names[who->level]);
         json_object_object_add(r, "groups", who->groups
@@ -950,9 +931,9 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
         struct json_object *list = json_object_new_array();
         if (store_account_list(d->store, add_account_json, list)) {
             json_object_put(list);
-            return reply_error(xstrdup(store_last_error(d->store)));
+            return console_error_reply("%s", store_last_error(d->store));
         }
-        struct json_object *r = reply_ok();
+        struct json_object *r = console_ok_reply();
         json_object_object_add(r, "accounts", list);
         return r;
     } else if (!strcmp(cmd, "account.add")) {
@@ -965,9 +946,9 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
         if (store_change_list(d->store, limit > 0 ? (size_t) limit : 50,
                               add_change_json, list)) {
             json_object_put(list);
-            return reply_error(xstrdup(store_last_error(d->store)));
+            return console_error_reply("%s", store_last_error(d->store));
         }
-        struct json_object *r = reply_ok();
+        struct json_object *r = console_ok_reply();
         json_object_object_add(r, "changes", list);
         return r;
     } else if (!strcmp(cmd, "quota.status")) {
@@ -980,13 +961,13 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
             msg_put_string(o, "kind", policy_quota_kind_name(q->kind));
             msg_put_string(o, "subject", q->subject);
             msg_put_int(o, "bytes_per_day", q->bytes_per_day);
-            msg_put_int(o, "used", quota_used(d->quota, now, q));
+            msg_put_int(o, "used", quota_used(d->quota, d->policy, now, i));
             msg_put_string(o, "action", q->block ? "block" : "log");
             json_object_object_add(o, "notify",
                                    json_object_new_boolean(q->notify));
             json_object_array_add(list, o);
         }
-        struct json_object *r = reply_ok();
+        struct json_object *r = console_ok_reply();
         char day[11];
         quota_day(now, day);
         msg_put_string(r, "day", day);
@@ -1001,9 +982,9 @@ admin_handle(struct secd *d, const struct admin_who *who, const char *cmd,
         if (store_quota_violations(d->store, since, add_violation_json,
                                    list)) {
             json_object_put(list);
-            return reply_error(xstrdup(store_last_error(d->store)));
+            return console_error_reply("%s", store_last_error(d->store));
         }
-        struct json_object *r = reply_ok();
+        struct json_object *r = console_ok_reply();
         json_object_object_add(r, "violations", list);
         return r;
     } else if (!strcmp(cmd, "quota.set")) {

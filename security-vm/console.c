@@ -24,19 +24,16 @@
 
 LOG_MODULE(console);
 
-static struct json_object *
-ok_reply(void)
+struct json_object *
+console_ok_reply(void)
 {
     struct json_object *r = json_object_new_object();
     json_object_object_add(r, "ok", json_object_new_boolean(true));
     return r;
 }
 
-static struct json_object *
-error_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static struct json_object *
-error_reply(const char *format, ...)
+struct json_object *
+console_error_reply(const char *format, ...)
 {
     va_list args;
     va_start(args, format);
@@ -57,16 +54,16 @@ cmd_policy_validate(struct secd *d, const struct json_object *rq)
     (void) d;
     const char *text = msg_get_string(rq, "text", NULL);
     if (!text) {
-        return error_reply("policy.validate: \"text\" missing");
+        return console_error_reply("policy.validate: \"text\" missing");
     }
     struct policy *p;
     char *error = policy_compile(text, strlen(text), &p);
     if (error) {
-        struct json_object *r = error_reply("%s", error);
+        struct json_object *r = console_error_reply("%s", error);
         free(error);
         return r;
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_int(r, "rules", (int64_t) policy_n_rules(p));
     policy_unref(p);
     return r;
@@ -80,11 +77,11 @@ activate_reply(struct secd *d, const char *text, const char *author,
     int64_t version;
     char *error = secd_activate(d, text, author, comment, &version);
     if (error) {
-        struct json_object *r = error_reply("%s", error);
+        struct json_object *r = console_error_reply("%s", error);
         free(error);
         return r;
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_int(r, "version", version);
     return r;
 }
@@ -95,7 +92,7 @@ cmd_policy_apply(struct secd *d, const struct json_object *rq,
 {
     const char *text = msg_get_string(rq, "text", NULL);
     if (!text) {
-        return error_reply("policy.apply: \"text\" missing");
+        return console_error_reply("policy.apply: \"text\" missing");
     }
     return activate_reply(d, text, author, msg_get_string(rq, "comment", ""));
 }
@@ -127,9 +124,9 @@ cmd_policy_show(struct secd *d, const struct json_object *rq)
 {
     struct store_policy p;
     if (get_version(d, msg_get_int(rq, "version", 0), &p)) {
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     json_object_object_add(r, "policy", policy_to_json(&p, true));
     store_policy_clear(&p);
     return r;
@@ -148,9 +145,9 @@ cmd_policy_history(struct secd *d, const struct json_object *rq)
     if (store_policy_history(d->store, msg_get_int(rq, "limit", 20),
                              add_history, list)) {
         json_object_put(list);
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     json_object_object_add(r, "versions", list);
     return r;
 }
@@ -224,13 +221,13 @@ cmd_policy_diff(struct secd *d, const struct json_object *rq)
 {
     struct store_policy a, b;
     if (get_version(d, msg_get_int(rq, "from", 0), &a)) {
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
     if (get_version(d, msg_get_int(rq, "to", 0), &b)) {
         store_policy_clear(&a);
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_int(r, "from", a.version);
     msg_put_int(r, "to", b.version);
     json_object_object_add(r, "changes", diff_policies(a.text, b.text));
@@ -246,9 +243,9 @@ cmd_policy_rollback(struct secd *d, const struct json_object *rq,
     int64_t target = msg_get_int(rq, "version", 0);
     struct store_policy p;
     if (target <= 0 || store_policy_get(d->store, target, &p)) {
-        return error_reply("policy.rollback: %s", target <= 0
-                           ? "give the version to go back to"
-                           : store_last_error(d->store));
+        return console_error_reply("policy.rollback: %s", target <= 0
+                                   ? "give the version to go back to"
+                                   : store_last_error(d->store));
     }
     char *comment = xasprintf("rollback to version %lld%s%s",
                               (long long) target,
@@ -297,9 +294,9 @@ cmd_decisions_query(struct secd *d, const struct json_object *rq)
     if (store_audit_query(d->store, &f, msg_get_int(rq, "limit", 50),
                           add_decision, list)) {
         json_object_put(list);
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     json_object_object_add(r, "decisions", list);
     return r;
 }
@@ -332,9 +329,9 @@ cmd_stats_top(struct secd *d, const struct json_object *rq)
                         from_ms, msg_get_int(rq, "to_ms", 0),
                         msg_get_int(rq, "limit", 10), add_top, list)) {
         json_object_put(list);
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     json_object_object_add(r, "top", list);
     return r;
 }
@@ -377,13 +374,13 @@ cmd_vm_list(struct secd *d, const struct json_object *rq)
     };
     if (store_vm_list(d->store, add_vm, &c)) {
         json_object_put(c.list);
-        return error_reply("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
     if (c.only && !json_object_array_length(c.list)) {
         json_object_put(c.list);
-        return error_reply("no vm \"%s\"", c.only);
+        return console_error_reply("no vm \"%s\"", c.only);
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     json_object_object_add(r, "vms", c.list);
     return r;
 }
@@ -396,16 +393,17 @@ cmd_appid_lookup(struct secd *d, const struct json_object *rq)
     uint8_t sha[SHA256_LEN];
     if (hex && (strlen(hex) != SHA256_HEX_LEN
                 || !digest_from_hex(hex, sha, SHA256_LEN))) {
-        return error_reply("\"%.80s\" is not a SHA-256 hash", hex);
+        return console_error_reply("\"%.80s\" is not a SHA-256 hash", hex);
     }
     if (!hex && !path) {
-        return error_reply("appid.lookup: give \"sha256\" or \"path\"");
+        return console_error_reply("appid.lookup: give \"sha256\" or "
+                                   "\"path\"");
     }
     struct appid_result a;
     if (appid_lookup(d->appid, hex ? sha : NULL, path, 0, &a)) {
-        return error_reply("%s", appid_last_error(d->appid));
+        return console_error_reply("%s", appid_last_error(d->appid));
     }
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_string(r, "match", appid_match_name(a.match));
     msg_put_int(r, "confidence", a.confidence);
     msg_put_string(r, "product", a.product);
@@ -438,18 +436,19 @@ cmd_explain(struct secd *d, const struct json_object *rq)
 {
     struct json_object *msg = msg_get(rq, "request");
     if (!json_object_is_type(msg, json_type_object)) {
-        return error_reply("explain: \"request\" missing");
+        return console_error_reply("explain: \"request\" missing");
     }
     if (!d->policy) {
-        return error_reply("explain: no policy is active");
+        return console_error_reply("explain: no policy is active");
     }
     struct appid_result app;
     struct policy_request q;
-    secd_request_from_msg(d, msg, &app, &q);
+    uint8_t sha[SHA256_LEN];
+    secd_request_from_msg(d, msg, &app, &q, sha);
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);
 
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_string(r, "verdict", v.allow ? "allow" : "deny");
     msg_put_string(r, "rule", v.rule);
     msg_put_string(r, "reason", v.reason);
@@ -473,7 +472,7 @@ cmd_explain(struct secd *d, const struct json_object *rq)
 static struct json_object *
 cmd_health(struct secd *d)
 {
-    struct json_object *r = ok_reply();
+    struct json_object *r = console_ok_reply();
     msg_put_int(r, "uptime_s", (time_mono_ms() - d->started_ms) / 1000);
     msg_put_int(r, "policy_version", d->policy_version);
     msg_put_int(r, "rules", (int64_t) policy_n_rules(d->policy));
@@ -536,8 +535,8 @@ console_handle(struct secd *d, struct rpc_request *req)
     char *refused = NULL;
 
     if (!cmd) {
-        reply = error_reply("a console request is a JSON object with "
-                            "\"cmd\"");
+        reply = console_error_reply("a console request is a JSON object with "
+                                    "\"cmd\"");
         who = (struct admin_who) { .name = NULL };
     } else if ((refused = admin_authenticate(d, req, rq, &who))
                || (refused = admin_may(&who, cmd))
@@ -546,7 +545,7 @@ console_handle(struct secd *d, struct rpc_request *req)
                    && (refused = check_change(d, &who, cmd, rq)))) {
         LOG_WARN("console refused cmd=%.64s account=%s: %s", cmd,
                  who.name ? who.name : "-", refused);
-        reply = error_reply("%s", refused);
+        reply = console_error_reply("%s", refused);
         free(refused);
     } else if ((reply = admin_handle(d, &who, cmd, rq))) {
         /* account.*, system.set, protocol.*, global.*, changes.list. */
@@ -575,7 +574,7 @@ console_handle(struct secd *d, struct rpc_request *req)
     } else if (!strcmp(cmd, "explain")) {
         reply = cmd_explain(d, rq);
     } else {
-        reply = error_reply("unknown command \"%.64s\"", cmd);
+        reply = console_error_reply("unknown command \"%.64s\"", cmd);
     }
     if (cmd && (!strcmp(cmd, "policy.apply")
                 || !strcmp(cmd, "policy.rollback"))

@@ -15,39 +15,64 @@
 
 #define DAY_MS (24LL * 3600 * 1000)
 
-/* One subject's day. */
+/* One quota's day. */
 struct usage {
     int64_t bytes;
     bool violated;
     char *rule;                 /* "quota:KIND:SUBJECT" */
 };
 
+/* The usage of each quota of 'policy', by its index, for one day: a new
+ * day or another policy starts from nothing (secd recounts at once). */
 struct quota {
     int64_t day;                /* UTC days since the epoch. */
-    struct strmap usage;        /* "KIND:SUBJECT" -> struct usage */
+    const struct policy *policy;
+    struct usage *u;
+    size_t n;
 };
 
 static void
-usage_free(void *u_)
+reset(struct quota *qs, const struct policy *policy, int64_t day)
 {
-    struct usage *u = u_;
-    free(u->rule);
-    free(u);
+    for (size_t i = 0; i < qs->n; i++) {
+        free(qs->u[i].rule);
+    }
+    free(qs->u);
+    qs->n = policy ? policy_n_quotas(policy) : 0;
+    qs->u = xcalloc(qs->n ? qs->n : 1, sizeof *qs->u);
+    for (size_t i = 0; i < qs->n; i++) {
+        const struct policy_quota *q = policy_quota_at(policy, i);
+        qs->u[i].rule = xasprintf("quota:%s:%s",
+                                  policy_quota_kind_name(q->kind),
+                                  q->subject);
+    }
+    qs->policy = policy;
+    qs->day = day;
+}
+
+/* The usage array for 'policy' on the day of 'now_ms'. */
+static struct usage *
+usage(struct quota *qs, const struct policy *policy, int64_t now_ms)
+{
+    int64_t day = now_ms / DAY_MS;
+    if (day != qs->day || policy != qs->policy) {
+        reset(qs, policy, day);
+    }
+    return qs->u;
 }
 
 struct quota *
 quota_create(void)
 {
-    struct quota *qs = xcalloc(1, sizeof *qs);
-    strmap_init(&qs->usage);
-    return qs;
+    return xcalloc(1, sizeof (struct quota));
 }
 
 void
 quota_destroy(struct quota *qs)
 {
     if (qs) {
-        strmap_destroy(&qs->usage, usage_free);
+        reset(qs, NULL, 0);
+        free(qs->u);
         free(qs);
     }
 }
@@ -59,32 +84,6 @@ quota_day(int64_t now_ms, char day[11])
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(day, 11, "%Y-%m-%d", &tm);
-}
-
-/* A new day starts from nothing. */
-static void
-roll(struct quota *qs, int64_t now_ms)
-{
-    int64_t day = now_ms / DAY_MS;
-    if (day != qs->day) {
-        strmap_clear(&qs->usage, usage_free);
-        qs->day = day;
-    }
-}
-
-static struct usage *
-usage_of(struct quota *qs, const struct policy_quota *q)
-{
-    char *key = xasprintf("%s:%s", policy_quota_kind_name(q->kind),
-                          q->subject);
-    struct usage *u = strmap_find(&qs->usage, key);
-    if (!u) {
-        u = xcalloc(1, sizeof *u);
-        u->rule = xasprintf("quota:%s", key);
-        strmap_add(&qs->usage, key, u);
-    }
-    free(key);
-    return u;
 }
 
 struct add_ctx {
@@ -100,7 +99,7 @@ add_one(size_t i, void *ctx_)
 {
     struct add_ctx *c = ctx_;
     const struct policy_quota *q = policy_quota_at(c->policy, i);
-    struct usage *u = usage_of(c->qs, q);
+    struct usage *u = &c->qs->u[i];
     u->bytes += c->bytes;
     if (c->cb && !u->violated && u->bytes > q->bytes_per_day) {
         u->violated = true;
@@ -126,7 +125,7 @@ quota_add(struct quota *qs, struct policy *policy, int64_t now_ms,
     if (!policy || bytes <= 0 || !policy_n_quotas(policy)) {
         return;
     }
-    roll(qs, now_ms);
+    usage(qs, policy, now_ms);
     struct add_ctx c = {
         .qs = qs, .policy = policy, .bytes = bytes, .now_ms = now_ms,
         .cb = cb, .aux = aux,
@@ -165,9 +164,8 @@ void
 quota_rebuild(struct quota *qs, struct policy *policy, struct store *store,
               int64_t now_ms, quota_violation_cb *cb, void *aux)
 {
-    strmap_clear(&qs->usage, usage_free);
-    qs->day = now_ms / DAY_MS;
-    if (!policy || !policy_n_quotas(policy)) {
+    reset(qs, policy, now_ms / DAY_MS);
+    if (!qs->n) {
         return;
     }
     struct add_ctx c = { .qs = qs, .policy = policy, .now_ms = now_ms };
@@ -180,17 +178,15 @@ quota_rebuild(struct quota *qs, struct policy *policy, struct store *store,
     struct strmap recorded;
     strmap_init(&recorded);
     store_quota_violations(store, day, note_recorded, &recorded);
-    for (size_t i = 0; i < policy_n_quotas(policy); i++) {
+    for (size_t i = 0; i < qs->n; i++) {
         const struct policy_quota *q = policy_quota_at(policy, i);
-        struct usage *u = usage_of(qs, q);
-        if (!u->violated && u->bytes > q->bytes_per_day) {
+        struct usage *u = &qs->u[i];
+        if (u->bytes > q->bytes_per_day) {
             u->violated = true;
-            char *key = xasprintf("%s:%s", policy_quota_kind_name(q->kind),
-                                  q->subject);
-            if (!strmap_find(&recorded, key) && cb) {
+            /* The recorded key is "KIND:SUBJECT": the rule's tail. */
+            if (!strmap_find(&recorded, u->rule + strlen("quota:")) && cb) {
                 cb(q, u->bytes, day, aux);
             }
-            free(key);
         }
     }
     strmap_destroy(&recorded, NULL);
@@ -210,7 +206,7 @@ block_one(size_t i, void *ctx_)
     struct block_ctx *c = ctx_;
     const struct policy_quota *q = policy_quota_at(c->policy, i);
     if (!c->hit && q->block) {
-        struct usage *u = usage_of(c->qs, q);
+        struct usage *u = &c->qs->u[i];
         if (u->bytes > q->bytes_per_day) {
             c->hit = q;
             c->used = u->bytes;
@@ -226,7 +222,7 @@ quota_blocks(struct quota *qs, struct policy *policy, int64_t now_ms,
     if (!policy || !policy_n_quotas(policy)) {
         return NULL;
     }
-    roll(qs, now_ms);
+    usage(qs, policy, now_ms);
     struct block_ctx c = { .qs = qs, .policy = policy };
     for_traffic(policy, t, block_one, &c);
     if (!c.hit) {
@@ -240,8 +236,9 @@ quota_blocks(struct quota *qs, struct policy *policy, int64_t now_ms,
 }
 
 int64_t
-quota_used(struct quota *qs, int64_t now_ms, const struct policy_quota *q)
+quota_used(struct quota *qs, struct policy *policy, int64_t now_ms,
+           size_t index)
 {
-    roll(qs, now_ms);
-    return usage_of(qs, q)->bytes;
+    return index < policy_n_quotas(policy)
+           ? usage(qs, policy, now_ms)[index].bytes : 0;
 }

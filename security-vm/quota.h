@@ -1,6 +1,6 @@
 /* quota: appfw-secd's daily usage of the policy's quotas (policy.h).
  *
- * Usage is counted per UTC day and per quota subject ("user:alice"), from
+ * Usage is counted per UTC day and per quota of the active policy, from
  * the traffic statistics that agents (and, for VMs without one,
  * appfw-switchd's datapath counters) report.  The first time a subject's
  * volume passes its quota in a day the caller hears of it once (to record
@@ -52,9 +52,9 @@ const char *quota_blocks(struct quota *, struct policy *, int64_t now_ms,
                          const struct quota_traffic *t, char *reason,
                          size_t reason_size);
 
-/* Bytes used today under quota 'q'. */
-int64_t quota_used(struct quota *, int64_t now_ms,
-                   const struct policy_quota *q);
+/* Bytes used today under quota 'index' of 'policy'. */
+int64_t quota_used(struct quota *, struct policy *, int64_t now_ms,
+                   size_t index);
 
 /* "YYYY-MM-DD" (UTC) of 'now_ms'. */
 void quota_day(int64_t now_ms, char day[11]);

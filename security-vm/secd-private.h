@@ -87,13 +87,17 @@ struct secd {
 
 /* console.c */
 void console_handle(struct secd *, struct rpc_request *);
+/* Console answers: {"ok": true}, or {"ok": false, "error": "..."}. */
+struct json_object *console_ok_reply(void);
+struct json_object *console_error_reply(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* secd.c, for console.c */
 struct appid_result;
 struct policy_request;
-void secd_request_from_msg(struct secd *, const struct json_object *msg,
-                           struct appid_result *,
-                           struct policy_request *);
+bool secd_request_from_msg(struct secd *, const struct json_object *msg,
+                           struct appid_result *, struct policy_request *,
+                           uint8_t sha256[32]);
 char *secd_activate(struct secd *, const char *text, const char *author,
                     const char *comment, int64_t *version);
 void secd_publish(struct secd *, struct json_object *event);

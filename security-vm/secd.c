@@ -377,14 +377,15 @@ audit_decision(struct secd *d, const struct json_object *msg,
 }
 
 /* The policy's view of decide 'msg': fills 'q', which points to 'app',
- * appid's identification of the application. */
-void
+ * appid's identification of the application, and 'sha' with the
+ * executable's hash if the message has one (returns true then). */
+bool
 secd_request_from_msg(struct secd *d, const struct json_object *msg,
-                      struct appid_result *app, struct policy_request *q)
+                      struct appid_result *app, struct policy_request *q,
+                      uint8_t sha[SHA256_LEN])
 {
     const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
     const char *path = msg_get_string(msg, "app.path", "");
-    uint8_t sha[SHA256_LEN];
     bool have_sha = sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN);
 
     /* Without an agent (appfw-switchd asking from a packet) there is no
@@ -424,6 +425,7 @@ secd_request_from_msg(struct secd *d, const struct json_object *msg,
             msg_get_string(msg, "remote.address", ""), &q->remote);
         q->remote_port = (int) msg_get_int(msg, "remote.port", 0);
     }
+    return have_sha;
 }
 
 #define MAX_USERS_PER_VM 1024
@@ -469,12 +471,10 @@ static void
 decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
 {
     int64_t id = msg_get_int(msg, "id", 0);
-    const char *sha_hex = msg_get_string(msg, "app.sha256", NULL);
     uint8_t sha[SHA256_LEN];
-    bool have_sha = sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN);
     struct appid_result app;
     struct policy_request q;
-    secd_request_from_msg(d, msg, &app, &q);
+    bool have_sha = secd_request_from_msg(d, msg, &app, &q, sha);
 
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);

@@ -456,6 +456,19 @@ test_bad_policies(void **state)
     }
 }
 
+/* Decides 'q' under 'p': the verdict must be 'allow' by rule 'rule', and
+ * no more than 'max_examined' rules may have been looked at. */
+static void
+expect_verdict(struct policy *p, const struct policy_request *q, bool allow,
+               const char *rule, size_t max_examined)
+{
+    struct policy_verdict v;
+    policy_decide(p, q, &v);
+    assert_int_equal(v.allow, allow);
+    assert_string_equal(v.rule, rule);
+    assert_true(policy_last_examined(p) <= max_examined);
+}
+
 /* With 10,000 rules each keyed by a different application, a decision
  * examines a handful of rules, not 10,000. */
 static void
@@ -486,17 +499,10 @@ test_index_bounds_work(void **state)
     };
     policy_addr_parse("10.0.0.1", &q.local);
     policy_addr_parse("10.0.0.2", &q.remote);
-    struct policy_verdict v;
-    policy_decide(p, &q, &v);
-    assert_true(v.allow);
-    assert_string_equal(v.rule, "r777");
-    assert_true(policy_last_examined(p) <= 2);
+    expect_verdict(p, &q, true, "r777", 2);
 
     q.app_path = "/usr/bin/app778";
-    policy_decide(p, &q, &v);
-    assert_false(v.allow);
-    assert_string_equal(v.rule, "r778");
-    assert_true(policy_last_examined(p) <= 2);
+    expect_verdict(p, &q, false, "r778", 2);
 
     policy_unref(p);
     json_object_put(doc);
@@ -572,36 +578,23 @@ test_index_app_protocols(void **state)
     };
     policy_addr_parse("10.0.0.1", &q.local);
     policy_addr_parse("10.0.0.2", &q.remote);
-    struct policy_verdict v;
-    policy_decide(p, &q, &v);
-    assert_true(v.allow);
-    assert_string_equal(v.rule, "r777");
-    assert_true(policy_last_examined(p) <= 2);
+    expect_verdict(p, &q, true, "r777", 2);
 
     /* Inbound: the local port is the service port. */
     q.event = POLICY_EV_ACCEPT;
     q.dir = POLICY_DIR_INBOUND;
     q.local_port = 10778;
     q.remote_port = 10777;
-    policy_decide(p, &q, &v);
-    assert_false(v.allow);
-    assert_string_equal(v.rule, "r778");
-    assert_true(policy_last_examined(p) <= 2);
+    expect_verdict(p, &q, false, "r778", 2);
 
     q.local_port = 30000;
-    policy_decide(p, &q, &v);
-    assert_true(v.allow);
-    assert_string_equal(v.rule, "high");
-    assert_true(policy_last_examined(p) <= 2);
+    expect_verdict(p, &q, true, "high", 2);
 
     q.event = POLICY_EV_SEND;
     q.proto = POLICY_PROTO_UDP;
     q.dir = POLICY_DIR_OUTBOUND;
     q.remote_port = 53;
-    policy_decide(p, &q, &v);
-    assert_true(v.allow);
-    assert_string_equal(v.rule, "global:DNS");
-    assert_int_equal(policy_last_examined(p), 0);
+    expect_verdict(p, &q, true, "global:DNS", 0);
 
     policy_unref(p);
     json_object_put(doc);

@@ -37,12 +37,7 @@ die() {
 appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
 status() { appctl appfw/connection-status | head -1; }
 field() { status | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
-converged() {
-    st=$(status)
-    d=$(echo "$st" | sed -n 's/.* desired=\([0-9]*\).*/\1/p')
-    i=$(echo "$st" | sed -n 's/.* installed=\([0-9]*\).*/\1/p')
-    [ "$d" = "$i" ] && echo "$st" | grep -q 'pending=0 in_flight=no'
-}
+converged() { appfw_converged "$run/appfw-switchd.ctl"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # CPU time (user + system, ms) a process has used so far.
 cpu_ms() {

@@ -59,6 +59,27 @@ appfw_switch_flows() {
         cookie=0xa9f0000000000000/0xffff000000000000 | grep -c 'cookie=0xa9f0'
 }
 
+# Whether appfw-switchd (control socket $1) has every desired flow on the
+# switch, with nothing pending or in flight.
+appfw_converged() {
+    ovs-appctl -t "$1" appfw/connection-status 2>/dev/null | head -1 |
+        awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+             END { exit !(v["desired"] != "" && v["desired"] == v["installed"] &&
+                          v["pending"] == 0 && v["in_flight"] == "no") }'
+}
+
+# Runs COMMAND... up to $1 times, $2 seconds apart, until it succeeds.
+retry() {
+    tries=$1
+    pause=$2
+    shift 2
+    for _ in $(seq "$tries"); do
+        "$@" && return 0
+        sleep "$pause"
+    done
+    return 1
+}
+
 # A network namespace as a test VM: namespace $1, host-side veth $2
 # (added to bridge $6 with external_ids:vm-id=$7), guest-side veth $3 with
 # MAC $4 and address $5 (CIDR).  Checksum offload is turned off in the

@@ -74,21 +74,7 @@ start_secd() {
     die "appfw-secd did not start"
 }
 # Waits until switchd says every desired flow is installed.
-converged() {
-    for _ in $(seq 100); do
-        st=$(appctl appfw/connection-status 2>/dev/null | head -1)
-        d=$(echo "$st" | sed -n 's/.* desired=\([0-9]*\).*/\1/p')
-        i=$(echo "$st" | sed -n 's/.* installed=\([0-9]*\).*/\1/p')
-        case "$st" in
-        *"in_flight=no"*"pending"*) ;;
-        esac
-        if [ -n "$d" ] && [ "$d" = "$i" ] && echo "$st" | grep -q 'pending=0 in_flight=no'; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
+converged() { retry 100 0.05 appfw_converged "$run/appfw-switchd.ctl"; }
 switch_flows() { appfw_switch_flows "$br"; }
 n_desired() {
     appctl appfw/connection-status | sed -n 's/.* desired=\([0-9]*\).*/\1/p'
