@@ -2756,7 +2756,8 @@ policy_decide(struct policy *p, const struct policy_request *q,
     /* Monitor mode (the VM group's) or simulation (the system's): a deny
      * becomes allow and log, and the reason says what would have happened.
      * One prefix only: monitor mode's, which names the group. */
-    if (!v->allow && (vg->mode == 1 || p->system.simulate)) {
+    v->enforced = vg->mode != 1 && !p->system.simulate;
+    if (!v->allow && !v->enforced) {
         char copy[sizeof v->reason_buf];
         snprintf(copy, sizeof copy, "%s", v->reason);
         if (vg->mode == 1) {

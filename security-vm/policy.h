@@ -142,6 +142,8 @@ struct policy_verdict {
     const char *restricted_by;      /* Group whose deny decided, or NULL. */
     bool log, notify;
     bool monitored;                 /* A deny turned into allow+log. */
+    bool enforced;                  /* False in monitor mode or simulation:
+                                     * a deny would only be logged. */
     int ttl;
     enum policy_granularity granularity;
     const char *vm_group;           /* The VM's group. */

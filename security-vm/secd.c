@@ -479,8 +479,9 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);
     if (v.allow && !v.monitored) {
-        /* A blocking quota used up today denies what the policy allows
-         * (simulation and monitor mode only log). */
+        /* A blocking quota used up today denies what the policy allows;
+         * in monitor mode or simulation it is logged as what would have
+         * happened, like the policy's own denials. */
         struct quota_traffic t = {
             .vm_uuid = q.vm_uuid, .vm_name = q.vm_name, .user = q.user,
             .product = app.product, .path = q.app_path,
@@ -489,11 +490,18 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
         const char *rule = quota_blocks(d->quota, d->policy, time_wall_ms(),
                                         &t, reason, sizeof reason);
         if (rule) {
-            v.allow = false;
             v.rule = rule;
             v.restricted_by = NULL;
-            snprintf(v.reason_buf, sizeof v.reason_buf, "%s", reason);
             v.reason = v.reason_buf;
+            if (v.enforced) {
+                v.allow = false;
+                snprintf(v.reason_buf, sizeof v.reason_buf, "%s", reason);
+            } else {
+                v.monitored = true;
+                v.log = policy_system(d->policy)->logging;
+                snprintf(v.reason_buf, sizeof v.reason_buf, "monitor mode "
+                         "or simulation: would have denied: %.240s", reason);
+            }
         }
     }
     d->n_decisions++;

@@ -100,6 +100,11 @@ check "lowering the parent lowers the children above it ($out)" \
 check "the change log says so" \
     has "$(ctl changes list --limit 1)" 'quota user_group:staff = 8000 bytes per day; lowered user:alice'
 check "over the lowered quota, she is blocked again" has "$(decide)" 'allow=0 deny=1'
+ctl system set simulate on >/dev/null
+check "under simulation the quota only logs: allowed" has "$(decide)" 'allow=1 deny=0'
+check "recorded by the quota's rule, as what would have happened" \
+    sh -c "'$ctl' --rundir '$run' --json decisions list --limit 1 | grep -q '\"rule\":\"quota:user:alice\".*would have denied'"
+ctl system set simulate off >/dev/null
 traffic 1
 check "a log-only quota records its violation but does not block by itself" \
     has "$(ctl quota violations)" 'user_group +staff +8000'
