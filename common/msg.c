@@ -276,6 +276,36 @@ static const struct schema_field error_fields[] = {
     SF_END
 };
 
+/* A guest's addresses and login sessions (agent -> host). */
+static const struct schema_field session_fields[] = {
+    SF_STR("user", true, 1, 256),
+    SF_STR("tty", false, 0, 64),
+    SF_STR("from", false, 0, 256),
+    SF_INT("since", false, 0, MSG_INT_MAX),
+    SF_INT("pid", false, 0, ID_MAX),
+    SF_END
+};
+
+static const struct schema_field naming_fields[] = {
+    SF_ARRAY("addresses", true, 0, 64,
+             (&(const struct schema_field)
+                  SF_KIND("address", SK_IP, true))),
+    SF_ARRAY("sessions", true, 0, 256,
+             (&(const struct schema_field)
+                  SF_OBJ("session", true, session_fields))),
+    SF_OBJ("vm", false, vm_fields),
+    SF_END
+};
+
+/* Something to tell a guest's user (host -> agent). */
+static const struct schema_field notice_fields[] = {
+    SF_STR("user", true, 0, 256),
+    SF_STR("text", true, 1, 1024),
+    SF_STR("kind", false, 0, 64),
+    SF_OBJ("vm", false, vm_fields),
+    SF_END
+};
+
 typedef char *msg_check_func(const struct json_object *);
 
 static char *decide_check(const struct json_object *);
@@ -301,6 +331,8 @@ static const struct msg_schema {
     [MSG_FLOW_INSTALL] = { "flow_install", flow_install_fields,
                            flow_install_check },
     [MSG_ACK] = { "ack", ack_fields, NULL },
+    [MSG_NAMING] = { "naming", naming_fields, NULL },
+    [MSG_NOTICE] = { "notice", notice_fields, NULL },
 };
 
 const char *

@@ -52,6 +52,8 @@ enum msg_type {
     MSG_ERROR,
     MSG_FLOW_INSTALL,
     MSG_ACK,
+    MSG_NAMING,
+    MSG_NOTICE,
     MSG_N_TYPES
 };
 

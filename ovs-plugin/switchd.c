@@ -77,6 +77,7 @@ struct vm {
     int in_flight;
     struct log_rl rl;
     unsigned long long decides, verdicts, refused;
+    unsigned long long notices;     /* Passed from secd to the agent. */
 };
 
 /* A flow_install waiting for its barrier. */
@@ -544,8 +545,8 @@ reconcile(struct switchd *sd)
 /* Flow requests from secd. */
 
 static void
-reply_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
-          const char *message)
+send_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
+         const char *message)
 {
     struct json_object *ack = msg_create(MSG_ACK);
     msg_put_int(ack, "id", id);
@@ -557,6 +558,14 @@ reply_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
                                                       JSON_C_TO_STRING_PLAIN);
     rpc_request_reply(sd->flows_rpc, req, text, strlen(text));
     json_object_put(ack);
+}
+
+/* Answers a flow_install. */
+static void
+reply_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
+          const char *message)
+{
+    send_ack(sd, req, id, ok, message);
     ok ? sd->installs++ : sd->installs_failed++;
 }
 
@@ -719,6 +728,28 @@ withdraw_allows(struct switchd *sd, const char *uuid, char **keys, size_t n)
     }
 }
 
+/* A notice from appfw-secd for a VM's user: passed to the VM's agent on
+ * its channel, without the vm object (the guest need not know how the
+ * host names it).  Acked at once: the channel is a byte stream with no
+ * answer to wait for. */
+static void
+relay_notice(struct switchd *sd, struct rpc_request *req,
+             struct json_object *msg)
+{
+    const char *uuid = msg_get_string(msg, "vm.uuid", "");
+    struct vm *vm = vm_find(sd, uuid);
+    if (!vm || !vm->relay) {
+        char *m = xasprintf("vm %s has no guest channel here", uuid);
+        send_ack(sd, req, 0, false, m);
+        free(m);
+        return;
+    }
+    json_object_object_del(msg, "vm");
+    relay_send(vm->relay, msg);
+    vm->notices++;
+    send_ack(sd, req, 0, true, NULL);
+}
+
 /* A flow_install: one approved connection, or a batch of them ("flows"),
  * acknowledged together once all are on the switch. */
 static void
@@ -727,8 +758,14 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
     struct json_object *msg;
     enum msg_type type;
     char *error = msg_parse(req->data, req->len, &msg, &type);
+    if (!error && type == MSG_NOTICE) {
+        relay_notice(sd, req, msg);
+        json_object_put(msg);
+        return;
+    }
     if (error || type != MSG_FLOW_INSTALL) {
-        char *m = error ? error : xasprintf("expected flow_install, not %s",
+        char *m = error ? error : xasprintf("expected flow_install or "
+                                            "notice, not %s",
                                             msg_type_name(type));
         reply_ack(sd, req, 0, false, m);
         free(m);
@@ -1028,6 +1065,7 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
     case MSG_FLOW_OPEN:
     case MSG_FLOW_CLOSE:
     case MSG_STATS:
+    case MSG_NAMING:
         forward(sd, vm, msg, 0, NULL);
         break;
     case MSG_VERDICT:
@@ -1604,12 +1642,13 @@ switchd_vms(const struct switchd *sd)
             relay_get_stats(vm->relay, &st);
             ds_put_format(&s, " channel=%s connected=%s connects=%llu "
                           "frames=%llu bad=%llu framing_errors=%llu "
-                          "decides=%llu verdicts=%llu refused=%llu",
+                          "decides=%llu verdicts=%llu refused=%llu "
+                          "notices=%llu",
                           relay_path(vm->relay),
                           relay_is_connected(vm->relay) ? "yes" : "no",
                           st.connects, st.frames_in, st.bad_frames,
                           st.framing_errors, vm->decides, vm->verdicts,
-                          vm->refused);
+                          vm->refused, vm->notices);
         } else {
             ds_put_cstr(&s, " channel=-");
         }

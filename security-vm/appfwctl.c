@@ -52,7 +52,8 @@ usage(FILE *out)
 "        FILTERS: --vm VM --app APP --user USER --verdict allow|deny\n"
 "  stats top [--by app|vm|user|rule] [--order connections|bytes|denials]\n"
 "            [--since SECONDS] [--limit N]\n"
-"  stats report [--by app|vm|user|rule] [--from TIME] [--to TIME]\n"
+"  stats report [--by app|vm|user|rule|site|protocol|dest]\n"
+"            [--from TIME] [--to TIME]\n"
 "            [--order ...] [--limit N] [--format table|csv|json]\n"
 "                                      totals over a time range; TIME is\n"
 "                                      YYYY-MM-DD[ HH:MM] (local), -SECONDS\n"
@@ -89,7 +90,16 @@ usage(FILE *out)
 "            [--notify]                BYTES per UTC day (k, M, G: 1000s);\n"
 "                                      lowering a group's lowers its\n"
 "                                      descendants above it\n"
-"  quota remove KIND SUBJECT\n\n"
+"  quota remove KIND SUBJECT\n"
+"  naming list                         who is logged in on which VM, at\n"
+"                                      which addresses (the naming service)\n"
+"  naming events [--limit N]           logins, logouts, addresses, newest\n"
+"                                      first\n"
+"  naming set VM [--user USER] [--address ADDR]...\n"
+"                                      an administrator's entry; it wins\n"
+"                                      over what the VM's agent reports\n"
+"  naming unset VM [--user] [--addresses]\n"
+"                                      the agent's reports apply again\n\n"
 "Options:\n"
 "  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
 "                   /run/appfw)\n"
@@ -1158,6 +1168,111 @@ cmd_quota(const struct ctl *c, int argc, char **argv)
                 "BYTES, or remove KIND SUBJECT");
 }
 
+static void
+print_naming(struct json_object *r)
+{
+    struct json_object *l = msg_get(r, "hosts");
+    printf("%-24s %-16s %-20s %s\n", "VM", "USER", "SINCE", "ADDRESSES");
+    for (size_t i = 0; i < json_object_array_length(l); i++) {
+        struct json_object *h = json_object_array_get_idx(l, i);
+        char since[32] = "-";
+        time_t t = msg_get_int(h, "since", 0);
+        struct tm tm;
+        if (t) {
+            strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S",
+                     localtime_r(&t, &tm));
+        }
+        const char *name = msg_get_string(h, "name", "");
+        char user[64];
+        snprintf(user, sizeof user, "%s%s", msg_get_string(h, "user", ""),
+                 msg_get_bool(h, "static_user", false) ? " (static)" : "");
+        printf("%-24.24s %-16.16s %-20s ",
+               *name ? name : msg_get_string(h, "uuid", ""),
+               *user ? user : "-", since);
+        struct json_object *a = msg_get(h, "addresses");
+        for (size_t j = 0; j < json_object_array_length(a); j++) {
+            printf("%s%s", j ? " " : "",
+                   json_object_get_string(json_object_array_get_idx(a, j)));
+        }
+        if (msg_get_bool(h, "static_addresses", false)) {
+            printf(" (static)");
+        }
+        if (msg_get(h, "waiting_user")) {
+            printf(" [login of %s waits for a valid address]",
+                   msg_get_string(h, "waiting_user", ""));
+        }
+        putchar('\n');
+    }
+}
+
+static int
+cmd_naming(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    argc--, argv++;
+    int code;
+    if (!strcmp(sub, "list")) {
+        struct json_object *r = call_ok(c, request("naming.list"), &code);
+        if (r) {
+            print_naming(r);
+            json_object_put(r);
+        }
+        return code;
+    } else if (!strcmp(sub, "events")) {
+        struct json_object *rq = request("naming.events");
+        const char *limit = opt(argc, argv, "--limit");
+        json_object_object_add(rq, "limit", json_object_new_int64(
+                                   limit ? atoll(limit) : 50));
+        struct json_object *r = call_ok(c, rq, &code);
+        if (r) {
+            struct json_object *l = msg_get(r, "events");
+            printf("%-20s %-8s %-24s %-16s %-40s %s\n", "TIME", "EVENT",
+                   "VM", "USER", "ADDRESS", "SOURCE");
+            for (size_t i = 0; i < json_object_array_length(l); i++) {
+                struct json_object *e = json_object_array_get_idx(l, i);
+                char when[32];
+                time_t t = msg_get_int(e, "time", 0);
+                struct tm tm;
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+                         localtime_r(&t, &tm));
+                printf("%-20s %-8s %-24.24s %-16.16s %-40s %s\n", when,
+                       msg_get_string(e, "event", ""),
+                       msg_get_string(e, "vm", ""),
+                       msg_get_string(e, "user", ""),
+                       msg_get_string(e, "address", ""),
+                       msg_get_string(e, "source", ""));
+            }
+            json_object_put(r);
+        }
+        return code;
+    } else if (!strcmp(sub, "set") && argc >= 1) {
+        struct json_object *rq = request("naming.set");
+        json_object_object_add(rq, "vm", json_object_new_string(argv[0]));
+        put_opt(rq, "user", argc, argv, "--user");
+        struct json_object *a = NULL;
+        for (int i = 1; i + 1 < argc; i++) {
+            if (!strcmp(argv[i], "--address")) {
+                if (!a) {
+                    a = json_object_new_array();
+                    json_object_object_add(rq, "addresses", a);
+                }
+                json_object_array_add(a, json_object_new_string(argv[++i]));
+            }
+        }
+        return call_print_version(c, rq, "naming entry set");
+    } else if (!strcmp(sub, "unset") && argc >= 1) {
+        struct json_object *rq = request("naming.unset");
+        json_object_object_add(rq, "vm", json_object_new_string(argv[0]));
+        json_object_object_add(rq, "user", json_object_new_boolean(
+                                   flag(argc, argv, "--user")));
+        json_object_object_add(rq, "addresses", json_object_new_boolean(
+                                   flag(argc, argv, "--addresses")));
+        return call_print_version(c, rq, "naming entry unset");
+    }
+    return fail(EXIT_USAGE, "naming: list, events, set VM [--user USER] "
+                "[--address ADDR]..., or unset VM [--user] [--addresses]");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1238,6 +1353,8 @@ main(int argc, char **argv)
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
     } else if (!strcmp(cmd, "quota")) {
         code = cmd_quota(&c, rest, args);
+    } else if (!strcmp(cmd, "naming")) {
+        code = cmd_naming(&c, rest, args);
     } else if (!strcmp(cmd, "explain")) {
         code = cmd_explain(&c, rest, args);
     } else if (!strcmp(cmd, "whoami")) {

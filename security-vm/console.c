@@ -315,16 +315,96 @@ add_top(const char *key, const struct store_counters *c, void *aux)
     json_object_array_add(aux, o);
 }
 
+/* Totals by site: each destination under the site (of the policy's site
+ * lists) it is an address of, else its host name, else the address. */
+struct site_totals {
+    struct secd *d;
+    struct strmap sums;         /* Label -> struct store_counters. */
+};
+
+static void
+add_site(const char *dest, const struct store_counters *c, void *aux)
+{
+    struct site_totals *t = aux;
+    const char *label = *dest ? secd_site_of(t->d, dest) : "";
+    struct store_counters *sum = strmap_find(&t->sums, label);
+    if (!sum) {
+        sum = xcalloc(1, sizeof *sum);
+        strmap_add(&t->sums, label, sum);
+    }
+    sum->connections += c->connections;
+    sum->denials += c->denials;
+    sum->bytes_in += c->bytes_in;
+    sum->bytes_out += c->bytes_out;
+    sum->packets_in += c->packets_in;
+    sum->packets_out += c->packets_out;
+}
+
+struct site_row {
+    const char *label;
+    const struct store_counters *c;
+    int64_t order;
+};
+
+static int
+compare_site_rows(const void *a_, const void *b_)
+{
+    const struct site_row *a = a_, *b = b_;
+    return a->order != b->order ? (a->order < b->order ? 1 : -1)
+                                : strcmp(a->label, b->label);
+}
+
+static struct json_object *
+stats_by_site(struct secd *d, const char *order, int64_t from_ms,
+              int64_t to_ms, size_t limit)
+{
+    struct site_totals t = { .d = d };
+    strmap_init(&t.sums);
+    if (store_stats_top(d->store, "dest", order, from_ms, to_ms, SIZE_MAX / 2,
+                        add_site, &t)) {
+        strmap_destroy(&t.sums, free);
+        return console_error_reply("%s", store_last_error(d->store));
+    }
+    size_t n = 0;
+    struct site_row *rows = xcalloc(t.sums.n + 1, sizeof *rows);
+    for (size_t i = 0; (i = strmap_next(&t.sums, i)) != SIZE_MAX; i++) {
+        const struct store_counters *c = t.sums.nodes[i].data;
+        rows[n++] = (struct site_row) {
+            .label = t.sums.nodes[i].key, .c = c,
+            .order = !strcmp(order, "bytes") ? c->bytes_in + c->bytes_out
+                     : !strcmp(order, "denials") ? c->denials
+                     : c->connections,
+        };
+    }
+    qsort(rows, n, sizeof *rows, compare_site_rows);
+    struct json_object *list = json_object_new_array();
+    for (size_t i = 0; i < n && i < limit; i++) {
+        add_top(rows[i].label, rows[i].c, list);
+    }
+    free(rows);
+    strmap_destroy(&t.sums, free);
+    struct json_object *r = console_ok_reply();
+    json_object_object_add(r, "top", list);
+    return r;
+}
+
 static struct json_object *
 cmd_stats_top(struct secd *d, const struct json_object *rq)
 {
     store_flush(d->store);
-    struct json_object *list = json_object_new_array();
     /* A window: "from_ms" (default: "since_s" ago) to "to_ms" (0: now). */
     int64_t since_s = msg_get_int(rq, "since_s", 3600);
     int64_t from_ms = msg_get_int(rq, "from_ms",
                                   time_wall_ms() - since_s * 1000);
-    if (store_stats_top(d->store, msg_get_string(rq, "by", "app"),
+    const char *by = msg_get_string(rq, "by", "app");
+    int64_t limit = msg_get_int(rq, "limit", 10);
+    if (!strcmp(by, "site")) {
+        return stats_by_site(d, msg_get_string(rq, "order", "connections"),
+                             from_ms, msg_get_int(rq, "to_ms", 0),
+                             limit > 0 ? (size_t) limit : 0);
+    }
+    struct json_object *list = json_object_new_array();
+    if (store_stats_top(d->store, by,
                         msg_get_string(rq, "order", "connections"),
                         from_ms, msg_get_int(rq, "to_ms", 0),
                         msg_get_int(rq, "limit", 10), add_top, list)) {
@@ -549,6 +629,8 @@ console_handle(struct secd *d, struct rpc_request *req)
         free(refused);
     } else if ((reply = admin_handle(d, &who, cmd, rq))) {
         /* account.*, system.set, protocol.*, global.*, changes.list. */
+    } else if ((reply = console_naming(d, cmd, rq, who.name))) {
+        /* naming.* */
     } else if (!strcmp(cmd, "health")) {
         reply = cmd_health(d);
     } else if (!strcmp(cmd, "policy.validate")) {

@@ -25,6 +25,7 @@ struct settings {
     char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows;
+    int site_resolve_s, reverse_dns;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -79,6 +80,11 @@ static const struct option_def defs[] = {
       "audit and statistics batch interval (the crash loss window)" },
     { "audit-max-rows", OPT_INT, "1000000", 1000, 2000000000,
       S(audit_max_rows), "audit rows kept (the oldest go first)" },
+    { "site-resolve-interval", OPT_INT, "86400", 10, 31536000,
+      S(site_resolve_s), "seconds between lookups of the host names in "
+      "the policy's site lists" },
+    { "reverse-dns", OPT_INT, "1", 0, 1, S(reverse_dns),
+      "1: look up the host names of destinations, for reports; 0: do not" },
 };
 
 static void
@@ -187,6 +193,7 @@ main(int argc, char **argv)
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
         .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
         .audit_max_rows = s.audit_max_rows,
+        .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
         .bootstrap_token_sha256 = s.bootstrap_token,
     };
     struct secd *d;

@@ -2777,3 +2777,12 @@ policy_decide(struct policy *p, const struct policy_request *q,
     v->log = v->log && p->system.logging;
     v->notify = v->notify && p->system.notify;
 }
+
+const char *
+policy_protocol_name(const struct policy *p, const struct policy_request *q)
+{
+    struct req_ctx c = { .req = q, .vm = -1, .user = -1 };
+    request_service(q, &c);
+    const struct service *s = find_service(p->protocols, p->n_protocols, &c);
+    return s ? s->rule + strlen("protocol:") : NULL;
+}

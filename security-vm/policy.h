@@ -166,6 +166,12 @@ typedef void policy_explain_cb(const char *scope, const char *rule,
 void policy_explain_last(const struct policy *, policy_explain_cb *,
                          void *aux);
 
+/* The name of the first catalogue protocol whose transport protocol and
+ * service port are the request's (see docs/policy.md), or NULL.  For
+ * reports by protocol. */
+const char *policy_protocol_name(const struct policy *,
+                                 const struct policy_request *);
+
 /* How many rules the last policy_decide() examined (for tests and the
  * benchmark: evaluation must not scan every rule). */
 size_t policy_last_examined(const struct policy *);

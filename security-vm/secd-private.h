@@ -11,7 +11,9 @@
 
 struct appid;
 struct json_object;
+struct naming;
 struct policy;
+struct resolver;
 struct rpc_client;
 struct rpc_pub;
 struct rpc_request;
@@ -64,6 +66,12 @@ struct secd {
     struct policy *policy;
     int64_t policy_version;
     struct quota *quota;        /* Today's usage of the policy's quotas. */
+    struct resolver *resolver;  /* Name lookups off this thread. */
+    struct naming *naming;      /* Who is logged in where. */
+    const char *quota_vm;       /* While counting a VM's traffic against */
+    const char *quota_user;     /* quotas: whose it is (for notices). */
+    struct strmap rdns;         /* Address text -> host name (char *; ""
+                                 * none or not known yet), for reports. */
 
     struct rpc_server *decide;
     struct rpc_server *console;
@@ -92,7 +100,18 @@ struct json_object *console_ok_reply(void);
 struct json_object *console_error_reply(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* console-naming.c: naming.* commands; NULL if 'cmd' is not one. */
+struct json_object *console_naming(struct secd *, const char *cmd,
+                                   const struct json_object *rq,
+                                   const char *account);
+
 /* secd.c, for console.c */
+/* The name to show for destination 'address' (text) in reports: its host
+ * name if known, else the address itself. */
+const char *secd_dest_name(const struct secd *, const char *address);
+/* The site to count destination 'address' under in reports: the site
+ * list name it is an address of, else secd_dest_name(). */
+const char *secd_site_of(const struct secd *, const char *address);
 struct appid_result;
 struct policy_request;
 bool secd_request_from_msg(struct secd *, const struct json_object *msg,

@@ -1,6 +1,7 @@
 /* appfw-secd's decision service.  See secd.h. */
 #include "secd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
@@ -15,9 +16,11 @@
 #include "common/loop.h"
 #include "common/msg.h"
 #include "common/util.h"
+#include "common/rpc.h"
+#include "naming.h"
 #include "policy.h"
 #include "quota.h"
-#include "common/rpc.h"
+#include "resolver.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -69,6 +72,46 @@ secd_publish(struct secd *d, struct json_object *event)
 
 /* Policies. */
 
+/* Tells the user whose traffic passed 'q' (the quota's own user, else the
+ * one whose traffic it was, else the one the naming service says is
+ * logged in there, else everyone logged in) on the VM it came from,
+ * through appfw-switchd and the VM's agent. */
+static void
+send_quota_notice(struct secd *d, const struct policy_quota *q,
+                  const char *kind, int64_t volume)
+{
+    if (!d->flows) {
+        return;
+    }
+    const char *user = q->kind == POLICY_QUOTA_USER ? q->subject
+                       : d->quota_user && *d->quota_user ? d->quota_user
+                       : naming_user_of(d->naming, d->quota_vm);
+    user = user ? user : "";
+    struct json_object *n = msg_create(MSG_NOTICE);
+    msg_put_string(n, "user", user);
+    msg_put_string(n, "kind", "quota");
+    char *text = xasprintf("appfw: the traffic quota of %s %s, %lld bytes "
+                           "per day, is used up (%lld bytes today)%s", kind,
+                           q->subject, (long long) q->bytes_per_day,
+                           (long long) volume,
+                           q->block ? "; new connections are refused until "
+                                      "the end of the day (UTC)" : "");
+    msg_put_string(n, "text", text);
+    free(text);
+    struct json_object *vm = json_object_new_object();
+    msg_put_string(vm, "uuid", d->quota_vm);
+    json_object_object_add(n, "vm", vm);
+    const char *body = json_text(n);
+    /* Its ack is not waited for: finish_flow() finds no pending flow
+     * under this cookie and drops it. */
+    if (rpc_client_send(d->flows, body, strlen(body), ++d->next_flow_id)) {
+        LOG_WARN("could not send a quota notice to vm=%s", d->quota_vm);
+    } else {
+        LOG_INFO("quota notice vm=%s user=%s", d->quota_vm, user);
+    }
+    json_object_put(n);
+}
+
 /* A quota passed for the first time today: recorded, logged, published
  * (the console's event stream shows it; "notify" says the policy wants
  * the user told). */
@@ -101,10 +144,16 @@ quota_violated(const struct policy_quota *q, int64_t volume,
                            json_object_new_int64(q->bytes_per_day));
     json_object_object_add(ev, "volume", json_object_new_int64(volume));
     json_object_object_add(ev, "block", json_object_new_boolean(q->block));
-    json_object_object_add(ev, "notify", json_object_new_boolean(
-                               q->notify && (!d->policy
-                                  || policy_system(d->policy)->notify)));
+    bool notify = q->notify && (!d->policy
+                                || policy_system(d->policy)->notify);
+    json_object_object_add(ev, "notify", json_object_new_boolean(notify));
+    if (d->quota_vm) {
+        json_object_object_add(ev, "vm", json_object_new_string(d->quota_vm));
+    }
     secd_publish(d, ev);
+    if (notify && d->quota_vm) {
+        send_quota_notice(d, q, kind, volume);
+    }
 }
 
 /* Today's usage, recounted under the (new) policy's quotas from the
@@ -318,15 +367,89 @@ remember_app_name(struct secd *d, uint32_t aid, const char *product,
     }
 }
 
+/* Reverse lookups: at most this many addresses are remembered. */
+#define RDNS_MAX 65536
+
+/* Queues a lookup of the host name of 'address' (text) unless it is known
+ * or asked for already. */
+static void
+want_rdns(struct secd *d, const char *address)
+{
+    struct policy_addr a;
+    if (!d->cfg.reverse_dns || !*address || strmap_find(&d->rdns, address)
+        || strmap_count(&d->rdns) >= RDNS_MAX
+        || !policy_addr_parse(address, &a)) {
+        return;
+    }
+    if (resolver_reverse(d->resolver, &a)) {
+        strmap_add(&d->rdns, address, xstrdup(""));
+    }
+}
+
+const char *
+secd_dest_name(const struct secd *d, const char *address)
+{
+    const char *name = strmap_find(&d->rdns, address);
+    return name && *name ? name : address;
+}
+
+const char *
+secd_site_of(const struct secd *d, const char *address)
+{
+    return secd_dest_name(d, address);
+}
+
+static void
+load_rdns(const char *address, const char *name, int64_t resolved_ms,
+          void *d_)
+{
+    struct secd *d = d_;
+    (void) resolved_ms;
+    if (!strmap_find(&d->rdns, address)) {
+        strmap_add(&d->rdns, address, xstrdup(name));
+    }
+}
+
+/* The protocol a connection is counted under in reports: the catalogue's
+ * name for it, else "tcp/443"-style (the service port). */
+static const char *
+protocol_label(const struct secd *d, const char *proto, const char *dir,
+               const char *event, int local_port, int remote_port,
+               bool has_remote, char *buf, size_t size)
+{
+    struct policy_request q = {
+        .local_port = local_port, .remote_port = remote_port,
+        .has_remote = has_remote, .event = POLICY_EV_SEND,
+    };
+    policy_proto_from_name(proto, &q.proto);
+    policy_dir_from_name(dir, &q.dir);
+    policy_event_from_name(event, &q.event);
+    const char *name = d->policy ? policy_protocol_name(d->policy, &q) : NULL;
+    if (name) {
+        return name;
+    }
+    bool inbound = q.event == POLICY_EV_LISTEN || q.event == POLICY_EV_ACCEPT
+                   || (q.event != POLICY_EV_CONNECT
+                       && q.dir == POLICY_DIR_INBOUND);
+    if (!*proto) {
+        return "";
+    }
+    if (!strcmp(proto, "icmp") || (!inbound && !has_remote)) {
+        return proto;
+    }
+    snprintf(buf, size, "%s/%d", proto, inbound ? local_port : remote_port);
+    return buf;
+}
+
 static void
 audit_decision(struct secd *d, const struct json_object *msg,
                const struct appid_result *app,
+               const struct policy_request *q,
                const struct policy_verdict *v)
 {
     const char *vm_uuid = msg_get_string(msg, "vm.uuid", "");
     const char *vm_name = msg_get_string(msg, "vm.name", "");
-    const char *user = msg_get_string(msg, "user.login",
-                                      msg_get_string(msg, "user.name", ""));
+    const char *user = q->user ? q->user : "";
     const char *path = msg_get_string(msg, "app.path", "");
     struct store_audit a = {
         .time_ms = time_wall_ms(), .vm_uuid = vm_uuid, .vm_name = vm_name,
@@ -347,8 +470,17 @@ audit_decision(struct secd *d, const struct json_object *msg,
         store_audit_add(d->store, &a);
     }
     struct store_counters c = { .connections = 1, .denials = !v->allow };
-    store_stats_add(d->store, a.time_ms, *vm_name ? vm_name : vm_uuid,
-                    *app->product ? app->product : path, user, v->rule, &c);
+    char label[32];
+    struct store_stats_key k = {
+        .vm = *vm_name ? vm_name : vm_uuid,
+        .app = *app->product ? app->product : path, .user = user,
+        .rule = v->rule, .dest = a.remote,
+        .protocol = protocol_label(d, a.protocol, a.direction, a.event,
+                                   a.local_port, a.remote_port, *a.remote,
+                                   label, sizeof label),
+    };
+    store_stats_add(d->store, a.time_ms, &k, &c);
+    want_rdns(d, a.remote);
 
     /* The console's live stream sees every decision. */
     struct json_object *ev = json_object_new_object();
@@ -476,6 +608,12 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     struct policy_request q;
     bool have_sha = secd_request_from_msg(d, msg, &app, &q, sha);
 
+    if ((!q.user || !*q.user) && !msg_get_bool(msg, "agent", true)) {
+        /* From appfw-switchd, for a VM without an agent: the naming
+         * service knows who is logged in at the packet's source. */
+        q.user = naming_user_at(d->naming, &q.local, q.vm_uuid);
+    }
+
     struct policy_verdict v;
     policy_decide(d->policy, &q, &v);
     if (v.allow && !v.monitored) {
@@ -522,7 +660,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     json_object_object_add(reply, "policy_version",
                            json_object_new_int64(d->policy_version));
     add_app_info(reply, &app);
-    audit_decision(d, msg, &app, &v);
+    audit_decision(d, msg, &app, &q, &v);
     learn_user(d, msg);
 
     /* Only a VM's own outbound TCP and UDP connections get a flow: OVS
@@ -668,6 +806,48 @@ finish_flow(struct secd *d, struct rpc_reply *r)
 
 /* Requests from appfw-switchd. */
 
+static struct json_object *
+ack_create(void)
+{
+    struct json_object *ack = msg_create(MSG_ACK);
+    json_object_object_add(ack, "ok", json_object_new_boolean(true));
+    return ack;
+}
+
+/* An agent's "naming" report (validated) into the naming service. */
+static void
+naming_from_msg(struct secd *d, const char *uuid,
+                const struct json_object *msg)
+{
+    struct policy_addr addrs[NAMING_MAX_ADDRS];
+    struct naming_session sessions[NAMING_MAX_SESSIONS];
+    struct json_object *a = msg_get(msg, "addresses");
+    size_t n_addrs = 0;
+    for (size_t i = 0; i < json_object_array_length(a)
+                       && n_addrs < NAMING_MAX_ADDRS; i++) {
+        const char *text = json_object_get_string(
+            json_object_array_get_idx(a, i));
+        if (policy_addr_parse(text, &addrs[n_addrs])) {
+            n_addrs++;
+        }
+    }
+    struct json_object *ss = msg_get(msg, "sessions");
+    size_t n_sessions = 0;
+    for (size_t i = 0; i < json_object_array_length(ss)
+                       && n_sessions < NAMING_MAX_SESSIONS; i++) {
+        struct json_object *e = json_object_array_get_idx(ss, i);
+        sessions[n_sessions++] = (struct naming_session) {
+            .user = msg_get_string(e, "user", ""),
+            .tty = msg_get_string(e, "tty", ""),
+            .from = msg_get_string(e, "from", ""),
+            .since = msg_get_int(e, "since", 0),
+        };
+    }
+    naming_report(d->naming, uuid, msg_get_string(msg, "vm.name", ""),
+                  addrs, n_addrs, sessions, n_sessions,
+                  time_wall_ms() / 1000);
+}
+
 static void
 handle_switchd(struct secd *d, struct rpc_request *req)
 {
@@ -721,6 +901,14 @@ handle_switchd(struct secd *d, struct rpc_request *req)
         break;
     }
 
+    case MSG_NAMING:
+        if (uuid) {
+            vm_seen(d, vm_get(d, uuid), msg);
+            naming_from_msg(d, uuid, msg);
+        }
+        reply_json(d->decide, req, ack_create());
+        break;
+
     case MSG_STATS: {
         struct json_object *flows = msg_get(msg, "flows");
         size_t n = json_object_array_length(flows);
@@ -743,16 +931,30 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             }
             struct vm_state *vs = uuid ? vm_get(d, uuid) : NULL;
             const char *user = user_of(vs, msg_get_int(f, "uid", -1));
-            store_stats_add(d->store, time_wall_ms(), vmname,
-                            *app.product ? app.product
-                                         : sha_hex ? sha_hex : "",
-                            user, "", &c);
+            const char *remote = msg_get_string(f, "remote.address", "");
+            char label[32];
+            struct store_stats_key k = {
+                .vm = vmname,
+                .app = *app.product ? app.product : sha_hex ? sha_hex : "",
+                .user = user, .dest = remote,
+                .protocol = protocol_label(
+                    d, msg_get_string(f, "protocol", ""),
+                    msg_get_string(f, "direction", "outbound"), "",
+                    (int) msg_get_int(f, "local.port", 0),
+                    (int) msg_get_int(f, "remote.port", 0), *remote,
+                    label, sizeof label),
+            };
+            store_stats_add(d->store, time_wall_ms(), &k, &c);
+            want_rdns(d, remote);
             struct quota_traffic t = {
                 .vm_uuid = uuid, .vm_name = vmname, .user = user,
                 .product = app.product, .path = "",
             };
+            d->quota_vm = uuid;
+            d->quota_user = user;
             quota_add(d->quota, d->policy, time_wall_ms(), &t,
                       c.bytes_in + c.bytes_out, quota_violated, d);
+            d->quota_vm = d->quota_user = NULL;
             if (vs) {
                 vs->agent_stats = true;
             }
@@ -770,20 +972,28 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             snprintf(key, sizeof key, "%lld",
                      (long long) msg_get_int(a, "app_id", 0));
             const char *product = strmap_find(&d->app_names, key);
-            store_stats_add(d->store, time_wall_ms(),
-                            msg_get_string(msg, "vm.name", uuid),
-                            product ? product : key, "", "", &c);
+            /* Without an agent, the naming service names the user. */
+            const char *user = uuid ? naming_user_of(d->naming, uuid) : NULL;
+            struct store_stats_key k = {
+                .vm = msg_get_string(msg, "vm.name", uuid),
+                .app = product ? product : key, .user = user,
+            };
+            store_stats_add(d->store, time_wall_ms(), &k, &c);
             /* Only for VMs whose agents do not report the same bytes. */
             struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
             if (!vs || !vs->agent_stats) {
                 struct quota_traffic t = {
                     .vm_uuid = uuid,
                     .vm_name = msg_get_string(msg, "vm.name", ""),
-                    .user = "", .product = product ? product : "",
+                    .user = user ? user : "",
+                    .product = product ? product : "",
                     .path = "",
                 };
+                d->quota_vm = uuid;
+                d->quota_user = user;
                 quota_add(d->quota, d->policy, time_wall_ms(), &t,
                           c.bytes_out, quota_violated, d);
+                d->quota_vm = d->quota_user = NULL;
             }
         }
     }
@@ -794,9 +1004,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
         if (uuid) {
             vm_seen(d, vm_get(d, uuid), msg);
         }
-        struct json_object *ack = msg_create(MSG_ACK);
-        json_object_object_add(ack, "ok", json_object_new_boolean(true));
-        reply_json(d->decide, req, ack);
+        reply_json(d->decide, req, ack_create());
         break;
     }
 
@@ -854,6 +1062,12 @@ serve_round(struct secd *d, int budget)
 
 /* Lifecycle. */
 
+static void
+publish_naming(struct json_object *event, void *d)
+{
+    secd_publish(d, event);
+}
+
 char *
 secd_create(const struct secd_config *cfg, struct secd **dp)
 {
@@ -873,10 +1087,21 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     strmap_init(&d->pending);
     strmap_init(&d->app_names);
     strmap_init(&d->batches);
+    strmap_init(&d->rdns);
     d->started_ms = time_mono_ms();
     d->quota = quota_create();
 
     char *error = store_open(d->cfg.db, &d->store);
+    if (!error) {
+        error = resolver_create(&d->resolver);
+    }
+    if (!error) {
+        d->naming = naming_create(d->store, publish_naming, d);
+        if (store_rdns_load(d->store, RDNS_MAX, load_rdns, d)) {
+            LOG_WARN("could not load host names: %s",
+                     store_last_error(d->store));
+        }
+    }
     if (!error) {
         error = appid_open(d->cfg.appid_db,
                            APPID_OPEN_CREATE | APPID_OPEN_PRELOAD, &d->appid);
@@ -950,6 +1175,9 @@ secd_destroy(struct secd *d)
     if (d->store && store_flush(d->store)) {
         LOG_ERR("final flush failed: %s", store_last_error(d->store));
     }
+    resolver_destroy(d->resolver);
+    naming_destroy(d->naming);
+    d->naming = NULL;
     store_close(d->store);
     appid_close(d->appid);
     d->store = NULL;
@@ -963,6 +1191,7 @@ secd_destroy(struct secd *d)
     strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
     strmap_destroy(&d->batches, free_batch);
+    strmap_destroy(&d->rdns, free);
     free(d->ready);
     policy_unref(d->policy);
     quota_destroy(d->quota);
@@ -970,6 +1199,28 @@ secd_destroy(struct secd *d)
         free(d->strings[i]);
     }
     free(d);
+}
+
+/* The resolver's answers: host names of destinations. */
+static void
+run_resolver(struct secd *d)
+{
+    struct resolver_answer a;
+    for (int i = 0; i < 256 && resolver_next(d->resolver, &a); i++) {
+        if (a.reverse) {
+            char text[INET6_ADDRSTRLEN];
+            resolver_addr_text(&a.addr, text);
+            char *old = strmap_delete(&d->rdns, text);
+            free(old);
+            strmap_add(&d->rdns, text, xstrdup(a.name));
+            if (*a.name && store_rdns_put(d->store, text, a.name,
+                                          time_wall_ms())) {
+                LOG_WARN("could not save a host name: %s",
+                         store_last_error(d->store));
+            }
+        }
+        resolver_answer_clear(&a);
+    }
 }
 
 void
@@ -1032,6 +1283,8 @@ secd_run(struct secd *d)
         console_handle(d, req);
     }
 
+    run_resolver(d);
+
     int64_t now = time_mono_ms();
     if (now >= d->next_flush_ms
         || store_audit_queued(d->store) >= FLUSH_ROWS) {
@@ -1054,6 +1307,7 @@ secd_run(struct secd *d)
 void
 secd_wait(struct secd *d)
 {
+    loop_fd_wait(resolver_fd(d->resolver), POLLIN);
     loop_fd_wait(rpc_server_fd(d->decide), POLLIN);
     loop_fd_wait(rpc_server_fd(d->console), POLLIN);
     if (d->flows) {

@@ -75,6 +75,54 @@ static const char *const migrations[] = {
     "  volume INTEGER NOT NULL,"
     "  time INTEGER NOT NULL,"
     "  PRIMARY KEY (day, kind, subject));",
+    /* 3 -> 4: statistics by destination and protocol; the resolver's
+     * caches; the naming service. */
+    "CREATE TABLE stats4 ("
+    "  bucket INTEGER NOT NULL,"
+    "  vm TEXT NOT NULL, app TEXT NOT NULL, user TEXT NOT NULL,"
+    "  rule TEXT NOT NULL,"
+    "  dest TEXT NOT NULL DEFAULT '',"
+    "  protocol TEXT NOT NULL DEFAULT '',"
+    "  connections INTEGER NOT NULL DEFAULT 0,"
+    "  denials INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  packets_in INTEGER NOT NULL DEFAULT 0,"
+    "  packets_out INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (bucket, vm, app, user, rule, dest, protocol))"
+    "  WITHOUT ROWID;"
+    "INSERT INTO stats4 (bucket, vm, app, user, rule, connections, denials,"
+    "  bytes_in, bytes_out, packets_in, packets_out)"
+    "  SELECT bucket, vm, app, user, rule, connections, denials, bytes_in,"
+    "  bytes_out, packets_in, packets_out FROM stats;"
+    "DROP TABLE stats;"
+    "ALTER TABLE stats4 RENAME TO stats;"
+    "CREATE TABLE site ("
+    "  name TEXT PRIMARY KEY,"
+    "  addresses TEXT NOT NULL,"
+    "  resolved INTEGER NOT NULL,"
+    "  error TEXT NOT NULL);"
+    "CREATE TABLE rdns ("
+    "  address TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  resolved INTEGER NOT NULL);"
+    "CREATE TABLE naming_host ("
+    "  vm_uuid TEXT PRIMARY KEY,"
+    "  vm_name TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  addresses TEXT NOT NULL,"
+    "  static_user INTEGER NOT NULL,"
+    "  static_addresses INTEGER NOT NULL,"
+    "  since INTEGER NOT NULL);"
+    "CREATE TABLE naming_event ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  vm_uuid TEXT NOT NULL,"
+    "  vm_name TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  source TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -107,9 +155,10 @@ static const char *const stmt_sql[N_STMTS] = {
         "?, ?, ?, ?, ?)",
     [ST_STATS_ADD] =
         "INSERT INTO stats (bucket, vm, app, user, rule, connections, "
-        "denials, bytes_in, bytes_out, packets_in, packets_out) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, vm, "
-        "app, user, rule) DO UPDATE SET "
+        "denials, bytes_in, bytes_out, packets_in, packets_out, dest, "
+        "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (bucket, vm, app, user, rule, dest, protocol) "
+        "DO UPDATE SET "
         "connections = connections + excluded.connections, "
         "denials = denials + excluded.denials, "
         "bytes_in = bytes_in + excluded.bytes_in, "
@@ -126,7 +175,7 @@ struct audit_row {
 
 struct stats_entry {
     int64_t bucket;
-    char *vm, *app, *user, *rule;
+    char *vm, *app, *user, *rule, *dest, *protocol;
     struct store_counters c;
 };
 
@@ -261,6 +310,8 @@ free_stats_entry(void *e_)
     free(e->app);
     free(e->user);
     free(e->rule);
+    free(e->dest);
+    free(e->protocol);
     free(e);
 }
 
@@ -818,17 +869,20 @@ store_audit_prune(struct store *s, int64_t max_rows)
 /* Statistics. */
 
 void
-store_stats_add(struct store *s, int64_t time_ms, const char *vm,
-                const char *app, const char *user, const char *rule,
+store_stats_add(struct store *s, int64_t time_ms,
+                const struct store_stats_key *k,
                 const struct store_counters *c)
 {
     int64_t bucket = time_ms / 60000 * 60000;
-    vm = vm ? vm : "";
-    app = app ? app : "";
-    user = user ? user : "";
-    rule = rule ? rule : "";
-    char *key = xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s",
-                          (long long) bucket, vm, app, user, rule);
+    const char *vm = k->vm ? k->vm : "";
+    const char *app = k->app ? k->app : "";
+    const char *user = k->user ? k->user : "";
+    const char *rule = k->rule ? k->rule : "";
+    const char *dest = k->dest ? k->dest : "";
+    const char *protocol = k->protocol ? k->protocol : "";
+    char *key = xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
+                          (long long) bucket, vm, app, user, rule, dest,
+                          protocol);
     struct stats_entry *e = strmap_find(&s->stats, key);
     if (!e) {
         e = xcalloc(1, sizeof *e);
@@ -837,6 +891,8 @@ store_stats_add(struct store *s, int64_t time_ms, const char *vm,
         e->app = xstrdup(app);
         e->user = xstrdup(user);
         e->rule = xstrdup(rule);
+        e->dest = xstrdup(dest);
+        e->protocol = xstrdup(protocol);
         strmap_add(&s->stats, key, e);
     }
     free(key);
@@ -853,7 +909,9 @@ store_stats_top(struct store *s, const char *by, const char *order,
                 int64_t since_ms, int64_t until_ms, size_t limit,
                 store_top_cb *cb, void *aux)
 {
-    static const char *const keys[] = { "app", "vm", "user", "rule" };
+    static const char *const keys[] = {
+        "app", "vm", "user", "rule", "dest", "protocol",
+    };
     bool ok = false;
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
         ok = ok || !strcmp(by, keys[i]);
@@ -863,8 +921,9 @@ store_stats_top(struct store *s, const char *by, const char *order,
                       : !strcmp(order, "connections") ? "sum(connections)"
                       : NULL;
     if (!ok || !ord) {
-        snprintf(s->error, sizeof s->error, "stats: group by app, vm, user "
-                 "or rule; order by connections, bytes or denials");
+        snprintf(s->error, sizeof s->error, "stats: group by app, vm, user, "
+                 "rule, dest or protocol; order by connections, bytes or "
+                 "denials");
         return EINVAL;
     }
     char *sql = xasprintf("SELECT %s, sum(connections), sum(denials), "
@@ -937,6 +996,8 @@ write_stats(struct store *s, const struct stats_entry *e)
     sqlite3_bind_int64(st, 9, e->c.bytes_out);
     sqlite3_bind_int64(st, 10, e->c.packets_in);
     sqlite3_bind_int64(st, 11, e->c.packets_out);
+    sqlite3_bind_text(st, 12, e->dest, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, e->protocol, -1, SQLITE_STATIC);
     return step_done(s, st, "writing statistics");
 }
 
@@ -968,4 +1029,201 @@ store_flush(struct store *s)
     s->n_audit = 0;
     strmap_clear(&s->stats, free_stats_entry);
     return 0;
+}
+
+/* The resolver's caches. */
+
+int
+store_site_put(struct store *s, const char *name, const char *addresses,
+               int64_t resolved_ms, const char *error)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO site (name, "
+                           "addresses, resolved, error) VALUES (?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "saving a site");
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, addresses, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, resolved_ms);
+    sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
+    int error_ = step_done(s, st, "saving a site");
+    sqlite3_finalize(st);
+    return error_;
+}
+
+int
+store_site_load(struct store *s, store_site_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT name, addresses, resolved, error "
+                           "FROM site", -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "loading sites");
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb(col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+           col_text(st, 3), aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading sites");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_rdns_put(struct store *s, const char *address, const char *name,
+               int64_t resolved_ms)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO rdns (address, "
+                           "name, resolved) VALUES (?, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return db_error(s, "saving a host name");
+    }
+    sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, resolved_ms);
+    int error = step_done(s, st, "saving a host name");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_rdns_load(struct store *s, size_t limit, store_rdns_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT address, name, resolved FROM rdns "
+                           "ORDER BY resolved DESC LIMIT ?", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "loading host names");
+    }
+    sqlite3_bind_int64(st, 1, (int64_t) limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb(col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+           aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading host names");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* The naming service. */
+
+int
+store_naming_put(struct store *s, const struct store_naming_host *h)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO naming_host "
+                           "(vm_uuid, vm_name, user, addresses, static_user, "
+                           "static_addresses, since) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "saving the naming service");
+    }
+    sqlite3_bind_text(st, 1, h->vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, h->vm_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, h->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, h->addresses, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, h->static_user);
+    sqlite3_bind_int(st, 6, h->static_addresses);
+    sqlite3_bind_int64(st, 7, h->since);
+    int error = step_done(s, st, "saving the naming service");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_naming_delete(struct store *s, const char *vm_uuid)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM naming_host WHERE vm_uuid = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "saving the naming service");
+    }
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    int error = step_done(s, st, "saving the naming service");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_naming_load(struct store *s, store_naming_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT vm_uuid, vm_name, user, addresses, "
+                           "static_user, static_addresses, since "
+                           "FROM naming_host", -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "loading the naming service");
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_naming_host h = {
+            .vm_uuid = col_text(st, 0), .vm_name = col_text(st, 1),
+            .user = col_text(st, 2), .addresses = col_text(st, 3),
+            .static_user = sqlite3_column_int(st, 4),
+            .static_addresses = sqlite3_column_int(st, 5),
+            .since = sqlite3_column_int64(st, 6),
+        };
+        cb(&h, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading the naming "
+                                                 "service");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_naming_event_add(struct store *s, const struct store_naming_event *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO naming_event (time, vm_uuid, "
+                           "vm_name, event, user, address, source) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "recording a naming event");
+    }
+    sqlite3_bind_int64(st, 1, e->time);
+    sqlite3_bind_text(st, 2, e->vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->vm_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, e->source, -1, SQLITE_STATIC);
+    int error = step_done(s, st, "recording a naming event");
+    sqlite3_finalize(st);
+    if (!error) {
+        /* The newest 100,000 are kept. */
+        error = exec(s, "DELETE FROM naming_event WHERE id <= "
+                     "(SELECT max(id) FROM naming_event) - 100000",
+                     "pruning naming events");
+    }
+    return error;
+}
+
+int
+store_naming_events(struct store *s, size_t limit, store_naming_event_cb *cb,
+                    void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT time, vm_uuid, vm_name, event, "
+                           "user, address, source FROM naming_event "
+                           "ORDER BY id DESC LIMIT ?", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "listing naming events");
+    }
+    sqlite3_bind_int64(st, 1, (int64_t) limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_naming_event e = {
+            .time = sqlite3_column_int64(st, 0),
+            .vm_uuid = col_text(st, 1), .vm_name = col_text(st, 2),
+            .event = col_text(st, 3), .user = col_text(st, 4),
+            .address = col_text(st, 5), .source = col_text(st, 6),
+        };
+        cb(&e, aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing naming events");
+    sqlite3_finalize(st);
+    return error;
 }

@@ -165,18 +165,64 @@ struct store_counters {
             packets_out;
 };
 
-void store_stats_add(struct store *, int64_t time_ms, const char *vm,
-                     const char *app, const char *user, const char *rule,
+/* What counters are kept by; any may be NULL (""). 'dest' is the remote
+ * address as text, 'protocol' the catalogue protocol's name or
+ * "tcp/PORT"-style service. */
+struct store_stats_key {
+    const char *vm, *app, *user, *rule, *dest, *protocol;
+};
+void store_stats_add(struct store *, int64_t time_ms,
+                     const struct store_stats_key *,
                      const struct store_counters *);
 
 /* Totals of the minutes from 'since_ms' to before 'until_ms' (0: now),
- * grouped by "app", "vm", "user" or "rule", the largest 'order'
- * ("connections", "bytes", "denials") first. */
+ * grouped by "app", "vm", "user", "rule", "dest" or "protocol", the
+ * largest 'order' ("connections", "bytes", "denials") first. */
 typedef void store_top_cb(const char *key, const struct store_counters *,
                           void *aux);
 int store_stats_top(struct store *, const char *by, const char *order,
                     int64_t since_ms, int64_t until_ms, size_t limit,
                     store_top_cb *, void *aux);
+
+/* The resolver's caches: a site's addresses (space-separated) as last
+ * resolved, and an address's host name ("" if it has none). */
+int store_site_put(struct store *, const char *name, const char *addresses,
+                   int64_t resolved_ms, const char *error);
+typedef void store_site_cb(const char *name, const char *addresses,
+                           int64_t resolved_ms, const char *error,
+                           void *aux);
+int store_site_load(struct store *, store_site_cb *, void *aux);
+int store_rdns_put(struct store *, const char *address, const char *name,
+                   int64_t resolved_ms);
+typedef void store_rdns_cb(const char *address, const char *name,
+                           int64_t resolved_ms, void *aux);
+/* The 'limit' most recently resolved. */
+int store_rdns_load(struct store *, size_t limit, store_rdns_cb *,
+                    void *aux);
+
+/* The naming service: who is logged in on which VM, at which addresses
+ * (space-separated), and whether an administrator set them. */
+struct store_naming_host {
+    const char *vm_uuid, *vm_name, *user, *addresses;
+    bool static_user, static_addresses;
+    int64_t since;              /* Unix seconds of the user's login. */
+};
+int store_naming_put(struct store *, const struct store_naming_host *);
+int store_naming_delete(struct store *, const char *vm_uuid);
+typedef void store_naming_cb(const struct store_naming_host *, void *aux);
+int store_naming_load(struct store *, store_naming_cb *, void *aux);
+
+/* Its history: login, logout, address, release (the newest 100,000). */
+struct store_naming_event {
+    int64_t time;               /* Unix seconds. */
+    const char *vm_uuid, *vm_name, *event, *user, *address, *source;
+};
+int store_naming_event_add(struct store *, const struct store_naming_event *);
+typedef void store_naming_event_cb(const struct store_naming_event *,
+                                   void *aux);
+/* Newest first. */
+int store_naming_events(struct store *, size_t limit,
+                        store_naming_event_cb *, void *aux);
 
 /* Writes queued audit rows and counters in one transaction. */
 int store_flush(struct store *);

@@ -200,17 +200,26 @@ test_stats(void **state)
     struct store_counters deny = { .connections = 1, .denials = 1 };
     struct store_counters bytes = { .bytes_in = 1000, .bytes_out = 10,
                                     .packets_in = 3, .packets_out = 2 };
+    struct store_stats_key curl = {
+        .vm = "vm1", .app = "curl", .user = "alice", .rule = "r1",
+        .dest = "10.0.0.80", .protocol = "HTTP",
+    };
+    struct store_stats_key curl2 = curl;
+    curl2.dest = "10.0.0.81";
+    struct store_stats_key nc = {
+        .vm = "vm2", .app = "nc", .user = "bob", .rule = "deny-nc",
+        .dest = "10.0.0.80", .protocol = "tcp/4444",
+    };
     for (int i = 0; i < 50; i++) {
-        store_stats_add(s, t + i * 1000, "vm1", "curl", "alice", "r1",
-                        &one);
+        store_stats_add(s, t + i * 1000, i % 2 ? &curl : &curl2, &one);
     }
     for (int i = 0; i < 7; i++) {
-        store_stats_add(s, t, "vm2", "nc", "bob", "deny-nc", &deny);
+        store_stats_add(s, t, &nc, &deny);
     }
-    store_stats_add(s, t, "vm1", "curl", "alice", "r1", &bytes);
+    store_stats_add(s, t, &curl, &bytes);
     assert_int_equal(store_flush(s), 0);
     /* Counters add up across flushes. */
-    store_stats_add(s, t, "vm1", "curl", "alice", "r1", &bytes);
+    store_stats_add(s, t, &curl, &bytes);
     assert_int_equal(store_flush(s), 0);
 
     struct top top = { .n = 0 };
@@ -235,6 +244,22 @@ test_stats(void **state)
     assert_int_equal(top.n, 1);
     assert_string_equal(top.keys[0], "deny-nc");
     assert_int_equal(top.c[0].denials, 7);
+
+    /* By destination and by protocol. */
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "dest", "connections", 0, 0, 10,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+    assert_string_equal(top.keys[0], "10.0.0.80");
+    assert_int_equal(top.c[0].connections, 25 + 7);
+    assert_int_equal(top.c[0].bytes_in, 2000);
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "protocol", "connections", 0, 0, 10,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+    assert_string_equal(top.keys[0], "HTTP");
+    assert_int_equal(top.c[0].connections, 50);
+    assert_string_equal(top.keys[1], "tcp/4444");
 
     /* Only whitelisted groupings reach SQL. */
     assert_int_equal(store_stats_top(s, "app; DROP TABLE stats", "bytes",

@@ -349,6 +349,17 @@ cmd_fake_switchd(int argc, char **argv)
             struct json_object *msg;
             enum msg_type type;
             char *perr = msg_parse(req->data, req->len, &msg, &type);
+            if (!perr && type == MSG_NOTICE) {
+                printf("notice vm=%s user=%s text=%s\n",
+                       msg_get_string(msg, "vm.uuid", ""),
+                       msg_get_string(msg, "user", ""),
+                       msg_get_string(msg, "text", ""));
+                fflush(stdout);
+                const char *ack = "{\"type\":\"ack\",\"ok\":true}";
+                rpc_request_reply(s, req, ack, strlen(ack));
+                json_object_put(msg);
+                continue;
+            }
             if (perr || type != MSG_FLOW_INSTALL) {
                 fprintf(stderr, "fake-switchd: unexpected %s\n",
                         perr ? perr : msg_type_name(type));

@@ -27,13 +27,14 @@ stop_secd() {
 }
 cleanup() {
     stop_secd
+    [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
     rm -rf "$run"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 start_secd() {
     "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
-        --log-file "$run/secd.log" &
+        --log-file "$run/secd.log" "$@" &
     for _ in $(seq 50); do
         "$ctl" --rundir "$run" health >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -113,6 +114,25 @@ check "without her own quota, the group's log-only quota lets her through" \
     has "$(decide)" 'allow=1 deny=0'
 check "a malformed size is a usage error" \
     has "$(ctl quota set user bob lots)" 'is not a number of bytes'
+
+# Notices: a quota with notify, passed by a VM's traffic, tells the user
+# whose traffic it was on that VM, through appfw-switchd (here a stand-in
+# that prints what it gets) and the VM's agent.
+stop_secd
+"$load" fake-switchd "ipc://$run/flow.sock" ack 60 >"$run/fake.log" 2>&1 &
+fake_pid=$!
+start_secd --flow-url "ipc://$run/flow.sock"
+ctl quota set vm vm-q 12000 --notify >/dev/null
+decide >/dev/null     # secd learns again which account uid 1000 is
+traffic 2000
+for _ in $(seq 30); do
+    grep -q '^notice' "$run/fake.log" && break
+    sleep 0.1
+done
+check "the user is told through appfw-switchd, on the VM whose traffic passed the quota" \
+    grep -q "^notice vm=$vm user=alice text=appfw: the traffic quota of vm vm-q, 12000 bytes per day, is used up (13001 bytes today)" "$run/fake.log"
+check "and the notice is logged" \
+    grep -q 'quota notice vm=66666666-0000-4000-8000-000000000001 user=alice' "$run/secd.log"
 
 echo "quota: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

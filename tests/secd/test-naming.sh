@@ -1,0 +1,185 @@
+#!/bin/sh
+# The naming service, the resolver and the reports that use them
+# (docs/operations.md "Naming service", docs/policy.md "Sites").
+#
+# appfw-secd runs in a network namespace of its own whose /etc/hosts and
+# /etc/resolv.conf the test writes (ip netns exec bind-mounts
+# /etc/netns/NAME/*), so that every name lookup is answered from the
+# test's hosts file and nothing leaves the machine.  Agents' reports and
+# appfw-switchd's questions are sent as the real messages (secd-load raw).
+#
+# Covers: a login recorded only once the VM has a valid address; a newer
+# login logging out the user who was there; a repeated login ignored; an
+# address taken over by another VM released from the first; an
+# administrator's entry winning over agents' reports; the map surviving a
+# restart; an agent-less VM's traffic decided for the user the map names
+# at its source address (and not for another VM's); destinations
+# reverse-resolved for reports by site and protocol; the change log.
+# Ends with "naming: N passed, N failed".
+# Usage: tests/secd/test-naming.sh BUILD-DIR
+set -u
+build=${1:-build}
+secd="$build/security-vm/appfw-secd"
+ctl="$build/security-vm/appfwctl"
+load="$build/tests/secd/secd-load"
+run=$(mktemp -d /tmp/appfw-naming-test.XXXXXX) || exit 1
+. "$(dirname "$0")/../lib-check.sh"
+suite=naming
+die_logs="$run/secd.log"
+ns=afwn$$
+url="ipc://$run/secd-decide.sock"
+vma=77777777-0000-4000-8000-00000000000a
+vmb=77777777-0000-4000-8000-00000000000b
+vmc=77777777-0000-4000-8000-00000000000c
+
+stop_secd() {
+    [ -f "$run/appfw-secd.pid" ] || return 0
+    pid=$(cat "$run/appfw-secd.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+cleanup() {
+    stop_secd
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "/etc/netns/$ns"
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ip netns add "$ns" || die "ip netns add"
+ip -n "$ns" link set lo up
+mkdir -p "/etc/netns/$ns"
+cat >"/etc/netns/$ns/hosts" <<'EOF'
+127.0.0.1 localhost
+10.1.0.80 web.test.example
+10.1.0.90 games.test.example
+2001:db8::90 games.test.example
+EOF
+# A name server nothing answers at (loopback of the namespace): names
+# not in the hosts file fail at once.
+echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
+
+start_secd() {
+    ip netns exec "$ns" "$secd" --rundir "$run" --db "$run/secd.db" \
+        --appid-db "$run/appid.db" --log-file "$run/secd.log" \
+        --log-level info,naming:dbg --flush-ms 100 "$@" &
+    for _ in $(seq 50); do
+        "$ctl" --rundir "$run" health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "appfw-secd did not start"
+}
+ctl() { "$ctl" --rundir "$run" "$@" 2>&1; }
+# naming VM NAME '"ADDR",...' '{session},...': an agent's report.
+naming() {
+    "$load" raw "$url" "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$1\",\"name\":\"$2\"},\"addresses\":[$3],\"sessions\":[$4]}" >/dev/null
+}
+session() { echo "{\"user\":\"$1\",\"tty\":\"pts/$2\",\"since\":$3}"; }
+# The user the naming service has on VM NAME.
+user_on() {
+    ctl --json naming list | python3 -c "
+import json, sys
+for h in json.load(sys.stdin)['hosts']:
+    if h['name'] == '$1':
+        print(h['user'] or '-', ' '.join(h['addresses']), h.get('waiting_user', ''))"
+}
+# A question from appfw-switchd for an agent-less VM: VM NAME SRC DST PORT.
+noagent() {
+    "$load" raw "$url" "{\"type\":\"decide\",\"id\":7,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"$3\",\"port\":40000},\"remote\":{\"address\":\"$4\",\"port\":$5},\"agent\":false,\"vm\":{\"uuid\":\"$1\",\"name\":\"$2\"}}"
+}
+# Agent statistics of one connection of uid 1000 from VM a.
+traffic() {
+    "$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vma\",\"name\":\"vm-a\"},\"flows\":[{\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.1.0.5\",\"port\":40001},\"remote\":{\"address\":\"$1\",\"port\":$2},\"uid\":1000,\"bytes_in\":$3,\"bytes_out\":0}]}" >/dev/null
+}
+
+start_secd
+cat >"$run/policy.json" <<'EOF'
+{"vm_groups": [{"name": "all", "unknown_app": "deny"}],
+ "users": [{"name": "dave"}],
+ "protocols": [{"name": "HTTP", "ports": [80]}],
+ "rules": [{"id": "dave-web", "user": "dave",
+            "match": {"remote_port": [80]}, "action": "allow"}]}
+EOF
+check "a policy is applied" ctl policy apply "$run/policy.json"
+
+# --- Logins and addresses reported by agents.
+naming $vma vm-a '"fe80::5"' "$(session alice 0 1000)"
+check "a login waits while the VM has only a link-local address ($(user_on vm-a))" \
+    test "$(user_on vm-a)" = "- fe80::5 alice"
+naming $vma vm-a '"fe80::5","10.1.0.5"' "$(session alice 0 1000)"
+check "with a valid address the login is recorded ($(user_on vm-a))" \
+    test "$(user_on vm-a)" = "alice fe80::5 10.1.0.5 "
+naming $vma vm-a '"fe80::5","10.1.0.5"' "$(session alice 0 1000)"
+n=$(ctl naming events | grep -c ' login ')
+check "a repeated login is ignored ($n logins)" test "$n" = 1
+naming $vma vm-a '"fe80::5","10.1.0.5"' \
+    "$(session alice 0 1000),$(session carol 1 2000)"
+check "a newer login logs out the user who was there" \
+    sh -c "'$ctl' --rundir '$run' naming events --limit 2 |
+           awk 'NR == 2 && \$3 != \"login\" { exit 1 } NR == 3 && \$3 != \"logout\" { exit 1 }' &&
+           '$ctl' --rundir '$run' naming events --limit 2 | grep -q 'login .*vm-a .*carol' &&
+           '$ctl' --rundir '$run' naming events --limit 2 | grep -q 'logout .*vm-a .*alice'"
+naming $vmc vm-c '"10.1.0.5"' "$(session erin 0 3000)"
+check "an address taken over by another VM is released from the first" \
+    sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
+           '$ctl' --rundir '$run' naming events | grep -q 'release .*vm-a .*10.1.0.5'"
+
+# --- An administrator's entry for an agent-less VM.
+check "naming set on a VM not seen yet needs its uuid" \
+    has "$(ctl naming set vm-b --user dave)" 'no vm "vm-b"'
+check "naming set by uuid" ctl naming set $vmb --user dave --address 10.1.0.6
+check "an agent cannot take an administrator's address" \
+    sh -c "'$load' raw '$url' '{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.6\"],\"sessions\":[]}' >/dev/null &&
+           [ \"\$('$ctl' --rundir '$run' --json naming list | grep -c '10.1.0.6')\" = 1 ] &&
+           grep -q 'reports address 10.1.0.6, which an administrator gave' '$run/secd.log'"
+out=$(noagent $vmb vm-b 10.1.0.6 10.1.0.80 80)
+check "an agent-less VM's connection is decided for the user at its source address" \
+    has "$out" '"verdict":"allow","rule":"dave-web"'
+out=$(noagent $vmb vm-b 10.1.0.66 10.1.0.80 80)
+check "from an address the map does not name, there is no user: denied" \
+    has "$out" '"verdict":"deny"'
+out=$(noagent $vmc vm-c 10.1.0.6 10.1.0.80 80)
+check "another VM using that address does not get the user" \
+    has "$out" '"verdict":"deny"'
+check "the change log has the administrator's entries" \
+    has "$(ctl changes list --limit 3)" 'naming.set.*vm 77777777-0000-4000-8000-00000000000b'
+
+# --- Restart: the map is kept.
+stop_secd
+start_secd
+check "after a restart the map is the same ($(user_on vm-a))" \
+    sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
+           '$ctl' --rundir '$run' naming list | grep -q 'dave (static)'"
+check "unset gives the VM back to its agent's reports" \
+    sh -c "'$ctl' --rundir '$run' naming unset $vmb >/dev/null &&
+           '$ctl' --rundir '$run' --json naming list | python3 -c \"
+import json, sys
+h = [h for h in json.load(sys.stdin)['hosts'] if h['uuid'] == '$vmb'][0]
+assert not h['static_user'] and not h['static_addresses'], h\""
+
+# --- Reports: destinations by host name, by protocol.
+traffic 10.1.0.80 80 5000
+traffic 10.1.0.90 443 700
+traffic 10.1.0.91 443 300
+for _ in $(seq 30); do
+    ctl stats report --by site --format csv | grep -q web.test.example && break
+    sleep 0.2
+done
+report=$(ctl stats report --by site --format csv)
+check "report by site: destinations under their host names" \
+    sh -c "echo '$report' | grep -q '^\"web.test.example\",3,2,5000,' &&
+           echo '$report' | grep -q '^\"games.test.example\",0,0,700,'"
+check "an address without a name stays an address" \
+    has "$report" '^"10.1.0.91",0,0,300,'
+report=$(ctl stats report --by protocol --format csv)
+check "report by protocol: catalogue names, else protocol/port" \
+    sh -c "echo '$report' | grep -q '^\"HTTP\",3,2,5000,' &&
+           echo '$report' | grep -q '^\"tcp/443\",0,0,1000,'"
+check "the host names are cached in the store" \
+    python3 -c "import sqlite3; r = sqlite3.connect('$run/secd.db').execute('SELECT name FROM rdns').fetchall(); assert ('web.test.example',) in r, r"
+check "a malformed naming set is refused" \
+    has "$(ctl naming set $vma --address 10.1.0.300)" 'is not an IPv4 or IPv6 address'
+
+echo "naming: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
