@@ -32,6 +32,7 @@
 #include "guest-agent/identity.h"
 #include "guest-agent/nfq.h"
 #include "guest-agent/notify.h"
+#include "guest-agent/sessions.h"
 #include "guest-agent/sockdiag.h"
 #include "guest-agent/vcache.h"
 
@@ -155,11 +156,14 @@ struct agent {
     struct strmap conns;            /* tuple text -> struct conn */
     struct strmap exes;             /* "dev:ino" -> struct known_exe */
     struct strmap processes;        /* see process_key() */
-    int64_t next_stats, next_kernel_hb, next_records;
+    int64_t next_stats, next_kernel_hb, next_records, next_naming;
+    char *naming_sent;          /* The last "naming" sent on this channel
+                                 * (NULL: none yet). */
 
     struct log_rl rl;
     unsigned long long packets, cached, asked, allowed, denied, failed,
-                       unknown_owner, flow_opens, flow_closes, queue_errors;
+                       unknown_owner, flow_opens, flow_closes, queue_errors,
+                       notices;
 };
 
 /* ---- Small helpers. */
@@ -614,6 +618,39 @@ handle_policy_push(struct agent *a, struct json_object *m)
              lpolicy_version(p), lpolicy_n_rules(p));
 }
 
+/* Something the security VM wants a user of this guest to know (a quota
+ * passed): to the guest's syslog and the user's terminals. */
+static void
+handle_notice(struct agent *a, const struct json_object *m)
+{
+    const char *user = msg_get_string(m, "user", "");
+    const char *text = msg_get_string(m, "text", "");
+    a->notices++;
+    char *line = xasprintf("appfw-agent: notice for %s: %s",
+                           *user ? user : "everyone", text);
+    notify_syslog(line);
+    free(line);
+    int n = *user ? notify_user(user, text) : notify_everyone(text);
+    LOG_INFO("notice user=%s kind=%s terminals=%d", *user ? user : "*",
+             msg_get_string(m, "kind", ""), n);
+}
+
+/* The naming service's view of this guest, when it changed. */
+static void
+send_naming(struct agent *a)
+{
+    struct json_object *m = sessions_snapshot(a->cfg.utmp);
+    const char *text = json_object_to_json_string_ext(
+        m, JSON_C_TO_STRING_PLAIN);
+    if (!a->naming_sent || strcmp(text, a->naming_sent)) {
+        free(a->naming_sent);
+        a->naming_sent = xstrdup(text);
+        LOG_INFO("naming report: %s", text);
+        send_msg(a, json_object_get(m));
+    }
+    json_object_put(m);
+}
+
 static void
 handle_frame(struct agent *a, const struct frame *f)
 {
@@ -645,6 +682,11 @@ handle_frame(struct agent *a, const struct frame *f)
         } else {
             a->ch_state = CH_UP;
             a->ch_backoff_ms = BACKOFF_MIN_MS;
+            /* A new channel (or a restarted host) gets the whole naming
+             * state again at once. */
+            free(a->naming_sent);
+            a->naming_sent = NULL;
+            a->next_naming = 0;
             LOG_INFO("channel up, protocol version %d", version);
         }
         json_object_put(m);
@@ -659,6 +701,9 @@ handle_frame(struct agent *a, const struct frame *f)
         break;
     case MSG_POLICY_PUSH:
         handle_policy_push(a, m);
+        break;
+    case MSG_NOTICE:
+        handle_notice(a, m);
         break;
     case MSG_HEARTBEAT:
     case MSG_HELLO:
@@ -1474,6 +1519,7 @@ agent_destroy(struct agent *a)
     vcache_destroy(a->cache);
     lpolicy_destroy(a->policy);
     free(a->policy_path);
+    free(a->naming_sent);
     free(a);
 }
 
@@ -1570,6 +1616,10 @@ agent_run(struct agent *a)
         send_stats(a);
         a->next_stats = now + a->cfg.stats_interval_s * 1000LL;
     }
+    if (a->chan && a->ch_state == CH_UP && now >= a->next_naming) {
+        send_naming(a);
+        a->next_naming = now + a->cfg.naming_interval_ms;
+    }
     if (a->chan) {
         chan_run(a->chan);
     }
@@ -1584,6 +1634,7 @@ agent_wait(struct agent *a)
         loop_fd_wait(chan_fd(a->chan), chan_poll_events(a->chan));
         if (a->ch_state == CH_UP) {
             loop_timer_wait_until(a->ch_next_heartbeat);
+            loop_timer_wait_until(a->next_naming);
         }
         loop_timer_wait_until(a->ch_last_rx + 3000LL * a->cfg.heartbeat_s
                               + 1);
@@ -1608,7 +1659,7 @@ agent_status(const struct agent *a)
                      "allowed=%llu denied=%llu failmode=%llu "
                      "unknown_owner=%llu pending=%zu conns=%zu "
                      "flow_opens=%llu flow_closes=%llu queue_errors=%llu "
-                     "cache_entries=%zu kernel_calls=%"PRIu64" "
+                     "notices=%llu cache_entries=%zu kernel_calls=%"PRIu64" "
                      "kernel_cached_allow=%"PRIu64" "
                      "kernel_cached_deny=%"PRIu64" kernel_agent_dead=%"PRIu64
                      " kernel_events_lost=%"PRIu64,
@@ -1616,7 +1667,7 @@ agent_status(const struct agent *a)
                      ? "hello" : "down", a->packets, a->cached, a->asked,
                      a->allowed, a->denied, a->failed, a->unknown_owner,
                      a->n_pending, strmap_count(&a->conns), a->flow_opens,
-                     a->flow_closes, a->queue_errors, vs.entries,
+                     a->flow_closes, a->queue_errors, a->notices, vs.entries,
                      k[AFW_C_CALLS], k[AFW_C_CACHED_ALLOW],
                      k[AFW_C_CACHED_DENY], k[AFW_C_AGENT_DEAD],
                      k[AFW_C_EVENTS_LOST]);

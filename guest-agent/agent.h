@@ -42,6 +42,8 @@ struct agent_config {
     int dead_after_ms;          /* kernel refuses while the agent is
                                  * silent this long */
     int stats_interval_s;
+    int naming_interval_ms;     /* how often addresses and logins are
+                                 * checked for the naming service */
     size_t cache_max;
     size_t max_pending;         /* decisions in flight */
 };

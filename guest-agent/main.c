@@ -28,7 +28,8 @@ struct settings {
     char *syslog_socket, *utmp;
     char *iptables, *ip6tables, *reject_mark, *allow_mark, *fail_mode;
     int queue, queue_maxlen, verdict_timeout_ms, heartbeat_s,
-        dead_after_ms, stats_interval_s, cache_max, max_pending;
+        dead_after_ms, stats_interval_s, cache_max, max_pending,
+        naming_interval_ms;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -87,6 +88,9 @@ static const struct option_def defs[] = {
       "this long" },
     { "stats-interval", OPT_INT, "30", 1, 86400, S(stats_interval_s),
       "seconds between connection statistics" },
+    { "naming-interval-ms", OPT_INT, "1000", 100, 3600000,
+      S(naming_interval_ms), "how often the guest's addresses and logins "
+      "are checked; a change is reported to the host's naming service" },
     { "cache-max", OPT_INT, "65536", 0, 1048576, S(cache_max),
       "verdicts cached at most" },
     { "max-pending", OPT_INT, "16384", 1, 1048576, S(max_pending),
@@ -228,6 +232,7 @@ make_config(struct agent_config *c, char **cgroup_owned)
     c->heartbeat_s = s.heartbeat_s;
     c->dead_after_ms = s.dead_after_ms;
     c->stats_interval_s = s.stats_interval_s;
+    c->naming_interval_ms = s.naming_interval_ms;
     c->cache_max = s.cache_max;
     c->max_pending = s.max_pending;
     return NULL;

@@ -55,12 +55,10 @@ notify_syslog(const char *text)
     return ok;
 }
 
-int
-notify_user(const char *user, const char *text)
+/* 'text' on the terminals of 'user', or of everyone if 'user' is NULL. */
+static int
+tell(const char *user, const char *text)
 {
-    if (!user || !*user) {
-        return 0;
-    }
     if (utmp_path && utmpxname(utmp_path)) {
         return 0;
     }
@@ -69,7 +67,7 @@ notify_user(const char *user, const char *text)
     struct utmpx *u;
     while ((u = getutxent())) {
         if (u->ut_type != USER_PROCESS
-            || strncmp(u->ut_user, user, sizeof u->ut_user)) {
+            || (user && strncmp(u->ut_user, user, sizeof u->ut_user))) {
             continue;
         }
         char line[sizeof u->ut_line + 1];
@@ -92,4 +90,16 @@ notify_user(const char *user, const char *text)
     }
     endutxent();
     return n;
+}
+
+int
+notify_user(const char *user, const char *text)
+{
+    return user && *user ? tell(user, text) : 0;
+}
+
+int
+notify_everyone(const char *text)
+{
+    return tell(NULL, text);
 }

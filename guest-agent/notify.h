@@ -16,4 +16,7 @@ bool notify_syslog(const char *text);
  * terminals it reached. */
 int notify_user(const char *user, const char *text);
 
+/* 'text' on the terminal of everyone logged in. */
+int notify_everyone(const char *text);
+
 #endif /* notify.h */

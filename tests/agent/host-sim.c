@@ -13,6 +13,8 @@
  *     --delay-ms N       answer each decide N ms late
  *     --policy-push FILE send FILE's policy_push after each hello
  *     --version V        the verdicts' policy_version (default 1)
+ *     --notice USER:TEXT send a notice for USER ("" everyone) after each
+ *                        hello
  *
  * Denials name the rule "deny-port-P" or "deny-name-NAME"; allows
  * "allow-all".  Stops on SIGTERM or SIGINT. */
@@ -36,6 +38,7 @@
 #define MAX_DELAYED 65536
 
 static int deny_ports[MAX_RULES], n_deny_ports;
+static struct json_object *notice;
 static const char *deny_names[MAX_RULES];
 static int n_deny_names;
 static int ttl, delay_ms, version = 1;
@@ -165,6 +168,9 @@ serve(struct chan *c, FILE *log)
                 if (policy_push) {
                     chan_send(c, policy_push);
                 }
+                if (notice) {
+                    chan_send(c, notice);
+                }
             } else if (type == MSG_DECIDE) {
                 struct json_object *v = verdict_for(m);
                 if (delay_ms && n_delayed < MAX_DELAYED) {
@@ -198,6 +204,21 @@ main(int argc, char **argv)
         if (!arg) {
             fprintf(stderr, "host-sim: %s needs an argument\n", opt);
             return 2;
+        }
+        if (!strcmp(opt, "--notice")) {
+            const char *colon = strchr(arg, ':');
+            if (!colon) {
+                fprintf(stderr, "host-sim: --notice USER:TEXT\n");
+                return 2;
+            }
+            json_object_put(notice);
+            notice = msg_create(MSG_NOTICE);
+            json_object_object_add(notice, "user", json_object_new_string_len(
+                                       arg, (int) (colon - arg)));
+            msg_put_string(notice, "text", colon + 1);
+            msg_put_string(notice, "kind", "quota");
+            i++;
+            continue;
         }
         i++;
         if (!strcmp(opt, "--deny-port") && n_deny_ports < MAX_RULES) {
@@ -251,6 +272,7 @@ main(int argc, char **argv)
     close(lfd);
     unlink(argv[1]);
     json_object_put(policy_push);
+    json_object_put(notice);
     fclose(log);
     return 0;
 }

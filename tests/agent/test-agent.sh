@@ -11,7 +11,8 @@
 # Covers: allowed and denied TCP connects (IPv4 and IPv6) by a Python
 # client, a static busybox and a raw-syscall program; cached denials
 # refused in the kernel without a SYN; UDP; inbound accept; the identity
-# in decide; denials in syslog and on the user's terminal; flow_open,
+# in decide; denials in syslog and on the user's terminal; the naming
+# service's report (addresses, logins) and a host's notice; flow_open,
 # flow_close and stats; fail modes closed, cached and
 # open; the agent killed (the kernel refuses until it returns); and
 # --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
@@ -115,7 +116,8 @@ syn_count() {
 start_host() {
     "$hostsim" "$run/host.sock" "$run/host.log" --deny-port 9090 \
         --deny-port 7071 --deny-port 5354 --deny-name nc --ttl 300 \
-        --notify "$@" 2>>"$run/host.stderr" &
+        --notify --notice "root:quota test notice" "$@" \
+        2>>"$run/host.stderr" &
     host_pid=$!
     for _ in $(seq 50); do
         [ -S "$run/host.sock" ] && return 0
@@ -190,6 +192,29 @@ check "the denial went to the guest's syslog with app, user and rule" \
     grep -q 'appfw-agent\[[0-9]*\]: appfw: denied connect tcp .*:9090 app=.*python3.* user=root rule=deny-port-9090' "$run/syslog.txt"
 check "the logged-in user was told on their terminal" \
     grep -q 'connection refused by the firewall: connect tcp .*9090' "$run/tty.txt"
+
+# --- The naming service's report, and a notice from the host.
+for _ in $(seq 40); do
+    grep -q '"type":"naming"' "$run/host.log" && break
+    sleep 0.1
+done
+naming=$(grep '"type":"naming"' "$run/host.log" | tail -1)
+check "naming: the guest's address and root's login on its terminal" \
+    sh -c "echo '$naming' | grep -q '\"addresses\":\[[^]]*\"10.88.0.1\"' &&
+           echo '$naming' | grep -q '\"user\":\"root\",\"tty\":\"pts/[0-9]*\"'"
+check "a notice from the host reaches the user's terminal and syslog" \
+    sh -c "grep -q 'appfw: quota test notice' '$run/tty.txt' &&
+           grep -q 'notice for root: quota test notice' '$run/syslog.txt'"
+# A new address is reported at once (within the naming interval).
+ip -n "$gns" addr add 10.88.0.77/24 dev "$(ip -n "$gns" -o link show |
+    awk -F': ' '$2 !~ /^lo/ { sub(/@.*/, "", $2); print $2; exit }')"
+for _ in $(seq 40); do
+    grep '"type":"naming"' "$run/host.log" | tail -1 | grep -q 10.88.0.77 &&
+        break
+    sleep 0.1
+done
+check "an address change is reported" sh -c \
+    "grep '\"type\":\"naming\"' '$run/host.log' | tail -1 | grep -q 10.88.0.77"
 
 # --- The decide carries the process's identity.
 pybin=$(python3 -c 'import os; print(os.readlink("/proc/self/exe"))')
