@@ -989,18 +989,18 @@ compile_members(struct policy *p, const struct json_object *doc)
     return NULL;
 }
 
-/* Quotas. */
+/* Subjects: whom an entry of "quotas" or "sites" is for. */
 
-static const char *const quota_kind_names[] = {
+static const char *const subject_kind_names[] = {
     "user", "user_group", "vm", "vm_group", "app",
 };
 
 /* How messages name a subject of each kind. */
-static const char *const quota_kind_descs[] = {
+static const char *const subject_kind_descs[] = {
     "user", "user group", "vm", "vm group", "app",
 };
 
-_Static_assert(ARRAY_SIZE(quota_kind_names) == POLICY_QUOTA_APP + 1,
+_Static_assert(ARRAY_SIZE(subject_kind_names) == POLICY_QUOTA_APP + 1,
                "one name per enum policy_quota_kind");
 
 static void
@@ -1040,84 +1040,131 @@ uuid_shaped(const char *s)
     return s[36] == '\0';
 }
 
-/* Compiles quotas[i], 'j'.  'seen' holds one key per subject compiled so
- * far, zero quotas included, so that no subject has two quotas: two
+/* The subject of an entry of "quotas" or "sites". */
+struct subject {
+    int kind;                   /* Index in subject_kind_names; -1: none. */
+    const char *name;           /* As written (in the document); NULL:
+                                 * none. */
+    int target;                 /* The group, vm or user index; -1 for a
+                                 * vm or user not listed, for apps and for
+                                 * none. */
+    char key[300];              /* The same whatever the spelling: "Q:"
+                                 * user, "G:" or "g:" group, "u:" a listed
+                                 * vm's uuid, "W:" another vm (uuid in
+                                 * lowercase, or name), "A:" app in
+                                 * lowercase, "-:" none. */
+};
+
+/* Parses the subject of entry 'i' of the document's array 'list', 'j': the
+ * one member it has among the first 'n_kinds' of subject_kind_names, or
+ * none if not 'required'.  A group must be defined; a user or a VM need
+ * not be listed.  'seen' holds one key per subject of 'list' parsed so far,
+ * so that no subject has two entries ('what' names an entry: "quota"): two
  * spellings of a listed VM (uuid and name) are one subject, uuids and app
  * names compare ignoring case (an app quota may name a product, which
  * compares so). */
 static char *
-compile_quota(struct policy *p, const struct json_object *j, size_t i,
-              struct smap *seen)
+parse_subject(const struct policy *p, const struct json_object *j,
+              const char *list, size_t i, size_t n_kinds, bool required,
+              const char *what, struct smap *seen, struct subject *s)
 {
-    int kind = -1;
-    const char *subject = NULL;
-    for (size_t k = 0; k < ARRAY_SIZE(quota_kind_names); k++) {
-        const char *s = msg_get_string(j, quota_kind_names[k], NULL);
-        if (s && subject) {
-            subject = NULL;
-            break;
-        }
-        if (s) {
-            kind = (int) k;
-            subject = s;
+    *s = (struct subject) { .kind = -1, .target = -1 };
+    bool two = false;
+    for (size_t k = 0; k < n_kinds && !two; k++) {
+        const char *name = msg_get_string(j, subject_kind_names[k], NULL);
+        two = name && s->name;
+        if (name) {
+            s->kind = (int) k;
+            s->name = name;
         }
     }
-    if (!subject) {
-        return xasprintf("quotas[%zu]: give exactly one of user, user_group, "
-                         "vm, vm_group, app", i);
+    if (two || (required && !s->name)) {
+        char kinds[80] = "";
+        for (size_t k = 0; k < n_kinds; k++) {
+            size_t len = strlen(kinds);
+            snprintf(kinds + len, sizeof kinds - len, "%s%s", k ? ", " : "",
+                     subject_kind_names[k]);
+        }
+        return xasprintf("%s[%zu]: give %s one of %s", list, i,
+                         required ? "exactly" : "at most", kinds);
     }
 
     /* The subject's key, the same whatever its spelling. */
-    char key[300];
-    int target = -1;
-    switch ((enum policy_quota_kind) kind) {
+    const char *subject = s->name;
+    switch (s->kind) {
+    case -1:
+        snprintf(s->key, sizeof s->key, "-:");
+        break;
+
     case POLICY_QUOTA_USER:
-        target = name_lookup(p, 'U', subject);
-        snprintf(key, sizeof key, "Q:%s", subject);
+        s->target = name_lookup(p, 'U', subject);
+        snprintf(s->key, sizeof s->key, "Q:%s", subject);
         break;
 
     case POLICY_QUOTA_USER_GROUP:
     case POLICY_QUOTA_VM_GROUP: {
-        bool vm = kind == POLICY_QUOTA_VM_GROUP;
-        target = name_lookup(p, vm ? 'g' : 'G', subject);
-        if (target < 0) {
-            return xasprintf("quotas[%zu].%s: \"%s\" is not defined in %s",
-                             i, quota_kind_names[kind], subject,
+        bool vm = s->kind == POLICY_QUOTA_VM_GROUP;
+        s->target = name_lookup(p, vm ? 'g' : 'G', subject);
+        if (s->target < 0) {
+            return xasprintf("%s[%zu].%s: \"%s\" is not defined in %s",
+                             list, i, subject_kind_names[s->kind], subject,
                              vm ? "vm_groups" : "user_groups");
         }
-        snprintf(key, sizeof key, "%c:%s", vm ? 'g' : 'G', subject);
+        snprintf(s->key, sizeof s->key, "%c:%s", vm ? 'g' : 'G', subject);
         break;
     }
 
     case POLICY_QUOTA_VM:
         /* A VM may be named by uuid or by name, listed or not. */
-        target = name_lookup_lower(p, 'u', subject);
-        if (target < 0) {
-            target = name_lookup(p, 'n', subject);
+        s->target = name_lookup_lower(p, 'u', subject);
+        if (s->target < 0) {
+            s->target = name_lookup(p, 'n', subject);
         }
-        if (target >= 0) {
-            snprintf(key, sizeof key, "u:%s", p->vms[target].uuid);
+        if (s->target >= 0) {
+            snprintf(s->key, sizeof s->key, "u:%s", p->vms[s->target].uuid);
         } else {
-            snprintf(key, sizeof key, "W:%s", subject);
+            snprintf(s->key, sizeof s->key, "W:%s", subject);
             if (uuid_shaped(subject)) {
-                str_lower(key + 2);
+                str_lower(s->key + 2);
             }
         }
         break;
 
     case POLICY_QUOTA_APP:
-        snprintf(key, sizeof key, "A:%s", subject);
-        str_lower(key + 2);
+        snprintf(s->key, sizeof s->key, "A:%s", subject);
+        str_lower(s->key + 2);
         break;
 
     default:
         abort();
     }
-    if (smap_find(seen, key)) {
-        return xasprintf("quotas[%zu]: a second quota for %s \"%s\"", i,
-                         quota_kind_descs[kind], subject);
+    if (smap_find(seen, s->key)) {
+        return s->name
+               ? xasprintf("%s[%zu]: a second %s for %s \"%s\"", list, i,
+                           what, subject_kind_descs[s->kind], subject)
+               : xasprintf("%s[%zu]: a second %s without a subject", list,
+                           i, what);
     }
-    smap_add(seen, key, (int) i);
+    smap_add(seen, s->key, (int) i);
+    return NULL;
+}
+
+/* Quotas. */
+
+/* Compiles quotas[i], 'j'.  'seen': see parse_subject(). */
+static char *
+compile_quota(struct policy *p, const struct json_object *j, size_t i,
+              struct smap *seen)
+{
+    struct subject s;
+    char *error = parse_subject(p, j, "quotas", i,
+                                ARRAY_SIZE(subject_kind_names), true,
+                                "quota", seen, &s);
+    if (error) {
+        return error;
+    }
+    int kind = s.kind, target = s.target;
+    const char *subject = s.name, *key = s.key;
 
     int64_t bytes = msg_get_int(j, "bytes_per_day", 0);
     if (!bytes) {
@@ -1185,7 +1232,7 @@ check_limit(const struct policy *p, const struct quota_entry *q, int limit,
     }
     return xasprintf("quotas[%zu]: %lld bytes per day for %s \"%s\" exceeds "
                      "the %lld of its %s \"%s\"", q->entry,
-                     (long long) a->bytes_per_day, quota_kind_descs[a->kind],
+                     (long long) a->bytes_per_day, subject_kind_descs[a->kind],
                      a->subject, (long long) b->bytes_per_day, relation,
                      b->subject);
 }
@@ -2070,8 +2117,8 @@ policy_quota_at(const struct policy *p, size_t i)
 const char *
 policy_quota_kind_name(enum policy_quota_kind kind)
 {
-    return (size_t) kind < ARRAY_SIZE(quota_kind_names)
-           ? quota_kind_names[kind] : "unknown";
+    return (size_t) kind < ARRAY_SIZE(subject_kind_names)
+           ? subject_kind_names[kind] : "unknown";
 }
 
 /* The app quota whose subject is exactly 's' (a file name or a path), or
