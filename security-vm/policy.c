@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,9 @@ static const char *const day_values[] = {
     "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL
 };
 static const char *const quota_action_values[] = { "log", "block", NULL };
+static const char *const site_mode_values[] = {
+    "allow-all-except", "deny-all-except", NULL
+};
 
 #define NAME_MAX_LEN 64
 #define LIST(NAME, ELEM) \
@@ -175,6 +179,23 @@ static const struct schema_field quota_fields[] = {
     SF_END
 };
 
+/* At most one subject: compile_site_list() checks that.  A site is up to
+ * 253 bytes of host name and a trailing dot. */
+static const struct schema_field site_list_fields[] = {
+    SF_STR("user", false, 1, 256),
+    SF_STR("user_group", false, 1, NAME_MAX_LEN),
+    SF_STR("vm", false, 1, 256),
+    SF_STR("vm_group", false, 1, NAME_MAX_LEN),
+    SF_ENUM("mode", true, site_mode_values),
+    SF_ARRAY("sites", true, 1, 1000,
+             (&(const struct schema_field) SF_STR("site", true, 1, 254))),
+    LIST("protocols", SF_STR("name", true, 1, NAME_MAX_LEN)),
+    SF_BOOL("log", false),
+    SF_BOOL("notify", false),
+    SF_STR("description", false, 0, 256),
+    SF_END
+};
+
 static const struct schema_field protocol_fields[] = {
     SF_STR("name", true, 1, NAME_MAX_LEN),
     SF_ENUM("protocol", false, service_proto_values),
@@ -211,6 +232,9 @@ static const struct schema_field policy_fields[] = {
     SF_ARRAY("quotas", false, 0, 10000,
              (&(const struct schema_field) SF_OBJ("quota", true,
                                                   quota_fields))),
+    SF_ARRAY("sites", false, 0, 10000,
+             (&(const struct schema_field) SF_OBJ("site_list", true,
+                                                  site_list_fields))),
     SF_END
 };
 
@@ -282,6 +306,27 @@ struct quota_entry {
 struct cidr {
     struct policy_addr addr;
     int plen;                   /* Over the 128-bit (mapped) address. */
+};
+
+/* A "sites" entry. */
+struct site_list {
+    struct policy_site_list pub;    /* What policy_site_list_at() returns. */
+    char *subject, *rule, *description;     /* Back 'pub''s. */
+    struct policy_site *sites;      /* Backs pub.sites: the texts of
+                                     * names point into 'site_names'. */
+    char **protocol_names;          /* Backs pub.protocols. */
+    struct site_match {
+        struct cidr cidr;           /* An address or prefix, if name < 0. */
+        int name;                   /* Index into policy->site_names. */
+    } *match;                       /* One per site, in the same order. */
+    int *protocols;                 /* Indexes into policy->protocols. */
+    const char *restricted_by;      /* A group subject's name, or NULL. */
+    char *scope;                    /* 'sites of user group "interns"'. */
+    char *among;                    /* 'the sites of user group "x"'. */
+    char *of;                       /* 'of user group "x"'. */
+    int8_t result;                  /* When the last decision examined
+                                     * it: -1 not its protocol, 0 denied,
+                                     * 1 passed. */
 };
 
 struct ports {
@@ -417,12 +462,30 @@ struct policy {
     struct quota_entry *quotas; /* In document order, 0 bytes left out. */
     size_t n_quotas;
 
+    struct site_list *site_lists;   /* "sites", in document order. */
+    size_t n_site_lists;
+    char **site_names;          /* Distinct host names, first seen first. */
+    size_t n_site_names;
+    int *scope_sites;           /* Per scope: its site list, or -1. */
+    struct site_cand {          /* Room for a decision's applicable */
+        int list;               /* site lists (see decide_by_sites()). */
+        int pos;
+    } *site_cands;
+    size_t n_site_examined;     /* By the last decision: the first of
+                                 * 'site_cands'. */
+    bool unlisted_sites;        /* Some site list is for a VM or a user
+                                 * not listed (keys "w:", "x:"). */
+
     struct smap names;          /* "g:", "G:", "u:", "n:", "U:", "r:",
                                  * "P:" (protocols), "S:" (global
                                  * protocols) -> index; quotas: "Q:"
                                  * (users), "W:" (vms not listed: uuid in
                                  * lowercase, or name), "A:" (apps, in
-                                 * lowercase) -> index in 'quotas'. */
+                                 * lowercase) -> index in 'quotas'; sites:
+                                 * "h:" (host names) -> index in
+                                 * 'site_names', "w:" (vms not listed, as
+                                 * "W:"), "x:" (users not listed) -> index
+                                 * in 'site_lists'. */
     struct smap index;          /* Rule index (see index_rule()). */
     unsigned index_kinds;       /* Bit per key prefix - 'a' in use. */
     int *wildcard;              /* Rules with no index key. */
@@ -989,18 +1052,18 @@ compile_members(struct policy *p, const struct json_object *doc)
     return NULL;
 }
 
-/* Quotas. */
+/* Subjects: whom an entry of "quotas" or "sites" is for. */
 
-static const char *const quota_kind_names[] = {
+static const char *const subject_kind_names[] = {
     "user", "user_group", "vm", "vm_group", "app",
 };
 
 /* How messages name a subject of each kind. */
-static const char *const quota_kind_descs[] = {
+static const char *const subject_kind_descs[] = {
     "user", "user group", "vm", "vm group", "app",
 };
 
-_Static_assert(ARRAY_SIZE(quota_kind_names) == POLICY_QUOTA_APP + 1,
+_Static_assert(ARRAY_SIZE(subject_kind_names) == POLICY_QUOTA_APP + 1,
                "one name per enum policy_quota_kind");
 
 static void
@@ -1040,84 +1103,131 @@ uuid_shaped(const char *s)
     return s[36] == '\0';
 }
 
-/* Compiles quotas[i], 'j'.  'seen' holds one key per subject compiled so
- * far, zero quotas included, so that no subject has two quotas: two
+/* The subject of an entry of "quotas" or "sites". */
+struct subject {
+    int kind;                   /* Index in subject_kind_names; -1: none. */
+    const char *name;           /* As written (in the document); NULL:
+                                 * none. */
+    int target;                 /* The group, vm or user index; -1 for a
+                                 * vm or user not listed, for apps and for
+                                 * none. */
+    char key[300];              /* The same whatever the spelling: "Q:"
+                                 * user, "G:" or "g:" group, "u:" a listed
+                                 * vm's uuid, "W:" another vm (uuid in
+                                 * lowercase, or name), "A:" app in
+                                 * lowercase, "-:" none. */
+};
+
+/* Parses the subject of entry 'i' of the document's array 'list', 'j': the
+ * one member it has among the first 'n_kinds' of subject_kind_names, or
+ * none if not 'required'.  A group must be defined; a user or a VM need
+ * not be listed.  'seen' holds one key per subject of 'list' parsed so far,
+ * so that no subject has two entries ('what' names an entry: "quota"): two
  * spellings of a listed VM (uuid and name) are one subject, uuids and app
  * names compare ignoring case (an app quota may name a product, which
  * compares so). */
 static char *
-compile_quota(struct policy *p, const struct json_object *j, size_t i,
-              struct smap *seen)
+parse_subject(const struct policy *p, const struct json_object *j,
+              const char *list, size_t i, size_t n_kinds, bool required,
+              const char *what, struct smap *seen, struct subject *s)
 {
-    int kind = -1;
-    const char *subject = NULL;
-    for (size_t k = 0; k < ARRAY_SIZE(quota_kind_names); k++) {
-        const char *s = msg_get_string(j, quota_kind_names[k], NULL);
-        if (s && subject) {
-            subject = NULL;
-            break;
-        }
-        if (s) {
-            kind = (int) k;
-            subject = s;
+    *s = (struct subject) { .kind = -1, .target = -1 };
+    bool two = false;
+    for (size_t k = 0; k < n_kinds && !two; k++) {
+        const char *name = msg_get_string(j, subject_kind_names[k], NULL);
+        two = name && s->name;
+        if (name) {
+            s->kind = (int) k;
+            s->name = name;
         }
     }
-    if (!subject) {
-        return xasprintf("quotas[%zu]: give exactly one of user, user_group, "
-                         "vm, vm_group, app", i);
+    if (two || (required && !s->name)) {
+        char kinds[80] = "";
+        for (size_t k = 0; k < n_kinds; k++) {
+            size_t len = strlen(kinds);
+            snprintf(kinds + len, sizeof kinds - len, "%s%s", k ? ", " : "",
+                     subject_kind_names[k]);
+        }
+        return xasprintf("%s[%zu]: give %s one of %s", list, i,
+                         required ? "exactly" : "at most", kinds);
     }
 
     /* The subject's key, the same whatever its spelling. */
-    char key[300];
-    int target = -1;
-    switch ((enum policy_quota_kind) kind) {
+    const char *subject = s->name;
+    switch (s->kind) {
+    case -1:
+        snprintf(s->key, sizeof s->key, "-:");
+        break;
+
     case POLICY_QUOTA_USER:
-        target = name_lookup(p, 'U', subject);
-        snprintf(key, sizeof key, "Q:%s", subject);
+        s->target = name_lookup(p, 'U', subject);
+        snprintf(s->key, sizeof s->key, "Q:%s", subject);
         break;
 
     case POLICY_QUOTA_USER_GROUP:
     case POLICY_QUOTA_VM_GROUP: {
-        bool vm = kind == POLICY_QUOTA_VM_GROUP;
-        target = name_lookup(p, vm ? 'g' : 'G', subject);
-        if (target < 0) {
-            return xasprintf("quotas[%zu].%s: \"%s\" is not defined in %s",
-                             i, quota_kind_names[kind], subject,
+        bool vm = s->kind == POLICY_QUOTA_VM_GROUP;
+        s->target = name_lookup(p, vm ? 'g' : 'G', subject);
+        if (s->target < 0) {
+            return xasprintf("%s[%zu].%s: \"%s\" is not defined in %s",
+                             list, i, subject_kind_names[s->kind], subject,
                              vm ? "vm_groups" : "user_groups");
         }
-        snprintf(key, sizeof key, "%c:%s", vm ? 'g' : 'G', subject);
+        snprintf(s->key, sizeof s->key, "%c:%s", vm ? 'g' : 'G', subject);
         break;
     }
 
     case POLICY_QUOTA_VM:
         /* A VM may be named by uuid or by name, listed or not. */
-        target = name_lookup_lower(p, 'u', subject);
-        if (target < 0) {
-            target = name_lookup(p, 'n', subject);
+        s->target = name_lookup_lower(p, 'u', subject);
+        if (s->target < 0) {
+            s->target = name_lookup(p, 'n', subject);
         }
-        if (target >= 0) {
-            snprintf(key, sizeof key, "u:%s", p->vms[target].uuid);
+        if (s->target >= 0) {
+            snprintf(s->key, sizeof s->key, "u:%s", p->vms[s->target].uuid);
         } else {
-            snprintf(key, sizeof key, "W:%s", subject);
+            snprintf(s->key, sizeof s->key, "W:%s", subject);
             if (uuid_shaped(subject)) {
-                str_lower(key + 2);
+                str_lower(s->key + 2);
             }
         }
         break;
 
     case POLICY_QUOTA_APP:
-        snprintf(key, sizeof key, "A:%s", subject);
-        str_lower(key + 2);
+        snprintf(s->key, sizeof s->key, "A:%s", subject);
+        str_lower(s->key + 2);
         break;
 
     default:
         abort();
     }
-    if (smap_find(seen, key)) {
-        return xasprintf("quotas[%zu]: a second quota for %s \"%s\"", i,
-                         quota_kind_descs[kind], subject);
+    if (smap_find(seen, s->key)) {
+        return s->name
+               ? xasprintf("%s[%zu]: a second %s for %s \"%s\"", list, i,
+                           what, subject_kind_descs[s->kind], subject)
+               : xasprintf("%s[%zu]: a second %s without a subject", list,
+                           i, what);
     }
-    smap_add(seen, key, (int) i);
+    smap_add(seen, s->key, (int) i);
+    return NULL;
+}
+
+/* Quotas. */
+
+/* Compiles quotas[i], 'j'.  'seen': see parse_subject(). */
+static char *
+compile_quota(struct policy *p, const struct json_object *j, size_t i,
+              struct smap *seen)
+{
+    struct subject s;
+    char *error = parse_subject(p, j, "quotas", i,
+                                ARRAY_SIZE(subject_kind_names), true,
+                                "quota", seen, &s);
+    if (error) {
+        return error;
+    }
+    int kind = s.kind, target = s.target;
+    const char *subject = s.name, *key = s.key;
 
     int64_t bytes = msg_get_int(j, "bytes_per_day", 0);
     if (!bytes) {
@@ -1185,7 +1295,7 @@ check_limit(const struct policy *p, const struct quota_entry *q, int limit,
     }
     return xasprintf("quotas[%zu]: %lld bytes per day for %s \"%s\" exceeds "
                      "the %lld of its %s \"%s\"", q->entry,
-                     (long long) a->bytes_per_day, quota_kind_descs[a->kind],
+                     (long long) a->bytes_per_day, subject_kind_descs[a->kind],
                      a->subject, (long long) b->bytes_per_day, relation,
                      b->subject);
 }
@@ -1261,6 +1371,216 @@ compile_quotas(struct policy *p, const struct json_object *doc)
     for (size_t i = 0; i < p->n_quotas && !error; i++) {
         error = check_quota(p, &p->quotas[i]);
     }
+    return error;
+}
+
+/* Sites. */
+
+_Static_assert((int) POLICY_SITE_USER == POLICY_QUOTA_USER
+               && (int) POLICY_SITE_USER_GROUP == POLICY_QUOTA_USER_GROUP
+               && (int) POLICY_SITE_VM == POLICY_QUOTA_VM
+               && (int) POLICY_SITE_VM_GROUP == POLICY_QUOTA_VM_GROUP,
+               "a site list's subject kinds are the quotas' first four");
+
+/* Whether 's' is a host name: labels of letters, digits and hyphens, 1..63
+ * bytes, neither starting nor ending with a hyphen, separated by dots, 253
+ * bytes at most once an optional trailing dot is removed.  The last label
+ * may not be all digits: "10.0.0.300" is a mistyped address, and a
+ * resolver would read "10.1" as the address 10.0.0.1.  Stores the name in
+ * lowercase without the trailing dot in 'out'. */
+static bool
+host_name_parse(const char *s, char out[254])
+{
+    size_t n = strlen(s);
+    if (n && s[n - 1] == '.') {
+        n--;
+    }
+    if (!n || n > 253) {
+        return false;
+    }
+    size_t label = 0;
+    bool digits = true;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char ch = s[k];
+        if (ch == '.') {
+            if (!label || s[k - 1] == '-') {
+                return false;
+            }
+            label = 0;
+            digits = true;
+        } else if (isalnum(ch) || ch == '-') {
+            if ((ch == '-' && !label) || ++label > 63) {
+                return false;
+            }
+            digits = digits && isdigit(ch);
+        } else {
+            return false;
+        }
+        out[k] = (char) tolower(ch);
+    }
+    out[n] = '\0';
+    return label && s[n - 1] != '-' && !digits;
+}
+
+/* The index of host name 'name' in 'site_names', added if new. */
+static int
+site_name_add(struct policy *p, const char *name)
+{
+    int k = name_lookup(p, 'h', name);
+    if (k < 0) {
+        p->site_names = xrealloc(p->site_names, (p->n_site_names + 1)
+                                                * sizeof *p->site_names);
+        p->site_names[p->n_site_names] = xstrdup(name);
+        k = (int) p->n_site_names++;
+        name_add(p, 'h', name, k);
+    }
+    return k;
+}
+
+/* Compiles sites[i], 'j'.  'seen': see parse_subject(). */
+static char *
+compile_site_list(struct policy *p, const struct json_object *j, size_t i,
+                  struct smap *seen)
+{
+    struct subject s;
+    char *error = parse_subject(p, j, "sites", i, POLICY_SITE_VM_GROUP + 1,
+                                false, "site list", seen, &s);
+    if (error) {
+        return error;
+    }
+    int li = (int) p->n_site_lists++;
+    struct site_list *l = &p->site_lists[li];
+    enum policy_site_kind kind = s.name ? (enum policy_site_kind) s.kind
+                                        : POLICY_SITE_GLOBAL;
+    l->subject = xstrdup(s.name ? s.name : "");
+    l->description = xstrdup(msg_get_string(j, "description", ""));
+    if (s.name) {
+        l->rule = xasprintf("site:%s:%s", subject_kind_names[kind],
+                            s.name);
+        l->scope = xasprintf("sites of %s \"%s\"", subject_kind_descs[kind],
+                             s.name);
+        l->among = xasprintf("the %s", l->scope);
+        l->of = xasprintf("of %s \"%s\"", subject_kind_descs[kind],
+                          s.name);
+    } else {
+        l->rule = xstrdup("site:global");
+        l->scope = xstrdup("the global sites");
+        l->among = xstrdup(l->scope);
+        l->of = xstrdup("of the global sites");
+    }
+
+    /* The sites: addresses and prefixes first, as match.remote has
+     * them, else host names. */
+    struct json_object *a = msg_get(j, "sites");
+    size_t n = json_object_array_length(a);
+    l->sites = xcalloc(n, sizeof *l->sites);
+    l->match = xcalloc(n, sizeof *l->match);
+    for (size_t k = 0; k < n; k++) {
+        const char *text = json_object_get_string(
+            json_object_array_get_idx(a, k));
+        char name[254];
+        l->match[k].name = -1;
+        if (schema_is_cidr(text)) {
+            cidr_parse(text, &l->match[k].cidr);
+            l->sites[k].text = xstrdup(text);
+        } else if (host_name_parse(text, name)) {
+            l->match[k].name = site_name_add(p, name);
+            l->sites[k].text = p->site_names[l->match[k].name];
+            l->sites[k].is_name = true;
+        } else {
+            l->pub.n_sites = k;
+            return xasprintf("sites[%zu].sites[%zu]: \"%.64s\" is neither a "
+                             "host name nor an address or prefix", i, k,
+                             text);
+        }
+    }
+    l->pub.n_sites = n;
+
+    a = msg_get(j, "protocols");
+    n = a ? json_object_array_length(a) : 0;
+    l->protocols = xcalloc(n ? n : 1, sizeof *l->protocols);
+    l->protocol_names = xcalloc(n ? n : 1, sizeof *l->protocol_names);
+    for (size_t k = 0; k < n; k++) {
+        const char *name = json_object_get_string(
+            json_object_array_get_idx(a, k));
+        l->protocols[k] = name_lookup(p, 'P', name);
+        if (l->protocols[k] < 0) {
+            return xasprintf("sites[%zu].protocols[%zu]: \"%s\" is not in "
+                             "protocols", i, k, name);
+        }
+        l->protocol_names[l->pub.n_protocols++] = xstrdup(name);
+    }
+
+    l->pub.kind = kind;
+    l->pub.subject = l->subject;
+    l->pub.mode = strcmp(msg_get_string(j, "mode", ""), "allow-all-except")
+                  ? POLICY_SITES_DENY_ALL_EXCEPT
+                  : POLICY_SITES_ALLOW_ALL_EXCEPT;
+    l->pub.sites = l->sites;
+    l->pub.protocols = (const char *const *) l->protocol_names;
+    l->pub.has_log = msg_get(j, "log") != NULL;
+    l->pub.log = msg_get_bool(j, "log", false);
+    l->pub.has_notify = msg_get(j, "notify") != NULL;
+    l->pub.notify = msg_get_bool(j, "notify", false);
+    l->pub.rule = l->rule;
+    l->pub.description = l->description;
+
+    /* Where decide_by_sites() finds it: the subject's scope, or for a VM
+     * or a user not listed, its key. */
+    int scope = -1;
+    switch (kind) {
+    case POLICY_SITE_USER:
+        scope = s.target >= 0 ? p->users[s.target].scope : -1;
+        break;
+    case POLICY_SITE_USER_GROUP:
+        scope = p->user_groups[s.target].scope;
+        l->restricted_by = p->user_groups[s.target].name;
+        break;
+    case POLICY_SITE_VM:
+        scope = s.target >= 0 ? p->vms[s.target].scope : -1;
+        break;
+    case POLICY_SITE_VM_GROUP:
+        scope = p->vm_groups[s.target].scope;
+        l->restricted_by = p->vm_groups[s.target].name;
+        break;
+    case POLICY_SITE_GLOBAL:
+        scope = 0;
+        break;
+    default:
+        abort();
+    }
+    if (scope >= 0) {
+        p->scope_sites[scope] = li;
+    } else {
+        name_add(p, kind == POLICY_SITE_VM ? 'w' : 'x', s.key + 2, li);
+        p->unlisted_sites = true;
+    }
+    return NULL;
+}
+
+static char *
+compile_sites(struct policy *p, const struct json_object *doc)
+{
+    struct json_object *list = msg_get(doc, "sites");
+    size_t n = list ? json_object_array_length(list) : 0;
+    p->site_lists = xcalloc(n ? n : 1, sizeof *p->site_lists);
+    p->scope_sites = xmalloc(p->n_scopes * sizeof *p->scope_sites);
+    for (size_t i = 0; i < p->n_scopes; i++) {
+        p->scope_sites[i] = -1;
+    }
+    /* A chain holds the global scope, each vm group and user group at
+     * most once, a VM (two lists for one not listed: by uuid and by name)
+     * and a user. */
+    p->site_cands = xcalloc(p->n_vm_groups + p->n_user_groups + 4,
+                            sizeof *p->site_cands);
+
+    struct smap seen = { .slots = NULL };
+    char *error = NULL;
+    for (size_t i = 0; i < n && !error; i++) {
+        error = compile_site_list(p, json_object_array_get_idx(list, i), i,
+                                  &seen);
+    }
+    smap_destroy(&seen);
     return error;
 }
 
@@ -1902,6 +2222,9 @@ policy_compile(const char *text, size_t len, struct policy **policyp)
     if (!error) {
         error = compile_quotas(p, doc);
     }
+    if (!error) {
+        error = compile_sites(p, doc);
+    }
     json_object_put(doc);
     if (!error) {
         rank(p);
@@ -1959,6 +2282,29 @@ services_destroy(struct service *services, size_t n)
     free(services);
 }
 
+static void
+site_list_destroy(struct site_list *l)
+{
+    for (size_t i = 0; i < l->pub.n_sites; i++) {
+        if (!l->sites[i].is_name) {
+            free((char *) l->sites[i].text);
+        }
+    }
+    free(l->sites);
+    free(l->match);
+    for (size_t i = 0; i < l->pub.n_protocols; i++) {
+        free(l->protocol_names[i]);
+    }
+    free(l->protocol_names);
+    free(l->protocols);
+    free(l->subject);
+    free(l->rule);
+    free(l->description);
+    free(l->scope);
+    free(l->among);
+    free(l->of);
+}
+
 void
 policy_unref(struct policy *p)
 {
@@ -1990,6 +2336,16 @@ policy_unref(struct policy *p)
         free(p->quotas[i].subject);
     }
     free(p->quotas);
+    for (size_t i = 0; i < p->n_site_lists; i++) {
+        site_list_destroy(&p->site_lists[i]);
+    }
+    free(p->site_lists);
+    for (size_t i = 0; i < p->n_site_names; i++) {
+        free(p->site_names[i]);
+    }
+    free(p->site_names);
+    free(p->scope_sites);
+    free(p->site_cands);
     services_destroy(p->globals, p->n_globals);
     services_destroy(p->protocols, p->n_protocols);
     for (size_t i = 0; i < p->n_rules; i++) {
@@ -2047,6 +2403,12 @@ policy_explain_last(const struct policy *p, policy_explain_cb *cb,
            r && r->allow, aux);
     }
     free(order);
+
+    /* The site lists it examined, in that order. */
+    for (size_t i = 0; i < p->n_site_examined; i++) {
+        const struct site_list *l = &p->site_lists[p->site_cands[i].list];
+        cb(l->scope, l->result >= 0 ? l->rule : NULL, l->result > 0, aux);
+    }
 }
 
 const struct policy_system *
@@ -2070,8 +2432,47 @@ policy_quota_at(const struct policy *p, size_t i)
 const char *
 policy_quota_kind_name(enum policy_quota_kind kind)
 {
-    return (size_t) kind < ARRAY_SIZE(quota_kind_names)
-           ? quota_kind_names[kind] : "unknown";
+    return (size_t) kind < ARRAY_SIZE(subject_kind_names)
+           ? subject_kind_names[kind] : "unknown";
+}
+
+size_t
+policy_n_site_lists(const struct policy *p)
+{
+    return p->n_site_lists;
+}
+
+const struct policy_site_list *
+policy_site_list_at(const struct policy *p, size_t i)
+{
+    return i < p->n_site_lists ? &p->site_lists[i].pub : NULL;
+}
+
+const char *
+policy_site_kind_name(enum policy_site_kind kind)
+{
+    return kind == POLICY_SITE_GLOBAL ? "global"
+           : (size_t) kind <= POLICY_SITE_VM_GROUP ? subject_kind_names[kind]
+           : "unknown";
+}
+
+const char *
+policy_site_mode_name(enum policy_site_mode mode)
+{
+    return (size_t) mode < ARRAY_SIZE(site_mode_values) - 1
+           ? site_mode_values[mode] : "unknown";
+}
+
+size_t
+policy_n_site_names(const struct policy *p)
+{
+    return p->n_site_names;
+}
+
+const char *
+policy_site_name_at(const struct policy *p, size_t i)
+{
+    return i < p->n_site_names ? p->site_names[i] : NULL;
 }
 
 /* The app quota whose subject is exactly 's' (a file name or a path), or
@@ -2575,8 +2976,13 @@ port_key(int port, char buf[8])
     return buf;
 }
 
-/* The rules decide 'v', or failing any, the defaults. */
-static void
+/* What decided a verdict of decide_by_rules(). */
+enum decider {
+    BY_RULE, BY_UNKNOWN_APP, BY_CATALOGUE, BY_UNDEFINED, BY_NO_MATCH,
+};
+
+/* The rules decide 'v', or failing any, the defaults.  Returns which. */
+static enum decider
 decide_by_rules(struct policy *p, struct req_ctx *c,
                 const struct probe *probes, size_t n_probes,
                 struct policy_verdict *v)
@@ -2661,25 +3067,227 @@ decide_by_rules(struct policy *p, struct req_ctx *c,
                                 sizeof where));
             v->reason = v->reason_buf;
         }
+        return BY_RULE;
     } else if (!c->app || c->app->match == APPID_MATCH_UNKNOWN) {
         v->allow = vg->unknown_allow;
         v->rule = "default:unknown-app";
         v->reason = vg->unknown_reason;
+        return BY_UNKNOWN_APP;
     } else if ((known = find_service(p->protocols, p->n_protocols, c))) {
         /* Adding a protocol to the catalogue allows it everywhere until a
          * rule denies it. */
         v->allow = true;
         v->rule = known->rule;
         v->reason = known->reason;
+        return BY_CATALOGUE;
     } else if (p->system.allow_undefined) {
         v->allow = true;
         v->rule = "default:undefined-protocol";
         v->reason = "no rule matched and no catalogue protocol covers it; "
                     "the system allows undefined protocols";
+        return BY_UNDEFINED;
     } else {
         v->allow = false;
         v->rule = "default:no-match";
         v->reason = vg->nomatch_reason;
+        return BY_NO_MATCH;
+    }
+}
+
+/* Adds site list 'li' (-1: none) at chain position 'pos' to the
+ * candidates. */
+static void
+site_cand_add(struct policy *p, int li, int pos, size_t *n)
+{
+    if (li >= 0) {
+        p->site_cands[(*n)++] = (struct site_cand) { .list = li, .pos = pos };
+    }
+}
+
+/* The site list for a VM or user not listed, under key 'prefix':'name'
+ * (-1: none). */
+static int
+unlisted_site_list(const struct policy *p, char prefix, const char *name,
+                   bool lower)
+{
+    return !p->unlisted_sites || !name || !*name ? -1
+           : lower ? name_lookup_lower(p, prefix, name)
+           : name_lookup(p, prefix, name);
+}
+
+/* Collects in p->site_cands the site lists of the request's chain, as
+ * stamp_chain() marked it, outermost first; returns how many.  Positions
+ * are twice the chain's, so that the lists of a VM or a user not listed
+ * fit where its scope would be. */
+static size_t
+site_lists_of_chain(struct policy *p, const struct req_ctx *c)
+{
+    const struct policy_request *q = c->req;
+    const int *ss = p->scope_sites;
+    const struct scope *scopes = p->scopes;
+    const struct group *vg = p->vm_groups, *ug = p->user_groups;
+    size_t n = 0;
+
+    site_cand_add(p, ss[0], 0, &n);
+    for (int g = c->vm_group; g >= 0 && vg[g].stamp == c->stamp;
+         g = vg[g].parent) {
+        site_cand_add(p, ss[vg[g].scope], 2 * scopes[vg[g].scope].pos, &n);
+    }
+    int vm_pos = 2 * scopes[vg[c->vm_group].scope].pos + 1;
+    if (c->vm >= 0) {
+        site_cand_add(p, ss[p->vms[c->vm].scope], vm_pos, &n);
+    } else {
+        int by_uuid = unlisted_site_list(p, 'w', q->vm_uuid, true);
+        int by_name = unlisted_site_list(p, 'w', q->vm_name, false);
+        site_cand_add(p, by_uuid, vm_pos, &n);
+        site_cand_add(p, by_name != by_uuid ? by_name : -1, vm_pos, &n);
+    }
+
+    /* The user's groups up to the root, each once (see 'walk_end'), the
+     * root always; then the user. */
+    site_cand_add(p, ss[ug[0].scope], 2 * scopes[ug[0].scope].pos, &n);
+    if (c->user >= 0) {
+        const struct user_entry *u = &p->users[c->user];
+        for (size_t i = 0; i < u->n_groups; i++) {
+            for (int g = u->groups[i]; g != u->walk_end[i] && g > 0;
+                 g = ug[g].parent) {
+                site_cand_add(p, ss[ug[g].scope], 2 * scopes[ug[g].scope].pos,
+                              &n);
+            }
+        }
+        site_cand_add(p, ss[u->scope], 2 * scopes[u->scope].pos, &n);
+    } else {
+        site_cand_add(p, unlisted_site_list(p, 'x', q->user, false),
+                      INT_MAX, &n);
+    }
+
+    /* Outermost first; sibling groups in document order.  Few. */
+    struct site_cand *cands = p->site_cands;
+    for (size_t i = 1; i < n; i++) {
+        struct site_cand t = cands[i];
+        size_t j = i;
+        for (; j > 0 && (cands[j - 1].pos > t.pos
+                         || (cands[j - 1].pos == t.pos
+                             && cands[j - 1].list > t.list)); j--) {
+            cands[j] = cands[j - 1];
+        }
+        cands[j] = t;
+    }
+    return n;
+}
+
+/* Whether site list 'l' covers the request's protocol: it names none, or
+ * one whose transport protocol and service port the request has. */
+static bool
+site_list_covers(const struct policy *p, const struct site_list *l,
+                 const struct req_ctx *c)
+{
+    if (!l->pub.n_protocols) {
+        return true;
+    }
+    for (size_t i = 0; i < l->pub.n_protocols; i++) {
+        if (service_matches(&p->protocols[l->protocols[i]], c)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The first site of 'l' that the remote address is in, or -1: addresses
+ * and prefixes first, in order, since they cost nothing, then host names,
+ * as the request's site_has_addr() says. */
+static int
+site_list_find(const struct policy *p, const struct site_list *l,
+               const struct policy_request *q)
+{
+    for (size_t i = 0; i < l->pub.n_sites; i++) {
+        if (l->match[i].name < 0 && cidr_contains(&l->match[i].cidr,
+                                                  &q->remote)) {
+            return (int) i;
+        }
+    }
+    for (size_t i = 0; q->site_has_addr && i < l->pub.n_sites; i++) {
+        if (l->match[i].name >= 0
+            && q->site_has_addr(p->site_names[l->match[i].name], &q->remote,
+                                q->site_aux)) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+/* An address as people write it: IPv4 dotted, IPv6 in RFC 5952 form. */
+static const char *
+addr_format(const struct policy_addr *a, char buf[INET6_ADDRSTRLEN])
+{
+    static const uint8_t mapped[12] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+    };
+    bool v4 = !memcmp(a->b, mapped, sizeof mapped);
+    if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? &a->b[12] : a->b, buf,
+                   INET6_ADDRSTRLEN)) {
+        snprintf(buf, INET6_ADDRSTRLEN, "?");
+    }
+    return buf;
+}
+
+/* The site lists restrict an allow ('v', decided by 'by') of an outbound
+ * request with a remote address: every list of the chain that covers the
+ * request's protocol must pass, and the outermost that does not denies
+ * it.  Lists are examined outermost first, up to that one. */
+static void
+decide_by_sites(struct policy *p, const struct req_ctx *c,
+                enum decider by, struct policy_verdict *v)
+{
+    const struct policy_request *q = c->req;
+    size_t n = site_lists_of_chain(p, c);
+    for (size_t i = 0; i < n; i++) {
+        struct site_list *l = &p->site_lists[p->site_cands[i].list];
+        p->examined++;
+        p->n_site_examined++;
+        l->result = -1;
+        if (!site_list_covers(p, l, c)) {
+            continue;
+        }
+        int site = site_list_find(p, l, q);
+        bool allow_all = l->pub.mode == POLICY_SITES_ALLOW_ALL_EXCEPT;
+        l->result = allow_all == (site < 0);
+        if (l->result) {
+            continue;
+        }
+
+        /* Within 'reason_buf': a rule id or a protocol name has at most
+         * 64 bytes. */
+        char addr[INET6_ADDRSTRLEN], overridden[78];
+        addr_format(&q->remote, addr);
+        if (by == BY_RULE) {
+            snprintf(overridden, sizeof overridden, "allow rule \"%s\"",
+                     v->rule);
+        } else {
+            snprintf(overridden, sizeof overridden, "%s", v->rule);
+        }
+        if (allow_all) {
+            const struct site_match *m = &l->match[site];
+            snprintf(v->reason_buf, sizeof v->reason_buf,
+                     "%s is %ssite \"%.64s\" %.80s (allow-all-except); it "
+                     "overrides %s", addr,
+                     m->name < 0 && m->cidr.plen < 128 ? "in " : "",
+                     l->sites[site].text, l->of, overridden);
+        } else {
+            snprintf(v->reason_buf, sizeof v->reason_buf,
+                     "%s is not among %.100s (deny-all-except); it "
+                     "overrides %s", addr, l->among, overridden);
+        }
+        const struct group *vg = &p->vm_groups[c->vm_group];
+        v->allow = false;
+        v->rule = l->pub.rule;
+        v->restricted_by = l->restricted_by;
+        v->log = l->pub.has_log ? l->pub.log : vg->log;
+        v->notify = l->pub.has_notify ? l->pub.notify : vg->notify;
+        v->ttl = p->default_ttl;
+        v->granularity = p->default_gran;
+        v->reason = v->reason_buf;
+        return;
     }
 }
 
@@ -2690,6 +3298,7 @@ policy_decide(struct policy *p, const struct policy_request *q,
     struct req_ctx c = { .req = q, .app = q->app, .vm = -1, .user = -1 };
     c.stamp = ++p->stamp;
     p->examined = 0;
+    p->n_site_examined = 0;
 
     const char *slash = q->app_path ? strrchr(q->app_path, '/') : NULL;
     c.app_name = slash ? slash + 1 : q->app_path;
@@ -2741,7 +3350,9 @@ policy_decide(struct policy *p, const struct policy_request *q,
 
     /* Global protocols come before every rule, whatever its scope or
      * priority: the first that matches decides, and no rule is examined.
-     * Else the rules decide, then the defaults. */
+     * Else the rules decide, then the defaults; the site lists may then
+     * turn an allow into a deny, except the undefined-protocol default's
+     * (the founding design's order: the site rules come before it). */
     const struct service *gp = find_service(p->globals, p->n_globals, &c);
     if (gp) {
         v->allow = gp->allow;
@@ -2750,7 +3361,11 @@ policy_decide(struct policy *p, const struct policy_request *q,
         v->log = gp->log;
         v->notify = gp->notify;
     } else {
-        decide_by_rules(p, &c, probes, n_probes, v);
+        enum decider by = decide_by_rules(p, &c, probes, n_probes, v);
+        if (v->allow && by != BY_UNDEFINED && !c.inbound && q->has_remote
+            && p->n_site_lists) {
+            decide_by_sites(p, &c, by, v);
+        }
     }
 
     /* Monitor mode (the VM group's) or simulation (the system's): a deny

@@ -20,6 +20,11 @@
  * policy_quotas_for() says which of them apply to a connection, and
  * appfw-secd counts the bytes.
  *
+ * The site lists ("sites") restrict where an allowed protocol may go: the
+ * engine compares addresses and prefixes itself, and asks the request's
+ * site_has_addr() whether a host name has an address; resolving the names
+ * policy_site_name_at() lists is the caller's part.
+ *
  * Pure: no I/O, no logging, no clock of its own (the request carries the
  * time).  Not thread-safe: a compiled policy caches time-zone offsets.
  * Neighbours: store.c keeps policy versions; secd.c feeds requests. */
@@ -97,6 +102,64 @@ void policy_quotas_for(const struct policy *, const char *vm_uuid,
                        const char *product, const char *app_path,
                        void (*cb)(size_t index, void *aux), void *aux);
 
+/* The document's "sites" member: per subject (at most one list each, or
+ * one for everyone), a mode and a list of sites, each a host name or an
+ * address or prefix.  After the rules, the catalogue and unknown_app have
+ * allowed an outbound request with a remote address, every site list of
+ * the request's chain (see policy_explain_last(); a list naming a user or
+ * a VM not listed applies to it by that name) that covers its protocol
+ * must pass: with allow-all-except, the remote address is in none of the
+ * listed sites; with deny-all-except, it is in one.  Else the outermost
+ * failing list denies it, rule "site:KIND:SUBJECT" ("site:global" for
+ * everyone), restricted_by its group if it is a group's.  Global
+ * protocols, the undefined-protocol default and inbound requests are not
+ * restricted. */
+enum policy_site_kind {
+    POLICY_SITE_USER, POLICY_SITE_USER_GROUP, POLICY_SITE_VM,
+    POLICY_SITE_VM_GROUP, POLICY_SITE_GLOBAL,
+};
+enum policy_site_mode {
+    POLICY_SITES_ALLOW_ALL_EXCEPT, POLICY_SITES_DENY_ALL_EXCEPT,
+};
+struct policy_site {
+    const char *text;           /* A host name in lowercase without a
+                                 * trailing dot, or an address or prefix
+                                 * as written. */
+    bool is_name;               /* A host name: see site_has_addr(). */
+};
+struct policy_site_list {
+    enum policy_site_kind kind;
+    const char *subject;        /* As written; "" for POLICY_SITE_GLOBAL. */
+    enum policy_site_mode mode;
+    const struct policy_site *sites;    /* In document order. */
+    size_t n_sites;                     /* 1..1000. */
+    const char *const *protocols;       /* Catalogue names; none: every
+                                         * allowed protocol. */
+    size_t n_protocols;
+    bool has_log, log;          /* Without: the VM group's switch. */
+    bool has_notify, notify;
+    const char *rule;           /* "site:user_group:interns". */
+    const char *description;    /* "" if none. */
+};
+
+/* The site lists in document order.  Pointers stay valid while the policy
+ * is referenced. */
+size_t policy_n_site_lists(const struct policy *);
+const struct policy_site_list *policy_site_list_at(const struct policy *,
+                                                   size_t);
+
+/* "user", "user_group", "vm", "vm_group", "global". */
+const char *policy_site_kind_name(enum policy_site_kind);
+
+/* "allow-all-except", "deny-all-except". */
+const char *policy_site_mode_name(enum policy_site_mode);
+
+/* Every distinct host name of every site list, each once, in lowercase
+ * without a trailing dot, in order of first appearance in the document:
+ * what appfw-secd resolves.  The same strings site_has_addr() is given. */
+size_t policy_n_site_names(const struct policy *);
+const char *policy_site_name_at(const struct policy *, size_t);
+
 enum policy_event {
     POLICY_EV_CONNECT, POLICY_EV_LISTEN, POLICY_EV_ACCEPT, POLICY_EV_SEND,
     POLICY_EV_CLOSE,
@@ -132,6 +195,13 @@ struct policy_request {
     bool has_remote;
     int local_port, remote_port;
     time_t now;
+
+    /* Whether host name 'fqdn' (one of policy_site_name_at()'s) has the
+     * address 'addr' (IPv4 mapped, as above), for the site lists.  NULL:
+     * no name has any address, as when none resolves. */
+    bool (*site_has_addr)(const char *fqdn, const struct policy_addr *addr,
+                          void *aux);
+    void *site_aux;
 };
 
 enum policy_granularity { POLICY_GRAN_EXACT, POLICY_GRAN_SERVICE };
@@ -160,7 +230,11 @@ void policy_decide(struct policy *, const struct policy_request *req,
  * scope of that request's chain, outermost first (the global rules, the
  * VM's groups from the root down, the VM, the user's groups, the user),
  * with its description ('vm group "lab"') and the id of the rule that
- * matched in it and whether it allows, or NULL. */
+ * matched in it and whether it allows, or NULL.  Then for each site list
+ * the decision examined, outermost first, up to the one that denied:
+ * 'sites of user group "interns"' ("the global sites"), its rule
+ * ("site:user_group:interns") and whether it let the request pass, or
+ * NULL if the list does not cover the request's protocol. */
 typedef void policy_explain_cb(const char *scope, const char *rule,
                                bool allow, void *aux);
 void policy_explain_last(const struct policy *, policy_explain_cb *,
@@ -172,8 +246,9 @@ void policy_explain_last(const struct policy *, policy_explain_cb *,
 const char *policy_protocol_name(const struct policy *,
                                  const struct policy_request *);
 
-/* How many rules the last policy_decide() examined (for tests and the
- * benchmark: evaluation must not scan every rule). */
+/* How many rules and site lists the last policy_decide() examined (for
+ * tests and the benchmark: evaluation must scan neither every rule nor
+ * every site list). */
 size_t policy_last_examined(const struct policy *);
 
 #endif /* policy.h */

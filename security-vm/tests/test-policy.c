@@ -1,9 +1,13 @@
 /* Golden-case tests of the policy engine (security-vm/policy.c).
  *
  * Each tests/data/policy/NAME.json holds a policy, the applications as
- * appid would identify them, and cases: a request and the exact verdict
- * expected: verdict and rule always; reason, restricted_by ("-" for none),
- * log, notify, monitored, ttl and granularity where the case names them.
+ * appid would identify them, optionally what host names resolve to
+ * ("resolved": {"intranet.example": ["10.1.2.3", "2001:db8::5"]}, for the
+ * site lists), and cases: a request and the exact verdict expected:
+ * verdict and rule always; reason, restricted_by ("-" for none), log,
+ * notify, monitored, ttl and granularity where the case names them; and
+ * where it names "explain", policy_explain_last()'s lines, each "SCOPE:
+ * RULE ACTION" or "SCOPE: -".
  * Like libvirt's firewall tests: inputs and expected output side by side,
  * checked in, compared exactly.
  *
@@ -77,6 +81,71 @@ fill_app(const struct json_object *a, struct appid_result *r)
                : APPID_MATCH_UNKNOWN;
 }
 
+/* The request's site_has_addr(): whether the file's "resolved" says that
+ * 'fqdn' has 'addr'. */
+static bool
+resolved_has_addr(const char *fqdn, const struct policy_addr *addr,
+                  void *resolved_)
+{
+    struct json_object *resolved = resolved_, *list;
+    if (!json_object_object_get_ex(resolved, fqdn, &list)) {
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct policy_addr a;
+        const char *s = json_object_get_string(
+            json_object_array_get_idx(list, i));
+        if (!policy_addr_parse(s, &a)) {
+            fail_msg("resolved.%s: \"%s\" is not an address", fqdn, s);
+        }
+        if (!memcmp(&a, addr, sizeof a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* policy_explain_last()'s lines, joined by " | ". */
+struct explain_text {
+    char text[2048];
+};
+
+static void
+add_explain_line(const char *scope, const char *rule, bool allow, void *e_)
+{
+    struct explain_text *e = e_;
+    size_t len = strlen(e->text);
+    snprintf(e->text + len, sizeof e->text - len, "%s%s: %s%s",
+             len ? " | " : "", scope, rule ? rule : "-",
+             rule ? (allow ? " allow" : " deny") : "");
+}
+
+/* Checks policy_explain_last() against the case's "explain", if any;
+ * returns the number of failures (0 or 1). */
+static int
+check_explain(const struct policy *p, const struct json_object *want,
+              const char *path, const char *name)
+{
+    struct json_object *lines = msg_get(want, "explain");
+    if (!lines) {
+        return 0;
+    }
+    struct explain_text expected = { "" }, got = { "" };
+    for (size_t i = 0; i < json_object_array_length(lines); i++) {
+        size_t len = strlen(expected.text);
+        snprintf(expected.text + len, sizeof expected.text - len, "%s%s",
+                 len ? " | " : "", json_object_get_string(
+                     json_object_array_get_idx(lines, i)));
+    }
+    policy_explain_last(p, add_explain_line, &got);
+    if (strcmp(got.text, expected.text)) {
+        printf("%s: case \"%s\": explain:\n   got: %s\n  want: %s\n",
+               path, name, got.text, expected.text);
+        return 1;
+    }
+    return 0;
+}
+
 /* Runs every case of one golden file; returns the number of failures. */
 static int
 run_file(const char *path)
@@ -97,6 +166,7 @@ run_file(const char *path)
     int failures = 0;
     struct json_object *cases = msg_get(doc, "cases");
     struct json_object *apps = msg_get(doc, "apps");
+    struct json_object *resolved = msg_get(doc, "resolved");
     size_t n = json_object_array_length(cases);
     for (size_t i = 0; i < n; i++) {
         struct json_object *c = json_object_array_get_idx(cases, i);
@@ -110,6 +180,8 @@ run_file(const char *path)
             .user = msg_get_string(rq, "user", NULL),
             .now = parse_time(msg_get_string(rq, "time",
                                              "2026-11-23T10:00:00Z")),
+            .site_has_addr = resolved ? resolved_has_addr : NULL,
+            .site_aux = resolved,
         };
         struct appid_result app;
         const char *app_key = msg_get_string(rq, "app", NULL);
@@ -169,6 +241,7 @@ run_file(const char *path)
                    got, expected);
             failures++;
         }
+        failures += check_explain(p, want, path, name);
     }
     policy_unref(p);
     json_object_put(doc);
@@ -437,6 +510,72 @@ static const struct bad_policy bad_policies[] = {
       "{\"vm_group\":\"all\",\"bytes_per_day\":300}]}",
       "policy.quotas[0]: 400 bytes per day for vm \"vm-z\" exceeds the "
       "300 of its group \"all\"" },
+
+    /* Site lists. */
+    { "{\"sites\":[{\"user\":\"alice\",\"mode\":\"deny-all-except\","
+      "\"sites\":[\"ok.example\"]},{\"mode\":\"allow-all-except\","
+      "\"sites\":[\"10.0.0.0/8\"]},{\"user\":\"bob\","
+      "\"mode\":\"deny-all-except\",\"sites\":[\"exa mple.com\"]}]}",
+      "policy.sites[2].sites[0]: \"exa mple.com\" is neither a host name "
+      "nor an address or prefix" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\","
+      "\"sites\":[\"a.example\",\"10.0.0.0/33\"]}]}",
+      "policy.sites[0].sites[1]: \"10.0.0.0/33\" is neither a host name "
+      "nor an address or prefix" },
+    { "{\"sites\":[{\"user\":\"bob\",\"vm_group\":\"all\","
+      "\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0]: give at most one of user, user_group, vm, "
+      "vm_group" },
+    { "{\"sites\":[{\"app\":\"curl\",\"mode\":\"deny-all-except\","
+      "\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0].app: unknown field" },
+    { "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}],"
+      "\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"],"
+      "\"protocols\":[\"HTTP\",\"FTPS\"]}]}",
+      "policy.sites[0].protocols[1]: \"FTPS\" is not in protocols" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"],"
+      "\"protocols\":[]}]}",
+      "policy.sites[0].protocols: has 0 elements, not 1..256" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[]}]}",
+      "policy.sites[0].sites: has 0 elements, not 1..1000" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\"}]}",
+      "policy.sites[0].sites: missing" },
+    { "{\"sites\":[{\"mode\":\"allow\",\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0].mode: \"allow\" is not one of allow-all-except, "
+      "deny-all-except" },
+    { "{\"sites\":[{\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0].mode: missing" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"],"
+      "\"site\":[\"b.example\"]}]}",
+      "policy.sites[0].site: unknown field" },
+    { "{\"sites\":[{\"user_group\":\"interns\","
+      "\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0].user_group: \"interns\" is not defined in "
+      "user_groups" },
+    { "{\"sites\":[{\"vm_group\":\"lab\",\"mode\":\"deny-all-except\","
+      "\"sites\":[\"a.example\"]}]}",
+      "policy.sites[0].vm_group: \"lab\" is not defined in vm_groups" },
+    /* One list per subject, as one quota. */
+    { "{\"user_groups\":[{\"name\":\"staff\"}],\"sites\":["
+      "{\"user_group\":\"staff\",\"mode\":\"deny-all-except\","
+      "\"sites\":[\"a.example\"]},{\"user\":\"staff\","
+      "\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"]},"
+      "{\"user_group\":\"staff\",\"mode\":\"allow-all-except\","
+      "\"sites\":[\"b.example\"]}]}",
+      "policy.sites[2]: a second site list for user group \"staff\"" },
+    { "{\"vms\":[{\"uuid\":\"22222222-0000-4000-8000-00000000000a\","
+      "\"name\":\"vm-a\"}],\"sites\":["
+      "{\"vm\":\"22222222-0000-4000-8000-00000000000A\","
+      "\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"]},"
+      "{\"vm\":\"vm-a\",\"mode\":\"deny-all-except\","
+      "\"sites\":[\"a.example\"]}]}",
+      "policy.sites[1]: a second site list for vm \"vm-a\"" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"]},"
+      "{\"mode\":\"allow-all-except\",\"sites\":[\"b.example\"]}]}",
+      "policy.sites[1]: a second site list without a subject" },
+    { "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[\"a.example\"],"
+      "\"log\":\"yes\"}]}",
+      "policy.sites[0].log: must be true or false, not a string" },
 };
 
 static void
@@ -753,6 +892,329 @@ test_quotas(void **state)
     policy_unref(p);
 }
 
+/* A host name for test_site_names(): 'label' bytes of "a", then ".b"
+ * labels up to 'total' bytes ('total' - 'label' even, so that it ends with
+ * a label). */
+static char *
+long_name(size_t label, size_t total)
+{
+    char *name = xmalloc(total + 1);
+    memset(name, 'a', label);
+    for (size_t i = label; i < total; i++) {
+        name[i] = (i - label) % 2 ? 'b' : '.';
+    }
+    name[total] = '\0';
+    assert_true(name[total - 1] != '.');
+    return name;
+}
+
+/* Compiles a policy whose one site list has the site 'site'; returns the
+ * error, or NULL. */
+static char *
+compile_one_site(const char *site)
+{
+    struct json_object *doc = json_tokener_parse(
+        "{\"sites\":[{\"mode\":\"deny-all-except\",\"sites\":[]}]}");
+    struct json_object *list = msg_get(json_object_array_get_idx(
+                                           msg_get(doc, "sites"), 0),
+                                       "sites");
+    json_object_array_add(list, json_object_new_string(site));
+    const char *text = json_object_to_json_string(doc);
+    struct policy *p = NULL;
+    char *error = policy_compile(text, strlen(text), &p);
+    policy_unref(p);
+    json_object_put(doc);
+    return error;
+}
+
+/* Host names the site lists accept, and those they refuse. */
+static void
+test_site_names(void **state)
+{
+    (void) state;
+    char *label63 = long_name(63, 71), *label64 = long_name(64, 72);
+    char *name253 = long_name(11, 253), *name254 = long_name(10, 254);
+    char *name253dot = xasprintf("%s.", name253);
+    const char *good[] = {
+        "localhost", "a.example.", "Mixed.Case.Example",
+        "xn--bcher-kva.example", "123.example", "a-b.c-d", "1a.2b", label63,
+        name253, name253dot,
+        "10.0.0.1", "10.0.0.0/8", "2001:db8::1", "2001:db8::/32",
+    };
+    const char *bad[] = {
+        "-a.example", "a-.example", "a.example-", "a..example", ".example",
+        "a.example..", ".", "exa_mple.com", "exa mple.com", "10.0.0.300",
+        "1.2.3", "10.1", "\xc3\xbc.example", label64, name254,
+        "10.0.0.0/33", "2001:db8::/129", "10.0.0.1/", "http://a.example",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        char *error = compile_one_site(good[i]);
+        if (error) {
+            fail_msg("\"%s\": %s", good[i], error);
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        char *error = compile_one_site(bad[i]);
+        char *want = xasprintf("policy.sites[0].sites[0]: \"%.64s\" is "
+                               "neither a host name nor an address or "
+                               "prefix", bad[i]);
+        if (!error || strcmp(error, want)) {
+            fail_msg("\"%s\": got \"%s\", want \"%s\"", bad[i],
+                     error ? error : "(accepted)", want);
+        }
+        free(error);
+        free(want);
+    }
+
+    /* Longer than a name with its trailing dot: the schema refuses it. */
+    char *name255 = long_name(11, 255);
+    char *error = compile_one_site(name255);
+    assert_string_equal(error, "policy.sites[0].sites[0]: length 255 out of "
+                        "range 1..254");
+    free(error);
+    free(name255);
+    free(label63);
+    free(label64);
+    free(name253);
+    free(name254);
+    free(name253dot);
+}
+
+/* The host names a decision asked about (test_sites()), and the one
+ * that has every address. */
+struct name_log {
+    char text[512];
+    const char *has;
+};
+
+static bool
+log_has_addr(const char *fqdn, const struct policy_addr *addr, void *log_)
+{
+    struct name_log *log = log_;
+    size_t len = strlen(log->text);
+    (void) addr;
+    snprintf(log->text + len, sizeof log->text - len, "%s%s",
+             len ? " " : "", fqdn);
+    return log->has && !strcmp(fqdn, log->has);
+}
+
+static void
+decide_site(struct policy *p, const char *user, const char *remote,
+            int port, struct name_log *log, struct policy_verdict *v)
+{
+    struct policy_request q = {
+        .user = user, .app_path = "/usr/bin/curl",
+        .event = POLICY_EV_CONNECT, .has_remote = true,
+        .local_port = 40000, .remote_port = port,
+        .site_has_addr = log ? log_has_addr : NULL, .site_aux = log,
+    };
+    struct appid_result app = {
+        .product = "curl", .description = "", .vendor = "", .version = "",
+        .category = "downloader", .source = "",
+        .match = APPID_MATCH_EXACT,
+    };
+    q.app = &app;
+    policy_addr_parse("10.0.0.1", &q.local);
+    assert_true(policy_addr_parse(remote, &q.remote));
+    policy_decide(p, &q, v);
+}
+
+/* The site lists as policy_site_list_at() shows them, the host names to
+ * resolve, what the engine asks the caller, and the cost of a decision
+ * with 10,000 lists. */
+static void
+test_sites(void **state)
+{
+    (void) state;
+    static const char text[] =
+        "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]},"
+        "{\"name\":\"HTTPS\",\"ports\":[443]}],"
+        "\"user_groups\":[{\"name\":\"staff\"}],"
+        "\"users\":[{\"name\":\"bob\",\"groups\":[\"staff\"]}],"
+        "\"sites\":["
+        "{\"user_group\":\"staff\",\"mode\":\"deny-all-except\","
+        "\"sites\":[\"Intranet.Example.\",\"10.0.0.0/8\",\"wiki.example\","
+        "\"2001:DB8::/32\"],\"protocols\":[\"HTTPS\",\"HTTP\"],"
+        "\"log\":false,\"description\":\"intranet only\"},"
+        "{\"user\":\"bob\",\"mode\":\"allow-all-except\","
+        "\"sites\":[\"WIKI.example\",\"games.example\",\"localhost.\"],"
+        "\"notify\":true},"
+        "{\"mode\":\"allow-all-except\","
+        "\"sites\":[\"intranet.example\",\"bad.example\"]}]}";
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    if (error) {
+        fail_msg("%s", error);
+    }
+
+    assert_int_equal(policy_n_site_lists(p), 3);
+    const struct policy_site_list *l = policy_site_list_at(p, 0);
+    assert_int_equal(l->kind, POLICY_SITE_USER_GROUP);
+    assert_string_equal(policy_site_kind_name(l->kind), "user_group");
+    assert_string_equal(l->subject, "staff");
+    assert_int_equal(l->mode, POLICY_SITES_DENY_ALL_EXCEPT);
+    assert_string_equal(policy_site_mode_name(l->mode), "deny-all-except");
+    assert_int_equal(l->n_sites, 4);
+    static const struct policy_site want_sites[] = {
+        { "intranet.example", true }, { "10.0.0.0/8", false },
+        { "wiki.example", true }, { "2001:DB8::/32", false },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want_sites); i++) {
+        assert_string_equal(l->sites[i].text, want_sites[i].text);
+        assert_int_equal(l->sites[i].is_name, want_sites[i].is_name);
+    }
+    assert_int_equal(l->n_protocols, 2);
+    assert_string_equal(l->protocols[0], "HTTPS");
+    assert_string_equal(l->protocols[1], "HTTP");
+    assert_true(l->has_log);
+    assert_false(l->log);
+    assert_false(l->has_notify);
+    assert_string_equal(l->rule, "site:user_group:staff");
+    assert_string_equal(l->description, "intranet only");
+
+    l = policy_site_list_at(p, 1);
+    assert_int_equal(l->kind, POLICY_SITE_USER);
+    assert_string_equal(l->subject, "bob");
+    assert_int_equal(l->mode, POLICY_SITES_ALLOW_ALL_EXCEPT);
+    assert_string_equal(policy_site_mode_name(l->mode), "allow-all-except");
+    assert_string_equal(l->sites[0].text, "wiki.example");
+    assert_string_equal(l->sites[2].text, "localhost");
+    assert_int_equal(l->n_protocols, 0);
+    assert_false(l->has_log);
+    assert_true(l->has_notify);
+    assert_true(l->notify);
+    assert_string_equal(l->rule, "site:user:bob");
+
+    l = policy_site_list_at(p, 2);
+    assert_int_equal(l->kind, POLICY_SITE_GLOBAL);
+    assert_string_equal(policy_site_kind_name(l->kind), "global");
+    assert_string_equal(l->subject, "");
+    assert_string_equal(l->rule, "site:global");
+    assert_string_equal(l->description, "");
+    assert_null(policy_site_list_at(p, 3));
+
+    /* Each host name once, in lowercase without the trailing dot, in
+     * order of first appearance; no addresses. */
+    static const char *const names[] = {
+        "intranet.example", "wiki.example", "games.example", "localhost",
+        "bad.example",
+    };
+    assert_int_equal(policy_n_site_names(p), ARRAY_SIZE(names));
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        assert_string_equal(policy_site_name_at(p, i), names[i]);
+    }
+    assert_null(policy_site_name_at(p, ARRAY_SIZE(names)));
+
+    /* Outermost first: the global list, staff's, bob's.  Addresses cost
+     * no question: staff's prefix holds, so its names are not asked
+     * about. */
+    struct policy_verdict v;
+    struct name_log log = { "", NULL };
+    decide_site(p, "bob", "10.1.1.1", 443, &log, &v);
+    assert_true(v.allow);
+    assert_string_equal(v.rule, "protocol:HTTPS");
+    assert_string_equal(log.text, "intranet.example bad.example "
+                        "wiki.example games.example localhost");
+    assert_int_equal(policy_last_examined(p), 3);
+
+    /* Without a callback no name has an address. */
+    decide_site(p, "bob", "172.16.0.1", 443, NULL, &v);
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "site:user_group:staff");
+    assert_string_equal(v.restricted_by, "staff");
+    assert_false(v.log);
+
+    /* A name staff may reach and bob may not. */
+    log = (struct name_log) { "", "wiki.example" };
+    decide_site(p, "bob", "172.16.0.1", 80, &log, &v);
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "site:user:bob");
+    assert_true(v.notify);
+    assert_string_equal(v.reason, "172.16.0.1 is site \"wiki.example\" of "
+                        "user \"bob\" (allow-all-except); it overrides "
+                        "protocol:HTTP");
+    assert_string_equal(log.text, "intranet.example bad.example "
+                        "intranet.example wiki.example wiki.example");
+
+    /* Not bob's: staff's list does not apply to carol, not in "users". */
+    log = (struct name_log) { "", NULL };
+    decide_site(p, "carol", "172.16.0.1", 80, &log, &v);
+    assert_true(v.allow);
+    assert_int_equal(policy_last_examined(p), 1);
+    policy_unref(p);
+
+    /* A user's groups at the same depth: their lists in the order of
+     * "sites", whatever the order of the groups. */
+    static const char siblings[] =
+        "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}],"
+        "\"user_groups\":[{\"name\":\"g1\"},{\"name\":\"g2\"}],"
+        "\"users\":[{\"name\":\"bob\",\"groups\":[\"g1\",\"g2\"]}],"
+        "\"sites\":[{\"user_group\":\"g2\",\"mode\":\"deny-all-except\","
+        "\"sites\":[\"10.0.0.2\"]},{\"user_group\":\"g1\","
+        "\"mode\":\"deny-all-except\",\"sites\":[\"10.0.0.1\"]}]}";
+    assert_null(policy_compile(siblings, strlen(siblings), &p));
+    decide_site(p, "bob", "10.0.0.3", 80, NULL, &v);
+    assert_string_equal(v.rule, "site:user_group:g2");
+    decide_site(p, "bob", "10.0.0.2", 80, NULL, &v);
+    assert_string_equal(v.rule, "site:user_group:g1");
+    assert_string_equal(v.restricted_by, "g1");
+    policy_unref(p);
+
+    /* 10,000 lists, one per user, half of them not in "users": a
+     * decision examines its user's, never all of them. */
+    struct json_object *doc = json_tokener_parse(
+        "{\"protocols\":[{\"name\":\"HTTP\",\"ports\":[80]}]}");
+    struct json_object *users = json_object_new_array();
+    struct json_object *sites = json_object_new_array();
+    for (int i = 0; i < 10000; i++) {
+        char buf[160];
+        if (i % 2 == 0) {
+            snprintf(buf, sizeof buf, "{\"name\":\"u%d\"}", i);
+            json_object_array_add(users, json_tokener_parse(buf));
+        }
+        snprintf(buf, sizeof buf, "{\"user\":\"u%d\",\"mode\":"
+                 "\"allow-all-except\",\"sites\":[\"192.0.2.%d\","
+                 "\"h%d.example\"]}", i, i % 256, i);
+        json_object_array_add(sites, json_tokener_parse(buf));
+    }
+    json_object_object_add(doc, "users", users);
+    json_object_object_add(doc, "sites", sites);
+    const char *big = json_object_to_json_string(doc);
+    error = policy_compile(big, strlen(big), &p);
+    if (error) {
+        fail_msg("%s", error);
+    }
+    assert_int_equal(policy_n_site_lists(p), 10000);
+    assert_int_equal(policy_n_site_names(p), 10000);
+
+    decide_site(p, "u777", "192.0.2.9", 80, NULL, &v);      /* Not listed. */
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "site:user:u777");
+    assert_true(policy_last_examined(p) <= 1);
+    decide_site(p, "u778", "192.0.2.9", 80, NULL, &v);      /* Listed. */
+    assert_true(v.allow);
+    assert_true(policy_last_examined(p) <= 1);
+    log = (struct name_log) { "", "h778.example" };
+    decide_site(p, "u778", "192.0.2.200", 80, &log, &v);
+    assert_false(v.allow);
+    assert_string_equal(v.rule, "site:user:u778");
+    assert_string_equal(log.text, "h778.example");
+    policy_unref(p);
+
+    /* At most 1,000 sites in a list. */
+    struct json_object *list = msg_get(json_object_array_get_idx(sites, 0),
+                                       "sites");
+    for (int i = 2; i <= 1000; i++) {
+        json_object_array_add(list, json_object_new_string("a.example"));
+    }
+    big = json_object_to_json_string(doc);
+    error = policy_compile(big, strlen(big), &p);
+    assert_string_equal(error, "policy.sites[0].sites: has 1001 elements, "
+                        "not 1..1000");
+    free(error);
+    json_object_put(doc);
+}
+
 int
 main(void)
 {
@@ -763,6 +1225,8 @@ main(void)
         cmocka_unit_test(test_system_settings),
         cmocka_unit_test(test_index_app_protocols),
         cmocka_unit_test(test_quotas),
+        cmocka_unit_test(test_site_names),
+        cmocka_unit_test(test_sites),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
