@@ -306,6 +306,7 @@ struct quota_entry {
 struct cidr {
     struct policy_addr addr;
     int plen;                   /* Over the 128-bit (mapped) address. */
+    bool v4;                    /* Written as IPv4: matches only IPv4. */
 };
 
 /* A "sites" entry. */
@@ -724,11 +725,24 @@ cidr_parse(const char *s, struct cidr *c)
     int max = v4 ? 32 : 128;
     int plen = slash ? atoi(slash + 1) : max;
     c->plen = v4 ? plen + 96 : plen;
+    c->v4 = v4;
 }
 
 static bool
+addr_is_v4(const struct policy_addr *a)
+{
+    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+    return !memcmp(a->b, mapped, sizeof mapped);
+}
+
+/* An IPv4 address never matches an IPv6 prefix (not even ::/0 or
+ * ::ffff:0:0/96), nor an IPv6 address an IPv4 prefix. */
+static bool
 cidr_contains(const struct cidr *c, const struct policy_addr *a)
 {
+    if (c->v4 != addr_is_v4(a)) {
+        return false;
+    }
     int full = c->plen / 8, rest = c->plen % 8;
     if (memcmp(c->addr.b, a->b, full)) {
         return false;
@@ -3374,7 +3388,11 @@ policy_decide(struct policy *p, const struct policy_request *q,
     v->enforced = vg->mode != 1 && !p->system.simulate;
     if (!v->allow && !v->enforced) {
         char copy[sizeof v->reason_buf];
-        snprintf(copy, sizeof copy, "%s", v->reason);
+        /* "would have denied by rule ...", "would have denied: 10.0.0.9
+         * is not among the sites ...". */
+        snprintf(copy, sizeof copy, "%s%s",
+                 strncmp(v->reason, "denied", 6) ? "denied: " : "",
+                 v->reason);
         if (vg->mode == 1) {
             snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
                      "group \"%.40s\"): would have %.240s", vg->name, copy);
