@@ -147,6 +147,8 @@ static const struct {
     { "naming.list", ADMIN_MANAGER },
     { "naming.events", ADMIN_MANAGER },
     { "naming.set", ADMIN_ADMIN },
+    { "sites.list", ADMIN_MANAGER },
+    { "sites.resolve", ADMIN_ADMIN },
     { "naming.unset", ADMIN_ADMIN },
     { "quota.set", ADMIN_ADMIN },
     { "quota.remove", ADMIN_ADMIN },

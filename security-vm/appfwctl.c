@@ -99,7 +99,10 @@ usage(FILE *out)
 "                                      an administrator's entry; it wins\n"
 "                                      over what the VM's agent reports\n"
 "  naming unset VM [--user] [--addresses]\n"
-"                                      the agent's reports apply again\n\n"
+"                                      the agent's reports apply again\n"
+"  sites list                          the site lists' host names, their\n"
+"                                      addresses, and which do not resolve\n"
+"  sites resolve                       look every name up again now\n\n"
 "Options:\n"
 "  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
 "                   /run/appfw)\n"
@@ -1273,6 +1276,49 @@ cmd_naming(const struct ctl *c, int argc, char **argv)
                 "[--address ADDR]..., or unset VM [--user] [--addresses]");
 }
 
+static int
+cmd_sites(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    int code;
+    if (!strcmp(sub, "resolve")) {
+        return call_print_version(c, request("sites.resolve"),
+                                  "site names are being looked up again");
+    } else if (strcmp(sub, "list")) {
+        return fail(EXIT_USAGE, "sites: list or resolve");
+    }
+    struct json_object *r = call_ok(c, request("sites.list"), &code);
+    if (r) {
+        struct json_object *l = msg_get(r, "sites");
+        printf("%-32s %-10s %-20s %s\n", "NAME", "STATE", "RESOLVED",
+               "ADDRESSES");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            struct json_object *s = json_object_array_get_idx(l, i);
+            char when[32] = "-";
+            time_t t = msg_get_int(s, "resolved_ms", 0) / 1000;
+            struct tm tm;
+            if (t) {
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+                         localtime_r(&t, &tm));
+            }
+            printf("%-32s %-10s %-20s ", msg_get_string(s, "name", ""),
+                   msg_get_string(s, "state", ""), when);
+            struct json_object *a = msg_get(s, "addresses");
+            for (size_t j = 0; j < json_object_array_length(a); j++) {
+                printf("%s%s", j ? " " : "", json_object_get_string(
+                           json_object_array_get_idx(a, j)));
+            }
+            if (msg_get(s, "error")) {
+                printf("%s(%s)", json_object_array_length(a) ? " " : "",
+                       msg_get_string(s, "error", ""));
+            }
+            putchar('\n');
+        }
+        json_object_put(r);
+    }
+    return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1353,6 +1399,8 @@ main(int argc, char **argv)
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
     } else if (!strcmp(cmd, "quota")) {
         code = cmd_quota(&c, rest, args);
+    } else if (!strcmp(cmd, "sites")) {
+        code = cmd_sites(&c, rest, args);
     } else if (!strcmp(cmd, "naming")) {
         code = cmd_naming(&c, rest, args);
     } else if (!strcmp(cmd, "explain")) {

@@ -1,6 +1,7 @@
-/* The console's commands for the naming service and the resolver's
- * caches: naming.list, naming.events, naming.set, naming.unset.  See
- * docs/operations.md, "Naming service". */
+/* The console's commands for the naming service (naming.list,
+ * naming.events, naming.set, naming.unset; docs/operations.md, "Naming
+ * service") and for the site lists' names (sites.list, sites.resolve;
+ * docs/policy.md, "Sites"). */
 #include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "naming.h"
 #include "resolver.h"
 #include "secd-private.h"
+#include "sites.h"
 #include "store.h"
 
 static struct json_object *
@@ -222,10 +224,38 @@ cmd_naming_unset(struct secd *d, const struct json_object *rq,
     return console_ok_reply();
 }
 
+static void
+add_site(const char *name, const struct policy_addr *addrs, size_t n,
+         int64_t resolved_ms, const char *error, void *list)
+{
+    struct json_object *o = json_object_new_object();
+    msg_put_string(o, "name", name);
+    json_object_object_add(o, "addresses", addrs_json(addrs, n));
+    msg_put_int(o, "resolved_ms", resolved_ms);
+    msg_put_string(o, "state", !resolved_ms ? "unresolved"
+                               : error ? "stale" : "resolved");
+    if (error) {
+        msg_put_string(o, "error", error);
+    }
+    json_object_array_add(list, o);
+}
+
 struct json_object *
 console_naming(struct secd *d, const char *cmd, const struct json_object *rq,
                const char *account)
 {
+    if (!strcmp(cmd, "sites.list")) {
+        struct json_object *list = json_object_new_array();
+        sites_list(d->sites, add_site, list);
+        struct json_object *r = console_ok_reply();
+        json_object_object_add(r, "sites", list);
+        return r;
+    } else if (!strcmp(cmd, "sites.resolve")) {
+        sites_refresh(d->sites);
+        store_change_add(d->store, account, "sites.resolve",
+                         "every site name looked up again");
+        return console_ok_reply();
+    }
     if (!strcmp(cmd, "naming.list")) {
         struct json_object *list = json_object_new_array();
         naming_list(d->naming, add_host, list);

@@ -630,7 +630,7 @@ console_handle(struct secd *d, struct rpc_request *req)
     } else if ((reply = admin_handle(d, &who, cmd, rq))) {
         /* account.*, system.set, protocol.*, global.*, changes.list. */
     } else if ((reply = console_naming(d, cmd, rq, who.name))) {
-        /* naming.* */
+        /* naming.*, sites.* */
     } else if (!strcmp(cmd, "health")) {
         reply = cmd_health(d);
     } else if (!strcmp(cmd, "policy.validate")) {

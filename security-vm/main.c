@@ -80,7 +80,7 @@ static const struct option_def defs[] = {
       "audit and statistics batch interval (the crash loss window)" },
     { "audit-max-rows", OPT_INT, "1000000", 1000, 2000000000,
       S(audit_max_rows), "audit rows kept (the oldest go first)" },
-    { "site-resolve-interval", OPT_INT, "86400", 10, 31536000,
+    { "site-resolve-interval", OPT_INT, "86400", 1, 31536000,
       S(site_resolve_s), "seconds between lookups of the host names in "
       "the policy's site lists" },
     { "reverse-dns", OPT_INT, "1", 0, 1, S(reverse_dns),

@@ -14,6 +14,7 @@ struct json_object;
 struct naming;
 struct policy;
 struct resolver;
+struct sites;
 struct rpc_client;
 struct rpc_pub;
 struct rpc_request;
@@ -68,6 +69,7 @@ struct secd {
     struct quota *quota;        /* Today's usage of the policy's quotas. */
     struct resolver *resolver;  /* Name lookups off this thread. */
     struct naming *naming;      /* Who is logged in where. */
+    struct sites *sites;        /* The addresses of site lists' names. */
     const char *quota_vm;       /* While counting a VM's traffic against */
     const char *quota_user;     /* quotas: whose it is (for notices). */
     struct strmap rdns;         /* Address text -> host name (char *; ""
@@ -100,7 +102,8 @@ struct json_object *console_ok_reply(void);
 struct json_object *console_error_reply(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* console-naming.c: naming.* commands; NULL if 'cmd' is not one. */
+/* console-naming.c: naming.* and sites.* commands; NULL if 'cmd' is not
+ * one. */
 struct json_object *console_naming(struct secd *, const char *cmd,
                                    const struct json_object *rq,
                                    const char *account);

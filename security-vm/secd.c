@@ -22,6 +22,7 @@
 #include "quota.h"
 #include "resolver.h"
 #include "secd-private.h"
+#include "sites.h"
 #include "store.h"
 
 LOG_MODULE(secd);
@@ -185,6 +186,7 @@ secd_activate(struct secd *d, const char *text, const char *author,
     policy_unref(d->policy);
     d->policy = p;
     d->policy_version = version;
+    sites_sync(d->sites, p);
     recount_quotas(d);
     if (versionp) {
         *versionp = version;
@@ -221,6 +223,7 @@ secd_reload(struct secd *d)
         policy_unref(d->policy);
         d->policy = p;
         d->policy_version = sp.version;
+        sites_sync(d->sites, p);
         recount_quotas(d);
         LOG_INFO("policy loaded version=%lld rules=%zu",
                  (long long) sp.version, policy_n_rules(p));
@@ -396,7 +399,10 @@ secd_dest_name(const struct secd *d, const char *address)
 const char *
 secd_site_of(const struct secd *d, const char *address)
 {
-    return secd_dest_name(d, address);
+    struct policy_addr a;
+    const char *site = policy_addr_parse(address, &a)
+                       ? sites_name_of(d->sites, &a) : NULL;
+    return site ? site : secd_dest_name(d, address);
 }
 
 static void
@@ -546,6 +552,8 @@ secd_request_from_msg(struct secd *d, const struct json_object *msg,
         .app = app,
         .local_port = (int) msg_get_int(msg, "local.port", 0),
         .now = time(NULL),
+        .site_has_addr = sites_has_addr,
+        .site_aux = d->sites,
     };
     policy_event_from_name(msg_get_string(msg, "event", ""), &q->event);
     policy_proto_from_name(msg_get_string(msg, "protocol", ""), &q->proto);
@@ -1097,6 +1105,8 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     }
     if (!error) {
         d->naming = naming_create(d->store, publish_naming, d);
+        d->sites = sites_create(d->store, d->resolver,
+                                d->cfg.site_resolve_s);
         if (store_rdns_load(d->store, RDNS_MAX, load_rdns, d)) {
             LOG_WARN("could not load host names: %s",
                      store_last_error(d->store));
@@ -1146,6 +1156,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
         }
         LOG_WARN("no policy applied yet: denying every decision until "
                  "'appfwctl policy apply'");
+        sites_sync(d->sites, d->policy);
     }
     d->next_flush_ms = time_mono_ms() + d->cfg.flush_ms;
     d->next_prune_ms = time_mono_ms() + PRUNE_INTERVAL_MS;
@@ -1176,6 +1187,8 @@ secd_destroy(struct secd *d)
         LOG_ERR("final flush failed: %s", store_last_error(d->store));
     }
     resolver_destroy(d->resolver);
+    sites_destroy(d->sites);
+    d->sites = NULL;
     naming_destroy(d->naming);
     d->naming = NULL;
     store_close(d->store);
@@ -1201,13 +1214,18 @@ secd_destroy(struct secd *d)
     free(d);
 }
 
-/* The resolver's answers: host names of destinations. */
+/* The resolver: site names due for a lookup, and the answers (sites'
+ * addresses, host names of destinations). */
 static void
 run_resolver(struct secd *d)
 {
+    sites_run(d->sites, time_wall_ms());
     struct resolver_answer a;
     for (int i = 0; i < 256 && resolver_next(d->resolver, &a); i++) {
-        if (a.reverse) {
+        if (!a.reverse) {
+            sites_answer(d->sites, a.name, a.addrs, a.n_addrs, a.error,
+                         time_wall_ms());
+        } else {
             char text[INET6_ADDRSTRLEN];
             resolver_addr_text(&a.addr, text);
             char *old = strmap_delete(&d->rdns, text);
@@ -1308,6 +1326,10 @@ void
 secd_wait(struct secd *d)
 {
     loop_fd_wait(resolver_fd(d->resolver), POLLIN);
+    int64_t next_site = sites_next_ms(d->sites);
+    if (next_site != INT64_MAX) {
+        loop_timer_wait(next_site - time_wall_ms());
+    }
     loop_fd_wait(rpc_server_fd(d->decide), POLLIN);
     loop_fd_wait(rpc_server_fd(d->console), POLLIN);
     if (d->flows) {

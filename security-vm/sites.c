@@ -1,0 +1,280 @@
+/* sites: the addresses of the policy's site names (see sites.h). */
+#include "sites.h"
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/strmap.h"
+#include "common/util.h"
+#include "resolver.h"
+#include "store.h"
+
+LOG_MODULE(sites);
+
+/* Seconds between lookups of a name that does not resolve. */
+#define RETRY_S 60
+
+struct site {
+    char *name;
+    struct policy_addr *addrs;
+    size_t n;
+    int64_t resolved_ms;        /* 0: never. */
+    char *error;
+    int64_t next_ms;            /* Next lookup due. */
+    bool queued;
+};
+
+struct sites {
+    struct store *store;
+    struct resolver *resolver;
+    int64_t interval_ms;
+    struct strmap names;        /* Name -> struct site. */
+    struct strmap by_addr;      /* Address text -> name (not owned). */
+};
+
+static void
+site_free(void *s_)
+{
+    struct site *s = s_;
+    free(s->name);
+    free(s->addrs);
+    free(s->error);
+    free(s);
+}
+
+static void
+index_addrs(struct sites *ss)
+{
+    strmap_clear(&ss->by_addr, NULL);
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        struct site *s = ss->names.nodes[i].data;
+        for (size_t j = 0; j < s->n; j++) {
+            char text[INET6_ADDRSTRLEN];
+            resolver_addr_text(&s->addrs[j], text);
+            if (!strmap_find(&ss->by_addr, text)) {
+                strmap_add(&ss->by_addr, text, s->name);
+            }
+        }
+    }
+}
+
+static void
+set_addrs(struct site *s, const struct policy_addr *addrs, size_t n)
+{
+    free(s->addrs);
+    s->addrs = NULL;
+    if (n) {
+        s->addrs = xmalloc(n * sizeof *addrs);
+        memcpy(s->addrs, addrs, n * sizeof *addrs);
+    }
+    s->n = n;
+}
+
+/* A saved site, until the policy says whether it still names it. */
+static void
+load_one(const char *name, const char *addresses, int64_t resolved_ms,
+         const char *error, void *ss_)
+{
+    struct sites *ss = ss_;
+    if (strmap_find(&ss->names, name)) {
+        return;
+    }
+    struct site *s = xcalloc(1, sizeof *s);
+    s->name = xstrdup(name);
+    s->resolved_ms = resolved_ms;
+    s->error = *error ? xstrdup(error) : NULL;
+    struct policy_addr addrs[RESOLVER_MAX_ADDRS];
+    size_t n = 0;
+    char *copy = xstrdup(addresses), *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t && n < RESOLVER_MAX_ADDRS;
+         t = strtok_r(NULL, " ", &save)) {
+        if (policy_addr_parse(t, &addrs[n])) {
+            n++;
+        }
+    }
+    free(copy);
+    set_addrs(s, addrs, n);
+    /* Looked up again when due, counted from the saved time. */
+    s->next_ms = resolved_ms + ss->interval_ms;
+    if (s->error || !resolved_ms) {
+        s->next_ms = 0;
+    }
+    strmap_add(&ss->names, name, s);
+}
+
+struct sites *
+sites_create(struct store *store, struct resolver *resolver, int interval_s)
+{
+    struct sites *ss = xcalloc(1, sizeof *ss);
+    ss->store = store;
+    ss->resolver = resolver;
+    ss->interval_ms = (int64_t) (interval_s > 0 ? interval_s : 86400) * 1000;
+    strmap_init(&ss->names);
+    strmap_init(&ss->by_addr);
+    if (store && store_site_load(store, load_one, ss)) {
+        LOG_WARN("could not load the saved sites: %s",
+                 store_last_error(store));
+    }
+    index_addrs(ss);
+    return ss;
+}
+
+void
+sites_destroy(struct sites *ss)
+{
+    if (ss) {
+        strmap_destroy(&ss->by_addr, NULL);
+        strmap_destroy(&ss->names, site_free);
+        free(ss);
+    }
+}
+
+void
+sites_sync(struct sites *ss, const struct policy *p)
+{
+    struct strmap keep;
+    strmap_init(&keep);
+    size_t n = p ? policy_n_site_names(p) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = policy_site_name_at(p, i);
+        struct site *s = strmap_delete(&ss->names, name);
+        if (!s) {
+            s = xcalloc(1, sizeof *s);
+            s->name = xstrdup(name);
+        }
+        if (!strmap_find(&keep, name)) {
+            strmap_add(&keep, name, s);
+        } else {
+            site_free(s);
+        }
+    }
+    strmap_destroy(&ss->names, site_free);
+    ss->names = keep;
+    index_addrs(ss);
+}
+
+void
+sites_run(struct sites *ss, int64_t now_ms)
+{
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        struct site *s = ss->names.nodes[i].data;
+        if (!s->queued && s->next_ms <= now_ms) {
+            if (!resolver_forward(ss->resolver, s->name)) {
+                return;         /* Full: the rest wait for the next run. */
+            }
+            s->queued = true;
+        }
+    }
+}
+
+int64_t
+sites_next_ms(const struct sites *ss)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        const struct site *s = ss->names.nodes[i].data;
+        if (!s->queued && s->next_ms < next) {
+            next = s->next_ms;
+        }
+    }
+    return next;
+}
+
+bool
+sites_answer(struct sites *ss, const char *name,
+             const struct policy_addr *addrs, size_t n, const char *error,
+             int64_t now_ms)
+{
+    struct site *s = strmap_find(&ss->names, name);
+    if (!s) {
+        return false;
+    }
+    s->queued = false;
+    free(s->error);
+    s->error = error ? xstrdup(error) : NULL;
+    if (error) {
+        /* Keeps the last addresses it had, if any; tries again soon. */
+        int64_t retry = RETRY_S * 1000LL;
+        s->next_ms = now_ms + (retry < ss->interval_ms ? retry
+                                                       : ss->interval_ms);
+        LOG_WARN("site name=%s does not resolve: %s", name, error);
+    } else {
+        set_addrs(s, addrs, n);
+        s->resolved_ms = now_ms;
+        s->next_ms = now_ms + ss->interval_ms;
+        LOG_INFO("site name=%s resolved addresses=%zu", name, n);
+    }
+    index_addrs(ss);
+
+    char *text = xcalloc(s->n + 1, INET6_ADDRSTRLEN + 1);
+    for (size_t i = 0; i < s->n; i++) {
+        char one[INET6_ADDRSTRLEN];
+        if (i) {
+            strcat(text, " ");
+        }
+        strcat(text, resolver_addr_text(&s->addrs[i], one));
+    }
+    if (ss->store && store_site_put(ss->store, name, text, s->resolved_ms,
+                                    s->error)) {
+        LOG_WARN("could not save site %s: %s", name,
+                 store_last_error(ss->store));
+    }
+    free(text);
+    return true;
+}
+
+void
+sites_refresh(struct sites *ss)
+{
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        struct site *s = ss->names.nodes[i].data;
+        s->next_ms = 0;
+    }
+}
+
+bool
+sites_has_addr(const char *name, const struct policy_addr *addr, void *aux)
+{
+    const struct sites *ss = aux;
+    const struct site *s = strmap_find(&ss->names, name);
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (!memcmp(&s->addrs[i], addr, sizeof *addr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *
+sites_name_of(const struct sites *ss, const struct policy_addr *addr)
+{
+    char text[INET6_ADDRSTRLEN];
+    return strmap_find(&ss->by_addr, resolver_addr_text(addr, text));
+}
+
+static int
+compare_names(const void *a_, const void *b_)
+{
+    const struct site *const *a = a_, *const *b = b_;
+    return strcmp((*a)->name, (*b)->name);
+}
+
+void
+sites_list(const struct sites *ss, sites_cb *cb, void *aux)
+{
+    size_t n = 0;
+    const struct site **v = xcalloc(strmap_count(&ss->names) + 1,
+                                    sizeof *v);
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        v[n++] = ss->names.nodes[i].data;
+    }
+    qsort(v, n, sizeof *v, compare_names);
+    for (size_t i = 0; i < n; i++) {
+        cb(v[i]->name, v[i]->addrs, v[i]->n, v[i]->resolved_ms,
+           v[i]->error, aux);
+    }
+    free(v);
+}
