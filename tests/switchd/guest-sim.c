@@ -13,6 +13,10 @@
  *       and prints the type of the first message that comes back
  *   guest-sim PATH bench COUNT
  *       sends COUNT decides one at a time; prints "p50_us=.. p99_us=.."
+ *   guest-sim PATH naming USER ADDRESS BYTES
+ *       reports (naming) USER logged in at ADDRESS, asks a decide for
+ *       USER (uid 2000), reports BYTES of USER's traffic (stats), then
+ *       prints the first notice that comes back (or exits 1 after 10 s)
  *
  * Exits 1 if switchd does not connect or answer within 10 s. */
 #include <errno.h>
@@ -166,6 +170,51 @@ cmd_decide(const char *path, char **argv)
 }
 
 static int
+cmd_naming(const char *path, const char *user, const char *addr,
+           long long bytes)
+{
+    struct chan *c = open_channel(path);
+    char text[1024];
+    snprintf(text, sizeof text, "{\"type\":\"naming\",\"addresses\":"
+             "[\"%s\"],\"sessions\":[{\"user\":\"%s\",\"tty\":\"pts/0\","
+             "\"since\":1795300000}]}", addr, user);
+    struct json_object *m = json_tokener_parse(text);
+    chan_send(c, m);
+    json_object_put(m);
+
+    struct json_object *req = make_decide(77, "tcp", addr, 40077,
+                                          "10.77.0.2", 8080);
+    json_object_object_add(req, "user", json_tokener_parse(
+                               "{\"uid\":2000}"));
+    json_object_object_add(json_object_object_get(req, "user"), "name",
+                           json_object_new_string(user));
+    json_object_put(decide(c, req));
+    json_object_put(req);
+
+    snprintf(text, sizeof text, "{\"type\":\"stats\",\"interval\":1,"
+             "\"flows\":[{\"protocol\":\"tcp\",\"direction\":\"outbound\","
+             "\"local\":{\"address\":\"%s\",\"port\":40077},"
+             "\"remote\":{\"address\":\"10.77.0.2\",\"port\":8080},"
+             "\"uid\":2000,\"bytes_in\":%lld}]}", addr, bytes);
+    m = json_tokener_parse(text);
+    chan_send(c, m);
+    json_object_put(m);
+    for (;;) {
+        chan_run(c);
+        struct json_object *r = recv_msg(c);
+        if (!strcmp(msg_get_string(r, "type", ""), "notice")) {
+            printf("%s\n", json_object_to_json_string_ext(
+                       r, JSON_C_TO_STRING_PLAIN));
+            json_object_put(r);
+            break;
+        }
+        json_object_put(r);
+    }
+    chan_destroy(c);
+    return 0;
+}
+
+static int
 cmd_rehello(const char *path)
 {
     struct chan *c = open_channel(path);
@@ -236,6 +285,8 @@ main(int argc, char **argv)
 {
     if (argc >= 9 && !strcmp(argv[2], "decide")) {
         return cmd_decide(argv[1], argv + 3);
+    } else if (argc == 6 && !strcmp(argv[2], "naming")) {
+        return cmd_naming(argv[1], argv[3], argv[4], atoll(argv[5]));
     } else if (argc == 3 && !strcmp(argv[2], "rehello")) {
         return cmd_rehello(argv[1]);
     } else if (argc == 4 && !strcmp(argv[2], "garbage")) {

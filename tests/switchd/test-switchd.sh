@@ -336,6 +336,23 @@ check "switchd counted the framing errors" \
     sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '$vm2' | grep -q 'framing_errors=[1-9]'"
 appctl appfw/vm-unregister $vm2 >/dev/null
 
+# --- The naming service and notices pass through switchd: a guest's
+# report reaches secd; a notify quota passed by its traffic comes back to
+# that guest's channel as a notice.
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}}],
+ "quotas":[{"user":"zoe","bytes_per_day":1000,"notify":true}]}' \
+    >"$run/policy-quota.json"
+"$ctl" --rundir "$run" policy apply "$run/policy-quota.json" >/dev/null ||
+    die "policy apply"
+out=$(guest_run $vm1 naming zoe 10.77.0.1 5000)
+check "a guest's naming report reaches secd through switchd" \
+    sh -c "'$ctl' --rundir '$run' --json naming list | grep -q '\"uuid\":\"$vm1\",[^}]*\"user\":\"zoe\",[^}]*\"addresses\":\[\"10.77.0.1\"\]'"
+check "and a notice for its user comes back on its channel ($out)" \
+    sh -c "echo '$out' | grep -q '\"type\":\"notice\",\"user\":\"zoe\"' &&
+           ! echo '$out' | grep -q '\"vm\"'"
+check "switchd counted the notice" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '$vm1' | grep -q 'notices=1'"
+
 # --- secd unreachable: fail closed.
 stop_pidfile "$run/appfw-secd.pid"
 out=$(guest_decide $vm1 4 tcp 10.77.0.1 40004 10.77.0.2 8081)
