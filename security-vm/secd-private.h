@@ -35,6 +35,10 @@ struct vm_state {
     int64_t recorded_ms;        /* Last written to the store's registry. */
     struct strmap users;        /* uid (decimal) -> account name, learned
                                  * from decides: stats carry only uids. */
+    struct json_object *naming; /* A 'naming' report held back (a VM
+                                 * reports at most every NAMING_MIN_MS;
+                                 * the newest held one wins). */
+    int64_t naming_next_ms;     /* When the next report may apply. */
     bool agent_stats;           /* Its agent reports traffic (so switchd's
                                  * datapath counters do not count twice
                                  * against quotas). */
@@ -88,6 +92,7 @@ struct secd {
     struct strmap app_names;     /* App id (decimal) -> product (char *), for
                                   * switchd's per-app counters. */
     uint64_t next_flow_id;
+    size_t n_naming_held;        /* VMs with a 'naming' report held back. */
 
     int64_t next_flush_ms;
     int64_t next_prune_ms;

@@ -263,6 +263,7 @@ vm_free(void *vm_)
     free(vm->queue);
     free(vm->msgs);
     strmap_destroy(&vm->users, free);
+    json_object_put(vm->naming);
     free(vm);
 }
 
@@ -822,6 +823,51 @@ ack_create(void)
     return ack;
 }
 
+/* A VM's naming reports apply at most this often: each one is a write to
+ * the store, and a guest may send as many as it likes.  A report that
+ * comes sooner is held, and a newer one replaces it (each report is the
+ * whole state, so nothing is lost). */
+#define NAMING_MIN_MS 200
+
+static void naming_from_msg(struct secd *, const char *uuid,
+                            const struct json_object *msg);
+
+static void
+naming_take(struct secd *d, struct vm_state *vm, struct json_object *msg)
+{
+    int64_t now = time_mono_ms();
+    if (now >= vm->naming_next_ms && !vm->naming) {
+        naming_from_msg(d, vm->uuid, msg);
+        vm->naming_next_ms = now + NAMING_MIN_MS;
+        return;
+    }
+    if (!vm->naming) {
+        d->n_naming_held++;
+    }
+    json_object_put(vm->naming);
+    vm->naming = json_object_get(msg);
+}
+
+/* Applies the held reports that are due ('all': every one, at exit). */
+static void
+naming_run(struct secd *d, bool all)
+{
+    if (!d->n_naming_held) {
+        return;
+    }
+    int64_t now = time_mono_ms();
+    for (size_t i = 0; (i = strmap_next(&d->vms, i)) != SIZE_MAX; i++) {
+        struct vm_state *vm = d->vms.nodes[i].data;
+        if (vm->naming && (all || now >= vm->naming_next_ms)) {
+            naming_from_msg(d, vm->uuid, vm->naming);
+            json_object_put(vm->naming);
+            vm->naming = NULL;
+            vm->naming_next_ms = now + NAMING_MIN_MS;
+            d->n_naming_held--;
+        }
+    }
+}
+
 /* An agent's "naming" report (validated) into the naming service. */
 static void
 naming_from_msg(struct secd *d, const char *uuid,
@@ -911,8 +957,9 @@ handle_switchd(struct secd *d, struct rpc_request *req)
 
     case MSG_NAMING:
         if (uuid) {
-            vm_seen(d, vm_get(d, uuid), msg);
-            naming_from_msg(d, uuid, msg);
+            struct vm_state *vm = vm_get(d, uuid);
+            vm_seen(d, vm, msg);
+            naming_take(d, vm, msg);
         }
         reply_json(d->decide, req, ack_create());
         break;
@@ -1183,6 +1230,9 @@ secd_destroy(struct secd *d)
     }
     /* Everything durable first: if the nng teardown below stalls, nothing
      * is lost (main.c's watchdog ends the process then). */
+    if (d->naming) {
+        naming_run(d, true);
+    }
     if (d->store && store_flush(d->store)) {
         LOG_ERR("final flush failed: %s", store_last_error(d->store));
     }
@@ -1302,6 +1352,7 @@ secd_run(struct secd *d)
     }
 
     run_resolver(d);
+    naming_run(d, false);
 
     int64_t now = time_mono_ms();
     if (now >= d->next_flush_ms
@@ -1326,6 +1377,9 @@ void
 secd_wait(struct secd *d)
 {
     loop_fd_wait(resolver_fd(d->resolver), POLLIN);
+    if (d->n_naming_held) {
+        loop_timer_wait(NAMING_MIN_MS / 4);
+    }
     int64_t next_site = sites_next_ms(d->sites);
     if (next_site != INT64_MAX) {
         loop_timer_wait(next_site - time_wall_ms());

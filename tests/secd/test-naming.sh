@@ -76,8 +76,11 @@ start_secd() {
 }
 ctl() { "$ctl" --rundir "$run" "$@" 2>&1; }
 # naming VM NAME '"ADDR",...' '{session},...': an agent's report.
+# A VM's reports apply at most every 200 ms (a sooner one is held until
+# then): wait that long after each.
 naming() {
     "$load" raw "$url" "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$1\",\"name\":\"$2\"},\"addresses\":[$3],\"sessions\":[$4]}" >/dev/null
+    sleep 0.25
 }
 session() { echo "{\"user\":\"$1\",\"tty\":\"pts/$2\",\"since\":$3}"; }
 # The user the naming service has on VM NAME.
@@ -128,6 +131,19 @@ naming $vmc vm-c '"10.1.0.5"' "$(session erin 0 3000)"
 check "an address taken over by another VM is released from the first" \
     sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
            '$ctl' --rundir '$run' naming events | grep -q 'release .*vm-a .*10.1.0.5'"
+
+# A guest that floods reports: they apply at most every 200 ms, the
+# newest held one last, so the final state is right and the store is not
+# written for each.
+set --
+for i in $(seq 30); do
+    set -- "$@" "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.5\"],\"sessions\":[$(session flood$i 0 $((4000 + i)))]}"
+done
+"$load" raw "$url" "$@" >/dev/null
+sleep 0.5
+n=$(ctl naming events --limit 200 | grep -c ' login .*flood')
+check "a flood of 30 reports: the last one wins ($(user_on vm-c)), applied $n times" \
+    sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] && [ $n -lt 10 ]"
 
 # --- An administrator's entry for an agent-less VM.
 check "naming set on a VM not seen yet needs its uuid" \
