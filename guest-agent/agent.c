@@ -159,6 +159,7 @@ struct agent {
     int64_t next_stats, next_kernel_hb, next_records, next_naming;
     char *naming_sent;          /* The last "naming" sent on this channel
                                  * (NULL: none yet). */
+    int64_t naming_refresh_at;  /* Sent again then even if unchanged. */
 
     struct log_rl rl;
     unsigned long long packets, cached, asked, allowed, denied, failed,
@@ -635,18 +636,26 @@ handle_notice(struct agent *a, const struct json_object *m)
              msg_get_string(m, "kind", ""), n);
 }
 
-/* The naming service's view of this guest, when it changed. */
+/* The naming service's view of this guest: when it changed, and every
+ * NAMING_REFRESH_MS anyway (the security VM takes a VM whose reports
+ * stop as gone, and a report lost on the way is sent again). */
+#define NAMING_REFRESH_MS 60000
+
 static void
-send_naming(struct agent *a)
+send_naming(struct agent *a, int64_t now)
 {
     struct json_object *m = sessions_snapshot(a->cfg.utmp);
     const char *text = json_object_to_json_string_ext(
         m, JSON_C_TO_STRING_PLAIN);
-    if (!a->naming_sent || strcmp(text, a->naming_sent)) {
-        free(a->naming_sent);
-        a->naming_sent = xstrdup(text);
-        LOG_INFO("naming report: %s", text);
-        send_msg(a, json_object_get(m));
+    bool changed = !a->naming_sent || strcmp(text, a->naming_sent);
+    if ((changed || now >= a->naming_refresh_at)
+        && !chan_send(a->chan, m)) {
+        if (changed) {
+            LOG_INFO("naming report: %s", text);
+            free(a->naming_sent);
+            a->naming_sent = xstrdup(text);
+        }
+        a->naming_refresh_at = now + NAMING_REFRESH_MS;
     }
     json_object_put(m);
 }
@@ -1617,7 +1626,7 @@ agent_run(struct agent *a)
         a->next_stats = now + a->cfg.stats_interval_s * 1000LL;
     }
     if (a->chan && a->ch_state == CH_UP && now >= a->next_naming) {
-        send_naming(a);
+        send_naming(a, now);
         a->next_naming = now + a->cfg.naming_interval_ms;
     }
     if (a->chan) {

@@ -75,7 +75,8 @@ add_sessions(struct json_object *msg, const char *utmp)
                                    field(u->ut_line, sizeof u->ut_line));
             json_object_object_add(s, "from",
                                    field(u->ut_host, sizeof u->ut_host));
-            msg_put_int(s, "since", u->ut_tv.tv_sec);
+            msg_put_int(s, "since", u->ut_tv.tv_sec > 0 ? u->ut_tv.tv_sec
+                                                        : 0);
             msg_put_int(s, "pid", u->ut_pid > 0 ? u->ut_pid : 0);
             json_object_array_add(list, s);
         }

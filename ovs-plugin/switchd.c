@@ -900,6 +900,12 @@ static void
 stamp(const struct vm *vm, struct json_object *msg)
 {
     json_object_object_del(msg, "vm");
+    /* A guest's stats may carry a "vm" in each flow too: only switchd
+     * says which VM a message is from. */
+    struct json_object *flows = msg_get(msg, "flows");
+    for (size_t i = 0; flows && i < json_object_array_length(flows); i++) {
+        json_object_object_del(json_object_array_get_idx(flows, i), "vm");
+    }
     struct json_object *v = json_object_new_object();
     msg_put_string(v, "uuid", vm->uuid);
     if (*vm->name) {
@@ -1062,10 +1068,21 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
             forward(sd, vm, msg, id, NULL);
         }
         break;
+    case MSG_NAMING:
+        if (vm->mode == FLOWGEN_NOAGENT) {
+            /* A VM switchd treats as having no agent is not trusted to
+             * say who is logged in there (its user comes from an
+             * administrator's naming entry). */
+            vm->refused++;
+            send_guest_error(vm, "bad_message", id, "this VM is in noagent "
+                             "mode: its naming reports are not taken");
+            break;
+        }
+        forward(sd, vm, msg, 0, NULL);
+        break;
     case MSG_FLOW_OPEN:
     case MSG_FLOW_CLOSE:
     case MSG_STATS:
-    case MSG_NAMING:
         forward(sd, vm, msg, 0, NULL);
         break;
     case MSG_VERDICT:

@@ -264,8 +264,10 @@ console_naming(struct secd *d, const char *cmd, const struct json_object *rq,
         return r;
     } else if (!strcmp(cmd, "naming.events")) {
         struct json_object *list = json_object_new_array();
-        if (store_naming_events(d->store, msg_get_int(rq, "limit", 50),
-                                add_event, list)) {
+        int64_t limit = msg_get_int(rq, "limit", 50);
+        limit = limit < 1 ? 1 : limit > 10000 ? 10000 : limit;
+        if (store_naming_events(d->store, (size_t) limit, add_event,
+                                list)) {
             json_object_put(list);
             return console_error_reply("%s", store_last_error(d->store));
         }

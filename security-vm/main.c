@@ -25,7 +25,7 @@ struct settings {
     char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows;
-    int site_resolve_s, reverse_dns;
+    int site_resolve_s, reverse_dns, naming_stale_s;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -83,6 +83,9 @@ static const struct option_def defs[] = {
     { "site-resolve-interval", OPT_INT, "86400", 1, 31536000,
       S(site_resolve_s), "seconds between lookups of the host names in "
       "the policy's site lists" },
+    { "naming-stale-s", OPT_INT, "180", 1, 86400, S(naming_stale_s),
+      "seconds after which a VM whose agent stopped reporting may lose its "
+      "addresses to another VM's agent (naming service)" },
     { "reverse-dns", OPT_INT, "1", 0, 1, S(reverse_dns),
       "1: look up the host names of destinations, for reports; 0: do not" },
 };
@@ -194,6 +197,7 @@ main(int argc, char **argv)
         .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
         .audit_max_rows = s.audit_max_rows,
         .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
+        .naming_stale_s = s.naming_stale_s,
         .bootstrap_token_sha256 = s.bootstrap_token,
     };
     struct secd *d;

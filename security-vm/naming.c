@@ -28,12 +28,23 @@ struct host {
     struct addr_set reported;   /* The agent's last report. */
     char *reported_user;        /* The newest session's user; "" none. */
     int64_t reported_since;
+    int64_t reported_at;        /* When the agent last reported (s). */
+    double tokens;              /* Events this VM may still cause now. */
+    int64_t tokens_at;
+    unsigned long long suppressed;
 };
+
+/* Events per VM: a burst of EVENT_BURST, then EVENT_RATE a second; the
+ * map itself is always kept up to date, only the history and the event
+ * stream are spared a guest that churns its addresses. */
+#define EVENT_BURST 256
+#define EVENT_RATE 4
 
 struct naming {
     struct store *store;
     naming_publish_fn *publish;
     void *aux;
+    int stale_s;
     struct strmap hosts;        /* uuid -> struct host. */
     struct strmap by_addr;      /* address text -> struct host. */
 };
@@ -123,29 +134,63 @@ save(struct naming *nm, const struct host *h)
         return;
     }
     char *addrs = addrs_text(&h->addrs);
+    char *reported = addrs_text(&h->reported);
     struct store_naming_host row = {
         .vm_uuid = h->uuid, .vm_name = h->name, .user = h->user,
         .addresses = addrs, .static_user = h->static_user,
         .static_addresses = h->static_addrs, .since = h->since,
+        .reported_user = h->reported_user,
+        .reported_since = h->reported_since,
+        .reported_addresses = reported, .reported_at = h->reported_at,
     };
     if (store_naming_put(nm->store, &row)) {
-        LOG_WARN("could not save the naming service: %s",
-                 store_last_error(nm->store));
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "could not save the naming service: %s",
+                    store_last_error(nm->store));
     }
     free(addrs);
+    free(reported);
+}
+
+/* Whether 'h' may cause one more event now. */
+static bool
+take_event(struct host *h, int64_t now)
+{
+    if (now > h->tokens_at) {
+        h->tokens += (double) (now - h->tokens_at) * EVENT_RATE;
+        h->tokens = h->tokens > EVENT_BURST ? EVENT_BURST : h->tokens;
+        h->tokens_at = now;
+    }
+    if (h->tokens < 1) {
+        if (!h->suppressed++) {
+            LOG_WARN("vm=%s changes its naming entry too often: events are "
+                     "no longer recorded for it, only its state", h->uuid);
+        }
+        return false;
+    }
+    h->tokens -= 1;
+    return true;
 }
 
 static void
-event(struct naming *nm, const struct host *h, const char *what,
+event(struct naming *nm, struct host *h, const char *what,
       const char *user, const struct policy_addr *addr, const char *source,
       int64_t now)
 {
+    if (!take_event(h, now)) {
+        return;
+    }
     char text[INET6_ADDRSTRLEN] = "";
     if (addr) {
         resolver_addr_text(addr, text);
     }
-    LOG_INFO("%s vm=%s name=%s user=%s address=%s source=%s", what, h->uuid,
-             h->name, user, text, source);
+    if (addr) {
+        LOG_DBG("%s vm=%s name=%s user=%s address=%s source=%s", what,
+                h->uuid, h->name, user, text, source);
+    } else {
+        LOG_INFO("%s vm=%s name=%s user=%s source=%s", what, h->uuid,
+                 h->name, user, source);
+    }
     if (nm->store) {
         struct store_naming_event e = {
             .time = now, .vm_uuid = h->uuid, .vm_name = h->name,
@@ -182,6 +227,7 @@ host_get(struct naming *nm, const char *uuid, const char *name)
         h->name = xstrdup(name ? name : "");
         h->user = xstrdup("");
         h->reported_user = xstrdup("");
+        h->tokens = EVENT_BURST;
         strmap_add(&nm->hosts, uuid, h);
     } else if (name && *name && strcmp(name, h->name)) {
         free(h->name);
@@ -219,9 +265,27 @@ owner_of(const struct naming *nm, const struct policy_addr *a)
     return strmap_find(&nm->by_addr, resolver_addr_text(a, text));
 }
 
+/* Whether an agent's report may take 'a' from 'o': not if an
+ * administrator gave it to 'o', nor while 'o''s own agent still reports
+ * it (a guest cannot take a live VM's address by claiming it). */
+static const char *
+taken_by(const struct naming *nm, const struct host *o,
+         const struct policy_addr *a, int64_t now)
+{
+    if (o->static_addrs) {
+        return "an administrator gave it to";
+    }
+    if (set_has(&o->reported, a) && now - o->reported_at < nm->stale_s) {
+        return "the agent still reports it for";
+    }
+    return NULL;
+}
+
 /* Makes 'want' the addresses of 'h': each address another VM had is
- * released from it first (unless 'force' is false and that VM's address
- * is static: then 'h' does not get it). */
+ * released from it first.  Unless 'force' (an administrator's entry),
+ * an address taken_by() keeps with its VM, and 'h' does not get it (its
+ * report keeps the claim: once the other VM lets the address go, or its
+ * reports stop, 'h''s next report gets it). */
 static void
 apply_addrs(struct naming *nm, struct host *h, const struct addr_set *want,
             bool force, const char *source, int64_t now)
@@ -230,14 +294,16 @@ apply_addrs(struct naming *nm, struct host *h, const struct addr_set *want,
     for (size_t i = 0; i < want->n; i++) {
         const struct policy_addr *a = &want->v[i];
         struct host *o = owner_of(nm, a);
+        const char *why;
+        if (o && o != h && !force && (why = taken_by(nm, o, a, now))) {
+            static struct log_rl rl = LOG_RL_INIT(6, 3);
+            char text[INET6_ADDRSTRLEN];
+            LOG_WARN_RL(&rl, "vm=%s reports address %s, but %s vm=%s: "
+                        "not taken", h->uuid, resolver_addr_text(a, text),
+                        why, o->uuid);
+            continue;
+        }
         if (o && o != h) {
-            if (o->static_addrs && !force) {
-                char text[INET6_ADDRSTRLEN];
-                LOG_WARN("vm=%s reports address %s, which an administrator "
-                         "gave vm=%s: ignored", h->uuid,
-                         resolver_addr_text(a, text), o->uuid);
-                continue;
-            }
             set_remove(&o->addrs, a);
             /* Its agent's report is out of date now: unsetting a static
              * entry there must not take the address back. */
@@ -298,6 +364,23 @@ reconcile_user(struct naming *nm, struct host *h, int64_t now)
     event(nm, h, "login", h->user, NULL, "agent", now);
 }
 
+/* Space-separated addresses into 'set'. */
+static void
+parse_addrs(const char *text, struct addr_set *set)
+{
+    struct policy_addr v[NAMING_MAX_ADDRS];
+    size_t n = 0;
+    char *copy = xstrdup(text), *save_ = NULL;
+    for (char *t = strtok_r(copy, " ", &save_); t && n < NAMING_MAX_ADDRS;
+         t = strtok_r(NULL, " ", &save_)) {
+        if (policy_addr_parse(t, &v[n])) {
+            n++;
+        }
+    }
+    free(copy);
+    set_copy(set, v, n);
+}
+
 static void
 load_one(const struct store_naming_host *row, void *nm_)
 {
@@ -308,35 +391,24 @@ load_one(const struct store_naming_host *row, void *nm_)
     h->since = row->since;
     h->static_user = row->static_user;
     h->static_addrs = row->static_addresses;
-    if (!h->static_user) {
-        free(h->reported_user);
-        h->reported_user = xstrdup(row->user);
-        h->reported_since = row->since;
-    }
-    struct policy_addr v[NAMING_MAX_ADDRS];
-    size_t n = 0;
-    char *copy = xstrdup(row->addresses), *save_ = NULL;
-    for (char *t = strtok_r(copy, " ", &save_); t && n < NAMING_MAX_ADDRS;
-         t = strtok_r(NULL, " ", &save_)) {
-        if (policy_addr_parse(t, &v[n])) {
-            n++;
-        }
-    }
-    free(copy);
-    set_copy(&h->addrs, v, n);
-    if (!h->static_addrs) {
-        set_copy(&h->reported, v, n);
-    }
-    for (size_t i = 0; i < n; i++) {
-        index_add(nm, h, &v[i]);
+    free(h->reported_user);
+    h->reported_user = xstrdup(row->reported_user);
+    h->reported_since = row->reported_since;
+    h->reported_at = row->reported_at;
+    parse_addrs(row->addresses, &h->addrs);
+    parse_addrs(row->reported_addresses, &h->reported);
+    for (size_t i = 0; i < h->addrs.n; i++) {
+        index_add(nm, h, &h->addrs.v[i]);
     }
 }
 
 struct naming *
-naming_create(struct store *store, naming_publish_fn *publish, void *aux)
+naming_create(struct store *store, int stale_s, naming_publish_fn *publish,
+              void *aux)
 {
     struct naming *nm = xcalloc(1, sizeof *nm);
     nm->store = store;
+    nm->stale_s = stale_s > 0 ? stale_s : NAMING_STALE_S;
     nm->publish = publish;
     nm->aux = aux;
     strmap_init(&nm->hosts);
@@ -377,6 +449,7 @@ naming_report(struct naming *nm, const char *uuid, const char *name,
     free(h->reported_user);
     h->reported_user = xstrdup(newest ? newest->user : "");
     h->reported_since = newest ? newest->since : 0;
+    h->reported_at = now;
 
     if (n_addrs > NAMING_MAX_ADDRS) {
         n_addrs = NAMING_MAX_ADDRS;

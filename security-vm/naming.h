@@ -12,8 +12,10 @@
  *     loopback, link-local, multicast or unspecified); until then it
  *     waits;
  *   - an address taken over by another VM is first released from the one
- *     that had it; an address an administrator set is never taken over by
- *     an agent's report.
+ *     that had it.  An agent's report takes an address only if the VM
+ *     that has it is not still reporting it (its agent dropped it, or has
+ *     not reported for 'stale_s' seconds: agents report at least every
+ *     minute), and never one an administrator set.
  *
  * Each change is an event (login, logout, address, release), written to
  * the store's history and passed to 'publish' for the console's event
@@ -40,7 +42,12 @@ struct naming;
 /* Called with each event, a new JSON object the callee owns. */
 typedef void naming_publish_fn(struct json_object *event, void *aux);
 
-struct naming *naming_create(struct store *, naming_publish_fn *, void *aux);
+/* Seconds after which a VM whose agent no longer reports is stale: its
+ * addresses may then go to another VM that reports them. */
+#define NAMING_STALE_S 180
+
+struct naming *naming_create(struct store *, int stale_s,
+                             naming_publish_fn *, void *aux);
 void naming_destroy(struct naming *);
 
 struct naming_session {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/strmap.h"
@@ -23,11 +24,21 @@ struct job {
     struct resolver_answer a;
 };
 
-struct resolver {
+/* One kind of lookup: its queue and its thread. */
+struct lane {
+    struct resolver *r;
+    bool reverse;
+    size_t max;                 /* Queued or running at most. */
+    size_t n;                   /* Queued or running. */
+    struct job *todo, **todo_tail;
     pthread_t thread;
+    bool started;
+};
+
+struct resolver {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
-    struct job *todo, **todo_tail;
+    struct lane lanes[2];       /* Forward, reverse. */
     struct job *done, **done_tail;
     struct strmap queued;       /* Keys of queued or running jobs. */
     bool stop;
@@ -117,25 +128,26 @@ lookup_reverse(struct resolver_answer *a)
 }
 
 static void *
-worker(void *r_)
+worker(void *lane_)
 {
-    struct resolver *r = r_;
+    struct lane *l = lane_;
+    struct resolver *r = l->r;
     pthread_mutex_lock(&r->mutex);
     for (;;) {
-        while (!r->todo && !r->stop) {
+        while (!l->todo && !r->stop) {
             pthread_cond_wait(&r->cond, &r->mutex);
         }
         if (r->stop) {
             break;
         }
-        struct job *j = r->todo;
-        r->todo = j->next;
-        if (!r->todo) {
-            r->todo_tail = &r->todo;
+        struct job *j = l->todo;
+        l->todo = j->next;
+        if (!l->todo) {
+            l->todo_tail = &l->todo;
         }
         pthread_mutex_unlock(&r->mutex);
 
-        if (j->a.reverse) {
+        if (l->reverse) {
             lookup_reverse(&j->a);
         } else {
             lookup_forward(&j->a);
@@ -152,30 +164,6 @@ worker(void *r_)
     return NULL;
 }
 
-char *
-resolver_create(struct resolver **rp)
-{
-    struct resolver *r = xcalloc(1, sizeof *r);
-    r->todo_tail = &r->todo;
-    r->done_tail = &r->done;
-    strmap_init(&r->queued);
-    if (pipe2(r->pipe, O_NONBLOCK | O_CLOEXEC)) {
-        free(r);
-        return xasprintf("resolver: pipe: %s", strerror(errno));
-    }
-    pthread_mutex_init(&r->mutex, NULL);
-    pthread_cond_init(&r->cond, NULL);
-    int error = pthread_create(&r->thread, NULL, worker, r);
-    if (error) {
-        close(r->pipe[0]);
-        close(r->pipe[1]);
-        free(r);
-        return xasprintf("resolver: thread: %s", strerror(error));
-    }
-    *rp = r;
-    return NULL;
-}
-
 static void
 free_jobs(struct job *j)
 {
@@ -187,20 +175,40 @@ free_jobs(struct job *j)
     }
 }
 
-void
-resolver_destroy(struct resolver *r)
+/* Stops the threads.  A lookup in progress is waited for up to a second:
+ * the system resolver may be stuck for tens of seconds on an unanswering
+ * name server, and appfw-secd must stop promptly.  Such a thread is left
+ * to finish (or die with the process) on its own, with the resolver. */
+static bool
+stop_threads(struct resolver *r)
 {
-    if (!r) {
-        return;
-    }
     pthread_mutex_lock(&r->mutex);
     r->stop = true;
-    pthread_cond_signal(&r->cond);
+    pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->mutex);
-    /* A lookup in progress finishes first (bounded by the system
-     * resolver's own timeouts). */
-    pthread_join(r->thread, NULL);
-    free_jobs(r->todo);
+    bool all = true;
+    for (int i = 0; i < 2; i++) {
+        struct lane *l = &r->lanes[i];
+        if (!l->started) {
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (pthread_timedjoin_np(l->thread, NULL, &ts)) {
+            pthread_detach(l->thread);
+            all = false;
+        }
+    }
+    return all;
+}
+
+static void
+free_resolver(struct resolver *r)
+{
+    for (int i = 0; i < 2; i++) {
+        free_jobs(r->lanes[i].todo);
+    }
     free_jobs(r->done);
     strmap_destroy(&r->queued, NULL);
     pthread_mutex_destroy(&r->mutex);
@@ -210,27 +218,71 @@ resolver_destroy(struct resolver *r)
     free(r);
 }
 
-static bool
+char *
+resolver_create(struct resolver **rp)
+{
+    struct resolver *r = xcalloc(1, sizeof *r);
+    r->done_tail = &r->done;
+    strmap_init(&r->queued);
+    if (pipe2(r->pipe, O_NONBLOCK | O_CLOEXEC)) {
+        char *error = xasprintf("resolver: pipe: %s", strerror(errno));
+        strmap_destroy(&r->queued, NULL);
+        free(r);
+        return error;
+    }
+    pthread_mutex_init(&r->mutex, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    for (int i = 0; i < 2; i++) {
+        struct lane *l = &r->lanes[i];
+        l->r = r;
+        l->reverse = i == 1;
+        l->max = l->reverse ? RESOLVER_MAX_REVERSE : RESOLVER_MAX_FORWARD;
+        l->todo_tail = &l->todo;
+        int error = pthread_create(&l->thread, NULL, worker, l);
+        if (error) {
+            stop_threads(r);
+            free_resolver(r);
+            return xasprintf("resolver: thread: %s", strerror(error));
+        }
+        l->started = true;
+    }
+    *rp = r;
+    return NULL;
+}
+
+void
+resolver_destroy(struct resolver *r)
+{
+    if (r && stop_threads(r)) {
+        free_resolver(r);
+    }
+}
+
+static enum resolver_queued
 enqueue(struct resolver *r, struct job *j)
 {
+    struct lane *l = &r->lanes[j->a.reverse];
     pthread_mutex_lock(&r->mutex);
-    bool ok = (strmap_count(&r->queued) < RESOLVER_MAX_QUEUED
-               && !strmap_find(&r->queued, j->key));
-    if (ok) {
+    enum resolver_queued q = (strmap_find(&r->queued, j->key)
+                              ? RESOLVER_ALREADY
+                              : l->n >= l->max ? RESOLVER_FULL
+                              : RESOLVER_QUEUED);
+    if (q == RESOLVER_QUEUED) {
         strmap_add(&r->queued, j->key, j);
-        *r->todo_tail = j;
-        r->todo_tail = &j->next;
-        pthread_cond_signal(&r->cond);
+        l->n++;
+        *l->todo_tail = j;
+        l->todo_tail = &j->next;
+        pthread_cond_broadcast(&r->cond);
     }
     pthread_mutex_unlock(&r->mutex);
-    if (!ok) {
+    if (q != RESOLVER_QUEUED) {
         resolver_answer_clear(&j->a);
         free(j);
     }
-    return ok;
+    return q;
 }
 
-bool
+enum resolver_queued
 resolver_forward(struct resolver *r, const char *name)
 {
     struct job *j = xcalloc(1, sizeof *j);
@@ -239,7 +291,7 @@ resolver_forward(struct resolver *r, const char *name)
     return enqueue(r, j);
 }
 
-bool
+enum resolver_queued
 resolver_reverse(struct resolver *r, const struct policy_addr *addr)
 {
     struct job *j = xcalloc(1, sizeof *j);
@@ -261,6 +313,7 @@ resolver_next(struct resolver *r, struct resolver_answer *a)
             r->done_tail = &r->done;
         }
         strmap_delete(&r->queued, j->key);
+        r->lanes[j->a.reverse].n--;
     } else {
         char drain[256];
         while (read(r->pipe[0], drain, sizeof drain) > 0) {
@@ -283,16 +336,6 @@ resolver_answer_clear(struct resolver_answer *a)
     free(a->error);
     free(a->addrs);
     memset(a, 0, sizeof *a);
-}
-
-size_t
-resolver_busy(const struct resolver *r_)
-{
-    struct resolver *r = (struct resolver *) r_;
-    pthread_mutex_lock(&r->mutex);
-    size_t n = strmap_count(&r->queued);
-    pthread_mutex_unlock(&r->mutex);
-    return n;
 }
 
 int

@@ -39,6 +39,8 @@ struct vm_state {
                                  * reports at most every NAMING_MIN_MS;
                                  * the newest held one wins). */
     int64_t naming_next_ms;     /* When the next report may apply. */
+    struct strmap dests;        /* Destinations counted this minute. */
+    int64_t dests_minute;
     bool agent_stats;           /* Its agent reports traffic (so switchd's
                                  * datapath counters do not count twice
                                  * against quotas). */
@@ -76,8 +78,10 @@ struct secd {
     struct sites *sites;        /* The addresses of site lists' names. */
     const char *quota_vm;       /* While counting a VM's traffic against */
     const char *quota_user;     /* quotas: whose it is (for notices). */
-    struct strmap rdns;         /* Address text -> host name (char *; ""
-                                 * none or not known yet), for reports. */
+    struct strmap rdns;         /* Address text -> struct rdns_entry, the
+                                 * host names of destinations. */
+    double rdns_tokens;         /* New reverse lookups allowed now. */
+    int64_t rdns_last_ms;
 
     struct rpc_server *decide;
     struct rpc_server *console;

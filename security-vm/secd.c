@@ -247,6 +247,7 @@ vm_get(struct secd *d, const char *uuid)
         vm->cap = d->cfg.vm_queue;
         vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
         strmap_init(&vm->users);
+        strmap_init(&vm->dests);
         strmap_add(&d->vms, uuid, vm);
     }
     return vm;
@@ -263,6 +264,7 @@ vm_free(void *vm_)
     free(vm->queue);
     free(vm->msgs);
     strmap_destroy(&vm->users, free);
+    strmap_destroy(&vm->dests, NULL);
     json_object_put(vm->naming);
     free(vm);
 }
@@ -371,30 +373,101 @@ remember_app_name(struct secd *d, uint32_t aid, const char *product,
     }
 }
 
-/* Reverse lookups: at most this many addresses are remembered. */
+/* Reverse lookups of destinations, for reports.  Guests choose the
+ * addresses, so: at most RDNS_MAX are remembered (when full, the cache
+ * starts over), at most RDNS_RATE new lookups a second are queued, an
+ * address is asked again after a day (one without a name after an hour),
+ * and the resolver's reverse queue is bounded (resolver.h). */
 #define RDNS_MAX 65536
+#define RDNS_RATE 50
+#define RDNS_BURST 200
+#define RDNS_FOUND_TTL_MS (86400 * 1000LL)
+#define RDNS_NONE_TTL_MS (3600 * 1000LL)
 
-/* Queues a lookup of the host name of 'address' (text) unless it is known
- * or asked for already. */
+struct rdns_entry {
+    char *name;                 /* "" none (or not known yet). */
+    int64_t at_ms;              /* When it was answered (wall clock). */
+    bool asked;                 /* A lookup is queued. */
+};
+
+static void
+rdns_free(void *e_)
+{
+    struct rdns_entry *e = e_;
+    if (e) {
+        free(e->name);
+        free(e);
+    }
+}
+
+static struct rdns_entry *
+rdns_put(struct secd *d, const char *address, const char *name,
+         int64_t at_ms)
+{
+    struct rdns_entry *e = strmap_find(&d->rdns, address);
+    if (!e) {
+        if (strmap_count(&d->rdns) >= RDNS_MAX) {
+            LOG_INFO("host name cache full (%d addresses): starting over",
+                     RDNS_MAX);
+            strmap_clear(&d->rdns, rdns_free);
+        }
+        e = xcalloc(1, sizeof *e);
+        strmap_add(&d->rdns, address, e);
+    }
+    free(e->name);
+    e->name = xstrdup(name);
+    e->at_ms = at_ms;
+    return e;
+}
+
+/* 'text' as the canonical text of the address it names, in 'buf' (46
+ * bytes), or "" if it is not an address. */
+static const char *
+canon_addr(const char *text, char *buf)
+{
+    struct policy_addr a;
+    *buf = '\0';
+    return text && policy_addr_parse(text, &a)
+           ? resolver_addr_text(&a, buf) : buf;
+}
+
+/* Queues a lookup of the host name of 'address' (canonical text) unless
+ * it is known, asked for already, or the rate is used up. */
 static void
 want_rdns(struct secd *d, const char *address)
 {
     struct policy_addr a;
-    if (!d->cfg.reverse_dns || !*address || strmap_find(&d->rdns, address)
-        || strmap_count(&d->rdns) >= RDNS_MAX
+    if (!d->cfg.reverse_dns || !*address
         || !policy_addr_parse(address, &a)) {
         return;
     }
-    if (resolver_reverse(d->resolver, &a)) {
-        strmap_add(&d->rdns, address, xstrdup(""));
+    int64_t now = time_wall_ms();
+    struct rdns_entry *e = strmap_find(&d->rdns, address);
+    if (e && (e->asked || now - e->at_ms < (*e->name ? RDNS_FOUND_TTL_MS
+                                                      : RDNS_NONE_TTL_MS))) {
+        return;
     }
+    int64_t mono = time_mono_ms();
+    d->rdns_tokens += (mono - d->rdns_last_ms) * RDNS_RATE / 1000.0;
+    d->rdns_tokens = d->rdns_tokens > RDNS_BURST ? RDNS_BURST
+                                                 : d->rdns_tokens;
+    d->rdns_last_ms = mono;
+    if (d->rdns_tokens < 1
+        || resolver_reverse(d->resolver, &a) == RESOLVER_FULL) {
+        return;
+    }
+    d->rdns_tokens -= 1;
+    if (!e) {
+        e = rdns_put(d, address, "", 0);
+    }
+    e->asked = true;
 }
 
 const char *
 secd_dest_name(const struct secd *d, const char *address)
 {
-    const char *name = strmap_find(&d->rdns, address);
-    return name && *name ? name : address;
+    const struct rdns_entry *e = strmap_find(&d->rdns, address);
+    return e && *e->name ? e->name : address;
 }
 
 const char *
@@ -411,10 +484,43 @@ load_rdns(const char *address, const char *name, int64_t resolved_ms,
           void *d_)
 {
     struct secd *d = d_;
-    (void) resolved_ms;
     if (!strmap_find(&d->rdns, address)) {
-        strmap_add(&d->rdns, address, xstrdup(name));
+        rdns_put(d, address, name, resolved_ms);
     }
+}
+
+/* The destination a connection to 'remote' is counted under for 'vm':
+ * its canonical address, or "(other)" once the VM has counted
+ * DESTS_PER_MINUTE destinations this minute (a guest chooses them, and
+ * each one is a row). */
+#define DESTS_PER_MINUTE 4096
+
+static const char *
+dest_key(struct secd *d, struct vm_state *vm, const char *remote,
+         char *buf)
+{
+    const char *dest = canon_addr(remote, buf);
+    if (!vm || !*dest) {
+        return dest;
+    }
+    int64_t minute = time_wall_ms() / 60000;
+    if (minute != vm->dests_minute) {
+        strmap_clear(&vm->dests, NULL);
+        vm->dests_minute = minute;
+    }
+    if (strmap_find(&vm->dests, dest)) {
+        return dest;
+    }
+    if (strmap_count(&vm->dests) >= DESTS_PER_MINUTE) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "vm=%s has more than %d destinations this minute: "
+                    "the rest are counted as (other)", vm->uuid,
+                    DESTS_PER_MINUTE);
+        (void) d;
+        return "(other)";
+    }
+    strmap_add(&vm->dests, dest, vm);     /* Any non-null value. */
+    return dest;
 }
 
 /* The protocol a connection is counted under in reports: the catalogue's
@@ -477,17 +583,19 @@ audit_decision(struct secd *d, const struct json_object *msg,
         store_audit_add(d->store, &a);
     }
     struct store_counters c = { .connections = 1, .denials = !v->allow };
-    char label[32];
+    char label[32], dest[INET6_ADDRSTRLEN];
     struct store_stats_key k = {
         .vm = *vm_name ? vm_name : vm_uuid,
         .app = *app->product ? app->product : path, .user = user,
-        .rule = v->rule, .dest = a.remote,
+        .rule = v->rule,
+        .dest = dest_key(d, *vm_uuid ? strmap_find(&d->vms, vm_uuid) : NULL,
+                         a.remote, dest),
         .protocol = protocol_label(d, a.protocol, a.direction, a.event,
                                    a.local_port, a.remote_port, *a.remote,
                                    label, sizeof label),
     };
     store_stats_add(d->store, a.time_ms, &k, &c);
-    want_rdns(d, a.remote);
+    want_rdns(d, k.dest);
 
     /* The console's live stream sees every decision. */
     struct json_object *ev = json_object_new_object();
@@ -975,9 +1083,9 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                 .packets_in = msg_get_int(f, "packets_in", 0),
                 .packets_out = msg_get_int(f, "packets_out", 0),
             };
-            const char *vmname = msg_get_string(f, "vm.name",
-                                                msg_get_string(msg, "vm.name",
-                                                               uuid));
+            /* The VM is the one switchd stamped on the message: a guest
+             * may write anything in a flow's own "vm". */
+            const char *vmname = msg_get_string(msg, "vm.name", uuid);
             const char *sha_hex = msg_get_string(f, "sha256", NULL);
             uint8_t sha[SHA256_LEN];
             struct appid_result app = { .product = "" };
@@ -987,11 +1095,11 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             struct vm_state *vs = uuid ? vm_get(d, uuid) : NULL;
             const char *user = user_of(vs, msg_get_int(f, "uid", -1));
             const char *remote = msg_get_string(f, "remote.address", "");
-            char label[32];
+            char label[32], dest[INET6_ADDRSTRLEN];
             struct store_stats_key k = {
                 .vm = vmname,
                 .app = *app.product ? app.product : sha_hex ? sha_hex : "",
-                .user = user, .dest = remote,
+                .user = user, .dest = dest_key(d, vs, remote, dest),
                 .protocol = protocol_label(
                     d, msg_get_string(f, "protocol", ""),
                     msg_get_string(f, "direction", "outbound"), "",
@@ -1000,7 +1108,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                     label, sizeof label),
             };
             store_stats_add(d->store, time_wall_ms(), &k, &c);
-            want_rdns(d, remote);
+            want_rdns(d, k.dest);
             struct quota_traffic t = {
                 .vm_uuid = uuid, .vm_name = vmname, .user = user,
                 .product = app.product, .path = "",
@@ -1151,7 +1259,8 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
         error = resolver_create(&d->resolver);
     }
     if (!error) {
-        d->naming = naming_create(d->store, publish_naming, d);
+        d->naming = naming_create(d->store, d->cfg.naming_stale_s,
+                                  publish_naming, d);
         d->sites = sites_create(d->store, d->resolver,
                                 d->cfg.site_resolve_s);
         if (store_rdns_load(d->store, RDNS_MAX, load_rdns, d)) {
@@ -1254,7 +1363,7 @@ secd_destroy(struct secd *d)
     strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
     strmap_destroy(&d->batches, free_batch);
-    strmap_destroy(&d->rdns, free);
+    strmap_destroy(&d->rdns, rdns_free);
     free(d->ready);
     policy_unref(d->policy);
     quota_destroy(d->quota);
@@ -1278,13 +1387,12 @@ run_resolver(struct secd *d)
         } else {
             char text[INET6_ADDRSTRLEN];
             resolver_addr_text(&a.addr, text);
-            char *old = strmap_delete(&d->rdns, text);
-            free(old);
-            strmap_add(&d->rdns, text, xstrdup(a.name));
+            rdns_put(d, text, a.name, time_wall_ms())->asked = false;
             if (*a.name && store_rdns_put(d->store, text, a.name,
                                           time_wall_ms())) {
-                LOG_WARN("could not save a host name: %s",
-                         store_last_error(d->store));
+                static struct log_rl rl = LOG_RL_INIT(6, 3);
+                LOG_WARN_RL(&rl, "could not save a host name: %s",
+                            store_last_error(d->store));
             }
         }
         resolver_answer_clear(&a);

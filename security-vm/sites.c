@@ -17,6 +17,9 @@ LOG_MODULE(sites);
 /* Seconds between lookups of a name that does not resolve. */
 #define RETRY_S 60
 
+/* How long to wait when the resolver's queue is full. */
+#define FULL_BACKOFF_MS 1000
+
 struct site {
     char *name;
     struct policy_addr *addrs;
@@ -32,7 +35,9 @@ struct sites {
     struct resolver *resolver;
     int64_t interval_ms;
     struct strmap names;        /* Name -> struct site. */
-    struct strmap by_addr;      /* Address text -> name (not owned). */
+    struct strmap by_addr;      /* Address text -> name (not owned): the
+                                 * smallest name with that address. */
+    int64_t next_due_ms;        /* No lookup is due before this. */
 };
 
 static void
@@ -45,19 +50,60 @@ site_free(void *s_)
     free(s);
 }
 
+/* Indexes 'name' under each of its addresses. */
 static void
-index_addrs(struct sites *ss)
+index_add(struct sites *ss, const struct site *s)
+{
+    for (size_t j = 0; j < s->n; j++) {
+        char text[INET6_ADDRSTRLEN];
+        resolver_addr_text(&s->addrs[j], text);
+        const char *have = strmap_find(&ss->by_addr, text);
+        if (!have || strcmp(s->name, have) < 0) {
+            strmap_delete(&ss->by_addr, text);
+            strmap_add(&ss->by_addr, text, s->name);
+        }
+    }
+}
+
+/* Removes 's''s addresses from the index, giving each to another name
+ * that has it, if any (rare: names seldom share addresses). */
+static void
+index_remove(struct sites *ss, const struct site *s)
+{
+    bool shared = false;
+    for (size_t j = 0; j < s->n; j++) {
+        char text[INET6_ADDRSTRLEN];
+        resolver_addr_text(&s->addrs[j], text);
+        if (strmap_find(&ss->by_addr, text) == s->name) {
+            strmap_delete(&ss->by_addr, text);
+            shared = true;
+        }
+    }
+    if (!shared) {
+        return;
+    }
+    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
+        const struct site *o = ss->names.nodes[i].data;
+        if (o != s) {
+            for (size_t j = 0; j < o->n; j++) {
+                for (size_t k = 0; k < s->n; k++) {
+                    if (!memcmp(&o->addrs[j], &s->addrs[k],
+                                sizeof o->addrs[j])) {
+                        index_add(ss, o);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void
+index_all(struct sites *ss)
 {
     strmap_clear(&ss->by_addr, NULL);
     for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
-        struct site *s = ss->names.nodes[i].data;
-        for (size_t j = 0; j < s->n; j++) {
-            char text[INET6_ADDRSTRLEN];
-            resolver_addr_text(&s->addrs[j], text);
-            if (!strmap_find(&ss->by_addr, text)) {
-                strmap_add(&ss->by_addr, text, s->name);
-            }
-        }
+        index_add(ss, ss->names.nodes[i].data);
     }
 }
 
@@ -118,7 +164,7 @@ sites_create(struct store *store, struct resolver *resolver, int interval_s)
         LOG_WARN("could not load the saved sites: %s",
                  store_last_error(store));
     }
-    index_addrs(ss);
+    index_all(ss);
     return ss;
 }
 
@@ -151,36 +197,44 @@ sites_sync(struct sites *ss, const struct policy *p)
             site_free(s);
         }
     }
+    strmap_destroy(&ss->by_addr, NULL);
+    strmap_init(&ss->by_addr);
     strmap_destroy(&ss->names, site_free);
     ss->names = keep;
-    index_addrs(ss);
+    index_all(ss);
+    ss->next_due_ms = 0;
 }
 
 void
 sites_run(struct sites *ss, int64_t now_ms)
 {
+    if (now_ms < ss->next_due_ms) {
+        return;
+    }
+    int64_t next = INT64_MAX;
     for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
         struct site *s = ss->names.nodes[i].data;
-        if (!s->queued && s->next_ms <= now_ms) {
-            if (!resolver_forward(ss->resolver, s->name)) {
-                return;         /* Full: the rest wait for the next run. */
+        if (s->queued) {
+            continue;
+        }
+        if (s->next_ms <= now_ms) {
+            if (resolver_forward(ss->resolver, s->name) == RESOLVER_FULL) {
+                /* The rest wait until the queue has room. */
+                next = now_ms + FULL_BACKOFF_MS;
+                break;
             }
             s->queued = true;
+        } else if (s->next_ms < next) {
+            next = s->next_ms;
         }
     }
+    ss->next_due_ms = next;
 }
 
 int64_t
 sites_next_ms(const struct sites *ss)
 {
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; (i = strmap_next(&ss->names, i)) != SIZE_MAX; i++) {
-        const struct site *s = ss->names.nodes[i].data;
-        if (!s->queued && s->next_ms < next) {
-            next = s->next_ms;
-        }
-    }
-    return next;
+    return ss->next_due_ms;
 }
 
 bool
@@ -200,14 +254,19 @@ sites_answer(struct sites *ss, const char *name,
         int64_t retry = RETRY_S * 1000LL;
         s->next_ms = now_ms + (retry < ss->interval_ms ? retry
                                                        : ss->interval_ms);
-        LOG_WARN("site name=%s does not resolve: %s", name, error);
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "site name=%s does not resolve: %s", name, error);
     } else {
+        index_remove(ss, s);
         set_addrs(s, addrs, n);
+        index_add(ss, s);
         s->resolved_ms = now_ms;
         s->next_ms = now_ms + ss->interval_ms;
         LOG_INFO("site name=%s resolved addresses=%zu", name, n);
     }
-    index_addrs(ss);
+    if (s->next_ms < ss->next_due_ms) {
+        ss->next_due_ms = s->next_ms;
+    }
 
     char *text = xcalloc(s->n + 1, INET6_ADDRSTRLEN + 1);
     for (size_t i = 0; i < s->n; i++) {
@@ -219,8 +278,9 @@ sites_answer(struct sites *ss, const char *name,
     }
     if (ss->store && store_site_put(ss->store, name, text, s->resolved_ms,
                                     s->error)) {
-        LOG_WARN("could not save site %s: %s", name,
-                 store_last_error(ss->store));
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "could not save site %s: %s", name,
+                    store_last_error(ss->store));
     }
     free(text);
     return true;
@@ -233,6 +293,7 @@ sites_refresh(struct sites *ss)
         struct site *s = ss->names.nodes[i].data;
         s->next_ms = 0;
     }
+    ss->next_due_ms = 0;
 }
 
 bool

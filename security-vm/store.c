@@ -113,7 +113,11 @@ static const char *const migrations[] = {
     "  addresses TEXT NOT NULL,"
     "  static_user INTEGER NOT NULL,"
     "  static_addresses INTEGER NOT NULL,"
-    "  since INTEGER NOT NULL);"
+    "  since INTEGER NOT NULL,"
+    "  reported_user TEXT NOT NULL,"
+    "  reported_since INTEGER NOT NULL,"
+    "  reported_addresses TEXT NOT NULL,"
+    "  reported_at INTEGER NOT NULL);"
     "CREATE TABLE naming_event ("
     "  id INTEGER PRIMARY KEY,"
     "  time INTEGER NOT NULL,"
@@ -1116,8 +1120,10 @@ store_naming_put(struct store *s, const struct store_naming_host *h)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO naming_host "
                            "(vm_uuid, vm_name, user, addresses, static_user, "
-                           "static_addresses, since) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL)
+                           "static_addresses, since, reported_user, "
+                           "reported_since, reported_addresses, reported_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+                           &st, NULL)
         != SQLITE_OK) {
         return db_error(s, "saving the naming service");
     }
@@ -1128,20 +1134,10 @@ store_naming_put(struct store *s, const struct store_naming_host *h)
     sqlite3_bind_int(st, 5, h->static_user);
     sqlite3_bind_int(st, 6, h->static_addresses);
     sqlite3_bind_int64(st, 7, h->since);
-    int error = step_done(s, st, "saving the naming service");
-    sqlite3_finalize(st);
-    return error;
-}
-
-int
-store_naming_delete(struct store *s, const char *vm_uuid)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM naming_host WHERE vm_uuid = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return db_error(s, "saving the naming service");
-    }
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, h->reported_user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, h->reported_since);
+    sqlite3_bind_text(st, 10, h->reported_addresses, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, h->reported_at);
     int error = step_done(s, st, "saving the naming service");
     sqlite3_finalize(st);
     return error;
@@ -1152,7 +1148,9 @@ store_naming_load(struct store *s, store_naming_cb *cb, void *aux)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT vm_uuid, vm_name, user, addresses, "
-                           "static_user, static_addresses, since "
+                           "static_user, static_addresses, since, "
+                           "reported_user, reported_since, "
+                           "reported_addresses, reported_at "
                            "FROM naming_host", -1, &st, NULL) != SQLITE_OK) {
         return db_error(s, "loading the naming service");
     }
@@ -1164,6 +1162,10 @@ store_naming_load(struct store *s, store_naming_cb *cb, void *aux)
             .static_user = sqlite3_column_int(st, 4),
             .static_addresses = sqlite3_column_int(st, 5),
             .since = sqlite3_column_int64(st, 6),
+            .reported_user = col_text(st, 7),
+            .reported_since = sqlite3_column_int64(st, 8),
+            .reported_addresses = col_text(st, 9),
+            .reported_at = sqlite3_column_int64(st, 10),
         };
         cb(&h, aux);
     }

@@ -206,9 +206,11 @@ struct store_naming_host {
     const char *vm_uuid, *vm_name, *user, *addresses;
     bool static_user, static_addresses;
     int64_t since;              /* Unix seconds of the user's login. */
+    /* The agent's last report (applies again when static entries go). */
+    const char *reported_user, *reported_addresses;
+    int64_t reported_since, reported_at;
 };
 int store_naming_put(struct store *, const struct store_naming_host *);
-int store_naming_delete(struct store *, const char *vm_uuid);
 typedef void store_naming_cb(const struct store_naming_host *, void *aux);
 int store_naming_load(struct store *, store_naming_cb *, void *aux);
 

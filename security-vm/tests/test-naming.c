@@ -56,6 +56,9 @@ expect_events(const char *first, ...)
     n_events = 0;
 }
 
+/* The time reports are made at (Unix seconds). */
+static int64_t now = 1795300000;
+
 static struct policy_addr
 addr(const char *text)
 {
@@ -96,7 +99,7 @@ report(struct naming *nm, const char *uuid, const char *name,
                                           .since = atoll(at + 1) };
         ns++;
     }
-    naming_report(nm, uuid, name, a, na, s, ns, 1795300000);
+    naming_report(nm, uuid, name, a, na, s, ns, now);
     free(copy);
     free(copy2);
 }
@@ -106,7 +109,7 @@ test_logins(void **state)
 {
     (void) state;
     n_events = 0;
-    struct naming *nm = naming_create(NULL, collect, NULL);
+    struct naming *nm = naming_create(NULL, 60, collect, NULL);
 
     /* A login waits for a valid address: link-local is not one. */
     report(nm, VM1, "vm1", "fe80::1", "alice@100");
@@ -141,41 +144,64 @@ test_addresses(void **state)
 {
     (void) state;
     n_events = 0;
-    struct naming *nm = naming_create(NULL, collect, NULL);
+    struct naming *nm = naming_create(NULL, 60, collect, NULL);
     report(nm, VM1, "vm1", "10.0.0.5", "alice@1");
     report(nm, VM2, "vm2", "10.0.0.6", "carol@1");
     n_events = 0;
 
-    /* vm2 takes over 10.0.0.5: released from vm1 first. */
+    /* vm2 claims 10.0.0.5 while vm1's agent still reports it: a guest
+     * cannot take a live VM's address. */
+    report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5", "carol@1");
+    expect_events(NULL);
+    assert_string_equal(user_at(nm, "10.0.0.5", NULL), "alice");
+
+    /* vm1's agent stops reporting: past the stale time, vm2's next report
+     * takes the address, released from vm1 first. */
+    now += 61;
     report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5", "carol@1");
     expect_events("release vm1 alice 10.0.0.5", "address vm2 carol 10.0.0.5",
                   NULL);
     assert_string_equal(user_at(nm, "10.0.0.5", NULL), "carol");
     assert_null(user_at(nm, "10.0.0.5", VM1));
 
+    /* An address vm2 claims while vm1 has it goes to vm2 once vm1's
+     * agent drops it and vm2 reports again. */
+    report(nm, VM1, "vm1", "10.0.0.8", "alice@1");
+    n_events = 0;
+    report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5 10.0.0.8", "carol@1");
+    expect_events(NULL);
+    report(nm, VM1, "vm1", "", "alice@1");
+    expect_events("release vm1 alice 10.0.0.8", NULL);
+    report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5 10.0.0.8", "carol@1");
+    expect_events("address vm2 carol 10.0.0.8", NULL);
+    report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5", "carol@1");
+    n_events = 0;
+
     /* An administrator's address is not taken over by an agent. */
     struct policy_addr a7 = addr("10.0.0.7");
-    assert_null(naming_set(nm, VM1, "vm1", NULL, &a7, 1, "root", 5));
+    assert_null(naming_set(nm, VM1, "vm1", NULL, &a7, 1, "root", now));
     expect_events("address vm1 alice 10.0.0.7", NULL);
+    report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5 10.0.0.7", "carol@1");
+    expect_events(NULL);
+    now += 61;
     report(nm, VM2, "vm2", "10.0.0.6 10.0.0.5 10.0.0.7", "carol@1");
     expect_events(NULL);
     assert_string_equal(user_at(nm, "10.0.0.7", NULL), "alice");
 
     /* ...and another administrator's entry cannot take it either. */
-    char *error = naming_set(nm, VM2, "vm2", NULL, &a7, 1, "root", 6);
+    char *error = naming_set(nm, VM2, "vm2", NULL, &a7, 1, "root", now);
     assert_non_null(error);
     assert_string_equal(error, "address 10.0.0.7 is set on vm vm1 already; "
                         "unset it there first");
     free(error);
 
-    /* Unset: the agent's last report applies again, but 10.0.0.5, which
-     * vm2 took over since, stays vm2's. */
-    assert_true(naming_unset(nm, VM1, false, true, "root", 7));
+    /* Unset: the agent's last report (no address) applies again. */
+    assert_true(naming_unset(nm, VM1, false, true, "root", now));
     expect_events("release vm1 alice 10.0.0.7", NULL);
     assert_null(user_at(nm, "10.0.0.7", NULL));
     assert_string_equal(user_at(nm, "10.0.0.5", NULL), "carol");
     assert_false(naming_unset(nm, "99999999-0000-4000-8000-000000000009",
-                              true, true, "root", 8));
+                              true, true, "root", now));
     naming_destroy(nm);
 }
 
@@ -184,11 +210,11 @@ test_static_user(void **state)
 {
     (void) state;
     n_events = 0;
-    struct naming *nm = naming_create(NULL, collect, NULL);
+    struct naming *nm = naming_create(NULL, 60, collect, NULL);
 
     /* A VM without an agent: everything from the administrator. */
     struct policy_addr a = addr("10.0.0.9");
-    assert_null(naming_set(nm, VM2, "kiosk", "dave", &a, 1, "root", 1));
+    assert_null(naming_set(nm, VM2, "kiosk", "dave", &a, 1, "root", now));
     expect_events("address kiosk  10.0.0.9", "login kiosk dave ", NULL);
     assert_string_equal(user_at(nm, "10.0.0.9", VM2), "dave");
 
@@ -198,8 +224,44 @@ test_static_user(void **state)
     assert_string_equal(naming_user_of(nm, VM2), "dave");
 
     /* Unset: the reported session wins again. */
-    assert_true(naming_unset(nm, VM2, true, false, "root", 2));
+    assert_true(naming_unset(nm, VM2, true, false, "root", now));
     expect_events("logout kiosk dave ", "login kiosk erin ", NULL);
+    naming_destroy(nm);
+}
+
+/* A guest that churns its addresses: the map follows every report, but
+ * only a burst of events (then a few a second) is recorded. */
+static void
+test_event_budget(void **state)
+{
+    (void) state;
+    n_events = 0;
+    struct naming *nm = naming_create(NULL, 60, collect, NULL);
+    char a[8][256];
+    for (int r = 0; r < 8; r++) {
+        a[r][0] = '\0';
+        for (int i = 0; i < 4; i++) {
+            char one[32];
+            snprintf(one, sizeof one, "%s10.%d.0.%d", i ? " " : "", 20 + r,
+                     i + 1);
+            strcat(a[r], one);
+        }
+    }
+    /* 64 events per report after the first: far more than the burst. */
+    size_t total = 0;
+    for (int k = 0; k < 100; k++) {
+        report(nm, VM1, "vm1", a[k % 8], "");
+        total += n_events;
+        n_events = 0;
+    }
+    assert_int_equal(total, 256);
+    char last[32];
+    snprintf(last, sizeof last, "10.%d.0.4", 20 + 99 % 8);
+    struct policy_addr pa = addr(last);
+    /* The state is the last report's: its address belongs to vm1. */
+    report(nm, VM1, "vm1", a[99 % 8], "zed@5");
+    assert_string_equal(naming_user_at(nm, &pa, VM1), "zed");
+    n_events = 0;
     naming_destroy(nm);
 }
 
@@ -227,15 +289,15 @@ test_store(void **state)
     struct store *s;
     char *error = store_open(db, &s);
     assert_null(error);
-    struct naming *nm = naming_create(s, NULL, NULL);
+    struct naming *nm = naming_create(s, 60, NULL, NULL);
     report(nm, VM1, "vm1", "10.0.0.5", "alice@1");
     struct policy_addr a[2] = { addr("10.0.0.5"), addr("2001:db8::5") };
-    assert_null(naming_set(nm, VM1, "vm1", NULL, a, 2, "root", 2));
+    assert_null(naming_set(nm, VM1, "vm1", NULL, a, 2, "root", now));
     naming_destroy(nm);
     store_close(s);
 
     assert_null(store_open(db, &s));
-    nm = naming_create(s, NULL, NULL);
+    nm = naming_create(s, 60, NULL, NULL);
     int n = 0;
     naming_list(nm, check_loaded, &n);
     assert_int_equal(n, 1);
@@ -257,6 +319,7 @@ main(void)
         cmocka_unit_test(test_logins),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_static_user),
+        cmocka_unit_test(test_event_budget),
         cmocka_unit_test(test_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,7 @@ start_secd() {
     ip netns exec "$ns" "$secd" --rundir "$run" --db "$run/secd.db" \
         --appid-db "$run/appid.db" --log-file "$run/secd.log" \
         --log-level info,naming:dbg --flush-ms 100 \
-        --site-resolve-interval 2 "$@" &
+        --site-resolve-interval 2 --naming-stale-s 2 "$@" &
     for _ in $(seq 50); do
         "$ctl" --rundir "$run" health >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -128,7 +128,12 @@ check "a newer login logs out the user who was there" \
            '$ctl' --rundir '$run' naming events --limit 2 | grep -q 'login .*vm-a .*carol' &&
            '$ctl' --rundir '$run' naming events --limit 2 | grep -q 'logout .*vm-a .*alice'"
 naming $vmc vm-c '"10.1.0.5"' "$(session erin 0 3000)"
-check "an address taken over by another VM is released from the first" \
+check "another VM cannot take an address a live VM's agent reports" \
+    sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 10.1.0.5 ' ] &&
+           grep -q 'vm=$vmc reports address 10.1.0.5, but the agent still reports it for vm=$vma: not taken' '$run/secd.log'"
+sleep 2.1    # vm-a's agent falls silent: its entry is stale (2 s here)
+naming $vmc vm-c '"10.1.0.5"' "$(session erin 0 3000)"
+check "once it is stale, the address is taken over, released from the first VM" \
     sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
            '$ctl' --rundir '$run' naming events | grep -q 'release .*vm-a .*10.1.0.5'"
 
@@ -151,8 +156,9 @@ check "naming set on a VM not seen yet needs its uuid" \
 check "naming set by uuid" ctl naming set $vmb --user dave --address 10.1.0.6
 check "an agent cannot take an administrator's address" \
     sh -c "'$load' raw '$url' '{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.6\"],\"sessions\":[]}' >/dev/null &&
+           sleep 0.3 &&
            [ \"\$('$ctl' --rundir '$run' --json naming list | grep -c '10.1.0.6')\" = 1 ] &&
-           grep -q 'reports address 10.1.0.6, which an administrator gave' '$run/secd.log'"
+           grep -q 'reports address 10.1.0.6, but an administrator gave it to vm=$vmb: not taken' '$run/secd.log'"
 out=$(noagent $vmb vm-b 10.1.0.6 10.1.0.80 80)
 check "an agent-less VM's connection is decided for the user at its source address" \
     has "$out" '"verdict":"allow","rule":"dave-web"'
@@ -165,18 +171,20 @@ check "another VM using that address does not get the user" \
 check "the change log has the administrator's entries" \
     has "$(ctl changes list --limit 3)" 'naming.set.*vm 77777777-0000-4000-8000-00000000000b'
 
+# vm-b's own agent reports: the administrator's entry wins.
+naming $vmb vm-b '"10.1.0.66"' "$(session frank 0 5000)"
+check "an agent's report does not change an administrator's entry" \
+    test "$(user_on vm-b)" = "dave 10.1.0.6 "
+
 # --- Restart: the map is kept.
 stop_secd
 start_secd
 check "after a restart the map is the same ($(user_on vm-a))" \
     sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
            '$ctl' --rundir '$run' naming list | grep -q 'dave (static)'"
-check "unset gives the VM back to its agent's reports" \
-    sh -c "'$ctl' --rundir '$run' naming unset $vmb >/dev/null &&
-           '$ctl' --rundir '$run' --json naming list | python3 -c \"
-import json, sys
-h = [h for h in json.load(sys.stdin)['hosts'] if h['uuid'] == '$vmb'][0]
-assert not h['static_user'] and not h['static_addresses'], h\""
+ctl naming unset $vmb >/dev/null
+check "unset gives the VM back to its agent's last report, kept across the restart ($(user_on vm-b))" \
+    test "$(user_on vm-b)" = "frank 10.1.0.66 "
 
 # --- Reports: destinations by host name, by protocol.
 traffic 10.1.0.80 80 5000

@@ -134,5 +134,11 @@ check "the user is told through appfw-switchd, on the VM whose traffic passed th
 check "and the notice is logged" \
     grep -q 'quota notice vm=66666666-0000-4000-8000-000000000001 user=alice' "$run/secd.log"
 
+# A guest's stats flow naming another VM ("vm" inside the flow) is still
+# counted under the VM the message came from.
+"$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vm\",\"name\":\"vm-q\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.1.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.1.0.2\",\"port\":443},\"uid\":1000,\"bytes_in\":77,\"vm\":{\"uuid\":\"66666666-0000-4000-8000-000000000099\",\"name\":\"victim\"}}]}" >/dev/null
+check "a flow's own vm cannot charge another VM" \
+    sh -c "sleep 1.2; ! '$ctl' --rundir '$run' stats report --by vm --format csv | grep -q victim"
+
 echo "quota: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
