@@ -14,7 +14,21 @@
  *       the bare request/response over the agent's channel: connects to
  *       the UNIX socket where host-sim listens, says hello, then sends
  *       COUNT decides like the agent's, one at a time; prints
- *       "ok=N p50_us=X p99_us=Y" */
+ *       "ok=N p50_us=X p99_us=Y"
+ *   connbench pair NS_A CGROUP_A ADDR_A NS_B CGROUP_B ADDR_B PORT COUNT
+ *                  [SOCKET]
+ *       COUNT pairs of connect()s, one on side A and one on side B, in
+ *       turns (A first, then B first), so that both sides see the same
+ *       machine at the same moment.  Before each connect, untimed, it
+ *       enters the side's network namespace (a name under /var/run/netns,
+ *       or a path) and its cgroup v2 directory (the hooks look at the
+ *       cgroup a socket was created in), and creates the socket; the
+ *       time is that of connect() alone, closed as with "connect".  With
+ *       SOCKET, each step also makes one request/response as "rr" does,
+ *       the three taking turns in going first.  Prints, one line each,
+ *       "a ok=N fail=N p50_us=X p99_us=Y", the same for "b", "rr ok=N
+ *       p50_us=X p99_us=Y" with SOCKET, then "ratio p50=X p99=Y" (A over
+ *       B) and with SOCKET "added p50=X p99=Y" ((A - B) over rr). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -220,15 +236,18 @@ next_msg(struct chan *c, enum msg_type *type)
     return m;
 }
 
-static int
-cmd_rr(const char *path, int count)
+/* Connects to host-sim's UNIX socket at 'path' and says hello.  Returns
+ * NULL if it cannot connect. */
+static struct chan *
+rr_open(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
     if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
         perror(path);
-        return 1;
+        close(fd);
+        return NULL;
     }
     struct chan *c = chan_create(fd, 0, 0);
     struct json_object *hello = msg_hello_create("agent", "connbench");
@@ -236,30 +255,168 @@ cmd_rr(const char *path, int count)
     json_object_put(hello);
     enum msg_type type;
     json_object_put(next_msg(c, &type));
+    return c;
+}
+
+/* Sends decide number 'id' and waits for its verdict.  Adds the time to
+ * 's'; returns true if the verdict answered 'id'. */
+static bool
+rr_once(struct chan *c, int64_t id, struct bench_samples *s)
+{
+    struct json_object *d = make_decide(id);
+    int64_t t0 = bench_now_ns();
+    chan_send(c, d);
+    chan_run(c);
+    enum msg_type type;
+    struct json_object *m;
+    do {
+        m = next_msg(c, &type);
+        if (type != MSG_VERDICT) {
+            json_object_put(m);
+            m = NULL;
+        }
+    } while (!m);
+    bench_samples_add(s, (double) (bench_now_ns() - t0));
+    bool ok = msg_get_int(m, "id", 0) == id;
+    json_object_put(m);
+    json_object_put(d);
+    return ok;
+}
+
+static int
+cmd_rr(const char *path, int count)
+{
+    struct chan *c = rr_open(path);
+    if (!c) {
+        return 1;
+    }
     struct bench_samples s;
     bench_samples_init(&s);
     int ok = 0;
     for (int i = 1; i <= count; i++) {
-        struct json_object *d = make_decide(i);
-        int64_t t0 = bench_now_ns();
-        chan_send(c, d);
-        chan_run(c);
-        struct json_object *m;
-        do {
-            m = next_msg(c, &type);
-            if (type != MSG_VERDICT) {
-                json_object_put(m);
-                m = NULL;
-            }
-        } while (!m);
-        bench_samples_add(&s, (double) (bench_now_ns() - t0));
-        ok += msg_get_int(m, "id", 0) == i;
-        json_object_put(m);
-        json_object_put(d);
+        ok += rr_once(c, i, &s);
     }
     printf("ok=%d p50_us=%.1f p99_us=%.1f\n", ok,
            bench_percentile(&s, 50) / 1000, bench_percentile(&s, 99) / 1000);
     bench_samples_destroy(&s);
+    chan_destroy(c);
+    return 0;
+}
+
+/* One side of "pair": where its sockets are created, and what they
+ * measured. */
+struct side {
+    int netns_fd;               /* The network namespace. */
+    int procs_fd;               /* Its cgroup's cgroup.procs. */
+    struct sockaddr_storage ss; /* Where to connect. */
+    socklen_t len;
+    struct bench_samples s;
+    int ok, fail;
+};
+
+static void
+side_init(struct side *side, const char *ns, const char *cgroup,
+          const char *addr, int port)
+{
+    char *path = strchr(ns, '/') ? xstrdup(ns)
+                 : xasprintf("/var/run/netns/%s", ns);
+    side->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (side->netns_fd < 0) {
+        fprintf(stderr, "connbench: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    free(path);
+    path = xasprintf("%s/cgroup.procs", cgroup);
+    side->procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (side->procs_fd < 0) {
+        fprintf(stderr, "connbench: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    free(path);
+    side->len = parse_addr(addr, port, &side->ss);
+    bench_samples_init(&side->s);
+    side->ok = side->fail = 0;
+}
+
+/* Enters the side's namespace and cgroup, then times one connect() from
+ * a socket created there. */
+static void
+side_connect(struct side *side)
+{
+    char pid[16];
+    int n = snprintf(pid, sizeof pid, "%d", (int) getpid());
+    if (setns(side->netns_fd, CLONE_NEWNET)
+        || write(side->procs_fd, pid, n) != n) {
+        fprintf(stderr, "connbench: entering a side: %s\n",
+                strerror(errno));
+        exit(1);
+    }
+    int fd = socket(side->ss.ss_family, SOCK_STREAM, 0);
+    int64_t t0 = bench_now_ns();
+    int rc = connect(fd, (struct sockaddr *) &side->ss, side->len);
+    int64_t t1 = bench_now_ns();
+    if (rc) {
+        side->fail++;
+    } else {
+        side->ok++;
+        bench_samples_add(&side->s, (double) (t1 - t0));
+    }
+    close_reset(fd);
+}
+
+static int
+cmd_pair(char **argv, int count, const char *rr_path)
+{
+    int port = atoi(argv[6]);
+    struct side sides[2];
+    side_init(&sides[0], argv[0], argv[1], argv[2], port);
+    side_init(&sides[1], argv[3], argv[4], argv[5], port);
+    /* Before any namespace changes: the socket's path is in this mount
+     * namespace. */
+    struct chan *c = rr_path ? rr_open(rr_path) : NULL;
+    if (rr_path && !c) {
+        return 1;
+    }
+    struct bench_samples rr;
+    bench_samples_init(&rr);
+    int rr_ok = 0;
+    int steps = c ? 3 : 2;
+    for (int i = 0; i < count; i++) {
+        /* Who goes first turns with each step. */
+        for (int k = 0; k < steps; k++) {
+            int which = (i + k) % steps;
+            if (which < 2) {
+                side_connect(&sides[which]);
+            } else {
+                rr_ok += rr_once(c, i + 1, &rr);
+            }
+        }
+    }
+
+    double p[2][2];
+    for (int i = 0; i < 2; i++) {
+        struct side *side = &sides[i];
+        p[i][0] = side->ok ? bench_percentile(&side->s, 50) / 1000 : 0;
+        p[i][1] = side->ok ? bench_percentile(&side->s, 99) / 1000 : 0;
+        printf("%c ok=%d fail=%d p50_us=%.1f p99_us=%.1f\n", "ab"[i],
+               side->ok, side->fail, p[i][0], p[i][1]);
+    }
+    printf("ratio p50=%.3f p99=%.3f\n", p[1][0] ? p[0][0] / p[1][0] : 0,
+           p[1][1] ? p[0][1] / p[1][1] : 0);
+    if (c) {
+        double r50 = bench_percentile(&rr, 50) / 1000;
+        double r99 = bench_percentile(&rr, 99) / 1000;
+        printf("rr ok=%d p50_us=%.1f p99_us=%.1f\n", rr_ok, r50, r99);
+        printf("added p50=%.3f p99=%.3f\n",
+               r50 ? (p[0][0] - p[1][0]) / r50 : 0,
+               r99 ? (p[0][1] - p[1][1]) / r99 : 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        bench_samples_destroy(&sides[i].s);
+        close(sides[i].netns_fd);
+        close(sides[i].procs_fd);
+    }
+    bench_samples_destroy(&rr);
     chan_destroy(c);
     return 0;
 }
@@ -275,8 +432,13 @@ main(int argc, char **argv)
         return cmd_burst(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else if (argc == 4 && !strcmp(argv[1], "rr")) {
         return cmd_rr(argv[2], atoi(argv[3]));
+    } else if ((argc == 10 || argc == 11) && !strcmp(argv[1], "pair")) {
+        return cmd_pair(argv + 2, atoi(argv[9]), argc == 11 ? argv[10]
+                                                             : NULL);
     }
     fprintf(stderr, "usage: connbench serve PORT | connect ADDR PORT N | "
-            "burst ADDR PORT N | rr SOCKET N\n");
+            "burst ADDR PORT N | rr SOCKET N\n"
+            "       connbench pair NS_A CGROUP_A ADDR_A NS_B CGROUP_B "
+            "ADDR_B PORT N [SOCKET]\n");
     return 2;
 }
