@@ -76,7 +76,7 @@ for t in iptables-legacy ip6tables-legacy iptables-legacy-restore \
     ln -s xtables-legacy-multi "$root/usr/sbin/$t"
 done
 xt=/usr/lib/x86_64-linux-gnu/xtables
-for e in libxt_standard libxt_tcp libxt_udp libxt_mark libxt_conntrack \
+for e in libxt_standard libxt_tcp libxt_udp libxt_mark libxt_bpf \
          libxt_NFQUEUE libipt_REJECT libip6t_REJECT libipt_icmp \
          libip6t_icmp6; do
     copy_with_libs "$xt/$e.so"
@@ -90,7 +90,7 @@ done
 # Kernel modules, each after those it needs.
 mods="virtio_pci virtio_console virtio_net nfnetlink_queue xt_NFQUEUE
       iptable_filter ip6table_filter ipt_REJECT ip6t_REJECT xt_mark
-      xt_conntrack xt_tcpudp"
+      xt_bpf xt_tcpudp"
 : >"$root/lib/modules/load-order"
 for m in $mods; do
     modprobe -S "$kver" --show-depends "$m" 2>/dev/null |

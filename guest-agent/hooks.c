@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -19,6 +20,9 @@
 #include "common/util.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 struct hooks {
     struct appfw_agent_bpf *skel;
@@ -76,6 +80,7 @@ unpin_maps(const char *pin_dir)
     static const char *const names[] = {
         "afw_socks", "afw_verdicts", "afw_state", "afw_counters",
         "afw_notify", "afw_flows", "afw_udp_stats", "afw_events",
+        "afw_udp_flows", "afw_sk_netns",
     };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char *path = xasprintf("%s/%s", pin_dir, names[i]);
@@ -149,6 +154,36 @@ attach(struct bpf_program *prog, int cgroup_fd, uint64_t cgroup_id,
     return link;
 }
 
+/* The cookie of the calling process's network namespace, where the
+ * agent installs its netfilter rules.  Returns 0 or an errno value. */
+static int
+own_netns_cookie(uint64_t *cookie)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof *cookie;
+    int error = (fd < 0
+                 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len)
+                 ? errno : 0);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return error;
+}
+
+/* Pins the UDP rules' socket filter as AFW_UDP_NEW_PIN, in place of an
+ * earlier run's (whose rules keep that one until they are replaced). */
+static char *
+pin_udp_filter(struct hooks *h, const char *pin_dir)
+{
+    char *path = xasprintf("%s/%s", pin_dir, AFW_UDP_NEW_PIN);
+    unlink(path);
+    int error = bpf_program__pin(h->skel->progs.afw_udp_new, path);
+    char *msg = error ? xasprintf("pinning %s: %s", path, strerror(-error))
+                      : NULL;
+    free(path);
+    return msg;
+}
+
 static int
 on_record(void *h_, void *data, size_t size)
 {
@@ -192,6 +227,15 @@ hooks_open(const char *cgroup, const char *pin_dir, char **errorp)
     }
 
     struct hooks *h = xcalloc(1, sizeof *h);
+    uint64_t netns_cookie;
+    error = own_netns_cookie(&netns_cookie);
+    if (error) {
+        *errorp = xasprintf("network namespace cookie: %s (the kernel "
+                            "needs SO_NETNS_COOKIE, Linux 5.14)",
+                            strerror(error));
+        goto error;
+    }
+    h->state.netns_cookie = netns_cookie;
     h->skel = load(pin_dir, &error);
     if (!h->skel) {
         /* Maps pinned by an incompatible earlier version: start afresh. */
@@ -220,6 +264,10 @@ hooks_open(const char *cgroup, const char *pin_dir, char **errorp)
         if (!h->links[i]) {
             goto error;
         }
+    }
+    *errorp = pin_udp_filter(h, pin_dir);
+    if (*errorp) {
+        goto error;
     }
     h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.afw_events),
                              on_record, h, NULL);

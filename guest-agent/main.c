@@ -223,6 +223,7 @@ make_config(struct agent_config *c, char **cgroup_owned)
         c->cgroup = s.cgroup;
     }
     c->pin_dir = s.pin_dir;
+    c->rules.pin_dir = s.pin_dir;
     c->state_dir = s.state_dir;
     c->domain = *s.domain ? s.domain : NULL;
     c->syslog_socket = s.syslog_socket;

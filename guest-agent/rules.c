@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "guest-agent/bpf/agent-bpf.h"
 
 static void
 append(struct buf *b, const char *format, ...)
@@ -57,8 +58,9 @@ rules_script(const struct rules_config *c, int family)
         }
         append(&b, "-A %s -p tcp --syn -j NFQUEUE --queue-num %u\n", ch,
                c->queue);
-        append(&b, "-A %s -p udp -m conntrack --ctstate NEW"
-               " -j NFQUEUE --queue-num %u\n", ch, c->queue);
+        append(&b, "-A %s -p udp -m bpf --object-pinned \"%s/%s\""
+               " -j NFQUEUE --queue-num %u\n", ch, c->pin_dir,
+               AFW_UDP_NEW_PIN, c->queue);
     }
     append(&b, "COMMIT\n");
     buf_put(&b, "", 1);

@@ -3,11 +3,12 @@
  * IPv4 and IPv6, installed with iptables-restore.
  *
  * The chains queue the first packet of each new connection (a TCP SYN,
- * a UDP datagram of a new conntrack flow) to the agent's NFQUEUE, with
- * no bypass, except on the loopback device and for sockets the eBPF
- * hooks marked with a cached allow.  A packet the agent sends back with
- * the reject mark is rejected: a TCP reset, so that connect() fails at
- * once with ECONNREFUSED, or an ICMP port unreachable.
+ * the first UDP datagram of a flow either way, as the hooks' socket
+ * filter pinned under 'pin_dir' tells: see agent-bpf.h) to the agent's
+ * NFQUEUE, with no bypass, except on the loopback device and for sockets
+ * the eBPF hooks marked with a cached allow.  A packet the agent sends
+ * back with the reject mark is rejected: a TCP reset, so that connect()
+ * fails at once with ECONNREFUSED, or an ICMP port unreachable.
  *
  * rules_script() is pure (tests compare it with golden text); the rest
  * runs the iptables tools. */
@@ -23,6 +24,7 @@ struct rules_config {
     uint32_t allow_mark;        /* A single bit; 0: no allow fast path. */
     const char *iptables;       /* e.g. "iptables-legacy" or "iptables" */
     const char *ip6tables;
+    const char *pin_dir;        /* The hooks' (hooks.h), for the UDP rule. */
 };
 
 /* The iptables-restore --noflush input for 'family' (AF_INET, AF_INET6).

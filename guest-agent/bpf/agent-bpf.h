@@ -18,7 +18,13 @@
  *   - the sock_ops program also reports each TCP connection's close with
  *     its byte and segment counts;
  *   - while the agent's heartbeat in 'afw_state' is stale (the agent died
- *     or was stopped), every call that would need a verdict is refused. */
+ *     or was stopped), every call that would need a verdict is refused;
+ *   - cgroup_skb programs count each UDP socket's traffic, and note in
+ *     'afw_udp_flows' each UDP flow the kernel let through in the agent's
+ *     network namespace; the agent's netfilter rules match with the
+ *     socket filter 'afw_udp_new' (pinned as AFW_UDP_NEW_PIN) and queue
+ *     a UDP datagram only when its flow is not there, as a conntrack
+ *     "--ctstate NEW" match would, without running conntrack. */
 #ifndef APPFW_AGENT_BPF_H
 #define APPFW_AGENT_BPF_H 1
 
@@ -98,6 +104,34 @@ struct afw_sock_stats {
     __u64 packets_in, packets_out;
 };
 
+/* A UDP flow, the same both ways: endpoint a is the one that sorts
+ * first (address bytes, then port), whichever sent the datagram. */
+struct afw_udp_key {
+    __u8 family;
+    __u8 pad;
+    __u16 port_a;               /* Network order. */
+    __u16 port_b;
+    __u16 pad2;
+    __u8 addr_a[16];            /* IPv4 in the first 4 bytes, rest zero. */
+    __u8 addr_b[16];
+};
+
+#define AFW_UDP_A_TO_B 1
+#define AFW_UDP_B_TO_A 2
+struct afw_udp_seen {
+    __u64 seen_ns;              /* The last datagram let through. */
+    __u32 dirs;                 /* AFW_UDP_A_TO_B | AFW_UDP_B_TO_A seen */
+    __u32 pad;
+};
+
+/* How long a UDP flow stays known after its last datagram: conntrack's
+ * UDP timeouts, before and after a reply. */
+#define AFW_UDP_UNREPLIED_NS (30 * 1000000000ull)
+#define AFW_UDP_REPLIED_NS (120 * 1000000000ull)
+
+/* The name of the pinned socket filter under the agent's pin directory. */
+#define AFW_UDP_NEW_PIN "afw_udp_new"
+
 /* Indexes into the 'afw_counters' per-CPU array. */
 enum afw_counter {
     AFW_C_CALLS,                /* Calls the programs looked at. */
@@ -114,6 +148,7 @@ struct afw_state {
     __u64 dead_after_ns;        /* Stale after this long; 0: never. */
     __u32 agent_tgid;           /* Its own calls are never refused. */
     __u32 allow_mark;           /* SO_MARK bit for cached allows; 0: none */
+    __u64 netns_cookie;         /* The agent's network namespace. */
 };
 
 /* Ring buffer records. */

@@ -1,6 +1,8 @@
 /* appfw-agent's eBPF programs: cgroup sock_addr hooks on connect, sendmsg
- * and bind, for IPv4 and IPv6.  See agent-bpf.h for what they do; the
- * agent (guest-agent/hooks.c) loads and attaches them.  The maps are
+ * and bind, for IPv4 and IPv6, a sock_ops program, two cgroup_skb
+ * programs, and the socket filter that the agent's UDP netfilter rules
+ * match with.  See agent-bpf.h for what they do; the agent
+ * (guest-agent/hooks.c) loads, attaches and pins them.  The maps are
  * pinned by name, so a restarted agent finds the same ones (and the
  * owners of sockets opened while it was away).
  *
@@ -112,6 +114,25 @@ struct {
     __uint(max_entries, 1 << 20);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } afw_events SEC(".maps");
+
+/* UDP flows let through in the agent's network namespace. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct afw_udp_key);
+    __type(value, struct afw_udp_seen);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} afw_udp_flows SEC(".maps");
+
+/* Each UDP socket's network namespace cookie, noted at its first
+ * connect(), sendmsg() or bind(): cgroup_skb programs cannot ask. */
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, __u64);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} afw_sk_netns SEC(".maps");
 
 static __always_inline void
 count(__u32 counter)
@@ -254,6 +275,13 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
     k.event = event;
     k.protocol = protocol;
     count(AFW_C_CALLS);
+    if (protocol == IPPROTO_UDP && ctx->sk) {
+        __u64 *netns = bpf_sk_storage_get(&afw_sk_netns, ctx->sk, 0,
+                                          BPF_SK_STORAGE_GET_F_CREATE);
+        if (netns && !*netns) {
+            *netns = bpf_get_netns_cookie(ctx);
+        }
+    }
 
     struct afw_owner o = {};
     fill_owner(&o);
@@ -471,8 +499,160 @@ afw_bind6(struct bpf_sock_addr *ctx)
     return handle(ctx, AF_INET6, AFW_EV_LISTEN);
 }
 
-/* UDP traffic per socket, both ways (cgroup_skb programs never drop:
- * they return 1). */
+/* 'a' (16 bytes) and port 'ap' against 'b' and 'bp': whether a sorts
+ * before b. */
+static __always_inline int
+endpoint_before(const __u8 *a, __u16 ap, const __u8 *b, __u16 bp)
+{
+    for (int i = 0; i < 16; i++) {
+        if (a[i] != b[i]) {
+            return a[i] < b[i];
+        }
+    }
+    return ap < bp;
+}
+
+/* The UDP flow of the datagram in 'skb', read from its IP header (where
+ * both a socket filter in a netfilter hook and a cgroup_skb program see
+ * the packet start), and its way in '*dir'.  Returns 1; 0 for a
+ * fragment other than the first, which carries no UDP header; -1 when
+ * the packet cannot be read as UDP over IP. */
+static __always_inline int
+udp_flow(struct __sk_buff *skb, struct afw_udp_key *k, __u32 *dir)
+{
+    __u8 h[40];
+    __u8 src[16] = {}, dst[16] = {};
+    __u32 off;
+    if (bpf_skb_load_bytes(skb, 0, h, 20)) {
+        return -1;
+    }
+    if (h[0] >> 4 == 4) {
+        if (h[9] != IPPROTO_UDP) {
+            return -1;
+        }
+        if ((h[6] << 8 | h[7]) & 0x1fff) {
+            return 0;
+        }
+        off = (h[0] & 0x0f) * 4;
+        __builtin_memcpy(src, h + 12, 4);
+        __builtin_memcpy(dst, h + 16, 4);
+        k->family = AF_INET;
+    } else if (h[0] >> 4 == 6) {
+        if (bpf_skb_load_bytes(skb, 0, h, 40)) {
+            return -1;
+        }
+        __u8 next = h[6];
+        off = 40;
+        /* A few extension headers: hop-by-hop, routing, destination
+         * options, fragment. */
+        for (int i = 0; i < 4 && next != IPPROTO_UDP; i++) {
+            __u8 e[4];
+            if (bpf_skb_load_bytes(skb, off, e, 4)) {
+                return -1;
+            }
+            if (next == 44) {
+                if ((e[2] << 8 | e[3]) & 0xfff8) {
+                    return 0;
+                }
+                off += 8;
+            } else if (next == 0 || next == 43 || next == 60) {
+                off += (e[1] + 1) * 8;
+            } else {
+                return -1;
+            }
+            next = e[0];
+        }
+        if (next != IPPROTO_UDP) {
+            return -1;
+        }
+        __builtin_memcpy(src, h + 8, 16);
+        __builtin_memcpy(dst, h + 24, 16);
+        k->family = AF_INET6;
+    } else {
+        return -1;
+    }
+    __u16 ports[2];
+    if (bpf_skb_load_bytes(skb, off, ports, 4)) {
+        return -1;
+    }
+    if (endpoint_before(dst, ports[1], src, ports[0])) {
+        *dir = AFW_UDP_B_TO_A;
+        __builtin_memcpy(k->addr_a, dst, 16);
+        __builtin_memcpy(k->addr_b, src, 16);
+        k->port_a = ports[1];
+        k->port_b = ports[0];
+    } else {
+        *dir = AFW_UDP_A_TO_B;
+        __builtin_memcpy(k->addr_a, src, 16);
+        __builtin_memcpy(k->addr_b, dst, 16);
+        k->port_a = ports[0];
+        k->port_b = ports[1];
+    }
+    return 1;
+}
+
+/* The netfilter rules' match for UDP ("-m bpf --object-pinned"): 1 (the
+ * rule matches, the datagram is queued) for the first datagram of a flow
+ * the kernel has not let through lately, either way; 0 for the rest.
+ * It only reads: the cgroup_skb programs note the flows once a datagram
+ * got past netfilter, so a datagram the agent refused leaves no trace
+ * and the next one is asked about again. */
+SEC("socket")
+int
+afw_udp_new(struct __sk_buff *skb)
+{
+    struct afw_udp_key k = {};
+    __u32 dir;
+    int r = udp_flow(skb, &k, &dir);
+    if (r <= 0) {
+        /* Unreadable: asked about.  A later fragment: the first one,
+         * which holds the ports, is the one decided on. */
+        return r < 0;
+    }
+    struct afw_udp_seen *s = bpf_map_lookup_elem(&afw_udp_flows, &k);
+    if (!s) {
+        return 1;
+    }
+    __u64 ttl = s->dirs == (AFW_UDP_A_TO_B | AFW_UDP_B_TO_A)
+                ? AFW_UDP_REPLIED_NS : AFW_UDP_UNREPLIED_NS;
+    return bpf_ktime_get_ns() - s->seen_ns > ttl;
+}
+
+/* Notes the flow of a UDP datagram that got past netfilter, if socket
+ * 'sk' lives in the agent's network namespace: only there do the
+ * agent's rules match with afw_udp_flows. */
+static __always_inline void
+note_udp_flow(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+    if (skb->ifindex == 1) {
+        return;                 /* Loopback: the rules leave it alone. */
+    }
+    __u32 zero = 0;
+    struct afw_state *st = bpf_map_lookup_elem(&afw_state, &zero);
+    __u64 *netns = bpf_sk_storage_get(&afw_sk_netns, sk, 0, 0);
+    if (!st || !netns || !st->netns_cookie || *netns != st->netns_cookie) {
+        return;
+    }
+    struct afw_udp_key k = {};
+    __u32 dir;
+    if (udp_flow(skb, &k, &dir) <= 0) {
+        return;
+    }
+    __u64 now = bpf_ktime_get_ns();
+    struct afw_udp_seen *s = bpf_map_lookup_elem(&afw_udp_flows, &k);
+    if (s) {
+        s->seen_ns = now;
+        if (!(s->dirs & dir)) {
+            s->dirs |= dir;
+        }
+    } else {
+        struct afw_udp_seen v = { .seen_ns = now, .dirs = dir };
+        bpf_map_update_elem(&afw_udp_flows, &k, &v, BPF_ANY);
+    }
+}
+
+/* UDP traffic per socket, both ways, and the flows it belongs to
+ * (cgroup_skb programs never drop: they return 1). */
 static __always_inline void
 count_udp(struct __sk_buff *skb, int in)
 {
@@ -484,6 +664,7 @@ count_udp(struct __sk_buff *skb, int in)
     if (!sk || sk->protocol != IPPROTO_UDP) {
         return;
     }
+    note_udp_flow(skb, sk);
     __u64 cookie = bpf_get_socket_cookie(skb);
     struct afw_sock_stats *st = bpf_map_lookup_elem(&afw_udp_stats, &cookie);
     if (!st) {

@@ -7,8 +7,14 @@
  * 10.99.0.1 and fd00:99::1 on its loopback device (appfw ignores only
  * 127.0.0.0/8 and ::1), then tries one call.  A call the hooks let through
  * to a port nobody listens on fails with ECONNREFUSED; one they refuse
- * fails with EPERM before the transport layer. */
+ * fails with EPERM before the transport layer.
+ *
+ * The test itself runs in a network namespace of its own, the "agent's",
+ * with 10.99.1.1/24 on a veth device: the UDP datagrams that children send
+ * out of it, from there or from a namespace of their own, show which UDP
+ * flows the programs note for the agent's netfilter rules. */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +22,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,10 +65,22 @@ cgroup2_root(void)
     return root;
 }
 
+/* A veth device with 10.99.1.1/24 and a neighbour 10.99.1.2 that never
+ * answers, in the current network namespace. */
+#define VETH_SETUP "ip link add afwv0 type veth peer name afwv1 && " \
+    "ip link set afwv0 up && ip link set afwv1 up && " \
+    "ip addr add 10.99.1.1/24 dev afwv0 && " \
+    "ip neigh add 10.99.1.2 lladdr 02:00:00:00:00:02 dev afwv0"
+
 static int
 setup(void **state)
 {
     (void) state;
+    if (unshare(CLONE_NEWNET) || system(VETH_SETUP)) {
+        fprintf(stderr, "the test's network namespace: %s\n",
+                strerror(errno));
+        return -1;
+    }
     if (!mkdtemp(tmpdir)) {
         return -1;
     }
@@ -119,6 +138,11 @@ enum op {
     OP_BIND4,
     OP_TCP4_DATA,               /* Connect to its own listener, send 100
                                  * bytes, close. */
+    OP_UDP4_OUT,                /* From the test's namespace, send one
+                                 * datagram from 10.99.1.1:4091 to
+                                 * 10.99.1.2:port. */
+    OP_UDP4_OUT_ELSEWHERE,      /* The same, from a namespace of its own
+                                 * with the same addresses. */
 };
 
 struct result {
@@ -126,6 +150,22 @@ struct result {
     uint64_t cookie;
     uint32_t mark;
 };
+
+static int
+enter_netns(enum op op)
+{
+    if (op == OP_UDP4_OUT) {
+        return 0;
+    }
+    if (unshare(CLONE_NEWNET)) {
+        return -1;
+    }
+    if (op == OP_UDP4_OUT_ELSEWHERE) {
+        return system(VETH_SETUP);
+    }
+    return system("ip link set lo up && ip addr add 10.99.0.1/32 dev lo"
+                  " && ip -6 addr add fd00:99::1/128 dev lo nodad");
+}
 
 /* Runs 'op' in a child in the test cgroup and returns what happened. */
 static struct result
@@ -139,17 +179,16 @@ run_child(enum op op, uint16_t port)
         struct result r = { .error = -1 };
         char *procs = xasprintf("%s/cgroup.procs", cgroup);
         FILE *f = fopen(procs, "w");
-        if (!f || fprintf(f, "0\n") < 0 || fclose(f)
-            || unshare(CLONE_NEWNET)
-            || system("ip link set lo up && ip addr add 10.99.0.1/32 dev lo"
-                      " && ip -6 addr add fd00:99::1/128 dev lo nodad")) {
+        if (!f || fprintf(f, "0\n") < 0 || fclose(f) || enter_netns(op)) {
             if (write(p[1], &r, sizeof r) < 0) {
                 _exit(2);
             }
             _exit(1);
         }
         int family = op == OP_TCP6 ? AF_INET6 : AF_INET;
-        int fd = socket(family, op == OP_UDP4 ? SOCK_DGRAM : SOCK_STREAM, 0);
+        bool udp = (op == OP_UDP4 || op == OP_UDP4_OUT
+                    || op == OP_UDP4_OUT_ELSEWHERE);
+        int fd = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
         struct sockaddr_in sin = {
             .sin_family = AF_INET, .sin_port = htons(port),
         };
@@ -184,6 +223,18 @@ run_child(enum op op, uint16_t port)
                 close(afd);
             }
             close(lfd);
+            break;
+        }
+        case OP_UDP4_OUT:
+        case OP_UDP4_OUT_ELSEWHERE: {
+            struct sockaddr_in local = {
+                .sin_family = AF_INET, .sin_port = htons(4091),
+            };
+            inet_pton(AF_INET, "10.99.1.1", &local.sin_addr);
+            inet_pton(AF_INET, "10.99.1.2", &sin.sin_addr);
+            rc = (bind(fd, (struct sockaddr *) &local, sizeof local)
+                  || sendto(fd, "x", 1, 0, (struct sockaddr *) &sin,
+                            sizeof sin) != 1);
             break;
         }
         case OP_BIND4:
@@ -519,6 +570,160 @@ test_restart_keeps_verdicts_and_remove_detaches(void **state)
     assert_int_equal(run_child(OP_TCP4, 4050).error, ECONNREFUSED);
 }
 
+/* A datagram as BPF_PROG_TEST_RUN takes it (from the Ethernet header):
+ * UDP from 'src':'sport' to 'dst':'dport', over IPv4 or IPv6 by the
+ * addresses.  'ext' puts IPv6 extension headers before UDP: "frag" a
+ * first fragment's header, "later" a later fragment's (no UDP header
+ * then), "hop" hop-by-hop options.  Returns its length. */
+static size_t
+make_datagram(uint8_t *p, const char *src, int sport, const char *dst,
+              int dport, const char *ext)
+{
+    memset(p, 0, 128);
+    bool v6 = strchr(src, ':') != NULL;
+    p[12] = v6 ? 0x86 : 0x08;
+    p[13] = v6 ? 0xdd : 0x00;
+    uint8_t *ip = p + 14;
+    uint8_t *l4;
+    if (!v6) {
+        ip[0] = 0x45;
+        ip[3] = 28;
+        ip[8] = 64;
+        ip[9] = IPPROTO_UDP;
+        inet_pton(AF_INET, src, ip + 12);
+        inet_pton(AF_INET, dst, ip + 16);
+        l4 = ip + 20;
+    } else {
+        ip[0] = 0x60;
+        ip[5] = 8 + 8 * (ext != NULL);
+        ip[7] = 64;
+        inet_pton(AF_INET6, src, ip + 8);
+        inet_pton(AF_INET6, dst, ip + 24);
+        l4 = ip + 40;
+        if (!ext) {
+            ip[6] = IPPROTO_UDP;
+        } else {
+            ip[6] = !strcmp(ext, "hop") ? 0 : 44;
+            l4[0] = IPPROTO_UDP;
+            if (!strcmp(ext, "hop")) {
+                l4[2] = 1;      /* PadN, 4 bytes of padding. */
+                l4[3] = 4;
+            } else {
+                l4[3] = !strcmp(ext, "later") ? 0xb9 : 0x01;    /* M */
+            }
+            l4 += 8;
+        }
+    }
+    l4[0] = sport >> 8;
+    l4[1] = sport;
+    l4[2] = dport >> 8;
+    l4[3] = dport;
+    l4[5] = 9;
+    l4[8] = 'x';
+    return l4 + 9 - p;
+}
+
+/* The verdict of the UDP rules' pinned socket filter on a datagram (see
+ * make_datagram()): 1, queue it (a new flow); 0, let it through. */
+static int
+udp_new(const char *src, int sport, const char *dst, int dport,
+        const char *ext)
+{
+    char *path = xasprintf("%s/%s", pin_dir, AFW_UDP_NEW_PIN);
+    int fd = bpf_obj_get(path);
+    free(path);
+    assert_true(fd >= 0);
+    uint8_t p[128];
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p,
+                .data_size_in = make_datagram(p, src, sport, dst, dport,
+                                              ext));
+    assert_int_equal(bpf_prog_test_run_opts(fd, &opts), 0);
+    close(fd);
+    return opts.retval;
+}
+
+/* Writes the flow of 'a':4091 <-> 'b':'port' into afw_udp_flows as last
+ * seen 'age_s' seconds ago, in directions 'dirs' ('a' must sort first). */
+static void
+put_udp_flow(const char *a, const char *b, int port, int age_s,
+             uint32_t dirs)
+{
+    char *path = xasprintf("%s/afw_udp_flows", pin_dir);
+    int fd = bpf_obj_get(path);
+    free(path);
+    assert_true(fd >= 0);
+    struct afw_udp_key k;
+    memset(&k, 0, sizeof k);
+    k.family = strchr(a, ':') ? AF_INET6 : AF_INET;
+    k.port_a = htons(4091);
+    k.port_b = htons(port);
+    inet_pton(k.family, a, k.addr_a);
+    inet_pton(k.family, b, k.addr_b);
+    struct afw_udp_seen v = {
+        .seen_ns = (time_mono_ms() - age_s * 1000LL) * 1000000,
+        .dirs = dirs,
+    };
+    assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
+    close(fd);
+}
+
+/* The UDP rules queue the first datagram of a flow the kernel did not let
+ * through lately, either way, and only that. */
+static void
+test_udp_new_flows(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    const char *a = "10.99.1.1", *b = "10.99.1.2";
+
+    /* Unknown flows, over IPv4 and IPv6. */
+    assert_int_equal(udp_new(a, 4091, b, 4100, NULL), 1);
+    assert_int_equal(udp_new("fd00:99::1", 4091, "fd00:99::2", 4100, NULL),
+                     1);
+
+    /* Known: either way, until conntrack's UDP timeouts would end it. */
+    put_udp_flow(a, b, 4100, 1, AFW_UDP_A_TO_B);
+    assert_int_equal(udp_new(a, 4091, b, 4100, NULL), 0);
+    assert_int_equal(udp_new(b, 4100, a, 4091, NULL), 0);
+    assert_int_equal(udp_new(a, 4092, b, 4100, NULL), 1);
+    put_udp_flow(a, b, 4100, 31, AFW_UDP_A_TO_B);
+    assert_int_equal(udp_new(a, 4091, b, 4100, NULL), 1);
+    put_udp_flow(a, b, 4100, 31, AFW_UDP_A_TO_B | AFW_UDP_B_TO_A);
+    assert_int_equal(udp_new(a, 4091, b, 4100, NULL), 0);
+    put_udp_flow(a, b, 4100, 121, AFW_UDP_A_TO_B | AFW_UDP_B_TO_A);
+    assert_int_equal(udp_new(a, 4091, b, 4100, NULL), 1);
+
+    /* IPv6 extension headers are read through to the ports, except in a
+     * later fragment (no ports), which is left to its first. */
+    const char *a6 = "fd00:99::1", *b6 = "fd00:99::2";
+    assert_int_equal(udp_new(b6, 4100, a6, 4091, "frag"), 1);
+    assert_int_equal(udp_new(b6, 4100, a6, 4091, "later"), 0);
+    put_udp_flow(a6, b6, 4100, 1, AFW_UDP_A_TO_B);
+    assert_int_equal(udp_new(b6, 4100, a6, 4091, NULL), 0);
+    assert_int_equal(udp_new(b6, 4100, a6, 4091, "frag"), 0);
+    assert_int_equal(udp_new(b6, 4100, a6, 4091, "hop"), 0);
+    assert_int_equal(udp_new(b6, 4101, a6, 4091, "hop"), 1);
+    close_hooks(h);
+}
+
+/* The flows of datagrams that left the agent's network namespace are
+ * noted, and only those: a namespace with the same addresses is another
+ * network. */
+static void
+test_udp_flows_noted(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    const char *a = "10.99.1.1", *b = "10.99.1.2";
+    assert_int_equal(udp_new(a, 4091, b, 4110, NULL), 1);
+    assert_int_equal(run_child(OP_UDP4_OUT_ELSEWHERE, 4110).error, 0);
+    assert_int_equal(udp_new(a, 4091, b, 4110, NULL), 1);
+    assert_int_equal(run_child(OP_UDP4_OUT, 4110).error, 0);
+    assert_int_equal(udp_new(a, 4091, b, 4110, NULL), 0);
+    assert_int_equal(udp_new(b, 4110, a, 4091, NULL), 0);
+    close_hooks(h);
+}
+
 int
 main(void)
 {
@@ -530,6 +735,8 @@ main(void)
         cmocka_unit_test_teardown(test_bind_reported, close_current),
         cmocka_unit_test_teardown(test_close_reported, close_current),
         cmocka_unit_test_teardown(test_udp_counted, close_current),
+        cmocka_unit_test_teardown(test_udp_new_flows, close_current),
+        cmocka_unit_test_teardown(test_udp_flows_noted, close_current),
         cmocka_unit_test_teardown(test_dead_agent_refuses, close_current),
         cmocka_unit_test_teardown(test_restart_keeps_verdicts_and_remove_detaches, close_current),
     };
