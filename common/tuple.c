@@ -36,14 +36,39 @@ parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
         if (l3_len < 40 || (l3[0] >> 4) != 6) {
             return false;
         }
-        t->proto = l3[6];
         t->family = AF_INET6;
         memcpy(t->src_addr, l3 + 8, 16);
         memcpy(t->dst_addr, l3 + 24, 16);
         inet_ntop(AF_INET6, l3 + 8, t->src, sizeof t->src);
         inet_ntop(AF_INET6, l3 + 24, t->dst, sizeof t->dst);
-        l4 = l3 + 40;
-        l4_len = l3_len - 40;
+        /* Through the extension headers a first fragment may carry before
+         * the transport header: hop-by-hop options, routing, destination
+         * options, fragment (at offset 0 only). */
+        size_t off = 40;
+        int next = l3[6];
+        for (int i = 0; i < 8 && next != 6 && next != 17; i++) {
+            if (l3_len < off + 8) {
+                return false;
+            }
+            const uint8_t *e = l3 + off;
+            if (next == 44) {
+                if (get16(e + 2) & 0xfff8) {
+                    return false;           /* A later fragment. */
+                }
+                off += 8;
+            } else if (next == 0 || next == 43 || next == 60) {
+                off += (e[1] + 1) * 8;
+            } else {
+                return false;
+            }
+            next = e[0];
+        }
+        if (l3_len < off) {
+            return false;
+        }
+        t->proto = next;
+        l4 = l3 + off;
+        l4_len = l3_len - off;
     } else {
         return false;
     }

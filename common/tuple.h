@@ -3,8 +3,8 @@
  * frames) and for appfw-agent's netfilter queue (IP packets).
  *
  * Pure, and for hostile input: anything but a well-formed IPv4/IPv6 +
- * TCP/UDP first fragment (no VLAN tag, no IPv6 extension headers) is
- * refused. */
+ * TCP/UDP first fragment (no VLAN tag; IPv6 extension headers: at most 8
+ * of hop-by-hop, routing, destination options and fragment) is refused. */
 #ifndef APPFW_TUPLE_H
 #define APPFW_TUPLE_H 1
 

@@ -65,6 +65,7 @@ struct conn_tuple {
 /* A queued packet waiting for a verdict. */
 struct waiter {
     uint32_t packet_id;
+    bool inbound;                   /* Came in (INPUT), else went out. */
     struct conn_tuple t;
     uint64_t cookie;
 };
@@ -459,6 +460,13 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
         }
         if (allow) {
             conn_track(a, p, w);
+            if (w->t.proto == IPPROTO_UDP) {
+                /* Its next datagrams pass, even when the hooks never
+                 * saw its socket (docs/agent.md). */
+                hooks_note_udp_flow(a->hooks, w->t.family, w->t.local,
+                                    w->t.local_port, w->t.remote,
+                                    w->t.remote_port, w->inbound);
+            }
         }
     }
     allow ? a->allowed++ : a->denied++;
@@ -1001,7 +1009,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         return;
     }
     bool inbound = pkt->hook == NF_INET_LOCAL_IN;
-    struct waiter w = { .packet_id = pkt->id };
+    struct waiter w = { .packet_id = pkt->id, .inbound = inbound };
     w.t.proto = t.proto;
     w.t.family = t.family;
     memcpy(w.t.local, inbound ? t.dst_addr : t.src_addr, 16);

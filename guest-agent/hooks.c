@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +396,36 @@ hooks_udp_stats(struct hooks *h, uint64_t cookie, bool take,
         bpf_map__delete_elem(map, &cookie, sizeof cookie, 0);
     }
     return true;
+}
+
+int
+hooks_note_udp_flow(struct hooks *h, int family, const uint8_t *local,
+                    uint16_t local_port, const uint8_t *remote,
+                    uint16_t remote_port, bool inbound)
+{
+    /* The same key afw.bpf.c's udp_flow() builds: the endpoint that sorts
+     * first (address bytes, then the port as the BPF program compares it,
+     * a network-order value) is 'a'. */
+    struct afw_udp_key k = { .family = family };
+    uint8_t la[16] = { 0 }, ra[16] = { 0 };
+    size_t n = family == AF_INET ? 4 : 16;
+    memcpy(la, local, n);
+    memcpy(ra, remote, n);
+    uint16_t lp = htons(local_port), rp = htons(remote_port);
+    int c = memcmp(la, ra, 16);
+    bool local_first = c < 0 || (c == 0 && lp < rp);
+    memcpy(k.addr_a, local_first ? la : ra, 16);
+    memcpy(k.addr_b, local_first ? ra : la, 16);
+    k.port_a = local_first ? lp : rp;
+    k.port_b = local_first ? rp : lp;
+    /* Who sent it: the remote end for an inbound datagram. */
+    bool a_sent = local_first != inbound;
+    struct afw_udp_seen v = {
+        .seen_ns = now_ns(),
+        .dirs = a_sent ? AFW_UDP_A_TO_B : AFW_UDP_B_TO_A,
+    };
+    return bpf_map__update_elem(h->skel->maps.afw_udp_flows, &k, sizeof k,
+                                &v, sizeof v, BPF_ANY) ? errno : 0;
 }
 
 int

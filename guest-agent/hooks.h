@@ -52,6 +52,17 @@ bool hooks_udp_stats(struct hooks *, uint64_t cookie, bool take,
                      struct afw_sock_stats *);
 
 /* Mirrors a cached verdict into the kernel for 'ttl_ms'. */
+/* Notes in 'afw_udp_flows' that a UDP datagram of the flow between
+ * 'local' and 'remote' (16-byte addresses, IPv4 in the first 4; ports in
+ * host order) was let through ('inbound': from the remote end), as the
+ * cgroup_skb programs do: the agent does it for the datagrams it accepts
+ * from the queue, so that a socket the hooks never saw (opened before
+ * they were attached) has only its first datagram queued, not each one.
+ * Returns 0 or an errno value. */
+int hooks_note_udp_flow(struct hooks *, int family, const uint8_t *local,
+                        uint16_t local_port, const uint8_t *remote,
+                        uint16_t remote_port, bool inbound);
+
 int hooks_put_verdict(struct hooks *, const struct afw_verdict_key *,
                       bool allow, uint64_t ttl_ms);
 /* Drops every cached verdict (a new policy version). */

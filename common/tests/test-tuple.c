@@ -81,6 +81,44 @@ test_ipv6_udp(void **state)
     assert_int_equal(t.dst_port, 53);
 }
 
+/* A first fragment with hop-by-hop options and a fragment header before
+ * UDP (a large datagram arriving at the guest); a later fragment and an
+ * unknown or truncated extension header are refused. */
+static void
+test_ipv6_extension_headers(void **state)
+{
+    (void) state;
+    uint8_t p[40 + 8 + 8 + 8] = { 0 };
+    p[0] = 0x60;
+    p[6] = 0;                                       /* Hop-by-hop... */
+    p[8] = 0x20, p[9] = 0x01, p[23] = 1;
+    p[24] = 0x20, p[25] = 0x01, p[39] = 2;
+    p[40] = 44, p[41] = 0;                          /* ...8 bytes, then */
+    p[48] = 17;                                     /* fragment (offset 0,
+                                                     * more), then UDP. */
+    p[51] = 1;
+    p[56] = 0x13, p[57] = 0x88, p[59] = 53;
+    struct tuple t;
+    assert_true(tuple_parse_ip(p, sizeof p, &t));
+    assert_int_equal(t.proto, 17);
+    assert_int_equal(t.src_port, 5000);
+    assert_int_equal(t.dst_port, 53);
+
+    uint8_t q[sizeof p];
+    memcpy(q, p, sizeof q);
+    q[50] = 0x01;                                   /* Offset 32: later. */
+    assert_false(tuple_parse_ip(q, sizeof q, &t));
+    memcpy(q, p, sizeof q);
+    q[40] = 59;                                     /* No next header. */
+    assert_false(tuple_parse_ip(q, sizeof q, &t));
+    memcpy(q, p, sizeof q);
+    q[41] = 200;                                    /* Past the end. */
+    assert_false(tuple_parse_ip(q, sizeof q, &t));
+    for (size_t n = 0; n < sizeof p; n++) {
+        assert_false(tuple_parse_ip(p, n, &t));
+    }
+}
+
 static void
 test_hostile(void **state)
 {
@@ -111,6 +149,7 @@ main(void)
         cmocka_unit_test(test_ipv4_tcp),
         cmocka_unit_test(test_ip_level),
         cmocka_unit_test(test_ipv6_udp),
+        cmocka_unit_test(test_ipv6_extension_headers),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -724,6 +724,39 @@ test_udp_flows_noted(void **state)
     close_hooks(h);
 }
 
+/* The agent notes a flow it let through from the queue the same way the
+ * programs do (hooks_note_udp_flow()), whichever end sorts first and
+ * whichever way the datagram went. */
+static void
+test_udp_flow_noted_by_agent(void **state)
+{
+    (void) state;
+    struct hooks *h = open_hooks();
+    uint8_t lo[16] = { 0 }, hi[16] = { 0 };
+    inet_pton(AF_INET, "10.99.2.1", lo);
+    inet_pton(AF_INET, "10.99.2.9", hi);
+
+    /* Outbound from the end that sorts last, to port 53. */
+    assert_int_equal(udp_new("10.99.2.9", 40000, "10.99.2.1", 53, NULL), 1);
+    assert_int_equal(hooks_note_udp_flow(h, AF_INET, hi, 40000, lo, 53,
+                                         false), 0);
+    assert_int_equal(udp_new("10.99.2.9", 40000, "10.99.2.1", 53, NULL), 0);
+    assert_int_equal(udp_new("10.99.2.1", 53, "10.99.2.9", 40000, NULL), 0);
+    assert_int_equal(udp_new("10.99.2.9", 40001, "10.99.2.1", 53, NULL), 1);
+
+    /* Inbound, IPv6, same addresses, ports deciding the order. */
+    uint8_t a6[16], b6[16];
+    inet_pton(AF_INET6, "fd00:99::5", a6);
+    inet_pton(AF_INET6, "fd00:99::5", b6);
+    assert_int_equal(udp_new("fd00:99::5", 7000, "fd00:99::5", 6000, NULL),
+                     1);
+    assert_int_equal(hooks_note_udp_flow(h, AF_INET6, a6, 6000, b6, 7000,
+                                         true), 0);
+    assert_int_equal(udp_new("fd00:99::5", 7000, "fd00:99::5", 6000, NULL),
+                     0);
+    close_hooks(h);
+}
+
 int
 main(void)
 {
@@ -737,6 +770,8 @@ main(void)
         cmocka_unit_test_teardown(test_udp_counted, close_current),
         cmocka_unit_test_teardown(test_udp_new_flows, close_current),
         cmocka_unit_test_teardown(test_udp_flows_noted, close_current),
+        cmocka_unit_test_teardown(test_udp_flow_noted_by_agent,
+                                  close_current),
         cmocka_unit_test_teardown(test_dead_agent_refuses, close_current),
         cmocka_unit_test_teardown(test_restart_keeps_verdicts_and_remove_detaches, close_current),
     };

@@ -279,6 +279,21 @@ check "the host was asked about the accept" \
     grep -q '"event":"accept".*"port":7070' "$run/host.log"
 check "and about the listen" grep -q '"event":"listen"' "$run/host.log"
 kill "$gsrv" 2>/dev/null
+# A new inbound IPv6 UDP flow whose first datagram comes in fragments
+# (3000 bytes over a 1500-byte link): nothing reassembles it before the
+# queue, which gets the first fragment; the agent reads its ports through
+# the fragment header and decides.
+UDP_LOG="$run/udp-in.log" ip netns exec "$gns" sh -c \
+    'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" $py serve udp:5400 &
+gsrv=$!
+sleep 0.5
+big=$(head -c 3000 /dev/zero | tr '\0' x)
+in_net $py udp fd88::1 5400 "$big" >/dev/null
+sleep 0.5
+check "a fragmented first inbound IPv6 datagram is decided and arrives" \
+    sh -c "grep -q '^5400 x\{3000\}$' '$run/udp-in.log' &&
+           grep -q '\"event\":\"accept\",\"protocol\":\"udp\".*\"port\":5400' '$run/host.log'"
+kill "$gsrv" 2>/dev/null
 
 # --- flow_open on cached allows, flow_close and stats.
 connect 10.88.0.2 8080 >/dev/null
