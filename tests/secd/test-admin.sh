@@ -122,6 +122,16 @@ check "nor groups, users or VMs" \
 check "nor roll back to a version that changes a group above it" \
     has "$(as bin policy rollback 1)" 'not authorized'
 
+# The naming service and the site lists' names: a manager may look, not
+# set (users and VMs are not a manager's to edit); an admin may set.
+check "as bin (manager): naming list and sites list" \
+    sh -c "setpriv --reuid bin --regid \$(id -g bin) --clear-groups '$ctl' --rundir '$run' naming list >/dev/null &&
+           setpriv --reuid bin --regid \$(id -g bin) --clear-groups '$ctl' --rundir '$run' sites list >/dev/null"
+check "a manager may not set a naming entry" \
+    has "$(as bin naming set 55555555-0000-4000-8000-0000000000ee --user x)" 'not authorized: naming.set needs level admin'
+check "nor ask for the site names to be resolved again" \
+    has "$(as bin sites resolve)" 'not authorized: sites.resolve needs level admin'
+
 # The system administrator's commands edit the policy as new versions.
 check "system set logging off makes a new policy version" \
     has "$(root system set logging off)" 'policy version [0-9]+ is active'
