@@ -103,6 +103,18 @@ struct conn {
     int64_t start_ms;
 };
 
+/* A TCP connect() decided from the kernel cache, reported by the hooks
+ * with its owner (AFW_REC_CACHED_CONNECT), until the report of its SYN
+ * (AFW_REC_CACHED_ALLOW) brings the addresses. */
+struct cached_connect {
+    struct afw_owner owner;
+    int64_t at;                     /* time_mono_ms() */
+};
+
+#define MAX_CACHED_CONNECTS 16384
+/* A connect() that sent no SYN for this long failed before sending it. */
+#define CACHED_CONNECT_MS 5000
+
 /* An executable as last seen, by its kernel device and inode: for
  * processes gone before the agent could look at them. */
 struct known_exe {
@@ -155,6 +167,8 @@ struct agent {
     size_t n_pending;
 
     struct strmap conns;            /* tuple text -> struct conn */
+    struct strmap cached_connects;  /* cookie text -> cached_connect */
+    int64_t next_cc_expiry;
     struct strmap exes;             /* "dev:ino" -> struct known_exe */
     struct strmap processes;        /* see process_key() */
     int64_t next_stats, next_kernel_hb, next_records, next_naming;
@@ -1233,32 +1247,109 @@ send_flow_close(struct agent *a, const struct conn *c,
     send_msg(a, m);
 }
 
+/* The uid and application of a connect decided in the kernel, from its
+ * owner 'o' as the hooks reported it. */
+static void
+set_cached_identity(struct agent *a, const struct afw_owner *o,
+                    struct conn *c)
+{
+    c->uid = o->uid;
+    char *ek = exe_key(o);
+    struct known_exe *e = strmap_find(&a->exes, ek);
+    free(ek);
+    if (e) {
+        /* Seen when its verdict was asked for: no /proc reads. */
+        c->have_sha256 = e->have_sha256;
+        memcpy(c->sha256, e->sha256, 32);
+    } else {
+        struct identity id;
+        if (resolve(a, o->tgid, o->uid, o->gid, o, &id)) {
+            c->have_sha256 = id.have_sha256;
+            memcpy(c->sha256, id.sha256, 32);
+        }
+        identity_destroy(&id);
+    }
+}
+
+/* The same when the report with the owner did not come (the ring buffer
+ * was full, or an earlier run of the agent took it): the socket's process
+ * through sock_diag and /proc, while the socket is there. */
+static void
+find_cached_identity(struct agent *a, struct conn *c)
+{
+    struct sockdiag_endpoint local = { .port = c->t.local_port };
+    struct sockdiag_endpoint remote = { .port = c->t.remote_port };
+    memcpy(local.addr, c->t.local, 16);
+    memcpy(remote.addr, c->t.remote, 16);
+    struct sockdiag_sock s;
+    if (sockdiag_lookup(a->sd, c->t.family, IPPROTO_TCP, &local, &remote,
+                        false, &s)) {
+        return;
+    }
+    c->uid = s.uid;
+    int pid = s.inode ? find_socket_owner(s.inode) : 0;
+    struct identity id;
+    if (resolve(a, pid, s.uid, (uint32_t) -1, NULL, &id)) {
+        c->have_sha256 = id.have_sha256;
+        memcpy(c->sha256, id.sha256, 32);
+    }
+    identity_destroy(&id);
+}
+
+/* Forgets the reported connects that sent no SYN (they failed). */
+static void
+expire_cached_connects(struct agent *a, int64_t now)
+{
+    struct strmap *m = &a->cached_connects;
+    if (!strmap_count(m)) {
+        return;
+    }
+    size_t n = 0;
+    char **old = xmalloc(strmap_count(m) * sizeof *old);
+    for (size_t i = 0; (i = strmap_next(m, i)) != SIZE_MAX; i++) {
+        const struct cached_connect *cc = m->nodes[i].data;
+        if (now - cc->at >= CACHED_CONNECT_MS) {
+            old[n++] = xstrdup(m->nodes[i].key);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(strmap_delete(m, old[i]));
+        free(old[i]);
+    }
+    free(old);
+}
+
 static void
 on_record(const struct afw_record *r, void *a_)
 {
     struct agent *a = a_;
     if (r->type == AFW_REC_BIND) {
         handle_bind(a, r);
+    } else if (r->type == AFW_REC_CACHED_CONNECT) {
+        char ck[24];
+        snprintf(ck, sizeof ck, "%"PRIu64, (uint64_t) r->cookie);
+        struct cached_connect *cc = strmap_find(&a->cached_connects, ck);
+        if (!cc) {
+            if (strmap_count(&a->cached_connects) >= MAX_CACHED_CONNECTS) {
+                strmap_clear(&a->cached_connects, free);
+            }
+            cc = xmalloc(sizeof *cc);
+            strmap_add(&a->cached_connects, ck, cc);
+        }
+        cc->owner = r->owner;
+        cc->at = time_mono_ms();
     } else if (r->type == AFW_REC_CACHED_ALLOW) {
         /* Decided in the kernel: tell the host, and track it. */
-        struct conn c = { .direction = VCACHE_OUTBOUND, .cookie = r->cookie,
-                          .uid = r->owner.uid };
+        struct conn c = { .direction = VCACHE_OUTBOUND, .cookie = r->cookie };
         record_tuple(r, &c.t);
-        char *ek = exe_key(&r->owner);
-        struct known_exe *e = strmap_find(&a->exes, ek);
-        free(ek);
-        if (e) {
-            /* Seen when its verdict was asked for: no /proc reads. */
-            c.have_sha256 = e->have_sha256;
-            memcpy(c.sha256, e->sha256, 32);
+        char ck[24];
+        snprintf(ck, sizeof ck, "%"PRIu64, (uint64_t) r->cookie);
+        struct cached_connect *cc = strmap_delete(&a->cached_connects, ck);
+        if (cc) {
+            set_cached_identity(a, &cc->owner, &c);
+            free(cc);
         } else {
-            struct identity id;
-            if (resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid,
-                        &r->owner, &id)) {
-                c.have_sha256 = id.have_sha256;
-                memcpy(c.sha256, id.sha256, 32);
-            }
-            identity_destroy(&id);
+            find_cached_identity(a, &c);
         }
         c.start_ms = time_wall_ms();
         send_flow_open(a, &c, NULL, VC_CONNECT);
@@ -1454,6 +1545,7 @@ agent_create(const struct agent_config *cfg, char **errorp)
     strmap_init(&a->by_id);
     strmap_init(&a->by_key);
     strmap_init(&a->conns);
+    strmap_init(&a->cached_connects);
     strmap_init(&a->exes);
     strmap_init(&a->processes);
     notify_init(cfg->syslog_socket, cfg->utmp);
@@ -1526,6 +1618,7 @@ agent_destroy(struct agent *a)
     strmap_destroy(&a->by_id, NULL);
     strmap_destroy(&a->by_key, NULL);
     strmap_destroy(&a->conns, free);
+    strmap_destroy(&a->cached_connects, free);
     strmap_destroy(&a->exes, known_exe_free);
     strmap_destroy(&a->processes, cached_process_free);
     chan_destroy(a->chan);
@@ -1620,6 +1713,10 @@ agent_run(struct agent *a)
         hooks_consume(a->hooks, on_record, a);
         a->next_records = time_mono_ms() + RECORDS_INTERVAL_MS;
     }
+    if (now >= a->next_cc_expiry) {
+        expire_cached_connects(a, now);
+        a->next_cc_expiry = now + 1000;
+    }
 
     /* Late verdicts. */
     now = time_mono_ms();
@@ -1660,6 +1757,9 @@ agent_wait(struct agent *a)
     }
     loop_timer_wait_until(a->next_kernel_hb);
     loop_timer_wait_until(a->next_stats);
+    if (strmap_count(&a->cached_connects)) {
+        loop_timer_wait_until(a->next_cc_expiry);
+    }
     if (a->head) {
         loop_timer_wait_until(a->head->deadline);
     }

@@ -74,20 +74,35 @@ mkdir_p(const char *path)
     return error;
 }
 
+static void
+unlink_pins(const char *pin_dir, const char *const names[], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", pin_dir, names[i]);
+        unlink(path);
+        free(path);
+    }
+}
+
 /* Removes the map pins, so that the next load creates fresh maps. */
 static void
 unpin_maps(const char *pin_dir)
 {
     static const char *const names[] = {
         "afw_socks", "afw_verdicts", "afw_state", "afw_counters",
-        "afw_notify", "afw_flows", "afw_udp_stats", "afw_events",
-        "afw_udp_flows", "afw_sk_netns",
+        "afw_flows", "afw_udp_stats", "afw_events", "afw_udp_flows",
+        "afw_sk_netns",
     };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char *path = xasprintf("%s/%s", pin_dir, names[i]);
-        unlink(path);
-        free(path);
-    }
+    unlink_pins(pin_dir, names, sizeof names / sizeof *names);
+}
+
+/* Removes the pins of maps that earlier versions used and this one does
+ * not, so that they do not stay allocated until --uninstall. */
+static void
+unpin_retired_maps(const char *pin_dir)
+{
+    static const char *const names[] = { "afw_notify" };
+    unlink_pins(pin_dir, names, sizeof names / sizeof *names);
 }
 
 static struct appfw_agent_bpf *
@@ -237,6 +252,7 @@ hooks_open(const char *cgroup, const char *pin_dir, char **errorp)
         goto error;
     }
     h->state.netns_cookie = netns_cookie;
+    unpin_retired_maps(pin_dir);
     h->skel = load(pin_dir, &error);
     if (!h->skel) {
         /* Maps pinned by an incompatible earlier version: start afresh. */

@@ -38,7 +38,9 @@ int hooks_configure(struct hooks *, uint32_t agent_tgid,
                     uint64_t dead_after_ms, uint32_t allow_mark);
 int hooks_heartbeat(struct hooks *);
 
-/* The owner recorded for socket 'cookie'.  Returns false if none. */
+/* The owner recorded for socket 'cookie' (for any socket the hooks saw,
+ * but for a TCP connect on a cached allow: its owner comes with its
+ * AFW_REC_CACHED_CONNECT record).  Returns false if none. */
 bool hooks_find_owner(struct hooks *, uint64_t cookie, struct afw_owner *);
 
 /* The socket and owner recorded for the outbound flow 'k'.  Returns

@@ -8,13 +8,17 @@
  *
  *   - each socket's owner (process, user, executable inode) is recorded
  *     in 'afw_socks' under the kernel's socket cookie, for the agent to
- *     look up when the socket's first packet reaches its netfilter queue;
+ *     look up when the socket's first packet reaches its netfilter queue
+ *     (a TCP SYN, through 'afw_flows', below);
  *   - verdicts the agent cached are mirrored into 'afw_verdicts': a
  *     cached denial fails the call at once (EPERM, no packet is sent); a
  *     cached allow of a TCP connect marks the socket (SO_MARK bit) so
- *     that its packets skip the queue, and a sock_ops program reports
- *     its SYN through 'afw_events' so the agent can still tell the host
- *     (flow_open);
+ *     that its packets skip the queue, and is reported with its owner
+ *     through 'afw_events' instead of 'afw_socks'; a sock_ops program
+ *     reports the SYN of a socket with that mark, with its addresses, so
+ *     that the agent can still tell the host (flow_open).  A TCP connect
+ *     that is not a cached allow takes the mark away again (a socket whose
+ *     connect failed may connect again, elsewhere);
  *   - the sock_ops program also reports each TCP connection's close with
  *     its byte and segment counts;
  *   - while the agent's heartbeat in 'afw_state' is stale (the agent died
@@ -154,18 +158,25 @@ struct afw_state {
 /* Ring buffer records. */
 enum afw_record_type {
     AFW_REC_CACHED_ALLOW = 1,   /* A TCP connect() on a cached allow is
-                                 * sending its SYN. */
+                                 * sending its SYN (the socket has the
+                                 * allow mark); its owner came with
+                                 * AFW_REC_CACHED_CONNECT, same cookie. */
     AFW_REC_BIND = 2,           /* A bind() to a port (a future listen). */
     AFW_REC_CLOSE = 3,          /* A TCP connection closed. */
+    AFW_REC_CACHED_CONNECT = 4, /* A TCP connect() on a cached allow, with
+                                 * its owner; its AFW_REC_CACHED_ALLOW
+                                 * follows. */
 };
 struct afw_record {
     __u32 type;                 /* enum afw_record_type */
     __u32 protocol;
     __u64 cookie;
-    struct afw_owner owner;     /* Zero if unknown (AFW_REC_CLOSE). */
+    struct afw_owner owner;     /* Zero for AFW_REC_CACHED_ALLOW, and if
+                                 * unknown (AFW_REC_CLOSE). */
     __u32 family;
     __u16 port;                 /* Host order: remote, or bound local. */
-    __u16 local_port;           /* Host order; 0 for AFW_REC_BIND. */
+    __u16 local_port;           /* Host order; 0 for AFW_REC_BIND and
+                                 * AFW_REC_CACHED_CONNECT. */
     __u8 addr[16];              /* Remote, or bound local. */
     __u8 local_addr[16];
     /* AFW_REC_CLOSE: what the connection carried. */

@@ -100,15 +100,6 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } afw_udp_stats SEC(".maps");
 
-/* Sockets whose SYN the sock_ops program reports (cached allows). */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u64);
-    __type(value, __u8);
-    __uint(pinning, LIBBPF_PIN_BY_NAME);
-} afw_notify SEC(".maps");
-
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 1 << 20);
@@ -144,7 +135,7 @@ count(__u32 counter)
 }
 
 static __always_inline void
-fill_owner(struct afw_owner *o)
+fill_owner(struct afw_owner *o, __u64 now)
 {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u64 uid_gid = bpf_get_current_uid_gid();
@@ -153,7 +144,7 @@ fill_owner(struct afw_owner *o)
     o->uid = (__u32) uid_gid;
     o->gid = uid_gid >> 32;
     o->cgroup_id = bpf_get_current_cgroup_id();
-    o->time_ns = bpf_ktime_get_ns();
+    o->time_ns = now;
     bpf_get_current_comm(o->comm, sizeof o->comm);
 
     struct task_struct *task = (void *) bpf_get_current_task();
@@ -220,17 +211,20 @@ is_unspecified(const struct afw_verdict_key *k)
     return 1;
 }
 
-static __always_inline void
-emit_bind(__u64 cookie, const struct afw_owner *o,
+/* Reports a call through the ring buffer: 'type' is AFW_REC_BIND or
+ * AFW_REC_CACHED_CONNECT, with the socket's owner and the address and
+ * port of 'k'.  Returns 0 if the ring buffer is full. */
+static __always_inline int
+emit_call(__u32 type, __u64 cookie, const struct afw_owner *o,
           const struct afw_verdict_key *k)
 {
     struct afw_record *r = bpf_ringbuf_reserve(&afw_events, sizeof *r, 0);
     if (!r) {
         count(AFW_C_EVENTS_LOST);
-        return;
+        return 0;
     }
     __builtin_memset(r, 0, sizeof *r);
-    r->type = AFW_REC_BIND;
+    r->type = type;
     r->protocol = k->protocol;
     r->cookie = cookie;
     r->owner = *o;
@@ -238,18 +232,82 @@ emit_bind(__u64 cookie, const struct afw_owner *o,
     r->port = k->port;
     __builtin_memcpy(r->addr, k->addr, 16);
     bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+    return 1;
 }
 
-/* Marks the socket with the state's allow bit, keeping any mark it has. */
+/* Sets the socket's mark to 'mark'. */
 static __always_inline void
-mark_allowed(struct bpf_sock_addr *ctx, __u32 bit)
+set_mark(struct bpf_sock_addr *ctx, __u32 mark)
 {
-    int mark = 0;
-    if (bpf_getsockopt(ctx, SOL_SOCKET_, SO_MARK_, &mark, sizeof mark)) {
-        mark = 0;
+    int m = mark;
+    bpf_setsockopt(ctx, SOL_SOCKET_, SO_MARK_, &m, sizeof m);
+}
+
+/* What decide() concluded. */
+enum afw_decision {
+    AFW_REFUSE,                 /* Fail the call (EPERM). */
+    AFW_PROCEED,
+    AFW_PROCEED_REPORTED,       /* A TCP connect on a cached allow: marked,
+                                 * and reported with its owner, which
+                                 * sock_ops does not know (sock_ops
+                                 * reports its SYN with the addresses, and
+                                 * the agent joins the two by cookie). */
+};
+
+/* Decides a call with verdict key 'k' (address, port, event and protocol
+ * filled) by socket 'cookie' of owner 'o', from the kernel verdict cache
+ * and the agent's heartbeat in 'st'. */
+static __always_inline enum afw_decision
+decide(struct bpf_sock_addr *ctx, const struct afw_state *st,
+       struct afw_verdict_key *k, const struct afw_owner *o, __u64 cookie,
+       __u64 now)
+{
+    if (k->event == AFW_EV_LISTEN) {
+        if (k->port == 0) {
+            return AFW_PROCEED; /* An ephemeral port: not a listener. */
+        }
+        if (!is_unspecified(k)) {
+            /* Cached listen verdicts are kept per port, for any local
+             * address. */
+            __builtin_memset(k->addr, 0, sizeof k->addr);
+        }
     }
-    mark |= bit;
-    bpf_setsockopt(ctx, SOL_SOCKET_, SO_MARK_, &mark, sizeof mark);
+    k->exe_ino = o->exe_ino;
+    k->exe_dev = o->exe_dev;
+    k->uid = o->uid;
+
+    int tcp_connect = (k->event == AFW_EV_CONNECT
+                       && k->protocol == IPPROTO_TCP);
+    __u32 allow = st->allow_mark;
+    __u32 mark = ctx->sk->mark;
+    struct afw_verdict *v = bpf_map_lookup_elem(&afw_verdicts, k);
+    if (v && v->expires_ns > now) {
+        if (v->verdict == AFW_VERDICT_DENY) {
+            count(AFW_C_CACHED_DENY);
+            return AFW_REFUSE;
+        }
+        count(AFW_C_CACHED_ALLOW);
+        if (tcp_connect && allow
+            && emit_call(AFW_REC_CACHED_CONNECT, cookie, o, k)) {
+            /* Its SYN skips the queue. */
+            if ((mark & allow) != allow) {
+                set_mark(ctx, mark | allow);
+            }
+            return AFW_PROCEED_REPORTED;
+        }
+    } else if (st->dead_after_ns
+               && now - st->heartbeat_ns > st->dead_after_ns) {
+        count(AFW_C_AGENT_DEAD);
+        return AFW_REFUSE;
+    } else if (k->event == AFW_EV_LISTEN) {
+        emit_call(AFW_REC_BIND, cookie, o, k);
+    }
+    if (tcp_connect && allow && (mark & allow)) {
+        /* Marked at an earlier connect() of this socket that failed:
+         * this one's SYN goes to the queue. */
+        set_mark(ctx, mark & ~allow);
+    }
+    return AFW_PROCEED;
 }
 
 static __always_inline int
@@ -275,7 +333,7 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
     k.event = event;
     k.protocol = protocol;
     count(AFW_C_CALLS);
-    if (protocol == IPPROTO_UDP && ctx->sk) {
+    if (protocol == IPPROTO_UDP) {
         __u64 *netns = bpf_sk_storage_get(&afw_sk_netns, ctx->sk, 0,
                                           BPF_SK_STORAGE_GET_F_CREATE);
         if (netns && !*netns) {
@@ -283,70 +341,37 @@ handle(struct bpf_sock_addr *ctx, __u32 family, __u8 event)
         }
     }
 
+    __u64 now = bpf_ktime_get_ns();
     struct afw_owner o = {};
-    fill_owner(&o);
+    fill_owner(&o, now);
     __u64 cookie = bpf_get_socket_cookie(ctx);
-    bpf_map_update_elem(&afw_socks, &cookie, &o, BPF_ANY);
     if (event == AFW_EV_SEND) {
         /* sendmsg() binds the socket before this hook runs. */
-        struct bpf_sock *sk = ctx->sk;
-        if (sk) {
-            struct afw_flow_key fk = {
-                .family = k.family,
-                .protocol = IPPROTO_UDP,
-                .local_port = (__u16) sk->src_port,
-                .remote_port = k.port,
-            };
-            __builtin_memcpy(fk.remote, k.addr, 16);
-            struct afw_flow f = { .cookie = cookie, .owner = o };
-            bpf_map_update_elem(&afw_flows, &fk, &f, BPF_ANY);
-        }
+        struct afw_flow_key fk = {
+            .family = k.family,
+            .protocol = IPPROTO_UDP,
+            .local_port = (__u16) ctx->sk->src_port,
+            .remote_port = k.port,
+        };
+        __builtin_memcpy(fk.remote, k.addr, 16);
+        struct afw_flow f = { .cookie = cookie, .owner = o };
+        bpf_map_update_elem(&afw_flows, &fk, &f, BPF_ANY);
     }
 
     __u32 zero = 0;
     struct afw_state *st = bpf_map_lookup_elem(&afw_state, &zero);
-    if (!st || o.tgid == st->agent_tgid) {
-        return 1;
+    enum afw_decision d = AFW_PROCEED;
+    if (st && o.tgid != st->agent_tgid) {
+        d = decide(ctx, st, &k, &o, cookie, now);
     }
-    if (event == AFW_EV_LISTEN) {
-        if (k.port == 0) {
-            return 1;           /* An ephemeral port: not a listener. */
-        }
-        if (!is_unspecified(&k)) {
-            /* Cached listen verdicts are kept per port, for any local
-             * address. */
-            __builtin_memset(k.addr, 0, sizeof k.addr);
-        }
+    if (d != AFW_PROCEED_REPORTED) {
+        /* The owner under the socket's cookie: sock_ops records it under
+         * the flow of a SYN that goes to the queue, and the agent looks it
+         * up for a socket that sock_diag found (a listener, a UDP
+         * socket).  A reported connect skips this global hash update. */
+        bpf_map_update_elem(&afw_socks, &cookie, &o, BPF_ANY);
     }
-    k.exe_ino = o.exe_ino;
-    k.exe_dev = o.exe_dev;
-    k.uid = o.uid;
-
-    __u64 now = bpf_ktime_get_ns();
-    struct afw_verdict *v = bpf_map_lookup_elem(&afw_verdicts, &k);
-    if (v && v->expires_ns > now) {
-        if (v->verdict == AFW_VERDICT_DENY) {
-            count(AFW_C_CACHED_DENY);
-            return 0;
-        }
-        count(AFW_C_CACHED_ALLOW);
-        if (event == AFW_EV_CONNECT && protocol == IPPROTO_TCP
-            && st->allow_mark) {
-            /* Its SYN skips the queue; sock_ops reports it instead. */
-            __u8 one = 1;
-            mark_allowed(ctx, st->allow_mark);
-            bpf_map_update_elem(&afw_notify, &cookie, &one, BPF_ANY);
-        }
-        return 1;
-    }
-    if (st->dead_after_ns && now - st->heartbeat_ns > st->dead_after_ns) {
-        count(AFW_C_AGENT_DEAD);
-        return 0;
-    }
-    if (event == AFW_EV_LISTEN) {
-        emit_bind(cookie, &o, &k);
-    }
-    return 1;
+    return d != AFW_REFUSE;
 }
 
 /* sock_ops' local ('local') or remote address into 'out' (16 bytes, IPv4
@@ -407,7 +432,14 @@ afw_sockops(struct bpf_sock_ops *skops)
     __u64 cookie = bpf_get_socket_cookie(skops);
     __u32 type;
     if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
-        if (!bpf_map_lookup_elem(&afw_notify, &cookie)) {
+        struct bpf_sock *sk = skops->sk;
+        __u32 zero = 0;
+        struct afw_state *st = bpf_map_lookup_elem(&afw_state, &zero);
+        if (!sk || !st) {
+            return 1;
+        }
+        __u32 allow = st->allow_mark;
+        if (!allow || (sk->mark & allow) != allow) {
             /* Its SYN goes to the agent's queue: let the agent find the
              * socket by the SYN's addresses. */
             struct afw_owner *o = bpf_map_lookup_elem(&afw_socks, &cookie);
@@ -424,7 +456,7 @@ afw_sockops(struct bpf_sock_ops *skops)
             }
             return 1;
         }
-        bpf_map_delete_elem(&afw_notify, &cookie);
+        /* A cached allow: its owner came with AFW_REC_CACHED_CONNECT. */
         type = AFW_REC_CACHED_ALLOW;
     } else if (op == BPF_SOCK_OPS_STATE_CB
                && skops->args[1] == BPF_TCP_CLOSE) {
@@ -442,11 +474,11 @@ afw_sockops(struct bpf_sock_ops *skops)
     r->type = type;
     r->cookie = cookie;
     fill_tuple(skops, r);
-    struct afw_owner *o = bpf_map_lookup_elem(&afw_socks, &cookie);
-    if (o) {
-        r->owner = *o;
-    }
     if (type == AFW_REC_CLOSE) {
+        struct afw_owner *o = bpf_map_lookup_elem(&afw_socks, &cookie);
+        if (o) {
+            r->owner = *o;
+        }
         r->bytes_in = skops->bytes_received;
         r->bytes_out = skops->bytes_acked;
         r->segs_in = skops->segs_in;

@@ -138,6 +138,8 @@ enum op {
     OP_BIND4,
     OP_TCP4_DATA,               /* Connect to its own listener, send 100
                                  * bytes, close. */
+    OP_TCP4_AGAIN,              /* Connect to 'port', then, on the same
+                                 * socket, to 'port' + 1. */
     OP_UDP4_OUT,                /* From the test's namespace, send one
                                  * datagram from 10.99.1.1:4091 to
                                  * 10.99.1.2:port. */
@@ -149,6 +151,7 @@ struct result {
     int error;                  /* errno of the call, 0 if it succeeded */
     uint64_t cookie;
     uint32_t mark;
+    uint16_t local_port;        /* The socket's, after the call. */
 };
 
 static int
@@ -202,6 +205,13 @@ run_child(enum op op, uint16_t port)
         case OP_TCP4:
             rc = connect(fd, (struct sockaddr *) &sin, sizeof sin);
             break;
+        case OP_TCP4_AGAIN:
+            /* A connect that failed leaves the socket free to connect
+             * again. */
+            connect(fd, (struct sockaddr *) &sin, sizeof sin);
+            sin.sin_port = htons(port + 1);
+            rc = connect(fd, (struct sockaddr *) &sin, sizeof sin);
+            break;
         case OP_TCP6:
             rc = connect(fd, (struct sockaddr *) &sin6, sizeof sin6);
             break;
@@ -247,6 +257,12 @@ run_child(enum op op, uint16_t port)
         getsockopt(fd, SOL_SOCKET, SO_COOKIE, &r.cookie, &len);
         len = sizeof r.mark;
         getsockopt(fd, SOL_SOCKET, SO_MARK, &r.mark, &len);
+        struct sockaddr_in name;
+        len = sizeof name;
+        if (family == AF_INET
+            && !getsockname(fd, (struct sockaddr *) &name, &len)) {
+            r.local_port = ntohs(name.sin_port);
+        }
         if (op == OP_TCP4_DATA) {
             close(fd);
         }
@@ -314,6 +330,22 @@ key_for(const struct afw_owner *o, uint8_t event, uint8_t protocol,
     return k;
 }
 
+/* The socket and owner recorded under the flow of a TCP connect to
+ * 10.99.0.1:'port' (its SYN's) or a UDP datagram sent there. */
+static bool
+find_flow(struct hooks *h, int protocol, const struct result *r,
+          uint16_t port, struct afw_flow *f)
+{
+    struct afw_flow_key fk;
+    memset(&fk, 0, sizeof fk);
+    fk.family = AF_INET;
+    fk.protocol = protocol;
+    fk.local_port = r->local_port;
+    fk.remote_port = port;
+    inet_pton(AF_INET, "10.99.0.1", fk.remote);
+    return hooks_find_flow(h, &fk, f);
+}
+
 /* The owner the hooks recorded for a plain connect. */
 static struct afw_owner
 learn_owner(struct hooks *h)
@@ -341,6 +373,17 @@ test_owner_recorded(void **state)
     assert_int_equal(o.exe_ino, st.st_ino);
     assert_true(o.exe_dev != 0);
     assert_true(o.comm[0] != '\0');
+
+    /* Under its SYN's flow too, and the same for a UDP datagram. */
+    struct result r = run_child(OP_TCP4, 4001);
+    struct afw_flow f;
+    assert_true(find_flow(h, IPPROTO_TCP, &r, 4001, &f));
+    assert_int_equal(f.cookie, r.cookie);
+    assert_int_equal(f.owner.exe_ino, o.exe_ino);
+    r = run_child(OP_UDP4, 4002);
+    assert_int_equal(r.error, 0);
+    assert_true(find_flow(h, IPPROTO_UDP, &r, 4002, &f));
+    assert_int_equal(f.cookie, r.cookie);
 
     uint64_t c[AFW_N_COUNTERS];
     hooks_counters(h, c);
@@ -405,14 +448,16 @@ test_verdict_expires(void **state)
 
 struct records {
     int n;
-    struct afw_record last;
+    struct afw_record first, last;
 };
 
 static void
 collect(const struct afw_record *r, void *aux)
 {
     struct records *rs = aux;
-    rs->n++;
+    if (!rs->n++) {
+        rs->first = *r;
+    }
     rs->last = *r;
 }
 
@@ -433,10 +478,16 @@ test_cached_allow_marks(void **state)
     assert_int_equal(r.error, ECONNREFUSED);
     assert_int_equal(r.mark, 0x40000000);
 
-    /* sock_ops reported its SYN, with the whole 4-tuple. */
+    /* The connect was reported with its owner, then sock_ops reported
+     * its SYN, with the whole 4-tuple; the owner is not recorded under
+     * the cookie. */
     rs.n = 0;
     assert_int_equal(hooks_consume(h, collect, &rs), 0);
-    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.n, 2);
+    assert_int_equal(rs.first.type, AFW_REC_CACHED_CONNECT);
+    assert_int_equal(rs.first.cookie, r.cookie);
+    assert_int_equal(rs.first.owner.exe_ino, o.exe_ino);
+    assert_int_equal(rs.first.port, 4020);
     assert_int_equal(rs.last.type, AFW_REC_CACHED_ALLOW);
     assert_int_equal(rs.last.cookie, r.cookie);
     assert_int_equal(rs.last.port, 4020);
@@ -444,10 +495,31 @@ test_cached_allow_marks(void **state)
     assert_int_equal(rs.last.family, AF_INET);
     assert_int_equal(rs.last.addr[0], 10);
     assert_int_equal(rs.last.local_addr[0], 10);
-    assert_int_equal(rs.last.owner.exe_ino, o.exe_ino);
+    struct afw_owner none;
+    assert_false(hooks_find_owner(h, r.cookie, &none));
 
-    /* Without a cached allow: no mark. */
-    assert_int_equal(run_child(OP_TCP4, 4021).mark, 0);
+    /* Without a cached allow: no mark, and the SYN is recorded under
+     * its flow for the agent. */
+    r = run_child(OP_TCP4, 4021);
+    assert_int_equal(r.mark, 0);
+    struct afw_flow f;
+    assert_true(find_flow(h, IPPROTO_TCP, &r, 4021, &f));
+    assert_int_equal(f.owner.exe_ino, o.exe_ino);
+
+    /* A socket that connects again after a cached allow failed loses the
+     * mark, and its second SYN is recorded, not reported. */
+    rs.n = 0;
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    r = run_child(OP_TCP4_AGAIN, 4020);
+    assert_int_equal(r.error, ECONNREFUSED);
+    assert_int_equal(r.mark, 0);
+    rs.n = 0;
+    assert_int_equal(hooks_consume(h, collect, &rs), 0);
+    assert_int_equal(rs.n, 2);
+    assert_int_equal(rs.last.type, AFW_REC_CACHED_ALLOW);
+    assert_int_equal(rs.last.port, 4020);
+    assert_true(find_flow(h, IPPROTO_TCP, &r, 4021, &f));
+    assert_int_equal(f.cookie, r.cookie);
     close_hooks(h);
 }
 

@@ -300,8 +300,9 @@ connect 10.88.0.2 8080 >/dev/null
 check "a connect on a cached allow is decided in the kernel" \
     test "$(field kernel_cached_allow)" -ge 1
 sleep 1.5
-check "and still reported to the host (flow_open)" \
-    grep -q '"type":"flow_open".*"port":8080' "$run/host.log"
+check "and still reported to the host (flow_open), with its application" \
+    sh -c "grep '\"type\":\"flow_open\".*\"port\":8080' '$run/host.log' |
+           grep -q '\"sha256\":'"
 check "closed connections are reported with their bytes (flow_close)" \
     sh -c "grep '\"type\":\"flow_close\"' '$run/host.log' |
            grep -q '\"bytes_out\":[1-9]'"
