@@ -46,6 +46,10 @@ rules_script(const struct rules_config *c, int family)
         const char *ch = chains[i];
         bool out = i == 0;
         append(&b, "-A %s %s lo -j RETURN\n", ch, out ? "-o" : "-i");
+        /* Most packets: TCP past its SYN, which nothing here queues or
+         * rejects (only SYNs and UDP are queued, so only they come back
+         * with the reject mark); they leave after two rules. */
+        append(&b, "-A %s -p tcp ! --syn -j RETURN\n", ch);
         append(&b, "-A %s -p tcp -m mark --mark 0x%"PRIx32"/0x%"PRIx32
                " -j REJECT --reject-with tcp-reset\n", ch, c->reject_mark,
                c->reject_mark);
