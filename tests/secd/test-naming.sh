@@ -145,7 +145,10 @@ for i in $(seq 30); do
     set -- "$@" "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.5\"],\"sessions\":[$(session flood$i 0 $((4000 + i)))]}"
 done
 "$load" raw "$url" "$@" >/dev/null
-sleep 0.5
+for _ in $(seq 30); do
+    [ "$(user_on vm-c)" = 'flood30 10.1.0.5 ' ] && break
+    sleep 0.1
+done
 n=$(ctl naming events --limit 200 | grep -c ' login .*flood')
 check "a flood of 30 reports: the last one wins ($(user_on vm-c)), applied $n times" \
     sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] && [ $n -lt 10 ]"
