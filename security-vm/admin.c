@@ -150,6 +150,7 @@ static const struct {
     { "sites.list", ADMIN_MANAGER },
     { "sites.resolve", ADMIN_ADMIN },
     { "naming.unset", ADMIN_ADMIN },
+    { "naming.remove", ADMIN_ADMIN },
     { "quota.set", ADMIN_ADMIN },
     { "quota.remove", ADMIN_ADMIN },
     { "account.list", ADMIN_ADMIN },

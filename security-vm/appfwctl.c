@@ -100,6 +100,7 @@ usage(FILE *out)
 "                                      over what the VM's agent reports\n"
 "  naming unset VM [--user] [--addresses]\n"
 "                                      the agent's reports apply again\n"
+"  naming remove VM                    forget a VM deleted for good\n"
 "  sites list                          the site lists' host names, their\n"
 "                                      addresses, and which do not resolve\n"
 "  sites resolve                       look every name up again now\n\n"
@@ -1263,6 +1264,10 @@ cmd_naming(const struct ctl *c, int argc, char **argv)
             }
         }
         return call_print_version(c, rq, "naming entry set");
+    } else if (!strcmp(sub, "remove") && argc >= 1) {
+        struct json_object *rq = request("naming.remove");
+        json_object_object_add(rq, "vm", json_object_new_string(argv[0]));
+        return call_print_version(c, rq, "naming entry removed");
     } else if (!strcmp(sub, "unset") && argc >= 1) {
         struct json_object *rq = request("naming.unset");
         json_object_object_add(rq, "vm", json_object_new_string(argv[0]));
@@ -1273,7 +1278,8 @@ cmd_naming(const struct ctl *c, int argc, char **argv)
         return call_print_version(c, rq, "naming entry unset");
     }
     return fail(EXIT_USAGE, "naming: list, events, set VM [--user USER] "
-                "[--address ADDR]..., or unset VM [--user] [--addresses]");
+                "[--address ADDR]..., unset VM [--user] [--addresses], or "
+                "remove VM");
 }
 
 static int

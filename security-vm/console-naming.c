@@ -278,6 +278,23 @@ console_naming(struct secd *d, const char *cmd, const struct json_object *rq,
         return cmd_naming_set(d, rq, account);
     } else if (!strcmp(cmd, "naming.unset")) {
         return cmd_naming_unset(d, rq, account);
+    } else if (!strcmp(cmd, "naming.remove")) {
+        struct find_vm f;
+        char *error = resolve_vm(d, rq, &f);
+        if (error) {
+            struct json_object *r = console_error_reply("%s", error);
+            free(error);
+            return r;
+        }
+        if (!naming_remove(d->naming, f.uuid, account,
+                           time_wall_ms() / 1000)) {
+            return console_error_reply("vm \"%.64s\" has no naming entry",
+                                       f.want);
+        }
+        char *detail = xasprintf("vm %s", *f.name ? f.name : f.uuid);
+        store_change_add(d->store, account, "naming.remove", detail);
+        free(detail);
+        return console_ok_reply();
     }
     return NULL;
 }

@@ -24,7 +24,7 @@ struct settings {
     char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
     char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
-    int flow_timeout_ms, flush_ms, audit_max_rows;
+    int flow_timeout_ms, flush_ms, audit_max_rows, stats_keep_days;
     int site_resolve_s, reverse_dns, naming_stale_s;
 };
 
@@ -80,6 +80,8 @@ static const struct option_def defs[] = {
       "audit and statistics batch interval (the crash loss window)" },
     { "audit-max-rows", OPT_INT, "1000000", 1000, 2000000000,
       S(audit_max_rows), "audit rows kept (the oldest go first)" },
+    { "stats-keep-days", OPT_INT, "400", 1, 36500, S(stats_keep_days),
+      "days of statistics kept for reports (older minutes are deleted)" },
     { "site-resolve-interval", OPT_INT, "86400", 1, 31536000,
       S(site_resolve_s), "seconds between lookups of the host names in "
       "the policy's site lists" },
@@ -196,6 +198,7 @@ main(int argc, char **argv)
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
         .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
         .audit_max_rows = s.audit_max_rows,
+        .stats_keep_days = s.stats_keep_days,
         .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
         .naming_stale_s = s.naming_stale_s,
         .bootstrap_token_sha256 = s.bootstrap_token,

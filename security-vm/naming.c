@@ -533,6 +533,30 @@ naming_unset(struct naming *nm, const char *uuid, bool user, bool addrs,
     return true;
 }
 
+bool
+naming_remove(struct naming *nm, const char *uuid, const char *account,
+              int64_t now)
+{
+    struct host *h = strmap_find(&nm->hosts, uuid);
+    if (!h) {
+        return false;
+    }
+    char source[80];
+    snprintf(source, sizeof source, "static:%s", account);
+    struct addr_set none = { NULL, 0 };
+    apply_addrs(nm, h, &none, true, source, now);
+    if (*h->user) {
+        event(nm, h, "logout", h->user, NULL, source, now);
+    }
+    if (nm->store && store_naming_delete(nm->store, uuid)) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "could not remove a naming entry: %s",
+                    store_last_error(nm->store));
+    }
+    host_free(strmap_delete(&nm->hosts, uuid));
+    return true;
+}
+
 const char *
 naming_user_at(const struct naming *nm, const struct policy_addr *a,
                const char *uuid)

@@ -74,6 +74,12 @@ char *naming_set(struct naming *, const char *uuid, const char *name,
 bool naming_unset(struct naming *, const char *uuid, bool user, bool addrs,
                   const char *account, int64_t now);
 
+/* Forgets VM 'uuid' (a VM deleted for good): its user is logged out and
+ * its addresses released.  A later report from it starts over.  Returns
+ * false if the VM has no entry. */
+bool naming_remove(struct naming *, const char *uuid, const char *account,
+                   int64_t now);
+
 /* The user logged in on the VM that has 'addr', or NULL.  With 'uuid',
  * only if that VM is 'uuid' (a VM cannot borrow another's user by using
  * its address). */

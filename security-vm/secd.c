@@ -1477,6 +1477,10 @@ secd_run(struct secd *d)
     }
     if (now >= d->next_prune_ms) {
         store_audit_prune(d->store, d->cfg.audit_max_rows);
+        if (d->cfg.stats_keep_days > 0) {
+            store_stats_prune(d->store, time_wall_ms()
+                              - d->cfg.stats_keep_days * 86400000LL);
+        }
         d->next_prune_ms = now + PRUNE_INTERVAL_MS;
     }
 }

@@ -33,6 +33,7 @@ struct secd_config {
     int flow_timeout_ms;
     int flush_ms;               /* Audit and statistics batch interval. */
     int audit_max_rows;
+    int stats_keep_days;        /* Statistics older than this go. */
     int site_resolve_s;         /* Site host names are looked up again
                                  * this often (0: daily). */
     bool reverse_dns;           /* Look up destinations' host names. */

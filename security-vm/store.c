@@ -961,6 +961,16 @@ store_stats_top(struct store *s, const char *by, const char *order,
     return error;
 }
 
+int
+store_stats_prune(struct store *s, int64_t before_ms)
+{
+    char *sql = xasprintf("DELETE FROM stats WHERE bucket < %lld",
+                          (long long) (before_ms / 60000 * 60000));
+    int error = exec(s, sql, "pruning statistics");
+    free(sql);
+    return error;
+}
+
 /* Flushing. */
 
 static int
@@ -1139,6 +1149,20 @@ store_naming_put(struct store *s, const struct store_naming_host *h)
     sqlite3_bind_text(st, 10, h->reported_addresses, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, h->reported_at);
     int error = step_done(s, st, "saving the naming service");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_naming_delete(struct store *s, const char *vm_uuid)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM naming_host WHERE vm_uuid = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "removing a naming entry");
+    }
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    int error = step_done(s, st, "removing a naming entry");
     sqlite3_finalize(st);
     return error;
 }

@@ -211,6 +211,7 @@ struct store_naming_host {
     int64_t reported_since, reported_at;
 };
 int store_naming_put(struct store *, const struct store_naming_host *);
+int store_naming_delete(struct store *, const char *vm_uuid);
 typedef void store_naming_cb(const struct store_naming_host *, void *aux);
 int store_naming_load(struct store *, store_naming_cb *, void *aux);
 
@@ -225,6 +226,9 @@ typedef void store_naming_event_cb(const struct store_naming_event *,
 /* Newest first. */
 int store_naming_events(struct store *, size_t limit,
                         store_naming_event_cb *, void *aux);
+
+/* Deletes the statistics of the minutes before 'before_ms'. */
+int store_stats_prune(struct store *, int64_t before_ms);
 
 /* Writes queued audit rows and counters in one transaction. */
 int store_flush(struct store *);

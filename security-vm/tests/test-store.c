@@ -261,6 +261,21 @@ test_stats(void **state)
     assert_int_equal(top.c[0].connections, 50);
     assert_string_equal(top.keys[1], "tcp/4444");
 
+    /* Pruning: the minutes before a time go, the rest stay. */
+    struct store_stats_key old = curl;
+    old.dest = "10.0.0.99";
+    store_stats_add(s, t - 3 * 86400000LL, &old, &one);
+    assert_int_equal(store_flush(s), 0);
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "dest", "connections", 0, 0, 10,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 3);
+    assert_int_equal(store_stats_prune(s, t - 86400000LL), 0);
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "dest", "connections", 0, 0, 10,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+
     /* Only whitelisted groupings reach SQL. */
     assert_int_equal(store_stats_top(s, "app; DROP TABLE stats", "bytes",
                                      0, 0, 1, collect_top, &top), EINVAL);

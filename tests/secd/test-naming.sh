@@ -179,12 +179,19 @@ naming $vmb vm-b '"10.1.0.66"' "$(session frank 0 5000)"
 check "an agent's report does not change an administrator's entry" \
     test "$(user_on vm-b)" = "dave 10.1.0.6 "
 
+check "naming remove forgets a VM deleted for good: its user logged out, addresses released" \
+    sh -c "'$ctl' --rundir '$run' naming remove vm-c >/dev/null &&
+           ! '$ctl' --rundir '$run' naming list | grep -q '^vm-c ' &&
+           '$ctl' --rundir '$run' naming events --limit 3 | grep -q 'logout .*vm-c .*flood30' &&
+           '$ctl' --rundir '$run' changes list --limit 1 | grep -q 'naming.remove'"
+
 # --- Restart: the map is kept.
 stop_secd
 start_secd
 check "after a restart the map is the same ($(user_on vm-a))" \
     sh -c "[ '$(user_on vm-a)' = 'carol fe80::5 ' ] &&
-           '$ctl' --rundir '$run' naming list | grep -q 'dave (static)'"
+           '$ctl' --rundir '$run' naming list | grep -q 'dave (static)' &&
+           ! '$ctl' --rundir '$run' naming list | grep -q '^vm-c '"
 ctl naming unset $vmb >/dev/null
 check "unset gives the VM back to its agent's last report, kept across the restart ($(user_on vm-b))" \
     test "$(user_on vm-b)" = "frank 10.1.0.66 "
