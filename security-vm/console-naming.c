@@ -107,31 +107,32 @@ match_host(const struct naming_host_info *h, void *aux)
     }
 }
 
-/* "vm" of 'rq': a VM secd has seen or the naming service knows, by uuid
- * or name, or any uuid. */
-static char *
+/* "vm" of 'rq' into 'f': a VM secd has seen or the naming service knows,
+ * by uuid or name, or any uuid.  Returns NULL, or the console's error
+ * reply. */
+static struct json_object *
 resolve_vm(struct secd *d, const struct json_object *rq, struct find_vm *f)
 {
     memset(f, 0, sizeof *f);
     f->want = msg_get_string(rq, "vm", NULL);
     if (!f->want || !*f->want) {
-        return xstrdup("give \"vm\" (a uuid or a name)");
+        return console_error_reply("give \"vm\" (a uuid or a name)");
     }
     store_flush(d->store);
     if (store_vm_list(d->store, match_vm, f)) {
-        return xasprintf("%s", store_last_error(d->store));
+        return console_error_reply("%s", store_last_error(d->store));
     }
     if (f->found > 1) {
-        return xasprintf("%d VMs are named \"%.64s\": give the uuid",
-                         f->found, f->want);
+        return console_error_reply("%d VMs are named \"%.64s\": give the "
+                                   "uuid", f->found, f->want);
     }
     if (!f->found) {
         naming_list(d->naming, match_host, f);
     }
     if (!f->found) {
         if (!is_uuid(f->want)) {
-            return xasprintf("no vm \"%.64s\" (a VM not seen yet is given "
-                             "by uuid)", f->want);
+            return console_error_reply("no vm \"%.64s\" (a VM not seen "
+                                       "yet is given by uuid)", f->want);
         }
         for (int i = 0; i < 36; i++) {
             f->uuid[i] = (char) tolower((unsigned char) f->want[i]);
@@ -145,11 +146,9 @@ cmd_naming_set(struct secd *d, const struct json_object *rq,
                const char *account)
 {
     struct find_vm f;
-    char *error = resolve_vm(d, rq, &f);
-    if (error) {
-        struct json_object *r = console_error_reply("%s", error);
-        free(error);
-        return r;
+    struct json_object *refused = resolve_vm(d, rq, &f);
+    if (refused) {
+        return refused;
     }
     const char *user = msg_get_string(rq, "user", NULL);
     struct json_object *list = msg_get(rq, "addresses");
@@ -181,7 +180,7 @@ cmd_naming_set(struct secd *d, const struct json_object *rq,
             n++;
         }
     }
-    error = naming_set(d->naming, f.uuid, f.name, user, list ? addrs : NULL,
+    char *error = naming_set(d->naming, f.uuid, f.name, user, list ? addrs : NULL,
                        n, account, time_wall_ms() / 1000);
     if (error) {
         struct json_object *r = console_error_reply("%s", error);
@@ -201,11 +200,9 @@ cmd_naming_unset(struct secd *d, const struct json_object *rq,
                  const char *account)
 {
     struct find_vm f;
-    char *error = resolve_vm(d, rq, &f);
-    if (error) {
-        struct json_object *r = console_error_reply("%s", error);
-        free(error);
-        return r;
+    struct json_object *refused = resolve_vm(d, rq, &f);
+    if (refused) {
+        return refused;
     }
     bool user = msg_get_bool(rq, "user", false);
     bool addrs = msg_get_bool(rq, "addresses", false);
@@ -280,11 +277,9 @@ console_naming(struct secd *d, const char *cmd, const struct json_object *rq,
         return cmd_naming_unset(d, rq, account);
     } else if (!strcmp(cmd, "naming.remove")) {
         struct find_vm f;
-        char *error = resolve_vm(d, rq, &f);
-        if (error) {
-            struct json_object *r = console_error_reply("%s", error);
-            free(error);
-            return r;
+        struct json_object *refused = resolve_vm(d, rq, &f);
+        if (refused) {
+            return refused;
         }
         if (!naming_remove(d->naming, f.uuid, account,
                            time_wall_ms() / 1000)) {
