@@ -33,6 +33,7 @@ LOG_MODULE(secd);
 #define DECIDE_BUDGET 512
 #define CONSOLE_BUDGET 64
 #define PRUNE_INTERVAL_MS 60000
+#define NAMING_EVENTS_KEPT 100000
 #define VM_RECORD_INTERVAL_MS 60000
 
 /* Audit rows queued before a flush is due anyway: small batches keep each
@@ -1477,6 +1478,7 @@ secd_run(struct secd *d)
     }
     if (now >= d->next_prune_ms) {
         store_audit_prune(d->store, d->cfg.audit_max_rows);
+        store_naming_events_prune(d->store, NAMING_EVENTS_KEPT);
         if (d->cfg.stats_keep_days > 0) {
             store_stats_prune(d->store, time_wall_ms()
                               - d->cfg.stats_keep_days * 86400000LL);

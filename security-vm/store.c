@@ -132,7 +132,8 @@ static const char *const migrations[] = {
 
 enum stmt_id {
     ST_POLICY_ADD, ST_META_SET, ST_META_GET, ST_POLICY_GET, ST_VM_SEEN,
-    ST_AUDIT_ADD, ST_STATS_ADD,
+    ST_AUDIT_ADD, ST_STATS_ADD, ST_SITE_PUT, ST_RDNS_PUT, ST_NAMING_PUT,
+    ST_NAMING_DELETE, ST_NAMING_EVENT,
     N_STMTS
 };
 
@@ -169,6 +170,19 @@ static const char *const stmt_sql[N_STMTS] = {
         "bytes_out = bytes_out + excluded.bytes_out, "
         "packets_in = packets_in + excluded.packets_in, "
         "packets_out = packets_out + excluded.packets_out",
+    [ST_SITE_PUT] = "INSERT OR REPLACE INTO site (name, addresses, resolved, "
+                    "error) VALUES (?, ?, ?, ?)",
+    [ST_RDNS_PUT] = "INSERT OR REPLACE INTO rdns (address, name, resolved) "
+                    "VALUES (?, ?, ?)",
+    [ST_NAMING_PUT] =
+        "INSERT OR REPLACE INTO naming_host (vm_uuid, vm_name, user, "
+        "addresses, static_user, static_addresses, since, reported_user, "
+        "reported_since, reported_addresses, reported_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_NAMING_DELETE] = "DELETE FROM naming_host WHERE vm_uuid = ?",
+    [ST_NAMING_EVENT] =
+        "INSERT INTO naming_event (time, vm_uuid, vm_name, event, user, "
+        "address, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
 };
 
 /* A queued audit row: the struct with its strings copied into 'buf'. */
@@ -1051,19 +1065,12 @@ int
 store_site_put(struct store *s, const char *name, const char *addresses,
                int64_t resolved_ms, const char *error)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO site (name, "
-                           "addresses, resolved, error) VALUES (?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return db_error(s, "saving a site");
-    }
+    sqlite3_stmt *st = s->stmts[ST_SITE_PUT];
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, addresses, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, resolved_ms);
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
-    int error_ = step_done(s, st, "saving a site");
-    sqlite3_finalize(st);
-    return error_;
+    return step_done(s, st, "saving a site");
 }
 
 int
@@ -1088,18 +1095,11 @@ int
 store_rdns_put(struct store *s, const char *address, const char *name,
                int64_t resolved_ms)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO rdns (address, "
-                           "name, resolved) VALUES (?, ?, ?)", -1, &st,
-                           NULL) != SQLITE_OK) {
-        return db_error(s, "saving a host name");
-    }
+    sqlite3_stmt *st = s->stmts[ST_RDNS_PUT];
     sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, resolved_ms);
-    int error = step_done(s, st, "saving a host name");
-    sqlite3_finalize(st);
-    return error;
+    return step_done(s, st, "saving a host name");
 }
 
 int
@@ -1127,16 +1127,7 @@ store_rdns_load(struct store *s, size_t limit, store_rdns_cb *cb, void *aux)
 int
 store_naming_put(struct store *s, const struct store_naming_host *h)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO naming_host "
-                           "(vm_uuid, vm_name, user, addresses, static_user, "
-                           "static_addresses, since, reported_user, "
-                           "reported_since, reported_addresses, reported_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
-                           &st, NULL)
-        != SQLITE_OK) {
-        return db_error(s, "saving the naming service");
-    }
+    sqlite3_stmt *st = s->stmts[ST_NAMING_PUT];
     sqlite3_bind_text(st, 1, h->vm_uuid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, h->vm_name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, h->user, -1, SQLITE_STATIC);
@@ -1148,23 +1139,15 @@ store_naming_put(struct store *s, const struct store_naming_host *h)
     sqlite3_bind_int64(st, 9, h->reported_since);
     sqlite3_bind_text(st, 10, h->reported_addresses, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, h->reported_at);
-    int error = step_done(s, st, "saving the naming service");
-    sqlite3_finalize(st);
-    return error;
+    return step_done(s, st, "saving the naming service");
 }
 
 int
 store_naming_delete(struct store *s, const char *vm_uuid)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM naming_host WHERE vm_uuid = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return db_error(s, "removing a naming entry");
-    }
+    sqlite3_stmt *st = s->stmts[ST_NAMING_DELETE];
     sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    int error = step_done(s, st, "removing a naming entry");
-    sqlite3_finalize(st);
-    return error;
+    return step_done(s, st, "removing a naming entry");
 }
 
 int
@@ -1202,13 +1185,7 @@ store_naming_load(struct store *s, store_naming_cb *cb, void *aux)
 int
 store_naming_event_add(struct store *s, const struct store_naming_event *e)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO naming_event (time, vm_uuid, "
-                           "vm_name, event, user, address, source) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL)
-        != SQLITE_OK) {
-        return db_error(s, "recording a naming event");
-    }
+    sqlite3_stmt *st = s->stmts[ST_NAMING_EVENT];
     sqlite3_bind_int64(st, 1, e->time);
     sqlite3_bind_text(st, 2, e->vm_uuid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, e->vm_name, -1, SQLITE_STATIC);
@@ -1216,14 +1193,17 @@ store_naming_event_add(struct store *s, const struct store_naming_event *e)
     sqlite3_bind_text(st, 5, e->user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, e->address, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, e->source, -1, SQLITE_STATIC);
-    int error = step_done(s, st, "recording a naming event");
-    sqlite3_finalize(st);
-    if (!error) {
-        /* The newest 100,000 are kept. */
-        error = exec(s, "DELETE FROM naming_event WHERE id <= "
-                     "(SELECT max(id) FROM naming_event) - 100000",
-                     "pruning naming events");
-    }
+    return step_done(s, st, "recording a naming event");
+}
+
+int
+store_naming_events_prune(struct store *s, int64_t max_rows)
+{
+    char *sql = xasprintf("DELETE FROM naming_event WHERE id <= "
+                          "(SELECT max(id) FROM naming_event) - %lld",
+                          (long long) max_rows);
+    int error = exec(s, sql, "pruning naming events");
+    free(sql);
     return error;
 }
 

@@ -215,12 +215,14 @@ int store_naming_delete(struct store *, const char *vm_uuid);
 typedef void store_naming_cb(const struct store_naming_host *, void *aux);
 int store_naming_load(struct store *, store_naming_cb *, void *aux);
 
-/* Its history: login, logout, address, release (the newest 100,000). */
+/* Its history: login, logout, address, release. */
 struct store_naming_event {
     int64_t time;               /* Unix seconds. */
     const char *vm_uuid, *vm_name, *event, *user, *address, *source;
 };
 int store_naming_event_add(struct store *, const struct store_naming_event *);
+/* Keeps the newest 'max_rows' events. */
+int store_naming_events_prune(struct store *, int64_t max_rows);
 typedef void store_naming_event_cb(const struct store_naming_event *,
                                    void *aux);
 /* Newest first. */
