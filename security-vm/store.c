@@ -873,15 +873,23 @@ store_audit_query(struct store *s, const struct store_audit_filter *f,
     return error;
 }
 
+/* Keeps the newest 'max_rows' rows of 'table' (by its id). */
+static int
+keep_newest(struct store *s, const char *table, int64_t max_rows,
+            const char *what)
+{
+    char *sql = xasprintf("DELETE FROM %s WHERE id <= "
+                          "(SELECT max(id) FROM %s) - %lld", table, table,
+                          (long long) max_rows);
+    int error = exec(s, sql, what);
+    free(sql);
+    return error;
+}
+
 int
 store_audit_prune(struct store *s, int64_t max_rows)
 {
-    char *sql = xasprintf("DELETE FROM audit WHERE id <= "
-                          "(SELECT max(id) FROM audit) - %lld",
-                          (long long) max_rows);
-    int error = exec(s, sql, "pruning the audit log");
-    free(sql);
-    return error;
+    return keep_newest(s, "audit", max_rows, "pruning the audit log");
 }
 
 /* Statistics. */
@@ -1199,12 +1207,7 @@ store_naming_event_add(struct store *s, const struct store_naming_event *e)
 int
 store_naming_events_prune(struct store *s, int64_t max_rows)
 {
-    char *sql = xasprintf("DELETE FROM naming_event WHERE id <= "
-                          "(SELECT max(id) FROM naming_event) - %lld",
-                          (long long) max_rows);
-    int error = exec(s, sql, "pruning naming events");
-    free(sql);
-    return error;
+    return keep_newest(s, "naming_event", max_rows, "pruning naming events");
 }
 
 int
