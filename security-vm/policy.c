@@ -3411,6 +3411,14 @@ policy_decide(struct policy *p, const struct policy_request *q,
     v->notify = v->notify && p->system.notify;
 }
 
+int
+policy_service_port(const struct policy_request *q)
+{
+    struct req_ctx c = { .req = q, .vm = -1, .user = -1 };
+    request_service(q, &c);
+    return c.service_port;
+}
+
 const char *
 policy_protocol_name(const struct policy *p, const struct policy_request *q)
 {

@@ -240,6 +240,11 @@ typedef void policy_explain_cb(const char *scope, const char *rule,
 void policy_explain_last(const struct policy *, policy_explain_cb *,
                          void *aux);
 
+/* The request's service port (docs/policy.md, "How a decision is made"):
+ * the local port of an inbound request, the remote port of an outbound
+ * one; -1 for ICMP and for an outbound request without a remote end. */
+int policy_service_port(const struct policy_request *);
+
 /* The name of the first catalogue protocol whose transport protocol and
  * service port are the request's (see docs/policy.md), or NULL.  For
  * reports by protocol. */

@@ -542,16 +542,11 @@ protocol_label(const struct secd *d, const char *proto, const char *dir,
     if (name) {
         return name;
     }
-    bool inbound = q.event == POLICY_EV_LISTEN || q.event == POLICY_EV_ACCEPT
-                   || (q.event != POLICY_EV_CONNECT
-                       && q.dir == POLICY_DIR_INBOUND);
-    if (!*proto) {
-        return "";
-    }
-    if (!strcmp(proto, "icmp") || (!inbound && !has_remote)) {
+    int port = *proto ? policy_service_port(&q) : -1;
+    if (port < 0) {
         return proto;
     }
-    snprintf(buf, size, "%s/%d", proto, inbound ? local_port : remote_port);
+    snprintf(buf, size, "%s/%d", proto, port);
     return buf;
 }
 
