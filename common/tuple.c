@@ -10,6 +10,29 @@ get16(const uint8_t *p)
     return (uint16_t) (p[0] << 8 | p[1]);
 }
 
+void
+tuple_addr_text(int family, const void *addr, char out[TUPLE_ADDR_TEXT])
+{
+    if (family == AF_INET) {
+        const uint8_t *a = addr;
+        char *o = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned int v = a[i];
+            if (v >= 100) {
+                *o++ = (char) ('0' + v / 100);
+            }
+            if (v >= 10) {
+                *o++ = (char) ('0' + v / 10 % 10);
+            }
+            *o++ = (char) ('0' + v % 10);
+            *o++ = i < 3 ? '.' : '\0';
+        }
+    } else if (family != AF_INET6
+               || !inet_ntop(AF_INET6, addr, out, TUPLE_ADDR_TEXT)) {
+        strcpy(out, "?");
+    }
+}
+
 /* Parses from the IP header 'l3' (of 'l3_len' bytes, version 'v'). */
 static bool
 parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
@@ -28,8 +51,8 @@ parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
         t->family = AF_INET;
         memcpy(t->src_addr, l3 + 12, 4);
         memcpy(t->dst_addr, l3 + 16, 4);
-        inet_ntop(AF_INET, l3 + 12, t->src, sizeof t->src);
-        inet_ntop(AF_INET, l3 + 16, t->dst, sizeof t->dst);
+        tuple_addr_text(AF_INET, l3 + 12, t->src);
+        tuple_addr_text(AF_INET, l3 + 16, t->dst);
         l4 = l3 + ihl;
         l4_len = l3_len - ihl;
     } else if (v == 6) {
@@ -39,8 +62,8 @@ parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
         t->family = AF_INET6;
         memcpy(t->src_addr, l3 + 8, 16);
         memcpy(t->dst_addr, l3 + 24, 16);
-        inet_ntop(AF_INET6, l3 + 8, t->src, sizeof t->src);
-        inet_ntop(AF_INET6, l3 + 24, t->dst, sizeof t->dst);
+        tuple_addr_text(AF_INET6, l3 + 8, t->src);
+        tuple_addr_text(AF_INET6, l3 + 24, t->dst);
         /* Through the extension headers a first fragment may carry before
          * the transport header: hop-by-hop options, routing, destination
          * options, fragment (at offset 0 only). */

@@ -12,14 +12,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TUPLE_ADDR_TEXT 46     /* INET6_ADDRSTRLEN */
+
 struct tuple {
     int proto;                  /* 6 (TCP) or 17 (UDP). */
     int family;                 /* AF_INET or AF_INET6. */
     uint8_t src_addr[16], dst_addr[16];  /* IPv4: the first 4 bytes. */
-    char src[46], dst[46];      /* Printed addresses. */
+    char src[TUPLE_ADDR_TEXT], dst[TUPLE_ADDR_TEXT]; /* Printed. */
     int src_port, dst_port;
     bool syn;                   /* TCP SYN without ACK: a new connection. */
 };
+
+/* Prints the address 'addr' (4 bytes for AF_INET, 16 for AF_INET6) into
+ * 'out' as inet_ntop() does, IPv4 without going through printf (this is
+ * on appfw-agent's and appfw-switchd's per-connection paths); "?" for
+ * another family. */
+void tuple_addr_text(int family, const void *addr,
+                     char out[TUPLE_ADDR_TEXT]);
 
 /* Fills 't' from the Ethernet frame 'packet' ('len' bytes).  Returns
  * false if it is not a TCP or UDP packet this module understands. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/chan.h"
+#include "common/digest.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -194,9 +195,7 @@ proto_name(int proto)
 static void
 addr_text(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
 {
-    if (!inet_ntop(family, addr, out, INET6_ADDRSTRLEN)) {
-        strcpy(out, "?");
-    }
+    tuple_addr_text(family, addr, out);
 }
 
 static void
@@ -225,9 +224,7 @@ static char *
 key_text(const struct vcache_key *k)
 {
     char hex[65];
-    for (int i = 0; i < 32; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", k->sha256[i]);
-    }
+    digest_to_hex(k->sha256, 32, hex);
     char a[INET6_ADDRSTRLEN] = "-";
     if (k->family) {
         addr_text(k->family, k->addr, a);
@@ -432,9 +429,7 @@ put_flow_fields(struct json_object *o, const struct conn *c)
     put_endpoint(o, "remote", c->t.family, c->t.remote, c->t.remote_port);
     if (c->have_sha256) {
         char hex[65];
-        for (int i = 0; i < 32; i++) {
-            snprintf(hex + 2 * i, 3, "%02x", c->sha256[i]);
-        }
+        digest_to_hex(c->sha256, 32, hex);
         msg_put_string(o, "sha256", hex);
     }
     msg_put_int(o, "uid", c->uid);

@@ -1,4 +1,5 @@
 /* Unit tests of packet -> connection parsing (common/tuple.c). */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,39 @@ test_hostile(void **state)
     assert_false(tuple_parse_eth(p, sizeof p, &t));
 }
 
+/* tuple_addr_text() prints as inet_ntop() does: every IPv4 octet value
+ * in every position, a pseudo-random sweep, IPv6, and an unknown
+ * family. */
+static void
+test_addr_text(void **state)
+{
+    (void) state;
+    char got[TUPLE_ADDR_TEXT], want[TUPLE_ADDR_TEXT];
+    uint32_t x = 12345;
+    for (int i = 0; i < 256 * 4 + 100000; i++) {
+        uint8_t a[4];
+        if (i < 256 * 4) {
+            memset(a, 0, 4);
+            a[i / 256] = (uint8_t) (i % 256);
+        } else {
+            x = x * 1103515245 + 12345;
+            memcpy(a, &x, 4);
+        }
+        tuple_addr_text(AF_INET, a, got);
+        assert_non_null(inet_ntop(AF_INET, a, want, sizeof want));
+        assert_string_equal(got, want);
+    }
+    static const uint8_t max4[4] = { 255, 255, 255, 255 };
+    tuple_addr_text(AF_INET, max4, got);
+    assert_string_equal(got, "255.255.255.255");
+    static const uint8_t a6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0,
+                                    0, 0, 0, 0, 0, 0, 0, 1 };
+    tuple_addr_text(AF_INET6, a6, got);
+    assert_string_equal(got, "fd00::1");
+    tuple_addr_text(99, a6, got);
+    assert_string_equal(got, "?");
+}
+
 int
 main(void)
 {
@@ -151,6 +185,7 @@ main(void)
         cmocka_unit_test(test_ipv6_udp),
         cmocka_unit_test(test_ipv6_extension_headers),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_addr_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
