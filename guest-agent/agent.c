@@ -134,6 +134,8 @@ struct known_exe {
 #define MAX_PROCESSES 4096
 struct cached_process {
     struct identity id;
+    struct json_object *json;   /* The decide's "app", "process" and "user"
+                                 * objects, built at the first question. */
     int64_t expires;
 };
 
@@ -172,6 +174,7 @@ struct agent {
     int64_t next_cc_expiry;
     struct strmap exes;             /* "dev:ino" -> struct known_exe */
     struct strmap processes;        /* see process_key() */
+    struct cached_process scratch;  /* resolve()'s answer when not kept. */
     int64_t next_stats, next_kernel_hb, next_records, next_naming;
     char *naming_sent;          /* The last "naming" sent on this channel
                                  * (NULL: none yet). */
@@ -199,15 +202,22 @@ addr_text(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
 }
 
 static void
+put_endpoint_text(struct json_object *o, const char *name, const char *addr,
+                  uint16_t port)
+{
+    struct json_object *ep = json_object_new_object();
+    msg_put_string(ep, "address", addr);
+    msg_put_int(ep, "port", port);
+    json_object_object_add(o, name, ep);
+}
+
+static void
 put_endpoint(struct json_object *o, const char *name, int family,
              const uint8_t *addr, uint16_t port)
 {
     char text[INET6_ADDRSTRLEN];
     addr_text(family, addr, text);
-    struct json_object *ep = json_object_new_object();
-    msg_put_string(ep, "address", text);
-    msg_put_int(ep, "port", port);
-    json_object_object_add(o, name, ep);
+    put_endpoint_text(o, name, text, port);
 }
 
 static char *
@@ -796,12 +806,34 @@ known_exe_free(void *e_)
 }
 
 static void
+cached_process_clear(struct cached_process *p)
+{
+    identity_destroy(&p->id);
+    json_object_put(p->json);
+    memset(p, 0, sizeof *p);
+}
+
+static void
 cached_process_free(void *p_)
 {
     struct cached_process *p = p_;
     if (p) {
-        identity_destroy(&p->id);
+        cached_process_clear(p);
         free(p);
+    }
+}
+
+/* Adds the identity of 'cp' to the decide 'm'.  The objects are built once
+ * per cached process and shared (json-c counts references). */
+static void
+put_identity(struct cached_process *cp, struct json_object *m)
+{
+    if (!cp->json) {
+        cp->json = json_object_new_object();
+        identity_to_json(&cp->id, cp->json);
+    }
+    json_object_object_foreach(cp->json, key, value) {
+        json_object_object_add(m, key, json_object_get(value));
     }
 }
 
@@ -822,35 +854,39 @@ exe_key(const struct afw_owner *o)
 
 /* The identity of process 'pid' (owner 'o', if known).  If the process is
  * already gone, what the hooks recorded and the executable as last seen
- * stand in.  Returns false if nothing can say which application it was;
- * either way 'id' must be destroyed. */
-static bool
+ * stand in.  Returns NULL if nothing can say which application it was.
+ * The answer belongs to the agent and stays valid until the next call. */
+static struct cached_process *
 resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
-        const struct afw_owner *o, struct identity *id)
+        const struct afw_owner *o)
 {
-    memset(id, 0, sizeof *id);
+    cached_process_clear(&a->scratch);
+    struct identity *id = &a->scratch.id;
     char *pkey = o && o->exe_ino && (int) o->tgid == pid ? process_key(o)
                                                           : NULL;
     if (pkey) {
         struct cached_process *cp = strmap_find(&a->processes, pkey);
         if (cp && cp->expires > time_mono_ms()) {
-            identity_clone(id, &cp->id);
             free(pkey);
-            return true;
+            return cp;
         }
         cached_process_free(strmap_delete(&a->processes, pkey));
     }
     if (pid > 0 && !identity_resolve(a->ids, pid, uid, gid, id)) {
+        struct cached_process *cp = &a->scratch;
         if (pkey) {
             if (strmap_count(&a->processes) >= MAX_PROCESSES) {
                 strmap_clear(&a->processes, cached_process_free);
             }
-            struct cached_process *cp = xmalloc(sizeof *cp);
-            identity_clone(&cp->id, id);
+            /* Moved into the cache. */
+            cp = xmalloc(sizeof *cp);
+            *cp = a->scratch;
+            memset(&a->scratch, 0, sizeof a->scratch);
             cp->expires = time_mono_ms() + PROCESS_CACHE_MS;
             strmap_add(&a->processes, pkey, cp);
             free(pkey);
             pkey = NULL;
+            id = &cp->id;
         }
         if (o && o->exe_ino && id->exe_path) {
             char *key = exe_key(o);
@@ -868,17 +904,17 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
             }
             free(key);
         }
-        return true;
+        return cp;
     }
     free(pkey);
     if (!o || !o->exe_ino) {
-        return false;
+        return NULL;
     }
     char *key = exe_key(o);
     struct known_exe *e = strmap_find(&a->exes, key);
     free(key);
     if (!e) {
-        return false;
+        return NULL;
     }
     free(id->exe_path);
     free(id->exe_name);
@@ -891,7 +927,7 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
     id->have_sha256 = e->have_sha256;
     memcpy(id->sha256, e->sha256, 32);
     id->exe_size = e->size;
-    return true;
+    return &a->scratch;
 }
 
 /* Fills the parts of 'p' that describe the process. */
@@ -1086,22 +1122,23 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         uid = s.uid;
         gid = pkt->has_uid ? pkt->gid : 0;
     }
-    struct identity id;
-    if (!resolve(a, pid, uid, gid, have_owner ? &owner : NULL, &id)) {
+    struct cached_process *cp = resolve(a, pid, uid, gid,
+                                        have_owner ? &owner : NULL);
+    if (!cp) {
         /* The protocol needs the application; fail closed. */
         a->unknown_owner++;
         LOG_WARN_RL(&a->rl, "owner of %s %s:%d -> %s:%d unknown (pid %d): "
                     "rejected", proto_name(t.proto), t.src, t.src_port,
                     t.dst, t.dst_port, pid);
-        identity_destroy(&id);
         reject_packet(a, pkt->id);
         return;
     }
+    const struct identity *id = &cp->id;
 
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (id.have_sha256) {
-        memcpy(key.sha256, id.sha256, 32);
+    if (id->have_sha256) {
+        memcpy(key.sha256, id->sha256, 32);
     }
     key.uid = uid;
     key.event = event;
@@ -1113,9 +1150,9 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     memcpy(key.addr, w.t.remote, 16);
     key.port = inbound ? w.t.local_port : w.t.remote_port;
 
-    char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
-    addr_text(t.family, w.t.local, l);
-    addr_text(t.family, w.t.remote, r);
+    /* tuple_parse_ip() printed the addresses. */
+    const char *l = inbound ? t.dst : t.src;
+    const char *r = inbound ? t.src : t.dst;
     char *what = xasprintf("%s %s %s:%u %s %s:%u",
                            vcache_event_name(event), proto_name(t.proto), l,
                            w.t.local_port, inbound ? "<-" : "->", r,
@@ -1127,7 +1164,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         a->cached++;
         struct pending tmp = { .key = key, .direction = key.direction };
         tmp.what = what;
-        describe(&tmp, &id);
+        describe(&tmp, id);
         struct waiter *ws = &w;
         tmp.waiters = ws;
         tmp.n_waiters = 1;
@@ -1136,9 +1173,9 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         if (v->allow) {
             struct conn c = {
                 .t = w.t, .direction = key.direction, .cookie = w.cookie,
-                .have_sha256 = id.have_sha256, .uid = uid,
+                .have_sha256 = id->have_sha256, .uid = uid,
             };
-            memcpy(c.sha256, id.sha256, 32);
+            memcpy(c.sha256, id->sha256, 32);
             send_flow_open(a, &c, rule, event);
         }
         free(rule);
@@ -1148,7 +1185,6 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         free(tmp.who);
         free(tmp.notify_user);
         free(what);
-        identity_destroy(&id);
         return;
     }
 
@@ -1156,14 +1192,13 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     msg_put_string(decide, "event", vcache_event_name(event));
     msg_put_string(decide, "protocol", proto_name(t.proto));
     msg_put_string(decide, "direction", inbound ? "inbound" : "outbound");
-    put_endpoint(decide, "local", t.family, w.t.local, w.t.local_port);
-    put_endpoint(decide, "remote", t.family, w.t.remote, w.t.remote_port);
-    identity_to_json(&id, decide);
+    put_endpoint_text(decide, "local", l, w.t.local_port);
+    put_endpoint_text(decide, "remote", r, w.t.remote_port);
+    put_identity(cp, decide);
     msg_put_int(decide, "cookie", s.cookie & (uint64_t) MSG_INT_MAX);
-    struct pending *p = ask(a, &key, key.direction, &id,
+    struct pending *p = ask(a, &key, key.direction, id,
                             have_owner ? &owner : NULL, decide, what);
     free(what);
-    identity_destroy(&id);
     add_waiter(p, &w);
     maybe_offline(a, p);
 }
@@ -1173,16 +1208,15 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
 static void
 handle_bind(struct agent *a, const struct afw_record *r)
 {
-    struct identity id;
-    if (!resolve(a, r->owner.tgid, r->owner.uid, r->owner.gid, &r->owner,
-                 &id)) {
-        identity_destroy(&id);
+    struct cached_process *cp = resolve(a, r->owner.tgid, r->owner.uid,
+                                        r->owner.gid, &r->owner);
+    if (!cp) {
         return;
     }
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (id.have_sha256) {
-        memcpy(key.sha256, id.sha256, 32);
+    if (cp->id.have_sha256) {
+        memcpy(key.sha256, cp->id.sha256, 32);
     }
     key.uid = r->owner.uid;
     key.event = VC_LISTEN;
@@ -1190,7 +1224,6 @@ handle_bind(struct agent *a, const struct afw_record *r)
     key.direction = VCACHE_INBOUND;
     key.port = r->port;
     if (vcache_get(a->cache, &key, time_mono_ms())) {
-        identity_destroy(&id);
         return;
     }
     char addr[INET6_ADDRSTRLEN];
@@ -1201,13 +1234,12 @@ handle_bind(struct agent *a, const struct afw_record *r)
     msg_put_string(decide, "event", "listen");
     msg_put_string(decide, "protocol", proto_name(r->protocol));
     msg_put_string(decide, "direction", "inbound");
-    put_endpoint(decide, "local", r->family, r->addr, r->port);
-    identity_to_json(&id, decide);
+    put_endpoint_text(decide, "local", addr, r->port);
+    put_identity(cp, decide);
     msg_put_int(decide, "cookie", r->cookie & (uint64_t) MSG_INT_MAX);
-    struct pending *p = ask(a, &key, VCACHE_INBOUND, &id, &r->owner,
+    struct pending *p = ask(a, &key, VCACHE_INBOUND, &cp->id, &r->owner,
                             decide, what);
     free(what);
-    identity_destroy(&id);
     maybe_offline(a, p);
 }
 
@@ -1257,12 +1289,12 @@ set_cached_identity(struct agent *a, const struct afw_owner *o,
         c->have_sha256 = e->have_sha256;
         memcpy(c->sha256, e->sha256, 32);
     } else {
-        struct identity id;
-        if (resolve(a, o->tgid, o->uid, o->gid, o, &id)) {
-            c->have_sha256 = id.have_sha256;
-            memcpy(c->sha256, id.sha256, 32);
+        const struct cached_process *cp = resolve(a, o->tgid, o->uid, o->gid,
+                                                  o);
+        if (cp) {
+            c->have_sha256 = cp->id.have_sha256;
+            memcpy(c->sha256, cp->id.sha256, 32);
         }
-        identity_destroy(&id);
     }
 }
 
@@ -1283,12 +1315,12 @@ find_cached_identity(struct agent *a, struct conn *c)
     }
     c->uid = s.uid;
     int pid = s.inode ? find_socket_owner(s.inode) : 0;
-    struct identity id;
-    if (resolve(a, pid, s.uid, (uint32_t) -1, NULL, &id)) {
-        c->have_sha256 = id.have_sha256;
-        memcpy(c->sha256, id.sha256, 32);
+    const struct cached_process *cp = resolve(a, pid, s.uid, (uint32_t) -1,
+                                              NULL);
+    if (cp) {
+        c->have_sha256 = cp->id.have_sha256;
+        memcpy(c->sha256, cp->id.sha256, 32);
     }
-    identity_destroy(&id);
 }
 
 /* Forgets the reported connects that sent no SYN (they failed). */
@@ -1616,6 +1648,7 @@ agent_destroy(struct agent *a)
     strmap_destroy(&a->cached_connects, free);
     strmap_destroy(&a->exes, known_exe_free);
     strmap_destroy(&a->processes, cached_process_free);
+    cached_process_clear(&a->scratch);
     chan_destroy(a->chan);
     nfq_close(a->nfq);
     sockdiag_close(a->sd);

@@ -1229,28 +1229,6 @@ identity_destroy(struct identity *id)
     memset(id, 0, sizeof *id);
 }
 
-static char *
-dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
-void
-identity_clone(struct identity *dst, const struct identity *src)
-{
-    *dst = *src;
-    dst->comm = dup_or_null(src->comm);
-    dst->exe_path = dup_or_null(src->exe_path);
-    dst->exe_name = dup_or_null(src->exe_name);
-    dst->cmdline = dup_or_null(src->cmdline);
-    dst->cgroup = dup_or_null(src->cgroup);
-    dst->unit = dup_or_null(src->unit);
-    dst->user = dup_or_null(src->user);
-    dst->group = dup_or_null(src->group);
-    dst->domain = dup_or_null(src->domain);
-    dst->login = dup_or_null(src->login);
-}
-
 /* Adds 's' (unless NULL) to 'obj' as 'key', made valid UTF-8 and cut to
  * 'max' bytes. */
 static void

@@ -127,9 +127,6 @@ int identity_resolve(struct identity_ctx *, int pid, uint32_t uid,
 /* Frees the members of 'id' (NULL is fine) and zeroes it. */
 void identity_destroy(struct identity *id);
 
-/* Copies 'src' into 'dst' (every string duplicated). */
-void identity_clone(struct identity *dst, const struct identity *src);
-
 /* Adds (replacing) "app", "process" and "user" objects to 'decide' with
  * the protocol's field names:
  *   app: path, name, size, sha256, deleted, memfd (the booleans only when
