@@ -47,6 +47,11 @@ LOG_MODULE(agent);
  * without waking the agent, which would cost every connect() a wakeup;
  * the agent reads them at this interval instead. */
 #define RECORDS_INTERVAL_MS 50
+/* ...and this often while passes find records: each record may become a
+ * message (flow_open, flow_close) that the host handles in order, ahead of
+ * any decide sent after it, so a busy guest's messages go in small
+ * batches rather than 50 ms worth at once. */
+#define RECORDS_BUSY_INTERVAL_MS 5
 #define MAX_CONNS 65536
 /* A stats flow is up to about 400 bytes of JSON: 128 of them stay well
  * inside a frame (64 KiB). */
@@ -176,6 +181,7 @@ struct agent {
     struct strmap processes;        /* see process_key() */
     struct cached_process scratch;  /* resolve()'s answer when not kept. */
     int64_t next_stats, next_kernel_hb, next_records, next_naming;
+    unsigned int pass_records;      /* Records read by this hooks pass. */
     char *naming_sent;          /* The last "naming" sent on this channel
                                  * (NULL: none yet). */
     int64_t naming_refresh_at;  /* Sent again then even if unchanged. */
@@ -1350,6 +1356,7 @@ static void
 on_record(const struct afw_record *r, void *a_)
 {
     struct agent *a = a_;
+    a->pass_records++;
     if (r->type == AFW_REC_BIND) {
         handle_bind(a, r);
     } else if (r->type == AFW_REC_CACHED_CONNECT) {
@@ -1738,8 +1745,11 @@ agent_run(struct agent *a)
         handle_packet(a, &pkt);
     }
     if (now >= a->next_records) {
+        a->pass_records = 0;
         hooks_consume(a->hooks, on_record, a);
-        a->next_records = time_mono_ms() + RECORDS_INTERVAL_MS;
+        a->next_records = time_mono_ms() + (a->pass_records
+                                            ? RECORDS_BUSY_INTERVAL_MS
+                                            : RECORDS_INTERVAL_MS);
     }
     if (now >= a->next_cc_expiry) {
         expire_cached_connects(a, now);
