@@ -13,7 +13,8 @@
  *   connbench rr SOCKET COUNT
  *       the bare request/response over the agent's channel: connects to
  *       the UNIX socket where host-sim listens, says hello, then sends
- *       COUNT decides like the agent's, one at a time; prints
+ *       COUNT decides, one at a time, each the one the agent would send
+ *       for this process (make_decide()); prints
  *       "ok=N p50_us=X p99_us=Y"
  *   connbench pair NS_A CGROUP_A ADDR_A NS_B CGROUP_B ADDR_B PORT COUNT
  *                  [SOCKET]
@@ -196,23 +197,81 @@ cmd_burst(const char *addr, int port, int count)
     return 0;
 }
 
-/* A decide the size and shape of the agent's. */
+/* The contents of /proc/self/NAME, at most 4 kB, NULs turned into
+ * spaces and the trailing newline dropped ("" if unreadable). */
+static char *
+read_self(const char *name)
+{
+    char *path = xasprintf("/proc/self/%s", name);
+    char buf[4096];
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    free(path);
+    n = n < 0 ? 0 : n;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0')) {
+        n--;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        buf[i] = buf[i] ? buf[i] : ' ';
+    }
+    buf[n] = '\0';
+    return xstrdup(buf);
+}
+
+/* The decide the agent sends for this very process's connect: the same
+ * fields, filled from /proc/self as the agent fills them, so that the
+ * baseline's request is as long as the agent's and the host parses as
+ * much.  Built untimed, before each request. */
 static struct json_object *
 make_decide(int64_t id)
 {
-    static const char text[] =
-        "{\"type\":\"decide\",\"event\":\"connect\",\"protocol\":\"tcp\","
-        "\"direction\":\"outbound\","
-        "\"local\":{\"address\":\"10.88.0.1\",\"port\":40312},"
-        "\"remote\":{\"address\":\"10.88.0.2\",\"port\":8080},"
-        "\"app\":{\"path\":\"/usr/bin/python3.11\",\"name\":\"python3.11\","
-        "\"size\":6831736,\"sha256\":\"5f0b1a0d8e3e0b6c3b1f8f5d9a1b1c2d3e4f"
-        "5a6b7c8d9e0f1a2b3c4d5e6f7a8b\"},\"process\":{\"pid\":4242,"
-        "\"ppid\":4100,\"cmdline\":\"connbench connect 10.88.0.2 8080 "
-        "1000\",\"cgroup\":\"/appfw-bench\"},\"user\":{\"uid\":0,"
-        "\"name\":\"root\",\"gid\":0,\"group\":\"root\"},\"cookie\":8193}";
-    struct json_object *d = json_tokener_parse(text);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n < 0 ? 0 : n] = '\0';
+    const char *name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    char *cmdline = read_self("cmdline");
+    char *cg = read_self("cgroup");
+    const char *cgroup = strstr(cg, "::") ? strstr(cg, "::") + 2 : cg;
+
+    struct json_object *d = msg_create(MSG_DECIDE);
+    msg_put_string(d, "event", "connect");
+    msg_put_string(d, "protocol", "tcp");
+    msg_put_string(d, "direction", "outbound");
+    struct json_object *local = json_object_new_object();
+    msg_put_string(local, "address", "10.88.0.1");
+    msg_put_int(local, "port", 40312);
+    json_object_object_add(d, "local", local);
+    struct json_object *remote = json_object_new_object();
+    msg_put_string(remote, "address", "10.88.0.2");
+    msg_put_int(remote, "port", 8080);
+    json_object_object_add(d, "remote", remote);
+    struct json_object *app = json_object_new_object();
+    msg_put_string(app, "path", exe);
+    msg_put_string(app, "name", name);
+    msg_put_int(app, "size", 273648);
+    msg_put_string(app, "sha256", "be252eb85819a4a01e3eeb83c31a065e6179e865"
+                   "947540d065c5592a06f52c83");
+    json_object_object_add(d, "app", app);
+    struct json_object *process = json_object_new_object();
+    msg_put_int(process, "pid", getpid());
+    msg_put_int(process, "ppid", getppid());
+    msg_put_string(process, "cmdline", cmdline);
+    msg_put_string(process, "cgroup", cgroup);
+    json_object_object_add(d, "process", process);
+    struct json_object *user = json_object_new_object();
+    msg_put_int(user, "uid", getuid());
+    msg_put_string(user, "name", "root");
+    msg_put_int(user, "gid", getgid());
+    msg_put_string(user, "group", "root");
+    json_object_object_add(d, "user", user);
+    msg_put_int(d, "cookie", 1399574);
     msg_put_int(d, "id", id);
+    free(cmdline);
+    free(cg);
     return d;
 }
 
