@@ -12,7 +12,8 @@
  *       for each to finish; prints "ok=N fail=N ms=T"
  *   connbench rr SOCKET COUNT
  *       the bare request/response over the agent's channel: connects to
- *       the UNIX socket where host-sim listens, says hello, then sends
+ *       the UNIX socket where host-sim listens (or opens SOCKET if it is
+ *       a virtio-serial port's device), says hello, then sends
  *       COUNT decides, one at a time, each the one the agent would send
  *       for this process (make_decide()); prints
  *       "ok=N p50_us=X p99_us=Y"
@@ -29,7 +30,14 @@
  *       the three taking turns in going first.  Prints, one line each,
  *       "a ok=N fail=N p50_us=X p99_us=Y", the same for "b", "rr ok=N
  *       p50_us=X p99_us=Y" with SOCKET, then "ratio p50=X p99=Y" (A over
- *       B) and with SOCKET "added p50=X p99=Y" ((A - B) over rr). */
+ *       B) and with SOCKET "added p50=X p99=Y" ((A - B) over rr).
+ *   connbench wake COUNT
+ *       what waking a process costs on this machine: COUNT one-byte
+ *       round trips over pipes from a process on CPU 0 to a partner on
+ *       CPU 0 and to one on CPU 1, in turns, each partner asleep in
+ *       read() when its byte comes; prints "same ok=N p50_us=X
+ *       p99_us=Y", the same for "other", and "ratio p50=X p99=Y" (other
+ *       over same).  Needs two CPUs. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +52,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/chan.h"
@@ -295,18 +305,29 @@ next_msg(struct chan *c, enum msg_type *type)
     return m;
 }
 
-/* Connects to host-sim's UNIX socket at 'path' and says hello.  Returns
- * NULL if it cannot connect. */
+/* Connects to host-sim's UNIX socket at 'path', or opens the character
+ * device 'path' (a virtio-serial port, inside a guest), and says hello.
+ * Returns NULL if it cannot. */
 static struct chan *
 rr_open(const char *path)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
-        perror(path);
-        close(fd);
-        return NULL;
+    struct stat st;
+    int fd;
+    if (!stat(path, &st) && S_ISCHR(st.st_mode)) {
+        fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            perror(path);
+            return NULL;
+        }
+    } else {
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+        if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+            perror(path);
+            close(fd);
+            return NULL;
+        }
     }
     struct chan *c = chan_create(fd, 0, 0);
     struct json_object *hello = msg_hello_create("agent", "connbench");
@@ -480,6 +501,103 @@ cmd_pair(char **argv, int count, const char *rr_path)
     return 0;
 }
 
+static void
+pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set)) {
+        fprintf(stderr, "connbench: CPU %d: %s\n", cpu, strerror(errno));
+        exit(1);
+    }
+}
+
+/* A partner of "wake": on 'cpu', echoes each byte from 'in' to 'out'
+ * until 'in' closes. */
+static pid_t
+start_echo(int cpu, int pipes[2][2])
+{
+    if (pipe(pipes[0]) || pipe(pipes[1])) {
+        perror("connbench: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("connbench: fork");
+        exit(1);
+    } else if (!pid) {
+        pin_to(cpu);
+        close(pipes[0][1]);
+        close(pipes[1][0]);
+        char c;
+        while (read(pipes[0][0], &c, 1) == 1
+               && write(pipes[1][1], &c, 1) == 1) {
+            continue;
+        }
+        _exit(0);
+    }
+    close(pipes[0][0]);
+    close(pipes[1][1]);
+    return pid;
+}
+
+/* One round trip to the partner behind 'pipes'; adds its time to 's'. */
+static bool
+echo_once(int pipes[2][2], struct bench_samples *s)
+{
+    char c = 'x';
+    int64_t t0 = bench_now_ns();
+    if (write(pipes[0][1], &c, 1) != 1 || read(pipes[1][0], &c, 1) != 1) {
+        return false;
+    }
+    bench_samples_add(s, (double) (bench_now_ns() - t0));
+    return true;
+}
+
+static int
+cmd_wake(int count)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        fprintf(stderr, "connbench: wake needs two CPUs\n");
+        return 1;
+    }
+    int same[2][2], other[2][2];
+    pid_t p0 = start_echo(0, same);
+    pid_t p1 = start_echo(1, other);
+    pin_to(0);
+    struct bench_samples s[2];
+    bench_samples_init(&s[0]);
+    bench_samples_init(&s[1]);
+    int ok[2] = { 0, 0 };
+    for (int i = 0; i < count; i++) {
+        /* A pause, so that the other CPU has gone idle as it would
+         * between two connects. */
+        usleep(100);
+        for (int k = 0; k < 2; k++) {
+            int which = (i + k) % 2;
+            ok[which] += echo_once(which ? other : same, &s[which]);
+        }
+    }
+    double p[2][2];
+    for (int i = 0; i < 2; i++) {
+        p[i][0] = ok[i] ? bench_percentile(&s[i], 50) / 1000 : 0;
+        p[i][1] = ok[i] ? bench_percentile(&s[i], 99) / 1000 : 0;
+        printf("%s ok=%d p50_us=%.1f p99_us=%.1f\n", i ? "other" : "same",
+               ok[i], p[i][0], p[i][1]);
+        bench_samples_destroy(&s[i]);
+    }
+    printf("ratio p50=%.3f p99=%.3f\n", p[0][0] ? p[1][0] / p[0][0] : 0,
+           p[0][1] ? p[1][1] / p[0][1] : 0);
+    close(same[0][1]);
+    close(other[0][1]);
+    waitpid(p0, NULL, 0);
+    waitpid(p1, NULL, 0);
+    close(same[1][0]);
+    close(other[1][0]);
+    return ok[0] == count && ok[1] == count ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -489,6 +607,8 @@ main(int argc, char **argv)
         return cmd_connect(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else if (argc == 5 && !strcmp(argv[1], "burst")) {
         return cmd_burst(argv[2], atoi(argv[3]), atoi(argv[4]));
+    } else if (argc == 3 && !strcmp(argv[1], "wake")) {
+        return cmd_wake(atoi(argv[2]));
     } else if (argc == 4 && !strcmp(argv[1], "rr")) {
         return cmd_rr(argv[2], atoi(argv[3]));
     } else if ((argc == 10 || argc == 11) && !strcmp(argv[1], "pair")) {
@@ -496,7 +616,7 @@ main(int argc, char **argv)
                                                              : NULL);
     }
     fprintf(stderr, "usage: connbench serve PORT | connect ADDR PORT N | "
-            "burst ADDR PORT N | rr SOCKET N\n"
+            "burst ADDR PORT N | rr SOCKET N | wake N\n"
             "       connbench pair NS_A CGROUP_A ADDR_A NS_B CGROUP_B "
             "ADDR_B PORT N [SOCKET]\n");
     return 2;

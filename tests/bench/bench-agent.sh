@@ -9,6 +9,10 @@
 #     channel (connbench rr to host-sim): <= 1.5x;
 #   - a burst of 10,000 connects at once: none bypassed (each SYN reached
 #     the agent), no queue drops (the kernel's nfnetlink_queue counters).
+# First, what waking a process on the other vCPU costs here, which the
+# uncached path pays and the bare request/response does not; last, the
+# cached and uncached measurements again with the guest's halt polling
+# on, where this machine's kernel has it off.
 # Each comparison runs in one connbench process that takes turns, one
 # connect (or request) at a time, between the sides it compares, so that
 # both see the same moments of this shared machine; the percentiles are
@@ -40,7 +44,10 @@ die() {
 opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
 --rundir $run --queue 4244 --iptables iptables-legacy \
 --ip6tables ip6tables-legacy"
+haltpoll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+haltpoll_was=
 cleanup() {
+    [ -n "$haltpoll_was" ] && echo "$haltpoll_was" >"$haltpoll"
     [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" &&
         cp "$run"/*.log "$run"/*.stderr "$KEEP_LOGS" 2>/dev/null
     [ -f "$run/appfw-agent.pid" ] && stop_pid "$(cat "$run/appfw-agent.pid")"
@@ -95,7 +102,7 @@ srv2_pid=$!
 sleep 0.3
 
 start_host() {
-    "$hostsim" "$1" "$run/host.log" "$@" 2>>"$run/host.stderr" &
+    "$hostsim" "$1" "$2" --ttl "$3" 2>>"$run/host.stderr" &
 }
 ups() { grep -c "channel up" "$run/agent.log" 2>/dev/null || true; }
 start_agent() {
@@ -119,7 +126,7 @@ in_g1() {
         "$cg" "$@"
 }
 num() { echo "$1" | sed -n "s/.*$2=\([0-9.]*\).*/\1/p"; }
-# The line of connbench pair's output that starts with $2, without it.
+# The line of connbench's output that starts with $2, without it.
 field() { echo "$1" | sed -n "s/^$2 //p"; }
 # connbench pair: connects to $1 from the agent's guest (in the enforced
 # cgroup) and from the other guest (in a cgroup of its own), in turns.
@@ -134,75 +141,120 @@ ratio() {
         "$(num "$2" p99)" "$3"
 }
 
-# --- Cached verdicts: decided in the kernel.
-"$hostsim" "$run/host.sock" "$run/host.log" --ttl 3600 \
-    2>>"$run/host.stderr" &
-host_pid=$!
-sleep 0.2
-start_agent
-in_g1 "$cb" connect 10.88.0.2 8080 10 >/dev/null   # the first one asks
-echo "== agent: connect() with a cached verdict vs no agent ($N pairs)"
-out=$(pair 10.88.0.2 "$N")
-echo "agent:    $(field "$out" a)"
-echo "no agent: $(field "$out" b)"
-[ "$(num "$(field "$out" a)" fail)" = 0 ] &&
-    [ "$(num "$(field "$out" b)" fail)" = 0 ] || die "connects failed"
-# The method's own noise: the same measurement with no agent on either
-# side (both sides the second guest).
-ctl=$("$cb" pair "$g2" "$cgb" 10.89.0.2 "$g2" "$cgb" 10.89.0.2 8080 "$N")
-echo "control, no agent on both sides: $(field "$ctl" a);" \
-     "$(field "$ctl" b); $(field "$ctl" ratio)"
-ratio "RATIO cached connect vs no agent" "$(field "$out" ratio)" \
-    "goal: p50 <= 1.10x, p99 <= 1.25x"
-kill -USR1 "$(cat "$run/appfw-agent.pid")"
-sleep 0.3
-grep -q 'kernel_cached_allow=[1-9]' "$run/agent.log" ||
-    die "the connects were not decided in the kernel"
+# What waking a process costs here: a round trip to a process asleep on
+# this vCPU and to one asleep on the other.  The uncached path wakes
+# processes on other vCPUs where the bare request/response does not
+# (docs/agent.md, "Performance").
+wake() {
+    echo "== this machine$1: a round trip to a sleeping process on the" \
+         "same vCPU vs the other vCPU (5000 of each, in turns)"
+    out=$("$cb" wake 5000 2>&1) || { echo "not measured: $out"; return; }
+    echo "same vCPU:  $(field "$out" same)"
+    echo "other vCPU: $(field "$out" other)"
+    ratio "RESULT waking a process on the other vCPU$1 vs the same vCPU" \
+        "$(field "$out" ratio)" "(not a goal: what the ratios below pay)"
+}
 
-# --- Uncached verdicts: every connect asks over the channel.
-stop_agent
-stop_pid "$host_pid"
-"$hostsim" "$run/host.sock" "$run/host.log" --ttl 0 \
-    2>>"$run/host.stderr" &
-host_pid=$!
-"$hostsim" "$run/rr.sock" "$run/rr.log" --ttl 0 2>>"$run/host.stderr" &
-rr_pid=$!
-sleep 0.2
-start_agent
-M=$((N / 2))
-echo
-echo "== agent: connect() with an uncached verdict vs no agent vs bare" \
-     "request/response ($M of each, in turns)"
-out=$(pair 10.88.0.2 "$M" "$run/rr.sock")
-echo "agent:    $(field "$out" a)"
-echo "no agent: $(field "$out" b)"
-echo "bare request/response: $(field "$out" rr)"
-[ "$(num "$(field "$out" a)" fail)" = 0 ] || die "uncached connects failed"
-ratio "RATIO time an uncached verdict adds vs bare request/response" \
-    "$(field "$out" added)" "goal: <= 1.5x"
+# Cached verdicts: decided in the kernel.  $1: a label for the RATIO line.
+cached() {
+    start_host "$run/host.sock" "$run/host.log" 3600
+    host_pid=$!
+    sleep 0.2
+    start_agent
+    in_g1 "$cb" connect 10.88.0.2 8080 10 >/dev/null   # the first one asks
+    echo "== agent$1: connect() with a cached verdict vs no agent ($N pairs)"
+    out=$(pair 10.88.0.2 "$N")
+    echo "agent:    $(field "$out" a)"
+    echo "no agent: $(field "$out" b)"
+    [ "$(num "$(field "$out" a)" fail)" = 0 ] &&
+        [ "$(num "$(field "$out" b)" fail)" = 0 ] || die "connects failed"
+    # The method's own noise: the same measurement with no agent on
+    # either side (both sides the second guest).
+    ctl=$("$cb" pair "$g2" "$cgb" 10.89.0.2 "$g2" "$cgb" 10.89.0.2 8080 "$N")
+    echo "control, no agent on both sides: $(field "$ctl" a);" \
+         "$(field "$ctl" b); $(field "$ctl" ratio)"
+    ratio "RATIO cached connect vs no agent$1" "$(field "$out" ratio)" \
+        "goal: p50 <= 1.10x, p99 <= 1.25x"
+    kill -USR1 "$(cat "$run/appfw-agent.pid")"
+    sleep 0.3
+    grep -q 'kernel_cached_allow=[1-9]' "$run/agent.log" ||
+        die "the connects were not decided in the kernel"
+    stop_agent
+    stop_pid "$host_pid"
+}
 
-# --- A burst of 10,000 connects at once.
-B=${AGENT_BENCH_BURST:-10000}
-echo
-echo "== agent: a burst of $B connects at once (uncached)"
+# Uncached verdicts: every connect asks over the channel; then, with $2
+# set, a burst.
+uncached() {
+    start_host "$run/host.sock" "$run/host.log" 0
+    host_pid=$!
+    start_host "$run/rr.sock" "$run/rr.log" 0
+    rr_pid=$!
+    sleep 0.2
+    start_agent
+    M=$((N / 2))
+    echo
+    echo "== agent$1: connect() with an uncached verdict vs no agent vs" \
+         "bare request/response ($M of each, in turns)"
+    out=$(pair 10.88.0.2 "$M" "$run/rr.sock")
+    echo "agent:    $(field "$out" a)"
+    echo "no agent: $(field "$out" b)"
+    echo "bare request/response: $(field "$out" rr)"
+    [ "$(num "$(field "$out" a)" fail)" = 0 ] || die "uncached connects failed"
+    ratio "RATIO time an uncached verdict adds vs bare request/response$1" \
+        "$(field "$out" added)" "goal: <= 1.5x"
+    [ -n "${2:-}" ] && burst
+    stop_agent
+    stop_pid "$host_pid"
+    stop_pid "$rr_pid"
+}
+
+# A burst of 10,000 connects at once.
+burst() {
+    B=${AGENT_BENCH_BURST:-10000}
+    echo
+    echo "== agent: a burst of $B connects at once (uncached)"
+    kill -USR1 "$(cat "$run/appfw-agent.pid")"
+    sleep 0.3
+    p0=$(grep 'status ' "$run/agent.log" | tail -1 |
+         sed 's/.* packets=\([0-9]*\).*/\1/')
+    q0=$(qstat)
+    r=$(in_g1 "$cb" burst 10.88.0.2 8090 "$B")
+    sleep 0.5
+    kill -USR1 "$(cat "$run/appfw-agent.pid")"
+    sleep 0.3
+    st=$(grep 'status ' "$run/agent.log" | tail -1)
+    p1=$(echo "$st" | sed 's/.* packets=\([0-9]*\).*/\1/')
+    q1=$(qstat)
+    echo "burst: $r; packets the agent decided: $((p1 - p0)); queue before" \
+         "($q0) after ($q1); agent $(echo "$st" | grep -o 'queue_errors=[0-9]*')"
+    echo "RESULT burst of $B: connected $(num "$r" ok), failed $(num "$r" fail)," \
+         "decided by the agent $((p1 - p0)), kernel queue drops" \
+         "$(num "$q1" queue_dropped)/$(num "$q1" user_dropped)  goal: all" \
+         "connected, all decided, no drops"
+}
 qstat() {
     ip netns exec "$g1" cat /proc/net/netfilter/nfnetlink_queue |
         awk '$1 == 4244 { print "queue_dropped=" $6 " user_dropped=" $7 }'
 }
-kill -USR1 "$(cat "$run/appfw-agent.pid")"
-sleep 0.3
-p0=$(grep 'status ' "$run/agent.log" | tail -1 | sed 's/.* packets=\([0-9]*\).*/\1/')
-q0=$(qstat)
-r=$(in_g1 "$cb" burst 10.88.0.2 8090 "$B")
-sleep 0.5
-kill -USR1 "$(cat "$run/appfw-agent.pid")"
-sleep 0.3
-st=$(grep 'status ' "$run/agent.log" | tail -1)
-p1=$(echo "$st" | sed 's/.* packets=\([0-9]*\).*/\1/')
-q1=$(qstat)
-echo "burst: $r; packets the agent decided: $((p1 - p0)); queue before" \
-     "($q0) after ($q1); agent $(echo "$st" | grep -o 'queue_errors=[0-9]*')"
-echo "RESULT burst of $B: connected $(num "$r" ok), failed $(num "$r" fail)," \
-     "decided by the agent $((p1 - p0)), kernel queue drops" \
-     "$(num "$q1" queue_dropped)/$(num "$q1" user_dropped)  goal: all" \
-     "connected, all decided, no drops"
+
+wake ""
+cached ""
+uncached "" burst
+
+# The same with the guest's halt polling on, where this machine has it
+# off (haltpoll.guest_halt_poll_ns=0 on its kernel command line): an idle
+# vCPU then polls for 200 us, cpuidle-haltpoll's default, before it
+# halts, and a wakeup no longer waits for the hypervisor to run a halted
+# vCPU again.  The setting is restored on exit.
+if [ -w "$haltpoll" ] && [ "$(cat "$haltpoll")" = 0 ]; then
+    echo
+    echo "== again with guest halt polling at 200 us (this machine: 0)"
+    haltpoll_was=0
+    echo 200000 >"$haltpoll" || die "$haltpoll"
+    wake " (halt polling)"
+    cached " (halt polling)"
+    uncached " (halt polling)"
+    echo 0 >"$haltpoll"
+    haltpoll_was=
+fi
