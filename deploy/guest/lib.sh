@@ -50,10 +50,11 @@ uptime_s() {
     cut -d. -f1 /proc/uptime
 }
 
-# The device of the agent's virtio-serial port (/dev/vportNpM).
+# The device of the virtio-serial port named $1 (/dev/vportNpM); by
+# default the agent's.
 agent_port_dev() {
     for d in /sys/class/virtio-ports/*; do
-        [ "$(cat "$d/name" 2>/dev/null)" = org.appfw.agent.0 ] &&
+        [ "$(cat "$d/name" 2>/dev/null)" = "${1:-org.appfw.agent.0}" ] &&
             echo "/dev/${d##*/}" && return 0
     done
     return 1

@@ -9,6 +9,8 @@
  *                        port; the local port for accept and listen)
  *     --deny-name NAME   deny decides whose app.name is NAME
  *     --ttl S            the verdicts' TTL (default 0: not cached)
+ *     --no-cache-port P  TTL 0 for decides whose service port is P,
+ *                        whatever --ttl says
  *     --notify           deny verdicts ask for the user to be told
  *     --delay-ms N       answer each decide N ms late
  *     --policy-push FILE send FILE's policy_push after each hello
@@ -38,6 +40,7 @@
 #define MAX_DELAYED 65536
 
 static int deny_ports[MAX_RULES], n_deny_ports;
+static int no_cache_ports[MAX_RULES], n_no_cache_ports;
 static struct json_object *notice;
 static const char *deny_names[MAX_RULES];
 static int n_deny_names;
@@ -100,7 +103,13 @@ verdict_for(const struct json_object *d)
     msg_put_int(v, "id", msg_get_int(d, "id", 0));
     msg_put_string(v, "verdict", allow ? "allow" : "deny");
     msg_put_string(v, "rule", rule);
-    msg_put_int(v, "ttl", ttl);
+    int v_ttl = ttl;
+    for (int i = 0; i < n_no_cache_ports; i++) {
+        if (port == no_cache_ports[i]) {
+            v_ttl = 0;
+        }
+    }
+    msg_put_int(v, "ttl", v_ttl);
     msg_put_int(v, "policy_version", version);
     if (!allow && notify) {
         json_object_object_add(v, "notify", json_object_new_boolean(1));
@@ -223,6 +232,9 @@ main(int argc, char **argv)
         i++;
         if (!strcmp(opt, "--deny-port") && n_deny_ports < MAX_RULES) {
             deny_ports[n_deny_ports++] = atoi(arg);
+        } else if (!strcmp(opt, "--no-cache-port")
+                   && n_no_cache_ports < MAX_RULES) {
+            no_cache_ports[n_no_cache_ports++] = atoi(arg);
         } else if (!strcmp(opt, "--deny-name") && n_deny_names < MAX_RULES) {
             deny_names[n_deny_names++] = arg;
         } else if (!strcmp(opt, "--ttl")) {
