@@ -294,6 +294,9 @@ static const struct schema_field naming_fields[] = {
              (&(const struct schema_field)
                   SF_OBJ("session", true, session_fields))),
     SF_OBJ("vm", false, vm_fields),
+    /* Set by appfw-switchd: the order it forwarded reports in. */
+    SF_INT("epoch", false, 0, MSG_INT_MAX),
+    SF_INT("seq", false, 0, MSG_INT_MAX),
     SF_END
 };
 

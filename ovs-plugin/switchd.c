@@ -118,6 +118,11 @@ struct switchd {
     bool recompute;
     struct rpc_server *flows_rpc;
     struct rpc_client *secd;
+    /* Naming reports are forwarded with these, so that appfw-secd applies
+     * each VM's in the order the VM sent them, whatever order its many
+     * receiving contexts take them in: this run's start (ms), and a
+     * counter over every VM (a VM registered again keeps going up). */
+    int64_t naming_epoch, naming_seq;
 
     struct shash vms;               /* uuid -> struct vm */
     struct vm *by_zone[65536];
@@ -174,6 +179,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     }
     struct switchd *sd = xzalloc(sizeof *sd);
     sd->cfg = *cfg;
+    sd->naming_epoch = time_wall_msec();
     sd->default_mode = mode;
     sd->ctx.table_base = cfg->table_base;
     sd->ctx.cookie_prefix = cfg->cookie_prefix;
@@ -1078,6 +1084,8 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
                              "mode: its naming reports are not taken");
             break;
         }
+        msg_put_int(msg, "epoch", sd->naming_epoch);  /* Replaces a guest's. */
+        msg_put_int(msg, "seq", ++sd->naming_seq);
         forward(sd, vm, msg, 0, NULL);
         break;
     case MSG_FLOW_OPEN:

@@ -39,6 +39,9 @@ struct vm_state {
                                  * reports at most every NAMING_MIN_MS;
                                  * the newest held one wins). */
     int64_t naming_next_ms;     /* When the next report may apply. */
+    /* switchd's stamps ('epoch', 'seq') on the newest report taken,
+     * held or applied (naming_take()). */
+    int64_t naming_epoch, naming_seq;
     struct strmap dests;        /* Destinations counted this minute. */
     int64_t dests_minute;
     bool agent_stats;           /* Its agent reports traffic (so switchd's

@@ -939,6 +939,22 @@ static void naming_from_msg(struct secd *, const char *uuid,
 static void
 naming_take(struct secd *d, struct vm_state *vm, struct json_object *msg)
 {
+    /* appfw-switchd forwards reports with increasing 'seq' within one run
+     * ('epoch'), but they may arrive here in another order: one that an
+     * already taken, newer report overtook is dropped. */
+    int64_t epoch = msg_get_int(msg, "epoch", 0);
+    int64_t seq = msg_get_int(msg, "seq", 0);
+    if (seq) {
+        if (epoch == vm->naming_epoch && seq <= vm->naming_seq) {
+            LOG_INFO_RL(&vm->rl, "vm=%s: naming report %"PRId64" came "
+                        "after %"PRId64": dropped", vm->uuid, seq,
+                        vm->naming_seq);
+            return;
+        }
+        vm->naming_epoch = epoch;
+        vm->naming_seq = seq;
+    }
+
     int64_t now = time_mono_ms();
     if (now >= vm->naming_next_ms && !vm->naming) {
         naming_from_msg(d, vm->uuid, msg);

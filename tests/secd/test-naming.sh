@@ -139,10 +139,15 @@ check "once it is stale, the address is taken over, released from the first VM" 
 
 # A guest that floods reports: they apply at most every 200 ms, the
 # newest held one last, so the final state is right and the store is not
-# written for each.
+# written for each.  As appfw-switchd forwards them: stamped with its
+# epoch and increasing seq, all in flight at once, so that secd's
+# receiving contexts may take them in any order.
+flood() {  # flood EPOCH SEQ USER [SINCE]: one such report from vm-c
+    echo "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.5\"],\"sessions\":[$(session "$3" 0 "${4:-$((4000 + $2))}")],\"epoch\":$1,\"seq\":$2}"
+}
 set --
 for i in $(seq 30); do
-    set -- "$@" "{\"type\":\"naming\",\"vm\":{\"uuid\":\"$vmc\",\"name\":\"vm-c\"},\"addresses\":[\"10.1.0.5\"],\"sessions\":[$(session flood$i 0 $((4000 + i)))]}"
+    set -- "$@" "$(flood 7 "$i" flood$i)"
 done
 "$load" raw "$url" "$@" >/dev/null
 for _ in $(seq 30); do
@@ -152,6 +157,15 @@ done
 n=$(ctl naming events --limit 200 | grep -c ' login .*flood')
 check "a flood of 30 reports: the last one wins ($(user_on vm-c)), applied $n times" \
     sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] && [ $n -lt 10 ]"
+"$load" raw "$url" "$(flood 7 3 late)" >/dev/null
+sleep 0.3
+check "a report switchd forwarded before the last one, come late, is dropped ($(user_on vm-c))" \
+    sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] &&
+           grep -q 'naming report 3 came after 30: dropped' '$run/secd.log'"
+"$load" raw "$url" "$(flood 8 1 grace 4100)" >/dev/null
+sleep 0.3
+check "a restarted switchd's first report (a new epoch) is taken ($(user_on vm-c))" \
+    test "$(user_on vm-c)" = 'grace 10.1.0.5 '
 
 # --- An administrator's entry for an agent-less VM.
 check "naming set on a VM not seen yet needs its uuid" \
@@ -182,7 +196,7 @@ check "an agent's report does not change an administrator's entry" \
 check "naming remove forgets a VM deleted for good: its user logged out, addresses released" \
     sh -c "'$ctl' --rundir '$run' naming remove vm-c >/dev/null &&
            ! '$ctl' --rundir '$run' naming list | grep -q '^vm-c ' &&
-           '$ctl' --rundir '$run' naming events --limit 3 | grep -q 'logout .*vm-c .*flood30' &&
+           '$ctl' --rundir '$run' naming events --limit 3 | grep -q 'logout .*vm-c .*grace' &&
            '$ctl' --rundir '$run' changes list --limit 1 | grep -q 'naming.remove'"
 
 # --- Restart: the map is kept.
