@@ -81,6 +81,12 @@ chan_poll_events(const struct chan *c)
     return POLLIN | (buf_size(&c->txq) ? POLLOUT : 0);
 }
 
+bool
+chan_has_input(const struct chan *c)
+{
+    return c->rx_len > 0;
+}
+
 int
 chan_recv(struct chan *c, struct frame *frame)
 {

@@ -12,6 +12,7 @@
 #ifndef APPFW_CHAN_H
 #define APPFW_CHAN_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>              /* EOF */
 
@@ -43,6 +44,10 @@ short chan_poll_events(const struct chan *);
  * frame, EBADMSG or EMSGSIZE for a framing violation, or another errno
  * from read(). */
 int chan_recv(struct chan *, struct frame *frame);
+
+/* Whether bytes already read from the fd wait to be decoded (so that
+ * chan_recv() may return a frame without reading). */
+bool chan_has_input(const struct chan *);
 
 /* Like chan_recv(), but waits (writing queued output meanwhile) up to
  * 'timeout_ms' for a whole frame; ETIMEDOUT if none came.  For tools and

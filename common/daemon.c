@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "util.h"
 
 LOG_MODULE(daemon);
@@ -111,7 +112,9 @@ daemon_signals_run(void)
     int result = DAEMON_SIG_NONE;
     struct signalfd_siginfo info;
 
-    while (signal_fd >= 0
+    /* A daemon on common/loop.h skips the read when poll(2) found nothing
+     * (the agent comes here at each of its wakeups). */
+    while (signal_fd >= 0 && loop_fd_ready(signal_fd)
            && read(signal_fd, &info, sizeof info) == sizeof info) {
         if (info.ssi_signo == SIGHUP) {
             result |= DAEMON_SIG_HUP;

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -11,9 +12,12 @@ struct loop_state {
     struct pollfd *fds;
     size_t n_fds, allocated;
     int64_t deadline;           /* time_mono_ms() value, or INT64_MAX. */
+    struct pollfd *last;        /* The last poll(2)'s fds and revents. */
+    size_t n_last, allocated_last;
+    bool polled;                /* 'last' holds a poll(2)'s result. */
 };
 
-static _Thread_local struct loop_state loop = { NULL, 0, 0, INT64_MAX };
+static _Thread_local struct loop_state loop = { .deadline = INT64_MAX };
 
 void
 loop_fd_wait(int fd, short events)
@@ -65,11 +69,38 @@ loop_block(void)
         timeout = left > INT_MAX ? INT_MAX : (int) left;
     }
 
-    if (poll(loop.fds, loop.n_fds, timeout) < 0 && errno != EINTR) {
+    int n = poll(loop.fds, loop.n_fds, timeout);
+    if (n < 0 && errno != EINTR) {
         /* Only EFAULT, EINVAL or ENOMEM: a bug or a dying process.  Do not
          * spin at full speed while it lasts. */
         poll(NULL, 0, 10);
     }
+
+    /* Keep the result for loop_fd_ready(); after a failed poll(2), which
+     * vouches for nothing, every fd counts as ready. */
+    if (loop.n_fds > loop.allocated_last) {
+        loop.allocated_last = loop.allocated;
+        loop.last = xrealloc(loop.last,
+                             loop.allocated_last * sizeof *loop.last);
+    }
+    memcpy(loop.last, loop.fds, loop.n_fds * sizeof *loop.fds);
+    loop.n_last = loop.n_fds;
+    loop.polled = n >= 0;
+
     loop.n_fds = 0;
     loop.deadline = INT64_MAX;
+}
+
+bool
+loop_fd_ready(int fd)
+{
+    if (!loop.polled) {
+        return true;
+    }
+    for (size_t i = 0; i < loop.n_last; i++) {
+        if (loop.last[i].fd == fd) {
+            return loop.last[i].revents != 0;
+        }
+    }
+    return true;
 }

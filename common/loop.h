@@ -19,6 +19,7 @@
 #ifndef APPFW_LOOP_H
 #define APPFW_LOOP_H 1
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Wake when 'fd' has any of 'events' (POLLIN, POLLOUT). */
@@ -35,5 +36,12 @@ void loop_immediate_wake(void);
 
 /* Sleeps until a registered event, then clears the registrations. */
 void loop_block(void);
+
+/* Whether the last loop_block() found 'fd' ready (any event, errors
+ * included).  True for an fd it did not wait on, and before the first
+ * loop_block(): a _run() function may skip a read that poll(2) just said
+ * would find nothing (for an fd it waits on with POLLIN), and must not
+ * skip one it cannot vouch for. */
+bool loop_fd_ready(int fd);
 
 #endif /* loop.h */

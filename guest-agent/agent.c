@@ -1690,7 +1690,12 @@ run_channel(struct agent *a)
         return;
     }
     int error = chan_run(a->chan);
-    for (int i = 0; !error && i < 256; i++) {
+    /* Reading costs a system call, which poll(2) may have just said would
+     * find nothing: the agent wakes twice per question, once for the
+     * packet and once for the answer. */
+    bool readable = (loop_fd_ready(chan_fd(a->chan))
+                     || chan_has_input(a->chan));
+    for (int i = 0; readable && !error && i < 256; i++) {
         struct frame f;
         error = chan_recv(a->chan, &f);
         if (!error) {
@@ -1731,7 +1736,8 @@ agent_run(struct agent *a)
     }
     run_channel(a);
 
-    for (int i = 0; i < PACKETS_PER_RUN; i++) {
+    for (int i = 0; loop_fd_ready(nfq_fd(a->nfq)) && i < PACKETS_PER_RUN;
+         i++) {
         struct nfq_packet pkt;
         int error = nfq_recv(a->nfq, &pkt);
         if (error == EAGAIN) {
@@ -1784,6 +1790,10 @@ agent_wait(struct agent *a)
     loop_timer_wait_until(a->next_records);
     if (a->chan) {
         loop_fd_wait(chan_fd(a->chan), chan_poll_events(a->chan));
+        if (chan_has_input(a->chan)) {
+            /* Frames read but left for the next run (256 a run). */
+            loop_immediate_wake();
+        }
         if (a->ch_state == CH_UP) {
             loop_timer_wait_until(a->ch_next_heartbeat);
             loop_timer_wait_until(a->next_naming);

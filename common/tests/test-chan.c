@@ -80,6 +80,37 @@ test_send_recv(void **state)
     chan_destroy(b);
 }
 
+/* Two frames that arrive in one read: the first chan_recv() leaves the
+ * second buffered, which chan_has_input() reports (the socket itself is
+ * then empty); once it is taken, nothing is. */
+static void
+test_has_input(void **state)
+{
+    (void) state;
+    int fds[2];
+    make_pair(fds);
+    struct chan *a = chan_create(fds[0], 0, 0);
+    struct chan *b = chan_create(fds[1], 0, 0);
+    assert_false(chan_has_input(b));
+    assert_int_equal(chan_send_raw(a, "one", 3), 0);
+    assert_int_equal(chan_send_raw(a, "two", 3), 0);
+    assert_int_equal(chan_run(a), 0);
+
+    struct frame f;
+    assert_int_equal(recv_wait(b, &f), 0);
+    assert_memory_equal(f.data, "one", 3);
+    free(f.data);
+    assert_true(chan_has_input(b));
+    struct pollfd pfd = { .fd = chan_fd(b), .events = POLLIN };
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    assert_int_equal(chan_recv(b, &f), 0);
+    assert_memory_equal(f.data, "two", 3);
+    free(f.data);
+    assert_false(chan_has_input(b));
+    chan_destroy(a);
+    chan_destroy(b);
+}
+
 static void
 test_split_writes(void **state)
 {
@@ -209,6 +240,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_recv),
+        cmocka_unit_test(test_has_input),
         cmocka_unit_test(test_split_writes),
         cmocka_unit_test(test_framing_errors),
         cmocka_unit_test(test_output_queue_bound),

@@ -87,6 +87,40 @@ test_same_fd_twice(void **state)
     close(fds[1]);
 }
 
+/* loop_fd_ready() reports the last poll(2): a readable pipe is ready, an
+ * empty one is not, and an fd the loop did not wait on always is. */
+static void
+test_fd_ready(void **state)
+{
+    (void) state;
+    int full[2], empty[2], other[2];
+    assert_int_equal(pipe(full), 0);
+    assert_int_equal(pipe(empty), 0);
+    assert_int_equal(pipe(other), 0);
+    assert_int_equal(write(full[1], "x", 1), 1);
+
+    loop_fd_wait(full[0], POLLIN);
+    loop_fd_wait(empty[0], POLLIN);
+    loop_timer_wait(1000);
+    loop_block();
+    assert_true(loop_fd_ready(full[0]));
+    assert_false(loop_fd_ready(empty[0]));
+    assert_true(loop_fd_ready(other[0]));
+
+    /* The next loop_block() replaces the answer. */
+    assert_int_equal(write(empty[1], "x", 1), 1);
+    loop_fd_wait(empty[0], POLLIN);
+    loop_block();
+    assert_true(loop_fd_ready(empty[0]));
+    assert_true(loop_fd_ready(full[0]));    /* Not waited on this time. */
+
+    for (int i = 0; i < 2; i++) {
+        close(full[i]);
+        close(empty[i]);
+        close(other[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -95,6 +129,7 @@ main(void)
         cmocka_unit_test(test_timer_wakes),
         cmocka_unit_test(test_immediate_and_reset),
         cmocka_unit_test(test_same_fd_twice),
+        cmocka_unit_test(test_fd_ready),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
