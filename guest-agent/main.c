@@ -194,6 +194,8 @@ make_config(struct agent_config *c, char **cgroup_owned)
                            &c->rules.allow_mark);
     }
     if (!error && c->rules.reject_mark == c->rules.allow_mark) {
+        /* Two different single bits: the chains return a packet with the
+         * allow bit before they look for the reject bit (rules.c). */
         error = xstrdup("reject-mark and allow-mark must differ");
     }
     if (error) {

@@ -50,16 +50,19 @@ rules_script(const struct rules_config *c, int family)
          * rejects (only SYNs and UDP are queued, so only they come back
          * with the reject mark); they leave after two rules. */
         append(&b, "-A %s -p tcp ! --syn -j RETURN\n", ch);
+        /* A SYN decided from the kernel cache leaves next: its socket's
+         * allow mark never comes with the reject mark, which only a
+         * queued packet gets (and a marked SYN is not queued). */
+        if (out && c->allow_mark) {
+            append(&b, "-A %s -m mark --mark 0x%"PRIx32"/0x%"PRIx32
+                   " -j RETURN\n", ch, c->allow_mark, c->allow_mark);
+        }
         append(&b, "-A %s -p tcp -m mark --mark 0x%"PRIx32"/0x%"PRIx32
                " -j REJECT --reject-with tcp-reset\n", ch, c->reject_mark,
                c->reject_mark);
         append(&b, "-A %s -m mark --mark 0x%"PRIx32"/0x%"PRIx32
                " -j REJECT --reject-with %s\n", ch, c->reject_mark,
                c->reject_mark, unreach);
-        if (out && c->allow_mark) {
-            append(&b, "-A %s -m mark --mark 0x%"PRIx32"/0x%"PRIx32
-                   " -j RETURN\n", ch, c->allow_mark, c->allow_mark);
-        }
         append(&b, "-A %s -p tcp --syn -j NFQUEUE --queue-num %u\n", ch,
                c->queue);
         append(&b, "-A %s -p udp -m bpf --object-pinned \"%s/%s\""

@@ -429,6 +429,14 @@ afw_sockops(struct bpf_sock_ops *skops)
         return 1;
     }
 
+    /* The kernel also calls for operations this program leaves alone
+     * (timeout and window initialisation, ECN...): they return here,
+     * without a helper call. */
+    if (op != BPF_SOCK_OPS_TCP_CONNECT_CB
+        && (op != BPF_SOCK_OPS_STATE_CB
+            || skops->args[1] != BPF_TCP_CLOSE)) {
+        return 1;
+    }
     __u64 cookie = bpf_get_socket_cookie(skops);
     __u32 type;
     if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
@@ -458,11 +466,8 @@ afw_sockops(struct bpf_sock_ops *skops)
         }
         /* A cached allow: its owner came with AFW_REC_CACHED_CONNECT. */
         type = AFW_REC_CACHED_ALLOW;
-    } else if (op == BPF_SOCK_OPS_STATE_CB
-               && skops->args[1] == BPF_TCP_CLOSE) {
-        type = AFW_REC_CLOSE;
     } else {
-        return 1;
+        type = AFW_REC_CLOSE;
     }
 
     struct afw_record *r = bpf_ringbuf_reserve(&afw_events, sizeof *r, 0);

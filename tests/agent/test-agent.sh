@@ -387,6 +387,15 @@ check "--uninstall removes the chains" \
 check "and the hooks" test ! -e "$run/bpffs/appfw/link_afw_connect4"
 check_connect "with no agent and no hooks, connections are not filtered" \
     10.88.0.2 9090 '^ok'
+# The chains return a packet with the allow bit before they look for the
+# reject bit, so the two marks must be different bits (after --uninstall:
+# a start that went wrong would find nothing of the test's to replace).
+out=$(ip netns exec "$gns" timeout 5 "$agent" $common_opts \
+      --channel "$run/none.sock" --reject-mark 0x10000000 \
+      --allow-mark 0x10000000 2>&1)
+check "the same bit for both marks is refused at start ($out)" \
+    sh -c "echo '$out' | grep -q 'must differ' &&
+           ! ip netns exec $gns iptables-legacy -S | grep -q APPFW"
 check "no errors or crashes on stderr" \
     sh -c "! grep -v '^$' '$run/agent.stderr' 2>/dev/null | grep -q ."
 
