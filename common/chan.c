@@ -23,6 +23,7 @@ struct chan {
     struct buf txq;
     size_t txq_max;
     int error;                  /* Sticky: EOF, EPROTO, or an errno. */
+    bool corked;                /* See chan_cork(). */
 };
 
 struct chan *
@@ -138,6 +139,13 @@ chan_recv(struct chan *c, struct frame *frame)
     }
 }
 
+static int
+write_unless_corked(struct chan *c)
+{
+    return (c->corked && buf_size(&c->txq) < CHAN_CORK_BYTES ? 0
+            : chan_run(c));
+}
+
 int
 chan_send_raw(struct chan *c, const void *payload, size_t len)
 {
@@ -148,7 +156,20 @@ chan_send_raw(struct chan *c, const void *payload, size_t len)
         return ENOBUFS;
     }
     int error = frame_encode(&c->txq, payload, len);
-    return error ? error : chan_run(c);
+    return error ? error : write_unless_corked(c);
+}
+
+void
+chan_cork(struct chan *c)
+{
+    c->corked = true;
+}
+
+int
+chan_uncork(struct chan *c)
+{
+    c->corked = false;
+    return chan_run(c);
 }
 
 int
@@ -164,7 +185,7 @@ chan_send(struct chan *c, const struct json_object *obj)
         } else {
             error = buf_put(&c->txq, buf_head(&b), buf_size(&b));
             if (!error) {
-                error = chan_run(c);
+                error = write_unless_corked(c);
             }
         }
     }

@@ -54,6 +54,14 @@ bool chan_has_input(const struct chan *);
  * tests: a daemon polls instead. */
 int chan_recv_wait(struct chan *, struct frame *frame, int timeout_ms);
 
+/* Corks the channel: chan_send() then only queues, and writes once
+ * CHAN_CORK_BYTES wait, until chan_uncork() writes the rest.  For a burst
+ * of messages that would otherwise each cost a write (over virtio-serial,
+ * a notification of the host each).  chan_run() writes either way. */
+#define CHAN_CORK_BYTES 65536
+void chan_cork(struct chan *);
+int chan_uncork(struct chan *);
+
 /* Queues 'obj' as one frame and tries to write it.  Returns 0, EMSGSIZE
  * if it does not fit in a frame, ENOBUFS if the output queue is full (the
  * message is dropped), or the errno of a failed write. */

@@ -111,6 +111,48 @@ test_has_input(void **state)
     chan_destroy(b);
 }
 
+/* Corked, sends only queue until CHAN_CORK_BYTES wait; uncorking writes
+ * them, in order. */
+static void
+test_cork(void **state)
+{
+    (void) state;
+    int fds[2];
+    make_pair(fds);
+    struct chan *a = chan_create(fds[0], 0, 0);
+    struct chan *b = chan_create(fds[1], 0, 0);
+    struct pollfd pfd = { .fd = fds[1], .events = POLLIN };
+
+    chan_cork(a);
+    assert_int_equal(chan_send_raw(a, "one", 3), 0);
+    assert_int_equal(chan_send_raw(a, "two", 3), 0);
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    assert_int_equal(chan_uncork(a), 0);
+    struct frame f;
+    assert_int_equal(recv_wait(b, &f), 0);
+    assert_memory_equal(f.data, "one", 3);
+    free(f.data);
+    assert_int_equal(recv_wait(b, &f), 0);
+    assert_memory_equal(f.data, "two", 3);
+    free(f.data);
+
+    /* Past CHAN_CORK_BYTES, a corked channel writes anyway. */
+    static char big[CHAN_CORK_BYTES / 4];
+    chan_cork(a);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(chan_send_raw(a, big, sizeof big), 0);
+    }
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    assert_int_equal(chan_uncork(a), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(recv_wait(b, &f), 0);
+        assert_int_equal(f.len, sizeof big);
+        free(f.data);
+    }
+    chan_destroy(a);
+    chan_destroy(b);
+}
+
 static void
 test_split_writes(void **state)
 {
@@ -241,6 +283,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_recv),
         cmocka_unit_test(test_has_input),
+        cmocka_unit_test(test_cork),
         cmocka_unit_test(test_split_writes),
         cmocka_unit_test(test_framing_errors),
         cmocka_unit_test(test_output_queue_bound),
