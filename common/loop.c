@@ -83,7 +83,9 @@ loop_block(void)
         loop.last = xrealloc(loop.last,
                              loop.allocated_last * sizeof *loop.last);
     }
-    memcpy(loop.last, loop.fds, loop.n_fds * sizeof *loop.fds);
+    if (loop.n_fds) {
+        memcpy(loop.last, loop.fds, loop.n_fds * sizeof *loop.fds);
+    }
     loop.n_last = loop.n_fds;
     loop.polled = n >= 0;
 

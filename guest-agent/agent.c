@@ -1736,8 +1736,8 @@ agent_run(struct agent *a)
     }
     run_channel(a);
 
-    for (int i = 0; loop_fd_ready(nfq_fd(a->nfq)) && i < PACKETS_PER_RUN;
-         i++) {
+    bool queued = loop_fd_ready(nfq_fd(a->nfq)) || nfq_has_input(a->nfq);
+    for (int i = 0; queued && i < PACKETS_PER_RUN; i++) {
         struct nfq_packet pkt;
         int error = nfq_recv(a->nfq, &pkt);
         if (error == EAGAIN) {
@@ -1751,8 +1751,16 @@ agent_run(struct agent *a)
         handle_packet(a, &pkt);
     }
     if (now >= a->next_records) {
+        /* The pass's flow_opens and flow_closes go in one write. */
+        struct chan *corked = a->chan;
+        if (corked) {
+            chan_cork(corked);
+        }
         a->pass_records = 0;
         hooks_consume(a->hooks, on_record, a);
+        if (corked && corked == a->chan) {
+            chan_uncork(corked);
+        }
         a->next_records = time_mono_ms() + (a->pass_records
                                             ? RECORDS_BUSY_INTERVAL_MS
                                             : RECORDS_INTERVAL_MS);
@@ -1787,6 +1795,9 @@ void
 agent_wait(struct agent *a)
 {
     loop_fd_wait(nfq_fd(a->nfq), POLLIN);
+    if (nfq_has_input(a->nfq)) {
+        loop_immediate_wake();  /* Left by PACKETS_PER_RUN. */
+    }
     loop_timer_wait_until(a->next_records);
     if (a->chan) {
         loop_fd_wait(chan_fd(a->chan), chan_poll_events(a->chan));

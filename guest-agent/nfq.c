@@ -260,6 +260,12 @@ parse_packet(const struct nlmsghdr *h, struct nfq_packet *p)
     return have_hdr;
 }
 
+bool
+nfq_has_input(const struct nfq *q)
+{
+    return q->off < q->len;
+}
+
 int
 nfq_recv(struct nfq *q, struct nfq_packet *p)
 {

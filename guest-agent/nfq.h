@@ -44,6 +44,10 @@ int nfq_fd(const struct nfq *);
  * not deliver some packets to the agent, and dropped them). */
 int nfq_recv(struct nfq *, struct nfq_packet *);
 
+/* Whether messages already received wait in the buffer (nfq_recv() may
+ * return a packet without reading). */
+bool nfq_has_input(const struct nfq *);
+
 /* Accepts packet 'id'. */
 int nfq_accept(struct nfq *, uint32_t id);
 /* Sends packet 'id' through the hook again with 'mark' set. */
