@@ -54,7 +54,7 @@ next() {
     eval "n=\$seen_$1"
     for _ in $(seq 1800); do
         line=$(tr -d '\r' <"$run/$1.console" 2>/dev/null |
-               sed -n 's/^APPFW-DEMO //p' | sed -n "$((n + 1))p")
+               sed -n 's/.*APPFW-DEMO //p' | sed -n "$((n + 1))p")
         if [ -n "$line" ]; then
             eval "seen_$1=$((n + 1))"
             return 0

@@ -53,7 +53,7 @@ grep -q "APPFW-CHECKS-DONE" "$run/console.log" ||
     die "the guest did not finish its checks"
 
 # The guest's own verdicts on itself.
-tr -d '\r' <"$run/console.log" | sed -n 's/^APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' \
+tr -d '\r' <"$run/console.log" | sed -n 's/.*APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' \
     >"$run/checks"
 while read -r result name; do
     check "guest: $name" test "$result" = PASS

@@ -61,7 +61,7 @@ for _ in $(seq 9000); do
     sleep 0.1
 done
 grep -q "APPFW-BENCH-DONE" "$run/console.log" || die "the guest did not finish"
-tr -d '\r' <"$run/console.log" | sed -n 's/^APPFW-BENCH //p' | tee "$run/out"
+tr -d '\r' <"$run/console.log" | sed -n 's/.*APPFW-BENCH //p' | tee "$run/out"
 num() { echo "$1" | sed -n "s/.*$2=\([0-9.]*\).*/\1/p"; }
 # Per round: cached p50 and p99 ratios, then the uncached verdict's added
 # time over the bare request/response (p50).

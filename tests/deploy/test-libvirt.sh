@@ -57,13 +57,13 @@ wait_console() {
 }
 # The checks a guest printed, as checks here.
 guest_checks() {
-    console "$1" | sed -n 's/^APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' \
+    console "$1" | sed -n 's/.*APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' \
         >"$run/$1.checks"
     while read -r result name; do
         check "guest $2: $name" test "$result" = PASS
     done <"$run/$1.checks"
 }
-e2e() { console "$1" | sed -n "s/^APPFW-E2E $2 //p" | head -1; }
+e2e() { console "$1" | sed -n "s/.*APPFW-E2E $2 //p" | head -1; }
 p99() { echo "$1" | sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
 p50() { echo "$1" | sed -n 's/.*p50_us=\([0-9]*\).*/\1/p'; }
 

@@ -86,7 +86,7 @@ stack_virsh start "$dom" >"$run/start.out" 2>&1 ||
     die "start: $(cat "$run/start.out")"
 stack_wait_console "$dom" APPFW-CHECKS-DONE || die "the guest did not finish"
 tr -d '\r' <"$run/$dom.console" |
-    sed -n 's/^APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' >"$run/checks"
+    sed -n 's/.*APPFW-CHECK \(PASS\|FAIL\) \(.*\)/\1 \2/p' >"$run/checks"
 while read -r result name; do
     check "guest: $name" test "$result" = PASS
 done <"$run/checks"
