@@ -1,8 +1,8 @@
 /* host-sim: plays the host's side of appfw-agent's channel for the agent's
  * tests (appfw-switchd and appfw-secd in the real stack).  It listens on a
  * UNIX socket, accepts the agent (again after each disconnect), answers
- * hello and every decide, and appends each message it receives to a log,
- * one JSON object per line.
+ * hello, heartbeats and every decide, and appends each message it
+ * receives to a log, one JSON object per line.
  *
  *   host-sim PATH LOG [OPTIONS]
  *     --deny-port P      deny decides whose service port is P (remote
@@ -180,6 +180,14 @@ serve(struct chan *c, FILE *log)
                 if (notice) {
                     chan_send(c, notice);
                 }
+            } else if (type == MSG_HEARTBEAT) {
+                /* As appfw-switchd does: an agent takes a host silent
+                 * for three of its heartbeats as gone. */
+                struct json_object *hb = msg_create(MSG_HEARTBEAT);
+                msg_put_int(hb, "seq", msg_get_int(m, "seq", 0));
+                msg_put_int(hb, "time_ms", time_wall_ms());
+                chan_send(c, hb);
+                json_object_put(hb);
             } else if (type == MSG_DECIDE) {
                 struct json_object *v = verdict_for(m);
                 if (delay_ms && n_delayed < MAX_DELAYED) {
