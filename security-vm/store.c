@@ -369,6 +369,16 @@ step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return error;
 }
 
+/* Finishes a query stepped until 'rc': 0 if it ran to its end, else the
+ * error, recorded as 'what' failing.  Finalizes 'st'. */
+static int
+query_end(struct store *s, sqlite3_stmt *st, int rc, const char *what)
+{
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, what);
+    sqlite3_finalize(st);
+    return error;
+}
+
 /* Policies. */
 
 void
@@ -490,9 +500,7 @@ store_policy_history(struct store *s, size_t limit, store_policy_cb *cb,
         p.active = p.version == active;
         cb(&p, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing policies");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "listing policies");
 }
 
 /* Console accounts and the change log. */
@@ -589,9 +597,7 @@ account_query(struct store *s, const char *column, const char *value,
         cb(&a, aux);
         (*n)++;
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading accounts");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "reading accounts");
 }
 
 int
@@ -630,9 +636,7 @@ store_change_add(struct store *s, const char *account, const char *action,
     sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "recording a change");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "recording a change");
 }
 
 int
@@ -651,9 +655,7 @@ store_change_list(struct store *s, size_t limit, store_change_cb *cb,
         cb(sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
            col_text(st, 3), aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing changes");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "listing changes");
 }
 
 /* Quotas. */
@@ -703,10 +705,7 @@ store_quota_violations(struct store *s, const char *since_day,
         };
         cb(&v, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing quota "
-                                                 "violations");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "listing quota violations");
 }
 
 int
@@ -726,9 +725,7 @@ store_stats_usage(struct store *s, int64_t since_ms, store_usage_cb *cb,
         cb(col_text(st, 0), col_text(st, 1), col_text(st, 2),
            sqlite3_column_int64(st, 3), aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading usage");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "reading usage");
 }
 
 /* VMs. */
@@ -776,9 +773,7 @@ store_vm_list(struct store *s, store_vm_cb *cb, void *aux)
         };
         cb(&vm, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing vms");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "listing vms");
 }
 
 /* Audit. */
@@ -868,9 +863,7 @@ store_audit_query(struct store *s, const struct store_audit_filter *f,
         };
         cb(&a, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "querying the audit log");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "querying the audit log");
 }
 
 /* Keeps the newest 'max_rows' rows of 'table' (by its id). */
@@ -978,9 +971,7 @@ store_stats_top(struct store *s, const char *by, const char *order,
         };
         cb(col_text(st, 0), &c, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "reading statistics");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "reading statistics");
 }
 
 int
@@ -1094,9 +1085,7 @@ store_site_load(struct store *s, store_site_cb *cb, void *aux)
         cb(col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
            col_text(st, 3), aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading sites");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "loading sites");
 }
 
 int
@@ -1125,9 +1114,7 @@ store_rdns_load(struct store *s, size_t limit, store_rdns_cb *cb, void *aux)
         cb(col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
            aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading host names");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "loading host names");
 }
 
 /* The naming service. */
@@ -1184,10 +1171,7 @@ store_naming_load(struct store *s, store_naming_cb *cb, void *aux)
         };
         cb(&h, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "loading the naming "
-                                                 "service");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "loading the naming service");
 }
 
 int
@@ -1232,7 +1216,5 @@ store_naming_events(struct store *s, size_t limit, store_naming_event_cb *cb,
         };
         cb(&e, aux);
     }
-    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing naming events");
-    sqlite3_finalize(st);
-    return error;
+    return query_end(s, st, rc, "listing naming events");
 }
