@@ -202,12 +202,6 @@ proto_name(int proto)
 }
 
 static void
-addr_text(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
-{
-    tuple_addr_text(family, addr, out);
-}
-
-static void
 put_endpoint_text(struct json_object *o, const char *name, const char *addr,
                   uint16_t port)
 {
@@ -222,7 +216,7 @@ put_endpoint(struct json_object *o, const char *name, int family,
              const uint8_t *addr, uint16_t port)
 {
     char text[INET6_ADDRSTRLEN];
-    addr_text(family, addr, text);
+    tuple_addr_text(family, addr, text);
     put_endpoint_text(o, name, text, port);
 }
 
@@ -230,8 +224,8 @@ static char *
 tuple_text(const struct conn_tuple *t)
 {
     char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
-    addr_text(t->family, t->local, l);
-    addr_text(t->family, t->remote, r);
+    tuple_addr_text(t->family, t->local, l);
+    tuple_addr_text(t->family, t->remote, r);
     return xasprintf("%s %s:%u %s:%u", proto_name(t->proto), l,
                      t->local_port, r, t->remote_port);
 }
@@ -243,7 +237,7 @@ key_text(const struct vcache_key *k)
     digest_to_hex(k->sha256, 32, hex);
     char a[INET6_ADDRSTRLEN] = "-";
     if (k->family) {
-        addr_text(k->family, k->addr, a);
+        tuple_addr_text(k->family, k->addr, a);
     }
     return xasprintf("%s %"PRIu32" %u %u %u %s %u", hex, k->uid, k->event,
                      k->protocol, k->direction, a, k->port);
@@ -1233,7 +1227,7 @@ handle_bind(struct agent *a, const struct afw_record *r)
         return;
     }
     char addr[INET6_ADDRSTRLEN];
-    addr_text(r->family, r->addr, addr);
+    tuple_addr_text(r->family, r->addr, addr);
     char *what = xasprintf("listen %s %s:%u", proto_name(r->protocol), addr,
                            r->port);
     struct json_object *decide = msg_create(MSG_DECIDE);

@@ -70,7 +70,8 @@ $(BUILD)/tests/agent/fetch: tests/agent/fetch.c
 BENCHES += tests/bench/bench-agent.sh tests/bench/bench-agent-qemu.sh
 PROGRAMS += $(BUILD)/tests/agent/connbench
 $(BUILD)/tests/agent/connbench: $(BUILD)/tests/agent/connbench.o \
-                                $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                $(BUILD)/tests/bench/bench.o \
+                                $(BUILD)/guest-agent/identity.o $(APPID_LIB) \
                                 $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(APPID_LIBS) -lm
 
@@ -78,7 +79,8 @@ $(BUILD)/tests/agent/connbench: $(BUILD)/tests/agent/connbench.o \
 ifneq ($(SAN),1)
 PROGRAMS += $(BUILD_ROOT)/static/connbench
 $(BUILD_ROOT)/static/connbench: $(BUILD)/tests/agent/connbench.o \
-                                $(BUILD)/tests/bench/bench.o $(APPID_LIB) \
+                                $(BUILD)/tests/bench/bench.o \
+                                $(BUILD)/guest-agent/identity.o $(APPID_LIB) \
                                 $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) -static $(filter %.o %.a,$^) -o $@ -lsqlite3 -ljson-c -lcrypto \

@@ -61,6 +61,7 @@
 #include "common/frame.h"
 #include "common/msg.h"
 #include "common/util.h"
+#include "guest-agent/identity.h"
 #include "tests/bench/bench.h"
 
 static socklen_t
@@ -207,46 +208,18 @@ cmd_burst(const char *addr, int port, int count)
     return 0;
 }
 
-/* The contents of /proc/self/NAME, at most 4 kB, NULs turned into
- * spaces and the trailing newline dropped ("" if unreadable). */
-static char *
-read_self(const char *name)
-{
-    char *path = xasprintf("/proc/self/%s", name);
-    char buf[4096];
-    ssize_t n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-    }
-    free(path);
-    n = n < 0 ? 0 : n;
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0')) {
-        n--;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        buf[i] = buf[i] ? buf[i] : ' ';
-    }
-    buf[n] = '\0';
-    return xstrdup(buf);
-}
-
-/* The decide the agent sends for this very process's connect: the same
- * fields, filled from /proc/self as the agent fills them, so that the
+/* The decide the agent sends for this very process's connect: its
+ * identity as the agent's own identity.c reads and prints it, so that the
  * baseline's request is as long as the agent's and the host parses as
- * much.  Built untimed, before each request. */
+ * much.  Built untimed, before each request (the cgroup changes with the
+ * side "pair" last entered). */
 static struct json_object *
 make_decide(int64_t id)
 {
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n < 0 ? 0 : n] = '\0';
-    const char *name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-    char *cmdline = read_self("cmdline");
-    char *cg = read_self("cgroup");
-    const char *cgroup = strstr(cg, "::") ? strstr(cg, "::") + 2 : cg;
-
+    static struct identity_ctx *ids;
+    if (!ids) {
+        ids = identity_ctx_create(NULL);
+    }
     struct json_object *d = msg_create(MSG_DECIDE);
     msg_put_string(d, "event", "connect");
     msg_put_string(d, "protocol", "tcp");
@@ -259,29 +232,15 @@ make_decide(int64_t id)
     msg_put_string(remote, "address", "10.88.0.2");
     msg_put_int(remote, "port", 8080);
     json_object_object_add(d, "remote", remote);
-    struct json_object *app = json_object_new_object();
-    msg_put_string(app, "path", exe);
-    msg_put_string(app, "name", name);
-    msg_put_int(app, "size", 273648);
-    msg_put_string(app, "sha256", "be252eb85819a4a01e3eeb83c31a065e6179e865"
-                   "947540d065c5592a06f52c83");
-    json_object_object_add(d, "app", app);
-    struct json_object *process = json_object_new_object();
-    msg_put_int(process, "pid", getpid());
-    msg_put_int(process, "ppid", getppid());
-    msg_put_string(process, "cmdline", cmdline);
-    msg_put_string(process, "cgroup", cgroup);
-    json_object_object_add(d, "process", process);
-    struct json_object *user = json_object_new_object();
-    msg_put_int(user, "uid", getuid());
-    msg_put_string(user, "name", "root");
-    msg_put_int(user, "gid", getgid());
-    msg_put_string(user, "group", "root");
-    json_object_object_add(d, "user", user);
+    struct identity self;
+    if (identity_resolve(ids, getpid(), getuid(), getgid(), &self)) {
+        fprintf(stderr, "connbench: cannot read its own identity\n");
+        exit(1);
+    }
+    identity_to_json(&self, d);
+    identity_destroy(&self);
     msg_put_int(d, "cookie", 1399574);
     msg_put_int(d, "id", id);
-    free(cmdline);
-    free(cg);
     return d;
 }
 
