@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +18,20 @@ struct vctx {
     bool strict;
 };
 
-/* Paths. */
+/* Paths.  Each checked member is pushed and popped, also for valid
+ * messages, so this avoids printf: it is on every message's path. */
 
-static size_t
-vctx_append(struct vctx *p, int n, size_t old, size_t room)
+/* Appends 'n' bytes of 's', as much as fits. */
+static void
+vctx_put(struct vctx *p, const char *s, size_t n)
 {
-    if (n > 0) {
-        p->len = (size_t) n < room ? p->len + n : sizeof p->s - 1;
+    size_t room = sizeof p->s - 1 - p->len;
+    if (n > room) {
+        n = room;
     }
-    return old;
+    memcpy(p->s + p->len, s, n);
+    p->len += n;
+    p->s[p->len] = '\0';
 }
 
 /* Appends ".name" (or "name" at the start) to the path; returns the old
@@ -33,19 +39,29 @@ vctx_append(struct vctx *p, int n, size_t old, size_t room)
 static size_t
 vctx_push(struct vctx *p, const char *name)
 {
-    size_t room = sizeof p->s - p->len;
-    return vctx_append(p, snprintf(p->s + p->len, room, "%s%s",
-                                   p->len ? "." : "", name),
-                       p->len, room);
+    size_t old = p->len;
+    if (old) {
+        vctx_put(p, ".", 1);
+    }
+    vctx_put(p, name, strlen(name));
+    return old;
 }
 
 /* Appends "[index]". */
 static size_t
 vctx_push_index(struct vctx *p, size_t index)
 {
-    size_t room = sizeof p->s - p->len;
-    return vctx_append(p, snprintf(p->s + p->len, room, "[%zu]", index),
-                       p->len, room);
+    size_t old = p->len;
+    char digits[24];
+    char *d = digits + sizeof digits;
+    *--d = ']';
+    do {
+        *--d = (char) ('0' + index % 10);
+        index /= 10;
+    } while (index);
+    *--d = '[';
+    vctx_put(p, d, (size_t) (digits + sizeof digits - d));
+    return old;
 }
 
 static void
@@ -446,12 +462,76 @@ schema_validate(const struct json_object *obj,
                 bool strict)
 {
     struct vctx p = { .strict = strict };
-    snprintf(p.s, sizeof p.s, "%s", path);
-    p.len = strlen(p.s);
+    vctx_put(&p, path, strlen(path));
     if (!json_object_is_type(obj, json_type_object)) {
         return type_error(&p, "an object", obj);
     }
     return validate_object(obj, fields, &p);
+}
+
+/* Each thread keeps the tokener of its last parse for the next one with
+ * the same depth: making one allocates its stack and buffer, a visible
+ * part of a small message's parse. */
+struct kept_tokener {
+    struct json_tokener *tok;
+    int max_depth;
+};
+
+static pthread_key_t kept_key;
+static bool kept_ok;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void
+kept_free(void *k_)
+{
+    struct kept_tokener *k = k_;
+    if (k->tok) {
+        json_tokener_free(k->tok);
+    }
+    free(k);
+}
+
+static void
+kept_init(void)
+{
+    kept_ok = !pthread_key_create(&kept_key, kept_free);
+}
+
+static struct json_tokener *
+take_tokener(int max_depth)
+{
+    pthread_once(&kept_once, kept_init);
+    struct kept_tokener *k = kept_ok ? pthread_getspecific(kept_key) : NULL;
+    if (k && k->tok && k->max_depth == max_depth) {
+        struct json_tokener *tok = k->tok;
+        k->tok = NULL;
+        json_tokener_reset(tok);
+        return tok;
+    }
+    return json_tokener_new_ex(max_depth);
+}
+
+static void
+give_tokener(struct json_tokener *tok, int max_depth)
+{
+    if (!kept_ok) {
+        json_tokener_free(tok);
+        return;
+    }
+    struct kept_tokener *k = pthread_getspecific(kept_key);
+    if (!k) {
+        k = xcalloc(1, sizeof *k);
+        if (pthread_setspecific(kept_key, k)) {
+            free(k);
+            json_tokener_free(tok);
+            return;
+        }
+    }
+    if (k->tok) {
+        json_tokener_free(k->tok);
+    }
+    k->tok = tok;
+    k->max_depth = max_depth;
 }
 
 char *
@@ -462,7 +542,7 @@ schema_parse_json(const char *text, size_t len, int max_depth,
     if (len > INT32_MAX) {
         return xasprintf("%s: larger than 2 GiB", what);
     }
-    struct json_tokener *tok = json_tokener_new_ex(max_depth);
+    struct json_tokener *tok = take_tokener(max_depth);
     if (!tok) {
         return xasprintf("%s: out of memory", what);
     }
@@ -479,7 +559,7 @@ schema_parse_json(const char *text, size_t len, int max_depth,
         jerr = json_tokener_get_error(tok);
         end = len;
     }
-    json_tokener_free(tok);
+    give_tokener(tok, max_depth);
 
     if (jerr == json_tokener_success) {
         *objp = obj;
