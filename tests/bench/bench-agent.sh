@@ -10,9 +10,10 @@
 #   - a burst of 10,000 connects at once: none bypassed (each SYN reached
 #     the agent), no queue drops (the kernel's nfnetlink_queue counters).
 # First, what waking a process on the other vCPU costs here, which the
-# uncached path pays and the bare request/response does not; last, the
-# cached and uncached measurements again with the guest's halt polling
-# on, where this machine's kernel has it off.
+# uncached path pays and the bare request/response does not; then the
+# uncached measurement again with the host stand-ins on a vCPU of their
+# own, as a host outside the guest (split()); last, all of it again with
+# the guest's halt polling on, where this machine's kernel has it off.
 # Each comparison runs in one connbench process that takes turns, one
 # connect (or request) at a time, between the sides it compares, so that
 # both see the same moments of this shared machine; the percentiles are
@@ -101,13 +102,18 @@ ip netns exec "$sv" "$cb" serve 8090 &
 srv2_pid=$!
 sleep 0.3
 
+# Prefixes that pin the host stand-ins and the guest's processes to
+# CPUs ("taskset -c N"): empty (anywhere) except in split() below.
+host_pin=
+guest_pin=
 start_host() {
-    "$hostsim" "$1" "$2" --ttl "$3" 2>>"$run/host.stderr" &
+    $host_pin "$hostsim" "$1" "$2" --ttl "$3" 2>>"$run/host.stderr" &
 }
 ups() { grep -c "channel up" "$run/agent.log" 2>/dev/null || true; }
 start_agent() {
     ups=$(ups)
-    ip netns exec "$g1" "$agent" $opts --channel "$run/host.sock" \
+    $guest_pin ip netns exec "$g1" "$agent" $opts \
+        --channel "$run/host.sock" \
         --log-file "$run/agent.log" --log-level warn,agent:info,main:info \
         2>>"$run/agent.stderr" &
     for _ in $(seq 100); do
@@ -133,7 +139,7 @@ field() { echo "$1" | sed -n "s/^$2 //p"; }
 pair() {
     dst=$1
     shift
-    "$cb" pair "$g1" "$cg" "$dst" "$g2" "$cgb" 10.89.0.2 8080 "$@"
+    $guest_pin "$cb" pair "$g1" "$cg" "$dst" "$g2" "$cgb" 10.89.0.2 8080 "$@"
 }
 # Prints "$1  p50 X.XXx  p99 Y.YYx  $3" from connbench's "p50=X p99=Y" $2.
 ratio() {
@@ -240,9 +246,33 @@ qstat() {
         awk '$1 == 4244 { print "queue_dropped=" $6 " user_dropped=" $7 }'
 }
 
+# Uncached verdicts with the channel's far end on a CPU of its own.  In
+# deployment the host answers from the hypervisor's CPUs, so a request
+# over the channel always leaves the guest's vCPU; here the host
+# stand-ins share this machine's two vCPUs with the guest, and the bare
+# request/response above can run wholly on one vCPU while the agent's
+# question (three processes) cannot.  This runs the host stand-ins on the
+# last vCPU and the guest's side (agent, clients, servers) on the first,
+# as a one-vCPU guest with its host elsewhere.
+# $1: a label for the RATIO line.
+split() {
+    last=$(($(nproc) - 1))
+    [ "$last" -ge 1 ] || { echo "split: one CPU only, not measured"; return; }
+    host_pin="taskset -c $last"
+    guest_pin="taskset -c 0"
+    taskset -pc 0 "$srv_pid" >/dev/null
+    echo
+    echo "== host stand-ins on vCPU $last, the guest's side on vCPU 0"
+    uncached " (host on its own vCPU$1)"
+    taskset -pc "0-$last" "$srv_pid" >/dev/null
+    host_pin=
+    guest_pin=
+}
+
 wake ""
 cached ""
 uncached "" burst
+split ""
 
 # The same with the guest's halt polling on, where this machine has it
 # off (haltpoll.guest_halt_poll_ns=0 on its kernel command line): an idle
@@ -257,6 +287,7 @@ if [ -w "$haltpoll" ] && [ "$(cat "$haltpoll")" = 0 ]; then
     wake " (halt polling)"
     cached " (halt polling)"
     uncached " (halt polling)"
+    split ", halt polling"
     echo 0 >"$haltpoll"
     haltpoll_was=
 fi
