@@ -629,3 +629,13 @@ msg_put_string(struct json_object *obj, const char *key, const char *value)
     json_object_object_add(obj, key, json_object_new_string(value ? value
                                                                   : ""));
 }
+
+void
+msg_put_endpoint(struct json_object *obj, const char *key,
+                 const char *address, int port)
+{
+    struct json_object *ep = json_object_new_object();
+    msg_put_string(ep, "address", address);
+    msg_put_int(ep, "port", port);
+    json_object_object_add(obj, key, ep);
+}

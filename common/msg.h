@@ -100,6 +100,9 @@ char *msg_hello_negotiate(const struct json_object *hello, int min, int max,
 void msg_put_int(struct json_object *obj, const char *key, int64_t value);
 void msg_put_string(struct json_object *obj, const char *key,
                     const char *value);
+/* Adds an endpoint, {"address": 'address', "port": 'port'}, as 'key'. */
+void msg_put_endpoint(struct json_object *obj, const char *key,
+                      const char *address, int port);
 
 /* Accessors for validated messages.  'path' is a dot-separated member path
  * ("remote.port").  They return the given default when a member is absent

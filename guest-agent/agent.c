@@ -202,22 +202,12 @@ proto_name(int proto)
 }
 
 static void
-put_endpoint_text(struct json_object *o, const char *name, const char *addr,
-                  uint16_t port)
-{
-    struct json_object *ep = json_object_new_object();
-    msg_put_string(ep, "address", addr);
-    msg_put_int(ep, "port", port);
-    json_object_object_add(o, name, ep);
-}
-
-static void
 put_endpoint(struct json_object *o, const char *name, int family,
              const uint8_t *addr, uint16_t port)
 {
     char text[INET6_ADDRSTRLEN];
     tuple_addr_text(family, addr, text);
-    put_endpoint_text(o, name, text, port);
+    msg_put_endpoint(o, name, text, port);
 }
 
 static char *
@@ -1192,8 +1182,8 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     msg_put_string(decide, "event", vcache_event_name(event));
     msg_put_string(decide, "protocol", proto_name(t.proto));
     msg_put_string(decide, "direction", inbound ? "inbound" : "outbound");
-    put_endpoint_text(decide, "local", l, w.t.local_port);
-    put_endpoint_text(decide, "remote", r, w.t.remote_port);
+    msg_put_endpoint(decide, "local", l, w.t.local_port);
+    msg_put_endpoint(decide, "remote", r, w.t.remote_port);
     put_identity(cp, decide);
     msg_put_int(decide, "cookie", s.cookie & (uint64_t) MSG_INT_MAX);
     struct pending *p = ask(a, &key, key.direction, id,
@@ -1234,7 +1224,7 @@ handle_bind(struct agent *a, const struct afw_record *r)
     msg_put_string(decide, "event", "listen");
     msg_put_string(decide, "protocol", proto_name(r->protocol));
     msg_put_string(decide, "direction", "inbound");
-    put_endpoint_text(decide, "local", addr, r->port);
+    msg_put_endpoint(decide, "local", addr, r->port);
     put_identity(cp, decide);
     msg_put_int(decide, "cookie", r->cookie & (uint64_t) MSG_INT_MAX);
     struct pending *p = ask(a, &key, VCACHE_INBOUND, &cp->id, &r->owner,

@@ -1235,14 +1235,8 @@ ask_secd(struct switchd *sd, struct vm *vm, const struct tuple *t,
     msg_put_string(msg, "event", "connect");
     msg_put_string(msg, "protocol", t->proto == 6 ? "tcp" : "udp");
     msg_put_string(msg, "direction", "outbound");
-    struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", t->src);
-    msg_put_int(local, "port", t->src_port);
-    json_object_object_add(msg, "local", local);
-    struct json_object *remote = json_object_new_object();
-    msg_put_string(remote, "address", t->dst);
-    msg_put_int(remote, "port", t->dst_port);
-    json_object_object_add(msg, "remote", remote);
+    msg_put_endpoint(msg, "local", t->src, t->src_port);
+    msg_put_endpoint(msg, "remote", t->dst, t->dst_port);
     json_object_object_add(msg, "agent", json_object_new_boolean(false));
     vm->decides++;
     sd->asks_sent++;

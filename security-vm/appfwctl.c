@@ -1028,10 +1028,7 @@ cmd_explain(const struct ctl *c, int argc, char **argv)
                                || !strcmp(event, "accept"))
                    ? "inbound" : "outbound");
     const char *lport = opt(argc, argv, "--local-port");
-    struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", "0.0.0.0");
-    msg_put_int(local, "port", lport ? atoi(lport) : 0);
-    json_object_object_add(m, "local", local);
+    msg_put_endpoint(m, "local", "0.0.0.0", lport ? atoi(lport) : 0);
     const char *remote = opt(argc, argv, "--remote");
     if (remote) {
         const char *colon = strrchr(remote, ':');
@@ -1045,10 +1042,7 @@ cmd_explain(const struct ctl *c, int argc, char **argv)
             addr[strlen(addr) - 1] = '\0';
             memmove(addr, addr + 1, strlen(addr));
         }
-        struct json_object *r = json_object_new_object();
-        msg_put_string(r, "address", addr);
-        msg_put_int(r, "port", atoi(colon + 1));
-        json_object_object_add(m, "remote", r);
+        msg_put_endpoint(m, "remote", addr, atoi(colon + 1));
         free(addr);
     }
     struct json_object *rq = request("explain");

@@ -985,14 +985,8 @@ decide_base(void)
     msg_put_string(d, "event", "connect");
     msg_put_string(d, "protocol", "tcp");
     msg_put_string(d, "direction", "outbound");
-    struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", "10.0.0.1");
-    msg_put_int(local, "port", 40000);
-    json_object_object_add(d, "local", local);
-    struct json_object *remote = json_object_new_object();
-    msg_put_string(remote, "address", "10.0.0.2");
-    msg_put_int(remote, "port", 80);
-    json_object_object_add(d, "remote", remote);
+    msg_put_endpoint(d, "local", "10.0.0.1", 40000);
+    msg_put_endpoint(d, "remote", "10.0.0.2", 80);
     return d;
 }
 

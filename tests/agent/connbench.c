@@ -224,14 +224,8 @@ make_decide(int64_t id)
     msg_put_string(d, "event", "connect");
     msg_put_string(d, "protocol", "tcp");
     msg_put_string(d, "direction", "outbound");
-    struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", "10.88.0.1");
-    msg_put_int(local, "port", 40312);
-    json_object_object_add(d, "local", local);
-    struct json_object *remote = json_object_new_object();
-    msg_put_string(remote, "address", "10.88.0.2");
-    msg_put_int(remote, "port", 8080);
-    json_object_object_add(d, "remote", remote);
+    msg_put_endpoint(d, "local", "10.88.0.1", 40312);
+    msg_put_endpoint(d, "remote", "10.88.0.2", 8080);
     struct identity self;
     if (identity_resolve(ids, getpid(), getuid(), getgid(), &self)) {
         fprintf(stderr, "connbench: cannot read its own identity\n");

@@ -108,14 +108,8 @@ try_spoof(const char *device, const char *uuid, const char *name,
     msg_put_string(vm, "uuid", uuid);
     msg_put_string(vm, "name", name);
     json_object_object_add(d, "vm", vm);
-    struct json_object *local = json_object_new_object();
-    msg_put_string(local, "address", "10.66.0.3");
-    msg_put_int(local, "port", 40000);
-    json_object_object_add(d, "local", local);
-    struct json_object *remote = json_object_new_object();
-    msg_put_string(remote, "address", "10.66.0.2");
-    msg_put_int(remote, "port", port);
-    json_object_object_add(d, "remote", remote);
+    msg_put_endpoint(d, "local", "10.66.0.3", 40000);
+    msg_put_endpoint(d, "remote", "10.66.0.2", port);
     struct json_object *a = json_object_new_object();
     msg_put_string(a, "path", app);
     json_object_object_add(d, "app", a);
