@@ -6,14 +6,32 @@
 
 #include "util.h"
 
+/* FNV-1a. */
 static uint32_t
-strmap_hash(const char *s)
+strmap_hash(const void *key, size_t len)
 {
+    const unsigned char *p = key;
     uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h = (h ^ (unsigned char) *s) * 16777619u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ p[i]) * 16777619u;
     }
     return h;
+}
+
+/* The slot that holds 'key' (hash 'h'), or the empty slot that ends its
+ * run.  The map must have slots. */
+static size_t
+strmap_slot(const struct strmap *sh, const void *key, size_t len, uint32_t h)
+{
+    size_t i = h & sh->mask;
+    for (; sh->nodes[i].key; i = (i + 1) & sh->mask) {
+        const struct strmap_node *node = &sh->nodes[i];
+        if (node->hash == h && node->len == len
+            && !memcmp(node->key, key, len)) {
+            break;
+        }
+    }
+    return i;
 }
 
 void
@@ -48,18 +66,19 @@ strmap_destroy(struct strmap *sh, void (*free_data)(void *))
 }
 
 void *
-strmap_find(const struct strmap *sh, const char *key)
+strmap_find_mem(const struct strmap *sh, const void *key, size_t len)
 {
     if (!sh->nodes) {
         return NULL;
     }
-    uint32_t h = strmap_hash(key);
-    for (size_t i = h & sh->mask; sh->nodes[i].key; i = (i + 1) & sh->mask) {
-        if (sh->nodes[i].hash == h && !strcmp(sh->nodes[i].key, key)) {
-            return sh->nodes[i].data;
-        }
-    }
-    return NULL;
+    size_t i = strmap_slot(sh, key, len, strmap_hash(key, len));
+    return sh->nodes[i].key ? sh->nodes[i].data : NULL;
+}
+
+void *
+strmap_find(const struct strmap *sh, const char *key)
+{
+    return strmap_find_mem(sh, key, strlen(key) + 1);
 }
 
 static void
@@ -73,7 +92,7 @@ strmap_insert(struct strmap_node *nodes, size_t mask, struct strmap_node node)
 }
 
 void
-strmap_add(struct strmap *sh, const char *key, void *data)
+strmap_add_mem(struct strmap *sh, const void *key, size_t len, void *data)
 {
     if (!sh->nodes || (sh->n + 1) * 4 > (sh->mask + 1) * 3) {
         size_t n_slots = sh->nodes ? (sh->mask + 1) * 2 : 16;
@@ -88,25 +107,27 @@ strmap_add(struct strmap *sh, const char *key, void *data)
         sh->mask = n_slots - 1;
     }
     struct strmap_node node = {
-        .key = xstrdup(key), .hash = strmap_hash(key), .data = data,
+        .key = xmalloc(len ? len : 1), .len = len,
+        .hash = strmap_hash(key, len), .data = data,
     };
+    memcpy(node.key, key, len);
     strmap_insert(sh->nodes, sh->mask, node);
     sh->n++;
 }
 
+void
+strmap_add(struct strmap *sh, const char *key, void *data)
+{
+    strmap_add_mem(sh, key, strlen(key) + 1, data);
+}
+
 void *
-strmap_delete(struct strmap *sh, const char *key)
+strmap_delete_mem(struct strmap *sh, const void *key, size_t len)
 {
     if (!sh->nodes) {
         return NULL;
     }
-    uint32_t h = strmap_hash(key);
-    size_t i = h & sh->mask;
-    for (; sh->nodes[i].key; i = (i + 1) & sh->mask) {
-        if (sh->nodes[i].hash == h && !strcmp(sh->nodes[i].key, key)) {
-            break;
-        }
-    }
+    size_t i = strmap_slot(sh, key, len, strmap_hash(key, len));
     if (!sh->nodes[i].key) {
         return NULL;
     }
@@ -129,6 +150,12 @@ strmap_delete(struct strmap *sh, const char *key)
         }
     }
     return data;
+}
+
+void *
+strmap_delete(struct strmap *sh, const char *key)
+{
+    return strmap_delete_mem(sh, key, strlen(key) + 1);
 }
 
 size_t

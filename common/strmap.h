@@ -1,6 +1,10 @@
-/* strmap: a hash map from strings (copied) to pointers (not owned).
- * Open addressing with linear probing; deletion shifts the entries that
- * follow back, so that no tombstones accumulate. */
+/* strmap: a hash map from strings, or byte strings of any length
+ * (copied), to pointers (not owned).  The strmap_*() functions take
+ * NUL-terminated keys, the strmap_*_mem() ones a pointer and a length: a
+ * fixed-size struct, for example, needs no printing to be a key (its
+ * padding, if any, must be left out or zeroed).  A map's keys should be
+ * all of one kind.  Open addressing with linear probing; deletion shifts
+ * the entries that follow back, so that no tombstones accumulate. */
 #ifndef APPFW_STRMAP_H
 #define APPFW_STRMAP_H 1
 
@@ -8,7 +12,10 @@
 #include <stdint.h>
 
 struct strmap_node {
-    char *key;                  /* NULL: an empty slot. */
+    char *key;                  /* NULL: an empty slot.  A string key
+                                 * keeps its NUL, so it can be read as
+                                 * a string. */
+    uint32_t len;               /* Bytes in 'key' (with the NUL). */
     uint32_t hash;
     void *data;
 };
@@ -32,6 +39,12 @@ void strmap_add(struct strmap *, const char *key, void *data);
 
 /* Removes 'key' and returns its data, or NULL if it was absent. */
 void *strmap_delete(struct strmap *, const char *key);
+
+/* The same with the 'len' bytes at 'key' as the key. */
+void *strmap_find_mem(const struct strmap *, const void *key, size_t len);
+void strmap_add_mem(struct strmap *, const void *key, size_t len,
+                    void *data);
+void *strmap_delete_mem(struct strmap *, const void *key, size_t len);
 
 static inline size_t
 strmap_count(const struct strmap *sh)
