@@ -60,13 +60,22 @@ LOG_MODULE(agent);
 #define BACKOFF_MAX_MS 5000
 #define MIN(A, B) ((A) < (B) ? (A) : (B))
 
-/* One connection, both ends as the guest socket sees them. */
+/* One connection, both ends as the guest socket sees them.  Its bytes
+ * are the key of the connections the agent tracks. */
 struct conn_tuple {
     uint8_t proto;
     uint8_t family;
     uint8_t local[16], remote[16];
     uint16_t local_port, remote_port;
 };
+_Static_assert(sizeof(struct conn_tuple) == 38,
+               "a conn_tuple has no padding: its bytes are a map key");
+
+/* The bytes of a vcache_key that questions are joined by: the members up
+ * to 'port', which have no padding between them. */
+#define VKEY_BYTES (offsetof(struct vcache_key, port) + sizeof(uint16_t))
+_Static_assert(offsetof(struct vcache_key, port) == 32 + 4 + 4 + 16,
+               "no padding inside a vcache_key's first VKEY_BYTES");
 
 /* A queued packet waiting for a verdict. */
 struct waiter {
@@ -80,9 +89,8 @@ struct waiter {
  * the same one. */
 struct pending {
     struct pending *prev, *next;    /* By deadline (= by creation). */
-    int64_t id;
-    char *key_text;                 /* In 'by_key'. */
-    struct vcache_key key;
+    int64_t id;                     /* In 'by_id'. */
+    struct vcache_key key;          /* Its VKEY_BYTES in 'by_key'. */
     bool have_kkey;                 /* The kernel can cache it. */
     struct afw_verdict_key kkey;
     int64_t deadline;
@@ -169,16 +177,17 @@ struct agent {
     struct log_rl ch_rl;
 
     int64_t next_id;
-    struct strmap by_id;            /* "id" -> struct pending */
-    struct strmap by_key;           /* key text -> struct pending */
+    struct strmap by_id;            /* int64_t id -> struct pending */
+    struct strmap by_key;           /* vcache_key -> struct pending */
     struct pending *head, *tail;
     size_t n_pending;
 
-    struct strmap conns;            /* tuple text -> struct conn */
-    struct strmap cached_connects;  /* cookie text -> cached_connect */
+    struct strmap conns;            /* conn_tuple -> struct conn */
+    struct strmap cached_connects;  /* uint64_t cookie -> cached_connect */
     int64_t next_cc_expiry;
-    struct strmap exes;             /* "dev:ino" -> struct known_exe */
-    struct strmap processes;        /* see process_key() */
+    struct strmap exes;             /* struct exe_key -> struct known_exe */
+    struct strmap processes;        /* struct process_key ->
+                                     * struct cached_process */
     struct cached_process scratch;  /* resolve()'s answer when not kept. */
     int64_t next_stats, next_kernel_hb, next_records, next_naming;
     unsigned int pass_records;      /* Records read by this hooks pass. */
@@ -218,19 +227,6 @@ tuple_text(const struct conn_tuple *t)
     tuple_addr_text(t->family, t->remote, r);
     return xasprintf("%s %s:%u %s:%u", proto_name(t->proto), l,
                      t->local_port, r, t->remote_port);
-}
-
-static char *
-key_text(const struct vcache_key *k)
-{
-    char hex[65];
-    digest_to_hex(k->sha256, 32, hex);
-    char a[INET6_ADDRSTRLEN] = "-";
-    if (k->family) {
-        tuple_addr_text(k->family, k->addr, a);
-    }
-    return xasprintf("%s %"PRIu32" %u %u %u %s %u", hex, k->uid, k->event,
-                     k->protocol, k->direction, a, k->port);
 }
 
 static void
@@ -373,10 +369,8 @@ pending_unlink(struct agent *a, struct pending *p)
     } else {
         a->tail = p->prev;
     }
-    char id[24];
-    snprintf(id, sizeof id, "%"PRId64, p->id);
-    strmap_delete(&a->by_id, id);
-    strmap_delete(&a->by_key, p->key_text);
+    strmap_delete_mem(&a->by_id, &p->id, sizeof p->id);
+    strmap_delete_mem(&a->by_key, &p->key, VKEY_BYTES);
     a->n_pending--;
 }
 
@@ -384,7 +378,6 @@ static void
 pending_free(struct pending *p)
 {
     if (p) {
-        free(p->key_text);
         free(p->waiters);
         free(p->exe_name);
         free(p->who);
@@ -397,19 +390,18 @@ pending_free(struct pending *p)
 static void
 conn_track(struct agent *a, const struct pending *p, const struct waiter *w)
 {
-    char *key = tuple_text(&w->t);
-    struct conn *c = strmap_find(&a->conns, key);
+    struct conn *c = strmap_find_mem(&a->conns, &w->t, sizeof w->t);
     if (!c) {
         if (strmap_count(&a->conns) >= MAX_CONNS) {
+            char *key = tuple_text(&w->t);
             LOG_WARN_RL(&a->rl, "tracking %d connections already; %s is "
                         "not tracked", MAX_CONNS, key);
             free(key);
             return;
         }
         c = xcalloc(1, sizeof *c);
-        strmap_add(&a->conns, key, c);
+        strmap_add_mem(&a->conns, &w->t, sizeof w->t, c);
     }
-    free(key);
     c->t = w->t;
     c->direction = p->direction;
     c->cookie = w->cookie;
@@ -452,7 +444,9 @@ send_flow_open(struct agent *a, const struct conn *c, const char *rule,
     send_msg(a, m);
 }
 
-/* Applies an allow or deny to every packet waiting on 'p'. */
+/* Applies an allow or deny to every packet waiting on 'p': the queue's
+ * verdicts first, since the connecting processes wait on them, then the
+ * agent's own records, logs and notices. */
 static void
 apply(struct agent *a, struct pending *p, bool allow, const char *rule,
       bool notify, const char *source)
@@ -467,16 +461,16 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
             LOG_WARN_RL(&a->rl, "verdict for queued packet %"PRIu32": %s",
                         w->packet_id, strerror(error));
         }
-        if (allow) {
-            conn_track(a, p, w);
-            if (w->t.proto == IPPROTO_UDP) {
-                /* Its next datagrams pass, even when the hooks never
-                 * saw its socket (docs/agent.md). */
-                hooks_note_udp_flow(a->hooks, w->t.family, w->t.local,
-                                    w->t.local_port, w->t.remote,
-                                    w->t.remote_port, w->inbound);
-            }
+        if (allow && w->t.proto == IPPROTO_UDP) {
+            /* Its next datagrams pass, even when the hooks never saw its
+             * socket (docs/agent.md). */
+            hooks_note_udp_flow(a->hooks, w->t.family, w->t.local,
+                                w->t.local_port, w->t.remote,
+                                w->t.remote_port, w->inbound);
         }
+    }
+    for (size_t i = 0; allow && i < p->n_waiters; i++) {
+        conn_track(a, p, &p->waiters[i]);
     }
     allow ? a->allowed++ : a->denied++;
     if (!allow) {
@@ -566,11 +560,10 @@ new_policy_version(struct agent *a, uint64_t version)
 static void
 handle_verdict(struct agent *a, const struct json_object *m)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%"PRId64, msg_get_int(m, "id", 0));
-    struct pending *p = strmap_find(&a->by_id, id);
+    int64_t id = msg_get_int(m, "id", 0);
+    struct pending *p = strmap_find_mem(&a->by_id, &id, sizeof id);
     if (!p) {
-        LOG_DBG("verdict %s for no pending question (late)", id);
+        LOG_DBG("verdict %"PRId64" for no pending question (late)", id);
         return;
     }
     pending_unlink(a, p);
@@ -588,9 +581,11 @@ handle_verdict(struct agent *a, const struct json_object *m)
                                "service") ? VCACHE_SERVICE : VCACHE_EXACT,
         .rule = rule,
     };
+    /* The packets first: the caches are filled before the next packet is
+     * read all the same. */
+    apply(a, p, allow, rule, v.notify, "secd");
     vcache_put(a->cache, &p->key, &v, ttl, time_mono_ms());
     mirror_to_kernel(a, p, allow, ttl);
-    apply(a, p, allow, rule, v.notify, "secd");
     pending_free(p);
 }
 
@@ -600,9 +595,7 @@ handle_error_msg(struct agent *a, const struct json_object *m)
     const char *code = msg_get_string(m, "code", "?");
     const char *text = msg_get_string(m, "message", "");
     int64_t n = msg_get_int(m, "id", 0);
-    char id[24];
-    snprintf(id, sizeof id, "%"PRId64, n);
-    struct pending *p = n ? strmap_find(&a->by_id, id) : NULL;
+    struct pending *p = n ? strmap_find_mem(&a->by_id, &n, sizeof n) : NULL;
     if (!p) {
         LOG_WARN_RL(&a->ch_rl, "host error %s: %s", code, text);
         return;
@@ -827,19 +820,31 @@ put_identity(struct cached_process *cp, struct json_object *m)
     }
 }
 
-static char *
+/* The key of a cached process: the process, its credentials and its
+ * executable.  Every member is named, so no byte is left unset. */
+struct process_key {
+    uint32_t tgid, uid, gid, zero;
+    uint64_t exe_dev, exe_ino;
+};
+
+static struct process_key
 process_key(const struct afw_owner *o)
 {
-    return xasprintf("%"PRIu32" %"PRIu32" %"PRIu32" %llu:%llu", o->tgid,
-                     o->uid, o->gid, (unsigned long long) o->exe_dev,
-                     (unsigned long long) o->exe_ino);
+    return (struct process_key) {
+        .tgid = o->tgid, .uid = o->uid, .gid = o->gid, .zero = 0,
+        .exe_dev = o->exe_dev, .exe_ino = o->exe_ino,
+    };
 }
 
-static char *
+/* The key of a known executable. */
+struct exe_key {
+    uint64_t dev, ino;
+};
+
+static struct exe_key
 exe_key(const struct afw_owner *o)
 {
-    return xasprintf("%llu:%llu", (unsigned long long) o->exe_dev,
-                     (unsigned long long) o->exe_ino);
+    return (struct exe_key) { .dev = o->exe_dev, .ino = o->exe_ino };
 }
 
 /* The identity of process 'pid' (owner 'o', if known).  If the process is
@@ -852,19 +857,20 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
 {
     cached_process_clear(&a->scratch);
     struct identity *id = &a->scratch.id;
-    char *pkey = o && o->exe_ino && (int) o->tgid == pid ? process_key(o)
-                                                          : NULL;
-    if (pkey) {
-        struct cached_process *cp = strmap_find(&a->processes, pkey);
+    bool keep = o && o->exe_ino && (int) o->tgid == pid;
+    struct process_key pkey = keep ? process_key(o) : (struct process_key) {0};
+    if (keep) {
+        struct cached_process *cp = strmap_find_mem(&a->processes, &pkey,
+                                                    sizeof pkey);
         if (cp && cp->expires > time_mono_ms()) {
-            free(pkey);
             return cp;
         }
-        cached_process_free(strmap_delete(&a->processes, pkey));
+        cached_process_free(strmap_delete_mem(&a->processes, &pkey,
+                                              sizeof pkey));
     }
     if (pid > 0 && !identity_resolve(a->ids, pid, uid, gid, id)) {
         struct cached_process *cp = &a->scratch;
-        if (pkey) {
+        if (keep) {
             if (strmap_count(&a->processes) >= MAX_PROCESSES) {
                 strmap_clear(&a->processes, cached_process_free);
             }
@@ -873,14 +879,12 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
             *cp = a->scratch;
             memset(&a->scratch, 0, sizeof a->scratch);
             cp->expires = time_mono_ms() + PROCESS_CACHE_MS;
-            strmap_add(&a->processes, pkey, cp);
-            free(pkey);
-            pkey = NULL;
+            strmap_add_mem(&a->processes, &pkey, sizeof pkey, cp);
             id = &cp->id;
         }
         if (o && o->exe_ino && id->exe_path) {
-            char *key = exe_key(o);
-            if (!strmap_find(&a->exes, key)) {
+            struct exe_key key = exe_key(o);
+            if (!strmap_find_mem(&a->exes, &key, sizeof key)) {
                 if (strmap_count(&a->exes) >= MAX_KNOWN_EXES) {
                     strmap_clear(&a->exes, known_exe_free);
                 }
@@ -890,19 +894,16 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
                 e->have_sha256 = id->have_sha256;
                 memcpy(e->sha256, id->sha256, 32);
                 e->size = id->exe_size;
-                strmap_add(&a->exes, key, e);
+                strmap_add_mem(&a->exes, &key, sizeof key, e);
             }
-            free(key);
         }
         return cp;
     }
-    free(pkey);
     if (!o || !o->exe_ino) {
         return NULL;
     }
-    char *key = exe_key(o);
-    struct known_exe *e = strmap_find(&a->exes, key);
-    free(key);
+    struct exe_key key = exe_key(o);
+    struct known_exe *e = strmap_find_mem(&a->exes, &key, sizeof key);
     if (!e) {
         return NULL;
     }
@@ -937,26 +938,42 @@ describe(struct pending *p, const struct identity *id)
     p->notify_user = target ? xstrdup(target) : NULL;
 }
 
-/* Starts a question for 'key' or joins the one already asked; answers at
- * once from the cache.  'decide' is the message to send (taken), or NULL
- * to build nothing. */
+/* "connect tcp A:P -> B:Q": what a queued packet asks, for logs and
+ * notices.  'inbound': 't' came in. */
+static char *
+what_text(enum vcache_event event, const struct tuple *t, bool inbound)
+{
+    return (inbound
+            ? xasprintf("%s %s %s:%u <- %s:%u", vcache_event_name(event),
+                        proto_name(t->proto), t->dst, t->dst_port, t->src,
+                        t->src_port)
+            : xasprintf("%s %s %s:%u -> %s:%u", vcache_event_name(event),
+                        proto_name(t->proto), t->src, t->src_port, t->dst,
+                        t->dst_port));
+}
+
+/* Starts a question for 'key' (sending 'decide', which it takes) or
+ * joins the one already asked.  The decide goes out before the question's
+ * records are made, which the host's answer then does not wait for.  A
+ * new question's 'what' is left NULL for the caller to fill in. */
 static struct pending *
 ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
     const struct identity *id, const struct afw_owner *owner,
-    struct json_object *decide, const char *what)
+    struct json_object *decide)
 {
-    char *kt = key_text(key);
-    struct pending *p = strmap_find(&a->by_key, kt);
+    struct pending *p = strmap_find_mem(&a->by_key, key, VKEY_BYTES);
     if (p) {
-        free(kt);
         json_object_put(decide);
         return p;
     }
     p = xcalloc(1, sizeof *p);
-    p->key_text = kt;
+    p->id = ++a->next_id;
+    msg_put_int(decide, "id", p->id);
+    a->asked++;
+    send_msg(a, decide);
+
     p->key = *key;
     p->direction = direction;
-    p->what = xstrdup(what);
     describe(p, id);
     if (owner && owner->exe_ino && key->event != VC_ACCEPT) {
         p->have_kkey = true;
@@ -972,12 +989,9 @@ ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
         memcpy(k->addr, key->addr, 16);
         k->port = key->port;
     }
-    p->id = ++a->next_id;
     p->deadline = time_mono_ms() + a->cfg.verdict_timeout_ms;
-    char idt[24];
-    snprintf(idt, sizeof idt, "%"PRId64, p->id);
-    strmap_add(&a->by_id, idt, p);
-    strmap_add(&a->by_key, p->key_text, p);
+    strmap_add_mem(&a->by_id, &p->id, sizeof p->id, p);
+    strmap_add_mem(&a->by_key, &p->key, VKEY_BYTES, p);
     p->prev = a->tail;
     if (a->tail) {
         a->tail->next = p;
@@ -986,10 +1000,6 @@ ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
     }
     a->tail = p;
     a->n_pending++;
-
-    msg_put_int(decide, "id", p->id);
-    a->asked++;
-    send_msg(a, decide);
     return p;
 }
 
@@ -1143,18 +1153,17 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     /* tuple_parse_ip() printed the addresses. */
     const char *l = inbound ? t.dst : t.src;
     const char *r = inbound ? t.src : t.dst;
-    char *what = xasprintf("%s %s %s:%u %s %s:%u",
-                           vcache_event_name(event), proto_name(t.proto), l,
-                           w.t.local_port, inbound ? "<-" : "->", r,
-                           w.t.remote_port);
 
     const struct vcache_verdict *v = vcache_get(a->cache, &key,
                                                 time_mono_ms());
     if (v) {
         a->cached++;
         struct pending tmp = { .key = key, .direction = key.direction };
-        tmp.what = what;
-        describe(&tmp, id);
+        if (!v->allow) {
+            /* For the logs and notices of a denial. */
+            tmp.what = what_text(event, &t, inbound);
+            describe(&tmp, id);
+        }
         struct waiter *ws = &w;
         tmp.waiters = ws;
         tmp.n_waiters = 1;
@@ -1169,12 +1178,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
             send_flow_open(a, &c, rule, event);
         }
         free(rule);
-        tmp.waiters = NULL;
-        tmp.what = NULL;
+        free(tmp.what);
         free(tmp.exe_name);
         free(tmp.who);
         free(tmp.notify_user);
-        free(what);
         return;
     }
 
@@ -1187,8 +1194,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     put_identity(cp, decide);
     msg_put_int(decide, "cookie", s.cookie & (uint64_t) MSG_INT_MAX);
     struct pending *p = ask(a, &key, key.direction, id,
-                            have_owner ? &owner : NULL, decide, what);
-    free(what);
+                            have_owner ? &owner : NULL, decide);
+    if (!p->what) {
+        p->what = what_text(event, &t, inbound);
+    }
     add_waiter(p, &w);
     maybe_offline(a, p);
 }
@@ -1218,8 +1227,6 @@ handle_bind(struct agent *a, const struct afw_record *r)
     }
     char addr[INET6_ADDRSTRLEN];
     tuple_addr_text(r->family, r->addr, addr);
-    char *what = xasprintf("listen %s %s:%u", proto_name(r->protocol), addr,
-                           r->port);
     struct json_object *decide = msg_create(MSG_DECIDE);
     msg_put_string(decide, "event", "listen");
     msg_put_string(decide, "protocol", proto_name(r->protocol));
@@ -1228,8 +1235,11 @@ handle_bind(struct agent *a, const struct afw_record *r)
     put_identity(cp, decide);
     msg_put_int(decide, "cookie", r->cookie & (uint64_t) MSG_INT_MAX);
     struct pending *p = ask(a, &key, VCACHE_INBOUND, &cp->id, &r->owner,
-                            decide, what);
-    free(what);
+                            decide);
+    if (!p->what) {
+        p->what = xasprintf("listen %s %s:%u", proto_name(r->protocol),
+                            addr, r->port);
+    }
     maybe_offline(a, p);
 }
 
@@ -1271,9 +1281,8 @@ set_cached_identity(struct agent *a, const struct afw_owner *o,
                     struct conn *c)
 {
     c->uid = o->uid;
-    char *ek = exe_key(o);
-    struct known_exe *e = strmap_find(&a->exes, ek);
-    free(ek);
+    struct exe_key ek = exe_key(o);
+    struct known_exe *e = strmap_find_mem(&a->exes, &ek, sizeof ek);
     if (e) {
         /* Seen when its verdict was asked for: no /proc reads. */
         c->have_sha256 = e->have_sha256;
@@ -1322,16 +1331,15 @@ expire_cached_connects(struct agent *a, int64_t now)
         return;
     }
     size_t n = 0;
-    char **old = xmalloc(strmap_count(m) * sizeof *old);
+    uint64_t *old = xmalloc(strmap_count(m) * sizeof *old);
     for (size_t i = 0; (i = strmap_next(m, i)) != SIZE_MAX; i++) {
         const struct cached_connect *cc = m->nodes[i].data;
         if (now - cc->at >= CACHED_CONNECT_MS) {
-            old[n++] = xstrdup(m->nodes[i].key);
+            memcpy(&old[n++], m->nodes[i].key, sizeof *old);
         }
     }
     for (size_t i = 0; i < n; i++) {
-        free(strmap_delete(m, old[i]));
-        free(old[i]);
+        free(strmap_delete_mem(m, &old[i], sizeof old[i]));
     }
     free(old);
 }
@@ -1344,15 +1352,15 @@ on_record(const struct afw_record *r, void *a_)
     if (r->type == AFW_REC_BIND) {
         handle_bind(a, r);
     } else if (r->type == AFW_REC_CACHED_CONNECT) {
-        char ck[24];
-        snprintf(ck, sizeof ck, "%"PRIu64, (uint64_t) r->cookie);
-        struct cached_connect *cc = strmap_find(&a->cached_connects, ck);
+        uint64_t ck = r->cookie;
+        struct cached_connect *cc = strmap_find_mem(&a->cached_connects,
+                                                    &ck, sizeof ck);
         if (!cc) {
             if (strmap_count(&a->cached_connects) >= MAX_CACHED_CONNECTS) {
                 strmap_clear(&a->cached_connects, free);
             }
             cc = xmalloc(sizeof *cc);
-            strmap_add(&a->cached_connects, ck, cc);
+            strmap_add_mem(&a->cached_connects, &ck, sizeof ck, cc);
         }
         cc->owner = r->owner;
         cc->at = time_mono_ms();
@@ -1360,9 +1368,9 @@ on_record(const struct afw_record *r, void *a_)
         /* Decided in the kernel: tell the host, and track it. */
         struct conn c = { .direction = VCACHE_OUTBOUND, .cookie = r->cookie };
         record_tuple(r, &c.t);
-        char ck[24];
-        snprintf(ck, sizeof ck, "%"PRIu64, (uint64_t) r->cookie);
-        struct cached_connect *cc = strmap_delete(&a->cached_connects, ck);
+        uint64_t ck = r->cookie;
+        struct cached_connect *cc = strmap_delete_mem(&a->cached_connects,
+                                                      &ck, sizeof ck);
         if (cc) {
             set_cached_identity(a, &cc->owner, &c);
             free(cc);
@@ -1371,29 +1379,25 @@ on_record(const struct afw_record *r, void *a_)
         }
         c.start_ms = time_wall_ms();
         send_flow_open(a, &c, NULL, VC_CONNECT);
-        char *key = tuple_text(&c.t);
-        if (!strmap_find(&a->conns, key)
+        if (!strmap_find_mem(&a->conns, &c.t, sizeof c.t)
             && strmap_count(&a->conns) < MAX_CONNS) {
             struct conn *copy = xmalloc(sizeof *copy);
             *copy = c;
-            strmap_add(&a->conns, key, copy);
+            strmap_add_mem(&a->conns, &c.t, sizeof c.t, copy);
         }
-        free(key);
     } else if (r->type == AFW_REC_CLOSE) {
         struct conn_tuple t;
         record_tuple(r, &t);
-        char *key = tuple_text(&t);
-        struct conn *c = strmap_find(&a->conns, key);
+        struct conn *c = strmap_find_mem(&a->conns, &t, sizeof t);
         if (c) {
             struct afw_sock_stats st = {
                 .bytes_in = r->bytes_in, .bytes_out = r->bytes_out,
                 .packets_in = r->segs_in, .packets_out = r->segs_out,
             };
             send_flow_close(a, c, &st);
-            strmap_delete(&a->conns, key);
+            strmap_delete_mem(&a->conns, &t, sizeof t);
             free(c);
         }
-        free(key);
     }
 }
 
@@ -1404,8 +1408,8 @@ on_record(const struct afw_record *r, void *a_)
 struct stats_pass {
     struct agent *a;
     uint8_t family, proto;
-    struct strmap udp_by_cookie;    /* "cookie" -> struct conn */
-    struct strmap seen;             /* conns' keys -> NULL */
+    struct strmap udp_by_cookie;    /* uint64_t cookie -> struct conn */
+    struct strmap seen;             /* conn_tuple -> struct conn */
     struct json_object *msg, *flows;
     size_t n;
 };
@@ -1428,7 +1432,6 @@ stats_sock(const struct sockdiag_endpoint *local,
     struct stats_pass *sp = sp_;
     struct agent *a = sp->a;
     struct conn *c = NULL;
-    char *key;
     if (sp->proto == IPPROTO_TCP) {
         if (s->state == 10 /* TCP_LISTEN */) {
             return;
@@ -1439,20 +1442,14 @@ stats_sock(const struct sockdiag_endpoint *local,
         };
         memcpy(t.local, local->addr, 16);
         memcpy(t.remote, remote->addr, 16);
-        key = tuple_text(&t);
-        c = strmap_find(&a->conns, key);
+        c = strmap_find_mem(&a->conns, &t, sizeof t);
     } else {
-        char ck[24];
-        snprintf(ck, sizeof ck, "%"PRIu64, s->cookie);
-        c = strmap_find(&sp->udp_by_cookie, ck);
-        key = c ? tuple_text(&c->t) : NULL;
+        c = strmap_find_mem(&sp->udp_by_cookie, &s->cookie, sizeof s->cookie);
     }
-    if (!c || strmap_find(&sp->seen, key)) {
-        free(key);
+    if (!c || strmap_find_mem(&sp->seen, &c->t, sizeof c->t)) {
         return;
     }
-    strmap_add(&sp->seen, key, c);
-    free(key);
+    strmap_add_mem(&sp->seen, &c->t, sizeof c->t, c);
 
     if (!sp->msg) {
         sp->msg = msg_create(MSG_STATS);
@@ -1496,12 +1493,11 @@ send_stats(struct agent *a)
     strmap_init(&sp.seen);
     for (size_t i = 0; (i = strmap_next(&a->conns, i)) != SIZE_MAX; i++) {
         struct conn *c = a->conns.nodes[i].data;
-        if (c->t.proto == IPPROTO_UDP && c->cookie) {
-            char ck[24];
-            snprintf(ck, sizeof ck, "%"PRIu64, c->cookie);
-            if (!strmap_find(&sp.udp_by_cookie, ck)) {
-                strmap_add(&sp.udp_by_cookie, ck, c);
-            }
+        if (c->t.proto == IPPROTO_UDP && c->cookie
+            && !strmap_find_mem(&sp.udp_by_cookie, &c->cookie,
+                                sizeof c->cookie)) {
+            strmap_add_mem(&sp.udp_by_cookie, &c->cookie, sizeof c->cookie,
+                           c);
         }
     }
     static const uint8_t families[] = { AF_INET, AF_INET6 };
@@ -1522,17 +1518,19 @@ send_stats(struct agent *a)
                     strerror(error));
     } else {
         /* Closed without a close record (UDP, or the ring was full). */
-        char **gone = NULL;
+        struct conn_tuple *gone = NULL;
         size_t n_gone = 0;
         for (size_t i = 0; (i = strmap_next(&a->conns, i)) != SIZE_MAX;
              i++) {
-            if (!strmap_find(&sp.seen, a->conns.nodes[i].key)) {
+            const struct conn *c = a->conns.nodes[i].data;
+            if (!strmap_find_mem(&sp.seen, &c->t, sizeof c->t)) {
                 gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
-                gone[n_gone++] = xstrdup(a->conns.nodes[i].key);
+                gone[n_gone++] = c->t;
             }
         }
         for (size_t i = 0; i < n_gone; i++) {
-            struct conn *c = strmap_delete(&a->conns, gone[i]);
+            struct conn *c = strmap_delete_mem(&a->conns, &gone[i],
+                                               sizeof gone[i]);
             if (c) {
                 struct afw_sock_stats st;
                 bool have = (c->t.proto == IPPROTO_UDP && c->cookie
@@ -1541,7 +1539,6 @@ send_stats(struct agent *a)
                 send_flow_close(a, c, have ? &st : NULL);
                 free(c);
             }
-            free(gone[i]);
         }
         free(gone);
     }
