@@ -269,17 +269,22 @@ split() {
     guest_pin=
 }
 
-wake ""
-cached ""
-uncached "" burst
-split ""
+# AGENT_BENCH_ROUNDS picks rounds by name, for work on one of them
+# (default: all): wake cached uncached split haltpoll.
+rounds=${AGENT_BENCH_ROUNDS:-wake cached uncached split haltpoll}
+round() { case " $rounds " in *" $1 "*) return 0 ;; esac; return 1; }
+
+round wake && wake ""
+round cached && cached ""
+round uncached && uncached "" burst
+round split && split ""
 
 # The same with the guest's halt polling on, where this machine has it
 # off (haltpoll.guest_halt_poll_ns=0 on its kernel command line): an idle
 # vCPU then polls for 200 us, cpuidle-haltpoll's default, before it
 # halts, and a wakeup no longer waits for the hypervisor to run a halted
 # vCPU again.  The setting is restored on exit.
-if [ -w "$haltpoll" ] && [ "$(cat "$haltpoll")" = 0 ]; then
+if round haltpoll && [ -w "$haltpoll" ] && [ "$(cat "$haltpoll")" = 0 ]; then
     echo
     echo "== again with guest halt polling at 200 us (this machine: 0)"
     haltpoll_was=0
