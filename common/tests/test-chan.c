@@ -26,6 +26,16 @@ make_pair(int fds[2])
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 }
 
+/* Two channels, 'a' and 'b', on the two ends of a socket pair. */
+static void
+make_chans(struct chan **a, struct chan **b)
+{
+    int fds[2];
+    make_pair(fds);
+    *a = chan_create(fds[0], 0, 0);
+    *b = chan_create(fds[1], 0, 0);
+}
+
 /* Waits for and returns the next frame on 'c' (fails after 5 s). */
 static int
 recv_wait(struct chan *c, struct frame *f)
@@ -47,10 +57,8 @@ static void
 test_send_recv(void **state)
 {
     (void) state;
-    int fds[2];
-    make_pair(fds);
-    struct chan *a = chan_create(fds[0], 0, 0);
-    struct chan *b = chan_create(fds[1], 0, 0);
+    struct chan *a, *b;
+    make_chans(&a, &b);
 
     for (int i = 0; i < 100; i++) {
         struct json_object *hb = msg_create(MSG_HEARTBEAT);
@@ -87,10 +95,8 @@ static void
 test_has_input(void **state)
 {
     (void) state;
-    int fds[2];
-    make_pair(fds);
-    struct chan *a = chan_create(fds[0], 0, 0);
-    struct chan *b = chan_create(fds[1], 0, 0);
+    struct chan *a, *b;
+    make_chans(&a, &b);
     assert_false(chan_has_input(b));
     assert_int_equal(chan_send_raw(a, "one", 3), 0);
     assert_int_equal(chan_send_raw(a, "two", 3), 0);
@@ -117,11 +123,9 @@ static void
 test_cork(void **state)
 {
     (void) state;
-    int fds[2];
-    make_pair(fds);
-    struct chan *a = chan_create(fds[0], 0, 0);
-    struct chan *b = chan_create(fds[1], 0, 0);
-    struct pollfd pfd = { .fd = fds[1], .events = POLLIN };
+    struct chan *a, *b;
+    make_chans(&a, &b);
+    struct pollfd pfd = { .fd = chan_fd(b), .events = POLLIN };
 
     chan_cork(a);
     assert_int_equal(chan_send_raw(a, "one", 3), 0);
