@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/chan.h"
 #include "common/digest.h"
 #include "common/frame.h"
@@ -29,6 +30,7 @@
 #include "common/strmap.h"
 #include "common/tuple.h"
 #include "common/util.h"
+#include "guest-agent/decide.h"
 #include "guest-agent/hooks.h"
 #include "guest-agent/identity.h"
 #include "guest-agent/nfq.h"
@@ -147,8 +149,10 @@ struct known_exe {
 #define MAX_PROCESSES 4096
 struct cached_process {
     struct identity id;
-    struct json_object *json;   /* The decide's "app", "process" and "user"
-                                 * objects, built at the first question. */
+    char *idtext;               /* The decide's "app", "process" and "user"
+                                 * (decide_identity_text()), printed at the
+                                 * first question. */
+    size_t idtext_len;
     int64_t expires;
 };
 
@@ -170,6 +174,7 @@ struct agent {
 
     /* The channel to the host. */
     struct chan *chan;
+    struct buf txbuf;               /* send_decide()'s encoding. */
     enum chan_state ch_state;
     int64_t ch_retry_at, ch_backoff_ms;
     int64_t ch_last_rx, ch_next_heartbeat;
@@ -792,7 +797,7 @@ static void
 cached_process_clear(struct cached_process *p)
 {
     identity_destroy(&p->id);
-    json_object_put(p->json);
+    free(p->idtext);
     memset(p, 0, sizeof *p);
 }
 
@@ -803,20 +808,6 @@ cached_process_free(void *p_)
     if (p) {
         cached_process_clear(p);
         free(p);
-    }
-}
-
-/* Adds the identity of 'cp' to the decide 'm'.  The objects are built once
- * per cached process and shared (json-c counts references). */
-static void
-put_identity(struct cached_process *cp, struct json_object *m)
-{
-    if (!cp->json) {
-        cp->json = json_object_new_object();
-        identity_to_json(&cp->id, cp->json);
-    }
-    json_object_object_foreach(cp->json, key, value) {
-        json_object_object_add(m, key, json_object_get(value));
     }
 }
 
@@ -952,29 +943,49 @@ what_text(enum vcache_event event, const struct tuple *t, bool inbound)
                         t->dst_port));
 }
 
-/* Starts a question for 'key' (sending 'decide', which it takes) or
- * joins the one already asked.  The decide goes out before the question's
- * records are made, which the host's answer then does not wait for.  A
- * new question's 'what' is left NULL for the caller to fill in. */
+/* Sends the decide for question 'id': 'f' and the identity of 'cp'. */
+static void
+send_decide(struct agent *a, int64_t id, const struct decide_fields *f,
+            struct cached_process *cp)
+{
+    if (a->ch_state != CH_UP) {
+        return;
+    }
+    if (!cp->idtext) {
+        cp->idtext = decide_identity_text(&cp->id, &cp->idtext_len);
+    }
+    buf_clear(&a->txbuf);
+    int error = decide_encode(&a->txbuf, id, f, cp->idtext, cp->idtext_len);
+    if (!error) {
+        error = chan_send_raw(a->chan, buf_head(&a->txbuf),
+                              buf_size(&a->txbuf));
+    }
+    if (error) {
+        LOG_WARN_RL(&a->ch_rl, "channel send failed: %s", strerror(error));
+    }
+}
+
+/* Starts a question for 'key' (sending a decide of 'f' and the identity of
+ * 'cp') or joins the one already asked.  The decide goes out before the
+ * question's records are made, which the host's answer then does not wait
+ * for.  A new question's 'what' is left NULL for the caller to fill in. */
 static struct pending *
 ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
-    const struct identity *id, const struct afw_owner *owner,
-    struct json_object *decide)
+    struct cached_process *cp, const struct afw_owner *owner,
+    const struct decide_fields *f)
 {
     struct pending *p = strmap_find_mem(&a->by_key, key, VKEY_BYTES);
     if (p) {
-        json_object_put(decide);
         return p;
     }
     p = xcalloc(1, sizeof *p);
     p->id = ++a->next_id;
-    msg_put_int(decide, "id", p->id);
     a->asked++;
-    send_msg(a, decide);
+    send_decide(a, p->id, f, cp);
 
     p->key = *key;
     p->direction = direction;
-    describe(p, id);
+    describe(p, &cp->id);
     if (owner && owner->exe_ino && key->event != VC_ACCEPT) {
         p->have_kkey = true;
         struct afw_verdict_key *k = &p->kkey;
@@ -1185,16 +1196,15 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         return;
     }
 
-    struct json_object *decide = msg_create(MSG_DECIDE);
-    msg_put_string(decide, "event", vcache_event_name(event));
-    msg_put_string(decide, "protocol", proto_name(t.proto));
-    msg_put_string(decide, "direction", inbound ? "inbound" : "outbound");
-    msg_put_endpoint(decide, "local", l, w.t.local_port);
-    msg_put_endpoint(decide, "remote", r, w.t.remote_port);
-    put_identity(cp, decide);
-    msg_put_int(decide, "cookie", s.cookie & (uint64_t) MSG_INT_MAX);
-    struct pending *p = ask(a, &key, key.direction, id,
-                            have_owner ? &owner : NULL, decide);
+    struct decide_fields f = {
+        .event = vcache_event_name(event), .protocol = proto_name(t.proto),
+        .inbound = inbound,
+        .local_addr = l, .local_port = w.t.local_port,
+        .remote_addr = r, .remote_port = w.t.remote_port,
+        .cookie = s.cookie & (uint64_t) MSG_INT_MAX,
+    };
+    struct pending *p = ask(a, &key, key.direction, cp,
+                            have_owner ? &owner : NULL, &f);
     if (!p->what) {
         p->what = what_text(event, &t, inbound);
     }
@@ -1227,15 +1237,12 @@ handle_bind(struct agent *a, const struct afw_record *r)
     }
     char addr[INET6_ADDRSTRLEN];
     tuple_addr_text(r->family, r->addr, addr);
-    struct json_object *decide = msg_create(MSG_DECIDE);
-    msg_put_string(decide, "event", "listen");
-    msg_put_string(decide, "protocol", proto_name(r->protocol));
-    msg_put_string(decide, "direction", "inbound");
-    msg_put_endpoint(decide, "local", addr, r->port);
-    put_identity(cp, decide);
-    msg_put_int(decide, "cookie", r->cookie & (uint64_t) MSG_INT_MAX);
-    struct pending *p = ask(a, &key, VCACHE_INBOUND, &cp->id, &r->owner,
-                            decide);
+    struct decide_fields f = {
+        .event = "listen", .protocol = proto_name(r->protocol),
+        .inbound = true, .local_addr = addr, .local_port = r->port,
+        .cookie = r->cookie & (uint64_t) MSG_INT_MAX,
+    };
+    struct pending *p = ask(a, &key, VCACHE_INBOUND, cp, &r->owner, &f);
     if (!p->what) {
         p->what = xasprintf("listen %s %s:%u", proto_name(r->protocol),
                             addr, r->port);
@@ -1563,6 +1570,7 @@ agent_create(const struct agent_config *cfg, char **errorp)
     strmap_init(&a->cached_connects);
     strmap_init(&a->exes);
     strmap_init(&a->processes);
+    buf_init(&a->txbuf);
     notify_init(cfg->syslog_socket, cfg->utmp);
 
     struct identity_config ic = { .domain = cfg->domain };
@@ -1638,6 +1646,7 @@ agent_destroy(struct agent *a)
     strmap_destroy(&a->processes, cached_process_free);
     cached_process_clear(&a->scratch);
     chan_destroy(a->chan);
+    buf_destroy(&a->txbuf);
     nfq_close(a->nfq);
     sockdiag_close(a->sd);
     hooks_close(a->hooks);
