@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <json-c/json.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -481,6 +482,12 @@ static pthread_key_t kept_key;
 static bool kept_ok;
 static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
 
+/* The "C" locale object, which parses run in.  json-c makes each parse
+ * copy the thread's locale and make a new one from it, so that numbers
+ * read the same in every locale; from this object glibc does both
+ * without allocating (and the parse is locale-independent anyway). */
+static locale_t c_locale;
+
 static void
 kept_free(void *k_)
 {
@@ -495,6 +502,7 @@ static void
 kept_init(void)
 {
     kept_ok = !pthread_key_create(&kept_key, kept_free);
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t) 0);
 }
 
 static struct json_tokener *
@@ -548,6 +556,7 @@ schema_parse_json(const char *text, size_t len, int max_depth,
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT
                                 | JSON_TOKENER_VALIDATE_UTF8);
+    locale_t caller_locale = c_locale ? uselocale(c_locale) : (locale_t) 0;
     struct json_object *obj = json_tokener_parse_ex(tok, text, (int) len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
@@ -558,6 +567,9 @@ schema_parse_json(const char *text, size_t len, int max_depth,
         obj = json_tokener_parse_ex(tok, "", 1);
         jerr = json_tokener_get_error(tok);
         end = len;
+    }
+    if (c_locale) {
+        uselocale(caller_locale);
     }
     give_tokener(tok, max_depth);
 
