@@ -1555,6 +1555,37 @@ send_stats(struct agent *a)
 
 /* ---- Life cycle. */
 
+static void
+ignore_sock(const struct sockdiag_endpoint *local,
+            const struct sockdiag_endpoint *remote,
+            const struct sockdiag_sock *s, void *aux)
+{
+    (void) local;
+    (void) remote;
+    (void) s;
+    (void) aux;
+}
+
+/* Says at once if the kernel cannot list TCP or UDP sockets through
+ * sock_diag (the inet_diag, tcp_diag and udp_diag modules, which a guest
+ * whose modules cannot be loaded on demand lacks): the statistics need
+ * it, and so does a socket the hooks recorded nothing for (a connected
+ * UDP socket's first datagram), which is otherwise refused. */
+static void
+check_sockdiag(struct sockdiag *sd)
+{
+    static const int protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+    for (size_t i = 0; i < ARRAY_SIZE(protos); i++) {
+        int e = sockdiag_dump(sd, AF_INET, protos[i], ignore_sock, NULL);
+        if (e) {
+            LOG_ERR("sock_diag cannot list %s sockets (%s): statistics "
+                    "fail and packets of sockets the hooks did not record "
+                    "are refused; load inet_diag, tcp_diag and udp_diag",
+                    proto_name(protos[i]), strerror(e));
+        }
+    }
+}
+
 struct agent *
 agent_create(const struct agent_config *cfg, char **errorp)
 {
@@ -1612,6 +1643,7 @@ agent_create(const struct agent_config *cfg, char **errorp)
         *errorp = xasprintf("sock_diag: %s", strerror(e));
         goto error;
     }
+    check_sockdiag(a->sd);
     *errorp = rules_install(&cfg->rules);
     if (*errorp) {
         goto error;

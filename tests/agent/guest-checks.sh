@@ -16,6 +16,16 @@ check "a cached denial fails in the kernel ($r)" has "$r" 'not permitted'
 r=$(echo hi | nc -w 5 10.0.2.2 8080 2>&1)
 check "a cached allow passes ($r)" has "$r" '^ok:hi'
 
+# A DNS query to the host: busybox connects its UDP socket, so the hooks
+# record no flow and the agent finds the socket through sock_diag (the
+# inet_diag modules).  The statistics pass after it (stats-interval = 5)
+# finds the socket gone, also through sock_diag, and reports the flow
+# closed; the host checks for that flow_close.
+timeout 2 nslookup appfw.example 10.0.2.2 >/dev/null 2>&1
+sleep 6
+check "sock_diag works: the query was decided, not refused for want of its socket" \
+    sh -c "! grep -E 'no socket for|sock_diag' /run/appfw-agent.log"
+
 # The agent killed: the kernel refuses what it would have to ask about.
 kill -9 "$(cat /run/appfw-agent/appfw-agent.pid)"
 sleep 6

@@ -71,6 +71,9 @@ check "with the guest's user and domain" \
            echo '$decide' | grep -q '\"domain\":\"guest.example\"'"
 check "the agent said hello as an agent" \
     grep -q '"type":"hello".*"role":"agent"' "$run/host.log"
+check "the guest reported the closed UDP flow of its DNS query" \
+    grep -q '"type":"flow_close".*"protocol":"udp".*"port":53' \
+    "$run/host.log"
 
 echo "agent-qemu: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
