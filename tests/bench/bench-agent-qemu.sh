@@ -40,6 +40,10 @@ kernel=$(deploy/guest-image.sh "$run/guest.cpio.gz" build/static/appfw-agent \
          tests/bench/guest-bench.sh build/static/connbench | tail -1) ||
     die "guest image"
 ip netns add "$ns" && ip -n "$ns" link set lo up || die netns
+# Room for the burst's SYNs at the servers (QEMU's user network connects
+# to them over the namespace's loopback).
+ip netns exec "$ns" sysctl -qw net.core.somaxconn=65535 \
+    net.ipv4.tcp_max_syn_backlog=65535
 # 8080: cached; 8081 and 8082 (the burst): asked every time.
 srv_pids=
 for port in 8080 8081 8082; do

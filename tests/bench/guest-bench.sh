@@ -53,4 +53,7 @@ sleep 2
 p1=$(decided)
 echo "APPFW-BENCH burst: $r decided=$((p1 - p0)); queue before $q0;" \
      "after $(qstat)"
+# What the agent warned about, if anything (a refused connect says why).
+grep -E 'level=(warn|error)' /run/appfw-agent.log | tail -5 |
+    sed 's/^/APPFW-BENCH agent: /'
 echo APPFW-BENCH-DONE
