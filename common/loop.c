@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,15 @@ struct loop_state {
     struct pollfd *fds;
     size_t n_fds, allocated;
     int64_t deadline;           /* time_mono_ms() value, or INT64_MAX. */
+    int64_t poll_until;         /* time_mono_us() value, or INT64_MIN. */
     struct pollfd *last;        /* The last poll(2)'s fds and revents. */
     size_t n_last, allocated_last;
     bool polled;                /* 'last' holds a poll(2)'s result. */
 };
 
-static _Thread_local struct loop_state loop = { .deadline = INT64_MAX };
+static _Thread_local struct loop_state loop = {
+    .deadline = INT64_MAX, .poll_until = INT64_MIN,
+};
 
 void
 loop_fd_wait(int fd, short events)
@@ -58,18 +62,41 @@ loop_immediate_wake(void)
 }
 
 void
+loop_poll_until_us(int64_t when_us)
+{
+    if (when_us > loop.poll_until) {
+        loop.poll_until = when_us;
+    }
+}
+
+/* poll(2)'s timeout until the earliest deadline. */
+static int
+block_timeout(void)
+{
+    if (loop.deadline == INT64_MAX) {
+        return -1;
+    }
+    int64_t now = time_mono_ms();
+    int64_t left = loop.deadline <= now ? 0 : loop.deadline - now;
+    return left > INT_MAX ? INT_MAX : (int) left;
+}
+
+void
 loop_block(void)
 {
-    int timeout;
-    if (loop.deadline == INT64_MAX) {
-        timeout = -1;
-    } else {
-        int64_t now = time_mono_ms();
-        int64_t left = loop.deadline <= now ? 0 : loop.deadline - now;
-        timeout = left > INT_MAX ? INT_MAX : (int) left;
+    int timeout = block_timeout();
+    int n = 0;
+    while (timeout && time_mono_us() < loop.poll_until) {
+        n = poll(loop.fds, loop.n_fds, 0);
+        if (n) {
+            break;
+        }
+        sched_yield();
+        timeout = block_timeout();
     }
-
-    int n = poll(loop.fds, loop.n_fds, timeout);
+    if (!n) {
+        n = poll(loop.fds, loop.n_fds, timeout);
+    }
     if (n < 0 && errno != EINTR) {
         /* Only EFAULT, EINVAL or ENOMEM: a bug or a dying process.  Do not
          * spin at full speed while it lasts. */
@@ -91,6 +118,7 @@ loop_block(void)
 
     loop.n_fds = 0;
     loop.deadline = INT64_MAX;
+    loop.poll_until = INT64_MIN;
 }
 
 bool

@@ -34,6 +34,15 @@ void loop_timer_wait_until(int64_t when);
 /* Do not sleep in the next loop_block(). */
 void loop_immediate_wake(void);
 
+/* Before sleeping, the next loop_block() polls the registered fds
+ * without blocking until 'when_us' (a time_mono_us() value), and yields
+ * the CPU (sched_yield()) between polls.  For an answer expected within
+ * microseconds: on a virtual machine whose idle vCPU halts, sleeping and
+ * being woken costs the hypervisor's round trip, which polling avoids,
+ * while another runnable task on this CPU still gets it.  A timer that
+ * falls due ends the polling as it ends a sleep. */
+void loop_poll_until_us(int64_t when_us);
+
 /* Sleeps until a registered event, then clears the registrations. */
 void loop_block(void);
 

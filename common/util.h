@@ -27,4 +27,7 @@ char *xvasprintf(const char *format, va_list);
 int64_t time_mono_ms(void);
 int64_t time_wall_ms(void);
 
+/* Microseconds on the monotonic clock. */
+int64_t time_mono_us(void);
+
 #endif /* util.h */

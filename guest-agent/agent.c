@@ -175,6 +175,8 @@ struct agent {
     /* The channel to the host. */
     struct chan *chan;
     struct buf txbuf;               /* send_decide()'s encoding. */
+    int64_t poll_until;             /* time_mono_us(): poll, not sleep,
+                                     * for a verdict until then. */
     enum chan_state ch_state;
     int64_t ch_retry_at, ch_backoff_ms;
     int64_t ch_last_rx, ch_next_heartbeat;
@@ -962,6 +964,8 @@ send_decide(struct agent *a, int64_t id, const struct decide_fields *f,
     }
     if (error) {
         LOG_WARN_RL(&a->ch_rl, "channel send failed: %s", strerror(error));
+    } else if (a->cfg.poll_us) {
+        a->poll_until = time_mono_us() + a->cfg.poll_us;
     }
 }
 
@@ -1843,6 +1847,10 @@ agent_wait(struct agent *a)
     }
     if (a->head) {
         loop_timer_wait_until(a->head->deadline);
+        /* The verdict is on its way: sleeping until it comes would add
+         * the cost of being woken, which on a guest whose idle vCPU halts
+         * is the hypervisor's round trip (see docs/agent.md). */
+        loop_poll_until_us(a->poll_until);
     }
 }
 

@@ -38,6 +38,8 @@ struct agent_config {
     uint32_t queue_maxlen;
     enum fail_mode fail_mode;
     int verdict_timeout_ms;     /* then the fail mode decides */
+    int poll_us;                /* after a decide, poll this long for the
+                                 * verdict before sleeping (0: never) */
     int heartbeat_s;            /* channel heartbeat; 3 missed: gone */
     int dead_after_ms;          /* kernel refuses while the agent is
                                  * silent this long */

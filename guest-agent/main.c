@@ -29,7 +29,7 @@ struct settings {
     char *iptables, *ip6tables, *reject_mark, *allow_mark, *fail_mode;
     int queue, queue_maxlen, verdict_timeout_ms, heartbeat_s,
         dead_after_ms, stats_interval_s, cache_max, max_pending,
-        naming_interval_ms;
+        naming_interval_ms, poll_us;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -81,6 +81,9 @@ static const struct option_def defs[] = {
       "(the last policy_push)" },
     { "verdict-timeout-ms", OPT_INT, "2000", 10, 600000,
       S(verdict_timeout_ms), "how long a connection waits for a verdict" },
+    { "poll-us", OPT_INT, "200", 0, 100000, S(poll_us),
+      "after a question, poll for the verdict this long before sleeping, "
+      "yielding the CPU to anything else runnable (0: sleep at once)" },
     { "heartbeat-s", OPT_INT, "5", 1, 3600, S(heartbeat_s),
       "channel heartbeat interval; a host silent for 3 is gone" },
     { "dead-after-ms", OPT_INT, "5000", 100, 3600000, S(dead_after_ms),
@@ -232,6 +235,7 @@ make_config(struct agent_config *c, char **cgroup_owned)
     c->utmp = *s.utmp ? s.utmp : NULL;
     c->queue_maxlen = s.queue_maxlen;
     c->verdict_timeout_ms = s.verdict_timeout_ms;
+    c->poll_us = s.poll_us;
     c->heartbeat_s = s.heartbeat_s;
     c->dead_after_ms = s.dead_after_ms;
     c->stats_interval_s = s.stats_interval_s;

@@ -1,9 +1,12 @@
 /* Unit tests for common/loop.c. */
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -121,6 +124,82 @@ test_fd_ready(void **state)
     }
 }
 
+static int64_t
+thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *
+write_later(void *fd_)
+{
+    int fd = *(int *) fd_;
+    usleep(20000);
+    if (write(fd, "x", 1) != 1) {
+        abort();
+    }
+    return NULL;
+}
+
+/* loop_poll_until_us(): an fd that becomes ready while loop_block() polls
+ * ends the block; a timer that falls due ends the polling; polling spends
+ * CPU where sleeping would not, then gives way to sleep; and the window
+ * is forgotten after one block. */
+static void
+test_poll_window(void **state)
+{
+    (void) state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+
+    /* Ready during the window. */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, write_later, &fds[1]), 0);
+    int64_t start = time_mono_ms();
+    loop_fd_wait(fds[0], POLLIN);
+    loop_timer_wait(10000);
+    loop_poll_until_us(time_mono_us() + 10000000);
+    loop_block();
+    assert_true(time_mono_ms() - start < 5000);
+    assert_true(loop_fd_ready(fds[0]));
+    pthread_join(t, NULL);
+    char c;
+    assert_int_equal(read(fds[0], &c, 1), 1);
+
+    /* A timer ends the polling. */
+    start = time_mono_ms();
+    loop_fd_wait(fds[0], POLLIN);
+    loop_timer_wait(30);
+    loop_poll_until_us(time_mono_us() + 10000000);
+    loop_block();
+    int64_t elapsed = time_mono_ms() - start;
+    assert_true(elapsed >= 29);
+    assert_true(elapsed < 5000);
+    assert_false(loop_fd_ready(fds[0]));
+
+    /* Polls for its 20 ms (CPU time, where a sleep takes next to none),
+     * then sleeps until the timer. */
+    start = time_mono_ms();
+    int64_t cpu = thread_cpu_us();
+    loop_fd_wait(fds[0], POLLIN);
+    loop_timer_wait(60);
+    loop_poll_until_us(time_mono_us() + 20000);
+    loop_block();
+    assert_true(time_mono_ms() - start >= 59);
+    assert_true(thread_cpu_us() - cpu >= 1000);
+
+    /* Forgotten: the next block sleeps. */
+    start = time_mono_ms();
+    loop_timer_wait(30);
+    loop_block();
+    assert_true(time_mono_ms() - start >= 29);
+
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -130,6 +209,7 @@ main(void)
         cmocka_unit_test(test_immediate_and_reset),
         cmocka_unit_test(test_same_fd_twice),
         cmocka_unit_test(test_fd_ready),
+        cmocka_unit_test(test_poll_window),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ die() {
 . "$(dirname "$0")/../agent/lib-agent.sh"
 opts="--cgroup $cg --pin-dir $run/bpffs/appfw --state-dir $run/state \
 --rundir $run --queue 4244 --iptables iptables-legacy \
---ip6tables ip6tables-legacy"
+--ip6tables ip6tables-legacy ${AGENT_BENCH_AGENT_OPTS:-}"
 haltpoll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 haltpoll_was=
 cleanup() {
