@@ -538,6 +538,15 @@ msg_encode(const struct json_object *obj, struct buf *out)
 }
 
 struct json_object *
+msg_heartbeat_create(int64_t seq)
+{
+    struct json_object *hb = msg_create(MSG_HEARTBEAT);
+    msg_put_int(hb, "seq", seq);
+    msg_put_int(hb, "time_ms", time_wall_ms());
+    return hb;
+}
+
+struct json_object *
 msg_hello_create(const char *role, const char *software)
 {
     struct json_object *hello = msg_create(MSG_HELLO);

@@ -90,6 +90,10 @@ int msg_encode(const struct json_object *obj, struct buf *out);
  * "secd") and, unless NULL, 'software'.  The caller owns the result. */
 struct json_object *msg_hello_create(const char *role, const char *software);
 
+/* A heartbeat with sequence number 'seq' (a reply echoes the peer's) and
+ * the wall clock now.  The caller owns the result. */
+struct json_object *msg_heartbeat_create(int64_t seq);
+
 /* Given a validated hello from the peer, picks the highest version both
  * sides speak, with ours being 'min'..'max'.  Returns NULL and sets
  * '*version', or a malloc'd message if the ranges do not overlap. */

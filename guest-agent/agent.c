@@ -1744,10 +1744,7 @@ run_channel(struct agent *a)
         return;
     }
     if (a->ch_state == CH_UP && now >= a->ch_next_heartbeat) {
-        struct json_object *hb = msg_create(MSG_HEARTBEAT);
-        msg_put_int(hb, "seq", ++a->hb_seq);
-        msg_put_int(hb, "time_ms", time_wall_ms());
-        send_msg(a, hb);
+        send_msg(a, msg_heartbeat_create(++a->hb_seq));
         a->ch_next_heartbeat = now + a->cfg.heartbeat_s * 1000LL;
     }
 }

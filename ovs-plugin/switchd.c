@@ -1051,9 +1051,8 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
         break;
     }
     case MSG_HEARTBEAT: {
-        struct json_object *hb = msg_create(MSG_HEARTBEAT);
-        msg_put_int(hb, "seq", msg_get_int(msg, "seq", 0));
-        msg_put_int(hb, "time_ms", time_wall_msec());
+        struct json_object *hb = msg_heartbeat_create(
+            msg_get_int(msg, "seq", 0));
         relay_send(vm->relay, hb);
         json_object_put(hb);
         break;

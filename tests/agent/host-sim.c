@@ -183,9 +183,8 @@ serve(struct chan *c, FILE *log)
             } else if (type == MSG_HEARTBEAT) {
                 /* As appfw-switchd does: an agent takes a host silent
                  * for three of its heartbeats as gone. */
-                struct json_object *hb = msg_create(MSG_HEARTBEAT);
-                msg_put_int(hb, "seq", msg_get_int(m, "seq", 0));
-                msg_put_int(hb, "time_ms", time_wall_ms());
+                struct json_object *hb = msg_heartbeat_create(
+                    msg_get_int(m, "seq", 0));
                 chan_send(c, hb);
                 json_object_put(hb);
             } else if (type == MSG_DECIDE) {

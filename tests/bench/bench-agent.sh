@@ -270,7 +270,9 @@ split() {
 }
 
 # AGENT_BENCH_ROUNDS picks rounds by name, for work on one of them
-# (default: all): wake cached uncached split haltpoll.
+# (default: all): wake cached uncached split haltpoll.  (And
+# AGENT_BENCH_AGENT_OPTS, in 'opts' above, adds options to the agent's
+# command line, e.g. --poll-us 0.)
 rounds=${AGENT_BENCH_ROUNDS:-wake cached uncached split haltpoll}
 round() { case " $rounds " in *" $1 "*) return 0 ;; esac; return 1; }
 
