@@ -483,10 +483,15 @@ msg_parse(const void *data, size_t len, struct json_object **objp,
         return perr;
     }
 
-    char *error = msg_validate(obj, typep);
+    enum msg_type type;
+    char *error = msg_validate(obj, &type);
     if (error) {
         json_object_put(obj);
         return error;
+    }
+    schema_prune(obj, schemas[type].fields, "type");
+    if (typep) {
+        *typep = type;
     }
     *objp = obj;
     return NULL;
@@ -616,6 +621,27 @@ msg_get_int(const struct json_object *obj, const char *path, int64_t dflt)
     struct json_object *v = msg_get(obj, path);
     return json_object_is_type(v, json_type_int)
            ? json_object_get_int64(v) : dflt;
+}
+
+struct json_object *
+msg_get_array(const struct json_object *obj, const char *path)
+{
+    struct json_object *v = msg_get(obj, path);
+    return json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+struct json_object *
+msg_get_object(const struct json_object *obj, const char *path)
+{
+    struct json_object *v = msg_get(obj, path);
+    return json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+size_t
+msg_array_length(const struct json_object *array)
+{
+    return json_object_is_type(array, json_type_array)
+           ? json_object_array_length(array) : 0;
 }
 
 bool

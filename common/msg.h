@@ -12,7 +12,12 @@
  *
  * Everything that arrives from a guest is hostile: callers validate before
  * they look at a message, and may then rely on every required field being
- * present with the documented type and range.
+ * present with the documented type and range.  msg_parse() also removes
+ * every member the message's type does not define, so no code ever reads
+ * a member that another type defines (with whatever JSON type the sender
+ * chose), and what a daemon forwards carries only checked members.
+ * Read members only through the typed accessors below: each checks the
+ * JSON type where it reads, and json-c aborts on a wrong one.
  *
  * Neighbours: common/frame.h below, common/chan.h beside, and every
  * component above. */
@@ -61,8 +66,9 @@ const char *msg_type_name(enum msg_type);
 bool msg_type_from_name(const char *name, enum msg_type *);
 
 /* Parses the 'len' bytes at 'data' as one JSON object and validates it.
- * On success returns NULL, stores the object in '*objp' (the caller owns
- * it: json_object_put()) and its type in '*typep' (if nonnull).  On failure
+ * On success returns NULL, stores the object, stripped of the members its
+ * type does not define, in '*objp' (the caller owns it: json_object_put())
+ * and its type in '*typep' (if nonnull).  On failure
  * returns a malloc'd message and stores NULL in '*objp'. */
 char *msg_parse(const void *data, size_t len, struct json_object **objp,
                 enum msg_type *typep);
@@ -116,6 +122,16 @@ const char *msg_get_string(const struct json_object *, const char *path,
 int64_t msg_get_int(const struct json_object *, const char *path,
                     int64_t dflt);
 bool msg_get_bool(const struct json_object *, const char *path, bool dflt);
+/* The member at 'path' if it is an array (an object), else NULL. */
+struct json_object *msg_get_array(const struct json_object *,
+                                  const char *path);
+struct json_object *msg_get_object(const struct json_object *,
+                                   const char *path);
+/* The number of elements of 'array', or 0 if it is not an array (or
+ * NULL). */
+size_t msg_array_length(const struct json_object *array);
+/* The member at 'path' whatever its type (NULL if absent): for presence
+ * tests and for passing a member on whole, never for reading it. */
 struct json_object *msg_get(const struct json_object *, const char *path);
 
 #endif /* msg.h */

@@ -418,6 +418,18 @@ validate_value(const struct json_object *v, const struct schema_field *f,
     }
 }
 
+/* The member of 'fields' called 'name', or NULL. */
+static const struct schema_field *
+find_field(const struct schema_field *fields, const char *name)
+{
+    for (const struct schema_field *f = fields; f->name; f++) {
+        if (!strcmp(f->name, name)) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
 static char *
 validate_object(const struct json_object *obj,
                 const struct schema_field *fields, struct vctx *p)
@@ -441,19 +453,55 @@ validate_object(const struct json_object *obj,
     if (p->strict) {
         json_object_object_foreach((struct json_object *) obj, key, val) {
             (void) val;
-            const struct schema_field *f;
-            for (f = fields; f->name; f++) {
-                if (!strcmp(f->name, key)) {
-                    break;
-                }
-            }
-            if (!f->name) {
+            if (!find_field(fields, key)) {
                 vctx_push(p, key);
                 return vctx_error(p, "unknown field");
             }
         }
     }
     return NULL;
+}
+
+static void prune_object(struct json_object *,
+                         const struct schema_field *fields,
+                         const char *keep);
+
+static void
+prune_value(struct json_object *v, const struct schema_field *f)
+{
+    if (f->kind == SK_OBJECT && json_object_is_type(v, json_type_object)) {
+        prune_object(v, f->sub, NULL);
+    } else if (f->kind == SK_ARRAY && json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+            prune_value(json_object_array_get_idx(v, i), f->sub);
+        }
+    }
+}
+
+static void
+prune_object(struct json_object *obj, const struct schema_field *fields,
+             const char *keep)
+{
+    /* json_object_object_foreach() keeps the next entry before the body
+     * runs, so the current one may be deleted. */
+    json_object_object_foreach(obj, key, val) {
+        const struct schema_field *f = find_field(fields, key);
+        if (f) {
+            prune_value(val, f);
+        } else if (!keep || strcmp(key, keep)) {
+            json_object_object_del(obj, key);
+        }
+    }
+}
+
+void
+schema_prune(struct json_object *obj, const struct schema_field *fields,
+             const char *keep)
+{
+    if (json_object_is_type(obj, json_type_object)) {
+        prune_object(obj, fields, keep);
+    }
 }
 
 

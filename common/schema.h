@@ -57,6 +57,16 @@ char *schema_validate(const struct json_object *obj,
                       const struct schema_field *fields, const char *path,
                       bool strict);
 
+/* Removes from 'obj' every member that 'fields' does not name, at every
+ * depth the schema describes (members of objects, and of the objects in
+ * arrays).  After this, code that reads 'obj' sees only what the schema
+ * checked: a member that only some other schema defines, with whatever
+ * JSON type a peer gave it, is gone.  A top-level member named 'keep'
+ * (unless NULL) stays too.  Call it on an object that schema_validate()
+ * accepted with the same 'fields'. */
+void schema_prune(struct json_object *obj, const struct schema_field *fields,
+                  const char *keep);
+
 /* Parses 'len' bytes as one strict JSON document: no trailing data, no
  * comments or single quotes, valid UTF-8, at most 'max_depth' levels deep.
  * Returns NULL and stores the document in '*objp' (the caller owns it), or

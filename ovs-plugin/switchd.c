@@ -166,7 +166,7 @@ static void registry_load(struct switchd *);
 static void registry_save(const struct switchd *);
 static bool take_token(struct switchd *, struct vm *);
 static void forward(struct switchd *, struct vm *, struct json_object *,
-                    int64_t reply_id, struct ask *);
+                    enum msg_type, int64_t reply_id, struct ask *);
 
 char *
 switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
@@ -790,8 +790,8 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
         return;
     }
 
-    struct json_object *batch = msg_get(msg, "flows");
-    size_t n = batch ? json_object_array_length(batch) : 1;
+    struct json_object *batch = msg_get_array(msg, "flows");
+    size_t n = batch ? msg_array_length(batch) : 1;
     int default_ttl = msg_get_int(msg, "ttl", 0);
     struct pending_install *p = xzalloc(sizeof *p);
     p->keys = xmalloc(n * sizeof *p->keys);
@@ -903,14 +903,18 @@ take_token(struct switchd *sd, struct vm *vm)
 
 /* Replaces whatever the guest said about its VM with what switchd knows. */
 static void
-stamp(const struct vm *vm, struct json_object *msg)
+stamp(const struct vm *vm, struct json_object *msg, enum msg_type type)
 {
     json_object_object_del(msg, "vm");
     /* A guest's stats may carry a "vm" in each flow too: only switchd
      * says which VM a message is from. */
-    struct json_object *flows = msg_get(msg, "flows");
-    for (size_t i = 0; flows && i < json_object_array_length(flows); i++) {
-        json_object_object_del(json_object_array_get_idx(flows, i), "vm");
+    struct json_object *flows = type == MSG_STATS
+                                ? msg_get_array(msg, "flows") : NULL;
+    for (size_t i = 0; i < msg_array_length(flows); i++) {
+        struct json_object *f = json_object_array_get_idx(flows, i);
+        if (json_object_is_type(f, json_type_object)) {
+            json_object_object_del(f, "vm");
+        }
     }
     struct json_object *v = json_object_new_object();
     msg_put_string(v, "uuid", vm->uuid);
@@ -987,9 +991,9 @@ ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
 
 static void
 forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
-        int64_t reply_id, struct ask *ask)
+        enum msg_type type, int64_t reply_id, struct ask *ask)
 {
-    stamp(vm, msg);
+    stamp(vm, msg, type);
     const char *text = json_object_to_json_string_ext(msg,
                                                       JSON_C_TO_STRING_PLAIN);
     uint64_t cookie = ++sd->next_cookie;
@@ -1070,7 +1074,7 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
             send_guest_error(vm, "overloaded", id,
                              "too many requests in flight from this VM");
         } else {
-            forward(sd, vm, msg, id, NULL);
+            forward(sd, vm, msg, type, id, NULL);
         }
         break;
     case MSG_NAMING:
@@ -1085,12 +1089,12 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
         }
         msg_put_int(msg, "epoch", sd->naming_epoch);  /* Replaces a guest's. */
         msg_put_int(msg, "seq", ++sd->naming_seq);
-        forward(sd, vm, msg, 0, NULL);
+        forward(sd, vm, msg, type, 0, NULL);
         break;
     case MSG_FLOW_OPEN:
     case MSG_FLOW_CLOSE:
     case MSG_STATS:
-        forward(sd, vm, msg, 0, NULL);
+        forward(sd, vm, msg, type, 0, NULL);
         break;
     case MSG_VERDICT:
     case MSG_POLICY_PUSH:
@@ -1239,7 +1243,7 @@ ask_secd(struct switchd *sd, struct vm *vm, const struct tuple *t,
     json_object_object_add(msg, "agent", json_object_new_boolean(false));
     vm->decides++;
     sd->asks_sent++;
-    forward(sd, vm, msg, 0, ask);
+    forward(sd, vm, msg, MSG_DECIDE, 0, ask);
     json_object_put(msg);
 }
 
@@ -1352,7 +1356,7 @@ report_counters(struct switchd *sd)
         msg_put_int(msg, "interval", sd->cfg.stats_interval);
         json_object_object_add(msg, "flows", json_object_new_array());
         json_object_object_add(msg, "apps", node->data);
-        forward(sd, vm, msg, 0, NULL);
+        forward(sd, vm, msg, MSG_STATS, 0, NULL);
         json_object_put(msg);
     }
     shash_destroy(&by_vm);

@@ -795,7 +795,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     struct flow_batch *b = strmap_find(&d->batches, uuid);
     if (!b) {
         b = xcalloc(1, sizeof *b);
-        b->vm = json_object_get(msg_get(msg, "vm"));
+        b->vm = json_object_get(msg_get_object(msg, "vm"));
         b->flows = json_object_new_array();
         b->tail = &b->head;
         strmap_add(&d->batches, uuid, b);
@@ -805,9 +805,10 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                                v.granularity ? "service" : "exact"));
     json_object_object_add(f, "protocol", json_object_new_string(proto));
     json_object_object_add(f, "local",
-                           json_object_get(msg_get(msg, "local")));
+                           json_object_get(msg_get_object(msg, "local")));
     json_object_object_add(f, "remote",
-                           json_object_get(msg_get(msg, "remote")));
+                           json_object_get(msg_get_object(msg,
+                                                          "remote")));
     uint32_t aid = app_id(have_sha ? sha : NULL, app.product);
     json_object_object_add(f, "app_id", json_object_new_int64(aid));
     remember_app_name(d, aid, app.product,
@@ -995,19 +996,20 @@ naming_from_msg(struct secd *d, const char *uuid,
 {
     struct policy_addr addrs[NAMING_MAX_ADDRS];
     struct naming_session sessions[NAMING_MAX_SESSIONS];
-    struct json_object *a = msg_get(msg, "addresses");
+    struct json_object *a = msg_get_array(msg, "addresses");
     size_t n_addrs = 0;
-    for (size_t i = 0; i < json_object_array_length(a)
+    for (size_t i = 0; i < msg_array_length(a)
                        && n_addrs < NAMING_MAX_ADDRS; i++) {
-        const char *text = json_object_get_string(
-            json_object_array_get_idx(a, i));
-        if (policy_addr_parse(text, &addrs[n_addrs])) {
+        struct json_object *e = json_object_array_get_idx(a, i);
+        if (json_object_is_type(e, json_type_string)
+            && policy_addr_parse(json_object_get_string(e),
+                                 &addrs[n_addrs])) {
             n_addrs++;
         }
     }
-    struct json_object *ss = msg_get(msg, "sessions");
+    struct json_object *ss = msg_get_array(msg, "sessions");
     size_t n_sessions = 0;
-    for (size_t i = 0; i < json_object_array_length(ss)
+    for (size_t i = 0; i < msg_array_length(ss)
                        && n_sessions < NAMING_MAX_SESSIONS; i++) {
         struct json_object *e = json_object_array_get_idx(ss, i);
         sessions[n_sessions++] = (struct naming_session) {
@@ -1085,8 +1087,8 @@ handle_switchd(struct secd *d, struct rpc_request *req)
         break;
 
     case MSG_STATS: {
-        struct json_object *flows = msg_get(msg, "flows");
-        size_t n = json_object_array_length(flows);
+        struct json_object *flows = msg_get_array(msg, "flows");
+        size_t n = msg_array_length(flows);
         for (size_t i = 0; i < n; i++) {
             struct json_object *f = json_object_array_get_idx(flows, i);
             struct store_counters c = {
@@ -1135,8 +1137,8 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             }
         }
         /* Datapath counters from switchd: both directions together. */
-        struct json_object *apps = msg_get(msg, "apps");
-        n = apps ? json_object_array_length(apps) : 0;
+        struct json_object *apps = msg_get_array(msg, "apps");
+        n = msg_array_length(apps);
         for (size_t i = 0; i < n; i++) {
             struct json_object *a = json_object_array_get_idx(apps, i);
             struct store_counters c = {

@@ -327,6 +327,69 @@ test_accepts_and_ignores_unknown_fields(void **state)
     free(t4);
 }
 
+/* Parses 'text', which must be valid, and returns the object. */
+static struct json_object *
+parse_ok(const char *text)
+{
+    struct json_object *obj;
+    char *error = msg_parse(text, strlen(text), &obj, NULL);
+    assert_null(error);
+    return obj;
+}
+
+/* A member that only another type defines never reaches the reader of a
+ * parsed message, whatever its JSON type, at any depth. */
+static void
+test_parse_drops_members_the_type_does_not_define(void **state)
+{
+    (void) state;
+    char *t1 = mutate(base_decide, "flows", "1");
+    char *t2 = mutate(t1, "apps", "\"x\"");
+    char *t3 = mutate(t2, "remote.flows", "{\"a\":[1]}");
+    struct json_object *obj = parse_ok(t3);
+    assert_null(msg_get(obj, "flows"));
+    assert_null(msg_get(obj, "apps"));
+    assert_null(msg_get(obj, "remote.flows"));
+    assert_true(msg_get_int(obj, "remote.port", -1) >= 0);
+    assert_non_null(msg_get_object(obj, "local"));
+    json_object_put(obj);
+    free(t1);
+    free(t2);
+    free(t3);
+
+    /* Inside the objects of an array too; defined members stay. */
+    t1 = mutate(base_stats, "flows.0.sessions", "7");
+    obj = parse_ok(t1);
+    struct json_object *flows = msg_get_array(obj, "flows");
+    assert_non_null(flows);
+    assert_true(msg_array_length(flows) >= 1);
+    struct json_object *f0 = json_object_array_get_idx(flows, 0);
+    assert_null(msg_get(f0, "sessions"));
+    assert_string_equal(msg_get_string(f0, "protocol", ""), "tcp");
+    json_object_put(obj);
+    free(t1);
+}
+
+static void
+test_typed_accessors(void **state)
+{
+    (void) state;
+    struct json_object *obj = json_tokener_parse(
+        "{\"a\":[1],\"o\":{\"x\":1},\"s\":\"t\",\"i\":5}");
+    assert_non_null(msg_get_array(obj, "a"));
+    assert_null(msg_get_array(obj, "o"));
+    assert_null(msg_get_array(obj, "s"));
+    assert_null(msg_get_array(obj, "none"));
+    assert_non_null(msg_get_object(obj, "o"));
+    assert_null(msg_get_object(obj, "a"));
+    assert_null(msg_get_object(obj, "i"));
+    assert_int_equal(msg_array_length(msg_get(obj, "a")), 1);
+    assert_int_equal(msg_array_length(msg_get(obj, "o")), 0);
+    assert_int_equal(msg_array_length(msg_get(obj, "i")), 0);
+    assert_int_equal(msg_array_length(NULL), 0);
+    json_object_put(obj);
+}
+
 static void
 test_type_names(void **state)
 {
@@ -529,6 +592,8 @@ main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_raw_rejections),
         cmocka_unit_test(test_accepts_and_ignores_unknown_fields),
+        cmocka_unit_test(test_parse_drops_members_the_type_does_not_define),
+        cmocka_unit_test(test_typed_accessors),
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_encode_too_big),

@@ -8,6 +8,9 @@
  *   guest-sim PATH garbage SECONDS
  *       for SECONDS: sends a zero-length frame (a framing violation) each
  *       time switchd connects; prints how many connections it saw
+ *   guest-sim PATH send JSON... -- ID PROTO LOCAL-IP LPORT REMOTE-IP RPORT
+ *       sends hello, then each JSON text as one frame as it is (hostile
+ *       messages), then one decide; prints the decide's reply
  *   guest-sim PATH rehello
  *       after the hellos, says hello again (as a restarted agent does)
  *       and prints the type of the first message that comes back
@@ -154,9 +157,8 @@ decide(struct chan *c, struct json_object *req)
 }
 
 static int
-cmd_decide(const char *path, char **argv)
+cmd_decide_on(struct chan *c, char **argv)
 {
-    struct chan *c = open_channel(path);
     struct json_object *req = make_decide(atoll(argv[0]), argv[1], argv[2],
                                           atoi(argv[3]), argv[4],
                                           atoi(argv[5]));
@@ -167,6 +169,31 @@ cmd_decide(const char *path, char **argv)
     json_object_put(reply);
     chan_destroy(c);
     return 0;
+}
+
+static int
+cmd_decide(const char *path, char **argv)
+{
+    return cmd_decide_on(open_channel(path), argv);
+}
+
+static int
+cmd_send(const char *path, int argc, char **argv)
+{
+    struct chan *c = open_channel(path);
+    int i;
+    for (i = 0; i < argc && strcmp(argv[i], "--"); i++) {
+        if (chan_send_raw(c, argv[i], strlen(argv[i]))) {
+            fprintf(stderr, "guest-sim: cannot send frame %d\n", i);
+            exit(1);
+        }
+    }
+    if (argc - i - 1 != 6) {
+        fprintf(stderr, "guest-sim: send: give the decide after --\n");
+        exit(2);
+    }
+    char **d = argv + i + 1;
+    return cmd_decide_on(c, d);
 }
 
 static int
@@ -285,6 +312,8 @@ main(int argc, char **argv)
 {
     if (argc >= 9 && !strcmp(argv[2], "decide")) {
         return cmd_decide(argv[1], argv + 3);
+    } else if (argc >= 4 && !strcmp(argv[2], "send")) {
+        return cmd_send(argv[1], argc - 3, argv + 3);
     } else if (argc == 6 && !strcmp(argv[2], "naming")) {
         return cmd_naming(argv[1], argv[3], argv[4], atoll(argv[5]));
     } else if (argc == 3 && !strcmp(argv[2], "rehello")) {
@@ -295,7 +324,8 @@ main(int argc, char **argv)
         return cmd_bench(argv[1], atoi(argv[3]));
     }
     fprintf(stderr, "usage: guest-sim PATH decide ID PROTO LIP LPORT RIP "
-            "RPORT\n       guest-sim PATH garbage SECONDS\n"
+            "RPORT\n       guest-sim PATH send JSON... -- ID PROTO LIP "
+            "LPORT RIP RPORT\n       guest-sim PATH garbage SECONDS\n"
             "       guest-sim PATH bench COUNT\n");
     return 2;
 }

@@ -166,6 +166,20 @@ out=$(guest_decide $vm1 2 tcp 10.77.0.1 40002 10.77.0.2 9090)
 check "decide for a port the policy does not allow: deny" \
     sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
 
+# --- Members that only another message type defines, with JSON types
+# that type's code does not expect, are ignored: none ends switchd (each
+# of these once aborted it in json-c), and the decide after them is
+# answered as usual.
+sw_pid=$(cat "$run/appfw-switchd.pid")
+out=$(guest_run $vm1 send \
+    '{"type":"heartbeat","seq":1,"flows":[1,2]}' \
+    '{"type":"decide","id":90,"event":"connect","protocol":"tcp","direction":"outbound","local":{"address":"10.77.0.1","port":40090},"remote":{"address":"10.77.0.2","port":8080},"app":{"path":"/usr/bin/curl"},"process":{"pid":1},"user":{"uid":0},"flows":1}' \
+    '{"type":"flow_open","protocol":"tcp","direction":"outbound","local":{"address":"10.77.0.1","port":40091},"remote":{"address":"10.77.0.2","port":8080},"flows":"x"}' \
+    '{"type":"naming","addresses":[],"sessions":[],"flows":{"vm":1}}' \
+    -- 91 tcp 10.77.0.1 40092 10.77.0.2 8080)
+check "hostile members of other types: switchd lives on and decides ($out)" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"' && kill -0 $sw_pid"
+
 # --- Batched flow requests (as a security VM pushing many at once).
 load="$build/tests/secd/secd-load"
 d0=$(n_desired)
