@@ -1057,6 +1057,39 @@ reject_packet(struct agent *a, uint32_t id)
     a->denied++;
 }
 
+/* A queued packet that cannot be decided as a socket event: no socket
+ * was found behind it, or no process owns that socket.  Such a packet is
+ * never accepted for want of an answer: the fail mode decides it as an
+ * unknown application (closed refuses, open passes, cached asks the last
+ * policy_push with no application known). */
+static void
+fail_packet(struct agent *a, const struct nfq_packet *pkt,
+            const struct waiter *w, enum vcache_event event,
+            const struct tuple *t, const char *why)
+{
+    bool inbound = w->inbound;
+    struct lpolicy_event ev = {
+        .uid = pkt->has_uid ? pkt->uid : 0,
+        .event = event,
+        .protocol = w->t.proto,
+        .direction = inbound ? VCACHE_INBOUND : VCACHE_OUTBOUND,
+        .family = w->t.family,
+        .port = inbound ? w->t.local_port : w->t.remote_port,
+    };
+    memcpy(ev.addr, w->t.remote, 16);
+    bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, NULL);
+    a->failed++;
+    LOG_WARN_RL(&a->rl, "%s for %s %s:%d -> %s:%d: fail mode %s %s", why,
+                proto_name(t->proto), t->src, t->src_port, t->dst,
+                t->dst_port, fail_mode_name(a->cfg.fail_mode),
+                allow ? "accepts" : "rejects");
+    if (allow) {
+        nfq_accept(a->nfq, pkt->id);
+    } else {
+        reject_packet(a, pkt->id);
+    }
+}
+
 static void
 handle_packet(struct agent *a, const struct nfq_packet *pkt)
 {
@@ -1080,7 +1113,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
                                : t.proto == IPPROTO_TCP ? VC_CONNECT
                                : VC_SEND);
 
-    struct sockdiag_endpoint local = { .port = w.t.local_port };
+    struct sockdiag_endpoint local = {
+        .port = w.t.local_port,
+        .ifindex = inbound ? pkt->indev : pkt->outdev,
+    };
     struct sockdiag_endpoint remote = { .port = w.t.remote_port };
     memcpy(local.addr, w.t.local, 16);
     memcpy(remote.addr, w.t.remote, 16);
@@ -1110,15 +1146,11 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
                                 false, &s);
     }
     if (error) {
-        if (inbound) {
-            /* No local socket: the kernel answers it itself. */
-            nfq_accept(a->nfq, pkt->id);
-        } else {
-            LOG_WARN_RL(&a->rl, "no socket for %s %s:%d -> %s:%d (%s): "
-                        "rejected", proto_name(t.proto), t.src,
-                        t.src_port, t.dst, t.dst_port, strerror(error));
-            reject_packet(a, pkt->id);
-        }
+        /* Also inbound: "no socket" may be a socket sock_diag could not
+         * name, and the kernel would hand it the packet undecided. */
+        char why[64];
+        snprintf(why, sizeof why, "no socket (%s)", strerror(error));
+        fail_packet(a, pkt, &w, event, &t, why);
         return;
     }
     w.cookie = s.cookie;
@@ -1140,12 +1172,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     struct cached_process *cp = resolve(a, pid, uid, gid,
                                         have_owner ? &owner : NULL);
     if (!cp) {
-        /* The protocol needs the application; fail closed. */
         a->unknown_owner++;
-        LOG_WARN_RL(&a->rl, "owner of %s %s:%d -> %s:%d unknown (pid %d): "
-                    "rejected", proto_name(t.proto), t.src, t.src_port,
-                    t.dst, t.dst_port, pid);
-        reject_packet(a, pkt->id);
+        char why[64];
+        snprintf(why, sizeof why, "no owner (pid %d)", pid);
+        fail_packet(a, pkt, &w, event, &t, why);
         return;
     }
     const struct identity *id = &cp->id;

@@ -244,6 +244,14 @@ parse_packet(const struct nlmsghdr *h, struct nfq_packet *p)
                 p->gid = ntohl(u32);
             }
             break;
+        case NFQA_IFINDEX_INDEV:
+        case NFQA_IFINDEX_OUTDEV:
+            if (vlen >= 4) {
+                memcpy(&u32, v, 4);
+                *((a->nla_type & NLA_TYPE_MASK) == NFQA_IFINDEX_INDEV
+                  ? &p->indev : &p->outdev) = ntohl(u32);
+            }
+            break;
         case NFQA_PAYLOAD:
             p->len = vlen < NFQ_COPY_RANGE ? vlen : NFQ_COPY_RANGE;
             memcpy(p->data, v, p->len);

@@ -28,6 +28,7 @@ struct nfq_packet {
     bool has_uid;
     uint32_t uid, gid;          /* The socket's, when the kernel knew it */
     uint32_t mark;
+    uint32_t indev, outdev;     /* Interface indexes, 0 if none. */
     size_t len;                 /* Bytes in 'data' (at most COPY_RANGE) */
     uint8_t data[NFQ_COPY_RANGE];
 };

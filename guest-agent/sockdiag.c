@@ -237,5 +237,6 @@ sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
     req.id.idiag_dport = htons(dst->port);
     put_addr(req.id.idiag_src, family, src->addr);
     put_addr(req.id.idiag_dst, family, dst->addr);
+    req.id.idiag_if = local->ifindex;
     return transact(sd, &req, false, lookup_one, out);
 }

@@ -16,6 +16,11 @@ struct sockdiag;
 struct sockdiag_endpoint {
     uint8_t addr[16];           /* IPv4 in the first 4 bytes. */
     uint16_t port;              /* Host order. */
+    uint32_t ifindex;           /* Local end: the interface a packet
+                                 * came in or goes out on (0: none).  A
+                                 * socket bound to a device (SO_BINDTODEVICE)
+                                 * or to a scoped IPv6 link-local address
+                                 * is found only with it. */
 };
 
 struct sockdiag_sock {
@@ -33,7 +38,8 @@ int sockdiag_open(struct sockdiag **);
 void sockdiag_close(struct sockdiag *);
 
 /* Looks up the socket with local end 'local' and remote end 'remote' for
- * 'family' (AF_INET, AF_INET6) and 'protocol' (IPPROTO_TCP, IPPROTO_UDP).
+ * 'family' (AF_INET, AF_INET6) and 'protocol' (IPPROTO_TCP, IPPROTO_UDP),
+ * as the kernel would deliver a packet on 'local->ifindex'.
  * With 'tcp_info', also fills the TCP counters.  Returns 0, ENOENT if
  * there is no such socket, or another errno value. */
 int sockdiag_lookup(struct sockdiag *, int family, int protocol,

@@ -279,6 +279,37 @@ check "the host was asked about the accept" \
     grep -q '"event":"accept".*"port":7070' "$run/host.log"
 check "and about the listen" grep -q '"event":"listen"' "$run/host.log"
 kill "$gsrv" 2>/dev/null
+# Sockets sock_diag finds only with the packet's interface: bound to a
+# device, or to a scoped IPv6 link-local address.  Each is decided (the
+# host is asked), never let through for want of a socket.
+guest_serve() {
+    ip netns exec "$gns" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+        "$cg" env UDP_LOG=/dev/null "$@" $py serve 7071 7072 &
+    gsrv=$!
+    sleep 0.5
+}
+guest_serve BIND_DEVICE="afwa$tag"
+r=$(in_net $py connect 10.88.0.1 7072)
+check "bound to a device: an allowed inbound connection is accepted ($r)" \
+    has "$r" '^ok'
+check "and the host was asked about it" \
+    grep -q '"event":"accept".*"port":7072' "$run/host.log"
+r=$(in_net $py connect 10.88.0.1 7071)
+check "bound to a device: a denied one is reset ($r)" \
+    has "$r" '^fail ConnectionRefusedError'
+kill "$gsrv" 2>/dev/null
+wait "$gsrv" 2>/dev/null
+ip -n "$gns" -6 addr add fe80::88:1/64 dev "afwa$tag" nodad
+ip -n "$sns" -6 addr add fe80::88:2/64 dev "afwb$tag" nodad
+guest_serve BIND_ADDR="fe80::88:1%afwa$tag"
+r=$(in_net $py connect "fe80::88:1%afwb$tag" 7071)
+check "on a scoped link-local address: a denied connection is reset ($r)" \
+    has "$r" '^fail ConnectionRefusedError'
+r=$(in_net $py connect "fe80::88:1%afwb$tag" 7072)
+check "and an allowed one is accepted, the host asked ($r)" \
+    sh -c "echo '$r' | grep -q '^ok' &&
+           grep -q '\"event\":\"accept\".*\"address\":\"fe80::88:1\".*\"port\":7072' '$run/host.log'"
+kill "$gsrv" 2>/dev/null
 # A new inbound IPv6 UDP flow whose first datagram comes in fragments
 # (3000 bytes over a 1500-byte link): nothing reassembles it before the
 # queue, which gets the first fragment; the agent reads its ports through

@@ -4,7 +4,9 @@ take IPv4 too.
 
   netns-tcp.py serve TCP-PORT... [udp:PORT...]
       echo servers: TCP answers "ok:" + what it read; UDP datagrams are
-      appended to the file named by $UDP_LOG
+      appended to the file named by $UDP_LOG.  $BIND_DEVICE binds the TCP
+      servers to that interface (SO_BINDTODEVICE), $BIND_ADDR to that
+      address (for example a scoped "fe80::1%eth0") instead of [::]
   netns-tcp.py connect HOST PORT
       one TCP request/response; prints "ok SECONDS" or
       "fail ERROR SECONDS"
@@ -35,7 +37,12 @@ def dual_stack(kind):
 
 def serve_tcp(port):
     s = dual_stack(socket.SOCK_STREAM)
-    s.bind(("::", port))
+    if os.environ.get("BIND_DEVICE"):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                     os.environ["BIND_DEVICE"].encode())
+    # getaddrinfo() reads a "%scope" suffix; bind() alone does not.
+    s.bind(socket.getaddrinfo(os.environ.get("BIND_ADDR", "::"), port,
+                              socket.AF_INET6)[0][4])
     s.listen(64)
     while True:
         c, _ = s.accept()
