@@ -23,6 +23,16 @@ char *xasprintf(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *format, va_list);
 
+/* a + b, saturated at INT64_MAX (or INT64_MIN) instead of overflowing:
+ * counters that peers add to must never wrap, say, negative. */
+static inline int64_t
+sat_add64(int64_t a, int64_t b)
+{
+    int64_t r;
+    return !__builtin_add_overflow(a, b, &r) ? r
+           : b > 0 ? INT64_MAX : INT64_MIN;
+}
+
 /* Milliseconds on the monotonic clock, and on the wall clock. */
 int64_t time_mono_ms(void);
 int64_t time_wall_ms(void);

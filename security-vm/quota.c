@@ -100,7 +100,7 @@ add_one(size_t i, void *ctx_)
     struct add_ctx *c = ctx_;
     const struct policy_quota *q = policy_quota_at(c->policy, i);
     struct usage *u = &c->qs->u[i];
-    u->bytes += c->bytes;
+    u->bytes = sat_add64(u->bytes, c->bytes);
     if (c->cb && !u->violated && u->bytes > q->bytes_per_day) {
         u->violated = true;
         char day[11];

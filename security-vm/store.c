@@ -137,6 +137,13 @@ enum stmt_id {
     N_STMTS
 };
 
+/* Adds the new row's counter to the stored one, saturating at INT64_MAX:
+ * SQLite would turn an overflowing sum into an inexact REAL.  Counters
+ * are never negative (the protocol's bounds). */
+#define SAT_ADD(C) \
+    C " = CASE WHEN excluded." C " > 9223372036854775807 - " C \
+    " THEN 9223372036854775807 ELSE " C " + excluded." C " END"
+
 static const char *const stmt_sql[N_STMTS] = {
     [ST_POLICY_ADD] = "INSERT INTO policy (author, time, comment, text) "
                       "VALUES (?, ?, ?, ?)",
@@ -164,12 +171,9 @@ static const char *const stmt_sql[N_STMTS] = {
         "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (bucket, vm, app, user, rule, dest, protocol) "
         "DO UPDATE SET "
-        "connections = connections + excluded.connections, "
-        "denials = denials + excluded.denials, "
-        "bytes_in = bytes_in + excluded.bytes_in, "
-        "bytes_out = bytes_out + excluded.bytes_out, "
-        "packets_in = packets_in + excluded.packets_in, "
-        "packets_out = packets_out + excluded.packets_out",
+        SAT_ADD("connections") ", " SAT_ADD("denials") ", "
+        SAT_ADD("bytes_in") ", " SAT_ADD("bytes_out") ", "
+        SAT_ADD("packets_in") ", " SAT_ADD("packets_out"),
     [ST_SITE_PUT] = "INSERT OR REPLACE INTO site (name, addresses, resolved, "
                     "error) VALUES (?, ?, ?, ?)",
     [ST_RDNS_PUT] = "INSERT OR REPLACE INTO rdns (address, name, resolved) "
@@ -714,7 +718,7 @@ store_stats_usage(struct store *s, int64_t since_ms, store_usage_cb *cb,
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT vm, app, user, "
-                           "sum(bytes_in + bytes_out) FROM stats "
+                           "total(bytes_in) + total(bytes_out) FROM stats "
                            "WHERE bucket >= ? GROUP BY vm, app, user", -1,
                            &st, NULL) != SQLITE_OK) {
         return db_error(s, "reading usage");
@@ -915,12 +919,12 @@ store_stats_add(struct store *s, int64_t time_ms,
         strmap_add(&s->stats, key, e);
     }
     free(key);
-    e->c.connections += c->connections;
-    e->c.denials += c->denials;
-    e->c.bytes_in += c->bytes_in;
-    e->c.bytes_out += c->bytes_out;
-    e->c.packets_in += c->packets_in;
-    e->c.packets_out += c->packets_out;
+    e->c.connections = sat_add64(e->c.connections, c->connections);
+    e->c.denials = sat_add64(e->c.denials, c->denials);
+    e->c.bytes_in = sat_add64(e->c.bytes_in, c->bytes_in);
+    e->c.bytes_out = sat_add64(e->c.bytes_out, c->bytes_out);
+    e->c.packets_in = sat_add64(e->c.packets_in, c->packets_in);
+    e->c.packets_out = sat_add64(e->c.packets_out, c->packets_out);
 }
 
 int
@@ -935,9 +939,13 @@ store_stats_top(struct store *s, const char *by, const char *order,
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
         ok = ok || !strcmp(by, keys[i]);
     }
-    const char *ord = !strcmp(order, "bytes") ? "sum(bytes_in + bytes_out)"
-                      : !strcmp(order, "denials") ? "sum(denials)"
-                      : !strcmp(order, "connections") ? "sum(connections)"
+    /* total(), not sum(): sum() fails the query when the integers overflow,
+     * and a guest's reports could make them; total() adds in floating
+     * point, and sqlite3_column_int64() saturates what it returns. */
+    const char *ord = !strcmp(order, "bytes")
+                      ? "total(bytes_in) + total(bytes_out)"
+                      : !strcmp(order, "denials") ? "total(denials)"
+                      : !strcmp(order, "connections") ? "total(connections)"
                       : NULL;
     if (!ok || !ord) {
         snprintf(s->error, sizeof s->error, "stats: group by app, vm, user, "
@@ -945,9 +953,10 @@ store_stats_top(struct store *s, const char *by, const char *order,
                  "denials");
         return EINVAL;
     }
-    char *sql = xasprintf("SELECT %s, sum(connections), sum(denials), "
-                          "sum(bytes_in), sum(bytes_out), sum(packets_in), "
-                          "sum(packets_out) FROM stats WHERE bucket >= ?1 "
+    char *sql = xasprintf("SELECT %s, total(connections), total(denials), "
+                          "total(bytes_in), total(bytes_out), "
+                          "total(packets_in), total(packets_out) "
+                          "FROM stats WHERE bucket >= ?1 "
                           "AND (?3 = 0 OR bucket < ?3) "
                           "GROUP BY %s ORDER BY %s DESC, %s LIMIT ?2", by,
                           by, ord, by);

@@ -28,6 +28,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "security-vm/policy.h"
+#include "security-vm/quota.h"
 
 #define DATA_DIR "tests/data/policy"
 
@@ -764,6 +765,37 @@ check_quotas_for(const struct policy *p, const char *vm_uuid,
     assert_string_equal(hits.text, want);
 }
 
+/* A guest reports the largest byte counts the protocol allows, thousands
+ * of times: a quota's usage saturates, never wraps negative, and the
+ * quota keeps blocking. */
+static void
+test_quota_usage_saturates(void **state)
+{
+    (void) state;
+    static const char text[] =
+        "{\"quotas\":[{\"user\":\"mallory\",\"bytes_per_day\":1000,"
+        "\"action\":\"block\"}]}";
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    assert_null(error);
+    struct quota *q = quota_create();
+    struct quota_traffic t = {
+        .vm_uuid = "22222222-0000-4000-8000-00000000000b", .vm_name = "vm-b",
+        .user = "mallory", .product = "", .path = "",
+    };
+    int64_t now = INT64_C(1795300000000);
+    const int64_t most = 2 * INT64_C(9007199254740991);  /* in + out */
+    for (int i = 0; i < 3000; i++) {
+        quota_add(q, p, now, &t, most, NULL, NULL);
+        assert_true(quota_used(q, p, now, 0) > 0);
+    }
+    assert_int_equal(quota_used(q, p, now, 0), INT64_MAX);
+    char reason[256];
+    assert_non_null(quota_blocks(q, p, now, &t, reason, sizeof reason));
+    quota_destroy(q);
+    policy_unref(p);
+}
+
 /* Which quotas apply to a connection: the user's own, the user's groups
  * up to "everyone" (each once, whatever the order of the user's groups),
  * the VM's own, its groups up to "all", and an app quota by product
@@ -1225,6 +1257,7 @@ main(void)
         cmocka_unit_test(test_system_settings),
         cmocka_unit_test(test_index_app_protocols),
         cmocka_unit_test(test_quotas),
+        cmocka_unit_test(test_quota_usage_saturates),
         cmocka_unit_test(test_site_names),
         cmocka_unit_test(test_sites),
     };

@@ -190,6 +190,55 @@ collect_top(const char *key, const struct store_counters *c, void *aux)
     t->c[t->n++] = *c;
 }
 
+/* A guest reports the largest counts the protocol allows, again and again,
+ * under many keys: the counters saturate, in memory, in the stored rows
+ * and in the totals, and never fail a query or turn negative. */
+static void
+test_stats_saturate(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    int64_t t = 1795300000000;
+    const int64_t most = INT64_C(9007199254740991);     /* 2^53 - 1 */
+    struct store_counters big = {
+        .connections = most, .bytes_in = most, .bytes_out = most,
+        .packets_in = most, .packets_out = most,
+    };
+    char dest[32];
+    struct store_stats_key k = {
+        .vm = "vm1", .app = "flood", .user = "mallory", .rule = "r",
+        .dest = dest, .protocol = "tcp/1",
+    };
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 1100; i++) {
+            snprintf(dest, sizeof dest, "10.0.%d.%d", i / 250, i % 250);
+            store_stats_add(s, t, &k, &big);
+            if (i < 4) {
+                /* The same row many times before one flush. */
+                for (int j = 0; j < 1100; j++) {
+                    store_stats_add(s, t, &k, &big);
+                }
+            }
+        }
+        assert_int_equal(store_flush(s), 0);
+    }
+    struct top top = { .n = 0 };
+    assert_int_equal(store_stats_top(s, "app", "bytes", 0, 0, 8,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 1);
+    assert_int_equal(top.c[0].bytes_in, INT64_MAX);
+    assert_int_equal(top.c[0].packets_out, INT64_MAX);
+    assert_int_equal(top.c[0].connections, INT64_MAX);
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "dest", "bytes", 0, 0, 8,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 8);
+    for (size_t i = 0; i < top.n; i++) {
+        assert_true(top.c[i].bytes_in > 0);
+    }
+    store_close(s);
+}
+
 static void
 test_stats(void **state)
 {
@@ -327,6 +376,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_audit_batches_and_queries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_saturate, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_vms_and_bad_files, setup,
                                         teardown),
     };
