@@ -14,6 +14,15 @@ $(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(FUZZ_COMMON_SRCS) \
 	    $(JSONC_LIBS) $(CRYPTO_LIBS)
 
 
+FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-secd
+$(BUILD_ROOT)/fuzz/fuzz-secd: tests/fuzz/fuzz-secd.c $(COMMON_SRCS) \
+                              $(APPID_LIB_SRCS) $(SECVM_LIB_SRCS) \
+                              $(wildcard common/*.h appid/*.h security-vm/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -Iappid/include $(JSONC_CFLAGS) \
+	    $(filter %.c,$^) -o $@ $(JSONC_LIBS) $(CRYPTO_LIBS) \
+	    $(call pkg,--libs sqlite3) -lnng -lpthread
+
 BENCHES += $(BUILD)/tests/bench/bench-msg
 $(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \
                                 $(BUILD)/tests/bench/bench.o $(APPID_LIB) \

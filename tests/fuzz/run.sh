@@ -3,6 +3,7 @@
 # tests/fuzz/corpus/<name>/ (read only; new inputs go to
 # build/fuzz/corpus-<name>/), and prints how many executions it made.
 # A crash fails the run and leaves the input in build/fuzz/.
+# tests/fuzz/NAME.flags, if present, adds libFuzzer flags for one target.
 # Usage: tests/fuzz/run.sh SECONDS TARGET...
 set -u
 
@@ -17,7 +18,10 @@ for target in "$@"; do
     work="build/fuzz/corpus-$name"
     mkdir -p "$work"
     log="build/fuzz/$name.log"
-    "$target" -max_total_time="$seconds" -print_final_stats=1 \
+    # tests/fuzz/NAME.flags: more libFuzzer flags for that target.
+    flags=$(grep -v "^#" "tests/fuzz/$name.flags" 2>/dev/null)
+    # shellcheck disable=SC2086
+    "$target" -max_total_time="$seconds" -print_final_stats=1 $flags \
         -artifact_prefix="build/fuzz/$name-" -timeout=10 -rss_limit_mb=2048 \
         "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
     rc=$?
