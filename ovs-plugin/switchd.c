@@ -19,6 +19,7 @@
 #include "uuid.h"
 #include "util.h"
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/rpc.h"
@@ -1553,7 +1554,7 @@ switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
  * kept in cfg.registry, so that a restarted switchd reconnects to the
  * guests' channels without waiting for their VMs to restart: a JSON object
  * {"UUID": {"channel": PATH, "name": NAME}, ...}, rewritten through a
- * temporary file and a rename at every change. */
+ * temporary file, fsync'd and renamed, at every change (file.h). */
 static void
 registry_save(const struct switchd *sd)
 {
@@ -1575,17 +1576,14 @@ registry_save(const struct switchd *sd)
     free(nodes);
     const char *text = json_object_to_json_string_ext(
         o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    char *tmp = xasprintf("%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    bool ok = (f && fputs(text, f) >= 0 && fputc('\n', f) != EOF
-               && !fflush(f) && !fsync(fileno(f)));
-    ok = (f && !fclose(f)) && ok;
-    if (!ok || rename(tmp, path)) {
+    struct ds s = DS_EMPTY_INITIALIZER;
+    ds_put_format(&s, "%s\n", text);
+    int error = file_replace_data(path, 0644, s.string, s.length);
+    if (error) {
         LOG_ERR("%s: cannot save the VM registrations: %s", path,
-                strerror(errno));
-        unlink(tmp);
+                strerror(error));
     }
-    free(tmp);
+    ds_destroy(&s);
     json_object_put(o);
 }
 
