@@ -109,7 +109,6 @@ struct secd {
     int64_t next_prune_ms;
     int64_t started_ms;
     uint64_t n_decisions, n_allowed, n_denied, n_errors;
-    uint64_t n_durable_commits;  /* durable-decisions: transactions. */
 };
 
 /* console.c */

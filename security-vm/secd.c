@@ -892,7 +892,6 @@ commit_decisions(struct secd *d)
         strmap_clear(&d->batches, free_batch);
         free(message);
     } else {
-        d->n_durable_commits++;
         for (struct pending_flow *h = d->held; h; ) {
             struct pending_flow *next = h->next;
             rpc_request_reply(d->decide, h->req, h->verdict_json,
