@@ -13,6 +13,7 @@
 #include "appid/appid.h"
 #include "appid/import.h"
 #include "common/digest.h"
+#include "common/file.h"
 #include "common/msg.h"
 #include "common/util.h"
 
@@ -320,32 +321,27 @@ cmd_export(const struct options *o, int argc, char **argv)
         return code;
     }
 
-    /* Write to a temporary file and rename, so a failed export never
-     * leaves a half-written feed behind. */
-    char *tmp = output ? xasprintf("%s.tmp.%ld", output, (long) getpid())
-                       : NULL;
-    FILE *out = tmp ? fopen(tmp, "w") : stdout;
-    if (!out) {
-        code = fail(EXIT_BAD_INPUT, "export: %s: %s", tmp, strerror(errno));
+    /* Through a temporary file, fsync'd and renamed (file.h), so a failed
+     * export or a crash never leaves a half-written feed behind. */
+    struct file_replace fr = { .stream = stdout };
+    int err = output ? file_replace_open(&fr, output, 0644) : 0;
+    if (err) {
+        code = fail(EXIT_BAD_INPUT, "export: %s: %s", output, strerror(err));
         goto out;
     }
     size_t count;
-    char *error = appid_export_feed(a, out, &count);
-    if (tmp && fclose(out) && !error) {
-        error = xasprintf("%s: %s", tmp, strerror(errno));
-    }
+    char *error = appid_export_feed(a, fr.stream, &count);
     if (error) {
         code = fail(EXIT_DB, "export: %s", error);
         free(error);
-        if (tmp) {
-            unlink(tmp);
+        if (output) {
+            file_replace_abort(&fr);
         }
         goto out;
     }
-    if (tmp && rename(tmp, output)) {
-        code = fail(EXIT_BAD_INPUT, "export: %s: %s", output,
-                    strerror(errno));
-        unlink(tmp);
+    err = output ? file_replace_commit(&fr) : 0;
+    if (err) {
+        code = fail(EXIT_BAD_INPUT, "export: %s: %s", output, strerror(err));
         goto out;
     }
     if (output && !o->quiet) {
@@ -353,7 +349,6 @@ cmd_export(const struct options *o, int argc, char **argv)
     }
 
 out:
-    free(tmp);
     appid_close(a);
     return code;
 }

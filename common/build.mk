@@ -14,3 +14,6 @@ UNIT_TESTS += $(COMMON_TESTS)
 $(COMMON_TESTS): $(BUILD)/common/tests/%: $(BUILD)/common/tests/%.o \
                  $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(JSONC_LIBS) $(CRYPTO_LIBS)
+
+# test-file sees every fsync() of common/file.c (see the test).
+$(BUILD)/common/tests/test-file: LDFLAGS += -Wl,--wrap=fsync

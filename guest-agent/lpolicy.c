@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/msg.h"
 #include "common/schema.h"
 #include "common/util.h"
@@ -594,40 +595,6 @@ lpolicy_eval(const struct lpolicy *p, const struct lpolicy_event *ev,
 
 /* Persistence. */
 
-static int
-write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
-        }
-        data += n;
-        len -= n;
-    }
-    return 0;
-}
-
-/* Makes a rename in the directory of 'path' durable.  Best effort: the file
- * itself is already complete and in place. */
-static void
-fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = (!slash ? xstrdup(".")
-                 : slash == path ? xstrdup("/")
-                 : xasprintf("%.*s", (int) (slash - path), path));
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 char *
 lpolicy_save(const struct json_object *push, const char *path)
 {
@@ -654,45 +621,13 @@ lpolicy_save(const struct json_object *push, const char *path)
         return xasprintf("%s: cannot serialize the policy", path);
     }
 
-    char *tmp = xasprintf("%s.tmpXXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        error = xasprintf("%s: cannot create a temporary file: %s", path,
-                          strerror(errno));
-        free(tmp);
-        return error;
-    }
-
-    int err = fchmod(fd, 0600) ? errno : 0;
-    const char *what = "fchmod";
-    if (!err) {
-        what = "write";
-        err = write_all(fd, text, strlen(text));
-    }
-    if (!err) {
-        err = write_all(fd, "\n", 1);
-    }
-    if (!err) {
-        what = "fsync";
-        err = fsync(fd) ? errno : 0;
-    }
-    if (close(fd) && !err) {
-        what = "close";
-        err = errno;
-    }
-    if (!err && rename(tmp, path)) {
-        what = "rename";
-        err = errno;
-    }
-    if (err) {
-        error = xasprintf("%s: %s of %s failed: %s", path, what, tmp,
-                          strerror(err));
-        unlink(tmp);
-    } else {
-        fsync_parent(path);
-    }
-    free(tmp);
-    return error;
+    /* Mode 0600: the policy is the agent's business only. */
+    char *line = xasprintf("%s\n", text);
+    int err = file_replace_data(path, 0600, line, strlen(line));
+    free(line);
+    return err ? xasprintf("%s: cannot save the policy: %s", path,
+                           strerror(err))
+               : NULL;
 }
 
 /* Reads the regular file 'path' of at most LPOLICY_FILE_MAX bytes.  Returns

@@ -1,8 +1,9 @@
 # ovs-plugin/: appfw-switchd, the hypervisor's flow programmer and channel
 # relay, linked against libopenvswitch (built by `make deps`).
 
-# flowgen and reset are pure: their tests link neither OVS nor nng.
-OVSP_PURE_OBJS := $(BUILD)/ovs-plugin/flowgen.o $(BUILD)/ovs-plugin/reset.o
+# flowgen, reset and zone are pure: their tests link neither OVS nor nng.
+OVSP_PURE_OBJS := $(BUILD)/ovs-plugin/flowgen.o $(BUILD)/ovs-plugin/reset.o \
+                  $(BUILD)/ovs-plugin/zone.o
 
 # OVS's headers go in as system headers: our warnings are for our code.
 OVS_CFLAGS := -isystem $(OVS_DIR) -isystem $(OVS_DIR)/include \
@@ -30,7 +31,8 @@ $(OVSP_TESTS): $(BUILD)/ovs-plugin/tests/%: $(BUILD)/ovs-plugin/tests/%.o \
 # libopenvswitch comes before libappfw-common on the link line: OVS defines
 # the x* allocators too, and the linker then leaves common/xalloc.o out.
 SWITCHD_SRCS := ovs-plugin/switchd.c ovs-plugin/ofctrl.c ovs-plugin/ovsdb.c \
-                ovs-plugin/relay.c ovs-plugin/reset.c ovs-plugin/flowgen.c
+                ovs-plugin/relay.c ovs-plugin/reset.c ovs-plugin/flowgen.c \
+                ovs-plugin/zone.c
 PROGRAMS += $(BUILD)/ovs-plugin/appfw-switchd
 $(BUILD)/ovs-plugin/appfw-switchd: $(BUILD)/ovs-plugin/main.o \
                                    $(SWITCHD_SRCS:%.c=$(BUILD)/%.o) \
@@ -46,3 +48,9 @@ $(BUILD)/ovs-plugin/tests/ofmod-bench: \
         $(BUILD)/ovs-plugin/tests/ofmod-bench.o $(BUILD)/tests/bench/bench.o \
         $(BUILD)/lib/libopenvswitch-appfw.a $(APPID_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(OVS_LIBS) $(APPID_LIBS) -lm
+
+# Colliding VM UUIDs for the switchd integration test (zone.h).
+PROGRAMS += $(BUILD)/ovs-plugin/tests/zone-hash
+$(BUILD)/ovs-plugin/tests/zone-hash: $(BUILD)/ovs-plugin/tests/zone-hash.o \
+                                     $(BUILD)/lib/libopenvswitch-appfw.a
+	$(CC) $(LDFLAGS) $< -o $@ $(OVS_LIBS)

@@ -3,11 +3,13 @@
 
 #include "ovsdb.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/vswitch-idl.h"
 #include "ovsdb-idl.h"
+#include "openvswitch/shash.h"
 #include "openvswitch/util.h"
 #include "smap.h"
 #include "util.h"
@@ -21,6 +23,7 @@ struct vsdb {
     char *bridge;
     bool was_connected;
     int64_t secure_cfg;         /* next_cfg we wrote with fail_mode. */
+    struct shash zone_writes;   /* Interface name -> zone (uintptr_t). */
 };
 
 struct vsdb *
@@ -46,6 +49,7 @@ vsdb_create(const char *remote, const char *bridge)
     ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
     db->loop = (struct ovsdb_idl_loop) OVSDB_IDL_LOOP_INITIALIZER(idl);
     db->bridge = xstrdup(bridge);
+    shash_init(&db->zone_writes);
     return db;
 }
 
@@ -54,6 +58,7 @@ vsdb_destroy(struct vsdb *db)
 {
     if (db) {
         ovsdb_idl_loop_destroy(&db->loop);
+        shash_destroy(&db->zone_writes);
         free(db->bridge);
         free(db);
     }
@@ -69,6 +74,50 @@ find_bridge(const struct vsdb *db)
         }
     }
     return NULL;
+}
+
+static uint16_t
+zone_from_string(const char *s)
+{
+    char *end;
+    unsigned long zone = s && *s >= '1' && *s <= '9' ? strtoul(s, &end, 10)
+                                                     : 0;
+    return zone && !*end && zone <= UINT16_MAX ? zone : 0;
+}
+
+static const struct ovsrec_interface *
+find_iface(const struct vsdb *db, const char *name)
+{
+    const struct ovsrec_interface *iface;
+    OVSREC_INTERFACE_FOR_EACH (iface, db->loop.idl) {
+        if (!strcmp(iface->name, name)) {
+            return iface;
+        }
+    }
+    return NULL;
+}
+
+/* Writes the zones waiting to be recorded in 'txn'.  One is forgotten once
+ * the database shows it, or when its interface is gone. */
+static void
+write_zones(struct vsdb *db, struct ovsdb_idl_txn *txn)
+{
+    struct shash_node *node, *next;
+    SHASH_FOR_EACH_SAFE (node, next, &db->zone_writes) {
+        const struct ovsrec_interface *iface = find_iface(db, node->name);
+        uint16_t zone = (uintptr_t) node->data;
+        if (!iface || zone == zone_from_string(
+                smap_get(&iface->external_ids, "appfw-zone"))) {
+            shash_delete(&db->zone_writes, node);
+            continue;
+        }
+        char text[8];
+        snprintf(text, sizeof text, "%u", zone);
+        ovsrec_interface_update_external_ids_setkey(iface, "appfw-zone",
+                                                    text);
+        ovsdb_idl_txn_add_comment(txn, "appfw-switchd: %s appfw-zone=%s",
+                                  iface->name, text);
+    }
 }
 
 void
@@ -99,6 +148,9 @@ vsdb_run(struct vsdb *db)
             ovsrec_open_vswitch_set_next_cfg(ovs, ovs->next_cfg + 1);
             db->secure_cfg = ovs->next_cfg + 1;
         }
+    }
+    if (txn) {
+        write_zones(db, txn);
     }
     ovsdb_idl_loop_commit_and_wait(&db->loop);
 }
@@ -166,9 +218,22 @@ vsdb_vm_ports(const struct vsdb *db, struct vsdb_vm_port **portsp)
                 .mac = smap_get(&iface->external_ids, "attached-mac"),
                 .mode = smap_get(&iface->external_ids, "appfw-mode"),
                 .vm_name = smap_get(&iface->external_ids, "vm-name"),
+                .zone = zone_from_string(smap_get(&iface->external_ids,
+                                                  "appfw-zone")),
             };
         }
     }
     *portsp = ports;
     return n;
+}
+
+void
+vsdb_set_zone(struct vsdb *db, const char *iface, uint16_t zone)
+{
+    struct shash_node *node = shash_find(&db->zone_writes, iface);
+    if (node) {
+        node->data = (void *) (uintptr_t) zone;
+    } else {
+        shash_add(&db->zone_writes, iface, (void *) (uintptr_t) zone);
+    }
 }

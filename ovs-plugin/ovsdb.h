@@ -8,13 +8,18 @@
  * external_ids:appfw-mode (enforce|monitor|noagent) overrides the default
  * mode for that VM.
  *
- * It also writes one thing: the bridge's fail_mode is kept at "secure", so
- * that the switch forwards nothing by itself while switchd is away. */
+ * It also writes two things: the bridge's fail_mode is kept at "secure", so
+ * that the switch forwards nothing by itself while switchd is away; and
+ * each VM interface's external_ids:appfw-zone records the VM's conntrack
+ * zone (zone.h), so that a restarted switchd gives every VM the same zone
+ * again.  The record lives and goes with the interface, and it survives
+ * switchd's and ovs-vswitchd's restarts and a lost registry file. */
 #ifndef SWITCHD_OVSDB_H
 #define SWITCHD_OVSDB_H 1
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct vsdb;
 
@@ -27,6 +32,8 @@ struct vsdb_vm_port {
     const char *mac;            /* external_ids:attached-mac, or NULL */
     const char *mode;           /* external_ids:appfw-mode, or NULL */
     const char *vm_name;        /* external_ids:vm-name, or NULL */
+    uint16_t zone;              /* external_ids:appfw-zone, or 0 if none
+                                 * or not a number 1..65535. */
 };
 
 /* 'remote' as for ovsdb-client ("unix:/run/openvswitch/db.sock"). */
@@ -53,5 +60,10 @@ bool vsdb_bridge_is_secure(const struct vsdb *);
 /* The bridge's VM interfaces, in a malloc'd array (the caller frees the
  * array, not the strings). */
 size_t vsdb_vm_ports(const struct vsdb *, struct vsdb_vm_port **);
+
+/* Records 'zone' as external_ids:appfw-zone of Interface 'iface', in a
+ * transaction of a later vsdb_run() (retried until the database shows
+ * it, unless the interface goes). */
+void vsdb_set_zone(struct vsdb *, const char *iface, uint16_t zone);
 
 #endif /* ovsdb.h */

@@ -19,6 +19,7 @@
 #include "uuid.h"
 #include "util.h"
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/rpc.h"
@@ -28,6 +29,7 @@
 #include "relay.h"
 #include "reset.h"
 #include "common/tuple.h"
+#include "zone.h"
 
 LOG_MODULE(switchd);
 
@@ -62,7 +64,9 @@ struct vm {
     int ofport;                 /* Its first port. */
     struct vm_port *ports;      /* Every interface with its vm-id. */
     size_t n_ports, allocated_ports;
-    uint16_t zone;
+    uint16_t zone;              /* 0 until it has an interface (zone.h). */
+    uint16_t claim;             /* Its interfaces' appfw-zone (reconcile). */
+    bool in_db;                 /* Has an Interface row (reconcile). */
     enum flowgen_mode mode;
     bool on_bridge;             /* Has an Interface with vm-id. */
     struct relay *relay;        /* NULL unless registered. */
@@ -125,7 +129,7 @@ struct switchd {
     int64_t naming_epoch, naming_seq;
 
     struct shash vms;               /* uuid -> struct vm */
-    struct vm *by_zone[65536];
+    struct zone_table zones;        /* zone -> struct vm */
     struct shash registered;        /* uuid -> channel path */
     struct shash reg_names;         /* uuid -> name given at registration */
     bool loading;                   /* Reading the registry file. */
@@ -271,22 +275,6 @@ allow_destroy(struct switchd *sd, struct allow *a)
 
 /* VMs. */
 
-static uint16_t
-assign_zone(struct switchd *sd, const char *uuid)
-{
-    /* Stable across restarts of switchd (the same uuid gets the same zone
-     * unless it collides), so established connections keep their
-     * conntrack entries. */
-    uint32_t h = hash_string(uuid, 0);
-    for (uint32_t i = 0; i < 65535; i++) {
-        uint16_t zone = 1 + (h + i) % 65535;
-        if (!sd->by_zone[zone]) {
-            return zone;
-        }
-    }
-    return 0;
-}
-
 static struct vm *
 vm_find(const struct switchd *sd, const char *uuid)
 {
@@ -302,7 +290,6 @@ vm_get(struct switchd *sd, const char *uuid)
         vm->uuid = xstrdup(uuid);
         vm->name = xstrdup("");
         vm->mac = xstrdup("");
-        vm->zone = assign_zone(sd, uuid);
         vm->mode = sd->default_mode;
         flowgen_flows_init(&vm->flows);
         shash_init(&vm->allows);
@@ -311,9 +298,8 @@ vm_get(struct switchd *sd, const char *uuid)
         vm->tokens = sd->cfg.vm_burst;
         vm->tokens_at = time_msec();
         vm->rl = (struct log_rl) LOG_RL_INIT(6, 3);
-        sd->by_zone[vm->zone] = vm;
         shash_add(&sd->vms, uuid, vm);
-        LOG_INFO("vm added vm=%s zone=%u", uuid, vm->zone);
+        LOG_INFO("vm added vm=%s", uuid);
     }
     return vm;
 }
@@ -373,7 +359,9 @@ vm_destroy(struct switchd *sd, struct vm *vm)
     shash_destroy(&vm->counted);
     shash_destroy(&vm->last_counters);
     relay_destroy(vm->relay);
-    sd->by_zone[vm->zone] = NULL;
+    if (vm->zone) {
+        sd->zones.owner[vm->zone] = NULL;
+    }
     shash_find_and_delete(&sd->vms, vm->uuid);
     free(vm->uuid);
     free(vm->name);
@@ -470,13 +458,59 @@ set_meters(struct switchd *sd)
     free(ids);
 }
 
+/* Gives a zone to each VM with an interface that has none yet, the one
+ * recorded with its interfaces if it can (zone.h), and records every VM's
+ * zone with each of its interfaces. */
+static void
+assign_zones(struct switchd *sd, const struct vsdb_vm_port *ports, size_t n)
+{
+    struct zone_request *reqs = xmalloc((shash_count(&sd->vms) + 1)
+                                        * sizeof *reqs);
+    size_t n_reqs = 0;
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        if (vm->in_db && !vm->zone) {
+            reqs[n_reqs++] = (struct zone_request) {
+                .uuid = vm->uuid, .hash = hash_string(vm->uuid, 0),
+                .claim = vm->claim, .owner = vm,
+            };
+        }
+    }
+    zone_assign(&sd->zones, reqs, n_reqs);
+    for (size_t i = 0; i < n_reqs; i++) {
+        struct vm *vm = reqs[i].owner;
+        vm->zone = reqs[i].zone;
+        if (vm->claim && vm->claim != vm->zone) {
+            const struct vm *holder = sd->zones.owner[vm->claim];
+            LOG_WARN("vm=%s: its interfaces record zone %u, which vm=%s "
+                     "has: zone %u instead", vm->uuid, vm->claim,
+                     holder ? holder->uuid : "-", vm->zone);
+        } else if (!vm->zone) {
+            LOG_ERR("vm=%s: no conntrack zone is free", vm->uuid);
+        }
+        LOG_INFO("vm zone vm=%s zone=%u%s", vm->uuid, vm->zone,
+                 vm->claim && vm->claim == vm->zone ? " (recorded)" : "");
+    }
+    free(reqs);
+    for (size_t i = 0; i < n; i++) {
+        const struct vm *vm = vm_find(sd, ports[i].vm_id);
+        if (vm && vm->zone && ports[i].zone != vm->zone) {
+            vsdb_set_zone(sd->vsdb, ports[i].iface, vm->zone);
+        }
+    }
+}
+
 /* Brings the VM table in line with the database and the registrations. */
 static void
 reconcile(struct switchd *sd)
 {
     struct shash_node *node, *next;
     SHASH_FOR_EACH (node, &sd->vms) {
-        vm_clear_ports(node->data);
+        struct vm *vm = node->data;
+        vm_clear_ports(vm);
+        vm->claim = 0;
+        vm->in_db = false;
     }
     struct vsdb_vm_port *ports;
     size_t n = vsdb_vm_ports(sd->vsdb, &ports);
@@ -487,6 +521,8 @@ reconcile(struct switchd *sd)
             continue;
         }
         struct vm *vm = vm_get(sd, p->vm_id);
+        vm->in_db = true;
+        vm->claim = vm->claim ? vm->claim : p->zone;
         if (p->ofport > 0) {
             if (vm->n_ports >= vm->allocated_ports) {
                 vm->ports = x2nrealloc(vm->ports, &vm->allocated_ports,
@@ -512,6 +548,7 @@ reconcile(struct switchd *sd)
         }
         vm->mode = mode;
     }
+    assign_zones(sd, ports, n);
     free(ports);
     SHASH_FOR_EACH (node, &sd->vms) {
         struct vm *vm = node->data;
@@ -1317,7 +1354,7 @@ report_counters(struct switchd *sd)
     }
     struct shash by_vm = SHASH_INITIALIZER(&by_vm);
     for (size_t i = 0; i < n; i++) {
-        struct vm *vm = sd->by_zone[c[i].zone];
+        struct vm *vm = sd->zones.owner[c[i].zone];
         if (!vm) {
             continue;
         }
@@ -1379,7 +1416,7 @@ adopt_installed(struct switchd *sd)
     }
     size_t adopted = 0;
     for (size_t i = 0; i < n; i++) {
-        struct vm *vm = sd->by_zone[pf[i].zone];
+        struct vm *vm = sd->zones.owner[pf[i].zone];
         if (!vm || !vm->on_bridge) {
             continue;
         }
@@ -1557,7 +1594,7 @@ switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
  * kept in cfg.registry, so that a restarted switchd reconnects to the
  * guests' channels without waiting for their VMs to restart: a JSON object
  * {"UUID": {"channel": PATH, "name": NAME}, ...}, rewritten through a
- * temporary file and a rename at every change. */
+ * temporary file, fsync'd and renamed, at every change (file.h). */
 static void
 registry_save(const struct switchd *sd)
 {
@@ -1579,17 +1616,14 @@ registry_save(const struct switchd *sd)
     free(nodes);
     const char *text = json_object_to_json_string_ext(
         o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    char *tmp = xasprintf("%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    bool ok = (f && fputs(text, f) >= 0 && fputc('\n', f) != EOF
-               && !fflush(f) && !fsync(fileno(f)));
-    ok = (f && !fclose(f)) && ok;
-    if (!ok || rename(tmp, path)) {
+    struct ds s = DS_EMPTY_INITIALIZER;
+    ds_put_format(&s, "%s\n", text);
+    int error = file_replace_data(path, 0644, s.string, s.length);
+    if (error) {
         LOG_ERR("%s: cannot save the VM registrations: %s", path,
-                strerror(errno));
-        unlink(tmp);
+                strerror(error));
     }
-    free(tmp);
+    ds_destroy(&s);
     json_object_put(o);
 }
 

@@ -25,7 +25,7 @@ struct settings {
     char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows, stats_keep_days;
-    int site_resolve_s, reverse_dns, naming_stale_s;
+    int site_resolve_s, reverse_dns, naming_stale_s, durable_decisions;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -88,6 +88,10 @@ static const struct option_def defs[] = {
     { "naming-stale-s", OPT_INT, "180", 1, 86400, S(naming_stale_s),
       "seconds after which a VM whose agent stopped reporting may lose its "
       "addresses to another VM's agent (naming service)" },
+    { "durable-decisions", OPT_INT, "0", 0, 1, S(durable_decisions),
+      "1: commit each decision's audit row to disk (synchronous=FULL) "
+      "before its verdict or flow leaves; 0: in batches every flush-ms "
+      "(a crash loses the rows since the last batch)" },
     { "reverse-dns", OPT_INT, "1", 0, 1, S(reverse_dns),
       "1: look up the host names of destinations, for reports; 0: do not" },
 };
@@ -200,6 +204,7 @@ main(int argc, char **argv)
         .audit_max_rows = s.audit_max_rows,
         .stats_keep_days = s.stats_keep_days,
         .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
+        .durable_decisions = s.durable_decisions != 0,
         .naming_stale_s = s.naming_stale_s,
         .bootstrap_token_sha256 = s.bootstrap_token,
     };

@@ -50,10 +50,11 @@ struct vm_state {
     uint64_t decisions, denials, rate_limited, overloaded;
 };
 
-/* A decision waiting for appfw-switchd's ack. */
 /* An allowed decision waiting for its flow.  The decisions of one VM
  * decided in one pass share a flow_install (a batch): they are chained
- * from the first, which 'pending' maps from the request's id. */
+ * from the first, which 'pending' maps from the request's id.  With
+ * durable-decisions, also a verdict waiting for its audit row to be
+ * committed (secd->held). */
 struct pending_flow {
     struct rpc_request *req;
     char *verdict_json;         /* The verdict to send if the flow is in. */
@@ -96,6 +97,9 @@ struct secd {
     size_t n_ready, allocated_ready;
     struct strmap pending;       /* Flow id (decimal) -> pending_flow. */
     struct strmap batches;       /* VM uuid -> flow_batch, this pass. */
+    struct pending_flow *held;   /* durable-decisions: this pass's verdicts
+                                  * that need no flow, in order. */
+    struct pending_flow **held_tail;
     struct strmap app_names;     /* App id (decimal) -> product (char *), for
                                   * switchd's per-app counters. */
     uint64_t next_flow_id;

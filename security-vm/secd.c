@@ -711,6 +711,22 @@ user_of(const struct vm_state *vm, int64_t uid)
     return user ? user : "";
 }
 
+/* Appends the verdict 'reply' (ownership moves here) to decide 'req' (its
+ * id 'id') at '*tailp', the end of a chain of verdicts waiting to be
+ * sent. */
+static void
+chain_verdict(struct pending_flow ***tailp, struct rpc_request *req,
+              int64_t id, struct json_object *reply)
+{
+    struct pending_flow *pf = xcalloc(1, sizeof *pf);
+    pf->req = req;
+    pf->id = id;
+    pf->verdict_json = xstrdup(json_text(reply));
+    json_object_put(reply);
+    **tailp = pf;
+    *tailp = &pf->next;
+}
+
 /* Decides the validated decide 'msg' that arrived as 'req'. */
 static void
 decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
@@ -784,7 +800,12 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                  && (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
                  && msg_get(msg, "remote"));
     if (!v.allow || !d->flows || v.monitored || !flow) {
-        reply_json(d->decide, req, reply);
+        if (d->cfg.durable_decisions) {
+            /* Not before its audit row is on disk: commit_decisions(). */
+            chain_verdict(&d->held_tail, req, id, reply);
+        } else {
+            reply_json(d->decide, req, reply);
+        }
         return;
     }
 
@@ -817,13 +838,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     json_object_object_add(f, "ttl", json_object_new_int(v.ttl));
     json_object_array_add(b->flows, f);
 
-    struct pending_flow *pf = xcalloc(1, sizeof *pf);
-    pf->req = req;
-    pf->id = id;
-    pf->verdict_json = xstrdup(json_text(reply));
-    json_object_put(reply);
-    *b->tail = pf;
-    b->tail = &pf->next;
+    chain_verdict(&b->tail, req, id, reply);
 }
 
 static void free_pending(void *);
@@ -836,6 +851,59 @@ free_batch(void *b_)
     json_object_put(b->vm);
     json_object_put(b->flows);
     free(b);
+}
+
+/* Answers each of the chain 'pf' with an error, freeing the chain. */
+static void
+fail_chain(struct secd *d, struct pending_flow *pf, const char *message)
+{
+    while (pf) {
+        struct pending_flow *next = pf->next;
+        reply_error(d, pf->req, "unavailable", pf->id, message);
+        free(pf->verdict_json);
+        free(pf);
+        pf = next;
+    }
+}
+
+/* With durable-decisions: writes the audit rows (and counters) of this
+ * pass's decisions in one transaction, then sends the verdicts that need
+ * no flow.  If the write fails, the decisions are answered "unavailable"
+ * instead, flows and all (their rows stay queued for the next write). */
+static void
+commit_decisions(struct secd *d)
+{
+    if (!d->held && !d->batches.n) {
+        return;
+    }
+    int error = store_flush(d->store);
+    if (error) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_ERR_RL(&rl, "audit commit failed, decisions answered "
+                   "unavailable: %s", store_last_error(d->store));
+        char *message = xasprintf("decided, but the audit log could not be "
+                                  "written: %s", store_last_error(d->store));
+        fail_chain(d, d->held, message);
+        for (size_t i = 0; (i = strmap_next(&d->batches, i)) != SIZE_MAX;
+             i++) {
+            struct flow_batch *b = d->batches.nodes[i].data;
+            fail_chain(d, b->head, message);
+            b->head = NULL;
+        }
+        strmap_clear(&d->batches, free_batch);
+        free(message);
+    } else {
+        for (struct pending_flow *h = d->held; h; ) {
+            struct pending_flow *next = h->next;
+            rpc_request_reply(d->decide, h->req, h->verdict_json,
+                              strlen(h->verdict_json));
+            free(h->verdict_json);
+            free(h);
+            h = next;
+        }
+    }
+    d->held = NULL;
+    d->held_tail = &d->held;
 }
 
 /* Sends each VM's flows gathered in this pass as one flow_install (the
@@ -861,15 +929,8 @@ send_flow_batches(struct secd *d)
         int error = rpc_client_send(d->flows, text, strlen(text), flow_id);
         json_object_put(fi);
         if (error) {
-            for (struct pending_flow *pf = b->head; pf; ) {
-                struct pending_flow *next = pf->next;
-                reply_error(d, pf->req, "unavailable", pf->id,
-                            "allowed, but the flow could not be sent to "
-                            "appfw-switchd");
-                free(pf->verdict_json);
-                free(pf);
-                pf = next;
-            }
+            fail_chain(d, b->head, "allowed, but the flow could not be sent "
+                       "to appfw-switchd");
         } else {
             char key[24];
             snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
@@ -1265,10 +1326,15 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     strmap_init(&d->app_names);
     strmap_init(&d->batches);
     strmap_init(&d->rdns);
+    d->held_tail = &d->held;
     d->started_ms = time_mono_ms();
     d->quota = quota_create();
 
     char *error = store_open(d->cfg.db, &d->store);
+    if (!error && d->cfg.durable_decisions
+        && store_set_synchronous_full(d->store, true)) {
+        error = xstrdup(store_last_error(d->store));
+    }
     if (!error) {
         error = resolver_create(&d->resolver);
     }
@@ -1377,6 +1443,7 @@ secd_destroy(struct secd *d)
     strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
     strmap_destroy(&d->batches, free_batch);
+    free_pending(d->held);
     strmap_destroy(&d->rdns, rdns_free);
     free(d->ready);
     policy_unref(d->policy);
@@ -1463,7 +1530,11 @@ secd_run(struct secd *d)
         }
     }
 
-    /* This pass's allowed flows, one request per VM. */
+    /* This pass's audit rows on disk first, if so configured; then its
+     * allowed flows, one request per VM. */
+    if (d->cfg.durable_decisions) {
+        commit_decisions(d);
+    }
     if (d->flows) {
         send_flow_batches(d);
     }

@@ -37,6 +37,9 @@ struct secd_config {
     int site_resolve_s;         /* Site host names are looked up again
                                  * this often (0: daily). */
     bool reverse_dns;           /* Look up destinations' host names. */
+    bool durable_decisions;     /* Commit each decision's audit row (with
+                                 * synchronous=FULL) before its verdict or
+                                 * flow leaves. */
     int naming_stale_s;         /* A VM whose agent has not reported this
                                  * long may lose its addresses to another
                                  * (0: NAMING_STALE_S). */

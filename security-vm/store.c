@@ -780,6 +780,13 @@ store_vm_list(struct store *s, store_vm_cb *cb, void *aux)
     return query_end(s, st, rc, "listing vms");
 }
 
+int
+store_set_synchronous_full(struct store *s, bool full)
+{
+    return exec(s, full ? "PRAGMA synchronous = FULL"
+                        : "PRAGMA synchronous = NORMAL", "configuring");
+}
+
 /* Audit. */
 
 void

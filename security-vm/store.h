@@ -14,8 +14,9 @@
  *                    through the console with its account (admin.h).
  *
  * Queued audit rows and counters are lost only if the process dies between
- * flushes: secd flushes every second and at a clean shutdown, so a crash
- * loses at most one second of audit (docs/operations.md).
+ * flushes: secd flushes every flush-ms and at a clean shutdown, or, with
+ * durable-decisions, before it answers the decisions of each pass
+ * (docs/operations.md, "Durability").
  *
  * Functions return 0 or a positive errno; store_last_error() explains. */
 #ifndef SECVM_STORE_H
@@ -29,6 +30,12 @@ struct store;
 
 char *store_open(const char *path, struct store **);
 void store_close(struct store *);
+
+/* With 'full', every commit is on disk when it returns (PRAGMA synchronous
+ * = FULL: the WAL is fsync'd at each commit), so it survives a power cut
+ * too; without (the default, NORMAL), a commit survives the process's
+ * crash but the last ones may roll back after a power cut. */
+int store_set_synchronous_full(struct store *, bool full);
 const char *store_last_error(const struct store *);
 
 /* Policy versions. */

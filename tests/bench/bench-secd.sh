@@ -10,6 +10,8 @@ load="$build/tests/secd/secd-load"
 run=$(mktemp -d /tmp/appfw-bench-secd.XXXXXX) || exit 1
 cleanup() {
     [ -f "$run/appfw-secd.pid" ] && kill "$(cat "$run/appfw-secd.pid")" 2>/dev/null
+    [ -f "$run/durable/appfw-secd.pid" ] &&
+        kill "$(cat "$run/durable/appfw-secd.pid")" 2>/dev/null
     sleep 0.3
     rm -rf "$run"
 }
@@ -74,3 +76,54 @@ kill "$(cat "$run/appfw-secd.pid")"; sleep 0.5
     --appid-db "$run/appid.db" --log-file "$run/secd.log" &
 sleep 0.5
 "$load" flood "$url" 3
+
+echo
+echo "== secd: durable-decisions=1 (each pass's audit rows committed with"
+echo "   synchronous=FULL before its verdicts) against the default, both running"
+kill "$(cat "$run/appfw-secd.pid")"; sleep 0.5
+mkdir -p "$run/durable"
+cp "$run/secd.db" "$run/durable/secd.db"      # the same policy and history
+for dir in "$run" "$run/durable"; do
+    durable=$([ "$dir" = "$run" ] && echo 0 || echo 1)
+    "$build/security-vm/appfw-secd" --rundir "$dir" --db "$dir/secd.db" \
+        --appid-db "$run/appid.db" --log-file "$dir/secd.log" \
+        --vm-rate 10000000 --vm-burst 10000000 --vm-queue 4096 \
+        --durable-decisions "$durable" &
+    for _ in $(seq 50); do
+        "$build/security-vm/appfwctl" --rundir "$dir" health >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+done
+plain="ipc://$run/secd-decide.sock"
+durable="ipc://$run/durable/secd-decide.sock"
+field() { echo "$1" | sed "s/.*$2=\([0-9.]*\).*/\1/"; }
+"$load" decide "$plain" $vm 500 1 /usr/bin/curl $SHA 80 >/dev/null
+"$load" decide "$durable" $vm 500 1 /usr/bin/curl $SHA 80 >/dev/null
+# Five rounds, each one run of each kind back to back, one decide in
+# flight and then 64; the ratios are the medians of the rounds' ratios.
+: >"$run/dratios"
+for round in 1 2 3 4 5; do
+    p1=$("$load" decide "$plain" $vm 1000 1 /usr/bin/curl $SHA 80 | head -1)
+    d1=$("$load" decide "$durable" $vm 1000 1 /usr/bin/curl $SHA 80 | head -1)
+    p64=$("$load" decide "$plain" $vm 10000 64 /usr/bin/curl $SHA 80 | head -1)
+    d64=$("$load" decide "$durable" $vm 10000 64 /usr/bin/curl $SHA 80 | head -1)
+    for r in "$p1" "$d1" "$p64" "$d64"; do
+        case "$r" in *error=0*) ;; *) echo "bench-secd: errors: $r"; exit 1 ;; esac
+    done
+    echo "round $round: 1 in flight p50/p99 default $(field "$p1" p50_us)/$(field "$p1" p99_us)us" \
+         "durable $(field "$d1" p50_us)/$(field "$d1" p99_us)us;" \
+         "64 in flight default $(field "$p64" rate)/s p50/p99 $(field "$p64" p50_us)/$(field "$p64" p99_us)us" \
+         "durable $(field "$d64" rate)/s p50/p99 $(field "$d64" p50_us)/$(field "$d64" p99_us)us"
+    awk -v a="$(field "$d1" p50_us)" -v b="$(field "$p1" p50_us)" \
+        -v c="$(field "$d1" p99_us)" -v d="$(field "$p1" p99_us)" \
+        -v e="$(field "$d64" rate)" -v f="$(field "$p64" rate)" \
+        -v g="$(field "$d64" p50_us)" -v h="$(field "$p64" p50_us)" \
+        -v i="$(field "$d64" p99_us)" -v j="$(field "$p64" p99_us)" \
+        'BEGIN { printf "%.2f %.2f %.2f %.2f %.2f\n", a / b, c / d, e / f,
+                 g / h, i / j }' >>"$run/dratios"
+done
+dmedian() {
+    sort -n -k"$1" "$run/dratios" | awk -v k="$1" 'NR == 3 { print $k }'
+}
+echo "RATIO durable vs default, 1 in flight (median)   p50 $(dmedian 1)x  p99 $(dmedian 2)x"
+echo "RATIO durable vs default, 64 in flight (median)  rate $(dmedian 3)x  p50 $(dmedian 4)x  p99 $(dmedian 5)x"

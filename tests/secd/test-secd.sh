@@ -1,8 +1,10 @@
 #!/bin/sh
 # Integration test of appfw-secd over real nng sockets, driven by appfwctl
 # and tests/secd/secd-load: decisions, the console, bad input, policy
-# versions, flow acks from a stand-in appfw-switchd, a flooding VM, and
-# a clean shutdown that keeps the audit log.  Everything lives in a
+# versions, flow acks from a stand-in appfw-switchd, a flooding VM,
+# a clean shutdown that keeps the audit log, and kill -9 right after
+# answered decisions, with durable-decisions (no audit row lost) and
+# without (the rows since the last flush lost).  Everything lives in a
 # private run directory; daemons are stopped by their pid files.
 # Ends with "secd: N passed, N failed".
 # Usage: tests/secd/test-secd.sh BUILD-DIR
@@ -222,6 +224,70 @@ kill $fake_pid; wait $fake_pid 2>/dev/null
 fake_pid=""
 stop_secd
 grep -q 'msg="stopped"' "$run/secd.log" && ok || { cp "$run/secd.log" "$run/out"; bad "no clean stop in the log"; }
+
+# --- A crash (kill -9) right after the verdicts.  With durable-decisions
+# every answered decision's audit row is in the store; without, the rows
+# since the last flush are lost (docs/operations.md, "Durability"): a long
+# flush-ms here makes that all of them.
+rows() { sqlite3 "$run/secd.db" "SELECT count(*) FROM audit"; }
+kill9_secd() {
+    pid=$(cat "$run/appfw-secd.pid")
+    kill -9 "$pid"
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+crash_after_decides() {  # OPTIONS...: rows before, answered, rows after
+    r0=$(rows)
+    start_secd --flush-ms 60000 "$@"
+    a=$("$load" decide "$url" "$VM1" 50 8 /usr/bin/curl $CURL 80 | head -1)
+    b=$("$load" decide "$url" "$VM1" 10 2 /bin/nc.openbsd $NC 80 | head -1)
+    kill9_secd
+    echo "$r0 $(echo "$a $b" | grep -o 'allow=[0-9]* deny=[0-9]*' |
+                tr -dc '0-9 \n' | awk '{ n += $1 + $2 } END { print n }') $(rows)"
+}
+set -- $(crash_after_decides --durable-decisions 1)
+echo "durable-decisions=1: rows before $1, answered $2, rows after kill -9 $3" |
+    tee "$run/out"
+if [ "$2" -eq 60 ] && [ "$3" -eq $(($1 + 60)) ]; then ok; else
+    bad "durable-decisions: answered decisions' audit rows lost in a crash"; fi
+start_secd
+expect durable-after-restart "allow=1" "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
+n=$("$ctl" --rundir "$run" --json decisions list --limit 100000 | grep -o '"verdict"' | wc -l)
+echo "rows $n, expected $(($3 + 1))" >"$run/out"
+if [ "$n" -eq $(($3 + 1)) ]; then ok; else bad "durable rows not listed after the restart"; fi
+stop_secd
+set -- $(crash_after_decides)
+echo "durable-decisions=0: rows before $1, answered $2, rows after kill -9 $3" |
+    tee "$run/out"
+if [ "$2" -eq 60 ] && [ "$3" -eq "$1" ]; then ok; else
+    bad "without durable-decisions: not the documented loss"; fi
+
+# With durable-decisions, a database locked past the busy timeout fails
+# the decisions (no verdict, no flow without its row); their rows come
+# later.
+"$load" fake-switchd "$flow" ack 30 >"$run/fake.log" 2>&1 &
+fake_pid=$!
+sleep 0.3
+start_secd --durable-decisions 1 --flow-url "$flow" --flow-timeout-ms 500
+r0=$(rows)
+"$load" lock-db "$run/secd.db" 2 >"$run/lock.log" 2>&1 &
+lock_pid=$!
+sleep 0.5
+expect durable-locked "allow=0 deny=0 error=3 errors=unavailable" \
+    "$load" decide "$url" "$VM1" 3 1 /usr/bin/curl $CURL 80
+wait $lock_pid
+expect durable-unlocked "allow=2 deny=0 error=0" \
+    "$load" decide "$url" "$VM1" 2 1 /usr/bin/curl $CURL 80
+if [ "$(rows)" -eq $((r0 + 5)) ]; then ok; else
+    echo "rows before $r0, after $(rows)" >"$run/out"
+    bad "durable-decisions: the locked decisions' rows were not written later"; fi
+grep -q "audit commit failed" "$run/secd.log" && ok || { cp "$run/secd.log" "$run/out"; bad "no commit failure logged"; }
+kill $fake_pid; wait $fake_pid 2>/dev/null
+fake_pid=""
+[ "$(grep -c '^flow_install' "$run/fake.log")" -eq 2 ] && ok || { cp "$run/fake.log" "$run/out"; bad "durable: fake-switchd did not see exactly the 2 committed installs"; }
+stop_secd
 
 echo "secd: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

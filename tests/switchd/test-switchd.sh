@@ -462,6 +462,76 @@ check "the audit counted the repair" \
 check "and another controller's flow is still there" \
     sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=200 | grep -q cookie=0x1234"
 
+# --- Zones across a restart (issue 19): two VMs whose zones collide,
+# seen one by one by this switchd, then both at once, in the other order,
+# by a restarted one without its registry file.  Each keeps its zone (the
+# Interface records it, external_ids:appfw-zone) and its approved flow.
+set -- $("$build/ovs-plugin/tests/zone-hash" collide 19191919)
+zvm1=$1 zvm2=$2 zhome=$3
+zport1=afw$tag-z1 zport2=afw$tag-z2
+for p in $zport1 $zport2; do
+    vsctl add-port "$br" $p -- set interface $p type=internal || die "add-port"
+done
+# A restarted switchd meets the ports in the order of their Port rows'
+# UUIDs: the VM it meets first is given the other one's zone unless the
+# zone is recorded.  So the VM that comes first now goes on the port that
+# comes last there.
+u1=$(vsctl get port $zport1 _uuid)
+u2=$(vsctl get port $zport2 _uuid)
+if [ "$(printf '%s\n' "$u1" "$u2" | LC_ALL=C sort | head -1)" = "$u1" ]; then
+    zport1=afw$tag-z2 zport2=afw$tag-z1
+fi
+zone_of() {
+    appctl appfw/vms | grep "^$1 .*ofport=[1-9]" | sed 's/.* zone=\([0-9]*\).*/\1/'
+}
+has_zone() { [ -n "$(zone_of "$1")" ]; }
+vsctl set interface $zport1 external_ids:vm-id=$zvm1 \
+    external_ids:attached-mac=52:54:00:77:19:01
+retry 50 0.1 has_zone $zvm1
+vsctl set interface $zport2 external_ids:vm-id=$zvm2 \
+    external_ids:attached-mac=52:54:00:77:19:02
+retry 50 0.1 has_zone $zvm2
+z1=$(zone_of $zvm1) z2=$(zone_of $zvm2)
+check "two VMs whose zones collide get zones $z1 and $z2 (both would start at $zhome)" \
+    sh -c "[ '$z1' = $zhome ] && [ '$z2' = $((zhome + 1)) ]"
+zflow() {  # ID VM LOCAL-ADDRESS LOCAL-PORT
+    echo '{"type":"flow_install","id":'$1',"vm":{"uuid":"'$2'"},"granularity":"exact","protocol":"tcp","app_id":19,"local":{"address":"'$3'","port":'$4'},"remote":{"address":"10.77.19.9","port":80}}'
+}
+r=$("$load" raw "ipc://$run/switchd-flow.sock" \
+    "$(zflow 191 $zvm1 10.77.19.1 1901)" "$(zflow 192 $zvm2 10.77.19.2 1902)" |
+    tr '\n' ' ')
+check "each of them has an approved flow ($r)" \
+    sh -c "[ \$(echo '$r' | grep -o '\"ok\":true' | wc -l) = 2 ]"
+recorded() {
+    [ "$(vsctl get interface $zport1 external_ids:appfw-zone)" = "\"$z1\"" ] &&
+    [ "$(vsctl get interface $zport2 external_ids:appfw-zone)" = "\"$z2\"" ]
+}
+check "their interfaces record their zones" retry 50 0.1 recorded
+# Which VM's zone (reg6) the switch's flow for local port $1 is in.
+flow_zone() {
+    ofctl dump-flows "unix:$ovs/$br.mgmt" table=30 | grep "tp_src=$1," |
+        sed -n 's/.*reg6=\(0x[0-9a-f]*\).*/\1/p'
+}
+check "the switch holds each approved flow in its VM's zone" \
+    sh -c "[ '$(flow_zone 1901)' = $(printf '0x%x' "$z1") ] &&
+           [ '$(flow_zone 1902)' = $(printf '0x%x' "$z2") ]"
+stop_pidfile "$run/appfw-switchd.pid"
+rm -f "$run/appfw-switchd.vms"
+start_switchd --vm-max-flows 20
+retry 50 0.1 has_zone $zvm1
+retry 50 0.1 has_zone $zvm2
+converged
+check "after a restart (no registry file) each VM has its zone again ($(zone_of $zvm1) and $(zone_of $zvm2), were $z1 and $z2)" \
+    sh -c "[ '$(zone_of $zvm1)' = $z1 ] && [ '$(zone_of $zvm2)' = $z2 ]"
+check "and each approved flow is still its own VM's (in zones $(flow_zone 1901) and $(flow_zone 1902))" \
+    sh -c "[ '$(flow_zone 1901)' = $(printf '0x%x' "$(zone_of $zvm1)") ] &&
+           [ '$(flow_zone 1902)' = $(printf '0x%x' "$(zone_of $zvm2)") ]"
+check "switchd kept both (read back from the switch)" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$zvm1' | grep -q 'allows=1' &&
+           ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$zvm2' | grep -q 'allows=1'"
+vsctl del-port "$br" afw$tag-z1 -- del-port "$br" afw$tag-z2
+converged
+
 # --- Bad control input, clean stop.
 check "vm-register refuses a bad UUID" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register nope /tmp/x 2>/dev/null"
