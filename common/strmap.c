@@ -1,21 +1,102 @@
 #include "strmap.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
-/* FNV-1a. */
+/* Keys come from guests, and with a fixed hash function a guest could
+ * choose keys that all land in one run of slots, making every operation
+ * on the map a scan of it.  So the hash is SipHash-1-3 (a keyed hash made
+ * for this) under a key drawn at random once per process. */
+static uint64_t sip_key[2];
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
+
+static void
+sip_seed(void)
+{
+    /* Never blocks: a guest's agent starts early in boot, before the
+     * kernel's pool is ready, and GRND_INSECURE is still unpredictable
+     * to a guest's users. */
+    if (getrandom(sip_key, sizeof sip_key, GRND_NONBLOCK) != sizeof sip_key
+        && getrandom(sip_key, sizeof sip_key, GRND_INSECURE)
+           != sizeof sip_key) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sip_key[0] = (uint64_t) ts.tv_nsec << 32 ^ (uint64_t) ts.tv_sec;
+        sip_key[1] = (uint64_t) getpid() << 32 ^ (uintptr_t) &ts;
+    }
+}
+
+static inline uint64_t
+rotl64(uint64_t x, int b)
+{
+    return x << b | x >> (64 - b);
+}
+
+#define SIP_ROUND(V0, V1, V2, V3)                                  \
+    do {                                                           \
+        V0 += V1; V1 = rotl64(V1, 13); V1 ^= V0; V0 = rotl64(V0, 32); \
+        V2 += V3; V3 = rotl64(V3, 16); V3 ^= V2;                   \
+        V0 += V3; V3 = rotl64(V3, 21); V3 ^= V0;                   \
+        V2 += V1; V1 = rotl64(V1, 17); V1 ^= V2; V2 = rotl64(V2, 32); \
+    } while (0)
+
+/* SipHash-c-d of 'len' bytes at 'key', under 'k': 'c' rounds a word,
+ * 'd' to finish. */
+static uint64_t
+siphash(const uint64_t k[2], const void *key, size_t len, int c, int d)
+{
+    uint64_t v0 = k[0] ^ UINT64_C(0x736f6d6570736575);
+    uint64_t v1 = k[1] ^ UINT64_C(0x646f72616e646f6d);
+    uint64_t v2 = k[0] ^ UINT64_C(0x6c7967656e657261);
+    uint64_t v3 = k[1] ^ UINT64_C(0x7465646279746573);
+    const unsigned char *p = key;
+    size_t left = len;
+    for (; left >= 8; p += 8, left -= 8) {
+        uint64_t m = 0;
+        for (int i = 7; i >= 0; i--) {
+            m = m << 8 | p[i];                  /* Little-endian. */
+        }
+        v3 ^= m;
+        for (int r = 0; r < c; r++) {
+            SIP_ROUND(v0, v1, v2, v3);
+        }
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t) len << 56;
+    for (size_t i = 0; i < left; i++) {
+        b |= (uint64_t) p[i] << (8 * i);
+    }
+    v3 ^= b;
+    for (int r = 0; r < c; r++) {
+        SIP_ROUND(v0, v1, v2, v3);
+    }
+    v0 ^= b;
+    v2 ^= 0xff;
+    for (int r = 0; r < d; r++) {
+        SIP_ROUND(v0, v1, v2, v3);
+    }
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
 static uint32_t
 strmap_hash(const void *key, size_t len)
 {
-    const unsigned char *p = key;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    return h;
+    pthread_once(&sip_once, sip_seed);
+    return (uint32_t) siphash(sip_key, key, len, 1, 3);
+}
+
+uint64_t
+strmap_siphash(const uint64_t k[2], const void *data, size_t len, int c,
+               int d)
+{
+    return siphash(k, data, len, c, d);
 }
 
 /* The slot that holds 'key' (hash 'h'), or the empty slot that ends its

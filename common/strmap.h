@@ -4,7 +4,10 @@
  * fixed-size struct, for example, needs no printing to be a key (its
  * padding, if any, must be left out or zeroed).  A map's keys should be
  * all of one kind.  Open addressing with linear probing; deletion shifts
- * the entries that follow back, so that no tombstones accumulate. */
+ * the entries that follow back, so that no tombstones accumulate.  Keys
+ * may be chosen by a guest: the hash is keyed (SipHash-1-3 under a key
+ * drawn at random once per process), so nobody can choose keys that
+ * collide, and iteration order differs from run to run. */
 #ifndef APPFW_STRMAP_H
 #define APPFW_STRMAP_H 1
 
@@ -51,6 +54,11 @@ strmap_count(const struct strmap *sh)
 {
     return sh->n;
 }
+
+/* SipHash-c-d of 'len' bytes at 'data' under key 'k' (maps use c=1,
+ * d=3), exposed for its test against the reference vectors. */
+uint64_t strmap_siphash(const uint64_t k[2], const void *data, size_t len,
+                        int c, int d);
 
 /* Iteration: for (size_t i = 0; (i = strmap_next(sh, i)) != SIZE_MAX;
  * i++) uses sh->nodes[i].  The map must not change meanwhile. */

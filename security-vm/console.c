@@ -332,12 +332,7 @@ add_site(const char *dest, const struct store_counters *c, void *aux)
         sum = xcalloc(1, sizeof *sum);
         strmap_add(&t->sums, label, sum);
     }
-    sum->connections += c->connections;
-    sum->denials += c->denials;
-    sum->bytes_in += c->bytes_in;
-    sum->bytes_out += c->bytes_out;
-    sum->packets_in += c->packets_in;
-    sum->packets_out += c->packets_out;
+    store_counters_add(sum, c);
 }
 
 struct site_row {
@@ -371,7 +366,8 @@ stats_by_site(struct secd *d, const char *order, int64_t from_ms,
         const struct store_counters *c = t.sums.nodes[i].data;
         rows[n++] = (struct site_row) {
             .label = t.sums.nodes[i].key, .c = c,
-            .order = !strcmp(order, "bytes") ? c->bytes_in + c->bytes_out
+            .order = !strcmp(order, "bytes") ? sat_add64(c->bytes_in,
+                                                         c->bytes_out)
                      : !strcmp(order, "denials") ? c->denials
                      : c->connections,
         };

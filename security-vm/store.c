@@ -926,12 +926,18 @@ store_stats_add(struct store *s, int64_t time_ms,
         strmap_add(&s->stats, key, e);
     }
     free(key);
-    e->c.connections = sat_add64(e->c.connections, c->connections);
-    e->c.denials = sat_add64(e->c.denials, c->denials);
-    e->c.bytes_in = sat_add64(e->c.bytes_in, c->bytes_in);
-    e->c.bytes_out = sat_add64(e->c.bytes_out, c->bytes_out);
-    e->c.packets_in = sat_add64(e->c.packets_in, c->packets_in);
-    e->c.packets_out = sat_add64(e->c.packets_out, c->packets_out);
+    store_counters_add(&e->c, c);
+}
+
+void
+store_counters_add(struct store_counters *sum, const struct store_counters *c)
+{
+    sum->connections = sat_add64(sum->connections, c->connections);
+    sum->denials = sat_add64(sum->denials, c->denials);
+    sum->bytes_in = sat_add64(sum->bytes_in, c->bytes_in);
+    sum->bytes_out = sat_add64(sum->bytes_out, c->bytes_out);
+    sum->packets_in = sat_add64(sum->packets_in, c->packets_in);
+    sum->packets_out = sat_add64(sum->packets_out, c->packets_out);
 }
 
 int

@@ -172,6 +172,10 @@ struct store_counters {
             packets_out;
 };
 
+/* Adds 'c' to 'sum', each counter saturating at INT64_MAX. */
+void store_counters_add(struct store_counters *sum,
+                        const struct store_counters *c);
+
 /* What counters are kept by; any may be NULL (""). 'dest' is the remote
  * address as text, 'protocol' the catalogue protocol's name or
  * "tcp/PORT"-style service. */

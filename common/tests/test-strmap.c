@@ -1,5 +1,6 @@
 /* Unit tests of common/strmap.c, deletion above all: a model (an array of
  * keys and their presence) checks every operation of a long random mix. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,9 +8,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "common/strmap.h"
+#include "common/util.h"
 
 #define N_KEYS 2000
 
@@ -143,6 +146,83 @@ test_mem_random_against_model(void **state)
     strmap_destroy(&m, NULL);
 }
 
+/* SipHash-2-4 of the paper's example (key 00..0f, message 00..0e), and
+ * the first two of its reference implementation's vectors (messages of
+ * 0 and 1 bytes under the same key); strmap uses the same code with 1
+ * and 3 rounds. */
+static void
+test_siphash_vectors(void **state)
+{
+    (void) state;
+    uint8_t kb[16], msg[15];
+    for (int i = 0; i < 16; i++) {
+        kb[i] = i;
+    }
+    for (int i = 0; i < 15; i++) {
+        msg[i] = i;
+    }
+    uint64_t k[2] = { 0, 0 };
+    for (int i = 7; i >= 0; i--) {
+        k[0] = k[0] << 8 | kb[i];
+        k[1] = k[1] << 8 | kb[8 + i];
+    }
+    assert_true(strmap_siphash(k, msg, 15, 2, 4)
+                == UINT64_C(0xa129ca6149be45e5));
+    assert_true(strmap_siphash(k, msg, 0, 2, 4)
+                == UINT64_C(0x726fdb47dd0e0e31));
+    assert_true(strmap_siphash(k, msg, 1, 2, 4)
+                == UINT64_C(0x74f839c593dc67fd));
+}
+
+/* The hash an unkeyed map would use (FNV-1a, what strmap used before):
+ * what an attacker who knows the function can collide. */
+static uint32_t
+fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char) *s) * 16777619u;
+    }
+    return h;
+}
+
+/* A guest that knows the hash function picks 2,000 keys whose low 14 bits
+ * of FNV-1a agree, so under it they all start in one slot of a 4,096-slot
+ * table.  Under the keyed hash they spread: the total displacement of the
+ * entries from their home slots stays near the number of entries, not
+ * near its square. */
+static void
+test_chosen_keys_do_not_collide(void **state)
+{
+    (void) state;
+    enum { N = 2000 };
+    char (*keys)[24] = xcalloc(N, sizeof *keys);
+    size_t n = 0;
+    for (uint32_t i = 0; n < N; i++) {
+        char k[24];
+        snprintf(k, sizeof k, "/tmp/x%"PRIu32, i);
+        if ((fnv1a(k) & 0x3fff) == 0x1234) {
+            memcpy(keys[n++], k, sizeof k);
+        }
+    }
+    struct strmap m;
+    strmap_init(&m);
+    for (size_t i = 0; i < N; i++) {
+        strmap_add(&m, keys[i], keys[i]);
+    }
+    size_t displacement = 0;
+    for (size_t i = 0; (i = strmap_next(&m, i)) != SIZE_MAX; i++) {
+        size_t home = m.nodes[i].hash & m.mask;
+        displacement += (i - home) & m.mask;
+    }
+    assert_true(displacement < 10 * N);
+    for (size_t i = 0; i < N; i++) {
+        assert_ptr_equal(strmap_find(&m, keys[i]), keys[i]);
+    }
+    strmap_destroy(&m, NULL);
+    free(keys);
+}
+
 int
 main(void)
 {
@@ -151,6 +231,8 @@ main(void)
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_mem_keys),
         cmocka_unit_test(test_mem_random_against_model),
+        cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_chosen_keys_do_not_collide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
