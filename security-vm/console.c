@@ -558,6 +558,12 @@ cmd_health(struct secd *d)
     msg_put_int(r, "errors", (int64_t) d->n_errors);
     msg_put_int(r, "vms", (int64_t) d->vms.n);
     msg_put_int(r, "audit_queued", (int64_t) store_audit_queued(d->store));
+    struct store_queue_stats qs;
+    store_queue_stats(d->store, &qs);
+    msg_put_int(r, "queue_bytes", (int64_t) qs.bytes);
+    msg_put_int(r, "audit_dropped", (int64_t) qs.audit_dropped);
+    msg_put_int(r, "stats_dropped", (int64_t) qs.stats_dropped);
+    msg_put_int(r, "stats_folded", (int64_t) qs.stats_folded);
     struct appid_stats as;
     if (!appid_stats(d->appid, &as)) {
         msg_put_int(r, "signatures", as.signatures);

@@ -286,8 +286,9 @@ vm_seen(struct secd *d, struct vm_state *vm, const struct json_object *msg)
                   msg_get_string(msg, "vm.mac", ""), "");
 }
 
+/* Takes 'n' of the VM's tokens (at most a burst's), if it has them. */
 static bool
-vm_take_token(struct secd *d, struct vm_state *vm)
+vm_take_tokens(struct secd *d, struct vm_state *vm, double n)
 {
     int64_t now = time_mono_ms();
     vm->tokens += (now - vm->last_ms) * d->cfg.vm_rate / 1000.0;
@@ -295,11 +296,18 @@ vm_take_token(struct secd *d, struct vm_state *vm)
         vm->tokens = d->cfg.vm_burst;
     }
     vm->last_ms = now;
-    if (vm->tokens >= 1) {
-        vm->tokens -= 1;
+    n = n < d->cfg.vm_burst ? n : d->cfg.vm_burst;
+    if (vm->tokens >= n) {
+        vm->tokens -= n;
         return true;
     }
     return false;
+}
+
+static bool
+vm_take_token(struct secd *d, struct vm_state *vm)
+{
+    return vm_take_tokens(d, vm, 1);
 }
 
 /* Queues 'req' and its parsed 'msg' (takes a reference). */
@@ -361,7 +369,11 @@ app_id(const uint8_t *sha256, const char *product)
 
 /* switchd reports datapath counters by app id: keep the names (the
  * product, or for an application appid does not know, its path, as the
- * decisions' statistics name it). */
+ * decisions' statistics name it).  Guests choose hashes and paths, so at
+ * most APP_NAMES_MAX are kept: when full, the names start over (counters
+ * of an app whose name is gone are reported under its id). */
+#define APP_NAMES_MAX 65536
+
 static void
 remember_app_name(struct secd *d, uint32_t aid, const char *product,
                   const char *path)
@@ -370,6 +382,11 @@ remember_app_name(struct secd *d, uint32_t aid, const char *product,
     snprintf(key, sizeof key, "%u", aid);
     const char *name = *product ? product : path;
     if (*name && !strmap_find(&d->app_names, key)) {
+        if (strmap_count(&d->app_names) >= APP_NAMES_MAX) {
+            LOG_INFO("application names full (%d): starting over",
+                     APP_NAMES_MAX);
+            strmap_clear(&d->app_names, free);
+        }
         strmap_add(&d->app_names, key, xstrdup(name));
     }
 }
@@ -550,7 +567,10 @@ protocol_label(const struct secd *d, const char *proto, const char *dir,
     return buf;
 }
 
-static void
+/* Records decision 'v': its audit row (if it is logged), its statistics,
+ * the console's event.  Returns false if its audit row was due but the
+ * store's queue had no room for it (store_audit_add()). */
+static bool
 audit_decision(struct secd *d, const struct json_object *msg,
                const struct appid_result *app,
                const struct policy_request *q,
@@ -575,8 +595,11 @@ audit_decision(struct secd *d, const struct json_object *msg,
         .allow = v->allow, .rule = v->rule, .reason = v->reason,
         .policy_version = d->policy_version,
     };
-    if (v->log) {
-        store_audit_add(d->store, &a);
+    bool audited = !v->log || store_audit_add(d->store, &a);
+    if (!audited) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_ERR_RL(&rl, "the store's queue is full: audit row of vm=%s "
+                   "dropped (%s)", vm_uuid, store_last_error(d->store));
     }
     struct store_counters c = { .connections = 1, .denials = !v->allow };
     char label[32], dest[INET6_ADDRSTRLEN];
@@ -617,6 +640,7 @@ audit_decision(struct secd *d, const struct json_object *msg,
     json_object_object_add(ev, "reason", json_object_new_string(v->reason));
     json_object_object_add(ev, "notify", json_object_new_boolean(v->notify));
     secd_publish(d, ev);
+    return audited;
 }
 
 /* The policy's view of decide 'msg': fills 'q', which points to 'app',
@@ -789,8 +813,15 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     json_object_object_add(reply, "policy_version",
                            json_object_new_int64(d->policy_version));
     add_app_info(reply, &app);
-    audit_decision(d, msg, &app, &q, &v);
+    bool audited = audit_decision(d, msg, &app, &q, &v);
     learn_user(d, msg);
+    if (!audited && d->cfg.durable_decisions) {
+        /* Every verdict's row on disk first: this one has none. */
+        json_object_put(reply);
+        reply_error(d, req, "unavailable", id, "decided, but the audit log's "
+                    "queue is full (the store is not being written)");
+        return;
+    }
 
     /* Only a VM's own outbound TCP and UDP connections get a flow: OVS
      * passes inbound connections to the guest's agent (which decided this
@@ -1150,6 +1181,17 @@ handle_switchd(struct secd *d, struct rpc_request *req)
     case MSG_STATS: {
         struct json_object *flows = msg_get_array(msg, "flows");
         size_t n = msg_array_length(flows);
+        /* A VM's statistics share its decisions' tokens, one a flow, so
+         * a VM that floods them slows only itself. */
+        struct vm_state *sv = uuid ? vm_get(d, uuid) : NULL;
+        if (sv && !vm_take_tokens(d, sv, 1.0 + n)) {
+            sv->rate_limited++;
+            LOG_WARN_RL(&sv->rl, "rate limited stats vm=%s flows=%zu", uuid,
+                        n);
+            reply_error(d, req, "rate_limited", 0,
+                        "too many statistics from this VM");
+            break;
+        }
         for (size_t i = 0; i < n; i++) {
             struct json_object *f = json_object_array_get_idx(flows, i);
             struct store_counters c = {

@@ -210,6 +210,13 @@ struct store {
     struct audit_row *audit;
     size_t n_audit, allocated_audit;
     struct strmap stats;         /* Key "bucket\x1fvm\x1fapp..." */
+    struct strmap vm_rows;       /* vm -> (uintptr_t) rows begun in the
+                                  * minute 'vm_rows_bucket' */
+    int64_t vm_rows_bucket;
+
+    /* store_set_queue_max(). */
+    size_t queue_bytes, queue_max, vm_rows_max;
+    uint64_t audit_dropped, stats_dropped, stats_folded;
 };
 
 static int
@@ -250,6 +257,9 @@ store_open(const char *path, struct store **sp)
     struct store *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
     strmap_init(&s->stats);
+    strmap_init(&s->vm_rows);
+    s->queue_max = STORE_QUEUE_MAX_BYTES;
+    s->vm_rows_max = STORE_VM_ROWS_MAX;
 
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE
                         | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
@@ -352,6 +362,7 @@ store_close(struct store *s)
     }
     free(s->audit);
     strmap_destroy(&s->stats, free_stats_entry);
+    strmap_destroy(&s->vm_rows, NULL);
     free(s->path);
     free(s);
 }
@@ -790,8 +801,45 @@ store_set_synchronous_full(struct store *s, bool full)
 /* Audit. */
 
 void
+store_set_queue_max(struct store *s, size_t bytes, size_t vm_rows)
+{
+    s->queue_max = bytes;
+    s->vm_rows_max = vm_rows;
+}
+
+void
+store_queue_stats(const struct store *s, struct store_queue_stats *qs)
+{
+    *qs = (struct store_queue_stats) {
+        .bytes = s->queue_bytes, .audit_dropped = s->audit_dropped,
+        .stats_dropped = s->stats_dropped, .stats_folded = s->stats_folded,
+    };
+}
+
+static size_t
+audit_row_bytes(const struct store_audit *a)
+{
+    const char *fields[] = {
+        a->vm_uuid, a->vm_name, a->user, a->app_path, a->sha256, a->product,
+        a->category, a->event, a->protocol, a->direction, a->local,
+        a->remote, a->rule, a->reason,
+    };
+    size_t total = sizeof(struct audit_row);
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        total += strlen(fields[i] ? fields[i] : "") + 1;
+    }
+    return total;
+}
+
+bool
 store_audit_add(struct store *s, const struct store_audit *a)
 {
+    size_t bytes = audit_row_bytes(a);
+    if (s->queue_bytes + bytes > s->queue_max) {
+        s->audit_dropped++;
+        return false;
+    }
+    s->queue_bytes += bytes;
     if (s->n_audit >= s->allocated_audit) {
         s->allocated_audit = s->allocated_audit ? 2 * s->allocated_audit
                                                 : 256;
@@ -820,6 +868,7 @@ store_audit_add(struct store *s, const struct store_audit *a)
         *fields[i] = p;
         p += n;
     }
+    return true;
 }
 
 size_t
@@ -898,6 +947,14 @@ store_audit_prune(struct store *s, int64_t max_rows)
 
 /* Statistics. */
 
+static char *
+stats_key(int64_t bucket, const char *vm, const char *app, const char *user,
+          const char *rule, const char *dest, const char *protocol)
+{
+    return xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
+                     (long long) bucket, vm, app, user, rule, dest, protocol);
+}
+
 void
 store_stats_add(struct store *s, int64_t time_ms,
                 const struct store_stats_key *k,
@@ -910,11 +967,34 @@ store_stats_add(struct store *s, int64_t time_ms,
     const char *rule = k->rule ? k->rule : "";
     const char *dest = k->dest ? k->dest : "";
     const char *protocol = k->protocol ? k->protocol : "";
-    char *key = xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-                          (long long) bucket, vm, app, user, rule, dest,
-                          protocol);
+    char *key = stats_key(bucket, vm, app, user, rule, dest, protocol);
     struct stats_entry *e = strmap_find(&s->stats, key);
+    if (bucket > s->vm_rows_bucket) {
+        strmap_clear(&s->vm_rows, NULL);
+        s->vm_rows_bucket = bucket;
+    }
+    uintptr_t rows = (uintptr_t) strmap_find(&s->vm_rows, vm);
+    if (!e && rows >= s->vm_rows_max) {
+        /* The VM's own overflow row: one per VM and minute. */
+        s->stats_folded++;
+        free(key);
+        app = dest = protocol = STORE_STATS_OTHER;
+        user = rule = "";
+        key = stats_key(bucket, vm, app, user, rule, dest, protocol);
+        e = strmap_find(&s->stats, key);
+    }
     if (!e) {
+        size_t bytes = (sizeof *e + strlen(key) + 1 + strlen(vm)
+                        + strlen(app) + strlen(user) + strlen(rule)
+                        + strlen(dest) + strlen(protocol) + 6);
+        if (s->queue_bytes + bytes > s->queue_max) {
+            s->stats_dropped++;
+            free(key);
+            return;
+        }
+        s->queue_bytes += bytes;
+        strmap_delete(&s->vm_rows, vm);
+        strmap_add(&s->vm_rows, vm, (void *) (rows + 1));
         e = xcalloc(1, sizeof *e);
         e->bucket = bucket;
         e->vm = xstrdup(vm);
@@ -1077,6 +1157,7 @@ store_flush(struct store *s)
     }
     s->n_audit = 0;
     strmap_clear(&s->stats, free_stats_entry);
+    s->queue_bytes = 0;
     return 0;
 }
 

@@ -147,9 +147,28 @@ struct store_audit {
     int64_t policy_version;
 };
 
-/* Queues a row (copied). */
-void store_audit_add(struct store *, const struct store_audit *);
+/* Queues a row (copied).  Returns false, and counts it, if the queue is
+ * full (store_set_queue_max()): then the row is lost. */
+bool store_audit_add(struct store *, const struct store_audit *);
 size_t store_audit_queued(const struct store *);
+
+/* Bounds on what waits for the next write, which grow while writes fail
+ * and which guests' traffic fills: the queue's bytes (audit rows and
+ * statistics together; default STORE_QUEUE_MAX_BYTES), and the distinct
+ * statistics rows one VM begins in a minute (counted as they are queued,
+ * so a row written and queued again counts again; default
+ * STORE_VM_ROWS_MAX).  A VM's rows past its bound are added to one row of
+ * its own, app, dest and protocol "(other)", so its totals stay whole.
+ * Past the byte bound new audit rows and new statistics rows are dropped
+ * (the rows already queued still add up), and counted. */
+#define STORE_QUEUE_MAX_BYTES (64 << 20)
+#define STORE_VM_ROWS_MAX 4096
+void store_set_queue_max(struct store *, size_t bytes, size_t vm_rows);
+struct store_queue_stats {
+    size_t bytes;                     /* Queued now. */
+    uint64_t audit_dropped, stats_dropped, stats_folded;  /* Ever. */
+};
+void store_queue_stats(const struct store *, struct store_queue_stats *);
 
 /* Newest first, at most 'limit' rows, optionally only for one VM, user,
  * application (path or product substring) or verdict ("allow"/"deny"). */
@@ -185,6 +204,10 @@ struct store_stats_key {
 void store_stats_add(struct store *, int64_t time_ms,
                      const struct store_stats_key *,
                      const struct store_counters *);
+
+/* The app, dest and protocol of the row a VM's rows past its bound are
+ * added to. */
+#define STORE_STATS_OTHER "(other)"
 
 /* Totals of the minutes from 'since_ms' to before 'until_ms' (0: now),
  * grouped by "app", "vm", "user", "rule", "dest" or "protocol", the

@@ -239,6 +239,114 @@ test_stats_saturate(void **state)
     store_close(s);
 }
 
+/* A VM's distinct statistics rows between two writes are bounded: the
+ * rest add up in its "(other)" row, and other VMs keep their own. */
+static void
+test_stats_rows_per_vm(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    store_set_queue_max(s, STORE_QUEUE_MAX_BYTES, 10);
+    int64_t t = 1795300000000;
+    struct store_counters c = { .connections = 1, .bytes_in = 100 };
+    char app[32];
+    struct store_stats_key k = {
+        .vm = "vm1", .app = app, .user = "u", .rule = "r",
+        .dest = "10.0.0.1", .protocol = "tcp/80",
+    };
+    for (int i = 0; i < 50; i++) {
+        snprintf(app, sizeof app, "app-%d", i);
+        store_stats_add(s, t, &k, &c);
+    }
+    k.vm = "vm2";
+    snprintf(app, sizeof app, "app-vm2");
+    store_stats_add(s, t, &k, &c);
+    struct store_queue_stats qs;
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.stats_folded, 40);
+    assert_int_equal(store_flush(s), 0);
+
+    struct top top = { .n = 0 };
+    assert_int_equal(store_stats_top(s, "app", "connections", 0, 0, 8,
+                                     collect_top, &top), 0);
+    assert_string_equal(top.keys[0], STORE_STATS_OTHER);
+    assert_int_equal(top.c[0].connections, 40);
+    assert_int_equal(top.c[0].bytes_in, 4000);
+    top.n = 0;
+    assert_int_equal(store_stats_top(s, "vm", "connections", 0, 0, 8,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+    assert_string_equal(top.keys[0], "vm1");
+    assert_int_equal(top.c[0].connections, 50);
+    assert_string_equal(top.keys[1], "vm2");
+    assert_int_equal(top.c[1].connections, 1);
+
+    /* The bound is the minute's, across writes; the next minute has its
+     * whole bound again. */
+    k.vm = "vm1";
+    snprintf(app, sizeof app, "app-new");
+    store_stats_add(s, t, &k, &c);
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.stats_folded, 41);
+    store_stats_add(s, t + 60000, &k, &c);
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.stats_folded, 41);
+    store_close(s);
+}
+
+/* While writes fail, the queue grows only to its bound in bytes: audit
+ * rows and new statistics rows past it are dropped and counted, rows
+ * already queued keep adding up, and a write makes room again. */
+static void
+test_queue_bound(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    store_set_queue_max(s, 20000, STORE_VM_ROWS_MAX);
+    struct store_audit a = {
+        .time_ms = 1795300000000, .vm_uuid = "vm", .vm_name = "vm",
+        .user = "u", .app_path = "/usr/bin/flood", .sha256 = "",
+        .product = "", .category = "", .event = "connect",
+        .protocol = "tcp", .direction = "outbound", .local = "10.0.0.1",
+        .remote = "10.0.0.2", .rule = "r", .reason = "flood",
+    };
+    int queued = 0, refused = 0;
+    for (int i = 0; i < 1000; i++) {
+        store_audit_add(s, &a) ? queued++ : refused++;
+    }
+    assert_true(queued > 10);
+    assert_true(refused > 0);
+    assert_int_equal(queued + refused, 1000);
+    struct store_queue_stats qs;
+    store_queue_stats(s, &qs);
+    assert_true(qs.bytes <= 20000);
+    assert_int_equal(qs.audit_dropped, refused);
+
+    char app[32] = "new";
+    struct store_stats_key k = {
+        .vm = "vm", .app = app, .user = "u", .rule = "r",
+        .dest = "10.0.0.2", .protocol = "tcp/80",
+    };
+    struct store_counters c = { .connections = 1 };
+    for (int i = 0; i < 1000 && !qs.stats_dropped; i++) {
+        snprintf(app, sizeof app, "new-%d", i);
+        store_stats_add(s, a.time_ms, &k, &c);
+        store_queue_stats(s, &qs);
+    }
+    assert_int_equal(qs.stats_dropped, 1);
+    assert_true(qs.bytes <= 20000);
+
+    assert_int_equal(store_flush(s), 0);
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.bytes, 0);
+    assert_true(store_audit_add(s, &a));
+    store_stats_add(s, a.time_ms, &k, &c);
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.stats_dropped, 1);
+    assert_int_equal(store_flush(s), 0);
+    store_close(s);
+}
+
 static void
 test_stats(void **state)
 {
@@ -378,6 +486,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_saturate, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_stats_rows_per_vm, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vms_and_bad_files, setup,
                                         teardown),
     };
