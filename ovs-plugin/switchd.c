@@ -923,19 +923,55 @@ send_guest_error(struct vm *vm, const char *code, int64_t id,
     json_object_put(e);
 }
 
+/* Takes 'n' of the VM's tokens, if it has them. */
 static bool
-take_token(struct switchd *sd, struct vm *vm)
+take_tokens(struct switchd *sd, struct vm *vm, double n)
 {
     long long int now = time_msec();
     vm->tokens = MIN((double) sd->cfg.vm_burst,
                      vm->tokens + (now - vm->tokens_at)
                                   * sd->cfg.vm_rate / 1000.0);
     vm->tokens_at = now;
-    if (vm->tokens < 1) {
+    if (vm->tokens < n) {
         return false;
     }
-    vm->tokens--;
+    vm->tokens -= n;
     return true;
+}
+
+static bool
+take_token(struct switchd *sd, struct vm *vm)
+{
+    return take_tokens(sd, vm, 1);
+}
+
+/* What a guest's message costs in tokens: one, and one more for each
+ * entry it carries, so a message's cost follows the work it makes here
+ * and in secd (a stats message of 1,024 flows costs 1,025). */
+static double
+guest_msg_cost(const struct json_object *msg, enum msg_type type)
+{
+    switch (type) {
+    case MSG_STATS:
+        return 1 + msg_array_length(msg_get_array(msg, "flows"));
+    case MSG_NAMING:
+        return 1 + msg_array_length(msg_get_array(msg, "addresses"))
+               + msg_array_length(msg_get_array(msg, "sessions"));
+    case MSG_HELLO:
+    case MSG_DECIDE:
+    case MSG_VERDICT:
+    case MSG_FLOW_OPEN:
+    case MSG_FLOW_CLOSE:
+    case MSG_POLICY_PUSH:
+    case MSG_HEARTBEAT:
+    case MSG_ERROR:
+    case MSG_FLOW_INSTALL:
+    case MSG_ACK:
+    case MSG_NOTICE:
+    case MSG_N_TYPES:
+    default:
+        return 1;
+    }
 }
 
 /* Replaces whatever the guest said about its VM with what switchd knows. */
@@ -1066,9 +1102,12 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
      * guest claiming either is not believed. */
     json_object_object_del(msg, "agent");
     json_object_object_del(msg, "apps");
-    /* Every message a guest sends costs a token, so none keeps switchd
-     * busy for free. */
-    if (type != MSG_DECIDE && !take_token(sd, vm)) {
+    /* Every message a guest sends costs tokens, so none keeps switchd
+     * (or secd) busy for free. */
+    /* (One that costs more than a burst costs a whole burst.) */
+    if (type != MSG_DECIDE
+        && !take_tokens(sd, vm, MIN(guest_msg_cost(msg, type),
+                                    (double) sd->cfg.vm_burst))) {
         vm->refused++;
         return;
     }
