@@ -12,6 +12,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "common/rpc.h"
+#include "escape.h"
 
 /* Exit codes (also in --help and docs/operations.md). */
 enum {
@@ -188,10 +189,26 @@ call(const struct ctl *c, struct json_object *req, int *code)
     return reply;
 }
 
+/* Prints 'o' as JSON on one line (or pretty), escaped (escape.h). */
+static void
+print_json(struct json_object *o, bool pretty)
+{
+    char *text = escape_json_text(json_object_to_json_string_ext(
+        o, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN)
+           | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(text);
+    free(text);
+}
+
 /* Calls and handles the common part: --json printing and refusals.
- * Returns the reply for the caller to print, or NULL (with '*code'). */
+ * Returns the reply for the caller to print, or NULL (with '*code').
+ * Every string in the reply is escaped for a terminal (escape.h): guests
+ * choose many of them.  Only a caller that prints JSON, or a document
+ * with its lines, asks for the reply as it is ('escape' false) and
+ * escapes what it prints itself. */
 static struct json_object *
-call_ok(const struct ctl *c, struct json_object *req, int *code)
+call_reply(const struct ctl *c, struct json_object *req, bool escape,
+           int *code)
 {
     *code = EXIT_OK;
     struct json_object *reply = call(c, req, code);
@@ -200,12 +217,15 @@ call_ok(const struct ctl *c, struct json_object *req, int *code)
     }
     bool ok = msg_get_bool(reply, "ok", false);
     if (c->json) {
-        puts(json_object_to_json_string_ext(
-                 reply, JSON_C_TO_STRING_PLAIN
-                 | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(reply, false);
         *code = ok ? EXIT_OK : EXIT_REFUSED;
         json_object_put(reply);
         return NULL;
+    }
+    if (escape || !ok) {
+        struct json_object *safe = escape_json_tree(reply);
+        json_object_put(reply);
+        reply = safe;
     }
     if (!ok) {
         *code = fail(EXIT_REFUSED, "%s",
@@ -214,6 +234,12 @@ call_ok(const struct ctl *c, struct json_object *req, int *code)
         return NULL;
     }
     return reply;
+}
+
+static struct json_object *
+call_ok(const struct ctl *c, struct json_object *req, int *code)
+{
+    return call_reply(c, req, true, code);
 }
 
 static struct json_object *
@@ -349,9 +375,11 @@ cmd_decisions_tail(const struct ctl *c, int argc, char **argv)
         if (ev && !strcmp(msg_get_string(ev, "type", ""), "decision")
             && filter_match(ev, argc, argv)) {
             if (c->json) {
-                puts(text);
+                print_json(ev, false);
             } else {
-                print_decision(ev);
+                struct json_object *safe = escape_json_tree(ev);
+                print_decision(safe);
+                json_object_put(safe);
             }
             fflush(stdout);
             shown++;
@@ -407,9 +435,12 @@ cmd_policy(const struct ctl *c, int argc, char **argv)
             json_object_object_add(rq, "version",
                                    json_object_new_int64(atoll(v)));
         }
-        if ((r = call_ok(c, rq, &code))) {
-            fputs(msg_get_string(r, "policy.text", ""), stdout);
-            fputc('\n', stdout);
+        if ((r = call_reply(c, rq, false, &code))) {
+            /* A document: its lines and indentation stay. */
+            char *text = escape_text(msg_get_string(r, "policy.text", ""),
+                                     true);
+            puts(text);
+            free(text);
             json_object_put(r);
         }
     } else if (!strcmp(sub, "history")) {
@@ -619,7 +650,8 @@ cmd_stats_report(const struct ctl *c, int argc, char **argv)
     struct ctl quiet = *c;
     quiet.json = false;
     int code;
-    struct json_object *r = call_ok(&quiet, rq, &code);
+    struct json_object *r = call_reply(&quiet, rq, strcmp(format, "json"),
+                                       &code);
     if (!r) {
         return code;
     }
@@ -634,26 +666,22 @@ cmd_stats_report(const struct ctl *c, int argc, char **argv)
         msg_put_int(o, "from_ms", from_ms);
         msg_put_int(o, "to_ms", to_ms);
         json_object_object_add(o, "rows", json_object_get(list));
-        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY
-                                            | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(o, true);
         json_object_put(o);
     } else if (!strcmp(format, "csv")) {
-        printf("%s", by ? by : "app");
+        char *cell = escape_text(by ? by : "app", false);
+        printf("%s", cell);
+        free(cell);
         for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
             printf(",%s", cols[j]);
         }
         putchar('\n');
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             struct json_object *e = json_object_array_get_idx(list, i);
-            /* RFC 4180: quote every key, doubling its quotes. */
-            putchar('"');
-            for (const char *k = msg_get_string(e, "key", ""); *k; k++) {
-                if (*k == '"') {
-                    putchar('"');
-                }
-                putchar(*k);
-            }
-            putchar('"');
+            /* RFC 4180: every key quoted, formulas neutralised. */
+            cell = escape_csv_cell(msg_get_string(e, "key", ""));
+            fputs(cell, stdout);
+            free(cell);
             for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
                 printf(",%lld", (long long) msg_get_int(e, cols[j], 0));
             }
