@@ -13,7 +13,8 @@
 #     --tls-cert FILE    PEM certificate and key of the security VM; with
 #     --tls-ca FILE      the CA of its peers: secd then listens on
 #                        tls+tcp:// and every peer must present a
-#                        certificate (without them: plain tcp://)
+#                        certificate (without them: plain tcp://, with
+#                        allow-plaintext-tcp, which secd logs)
 #     --tls-server-name NAME
 #                        the name in appfw-switchd's certificate
 #     --bootstrap-token-sha256 HEX
@@ -82,6 +83,9 @@ files="/var/lib/appfw/appid.db=$appid_db"
     fi
     [ -z "$server_name" ] || echo "tls-server-name = $server_name"
     [ -z "$bootstrap" ] || echo "bootstrap-token-sha256 = $bootstrap"
+    # Without certificates, plaintext on the management network, said
+    # so in secd's log (docs/operations.md).
+    [ "$scheme" = tls+tcp ] || echo "allow-plaintext-tcp = 1"
     echo "decide-url = $scheme://0.0.0.0:7100"
     echo "console-url = $scheme://0.0.0.0:7101"
     echo "events-url = $scheme://0.0.0.0:7102"
