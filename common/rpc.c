@@ -4,8 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
@@ -524,97 +522,6 @@ rpc_request_reply(struct rpc_server *s, struct rpc_request *req,
     nng_aio_set_msg(c->aio, msg);
     nng_ctx_send(c->ctx, c->aio);
     return 0;
-}
-
-/* Publisher. */
-
-struct rpc_pub {
-    nng_socket sock;
-};
-
-char *
-rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **pp)
-{
-    struct rpc_pub *p = xcalloc(1, sizeof *p);
-    int rv = nng_pub0_open(&p->sock);
-    char *error = rv ? xasprintf("%s: %s", url, nng_strerror(rv))
-                     : listen_on(p->sock, url, ipc_mode);
-    if (error) {
-        nng_close(p->sock);
-        free(p);
-        *pp = NULL;
-        return error;
-    }
-    *pp = p;
-    return NULL;
-}
-
-void
-rpc_pub_destroy(struct rpc_pub *p)
-{
-    if (p) {
-        nng_close(p->sock);
-        free(p);
-    }
-}
-
-void
-rpc_pub_send(struct rpc_pub *p, const void *data, size_t len)
-{
-    /* PUB never blocks: a slow subscriber loses messages, not us. */
-    nng_send(p->sock, (void *) data, len, NNG_FLAG_NONBLOCK);
-}
-
-/* Subscriber. */
-
-struct rpc_sub {
-    nng_socket sock;
-};
-
-char *
-rpc_sub_create(const char *url, struct rpc_sub **sp)
-{
-    struct rpc_sub *s = xcalloc(1, sizeof *s);
-    int rv = nng_sub0_open(&s->sock);
-    if (!rv) {
-        rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
-    }
-    char *error = rv ? xasprintf("%s: cannot subscribe: %s", url,
-                                 nng_strerror(rv))
-                     : dial(s->sock, url, NNG_FLAG_NONBLOCK);
-    if (error) {
-        nng_close(s->sock);
-        free(s);
-        *sp = NULL;
-        return error;
-    }
-    *sp = s;
-    return NULL;
-}
-
-void
-rpc_sub_destroy(struct rpc_sub *s)
-{
-    if (s) {
-        nng_close(s->sock);
-        free(s);
-    }
-}
-
-char *
-rpc_sub_recv(struct rpc_sub *s, int timeout_ms)
-{
-    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-    char *buf = NULL;
-    size_t len = 0;
-    if (nng_recv(s->sock, &buf, &len, NNG_FLAG_ALLOC)) {
-        return NULL;
-    }
-    char *copy = xmalloc(len + 1);
-    memcpy(copy, buf, len);
-    copy[len] = '\0';
-    nng_free(buf, len);
-    return copy;
 }
 
 /* Client. */

@@ -87,23 +87,6 @@ struct rpc_request *rpc_server_next(struct rpc_server *);
 int rpc_request_reply(struct rpc_server *, struct rpc_request *req,
                       const void *data, size_t len);
 
-/* A publisher for event streams (consoles subscribe). */
-struct rpc_pub;
-
-char *rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **);
-void rpc_pub_destroy(struct rpc_pub *);
-void rpc_pub_send(struct rpc_pub *, const void *data, size_t len);
-
-/* A subscriber to an event stream (appfwctl decisions tail). */
-struct rpc_sub;
-
-char *rpc_sub_create(const char *url, struct rpc_sub **);
-void rpc_sub_destroy(struct rpc_sub *);
-
-/* Receives one message, waiting at most 'timeout_ms'.  Returns a malloc'd
- * NUL-terminated copy, or NULL on timeout. */
-char *rpc_sub_recv(struct rpc_sub *, int timeout_ms);
-
 /* A client for requests to a peer (secd -> switchd flow requests). */
 struct rpc_client;
 

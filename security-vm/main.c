@@ -21,7 +21,7 @@ LOG_MODULE(main);
 
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
-    char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
+    char *db, *appid_db, *decide_url, *console_url, *flow_url;
     char *tls_cert, *tls_ca, *decide_tls_ca, *console_tls_ca;
     char *tls_server_name, *bootstrap_token;
     int allow_plaintext_tcp;
@@ -49,9 +49,8 @@ static const struct option_def defs[] = {
     { "decide-url", OPT_STRING, "ipc://{rundir}/secd-decide.sock", 0, 0,
       S(decide_url), "where appfw-switchd sends decisions (nng REP)" },
     { "console-url", OPT_STRING, "ipc://{rundir}/secd-console.sock", 0, 0,
-      S(console_url), "where appfwctl connects (nng REP)" },
-    { "events-url", OPT_STRING, "ipc://{rundir}/secd-events.sock", 0, 0,
-      S(events_url), "the live event stream (nng PUB)" },
+      S(console_url), "where appfwctl connects, also for the event stream "
+      "(nng REP)" },
     { "flow-url", OPT_STRING, "", 0, 0, S(flow_url),
       "appfw-switchd's flow endpoint; allows wait for its ack (none: "
       "verdicts go out at once)" },
@@ -178,7 +177,6 @@ tls_setup(void)
     const char *const cas[][2] = {
         { s.decide_url, s.decide_tls_ca }, { s.flow_url, s.decide_tls_ca },
         { s.console_url, s.console_tls_ca },
-        { s.events_url, s.console_tls_ca },
     };
     for (size_t i = 0; !error && i < ARRAY_SIZE(cas); i++) {
         if (*cas[i][0] && *cas[i][1]) {
@@ -187,7 +185,7 @@ tls_setup(void)
     }
     const char *const urls[][2] = {
         { "decide-url", s.decide_url }, { "console-url", s.console_url },
-        { "events-url", s.events_url }, { "flow-url", s.flow_url },
+        { "flow-url", s.flow_url },
     };
     return error ? error
            : rpc_urls_check_plaintext(urls, ARRAY_SIZE(urls),
@@ -240,7 +238,7 @@ main(int argc, char **argv)
 
     struct secd_config cfg = {
         .db = s.db, .appid_db = s.appid_db, .decide_url = s.decide_url,
-        .console_url = s.console_url, .events_url = s.events_url,
+        .console_url = s.console_url,
         .flow_url = s.flow_url, .console_mode = s.console_mode,
         .contexts = s.contexts, .vm_rate = s.vm_rate,
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
@@ -258,8 +256,8 @@ main(int argc, char **argv)
         daemon_pidfile_remove();
         return fail_free(error);
     }
-    LOG_INFO("started decide=%s console=%s events=%s flow=%s",
-             s.decide_url, s.console_url, s.events_url,
+    LOG_INFO("started decide=%s console=%s flow=%s",
+             s.decide_url, s.console_url,
              *s.flow_url ? s.flow_url : "(none)");
 
     for (;;) {
