@@ -102,6 +102,7 @@ _check:
 	tests/secd/test-admin.sh $(BUILD)
 	tests/secd/test-quota.sh $(BUILD)
 	tests/secd/test-naming.sh $(BUILD)
+	tests/secd/test-peers.sh $(BUILD)
 	tests/switchd/test-switchd.sh $(BUILD)
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
 	tests/agent/test-agent-qemu.sh $(BUILD)
@@ -119,6 +120,7 @@ _check:
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-admin.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-quota.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-naming.sh $(BUILD_ROOT)/asan
+	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-peers.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/switchd/test-switchd.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/agent/test-agent.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-hook.sh $(BUILD_ROOT)/asan

@@ -4,8 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
@@ -15,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -115,18 +114,39 @@ static char *tls_cert_key;
 static char *tls_ca;
 static char *tls_server_name;
 
+/* Endpoints whose peers another CA vouches for (rpc_tls_endpoint_ca()). */
+#define TLS_MAX_ENDPOINTS 8
+static struct {
+    char *url;
+    char *ca;
+} tls_endpoints[TLS_MAX_ENDPOINTS];
+static size_t n_tls_endpoints;
+
+/* The CA for the peers of 'url' (NULL if none). */
+static const char *
+tls_ca_for(const char *url)
+{
+    for (size_t i = 0; url && i < n_tls_endpoints; i++) {
+        if (!strcmp(url, tls_endpoints[i].url)) {
+            return tls_endpoints[i].ca;
+        }
+    }
+    return tls_ca;
+}
+
 static char *
-tls_config(nng_tls_mode mode, const char *server_name, nng_tls_config **cfgp)
+tls_config(nng_tls_mode mode, const char *server_name, const char *ca,
+           nng_tls_config **cfgp)
 {
     nng_tls_config *cfg;
     *cfgp = NULL;
     int rv = nng_tls_config_alloc(&cfg, mode);
     if (!rv) {
-        rv = nng_tls_config_ca_file(cfg, tls_ca);
+        rv = nng_tls_config_ca_file(cfg, ca);
     }
     if (rv) {
         nng_tls_config_free(cfg);
-        return xasprintf("%s: cannot use as TLS CA: %s", tls_ca,
+        return xasprintf("%s: cannot use as TLS CA: %s", ca,
                          nng_strerror(rv));
     }
     rv = nng_tls_config_cert_key_file(cfg, tls_cert_key, NULL);
@@ -158,16 +178,37 @@ rpc_tls_configure(const char *cert_key, const char *ca,
                                                   : NULL;
     tls_cert_key = cert_key && *cert_key ? xstrdup(cert_key) : NULL;
     tls_ca = ca && *ca ? xstrdup(ca) : NULL;
-    if (!tls_cert_key != !tls_ca) {
+    if (tls_ca && !tls_cert_key) {
         return xstrdup("TLS needs both a certificate (with its key) and a "
                        "CA");
     }
-    if (!tls_cert_key) {
+    if (!tls_cert_key || !tls_ca) {
         return NULL;
     }
     nng_tls_config *cfg;
-    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, &cfg);
+    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, tls_ca, &cfg);
     nng_tls_config_free(cfg);
+    return error;
+}
+
+char *
+rpc_tls_endpoint_ca(const char *url, const char *ca)
+{
+    if (!tls_cert_key) {
+        return xasprintf("%s: a CA for this endpoint needs a certificate "
+                         "(with its key) too", ca);
+    }
+    if (n_tls_endpoints >= TLS_MAX_ENDPOINTS) {
+        return xasprintf("%s: too many endpoints with their own CA", url);
+    }
+    nng_tls_config *cfg;
+    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, ca, &cfg);
+    nng_tls_config_free(cfg);
+    if (!error) {
+        tls_endpoints[n_tls_endpoints].url = xstrdup(url);
+        tls_endpoints[n_tls_endpoints].ca = xstrdup(ca);
+        n_tls_endpoints++;
+    }
     return error;
 }
 
@@ -177,6 +218,67 @@ is_tls(const char *url)
     return !strncmp(url, "tls+tcp", 7);
 }
 
+bool
+rpc_url_is_plaintext_remote(const char *url)
+{
+    static const char *const plain[] = {
+        "tcp", "tcp4", "tcp6", "ws", "ws4", "ws6",
+    };
+    const char *sep = strstr(url, "://");
+    bool is_plain = false;
+    for (size_t i = 0; sep && i < ARRAY_SIZE(plain); i++) {
+        if (strlen(plain[i]) == (size_t) (sep - url)
+            && !strncmp(url, plain[i], sep - url)) {
+            is_plain = true;
+        }
+    }
+    if (!is_plain) {
+        return false;
+    }
+    const char *host = sep + 3;
+    size_t len = *host == '[' ? strcspn(host + 1, "]") : strcspn(host, ":/");
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int) len,
+             *host == '[' ? host + 1 : host);
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, name, &a4) == 1) {
+        return (ntohl(a4.s_addr) >> 24) != 127;
+    }
+    if (inet_pton(AF_INET6, name, &a6) == 1) {
+        return !IN6_IS_ADDR_LOOPBACK(&a6)
+               && !(IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    }
+    return strcasecmp(name, "localhost") && strcasecmp(name, "localhost.");
+}
+
+char *
+rpc_urls_check_plaintext(const char *const urls[][2], size_t n,
+                         bool allowed, void (*warn)(const char *))
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *option = urls[i][0], *url = urls[i][1];
+        if (!rpc_url_is_plaintext_remote(url)) {
+            continue;
+        }
+        if (!allowed) {
+            return xasprintf("%s=%s: a plain tcp:// URL off this host "
+                             "carries messages unauthenticated and "
+                             "unencrypted; use tls+tcp://, or "
+                             "allow-plaintext-tcp=1 to accept that",
+                             option, url);
+        }
+        char *msg = xasprintf("%s=%s: plaintext off this host "
+                              "(allow-plaintext-tcp): peers are not "
+                              "authenticated and anyone on the path reads "
+                              "and forges messages; use tls+tcp://",
+                              option, url);
+        warn(msg);
+        free(msg);
+    }
+    return NULL;
+}
+
 /* Applies the TLS settings to a listener for 'url', if it is tls+tcp. */
 static char *
 tls_listener(nng_listener l, const char *url)
@@ -184,11 +286,12 @@ tls_listener(nng_listener l, const char *url)
     if (!is_tls(url)) {
         return NULL;
     }
-    if (!tls_cert_key) {
+    const char *ca = tls_ca_for(url);
+    if (!tls_cert_key || !ca) {
         return xasprintf("%s: a TLS URL needs a certificate and a CA", url);
     }
     nng_tls_config *cfg;
-    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, &cfg);
+    char *error = tls_config(NNG_TLS_MODE_SERVER, NULL, ca, &cfg);
     if (!error) {
         int rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
         nng_tls_config_free(cfg);   /* The listener holds its own. */
@@ -210,7 +313,8 @@ dial(nng_socket sock, const char *url, int flags)
         return xasprintf("%s: cannot dial: %s", url, nng_strerror(rv));
     }
     if (is_tls(url)) {
-        if (!tls_cert_key) {
+        const char *ca = tls_ca_for(url);
+        if (!tls_cert_key || !ca) {
             return xasprintf("%s: a TLS URL needs a certificate and a CA",
                              url);
         }
@@ -234,7 +338,7 @@ dial(nng_socket sock, const char *url, int flags)
         nng_tls_config *cfg;
         char *error = tls_config(NNG_TLS_MODE_CLIENT,
                                  tls_server_name ? tls_server_name : name,
-                                 &cfg);
+                                 ca, &cfg);
         if (error) {
             return error;
         }
@@ -418,97 +522,6 @@ rpc_request_reply(struct rpc_server *s, struct rpc_request *req,
     nng_aio_set_msg(c->aio, msg);
     nng_ctx_send(c->ctx, c->aio);
     return 0;
-}
-
-/* Publisher. */
-
-struct rpc_pub {
-    nng_socket sock;
-};
-
-char *
-rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **pp)
-{
-    struct rpc_pub *p = xcalloc(1, sizeof *p);
-    int rv = nng_pub0_open(&p->sock);
-    char *error = rv ? xasprintf("%s: %s", url, nng_strerror(rv))
-                     : listen_on(p->sock, url, ipc_mode);
-    if (error) {
-        nng_close(p->sock);
-        free(p);
-        *pp = NULL;
-        return error;
-    }
-    *pp = p;
-    return NULL;
-}
-
-void
-rpc_pub_destroy(struct rpc_pub *p)
-{
-    if (p) {
-        nng_close(p->sock);
-        free(p);
-    }
-}
-
-void
-rpc_pub_send(struct rpc_pub *p, const void *data, size_t len)
-{
-    /* PUB never blocks: a slow subscriber loses messages, not us. */
-    nng_send(p->sock, (void *) data, len, NNG_FLAG_NONBLOCK);
-}
-
-/* Subscriber. */
-
-struct rpc_sub {
-    nng_socket sock;
-};
-
-char *
-rpc_sub_create(const char *url, struct rpc_sub **sp)
-{
-    struct rpc_sub *s = xcalloc(1, sizeof *s);
-    int rv = nng_sub0_open(&s->sock);
-    if (!rv) {
-        rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
-    }
-    char *error = rv ? xasprintf("%s: cannot subscribe: %s", url,
-                                 nng_strerror(rv))
-                     : dial(s->sock, url, NNG_FLAG_NONBLOCK);
-    if (error) {
-        nng_close(s->sock);
-        free(s);
-        *sp = NULL;
-        return error;
-    }
-    *sp = s;
-    return NULL;
-}
-
-void
-rpc_sub_destroy(struct rpc_sub *s)
-{
-    if (s) {
-        nng_close(s->sock);
-        free(s);
-    }
-}
-
-char *
-rpc_sub_recv(struct rpc_sub *s, int timeout_ms)
-{
-    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-    char *buf = NULL;
-    size_t len = 0;
-    if (nng_recv(s->sock, &buf, &len, NNG_FLAG_ALLOC)) {
-        return NULL;
-    }
-    char *copy = xmalloc(len + 1);
-    memcpy(copy, buf, len);
-    copy[len] = '\0';
-    nng_free(buf, len);
-    return copy;
 }
 
 /* Client. */

@@ -14,6 +14,7 @@
 #ifndef APPFW_RPC_H
 #define APPFW_RPC_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,11 +24,41 @@
  * the server's certificate against it, and its name: 'server_name', or if
  * that is NULL or "" the URL's host.  (Debian's nng uses mbedtls 2.28,
  * which matches names only against a certificate's DNS names, not IP
- * addresses: dialing by IP needs 'server_name'.)  Call before creating
+ * addresses: dialing by IP needs 'server_name'.)  'ca' may be NULL or ""
+ * if every TLS endpoint gets its own from rpc_tls_endpoint_ca(); a TLS
+ * endpoint without a CA fails when it is created.  Call before creating
  * endpoints.  Returns NULL or a malloc'd message (an unreadable file, a
- * key that does not match). */
+ * key that does not match, a CA without a certificate). */
 char *rpc_tls_configure(const char *cert_key, const char *ca,
                         const char *server_name);
+
+/* The peers of the endpoint 'url' (exactly as it will be given to
+ * rpc_server_create() or rpc_client_create()) are vouched for by the
+ * certificates in PEM file 'ca' instead of rpc_tls_configure()'s CA: CA
+ * certificates, or the peers' own self-signed certificates (pinned).
+ * nng 1.5 cannot tell which certificate a peer presented, so this is how
+ * a process trusts different peers on different endpoints.  Call after
+ * rpc_tls_configure().  Returns NULL or a malloc'd message. */
+char *rpc_tls_endpoint_ca(const char *url, const char *ca);
+
+/* Whether 'url' carries messages in the clear off this host: a tcp://
+ * (tcp4://, tcp6://) or ws:// URL whose host is not a loopback address
+ * (127.0.0.0/8, ::1, localhost).  An empty host or "*" (every address)
+ * is not loopback. */
+bool rpc_url_is_plaintext_remote(const char *url);
+
+/* A daemon's start-up rule for its URL options: urls[i][0] names an
+ * option, urls[i][1] is its value ("" for none).  If one is plaintext off
+ * this host, returns a malloc'd message refusing it, unless 'allowed'
+ * (the daemon's allow-plaintext-tcp): then 'warn' is called with a
+ * warning for each, and NULL returned. */
+char *rpc_urls_check_plaintext(const char *const urls[][2], size_t n,
+                               bool allowed, void (*warn)(const char *));
+
+/* The help of the daemons' allow-plaintext-tcp option. */
+#define RPC_ALLOW_PLAINTEXT_HELP \
+    "1: accept tcp:// URLs off this host (unauthenticated, unencrypted; " \
+    "logged as a warning); 0: refuse to start with one"
 
 /* A request received by a server. */
 struct rpc_request {
@@ -55,23 +86,6 @@ struct rpc_request *rpc_server_next(struct rpc_server *);
  * again.  Returns 0 or an errno value (the request is freed either way). */
 int rpc_request_reply(struct rpc_server *, struct rpc_request *req,
                       const void *data, size_t len);
-
-/* A publisher for event streams (consoles subscribe). */
-struct rpc_pub;
-
-char *rpc_pub_create(const char *url, int ipc_mode, struct rpc_pub **);
-void rpc_pub_destroy(struct rpc_pub *);
-void rpc_pub_send(struct rpc_pub *, const void *data, size_t len);
-
-/* A subscriber to an event stream (appfwctl decisions tail). */
-struct rpc_sub;
-
-char *rpc_sub_create(const char *url, struct rpc_sub **);
-void rpc_sub_destroy(struct rpc_sub *);
-
-/* Receives one message, waiting at most 'timeout_ms'.  Returns a malloc'd
- * NUL-terminated copy, or NULL on timeout. */
-char *rpc_sub_recv(struct rpc_sub *, int timeout_ms);
 
 /* A client for requests to a peer (secd -> switchd flow requests). */
 struct rpc_client;

@@ -13,7 +13,8 @@
 #     --tls-cert FILE    PEM certificate and key of the security VM; with
 #     --tls-ca FILE      the CA of its peers: secd then listens on
 #                        tls+tcp:// and every peer must present a
-#                        certificate (without them: plain tcp://)
+#                        certificate (without them: plain tcp://, with
+#                        allow-plaintext-tcp, which secd logs)
 #     --tls-server-name NAME
 #                        the name in appfw-switchd's certificate
 #     --bootstrap-token-sha256 HEX
@@ -21,8 +22,8 @@
 #                        administrator creates the first console accounts
 #                        (docs/operations.md, "Accounts")
 #
-# The VM listens on port 7100 (decisions), 7101 (console, appfwctl) and
-# 7102 (events) of its address (kernel command line appfw.ip=CIDR,
+# The VM listens on port 7100 (decisions) and 7101 (console, appfwctl,
+# also its event stream) of its address (kernel command line appfw.ip=CIDR,
 # appfw.gw=ADDRESS|none) and runs /scripts/secd.sh (appfw.run=secd
 # appfw.agent=off); its store lives in memory.  Prints the kernel's path
 # on the last line.
@@ -82,9 +83,11 @@ files="/var/lib/appfw/appid.db=$appid_db"
     fi
     [ -z "$server_name" ] || echo "tls-server-name = $server_name"
     [ -z "$bootstrap" ] || echo "bootstrap-token-sha256 = $bootstrap"
+    # Without certificates, plaintext on the management network, said
+    # so in secd's log (docs/operations.md).
+    [ "$scheme" = tls+tcp ] || echo "allow-plaintext-tcp = 1"
     echo "decide-url = $scheme://0.0.0.0:7100"
     echo "console-url = $scheme://0.0.0.0:7101"
-    echo "events-url = $scheme://0.0.0.0:7102"
     echo "flow-url = $flow_url"
 } >"$tmp/secd.conf"
 "$secd" -c "$tmp/secd.conf" -n >/dev/null ||

@@ -29,7 +29,7 @@ struct settings {
     char *bridge, *ovs_rundir, *db, *switch_target, *flow_url, *decide_url;
     char *default_mode, *tls_cert, *tls_ca, *tls_server_name;
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
-    int vm_max_flows, vm_punt_rate;
+    int vm_max_flows, vm_punt_rate, allow_plaintext_tcp;
     int secd_timeout_ms, min_flow_ttl, stats_interval, audit_interval;
     char *registry;
 };
@@ -68,6 +68,8 @@ static const struct option_def defs[] = {
     { "tls-server-name", OPT_STRING, "", 0, 0, S(tls_server_name),
       "name to verify in appfw-secd's certificate (default: the URL's "
       "host)" },
+    { "allow-plaintext-tcp", OPT_INT, "0", 0, 1, S(allow_plaintext_tcp),
+      RPC_ALLOW_PLAINTEXT_HELP },
     { "default-mode", OPT_STRING, "enforce", 0, 0, S(default_mode),
       "enforce, monitor or noagent, for VMs without "
       "external_ids:appfw-mode" },
@@ -136,6 +138,12 @@ fail_free(char *msg)
     free(msg);
     options_free(defs, ARRAY_SIZE(defs), &s);
     return 1;
+}
+
+static void
+warn(const char *msg)
+{
+    LOG_WARN("%s", msg);
 }
 
 static void
@@ -225,7 +233,14 @@ main(int argc, char **argv)
     if (error) {
         return fail_free(error);
     }
+    const char *const urls[][2] = {
+        { "decide-url", s.decide_url }, { "flow-url", s.flow_url },
+    };
     error = rpc_tls_configure(s.tls_cert, s.tls_ca, s.tls_server_name);
+    if (!error) {
+        error = rpc_urls_check_plaintext(urls, ARRAY_SIZE(urls),
+                                         s.allow_plaintext_tcp, warn);
+    }
     if (error) {
         daemon_pidfile_remove();
         return fail_free(error);

@@ -136,6 +136,7 @@ static const struct {
     { "policy.apply", ADMIN_MANAGER },
     { "policy.rollback", ADMIN_MANAGER },
     { "decisions.query", ADMIN_MANAGER },
+    { "events.next", ADMIN_MANAGER },
     { "stats.top", ADMIN_MANAGER },
     { "vm.list", ADMIN_MANAGER },
     { "vm.show", ADMIN_MANAGER },

@@ -12,6 +12,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "common/rpc.h"
+#include "escape.h"
 
 /* Exit codes (also in --help and docs/operations.md). */
 enum {
@@ -23,7 +24,6 @@ enum {
 
 struct ctl {
     const char *url;
-    const char *events_url;
     const char *token;          /* An account's token, for remote use. */
     int timeout_ms;
     bool json;
@@ -107,10 +107,8 @@ usage(FILE *out)
 "Options:\n"
 "  --rundir DIR     where secd's sockets are (default: $APPFW_RUNDIR or\n"
 "                   /run/appfw)\n"
-"  --url URL        the console endpoint (default: "
-"ipc://RUNDIR/secd-console.sock)\n"
-"  --events URL     the event stream (default: "
-"ipc://RUNDIR/secd-events.sock)\n"
+"  --url URL        the console endpoint, also for decisions tail\n"
+"                   (default: ipc://RUNDIR/secd-console.sock)\n"
 "  --timeout MS     how long to wait for secd (default 5000)\n"
 "  --tls-cert FILE  our certificate and key (PEM), for tls+tcp:// URLs\n"
 "  --tls-ca FILE    the CA that signed secd's certificate\n"
@@ -141,13 +139,18 @@ fail(int code, const char *format, ...)
     return code;
 }
 
+/* The connection to secd's console, opened by the first call() and kept
+ * (decisions tail asks again and again). */
+static struct rpc_client *client;
+static uint64_t last_cookie;
+
 /* Sends 'req' (consumed) and returns secd's reply, or NULL with '*code'
  * set. */
 static struct json_object *
 call(const struct ctl *c, struct json_object *req, int *code)
 {
-    struct rpc_client *client;
-    char *error = rpc_client_create(c->url, c->timeout_ms, &client);
+    char *error = client ? NULL : rpc_client_create(c->url, c->timeout_ms,
+                                                    &client);
     if (error) {
         *code = fail(EXIT_UNREACHABLE, "%s", error);
         free(error);
@@ -160,12 +163,15 @@ call(const struct ctl *c, struct json_object *req, int *code)
     }
     const char *text = json_object_to_json_string_ext(
         req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    rpc_client_send(client, text, strlen(text), 1);
+    uint64_t cookie = ++last_cookie;
+    rpc_client_send(client, text, strlen(text), cookie);
     json_object_put(req);
 
     struct rpc_reply *r = NULL;
     int64_t deadline = time_mono_ms() + c->timeout_ms + 1000;
-    while (!(r = rpc_client_next(client))) {
+    while (!(r = rpc_client_next(client)) || r->cookie != cookie) {
+        rpc_reply_free(r);      /* An answer to a request given up. */
+        r = NULL;
         int left = (int) (deadline - time_mono_ms());
         if (left <= 0) {
             break;
@@ -184,14 +190,29 @@ call(const struct ctl *c, struct json_object *req, int *code)
         }
     }
     rpc_reply_free(r);
-    rpc_client_destroy(client);
     return reply;
 }
 
+/* Prints 'o' as JSON on one line (or pretty), escaped (escape.h). */
+static void
+print_json(struct json_object *o, bool pretty)
+{
+    char *text = escape_json_text(json_object_to_json_string_ext(
+        o, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN)
+           | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(text);
+    free(text);
+}
+
 /* Calls and handles the common part: --json printing and refusals.
- * Returns the reply for the caller to print, or NULL (with '*code'). */
+ * Returns the reply for the caller to print, or NULL (with '*code').
+ * Every string in the reply is escaped for a terminal (escape.h): guests
+ * choose many of them.  Only a caller that prints JSON, or a document
+ * with its lines, asks for the reply as it is ('escape' false) and
+ * escapes what it prints itself. */
 static struct json_object *
-call_ok(const struct ctl *c, struct json_object *req, int *code)
+call_reply(const struct ctl *c, struct json_object *req, bool escape,
+           int *code)
 {
     *code = EXIT_OK;
     struct json_object *reply = call(c, req, code);
@@ -200,12 +221,15 @@ call_ok(const struct ctl *c, struct json_object *req, int *code)
     }
     bool ok = msg_get_bool(reply, "ok", false);
     if (c->json) {
-        puts(json_object_to_json_string_ext(
-                 reply, JSON_C_TO_STRING_PLAIN
-                 | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(reply, false);
         *code = ok ? EXIT_OK : EXIT_REFUSED;
         json_object_put(reply);
         return NULL;
+    }
+    if (escape || !ok) {
+        struct json_object *safe = escape_json_tree(reply);
+        json_object_put(reply);
+        reply = safe;
     }
     if (!ok) {
         *code = fail(EXIT_REFUSED, "%s",
@@ -214,6 +238,12 @@ call_ok(const struct ctl *c, struct json_object *req, int *code)
         return NULL;
     }
     return reply;
+}
+
+static struct json_object *
+call_ok(const struct ctl *c, struct json_object *req, int *code)
+{
+    return call_reply(c, req, true, code);
 }
 
 static struct json_object *
@@ -319,21 +349,27 @@ filter_match(struct json_object *ev, int argc, char **argv)
     return true;
 }
 
+/* The live decisions, from the event stream on the console (events.next,
+ * authorized like every console command). */
 static int
 cmd_decisions_tail(const struct ctl *c, int argc, char **argv)
 {
-    struct rpc_sub *sub;
-    char *error = rpc_sub_create(c->events_url, &sub);
-    if (error) {
-        int code = fail(EXIT_UNREACHABLE, "%s", error);
-        free(error);
-        return code;
-    }
     const char *count_s = opt(argc, argv, "--count");
     const char *secs_s = opt(argc, argv, "--seconds");
     long count = count_s ? atol(count_s) : -1;
     int64_t deadline = secs_s ? time_mono_ms() + atol(secs_s) * 1000
                               : INT64_MAX;
+    struct ctl quiet = *c;
+    quiet.json = false;
+    int code;
+    /* The first request only learns where the stream is now. */
+    struct json_object *r = call_reply(&quiet, request("events.next"), false,
+                                       &code);
+    if (!r) {
+        return code;
+    }
+    int64_t next = msg_get_int(r, "next", 0);
+    json_object_put(r);
     if (!c->json) {
         decision_header();
         fflush(stdout);
@@ -341,25 +377,37 @@ cmd_decisions_tail(const struct ctl *c, int argc, char **argv)
     long shown = 0;
     while ((count < 0 || shown < count) && time_mono_ms() < deadline) {
         int64_t left = deadline - time_mono_ms();
-        char *text = rpc_sub_recv(sub, left > 1000 ? 1000 : (int) left);
-        if (!text) {
-            continue;
+        struct json_object *rq = request("events.next");
+        msg_put_int(rq, "after", next);
+        msg_put_int(rq, "wait_ms", left > 1000 ? 1000 : left);
+        if (!(r = call_reply(&quiet, rq, false, &code))) {
+            return code;
         }
-        struct json_object *ev = json_tokener_parse(text);
-        if (ev && !strcmp(msg_get_string(ev, "type", ""), "decision")
-            && filter_match(ev, argc, argv)) {
+        next = msg_get_int(r, "next", next);
+        if (msg_get_int(r, "lost", 0)) {
+            fprintf(stderr, "appfwctl: %lld events lost (too slow)\n",
+                    (long long) msg_get_int(r, "lost", 0));
+        }
+        struct json_object *list = msg_get(r, "events");
+        for (size_t i = 0; i < json_object_array_length(list)
+                           && (count < 0 || shown < count); i++) {
+            struct json_object *ev = json_object_array_get_idx(list, i);
+            if (strcmp(msg_get_string(ev, "type", ""), "decision")
+                || !filter_match(ev, argc, argv)) {
+                continue;
+            }
             if (c->json) {
-                puts(text);
+                print_json(ev, false);
             } else {
-                print_decision(ev);
+                struct json_object *safe = escape_json_tree(ev);
+                print_decision(safe);
+                json_object_put(safe);
             }
             fflush(stdout);
             shown++;
         }
-        json_object_put(ev);
-        free(text);
+        json_object_put(r);
     }
-    rpc_sub_destroy(sub);
     return EXIT_OK;
 }
 
@@ -407,9 +455,12 @@ cmd_policy(const struct ctl *c, int argc, char **argv)
             json_object_object_add(rq, "version",
                                    json_object_new_int64(atoll(v)));
         }
-        if ((r = call_ok(c, rq, &code))) {
-            fputs(msg_get_string(r, "policy.text", ""), stdout);
-            fputc('\n', stdout);
+        if ((r = call_reply(c, rq, false, &code))) {
+            /* A document: its lines and indentation stay. */
+            char *text = escape_text(msg_get_string(r, "policy.text", ""),
+                                     true);
+            puts(text);
+            free(text);
             json_object_put(r);
         }
     } else if (!strcmp(sub, "history")) {
@@ -619,7 +670,8 @@ cmd_stats_report(const struct ctl *c, int argc, char **argv)
     struct ctl quiet = *c;
     quiet.json = false;
     int code;
-    struct json_object *r = call_ok(&quiet, rq, &code);
+    struct json_object *r = call_reply(&quiet, rq, strcmp(format, "json"),
+                                       &code);
     if (!r) {
         return code;
     }
@@ -634,26 +686,22 @@ cmd_stats_report(const struct ctl *c, int argc, char **argv)
         msg_put_int(o, "from_ms", from_ms);
         msg_put_int(o, "to_ms", to_ms);
         json_object_object_add(o, "rows", json_object_get(list));
-        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY
-                                            | JSON_C_TO_STRING_NOSLASHESCAPE));
+        print_json(o, true);
         json_object_put(o);
     } else if (!strcmp(format, "csv")) {
-        printf("%s", by ? by : "app");
+        char *cell = escape_text(by ? by : "app", false);
+        printf("%s", cell);
+        free(cell);
         for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
             printf(",%s", cols[j]);
         }
         putchar('\n');
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             struct json_object *e = json_object_array_get_idx(list, i);
-            /* RFC 4180: quote every key, doubling its quotes. */
-            putchar('"');
-            for (const char *k = msg_get_string(e, "key", ""); *k; k++) {
-                if (*k == '"') {
-                    putchar('"');
-                }
-                putchar(*k);
-            }
-            putchar('"');
+            /* RFC 4180: every key quoted, formulas neutralised. */
+            cell = escape_csv_cell(msg_get_string(e, "key", ""));
+            fputs(cell, stdout);
+            free(cell);
             for (size_t j = 0; j < ARRAY_SIZE(cols); j++) {
                 printf(",%lld", (long long) msg_get_int(e, cols[j], 0));
             }
@@ -1327,7 +1375,7 @@ main(int argc, char **argv)
     struct ctl c = { .timeout_ms = 5000 };
     const char *env_token = getenv("APPFW_TOKEN");
     c.token = env_token && *env_token ? env_token : NULL;
-    char *url = NULL, *events = NULL;
+    char *url = NULL;
     const char *tls_cert = NULL, *tls_ca = NULL, *tls_name = NULL;
     int i = 1;
 
@@ -1342,8 +1390,6 @@ main(int argc, char **argv)
             rundir = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--url")) {
             c.url = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--events")) {
-            c.events_url = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--timeout")) {
             c.timeout_ms = atoi(argv[++i]);
         } else if (i + 1 < argc && !strcmp(a, "--tls-cert")) {
@@ -1371,10 +1417,6 @@ main(int argc, char **argv)
     }
     if (!c.url) {
         c.url = url = xasprintf("ipc://%s/secd-console.sock", rundir);
-    }
-    if (!c.events_url) {
-        c.events_url = events = xasprintf("ipc://%s/secd-events.sock",
-                                          rundir);
     }
 
     const char *cmd = argv[i++];
@@ -1420,7 +1462,7 @@ main(int argc, char **argv)
     } else {
         code = fail(EXIT_USAGE, "unknown command \"%s\" (try --help)", cmd);
     }
+    rpc_client_destroy(client);
     free(url);
-    free(events);
     return code;
 }

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "common/rpc.h"
 #include "admin.h"
+#include "events.h"
 #include "secd-private.h"
 #include "store.h"
 
@@ -633,6 +634,8 @@ console_handle(struct secd *d, struct rpc_request *req)
         /* account.*, system.set, protocol.*, global.*, changes.list. */
     } else if ((reply = console_naming(d, cmd, rq, who.name))) {
         /* naming.*, sites.* */
+    } else if (!strcmp(cmd, "events.next")) {
+        reply = events_next(d->events, req, rq);
     } else if (!strcmp(cmd, "health")) {
         reply = cmd_health(d);
     } else if (!strcmp(cmd, "policy.validate")) {
@@ -673,6 +676,9 @@ console_handle(struct secd *d, struct rpc_request *req)
             who.name ? who.name : "-");
     admin_who_clear(&who);
     json_object_put(rq);
+    if (!reply) {
+        return;                 /* Held by the event stream. */
+    }
 
     const char *text = json_object_to_json_string_ext(
         reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

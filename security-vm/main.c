@@ -21,8 +21,10 @@ LOG_MODULE(main);
 
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
-    char *db, *appid_db, *decide_url, *console_url, *events_url, *flow_url;
-    char *tls_cert, *tls_ca, *tls_server_name, *bootstrap_token;
+    char *db, *appid_db, *decide_url, *console_url, *flow_url;
+    char *tls_cert, *tls_ca, *decide_tls_ca, *console_tls_ca;
+    char *tls_server_name, *bootstrap_token;
+    int allow_plaintext_tcp;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows, stats_keep_days;
     int site_resolve_s, reverse_dns, naming_stale_s, durable_decisions;
@@ -47,9 +49,8 @@ static const struct option_def defs[] = {
     { "decide-url", OPT_STRING, "ipc://{rundir}/secd-decide.sock", 0, 0,
       S(decide_url), "where appfw-switchd sends decisions (nng REP)" },
     { "console-url", OPT_STRING, "ipc://{rundir}/secd-console.sock", 0, 0,
-      S(console_url), "where appfwctl connects (nng REP)" },
-    { "events-url", OPT_STRING, "ipc://{rundir}/secd-events.sock", 0, 0,
-      S(events_url), "the live event stream (nng PUB)" },
+      S(console_url), "where appfwctl connects, also for the event stream "
+      "(nng REP)" },
     { "flow-url", OPT_STRING, "", 0, 0, S(flow_url),
       "appfw-switchd's flow endpoint; allows wait for its ack (none: "
       "verdicts go out at once)" },
@@ -57,7 +58,16 @@ static const struct option_def defs[] = {
       "PEM file with this host's certificate and key, for tls+tcp:// URLs" },
     { "tls-ca", OPT_STRING, "", 0, 0, S(tls_ca),
       "PEM file of the CA that signs peers' certificates (clients must "
-      "present one)" },
+      "present one); the default of decide-tls-ca and console-tls-ca" },
+    { "decide-tls-ca", OPT_STRING, "{tls-ca}", 0, 0, S(decide_tls_ca),
+      "PEM file of the CAs (or pinned self-signed certificates) of the "
+      "hypervisors: the only certificates decide-url accepts, and what "
+      "appfw-switchd's certificate is checked against on flow-url" },
+    { "console-tls-ca", OPT_STRING, "{tls-ca}", 0, 0, S(console_tls_ca),
+      "PEM file of the CAs (or pinned self-signed certificates) of the "
+      "administrators: the only certificates console-url accepts" },
+    { "allow-plaintext-tcp", OPT_INT, "0", 0, 1, S(allow_plaintext_tcp),
+      RPC_ALLOW_PLAINTEXT_HELP },
     { "tls-server-name", OPT_STRING, "", 0, 0, S(tls_server_name),
       "name to verify in appfw-switchd's certificate when dialing "
       "flow-url (default: the URL's host; give one when dialing by IP)" },
@@ -150,6 +160,42 @@ dir_of(const char *path)
                                   : xstrdup(".");
 }
 
+static void
+warn(const char *msg)
+{
+    LOG_WARN("%s", msg);
+}
+
+/* TLS: this host's certificate, and who may use each endpoint: the
+ * hypervisors the decision endpoint (and, dialed, the flow endpoint),
+ * the administrators the console.  Then the rule for plain tcp://. */
+static char *
+tls_setup(void)
+{
+    if (*s.tls_cert && !*s.decide_tls_ca && !*s.console_tls_ca) {
+        return xstrdup("TLS needs both a certificate (with its key) and a "
+                       "CA (tls-ca, or decide-tls-ca and console-tls-ca)");
+    }
+    char *error = rpc_tls_configure(s.tls_cert, s.tls_ca,
+                                    s.tls_server_name);
+    const char *const cas[][2] = {
+        { s.decide_url, s.decide_tls_ca }, { s.flow_url, s.decide_tls_ca },
+        { s.console_url, s.console_tls_ca },
+    };
+    for (size_t i = 0; !error && i < ARRAY_SIZE(cas); i++) {
+        if (*cas[i][0] && *cas[i][1]) {
+            error = rpc_tls_endpoint_ca(cas[i][0], cas[i][1]);
+        }
+    }
+    const char *const urls[][2] = {
+        { "decide-url", s.decide_url }, { "console-url", s.console_url },
+        { "flow-url", s.flow_url },
+    };
+    return error ? error
+           : rpc_urls_check_plaintext(urls, ARRAY_SIZE(urls),
+                                      s.allow_plaintext_tcp, warn);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,7 +231,7 @@ main(int argc, char **argv)
                         "digits (sha256sum of the token)");
         }
     }
-    error = rpc_tls_configure(s.tls_cert, s.tls_ca, s.tls_server_name);
+    error = tls_setup();
     if (error) {
         daemon_pidfile_remove();
         return fail_free(error);
@@ -196,7 +242,7 @@ main(int argc, char **argv)
 
     struct secd_config cfg = {
         .db = s.db, .appid_db = s.appid_db, .decide_url = s.decide_url,
-        .console_url = s.console_url, .events_url = s.events_url,
+        .console_url = s.console_url,
         .flow_url = s.flow_url, .console_mode = s.console_mode,
         .contexts = s.contexts, .vm_rate = s.vm_rate,
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
@@ -215,8 +261,8 @@ main(int argc, char **argv)
         daemon_pidfile_remove();
         return fail_free(error);
     }
-    LOG_INFO("started decide=%s console=%s events=%s flow=%s",
-             s.decide_url, s.console_url, s.events_url,
+    LOG_INFO("started decide=%s console=%s flow=%s",
+             s.decide_url, s.console_url,
              *s.flow_url ? s.flow_url : "(none)");
 
     for (;;) {

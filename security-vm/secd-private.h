@@ -15,8 +15,8 @@ struct naming;
 struct policy;
 struct resolver;
 struct sites;
+struct events;
 struct rpc_client;
-struct rpc_pub;
 struct rpc_request;
 struct rpc_server;
 struct quota;
@@ -71,7 +71,7 @@ struct flow_batch {
 
 struct secd {
     struct secd_config cfg;
-    char *strings[7];           /* Copies of the config's strings. */
+    char *strings[6];           /* Copies of the config's strings. */
     struct store *store;
     struct appid *appid;
     struct policy *policy;
@@ -89,7 +89,7 @@ struct secd {
 
     struct rpc_server *decide;
     struct rpc_server *console;
-    struct rpc_pub *events;
+    struct events *events;      /* The event stream, on the console. */
     struct rpc_client *flows;
 
     struct strmap vms;           /* uuid -> struct vm_state. */

@@ -17,6 +17,7 @@
 #include "common/msg.h"
 #include "common/util.h"
 #include "common/rpc.h"
+#include "events.h"
 #include "naming.h"
 #include "policy.h"
 #include "quota.h"
@@ -32,6 +33,9 @@ LOG_MODULE(secd);
 #define RECV_BATCH 16
 #define DECIDE_BUDGET 512
 #define CONSOLE_BUDGET 64
+/* Console requests in flight: room for the event stream's held requests
+ * (EVENTS_WAITERS) and as many others. */
+#define CONSOLE_CONTEXTS (2 * EVENTS_WAITERS)
 #define PRUNE_INTERVAL_MS 60000
 #define NAMING_EVENTS_KEPT 100000
 #define VM_RECORD_INTERVAL_MS 60000
@@ -67,9 +71,11 @@ reply_error(struct secd *d, struct rpc_request *req, const char *code,
 void
 secd_publish(struct secd *d, struct json_object *event)
 {
-    const char *text = json_text(event);
-    rpc_pub_send(d->events, text, strlen(text));
-    json_object_put(event);
+    if (d->events) {
+        events_publish(d->events, event);
+    } else {
+        json_object_put(event);
+    }
 }
 
 /* Policies. */
@@ -1356,7 +1362,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     d->cfg = *cfg;
     const char **strs[] = {
         &d->cfg.db, &d->cfg.appid_db, &d->cfg.decide_url,
-        &d->cfg.console_url, &d->cfg.events_url, &d->cfg.flow_url,
+        &d->cfg.console_url, &d->cfg.flow_url,
         &d->cfg.bootstrap_token_sha256,
     };
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
@@ -1399,12 +1405,11 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
                                   &d->decide);
     }
     if (!error) {
-        error = rpc_server_create(d->cfg.console_url, 16,
+        error = rpc_server_create(d->cfg.console_url, CONSOLE_CONTEXTS,
                                   d->cfg.console_mode, &d->console);
     }
     if (!error) {
-        error = rpc_pub_create(d->cfg.events_url, d->cfg.console_mode,
-                               &d->events);
+        d->events = events_create(d->console);
     }
     if (!error && *d->cfg.flow_url) {
         error = rpc_client_create(d->cfg.flow_url, d->cfg.flow_timeout_ms,
@@ -1479,8 +1484,9 @@ secd_destroy(struct secd *d)
 
     rpc_client_destroy(d->flows);
     rpc_server_destroy(d->decide);
+    events_destroy(d->events);
+    d->events = NULL;
     rpc_server_destroy(d->console);
-    rpc_pub_destroy(d->events);
     strmap_destroy(&d->vms, vm_free);
     strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
@@ -1585,6 +1591,7 @@ secd_run(struct secd *d)
          i++) {
         console_handle(d, req);
     }
+    events_run(d->events);
 
     run_resolver(d);
     naming_run(d, false);
@@ -1626,6 +1633,7 @@ secd_wait(struct secd *d)
     }
     loop_fd_wait(rpc_server_fd(d->decide), POLLIN);
     loop_fd_wait(rpc_server_fd(d->console), POLLIN);
+    events_wait(d->events);
     if (d->flows) {
         loop_fd_wait(rpc_client_fd(d->flows), POLLIN);
     }

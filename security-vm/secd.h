@@ -9,7 +9,8 @@
  * policy (policy.h), and, for an allow with a flow endpoint configured,
  * asks appfw-switchd to install the flow and answers only after its ack.
  * Every decision is audited and counted (store.h) and published on the
- * event stream.  console.c serves appfwctl on the console endpoint. */
+ * event stream (events.h).  console.c serves appfwctl on the console
+ * endpoint. */
 #ifndef SECVM_SECD_H
 #define SECVM_SECD_H 1
 
@@ -22,8 +23,7 @@ struct secd_config {
     const char *db;             /* The store (policies, audit, stats). */
     const char *appid_db;       /* The signature database. */
     const char *decide_url;
-    const char *console_url;
-    const char *events_url;
+    const char *console_url;    /* Also serves the event stream. */
     const char *flow_url;       /* appfw-switchd's flow endpoint, or "". */
     int console_mode;           /* ipc:// socket file mode for consoles. */
     int contexts;               /* Decide requests in flight at most. */

@@ -45,7 +45,7 @@ die_logs="$run/*.log $run/*.stderr $run/*.console"
 tls="--tls-ca $run/ca.pem"
 # The remote administrator's first token: the bootstrap token.
 token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-stack_ctl_args="--url tls+tcp://10.67.0.2:7101 --events tls+tcp://10.67.0.2:7102 --tls-cert $run/admin.pem $tls --tls-server-name secvm.mgmt --token $token"
+stack_ctl_args="--url tls+tcp://10.67.0.2:7101 --tls-cert $run/admin.pem $tls --tls-server-name secvm.mgmt --token $token"
 stack_switchd_args="--decide-url tls+tcp://10.67.0.2:7100 --flow-url tls+tcp://10.67.0.1:7200 --tls-cert $run/hv.pem $tls --tls-server-name secvm.mgmt"
 
 kernel=$(deploy/secvm-image.sh "$run/secvm.cpio.gz" --build "$build" \
