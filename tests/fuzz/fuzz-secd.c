@@ -107,12 +107,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     char url[64];
     snprintf(url, sizeof url, "inproc://fuzz-secd-%d", (int) getpid());
-    char console[80], events[80];
+    char console[80];
     snprintf(console, sizeof console, "%s-console", url);
-    snprintf(events, sizeof events, "%s-events", url);
     struct secd_config cfg = {
         .db = ":memory:", .appid_db = appid_path, .decide_url = url,
-        .console_url = console, .events_url = events, .flow_url = "",
+        .console_url = console, .flow_url = "",
         .console_mode = 0600, .contexts = 4,
         .vm_rate = 1000000000, .vm_burst = 1000000000, .vm_queue = 64,
         .flow_timeout_ms = 1000, .flush_ms = 1000, .audit_max_rows = 100000,
