@@ -15,13 +15,14 @@ $(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz-msg.c $(FUZZ_COMMON_SRCS) \
 
 
 FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-secd
-$(BUILD_ROOT)/fuzz/fuzz-secd: tests/fuzz/fuzz-secd.c $(COMMON_SRCS) \
-                              $(APPID_LIB_SRCS) $(SECVM_LIB_SRCS) \
+$(BUILD_ROOT)/fuzz/fuzz-secd: tests/fuzz/fuzz-secd.c tests/fuzz/rpc-mem.c \
+                              $(FUZZ_COMMON_SRCS) $(APPID_LIB_SRCS) \
+                              $(SECVM_LIB_SRCS) tests/fuzz/rpc-mem.h \
                               $(wildcard common/*.h appid/*.h security-vm/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -Iappid/include $(JSONC_CFLAGS) \
 	    $(filter %.c,$^) -o $@ $(JSONC_LIBS) $(CRYPTO_LIBS) \
-	    $(call pkg,--libs sqlite3) -lnng -lpthread
+	    $(call pkg,--libs sqlite3) -lpthread
 
 BENCHES += $(BUILD)/tests/bench/bench-msg
 $(BUILD)/tests/bench/bench-msg: $(BUILD)/tests/bench/bench-msg.o \

@@ -2,8 +2,9 @@
  * whole of it, in process.
  *
  * One appfw-secd (security-vm/secd.c, with its store, policy, quotas,
- * naming service and signature database) listens on an nng inproc://
- * address with its store in memory; the target plays appfw-switchd.  An
+ * naming service and signature database) runs with its store in memory
+ * and rpc.h's servers in memory (tests/fuzz/rpc-mem.c, so the whole
+ * exchange stays on one thread); the target plays appfw-switchd.  An
  * input is up to 16 messages, one a line, each sent to secd's decision
  * endpoint as a request, exactly as switchd would send a guest's message
  * it stamped (or one of its own).  The policy has quotas, site lists, user
@@ -14,8 +15,6 @@
  * and every answer is a valid message of a type secd may send. */
 #include <errno.h>
 #include <json-c/json.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,18 +27,20 @@
 #include "common/msg.h"
 #include "security-vm/secd.h"
 #include "security-vm/secd-private.h"
+#include "tests/fuzz/rpc-mem.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_MSGS 16
 
-/* Polls of secd_run() a request may take before it counts as unanswered:
- * each reply needs a few, so this is far beyond any real wait. */
-#define MAX_RUNS 20000
+/* Passes of secd_run() a request may take before it counts as
+ * unanswered: each needs one or two, so this is far beyond any real
+ * wait. */
+#define MAX_RUNS 100
 
 static struct secd *secd;
-static nng_socket req;
+static char url[64];
 
 static const char feed[] =
     "{\"format\":\"appfw-appid-feed\",\"version\":1,\"source\":\"fuzz\","
@@ -105,8 +106,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     appid_close(db);
 
-    char url[64];
-    snprintf(url, sizeof url, "inproc://fuzz-secd-%d", (int) getpid());
+    snprintf(url, sizeof url, "ipc:///nonexistent/fuzz-secd-decide");
     char console[80];
     snprintf(console, sizeof console, "%s-console", url);
     struct secd_config cfg = {
@@ -127,14 +127,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     error = secd_activate(secd, policy, "fuzz", "fuzz policy", &version);
     if (error) {
         die("policy", error);
-    }
-
-    int rv = nng_req0_open(&req);
-    if (!rv) {
-        rv = nng_dial(req, url, NULL, 0);
-    }
-    if (rv) {
-        die("nng", nng_strerror(rv));
     }
     return 0;
 }
@@ -164,24 +156,22 @@ check_reply(const char *data, size_t len)
 static void
 exchange(const char *data, size_t len)
 {
-    int rv = nng_send(req, (void *) data, len, 0);
-    if (rv) {
-        die("nng_send", nng_strerror(rv));
+    if (rpc_mem_request(url, data, len, UINT64_MAX)) {
+        die("rpc_mem_request", url);
     }
     for (int i = 0; i < MAX_RUNS; i++) {
         secd_run(secd);
-        char *reply;
         size_t rlen;
-        rv = nng_recv(req, &reply, &rlen, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
-        if (!rv) {
+        char *reply = rpc_mem_reply(&rlen);
+        if (reply) {
             check_reply(reply, rlen);
-            nng_free(reply, rlen);
+            free(reply);
+            if ((reply = rpc_mem_reply(&rlen))) {
+                fprintf(stderr, "fuzz-secd: two answers to %.*s\n",
+                        (int) len, data);
+                abort();
+            }
             return;
-        } else if (rv != NNG_EAGAIN) {
-            die("nng_recv", nng_strerror(rv));
-        }
-        if (i > 100) {
-            usleep(10);         /* nng's threads deliver meanwhile. */
         }
     }
     fprintf(stderr, "fuzz-secd: no answer to %.*s\n", (int) len, data);
