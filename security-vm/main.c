@@ -28,6 +28,7 @@ struct settings {
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
     int flow_timeout_ms, flush_ms, audit_max_rows, stats_keep_days;
     int site_resolve_s, reverse_dns, naming_stale_s, durable_decisions;
+    int vm_idle_s;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -98,6 +99,9 @@ static const struct option_def defs[] = {
     { "naming-stale-s", OPT_INT, "180", 1, 86400, S(naming_stale_s),
       "seconds after which a VM whose agent stopped reporting may lose its "
       "addresses to another VM's agent (naming service)" },
+    { "vm-idle-s", OPT_INT, "3600", 1, 31536000, S(vm_idle_s),
+      "seconds after which a VM that has sent nothing is forgotten (its "
+      "rate limit and learned accounts; learned again when it is back)" },
     { "durable-decisions", OPT_INT, "0", 0, 1, S(durable_decisions),
       "1: commit each decision's audit row to disk (synchronous=FULL) "
       "before its verdict or flow leaves; 0: in batches every flush-ms "
@@ -252,6 +256,7 @@ main(int argc, char **argv)
         .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
         .durable_decisions = s.durable_decisions != 0,
         .naming_stale_s = s.naming_stale_s,
+        .vm_idle_s = s.vm_idle_s,
         .bootstrap_token_sha256 = s.bootstrap_token,
     };
     struct secd *d;

@@ -33,6 +33,7 @@ struct vm_state {
     bool scheduled;             /* In secd->ready. */
     struct log_rl rl;
     int64_t recorded_ms;        /* Last written to the store's registry. */
+    int64_t seen_ms;            /* Last message (forget_idle_vms()). */
     struct strmap users;        /* uid (decimal) -> account name, learned
                                  * from decides: stats carry only uids. */
     struct json_object *naming; /* A 'naming' report held back (a VM
@@ -107,6 +108,7 @@ struct secd {
 
     int64_t next_flush_ms;
     int64_t next_prune_ms;
+    int64_t next_idle_ms;       /* forget_idle_vms(). */
     int64_t started_ms;
     uint64_t n_decisions, n_allowed, n_denied, n_errors;
 };

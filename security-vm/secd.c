@@ -257,6 +257,7 @@ vm_get(struct secd *d, const char *uuid)
         strmap_init(&vm->dests);
         strmap_add(&d->vms, uuid, vm);
     }
+    vm->seen_ms = time_mono_ms();
     return vm;
 }
 
@@ -274,6 +275,40 @@ vm_free(void *vm_)
     strmap_destroy(&vm->dests, NULL);
     json_object_put(vm->naming);
     free(vm);
+}
+
+/* A VM that has sent nothing for 'vm-idle-s', with nothing queued or
+ * held, is forgotten: VMs come and go in a fleet, and the state of every
+ * VM ever seen would otherwise stay for good.  What it held (its token
+ * bucket, the uid to account names learned from its decisions) is
+ * learned again when it is back. */
+static void
+forget_idle_vms(struct secd *d, int64_t now)
+{
+    int64_t idle_ms = (d->cfg.vm_idle_s ? d->cfg.vm_idle_s : 3600) * 1000LL;
+    if (now < d->next_idle_ms) {
+        return;
+    }
+    d->next_idle_ms = now + (idle_ms < PRUNE_INTERVAL_MS ? idle_ms
+                                                         : PRUNE_INTERVAL_MS);
+    char **idle = NULL;
+    size_t n = 0;
+    for (size_t i = 0; (i = strmap_next(&d->vms, i)) != SIZE_MAX; i++) {
+        struct vm_state *vm = d->vms.nodes[i].data;
+        if (now - vm->seen_ms >= idle_ms && !vm->n && !vm->scheduled
+            && !vm->naming) {
+            idle = xrealloc(idle, (n + 1) * sizeof *idle);
+            idle[n++] = vm->uuid;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        vm_free(strmap_delete(&d->vms, idle[i]));
+    }
+    if (n) {
+        LOG_INFO("forgot %zu idle VMs (%zu known)", n,
+                 strmap_count(&d->vms));
+    }
+    free(idle);
 }
 
 /* Records in the store's VM registry that 'vm' was seen in 'msg': at the
@@ -1609,6 +1644,7 @@ secd_run(struct secd *d)
                               : 0;
         d->next_flush_ms = now + (every ? every * 1000LL : d->cfg.flush_ms);
     }
+    forget_idle_vms(d, now);
     if (now >= d->next_prune_ms) {
         store_audit_prune(d->store, d->cfg.audit_max_rows);
         store_naming_events_prune(d->store, NAMING_EVENTS_KEPT);

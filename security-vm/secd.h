@@ -40,6 +40,8 @@ struct secd_config {
     bool durable_decisions;     /* Commit each decision's audit row (with
                                  * synchronous=FULL) before its verdict or
                                  * flow leaves. */
+    int vm_idle_s;              /* A VM silent this long is forgotten
+                                 * (0: an hour). */
     int naming_stale_s;         /* A VM whose agent has not reported this
                                  * long may lose its addresses to another
                                  * (0: NAMING_STALE_S). */

@@ -289,5 +289,22 @@ fake_pid=""
 [ "$(grep -c '^flow_install' "$run/fake.log")" -eq 2 ] && ok || { cp "$run/fake.log" "$run/out"; bad "durable: fake-switchd did not see exactly the 2 committed installs"; }
 stop_secd
 
+# --- VMs that fall silent are forgotten (vm-idle-s), and come back.
+start_secd --vm-idle-s 1
+url="ipc://$run/secd-decide.sock"
+for v in 1 2 3; do
+    "$load" decide "$url" 22222222-0000-4000-8000-00000000010$v 1 1 \
+        /usr/bin/curl $CURL 80 >/dev/null
+done
+vms() { "$ctl" --rundir "$run" --json health | sed -n 's/.*"vms": *\([0-9]*\).*/\1/p'; }
+echo "vms known: $(vms)" >"$run/out"
+[ "$(vms)" -ge 3 ] && ok || bad "three VMs known after their decisions"
+for _ in $(seq 40); do [ "$(vms)" = 0 ] && break; sleep 0.1; done
+echo "vms known after 4 s: $(vms)" >"$run/out"
+[ "$(vms)" = 0 ] && ok || bad "silent VMs forgotten after vm-idle-s"
+expect idle-vm-back "allow=1" "$load" decide "$url" \
+    22222222-0000-4000-8000-000000000101 1 1 /usr/bin/curl $CURL 80
+stop_secd
+
 echo "secd: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
