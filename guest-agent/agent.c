@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/chan.h"
 #include "common/digest.h"
+#include "common/exepath.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -104,6 +105,9 @@ struct pending {
     bool have_sha256;
     uint8_t sha256[32];
     char *exe_name;
+    bool anyones_exe;               /* A memfd, or under /tmp and the like:
+                                     * no more than an unknown
+                                     * application (exepath.h). */
     char *who;                      /* "app=... user=..." */
     char *notify_user;              /* The login account, else the user. */
     char *what;                     /* "connect tcp A:P -> B:Q" */
@@ -157,6 +161,8 @@ struct cached_process {
                                  * (decide_identity_text()), printed at the
                                  * first question. */
     size_t idtext_len;
+    bool have_app;
+    uint8_t app[32];            /* process_app(), at the first event. */
     int64_t expires;
 };
 
@@ -523,6 +529,13 @@ decide_offline(struct agent *a, struct pending *p, const char *why)
     memcpy(ev.addr, p->key.addr, 16);
     const char *rule = NULL;
     bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
+    if (allow && p->anyones_exe) {
+        /* At most what an unknown application gets; a deny aimed at it
+         * holds (docs/policy.md). */
+        ev.sha256 = NULL;
+        ev.name = NULL;
+        allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
+    }
     a->failed++;
     LOG_INFO_RL(&a->rl, "%s: fail mode %s %s %s %s", why,
                 fail_mode_name(a->cfg.fail_mode), allow ? "allows" : "denies",
@@ -837,7 +850,7 @@ process_key(const struct afw_owner *o)
 }
 
 /* Known executables are keyed by the version itself. */
-_Static_assert(sizeof(struct afw_exe) == 32,
+_Static_assert(sizeof(struct afw_exe) == 56,
                "an afw_exe has no padding: its bytes are a map key");
 
 /* User space's encoding of the kernel's dev_t 'kdev' (major in the top
@@ -973,6 +986,32 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
     return &a->scratch;
 }
 
+/* The application of 'cp' as verdicts are cached under it (struct
+ * vcache_key's 'app'): a SHA-256 of its executable's hash, whether it is
+ * deleted or a memfd, and its path, so that a copy of a binary elsewhere
+ * (renamed, bind-mounted, in /tmp) shares no verdict with the original,
+ * which the security VM may judge otherwise.  All zero if unknown. */
+static const uint8_t *
+process_app(struct cached_process *cp)
+{
+    const struct identity *id = &cp->id;
+    if (!cp->have_app) {
+        cp->have_app = true;
+        memset(cp->app, 0, sizeof cp->app);
+        if (id->have_sha256 || id->exe_path) {
+            size_t n = id->exe_path ? strlen(id->exe_path) : 0;
+            uint8_t *buf = xmalloc(33 + n);
+            memcpy(buf, id->sha256, 32);
+            buf[32] = (id->have_sha256 | id->exe_deleted << 1
+                       | id->exe_memfd << 2);
+            memcpy(buf + 33, id->exe_path, n);
+            digest_sha256(buf, 33 + n, cp->app);
+            free(buf);
+        }
+    }
+    return cp->app;
+}
+
 /* Fills the parts of 'p' that describe the process. */
 static void
 describe(struct pending *p, const struct identity *id)
@@ -980,6 +1019,10 @@ describe(struct pending *p, const struct identity *id)
     p->have_sha256 = id->have_sha256;
     memcpy(p->sha256, id->sha256, 32);
     p->exe_name = id->exe_name ? xstrdup(id->exe_name) : NULL;
+    const char *path = id->exe_path ? id->exe_path : "";
+    size_t len = exepath_len(path, id->exe_deleted);
+    p->anyones_exe = (id->exe_memfd || exepath_is_memfd(path)
+                      || exepath_temp_dir(path, len));
     p->who = xasprintf("app=%s pid=%d user=%s%s%s",
                        id->exe_path ? id->exe_path : "?", id->pid,
                        id->user ? id->user : "?",
@@ -1240,9 +1283,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
 
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (id->have_sha256) {
-        memcpy(key.sha256, id->sha256, 32);
-    }
+    memcpy(key.app, process_app(cp), 32);
     key.uid = uid;
     key.event = event;
     key.protocol = t.proto;
@@ -1316,9 +1357,7 @@ handle_bind(struct agent *a, const struct afw_record *r)
     }
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (cp->id.have_sha256) {
-        memcpy(key.sha256, cp->id.sha256, 32);
-    }
+    memcpy(key.app, process_app(cp), 32);
     key.uid = r->owner.uid;
     key.event = VC_LISTEN;
     key.protocol = r->protocol;

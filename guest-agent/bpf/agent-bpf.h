@@ -51,13 +51,20 @@ enum afw_event {
  * (utimensat() can set the modification time back, never the change
  * time), and the generation is drawn anew for each inode the file
  * system allocates (ext4, xfs and tmpfs draw it at random; 0 where a
- * file system has none). */
+ * file system has none).  One file may also be run by several paths (a
+ * hard link, a bind mount elsewhere), which the security VM may judge
+ * differently: the path's dentry and its mount's place tell them apart. */
 struct afw_exe {
     __u64 ino;                  /* 0 if unknown (a kernel thread). */
     __u64 dev;                  /* Its superblock's kernel dev_t. */
     __s64 ctime_sec;            /* The inode's change time. */
     __u32 ctime_nsec;
     __u32 gen;                  /* The inode's generation. */
+    __u64 dentry;               /* The kernel's addresses (compared, never
+                                 * dereferenced) of the path's dentry, */
+    __u64 mnt_root;             /* its mount's root and */
+    __u64 mnt_mountpoint;       /* where that is mounted: the same in
+                                 * every mount namespace's copy. */
 };
 
 /* A socket's owner, keyed by socket cookie, recorded at connect(),

@@ -68,7 +68,22 @@ struct inode___old {
  * i_ctime_nsec; stat(2) masks it. */
 #define CTIME_QUERIED_ (1u << 31)
 
+struct vfsmount {
+    void *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+    void *mnt_mountpoint;
+    struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+    struct vfsmount *mnt;
+    void *dentry;
+} __attribute__((preserve_access_index));
+
 struct file {
+    struct path f_path;
     struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
@@ -162,14 +177,22 @@ count(__u32 counter)
     }
 }
 
-/* The version of executable 'inode' (NULL: none, a kernel thread). */
+/* The version of executable 'file' (NULL: none, a kernel thread). */
 static __always_inline void
-fill_exe(struct afw_exe *e, struct inode *inode)
+fill_exe(struct afw_exe *e, struct file *file)
 {
+    struct inode *inode = file ? BPF_CORE_READ(file, f_inode) : NULL;
     if (!inode) {
         __builtin_memset(e, 0, sizeof *e);
         return;
     }
+    e->dentry = (__u64) BPF_CORE_READ(file, f_path.dentry);
+    struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+    e->mnt_root = (__u64) BPF_CORE_READ(mnt, mnt_root);
+    /* The struct mount around it. */
+    struct mount *m = (void *) ((char *) mnt
+                                - bpf_core_field_offset(struct mount, mnt));
+    e->mnt_mountpoint = (__u64) BPF_CORE_READ(m, mnt_mountpoint);
     e->ino = BPF_CORE_READ(inode, i_ino);
     e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
     e->gen = BPF_CORE_READ(inode, i_generation);
@@ -203,8 +226,7 @@ fill_owner(struct afw_owner *o, __u64 now)
     bpf_get_current_comm(o->comm, sizeof o->comm);
 
     struct task_struct *task = (void *) bpf_get_current_task();
-    struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
-    fill_exe(&o->exe, inode);
+    fill_exe(&o->exe, BPF_CORE_READ(task, mm, exe_file));
 }
 
 /* The address and port the call names: the remote one for connect and
