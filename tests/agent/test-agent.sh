@@ -445,6 +445,56 @@ else
     echo "SKIP inode $ino was not handed out again"
 fi
 rm -f "$idir"/r*
+# The same binary by other paths shares no cached verdict: the security
+# VM judges a copy away from its install path, or in /tmp, as unknown.
+# host-sim denies the name nc.
+variant "$raw" "$idir/okapp" k && mkdir -m 755 "$idir/bm" "$idir/cp" &&
+    : >"$idir/bm/nc" && cp "$idir/okapp" "$idir/cp/nc" &&
+    chown -R 65534:65534 "$idir/okapp" "$idir/cp" || die "copies in $idir"
+r=$(as_user "$idir/okapp" 10.88.0.2 8080)
+check "identity: a program is allowed and its verdict cached ($r)" \
+    has "$r" '^ok'
+if mount --bind "$idir/okapp" "$idir/bm/nc"; then
+    r=$(as_user "$idir/bm/nc" 10.88.0.2 8080)
+    umount "$idir/bm/nc"
+    check "the same file bind-mounted as nc is judged by that path ($r)" \
+        has "$r" '^fail ECONNREFUSED'
+fi
+r=$(as_user "$idir/cp/nc" 10.88.0.2 8080)
+check "a copy of it named nc is judged by its own path ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+# Offline (fail mode cached), the last policy_push allows "tool" by name,
+# but not one under /tmp ($run is), which is judged as unknown: denied by
+# the default.  The same program elsewhere (/run) is allowed.
+cat >"$idir/push.json" <<'EOF2'
+{"type": "policy_push", "version": 8, "default": "deny", "ttl": 0,
+ "rules": [{"id": "allow-tool", "action": "allow", "name": "tool"}]}
+EOF2
+odir=/run/appfw-ident-$tag
+mkdir -m 755 "$odir" && variant "$raw" "$odir/tool" o &&
+    variant "$raw" "$idir/cp/tool" o || die "programs in $odir"
+stop_pid "$(agent_pid)"
+stop_host
+start_host --policy-push "$idir/push.json"
+start_agent --fail-mode cached
+for _ in $(seq 50); do
+    grep -q allow-tool "$run/state/policy.json" 2>/dev/null && break
+    sleep 0.05
+done
+stop_host
+sleep 0.3
+r=$(as_user "$odir/tool" 10.88.0.2 8080)
+check "offline, the policy_push allows tool by name ($r)" has "$r" '^ok'
+r=$(as_user "$idir/cp/tool" 10.88.0.2 8080)
+check "but not a tool under /tmp, judged as unknown ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+rm -rf "$odir"
+stop_pid "$(agent_pid)"
+start_host
+start_agent
+# The new policy versions flushed the caches: what follows wants its
+# allow cached again.
+connect 10.88.0.2 8080 >/dev/null
 
 # --- The host away: fail mode closed.
 stop_host
