@@ -867,12 +867,13 @@ user_dev(uint64_t kdev)
  * execve() of an allowed binary), or if the file was rewritten (its change
  * time moved) or replaced by another that got its inode number.  A file
  * system that names its files with other device numbers than its
- * superblock's (btrfs subvolumes) is compared without the device. */
+ * superblock's (btrfs subvolumes, overlayfs) is compared without the
+ * device. */
 static bool
 exe_is(const struct afw_exe *exe, const struct identity *id)
 {
     return (id->have_stat && id->exe_ino == exe->ino
-            && (id->exe_dev == user_dev(exe->dev) || id->exe_on_btrfs)
+            && (id->exe_dev == user_dev(exe->dev) || id->exe_dev_other)
             && id->exe_ctime_sec == exe->ctime_sec
             && id->exe_ctime_nsec == exe->ctime_nsec
             && (!id->have_gen || id->exe_gen == exe->gen));

@@ -37,6 +37,7 @@
 
 /* include/uapi/linux/magic.h. */
 #define BTRFS_SUPER_MAGIC_ 0x9123683e
+#define OVERLAYFS_SUPER_MAGIC_ 0x794c7630
 
 /* include/linux/sched.h. */
 #define PF_KTHREAD 0x00200000
@@ -941,8 +942,10 @@ proc_read_exe(struct identity_ctx *ctx, int dirfd, const char *path,
             id->have_gen = !ioctl(fd, FS_IOC_GETVERSION, &gen);
             id->exe_gen = id->have_gen ? (uint32_t) gen : 0;
             struct statfs sfs;
-            id->exe_on_btrfs = (!fstatfs(fd, &sfs)
-                                && sfs.f_type == BTRFS_SUPER_MAGIC_);
+            id->exe_dev_other = (!fstatfs(fd, &sfs)
+                                 && (sfs.f_type == BTRFS_SUPER_MAGIC_
+                                     || sfs.f_type
+                                        == OVERLAYFS_SUPER_MAGIC_));
             id->have_sha256 = !hash_executable(&ctx->cache, fd, &st,
                                                id->exe_gen, id->sha256);
         }

@@ -91,8 +91,9 @@ struct identity {
     bool have_gen;              /* exe_gen is valid (FS_IOC_GETVERSION:
                                  * ext4, btrfs; not tmpfs). */
     uint32_t exe_gen;           /* The inode's generation. */
-    bool exe_on_btrfs;          /* Whose st_dev is a subvolume's, not its
-                                 * superblock's. */
+    bool exe_dev_other;         /* On a file system whose st_dev may not
+                                 * be its superblock's: a btrfs
+                                 * subvolume's, or an overlayfs layer's. */
     bool have_sha256;
     uint8_t sha256[32];
 
