@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -72,7 +73,7 @@ struct product {
 };
 
 enum stmt_id {
-    ST_GET_SIG, ST_GET_REASON, ST_GET_PRODUCT, ST_UPSERT_PRODUCT,
+    ST_GET_SIG, ST_GET_PATH, ST_GET_REASON, ST_GET_PRODUCT, ST_UPSERT_PRODUCT,
     ST_UPSERT_SIG, ST_DEL_SIG, ST_BY_PATH, ST_BY_NAME, ST_GET_FULL,
     ST_UPSERT_PATTERN, ST_DEL_PATTERN, ST_META_GET, ST_META_SET,
     ST_DATA_VERSION, ST_EXISTS, ST_PRUNE_PRODUCTS,
@@ -80,8 +81,9 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[N_STMTS] = {
-    [ST_GET_SIG] = "SELECT product_id, trust, threat, reason <> '' "
+    [ST_GET_SIG] = "SELECT product_id, trust, threat, reason <> '', path "
                    "FROM signature WHERE sha256 = ?",
+    [ST_GET_PATH] = "SELECT path FROM signature WHERE sha256 = ?",
     [ST_GET_REASON] = "SELECT reason FROM signature WHERE sha256 = ?",
     [ST_GET_PRODUCT] = "SELECT name, description, vendor, version, category "
                        "FROM product WHERE id = ?",
@@ -148,6 +150,12 @@ struct appid {
 
     /* Backing store for appid_get() strings. */
     char *get_strings[9];
+
+    /* The keyed hash of install paths in index entries: its key, and the
+     * backing store of appid_result.install_path when it is not the path
+     * looked up. */
+    uint64_t path_seed;
+    char *install_path;
 };
 
 static const char *const trust_names[] = {
@@ -383,12 +391,48 @@ load_patterns(struct appid *a)
     return error;
 }
 
+/* The length of the "/usr" that a merged /usr (/bin a link to /usr/bin,
+ * and so on) lets a path leave out: 4 for "/usr/bin/...", "/usr/sbin/...",
+ * "/usr/lib...", else 0. */
+static size_t
+usr_merged(const char *path)
+{
+    static const char *const dirs[] = { "/usr/bin/", "/usr/sbin/",
+                                        "/usr/lib" };
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        if (!strncmp(path, dirs[i], strlen(dirs[i]))) {
+            return 4;
+        }
+    }
+    return 0;
+}
+
+/* The key of install path 'path' in index entries: a hash keyed by the
+ * handle's seed (a guest picks the paths it runs from, and must not be
+ * able to aim for another's key), of the path as a merged /usr has it
+ * ("/bin/ls" and "/usr/bin/ls" are one file).  0 for no path. */
+static uint32_t
+path_key(const struct appid *a, const char *path)
+{
+    if (!path || !*path) {
+        return 0;
+    }
+    uint64_t h = a->path_seed ^ UINT64_C(0xcbf29ce484222325);
+    for (const char *c = path + usr_merged(path); *c; c++) {
+        h = (h ^ (unsigned char) *c) * UINT64_C(0x100000001b3);
+    }
+    h ^= h >> 29;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 32;
+    return (uint32_t) h ? (uint32_t) h : 1;
+}
+
 static int
 load_index(struct appid *a)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(a->db, "SELECT sha256, product_id, trust, threat, "
-                           "reason <> '' FROM signature", -1, &st, NULL)
+                           "reason <> '', path FROM signature", -1, &st, NULL)
         != SQLITE_OK) {
         return db_error(a, "loading the index");
     }
@@ -399,6 +443,7 @@ load_index(struct appid *a)
             .trust = sqlite3_column_int(st, 2),
             .threat = sqlite3_column_int(st, 3),
             .flags = sqlite3_column_int(st, 4) ? INDEX_F_REASON : 0,
+            .path_key = path_key(a, col_text(st, 5)),
         };
         if (sqlite3_column_bytes(st, 0) == 32) {
             memcpy(e.sha256, sqlite3_column_blob(st, 0), 32);
@@ -547,6 +592,10 @@ appid_open(const char *path, int flags, struct appid **appidp)
     struct appid *a = xcalloc(1, sizeof *a);
     a->path = xstrdup(path);
     a->flags = flags;
+    if (getrandom(&a->path_seed, sizeof a->path_seed, GRND_NONBLOCK)
+        != (ssize_t) sizeof a->path_seed) {
+        a->path_seed = (uint64_t) time_mono_ms() ^ (uintptr_t) a;
+    }
     pattern_set_init(&a->patterns);
     index_init(&a->full);
     index_init(&a->hot);
@@ -616,6 +665,7 @@ appid_close(struct appid *a)
     for (size_t i = 0; i < ARRAY_SIZE(a->get_strings); i++) {
         free(a->get_strings[i]);
     }
+    free(a->install_path);
     free(a->path);
     free(a);
 }
@@ -685,6 +735,7 @@ find_record(struct appid *a, const uint8_t sha256[32],
             out->trust = sqlite3_column_int(st, 1);
             out->threat = sqlite3_column_int(st, 2);
             out->flags = sqlite3_column_int(st, 3) ? INDEX_F_REASON : 0;
+            out->path_key = path_key(a, col_text(st, 4));
         } else if (rc == SQLITE_DONE) {
             out->flags = INDEX_F_ABSENT;
         } else {
@@ -708,8 +759,37 @@ fill_from_product(struct appid_result *r, const struct product *p)
     r->category = p->category;
 }
 
+/* Sets r->install_path for the signature 'e' of an exact match, for the
+ * executable at 'path' (may be NULL): 'path' itself if it is the install
+ * path (as a merged /usr has it), else the install path, read from the
+ * database (a copy of a known executable elsewhere: seldom). */
 static int
-lookup_exact(struct appid *a, const uint8_t sha256[32],
+set_install_path(struct appid *a, const struct index_entry *e,
+                 const char *path, struct appid_result *r)
+{
+    r->install_path = "";
+    if (!e->path_key) {
+        return 0;
+    }
+    if (path && path_key(a, path) == e->path_key) {
+        r->install_path = path;
+        return 0;
+    }
+    sqlite3_stmt *st = a->stmts[ST_GET_PATH];
+    sqlite3_bind_blob(st, 1, e->sha256, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        free(a->install_path);
+        a->install_path = xstrdup(col_text(st, 0));
+        r->install_path = a->install_path;
+    }
+    sqlite3_reset(st);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+            : db_error(a, "looking up an install path"));
+}
+
+static int
+lookup_exact(struct appid *a, const uint8_t sha256[32], const char *path,
              struct appid_result *r, bool *found)
 {
     struct index_entry e;
@@ -730,6 +810,10 @@ lookup_exact(struct appid *a, const uint8_t sha256[32],
     r->trust = e.trust;
     r->threat = e.threat;
     r->source = "";
+    error = set_install_path(a, &e, path, r);
+    if (error) {
+        return error;
+    }
     if (e.flags & INDEX_F_REASON) {
         sqlite3_stmt *st = a->stmts[ST_GET_REASON];
         sqlite3_bind_blob(st, 1, sha256, 32, SQLITE_STATIC);
@@ -777,6 +861,7 @@ appid_lookup(struct appid *a, const uint8_t *sha256, const char *path,
     r->trust = APPID_TRUST_UNKNOWN;
     r->threat = APPID_THREAT_NONE;
     r->product = r->description = r->vendor = r->version = r->source = "";
+    r->install_path = "";
     r->category = "unknown";
 
     int error = maybe_refresh(a);
@@ -787,7 +872,7 @@ appid_lookup(struct appid *a, const uint8_t *sha256, const char *path,
     char hex[SHA256_HEX_LEN + 1] = "";
     if (sha256) {
         bool found;
-        error = lookup_exact(a, sha256, r, &found);
+        error = lookup_exact(a, sha256, path, r, &found);
         if (error || found) {
             return error;
         }

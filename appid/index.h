@@ -18,6 +18,8 @@
 struct index_entry {
     uint8_t sha256[32];
     uint32_t product_id;
+    uint32_t path_key;          /* A keyed hash of the install path; 0 if
+                                 * the signature has none (appid.c). */
     uint8_t trust;
     uint8_t threat;
     uint8_t flags;

@@ -17,12 +17,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/chan.h"
 #include "common/digest.h"
+#include "common/exepath.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -103,6 +105,9 @@ struct pending {
     bool have_sha256;
     uint8_t sha256[32];
     char *exe_name;
+    bool anyones_exe;               /* A memfd, or under /tmp and the like:
+                                     * no more than an unknown
+                                     * application (exepath.h). */
     char *who;                      /* "app=... user=..." */
     char *notify_user;              /* The login account, else the user. */
     char *what;                     /* "connect tcp A:P -> B:Q" */
@@ -131,13 +136,16 @@ struct cached_connect {
 /* A connect() that sent no SYN for this long failed before sending it. */
 #define CACHED_CONNECT_MS 5000
 
-/* An executable as last seen, by its kernel device and inode: for
- * processes gone before the agent could look at them. */
+/* An executable as last seen, by the version the hooks record (struct
+ * afw_exe: device, inode, change time, generation): for processes gone
+ * before the agent could look at them, and for those that have executed
+ * another program since the event. */
 struct known_exe {
     char *path, *name;
     bool have_sha256;
     uint8_t sha256[32];
     uint64_t size;
+    bool deleted, memfd;
 };
 
 #define MAX_KNOWN_EXES 4096
@@ -153,6 +161,8 @@ struct cached_process {
                                  * (decide_identity_text()), printed at the
                                  * first question. */
     size_t idtext_len;
+    bool have_app;
+    uint8_t app[32];            /* process_app(), at the first event. */
     int64_t expires;
 };
 
@@ -192,7 +202,7 @@ struct agent {
     struct strmap conns;            /* conn_tuple -> struct conn */
     struct strmap cached_connects;  /* uint64_t cookie -> cached_connect */
     int64_t next_cc_expiry;
-    struct strmap exes;             /* struct exe_key -> struct known_exe */
+    struct strmap exes;             /* struct afw_exe -> struct known_exe */
     struct strmap processes;        /* struct process_key ->
                                      * struct cached_process */
     struct cached_process scratch;  /* resolve()'s answer when not kept. */
@@ -519,6 +529,13 @@ decide_offline(struct agent *a, struct pending *p, const char *why)
     memcpy(ev.addr, p->key.addr, 16);
     const char *rule = NULL;
     bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
+    if (allow && p->anyones_exe) {
+        /* At most what an unknown application gets; a deny aimed at it
+         * holds (docs/policy.md). */
+        ev.sha256 = NULL;
+        ev.name = NULL;
+        allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
+    }
     a->failed++;
     LOG_INFO_RL(&a->rl, "%s: fail mode %s %s %s %s", why,
                 fail_mode_name(a->cfg.fail_mode), allow ? "allows" : "denies",
@@ -814,43 +831,108 @@ cached_process_free(void *p_)
 }
 
 /* The key of a cached process: the process, its credentials and its
- * executable.  Every member is named, so no byte is left unset. */
+ * executable's version.  Every member is named, so no byte is left
+ * unset. */
 struct process_key {
     uint32_t tgid, uid, gid, zero;
-    uint64_t exe_dev, exe_ino;
+    struct afw_exe exe;
 };
+_Static_assert(sizeof(struct process_key) == 16 + sizeof(struct afw_exe),
+               "a process_key has no padding: its bytes are a map key");
 
 static struct process_key
 process_key(const struct afw_owner *o)
 {
     return (struct process_key) {
         .tgid = o->tgid, .uid = o->uid, .gid = o->gid, .zero = 0,
-        .exe_dev = o->exe_dev, .exe_ino = o->exe_ino,
+        .exe = o->exe,
     };
 }
 
-/* The key of a known executable. */
-struct exe_key {
-    uint64_t dev, ino;
-};
+/* Known executables are keyed by the version itself. */
+_Static_assert(sizeof(struct afw_exe) == 56,
+               "an afw_exe has no padding: its bytes are a map key");
 
-static struct exe_key
-exe_key(const struct afw_owner *o)
+/* User space's encoding of the kernel's dev_t 'kdev' (major in the top
+ * 12 bits, minor in the low 20), as stat(2) reports it. */
+static uint64_t
+user_dev(uint64_t kdev)
 {
-    return (struct exe_key) { .dev = o->exe_dev, .ino = o->exe_ino };
+    return makedev(kdev >> 20, kdev & 0xfffff);
 }
 
-/* The identity of process 'pid' (owner 'o', if known).  If the process is
- * already gone, what the hooks recorded and the executable as last seen
- * stand in.  Returns NULL if nothing can say which application it was.
- * The answer belongs to the agent and stays valid until the next call. */
+/* Whether 'id', read from /proc/PID/exe now, is the executable version
+ * 'exe' the hooks recorded at the event.  It is not if the process has
+ * executed another program since (a non-blocking connect() and then
+ * execve() of an allowed binary), or if the file was rewritten (its change
+ * time moved) or replaced by another that got its inode number.  A file
+ * system that names its files with other device numbers than its
+ * superblock's (btrfs subvolumes, overlayfs) is compared without the
+ * device. */
+static bool
+exe_is(const struct afw_exe *exe, const struct identity *id)
+{
+    return (id->have_stat && id->exe_ino == exe->ino
+            && (id->exe_dev == user_dev(exe->dev) || id->exe_dev_other)
+            && id->exe_ctime_sec == exe->ctime_sec
+            && id->exe_ctime_nsec == exe->ctime_nsec
+            && (!id->have_gen || id->exe_gen == exe->gen));
+}
+
+/* Replaces the executable of 'id' by the one the hooks recorded, as last
+ * seen ('e'), or by none (an unknown application) if 'e' is NULL. */
+static void
+set_known_exe(struct identity *id, const struct known_exe *e)
+{
+    free(id->exe_path);
+    free(id->exe_name);
+    id->exe_path = e ? xstrdup(e->path) : NULL;
+    id->exe_name = e && e->name ? xstrdup(e->name) : NULL;
+    id->exe_deleted = e && e->deleted;
+    id->exe_memfd = e && e->memfd;
+    id->have_sha256 = e && e->have_sha256;
+    memcpy(id->sha256, e ? e->sha256 : (const uint8_t[32]) { 0 }, 32);
+    id->exe_size = e ? e->size : 0;
+    id->have_stat = false;
+    id->have_gen = false;
+}
+
+/* Remembers the executable of 'id' as the version 'exe'. */
+static void
+learn_exe(struct agent *a, const struct afw_exe *exe,
+          const struct identity *id)
+{
+    if (strmap_find_mem(&a->exes, exe, sizeof *exe)) {
+        return;
+    }
+    if (strmap_count(&a->exes) >= MAX_KNOWN_EXES) {
+        strmap_clear(&a->exes, known_exe_free);
+    }
+    struct known_exe *e = xcalloc(1, sizeof *e);
+    e->path = xstrdup(id->exe_path);
+    e->name = id->exe_name ? xstrdup(id->exe_name) : NULL;
+    e->have_sha256 = id->have_sha256;
+    memcpy(e->sha256, id->sha256, 32);
+    e->size = id->exe_size;
+    e->deleted = id->exe_deleted;
+    e->memfd = id->exe_memfd;
+    strmap_add_mem(&a->exes, exe, sizeof *exe, e);
+}
+
+/* The identity of process 'pid' (owner 'o', if known).  The application
+ * is the executable the hooks saw at the event: if the process is gone,
+ * or has executed another program since, or its file changed, what the
+ * hooks recorded and that executable as last seen stand in, and an
+ * executable never seen is an unknown application.  Returns NULL if
+ * nothing can say which application a process gone was.  The answer
+ * belongs to the agent and stays valid until the next call. */
 static struct cached_process *
 resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
         const struct afw_owner *o)
 {
     cached_process_clear(&a->scratch);
     struct identity *id = &a->scratch.id;
-    bool keep = o && o->exe_ino && (int) o->tgid == pid;
+    bool keep = o && o->exe.ino && (int) o->tgid == pid;
     struct process_key pkey = keep ? process_key(o) : (struct process_key) {0};
     if (keep) {
         struct cached_process *cp = strmap_find_mem(&a->processes, &pkey,
@@ -863,6 +945,16 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
     }
     if (pid > 0 && !identity_resolve(a->ids, pid, uid, gid, id)) {
         struct cached_process *cp = &a->scratch;
+        if (o && o->exe.ino && !id->kernel_thread && !exe_is(&o->exe, id)) {
+            /* Judged as what made the call, never as what runs now. */
+            LOG_INFO_RL(&a->rl, "pid %d runs %s, no longer the executable "
+                        "of its event (inode %"PRIu64"): judged as that "
+                        "one", pid, id->exe_path ? id->exe_path : "?",
+                        (uint64_t) o->exe.ino);
+            set_known_exe(id, strmap_find_mem(&a->exes, &o->exe,
+                                              sizeof o->exe));
+            return cp;
+        }
         if (keep) {
             if (strmap_count(&a->processes) >= MAX_PROCESSES) {
                 strmap_clear(&a->processes, cached_process_free);
@@ -875,43 +967,50 @@ resolve(struct agent *a, int pid, uint32_t uid, uint32_t gid,
             strmap_add_mem(&a->processes, &pkey, sizeof pkey, cp);
             id = &cp->id;
         }
-        if (o && o->exe_ino && id->exe_path) {
-            struct exe_key key = exe_key(o);
-            if (!strmap_find_mem(&a->exes, &key, sizeof key)) {
-                if (strmap_count(&a->exes) >= MAX_KNOWN_EXES) {
-                    strmap_clear(&a->exes, known_exe_free);
-                }
-                struct known_exe *e = xcalloc(1, sizeof *e);
-                e->path = xstrdup(id->exe_path);
-                e->name = id->exe_name ? xstrdup(id->exe_name) : NULL;
-                e->have_sha256 = id->have_sha256;
-                memcpy(e->sha256, id->sha256, 32);
-                e->size = id->exe_size;
-                strmap_add_mem(&a->exes, &key, sizeof key, e);
-            }
+        if (o && o->exe.ino && id->exe_path) {
+            learn_exe(a, &o->exe, id);
         }
         return cp;
     }
-    if (!o || !o->exe_ino) {
+    if (!o || !o->exe.ino) {
         return NULL;
     }
-    struct exe_key key = exe_key(o);
-    struct known_exe *e = strmap_find_mem(&a->exes, &key, sizeof key);
+    struct known_exe *e = strmap_find_mem(&a->exes, &o->exe, sizeof o->exe);
     if (!e) {
         return NULL;
     }
-    free(id->exe_path);
-    free(id->exe_name);
     id->pid = o->tgid;
     id->ppid = -1;
     id->uid = uid;
     id->gid = gid;
-    id->exe_path = xstrdup(e->path);
-    id->exe_name = e->name ? xstrdup(e->name) : NULL;
-    id->have_sha256 = e->have_sha256;
-    memcpy(id->sha256, e->sha256, 32);
-    id->exe_size = e->size;
+    set_known_exe(id, e);
     return &a->scratch;
+}
+
+/* The application of 'cp' as verdicts are cached under it (struct
+ * vcache_key's 'app'): a SHA-256 of its executable's hash, whether it is
+ * deleted or a memfd, and its path, so that a copy of a binary elsewhere
+ * (renamed, bind-mounted, in /tmp) shares no verdict with the original,
+ * which the security VM may judge otherwise.  All zero if unknown. */
+static const uint8_t *
+process_app(struct cached_process *cp)
+{
+    const struct identity *id = &cp->id;
+    if (!cp->have_app) {
+        cp->have_app = true;
+        memset(cp->app, 0, sizeof cp->app);
+        if (id->have_sha256 || id->exe_path) {
+            size_t n = id->exe_path ? strlen(id->exe_path) : 0;
+            uint8_t *buf = xmalloc(33 + n);
+            memcpy(buf, id->sha256, 32);
+            buf[32] = (id->have_sha256 | id->exe_deleted << 1
+                       | id->exe_memfd << 2);
+            memcpy(buf + 33, id->exe_path, n);
+            digest_sha256(buf, 33 + n, cp->app);
+            free(buf);
+        }
+    }
+    return cp->app;
 }
 
 /* Fills the parts of 'p' that describe the process. */
@@ -921,6 +1020,10 @@ describe(struct pending *p, const struct identity *id)
     p->have_sha256 = id->have_sha256;
     memcpy(p->sha256, id->sha256, 32);
     p->exe_name = id->exe_name ? xstrdup(id->exe_name) : NULL;
+    const char *path = id->exe_path ? id->exe_path : "";
+    size_t len = exepath_len(path, id->exe_deleted);
+    p->anyones_exe = (id->exe_memfd || exepath_is_memfd(path)
+                      || exepath_temp_dir(path, len));
     p->who = xasprintf("app=%s pid=%d user=%s%s%s",
                        id->exe_path ? id->exe_path : "?", id->pid,
                        id->user ? id->user : "?",
@@ -990,12 +1093,11 @@ ask(struct agent *a, const struct vcache_key *key, uint8_t direction,
     p->key = *key;
     p->direction = direction;
     describe(p, &cp->id);
-    if (owner && owner->exe_ino && key->event != VC_ACCEPT) {
+    if (owner && owner->exe.ino && key->event != VC_ACCEPT) {
         p->have_kkey = true;
         struct afw_verdict_key *k = &p->kkey;
         memset(k, 0, sizeof *k);
-        k->exe_ino = owner->exe_ino;
-        k->exe_dev = owner->exe_dev;
+        k->exe = owner->exe;
         k->uid = owner->uid;
         k->event = (key->event == VC_CONNECT ? AFW_EV_CONNECT
                     : key->event == VC_SEND ? AFW_EV_SEND : AFW_EV_LISTEN);
@@ -1182,9 +1284,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
 
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (id->have_sha256) {
-        memcpy(key.sha256, id->sha256, 32);
-    }
+    memcpy(key.app, process_app(cp), 32);
     key.uid = uid;
     key.event = event;
     key.protocol = t.proto;
@@ -1258,9 +1358,7 @@ handle_bind(struct agent *a, const struct afw_record *r)
     }
     struct vcache_key key;
     memset(&key, 0, sizeof key);
-    if (cp->id.have_sha256) {
-        memcpy(key.sha256, cp->id.sha256, 32);
-    }
+    memcpy(key.app, process_app(cp), 32);
     key.uid = r->owner.uid;
     key.event = VC_LISTEN;
     key.protocol = r->protocol;
@@ -1322,8 +1420,7 @@ set_cached_identity(struct agent *a, const struct afw_owner *o,
                     struct conn *c)
 {
     c->uid = o->uid;
-    struct exe_key ek = exe_key(o);
-    struct known_exe *e = strmap_find_mem(&a->exes, &ek, sizeof ek);
+    struct known_exe *e = strmap_find_mem(&a->exes, &o->exe, sizeof o->exe);
     if (e) {
         /* Seen when its verdict was asked for: no /proc reads. */
         c->have_sha256 = e->have_sha256;

@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "common/digest.h"
@@ -32,6 +35,10 @@
 #define HASH_BUCKETS_MIN 16
 #define HASH_BUCKETS_MAX ((size_t) 1 << 16)
 
+/* include/uapi/linux/magic.h. */
+#define BTRFS_SUPER_MAGIC_ 0x9123683e
+#define OVERLAYFS_SUPER_MAGIC_ 0x794c7630
+
 /* include/linux/sched.h. */
 #define PF_KTHREAD 0x00200000
 
@@ -49,6 +56,7 @@ struct file_key {
     uint64_t size;
     int64_t mtime_sec, mtime_nsec;
     int64_t ctime_sec, ctime_nsec;
+    uint64_t gen;               /* The inode's generation; 0 if unknown. */
 };
 
 /* A file in etc_root, re-read when its file_key changes. */
@@ -308,6 +316,7 @@ file_key_from_stat(struct file_key *key, const struct stat *st)
     key->mtime_nsec = st->st_mtim.tv_nsec;
     key->ctime_sec = st->st_ctim.tv_sec;
     key->ctime_nsec = st->st_ctim.tv_nsec;
+    key->gen = 0;
 }
 
 static bool
@@ -316,7 +325,7 @@ file_key_equal(const struct file_key *a, const struct file_key *b)
     return (a->dev == b->dev && a->ino == b->ino && a->size == b->size
             && a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec
             && a->ctime_sec == b->ctime_sec
-            && a->ctime_nsec == b->ctime_nsec);
+            && a->ctime_nsec == b->ctime_nsec && a->gen == b->gen);
 }
 
 /* Returns false if 'ef' is as it was when last read.  Otherwise returns
@@ -618,7 +627,8 @@ hash_key(const struct hash_cache *hc, const struct file_key *key)
     h = hash_mix(h, key->mtime_sec);
     h = hash_mix(h, key->mtime_nsec);
     h = hash_mix(h, key->ctime_sec);
-    return hash_mix(h, key->ctime_nsec);
+    h = hash_mix(h, key->ctime_nsec);
+    return hash_mix(h, key->gen);
 }
 
 static void
@@ -713,15 +723,16 @@ hash_cache_insert(struct hash_cache *hc, const struct file_key *key,
     hc->n++;
 }
 
-/* Stores the SHA-256 of the executable open as 'fd' (with 'st' its fstat())
- * in 'sha256', from the cache or by reading it.  Returns 0 or an errno
- * value. */
+/* Stores the SHA-256 of the executable open as 'fd' (with 'st' its fstat()
+ * and 'gen' its inode generation, 0 if unknown) in 'sha256', from the cache
+ * or by reading it.  Returns 0 or an errno value. */
 static int
 hash_executable(struct hash_cache *hc, int fd, const struct stat *st,
-                uint8_t sha256[SHA256_LEN])
+                uint32_t gen, uint8_t sha256[SHA256_LEN])
 {
     struct file_key key;
     file_key_from_stat(&key, st);
+    key.gen = gen;
     uint64_t hash = hash_key(hc, &key);
 
     struct hash_entry *e = hash_cache_find(hc, &key, hash);
@@ -746,6 +757,7 @@ hash_executable(struct hash_cache *hc, int fd, const struct stat *st,
     struct file_key after_key;
     if (!fstat(fd, &after)) {
         file_key_from_stat(&after_key, &after);
+        after_key.gen = gen;
         if (file_key_equal(&key, &after_key) && size == key.size) {
             hash_cache_insert(hc, &key, hash, sha256);
         }
@@ -923,8 +935,19 @@ proc_read_exe(struct identity_ctx *ctx, int dirfd, const char *path,
             id->exe_size = st.st_size;
             id->exe_dev = st.st_dev;
             id->exe_ino = st.st_ino;
+            id->exe_ctime_sec = st.st_ctim.tv_sec;
+            id->exe_ctime_nsec = st.st_ctim.tv_nsec;
+            /* The kernel writes an int, whatever the request's size. */
+            long gen = 0;
+            id->have_gen = !ioctl(fd, FS_IOC_GETVERSION, &gen);
+            id->exe_gen = id->have_gen ? (uint32_t) gen : 0;
+            struct statfs sfs;
+            id->exe_dev_other = (!fstatfs(fd, &sfs)
+                                 && (sfs.f_type == BTRFS_SUPER_MAGIC_
+                                     || sfs.f_type
+                                        == OVERLAYFS_SUPER_MAGIC_));
             id->have_sha256 = !hash_executable(&ctx->cache, fd, &st,
-                                               id->sha256);
+                                               id->exe_gen, id->sha256);
         }
         close(fd);
     }

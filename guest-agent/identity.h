@@ -13,8 +13,11 @@
  * parsing etc_root/passwd and etc_root/group here, never from NSS.  Those
  * files and resolv.conf are cached and re-read only when their inode, size,
  * mtime or ctime changes.  Executable hashes are cached by (st_dev, st_ino,
- * st_size, st_mtim, st_ctim), so each version of a binary is hashed once
- * and a replaced or rewritten one is hashed again; the cache keeps the
+ * st_size, st_mtim, st_ctim and the inode's generation where the file
+ * system tells it), so each version of a binary is hashed once and a
+ * replaced or rewritten one is hashed again: a write moves the change
+ * time, which utimensat() cannot set back, and a new file that gets a
+ * deleted one's inode number gets a new generation.  The cache keeps the
  * 'hash_cache_max' most recently used entries.
  *
  * Everything read from /proc is hostile (a process names itself and fills
@@ -79,9 +82,18 @@ struct identity {
     char *exe_name;
     bool exe_deleted;
     bool exe_memfd;
-    bool have_stat;             /* exe_size, exe_dev, exe_ino are valid. */
+    bool have_stat;             /* exe_size, exe_dev, exe_ino and the
+                                 * change time are valid. */
     uint64_t exe_size;
-    uint64_t exe_dev, exe_ino;
+    uint64_t exe_dev, exe_ino;  /* st_dev (user space's encoding), st_ino */
+    int64_t exe_ctime_sec;      /* st_ctim */
+    uint32_t exe_ctime_nsec;
+    bool have_gen;              /* exe_gen is valid (FS_IOC_GETVERSION:
+                                 * ext4, btrfs; not tmpfs). */
+    uint32_t exe_gen;           /* The inode's generation. */
+    bool exe_dev_other;         /* On a file system whose st_dev may not
+                                 * be its superblock's: a btrfs
+                                 * subvolume's, or an overlayfs layer's. */
     bool have_sha256;
     uint8_t sha256[32];
 

@@ -120,7 +120,7 @@ vcache_hash(const struct vcache *vc, const struct vcache_key *k)
     };
     uint64_t w[6];
 
-    memcpy(w, k->sha256, 32);
+    memcpy(w, k->app, 32);
     memcpy(&w[4], k->addr, 16);
     for (size_t i = 0; i < ARRAY_SIZE(w); i++) {
         sip_word(v, w[i]);
@@ -145,7 +145,7 @@ static void
 vcache_key_canon(struct vcache_key *dst, const struct vcache_key *src)
 {
     memset(dst, 0, sizeof *dst);
-    memcpy(dst->sha256, src->sha256, sizeof dst->sha256);
+    memcpy(dst->app, src->app, sizeof dst->app);
     dst->uid = src->uid;
     dst->event = src->event;
     dst->protocol = src->protocol;
@@ -165,7 +165,7 @@ vcache_key_equal(const struct vcache_key *a, const struct vcache_key *b)
             && a->direction == b->direction
             && a->family == b->family
             && !memcmp(a->addr, b->addr, sizeof a->addr)
-            && !memcmp(a->sha256, b->sha256, sizeof a->sha256));
+            && !memcmp(a->app, b->app, sizeof a->app));
 }
 
 static void

@@ -3,8 +3,8 @@
  * Every socket event the agent intercepts (connect(), listen(), ...) is
  * first looked up here; only a miss costs a round trip to the security VM.
  * A verdict is cached under the key of the event that asked for it (the
- * executable's sha256, uid, event, protocol, direction and remote
- * address/port) for the TTL the security VM gave (0: not cached).
+ * application (its executable's hash, path and kind), uid, event,
+ * protocol, direction and remote address/port) for the TTL the security VM gave (0: not cached).
  *
  * The cache is bounded: when it holds 'max_entries', inserting another
  * evicts the least recently used entry (a hit or a put makes an entry the
@@ -51,8 +51,12 @@ bool vcache_event_from_name(const char *, enum vcache_event *);
  * cache copies it, hashes and compares it field by field (padding and, for
  * AF_INET, addr[4..15] are ignored), so it need not be zeroed first. */
 struct vcache_key {
-    uint8_t sha256[32];      /* All zero when the executable could not be
-                              * hashed. */
+    uint8_t app[32];         /* The application: a SHA-256 of the
+                              * executable's hash, its path and whether it
+                              * is deleted or a memfd (agent.c), so that
+                              * copies of one binary under other paths do
+                              * not share verdicts; all zero when the
+                              * executable is unknown. */
     uint32_t uid;
     uint8_t event;           /* enum vcache_event. */
     uint8_t protocol;        /* IPPROTO_TCP, IPPROTO_UDP, ... */

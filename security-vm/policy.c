@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "common/exepath.h"
 #include "common/msg.h"
 #include "common/schema.h"
 #include "common/util.h"
@@ -3305,9 +3306,107 @@ decide_by_sites(struct policy *p, const struct req_ctx *c,
     }
 }
 
+/* Whether the request's executable gets no more than an unknown
+ * application does: a memfd, a file under a directory anyone may write
+ * to, or a copy of a known executable away from its install path (renamed,
+ * or bind-mounted elsewhere: the agent reports the path the process ran
+ * it by; appid gives the install path as the path looked up when a merged
+ * /usr makes them one).  If so, says why in 'buf' and returns it; else
+ * NULL. */
+static const char *
+untrusted_exe(const struct policy_request *q, char *buf, size_t size)
+{
+    const char *path = q->app_path ? q->app_path : "";
+    if (q->app_memfd || exepath_is_memfd(path)) {
+        snprintf(buf, size, "the executable is a memfd, in no file");
+        return buf;
+    }
+    size_t len = exepath_len(path, q->app_deleted);
+    const char *dir = exepath_temp_dir(path, len);
+    if (dir) {
+        snprintf(buf, size, "%.*s is under %s, where anyone may write",
+                 (int) (len > 120 ? 120 : len), path, dir);
+        return buf;
+    }
+    const struct appid_result *app = q->app;
+    if (app && app->match == APPID_MATCH_EXACT && app->install_path
+        && *app->install_path
+        && (strlen(app->install_path) != len
+            || memcmp(path, app->install_path, len))) {
+        snprintf(buf, size, "%.*s is a copy of %.40s's %.100s",
+                 (int) (len > 100 ? 100 : len), path, app->product,
+                 app->install_path);
+        return buf;
+    }
+    return NULL;
+}
+
+static int decide_request(struct policy *, const struct policy_request *,
+                          struct policy_verdict *);
+
 void
 policy_decide(struct policy *p, const struct policy_request *q,
               struct policy_verdict *v)
+{
+    int vm_group = decide_request(p, q, v);
+
+    /* An executable anyone could have put there gets at most what an
+     * unknown application gets: if the rules allow it as identified, it
+     * is decided again with no application (no hash, path or name to
+     * match); a deny aimed at it as identified holds. */
+    char why[256];
+    if (v->allow && untrusted_exe(q, why, sizeof why)) {
+        struct policy_request unknown = *q;
+        unknown.app = NULL;
+        unknown.app_path = NULL;
+        unknown.app_sha256 = NULL;
+        unknown.app_memfd = unknown.app_deleted = false;
+        decide_request(p, &unknown, v);
+        char copy[sizeof v->reason_buf];
+        snprintf(copy, sizeof copy, "%s", v->reason);
+        int n = snprintf(v->reason_buf, sizeof v->reason_buf, "%.200s, so "
+                         "it is judged as an unknown application: ", why);
+        snprintf(v->reason_buf + n, sizeof v->reason_buf - n, "%.*s",
+                 (int) (sizeof v->reason_buf - n - 1), copy);
+        v->reason = v->reason_buf;
+    }
+
+    /* Monitor mode (the VM group's) or simulation (the system's): a deny
+     * becomes allow and log, and the reason says what would have happened.
+     * One prefix only: monitor mode's, which names the group. */
+    const struct group *vg = &p->vm_groups[vm_group];
+    v->enforced = vg->mode != 1 && !p->system.simulate;
+    if (!v->allow && !v->enforced) {
+        char copy[sizeof v->reason_buf];
+        /* "would have denied by rule ...", "would have denied: 10.0.0.9
+         * is not among the sites ...". */
+        snprintf(copy, sizeof copy, "%s%s",
+                 strncmp(v->reason, "denied", 6) ? "denied: " : "",
+                 v->reason);
+        if (vg->mode == 1) {
+            snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
+                     "group \"%.40s\"): would have %.240s", vg->name, copy);
+        } else {
+            snprintf(v->reason_buf, sizeof v->reason_buf, "simulation "
+                     "(system): would have %.240s", copy);
+        }
+        v->reason = v->reason_buf;
+        v->allow = true;
+        v->monitored = true;
+        v->log = true;
+    }
+
+    /* The system switches have the last word on logging and notifying. */
+    v->log = v->log && p->system.logging;
+    v->notify = v->notify && p->system.notify;
+}
+
+/* Decides 'q' by the global protocols, the rules, the defaults and the
+ * site lists: policy_decide() before monitor mode, simulation and the
+ * system switches.  Returns the index of the VM's group. */
+static int
+decide_request(struct policy *p, const struct policy_request *q,
+               struct policy_verdict *v)
 {
     struct req_ctx c = { .req = q, .app = q->app, .vm = -1, .user = -1 };
     c.stamp = ++p->stamp;
@@ -3381,34 +3480,7 @@ policy_decide(struct policy *p, const struct policy_request *q,
             decide_by_sites(p, &c, by, v);
         }
     }
-
-    /* Monitor mode (the VM group's) or simulation (the system's): a deny
-     * becomes allow and log, and the reason says what would have happened.
-     * One prefix only: monitor mode's, which names the group. */
-    v->enforced = vg->mode != 1 && !p->system.simulate;
-    if (!v->allow && !v->enforced) {
-        char copy[sizeof v->reason_buf];
-        /* "would have denied by rule ...", "would have denied: 10.0.0.9
-         * is not among the sites ...". */
-        snprintf(copy, sizeof copy, "%s%s",
-                 strncmp(v->reason, "denied", 6) ? "denied: " : "",
-                 v->reason);
-        if (vg->mode == 1) {
-            snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode (vm "
-                     "group \"%.40s\"): would have %.240s", vg->name, copy);
-        } else {
-            snprintf(v->reason_buf, sizeof v->reason_buf, "simulation "
-                     "(system): would have %.240s", copy);
-        }
-        v->reason = v->reason_buf;
-        v->allow = true;
-        v->monitored = true;
-        v->log = true;
-    }
-
-    /* The system switches have the last word on logging and notifying. */
-    v->log = v->log && p->system.logging;
-    v->notify = v->notify && p->system.notify;
+    return c.vm_group;
 }
 
 int

@@ -187,6 +187,10 @@ struct policy_request {
     const char *user;               /* Account name ("alice"). */
     const char *app_path;           /* As reported: name = last component. */
     const char *app_sha256;         /* 64 lowercase hex digits, or NULL. */
+    bool app_memfd;                 /* The agent's app.memfd. */
+    bool app_deleted;               /* app.deleted: app_path ends in
+                                     * " (deleted)", which is not part of
+                                     * the file's path. */
     const struct appid_result *app; /* appid's identification, or NULL. */
     enum policy_event event;
     enum policy_proto proto;

@@ -708,7 +708,7 @@ secd_request_from_msg(struct secd *d, const struct json_object *msg,
         app->match = APPID_MATCH_UNKNOWN;
         app->trust = APPID_TRUST_UNKNOWN;
         app->product = app->description = app->vendor = app->version = "";
-        app->source = "";
+        app->source = app->install_path = "";
         app->category = "unknown";
     }
 
@@ -719,6 +719,8 @@ secd_request_from_msg(struct secd *d, const struct json_object *msg,
                                msg_get_string(msg, "user.name", NULL)),
         .app_path = path,
         .app_sha256 = sha_hex,
+        .app_memfd = msg_get_bool(msg, "app.memfd", false),
+        .app_deleted = msg_get_bool(msg, "app.deleted", false),
         .app = app,
         .local_port = (int) msg_get_int(msg, "local.port", 0),
         .now = time(NULL),

@@ -64,10 +64,11 @@ $(BUILD)/tests/switchd/guest-sim: $(BUILD)/tests/switchd/guest-sim.o \
                                   $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(APPID_LIBS) -lm
 
-# The guest agent's test tools: the host's side of its channel, and a
-# client that connects through raw system calls (static).
+# The guest agent's test tools: the host's side of its channel, a client
+# that connects through raw system calls and one that connects and then
+# executes another program (static).
 PROGRAMS += $(BUILD)/tests/agent/host-sim $(BUILD)/tests/agent/rawconnect \
-            $(BUILD)/tests/agent/fetch
+            $(BUILD)/tests/agent/fetch $(BUILD)/tests/agent/connexec
 $(BUILD)/tests/agent/host-sim: $(BUILD)/tests/agent/host-sim.o $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(JSONC_LIBS) $(CRYPTO_LIBS)
 # Static even in SAN=1 builds (the sanitizers do not link statically).
@@ -75,6 +76,9 @@ $(BUILD)/tests/agent/rawconnect: tests/agent/rawconnect.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
 $(BUILD)/tests/agent/fetch: tests/agent/fetch.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
+$(BUILD)/tests/agent/connexec: tests/agent/connexec.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
 BENCHES += tests/bench/bench-agent.sh tests/bench/bench-agent-qemu.sh

@@ -107,6 +107,23 @@ check_lookups(struct appid *a)
     assert_string_equal(r.category, "downloader");
     assert_int_equal(r.trust, APPID_TRUST_TRUSTED);
     assert_int_equal(r.threat, APPID_THREAT_LOW);
+    assert_string_equal(r.install_path, "/usr/bin/curl");
+
+    /* The same file elsewhere (a renamed or bind-mounted copy): the
+     * result says where it belongs.  Under a merged /usr, /bin/curl is
+     * /usr/bin/curl, and the install path is the one looked up. */
+    assert_int_equal(appid_lookup(a, h, "/tmp/x", 0, &r), 0);
+    assert_int_equal(r.match, APPID_MATCH_EXACT);
+    assert_string_equal(r.install_path, "/usr/bin/curl");
+    assert_int_equal(appid_lookup(a, h, "/bin/curl", 0, &r), 0);
+    assert_string_equal(r.install_path, "/bin/curl");
+    assert_int_equal(appid_lookup(a, h, "/usr/sbin/curl", 0, &r), 0);
+    assert_string_equal(r.install_path, "/usr/bin/curl");
+    assert_int_equal(appid_lookup(a, h, NULL, 0, &r), 0);
+    assert_string_equal(r.install_path, "/usr/bin/curl");
+    make_hash("nc", h);
+    assert_int_equal(appid_lookup(a, h, "/usr/bin/nc.openbsd", 0, &r), 0);
+    assert_string_equal(r.install_path, "/usr/bin/nc.openbsd");
 
     /* Exact, recorded as untrusted, with the reason. */
     make_hash("evil", h);

@@ -43,6 +43,30 @@ enum afw_event {
     AFW_EV_CLOSE = 4,
 };
 
+/* One version of an executable file, as the hooks see the calling
+ * process's (task->mm->exe_file) at the moment of the call.  The inode
+ * number alone names a file only while it exists: a new file may get
+ * the number of a deleted one, and a file may be rewritten in place.
+ * The change time moves with every write and every attribute change
+ * (utimensat() can set the modification time back, never the change
+ * time), and the generation is drawn anew for each inode the file
+ * system allocates (ext4, xfs and tmpfs draw it at random; 0 where a
+ * file system has none).  One file may also be run by several paths (a
+ * hard link, a bind mount elsewhere), which the security VM may judge
+ * differently: the path's dentry and its mount's place tell them apart. */
+struct afw_exe {
+    __u64 ino;                  /* 0 if unknown (a kernel thread). */
+    __u64 dev;                  /* Its superblock's kernel dev_t. */
+    __s64 ctime_sec;            /* The inode's change time. */
+    __u32 ctime_nsec;
+    __u32 gen;                  /* The inode's generation. */
+    __u64 dentry;               /* The kernel's addresses (compared, never
+                                 * dereferenced) of the path's dentry, */
+    __u64 mnt_root;             /* its mount's root and */
+    __u64 mnt_mountpoint;       /* where that is mounted: the same in
+                                 * every mount namespace's copy. */
+};
+
 /* A socket's owner, keyed by socket cookie, recorded at connect(),
  * sendmsg() and bind(). */
 struct afw_owner {
@@ -50,8 +74,7 @@ struct afw_owner {
     __u32 pid;                  /* The thread. */
     __u32 uid;
     __u32 gid;
-    __u64 exe_ino;              /* Inode of the executable, 0 if unknown. */
-    __u64 exe_dev;              /* Its superblock's kernel dev_t. */
+    struct afw_exe exe;         /* The executable at the call. */
     __u64 cgroup_id;
     __u64 time_ns;              /* bpf_ktime_get_ns() of the record. */
     char comm[16];
@@ -78,11 +101,12 @@ struct afw_flow {
 };
 
 /* A cached verdict, as the kernel can compute its key: the executable by
- * inode rather than by hash (the agent maps one to the other), the remote
- * address and port (the local ones for AFW_EV_LISTEN). */
+ * inode version (struct afw_exe) rather than by hash (the agent maps one
+ * to the other), the remote address and port (the local ones for
+ * AFW_EV_LISTEN).  A verdict is never found for a file that merely got
+ * the inode number of another, nor for one rewritten since. */
 struct afw_verdict_key {
-    __u64 exe_ino;
-    __u64 exe_dev;
+    struct afw_exe exe;
     __u32 uid;
     __u8 event;                 /* enum afw_event */
     __u8 protocol;              /* IPPROTO_TCP, IPPROTO_UDP */

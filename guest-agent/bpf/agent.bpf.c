@@ -38,9 +38,52 @@ struct super_block {
 struct inode {
     unsigned long i_ino;
     struct super_block *i_sb;
+    unsigned int i_generation;
+} __attribute__((preserve_access_index));
+
+/* The inode's change time moved twice: Linux 6.11 and later keep it as
+ * two fields, 6.6 to 6.10 as '__i_ctime', earlier kernels as 'i_ctime'.
+ * Each layout is a "flavour" of struct inode that CO-RE matches by the
+ * name before "___", so the program reads whichever the running kernel
+ * has. */
+struct timespec64 {
+    long long tv_sec;
+    long tv_nsec;
+} __attribute__((preserve_access_index));
+
+struct inode___split {
+    long long i_ctime_sec;
+    unsigned int i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+struct inode___private {
+    struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___old {
+    struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+/* Linux 6.13's multigrain timestamps keep a flag in the top bit of
+ * i_ctime_nsec; stat(2) masks it. */
+#define CTIME_QUERIED_ (1u << 31)
+
+struct vfsmount {
+    void *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+    void *mnt_mountpoint;
+    struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+    struct vfsmount *mnt;
+    void *dentry;
 } __attribute__((preserve_access_index));
 
 struct file {
+    struct path f_path;
     struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
@@ -134,6 +177,41 @@ count(__u32 counter)
     }
 }
 
+/* The version of executable 'file' (NULL: none, a kernel thread). */
+static __always_inline void
+fill_exe(struct afw_exe *e, struct file *file)
+{
+    struct inode *inode = file ? BPF_CORE_READ(file, f_inode) : NULL;
+    if (!inode) {
+        __builtin_memset(e, 0, sizeof *e);
+        return;
+    }
+    e->dentry = (__u64) BPF_CORE_READ(file, f_path.dentry);
+    struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+    e->mnt_root = (__u64) BPF_CORE_READ(mnt, mnt_root);
+    /* The struct mount around it. */
+    struct mount *m = (void *) ((char *) mnt
+                                - bpf_core_field_offset(struct mount, mnt));
+    e->mnt_mountpoint = (__u64) BPF_CORE_READ(m, mnt_mountpoint);
+    e->ino = BPF_CORE_READ(inode, i_ino);
+    e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    e->gen = BPF_CORE_READ(inode, i_generation);
+    struct inode___split *split = (void *) inode;
+    struct inode___private *priv = (void *) inode;
+    struct inode___old *old = (void *) inode;
+    if (bpf_core_field_exists(split->i_ctime_sec)) {
+        e->ctime_sec = BPF_CORE_READ(split, i_ctime_sec);
+        e->ctime_nsec = BPF_CORE_READ(split, i_ctime_nsec);
+    } else if (bpf_core_field_exists(priv->__i_ctime)) {
+        e->ctime_sec = BPF_CORE_READ(priv, __i_ctime.tv_sec);
+        e->ctime_nsec = BPF_CORE_READ(priv, __i_ctime.tv_nsec);
+    } else {
+        e->ctime_sec = BPF_CORE_READ(old, i_ctime.tv_sec);
+        e->ctime_nsec = BPF_CORE_READ(old, i_ctime.tv_nsec);
+    }
+    e->ctime_nsec &= ~CTIME_QUERIED_;
+}
+
 static __always_inline void
 fill_owner(struct afw_owner *o, __u64 now)
 {
@@ -148,14 +226,7 @@ fill_owner(struct afw_owner *o, __u64 now)
     bpf_get_current_comm(o->comm, sizeof o->comm);
 
     struct task_struct *task = (void *) bpf_get_current_task();
-    struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
-    if (inode) {
-        o->exe_ino = BPF_CORE_READ(inode, i_ino);
-        o->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-    } else {
-        o->exe_ino = 0;
-        o->exe_dev = 0;
-    }
+    fill_exe(&o->exe, BPF_CORE_READ(task, mm, exe_file));
 }
 
 /* The address and port the call names: the remote one for connect and
@@ -272,8 +343,7 @@ decide(struct bpf_sock_addr *ctx, const struct afw_state *st,
             __builtin_memset(k->addr, 0, sizeof k->addr);
         }
     }
-    k->exe_ino = o->exe_ino;
-    k->exe_dev = o->exe_dev;
+    k->exe = o->exe;
     k->uid = o->uid;
 
     int tcp_connect = (k->event == AFW_EV_CONNECT

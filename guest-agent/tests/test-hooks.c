@@ -28,15 +28,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "common/util.h"
 #include "guest-agent/hooks.h"
+
+/* <linux/fs.h>'s, which does not go with <sys/mount.h>. */
+#ifndef FS_IOC_GETVERSION
+#define FS_IOC_GETVERSION _IOR('v', 1, long)
+#endif
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
@@ -315,8 +322,7 @@ key_for(const struct afw_owner *o, uint8_t event, uint8_t protocol,
 {
     struct afw_verdict_key k;
     memset(&k, 0, sizeof k);
-    k.exe_ino = o->exe_ino;
-    k.exe_dev = o->exe_dev;
+    k.exe = o->exe;
     k.uid = o->uid;
     k.event = event;
     k.protocol = protocol;
@@ -370,8 +376,22 @@ test_owner_recorded(void **state)
     /* The child runs this very program: same executable inode. */
     struct stat st;
     assert_int_equal(stat("/proc/self/exe", &st), 0);
-    assert_int_equal(o.exe_ino, st.st_ino);
-    assert_true(o.exe_dev != 0);
+    assert_int_equal(o.exe.ino, st.st_ino);
+    assert_true(o.exe.dev != 0);
+    /* The version of it: device, change time and generation, as stat(2)
+     * and FS_IOC_GETVERSION give them, whatever the kernel's layout. */
+    assert_int_equal(makedev(o.exe.dev >> 20, o.exe.dev & 0xfffff),
+                     st.st_dev);
+    assert_int_equal(o.exe.ctime_sec, st.st_ctim.tv_sec);
+    assert_int_equal(o.exe.ctime_nsec, st.st_ctim.tv_nsec);
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    long gen = 0;
+    if (fd >= 0 && !ioctl(fd, FS_IOC_GETVERSION, &gen)) {
+        assert_int_equal(o.exe.gen, (uint32_t) gen);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
     assert_true(o.comm[0] != '\0');
 
     /* Under its SYN's flow too, and the same for a UDP datagram. */
@@ -379,7 +399,7 @@ test_owner_recorded(void **state)
     struct afw_flow f;
     assert_true(find_flow(h, IPPROTO_TCP, &r, 4001, &f));
     assert_int_equal(f.cookie, r.cookie);
-    assert_int_equal(f.owner.exe_ino, o.exe_ino);
+    assert_int_equal(f.owner.exe.ino, o.exe.ino);
     r = run_child(OP_UDP4, 4002);
     assert_int_equal(r.error, 0);
     assert_true(find_flow(h, IPPROTO_UDP, &r, 4002, &f));
@@ -486,7 +506,7 @@ test_cached_allow_marks(void **state)
     assert_int_equal(rs.n, 2);
     assert_int_equal(rs.first.type, AFW_REC_CACHED_CONNECT);
     assert_int_equal(rs.first.cookie, r.cookie);
-    assert_int_equal(rs.first.owner.exe_ino, o.exe_ino);
+    assert_int_equal(rs.first.owner.exe.ino, o.exe.ino);
     assert_int_equal(rs.first.port, 4020);
     assert_int_equal(rs.last.type, AFW_REC_CACHED_ALLOW);
     assert_int_equal(rs.last.cookie, r.cookie);
@@ -504,7 +524,7 @@ test_cached_allow_marks(void **state)
     assert_int_equal(r.mark, 0);
     struct afw_flow f;
     assert_true(find_flow(h, IPPROTO_TCP, &r, 4021, &f));
-    assert_int_equal(f.owner.exe_ino, o.exe_ino);
+    assert_int_equal(f.owner.exe.ino, o.exe.ino);
 
     /* A socket that connects again after a cached allow failed loses the
      * mark, and its second SYN is recorded, not reported. */

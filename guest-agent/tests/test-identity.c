@@ -331,6 +331,8 @@ test_child_sleep(void **state)
     assert_int_equal(id->exe_size, st.st_size);
     assert_int_equal(id->exe_dev, st.st_dev);
     assert_int_equal(id->exe_ino, st.st_ino);
+    assert_int_equal(id->exe_ctime_sec, st.st_ctim.tv_sec);
+    assert_int_equal(id->exe_ctime_nsec, st.st_ctim.tv_nsec);
     assert_true(id->have_sha256);
     assert_memory_equal(id->sha256, sha, SHA256_LEN);
     assert_string_equal(id->cmdline, "sleep 30");

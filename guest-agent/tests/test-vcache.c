@@ -22,7 +22,7 @@ key_v4(uint32_t i)
 {
     struct vcache_key k;
     memset(&k, 0, sizeof k);
-    memset(k.sha256, 0xab, sizeof k.sha256);
+    memset(k.app, 0xab, sizeof k.app);
     k.uid = 1000;
     k.event = VC_CONNECT;
     k.protocol = IPPROTO_TCP;
@@ -123,8 +123,8 @@ test_key_fields(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
         variants[i] = base;
     }
-    variants[n++].sha256[0] ^= 1;
-    variants[n++].sha256[31] ^= 0x80;
+    variants[n++].app[0] ^= 1;
+    variants[n++].app[31] ^= 0x80;
     variants[n++].uid = 0;
     variants[n++].event = VC_SEND;
     variants[n++].protocol = IPPROTO_UDP;
@@ -155,7 +155,7 @@ test_key_fields(void **state)
     /* Padding and the unused bytes of an IPv4 address do not matter. */
     struct vcache_key dirty;
     memset(&dirty, 0x5a, sizeof dirty);
-    memcpy(dirty.sha256, base.sha256, sizeof dirty.sha256);
+    memcpy(dirty.app, base.app, sizeof dirty.app);
     dirty.uid = base.uid;
     dirty.event = base.event;
     dirty.protocol = base.protocol;

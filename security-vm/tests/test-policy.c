@@ -1,7 +1,9 @@
 /* Golden-case tests of the policy engine (security-vm/policy.c).
  *
  * Each tests/data/policy/NAME.json holds a policy, the applications as
- * appid would identify them, optionally what host names resolve to
+ * the agent reports them (path, sha256, and the flags memfd and deleted)
+ * and appid would identify them (install_path: the signature's, for an
+ * exact match), optionally what host names resolve to
  * ("resolved": {"intranet.example": ["10.1.2.3", "2001:db8::5"]}, for the
  * site lists), and cases: a request and the exact verdict expected:
  * verdict and rule always; reason, restricted_by ("-" for none), log,
@@ -73,6 +75,7 @@ fill_app(const struct json_object *a, struct appid_result *r)
     r->version = msg_get_string(a, "version", "");
     r->category = msg_get_string(a, "category", "unknown");
     r->source = "";
+    r->install_path = msg_get_string(a, "install_path", "");
     appid_trust_from_name(msg_get_string(a, "trust", "unknown"), &r->trust);
     appid_threat_from_name(msg_get_string(a, "threat", "none"), &r->threat);
     const char *m = msg_get_string(a, "match", "exact");
@@ -195,6 +198,8 @@ run_file(const char *path)
             q.app = &app;
             q.app_path = msg_get_string(a, "path", NULL);
             q.app_sha256 = msg_get_string(a, "sha256", NULL);
+            q.app_memfd = msg_get_bool(a, "memfd", false);
+            q.app_deleted = msg_get_bool(a, "deleted", false);
         }
         assert_true(policy_event_from_name(
                         msg_get_string(rq, "event", "connect"), &q.event));

@@ -8,6 +8,8 @@
  *     --deny-port P      deny decides whose service port is P (remote
  *                        port; the local port for accept and listen)
  *     --deny-name NAME   deny decides whose app.name is NAME
+ *     --deny-sha256 HEX  deny decides whose app.sha256 is HEX
+ *     --deny-unknown     deny decides without an app (unknown)
  *     --ttl S            the verdicts' TTL (default 0: not cached)
  *     --no-cache-port P  TTL 0 for decides whose service port is P,
  *                        whatever --ttl says
@@ -18,7 +20,8 @@
  *     --notice USER:TEXT send a notice for USER ("" everyone) after each
  *                        hello
  *
- * Denials name the rule "deny-port-P" or "deny-name-NAME"; allows
+ * Denials name the rule "deny-port-P", "deny-name-NAME", "deny-sha256" or
+ * "deny-unknown"; allows
  * "allow-all".  Stops on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <json-c/json.h>
@@ -44,8 +47,10 @@ static int no_cache_ports[MAX_RULES], n_no_cache_ports;
 static struct json_object *notice;
 static const char *deny_names[MAX_RULES];
 static int n_deny_names;
+static const char *deny_sha256s[MAX_RULES];
+static int n_deny_sha256s;
 static int ttl, delay_ms, version = 1;
-static bool notify;
+static bool notify, deny_unknown;
 static struct json_object *policy_push;
 static volatile sig_atomic_t stop;
 
@@ -97,6 +102,17 @@ verdict_for(const struct json_object *d)
         if (!strcmp(name, deny_names[i])) {
             allow = false;
             snprintf(rule, sizeof rule, "deny-name-%.200s", name);
+        }
+    }
+    if (deny_unknown && allow && !msg_get(d, "app")) {
+        allow = false;
+        snprintf(rule, sizeof rule, "deny-unknown");
+    }
+    const char *sha256 = msg_get_string(d, "app.sha256", "");
+    for (int i = 0; i < n_deny_sha256s && allow; i++) {
+        if (!strcmp(sha256, deny_sha256s[i])) {
+            allow = false;
+            snprintf(rule, sizeof rule, "deny-sha256");
         }
     }
     struct json_object *v = msg_create(MSG_VERDICT);
@@ -217,6 +233,10 @@ main(int argc, char **argv)
             notify = true;
             continue;
         }
+        if (!strcmp(opt, "--deny-unknown")) {
+            deny_unknown = true;
+            continue;
+        }
         if (!arg) {
             fprintf(stderr, "host-sim: %s needs an argument\n", opt);
             return 2;
@@ -244,6 +264,9 @@ main(int argc, char **argv)
             no_cache_ports[n_no_cache_ports++] = atoi(arg);
         } else if (!strcmp(opt, "--deny-name") && n_deny_names < MAX_RULES) {
             deny_names[n_deny_names++] = arg;
+        } else if (!strcmp(opt, "--deny-sha256")
+                   && n_deny_sha256s < MAX_RULES) {
+            deny_sha256s[n_deny_sha256s++] = arg;
         } else if (!strcmp(opt, "--ttl")) {
             ttl = atoi(arg);
         } else if (!strcmp(opt, "--delay-ms")) {

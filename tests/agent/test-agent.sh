@@ -354,6 +354,148 @@ check "open connections are reported in stats with their bytes" \
 wait $!
 kill "$lsrv" 2>/dev/null
 
+# --- Identity is the process's at the moment of the event (issue 19).
+# An unprivileged user's programs (uid 65534).  One that connects and then
+# executes an allowed program is judged as itself (as last seen, or as an
+# unknown application), and neither program's later connects inherit the
+# other's verdict.  A file rewritten in place (same size, modification
+# time set back) and a new file that got a deleted one's inode number
+# inherit no verdict cached for the old one.  host-sim denies here also
+# the hash of "$idir/bad" and applications it is not told.
+idir="$run/ident"
+chmod 711 "$run"
+mkdir "$idir" && chmod 1777 "$idir"
+as_user() {
+    in_guest setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+# A copy of $1 at $2, one byte longer ($3), for a hash of its own.
+variant() { cp "$1" "$2" && printf '%s' "$3" >>"$2" && chmod 755 "$2"; }
+cx="$build/tests/agent/connexec"
+variant "$cx" "$idir/connexec" "" && variant "$cx" "$idir/nc" x &&
+    variant "$cx" "$idir/newbie" y && variant "$raw" "$idir/bad" b &&
+    variant "$raw" "$idir/tool" a && variant "$raw" "$idir/tool2" c ||
+    die "test programs in $idir"
+chown 65534:65534 "$idir"/*
+badsha=$(sha256sum "$idir/bad" | cut -d' ' -f1)
+ups=$(grep -c "channel up" "$run/agent.log")
+stop_host
+start_host --deny-sha256 "$badsha" --deny-unknown
+for _ in $(seq 200); do
+    [ "$(grep -c "channel up" "$run/agent.log")" -gt "$ups" ] && break
+    sleep 0.05
+done
+# $1 starts a non-blocking connect to 10.88.0.2:8080 and executes the
+# allowed connexec, which reports how it ended, then connects itself.  The
+# agent is stopped meanwhile, so that it reads /proc only after the exec.
+connect_exec() {
+    kill -STOP "$(agent_pid)"
+    as_user "$1" connect 10.88.0.2 8080 "$idir/connexec" wait 10.88.0.2 \
+        8080 >"$idir/out" &
+    for _ in $(seq 200); do
+        for p in /proc/[0-9]*; do
+            [ "$(readlink "$p/exe" 2>/dev/null)" = "$idir/connexec" ] &&
+                break 2
+        done
+        sleep 0.01
+    done
+    kill -CONT "$(agent_pid)"
+    wait $!
+    cat "$idir/out"
+}
+r=$(as_user "$idir/nc" wait 10.88.0.2 9090)
+check "identity: an unprivileged nc is refused ($(echo $r))" \
+    has "$r" 'second fail (ECONNREFUSED|EPERM)'
+r=$(connect_exec "$idir/nc")
+check "a connect by nc that then executes an allowed program is judged as nc ($(echo $r))" \
+    sh -c "echo '$r' | grep -q '^first fail ECONNREFUSED' &&
+           grep '\"type\":\"decide\"' '$run/host.log' | grep '\"port\":8080' |
+           grep -q '\"name\":\"nc\"'"
+check "the program it executed connects as itself ($(echo $r))" \
+    has "$r" 'second ok'
+r=$(as_user "$idir/nc" wait 10.88.0.2 8080)
+check "nc's next connect inherits no allow cached for the other ($(echo $r))" \
+    has "$r" 'second fail (ECONNREFUSED|EPERM)'
+r=$(connect_exec "$idir/newbie")
+check "one the agent never saw is judged as an unknown application ($(echo $r))" \
+    has "$r" '^first fail ECONNREFUSED'
+r=$(as_user "$idir/tool" 10.88.0.2 8080)
+check "a program of the user is allowed, and cached in the kernel ($r)" \
+    has "$r" '^ok'
+as_user sh -c 'touch -r "$1" "$1.t" && cat "$2" >"$1" && touch -r "$1.t" "$1"' \
+    sh "$idir/tool" "$idir/bad"
+r=$(as_user "$idir/tool" 10.88.0.2 8080)
+check "rewritten in place, same size and mtime: no cached allow, its hash decides ($r)" \
+    sh -c "echo '$r' | grep -q '^fail ECONNREFUSED' &&
+           grep -q '$badsha' '$run/host.log'"
+r=$(as_user "$idir/tool2" 10.88.0.2 8080)
+check "another is allowed and cached ($r)" has "$r" '^ok'
+ino=$(stat -c %i "$idir/tool2")
+rm "$idir/tool2"
+# A new file of the user's with the same inode number (ext4 hands a freed
+# inode out again).
+for n in $(seq 100); do
+    as_user cp "$idir/bad" "$idir/r$n"
+    [ "$(stat -c %i "$idir/r$n")" = "$ino" ] && break
+done
+if [ "$(stat -c %i "$idir/r$n")" = "$ino" ]; then
+    r=$(as_user "$idir/r$n" 10.88.0.2 8080)
+    check "a new file with a deleted one's inode inherits none of its verdicts ($r)" \
+        has "$r" '^fail ECONNREFUSED'
+else
+    echo "SKIP inode $ino was not handed out again"
+fi
+rm -f "$idir"/r*
+# The same binary by other paths shares no cached verdict: the security
+# VM judges a copy away from its install path, or in /tmp, as unknown.
+# host-sim denies the name nc.
+variant "$raw" "$idir/okapp" k && mkdir -m 755 "$idir/bm" "$idir/cp" &&
+    : >"$idir/bm/nc" && cp "$idir/okapp" "$idir/cp/nc" &&
+    chown -R 65534:65534 "$idir/okapp" "$idir/cp" || die "copies in $idir"
+r=$(as_user "$idir/okapp" 10.88.0.2 8080)
+check "identity: a program is allowed and its verdict cached ($r)" \
+    has "$r" '^ok'
+if mount --bind "$idir/okapp" "$idir/bm/nc"; then
+    r=$(as_user "$idir/bm/nc" 10.88.0.2 8080)
+    umount "$idir/bm/nc"
+    check "the same file bind-mounted as nc is judged by that path ($r)" \
+        has "$r" '^fail ECONNREFUSED'
+fi
+r=$(as_user "$idir/cp/nc" 10.88.0.2 8080)
+check "a copy of it named nc is judged by its own path ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+# Offline (fail mode cached), the last policy_push allows "tool" by name,
+# but not one under /tmp ($run is), which is judged as unknown: denied by
+# the default.  The same program elsewhere (/run) is allowed.
+cat >"$idir/push.json" <<'EOF2'
+{"type": "policy_push", "version": 8, "default": "deny", "ttl": 0,
+ "rules": [{"id": "allow-tool", "action": "allow", "name": "tool"}]}
+EOF2
+odir=/run/appfw-ident-$tag
+mkdir -m 755 "$odir" && variant "$raw" "$odir/tool" o &&
+    variant "$raw" "$idir/cp/tool" o || die "programs in $odir"
+stop_pid "$(agent_pid)"
+stop_host
+start_host --policy-push "$idir/push.json"
+start_agent --fail-mode cached
+for _ in $(seq 50); do
+    grep -q allow-tool "$run/state/policy.json" 2>/dev/null && break
+    sleep 0.05
+done
+stop_host
+sleep 0.3
+r=$(as_user "$odir/tool" 10.88.0.2 8080)
+check "offline, the policy_push allows tool by name ($r)" has "$r" '^ok'
+r=$(as_user "$idir/cp/tool" 10.88.0.2 8080)
+check "but not a tool under /tmp, judged as unknown ($r)" \
+    has "$r" '^fail ECONNREFUSED'
+rm -rf "$odir"
+stop_pid "$(agent_pid)"
+start_host
+start_agent
+# The new policy versions flushed the caches: what follows wants its
+# allow cached again.
+connect 10.88.0.2 8080 >/dev/null
+
 # --- The host away: fail mode closed.
 stop_host
 sleep 0.3

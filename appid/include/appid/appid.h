@@ -91,6 +91,10 @@ struct appid_result {
     const char *version;
     const char *category;
     const char *source;         /* Which import or feed said so. */
+    const char *install_path;   /* APPID_MATCH_EXACT: the signature's
+                                 * install path ("" if it has none), valid
+                                 * until the next lookup; else "" (and NULL
+                                 * in results made by hand: unknown). */
     char reason[256];           /* Why this trust level. */
 };
 
