@@ -349,6 +349,10 @@ port_security(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
                   "goto_table:%u", z, table_no(ctx, FLOWGEN_T_ND)),
     };
     char *sha = known ? xasprintf(",arp_sha=%s", mac) : xstrdup("");
+    /* Neighbour discovery that passes is not connection-tracked
+     * (conntrack finds ND invalid): reg5 := 1 keeps it out of the
+     * receiving VM's ingress conntrack in +40, as ARP is. */
+    char *nd_pass = xasprintf("load:1->NXM_NX_REG5[],goto_table:%u", fwd);
     char *learn = xasprintf("meter:%"PRIu32",controller(userdata=%02x)",
                             flowgen_meter(ctx, z), FLOWGEN_PUNT_LEARN);
 
@@ -389,7 +393,7 @@ port_security(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
                                    known ? ",nd_tll=" : "",
                                    !known ? "" : k ? "00:00:00:00:00:00"
                                                    : mac),
-                         xasprintf("goto_table:%u", fwd));
+                         xstrdup(nd_pass));
             }
         }
         free(a);
@@ -448,13 +452,13 @@ port_security(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
      * spoofed. */
     add_flow(out, ctx, FLOWGEN_T_ND, 110, c,
              xasprintf("in_port=%d,icmp6,icmp_type=133", vm->ofport),
-             xasprintf("goto_table:%u", fwd));
+             xstrdup(nd_pass));
     for (int k = 0; k < (known ? 2 : 1); k++) {
         add_flow(out, ctx, FLOWGEN_T_ND, 110, c,
                  xasprintf("in_port=%d,icmp6,icmp_type=135%s%s", vm->ofport,
                            known ? ",nd_sll=" : "",
                            !known ? "" : k ? "00:00:00:00:00:00" : mac),
-                 xasprintf("goto_table:%u", fwd));
+                 xstrdup(nd_pass));
     }
     static const int nd_types[] = { 133, 135, 136 };   /* RS, NS, NA. */
     for (size_t i = 0; i < ARRAY_SIZE(nd_types); i++) {
@@ -465,6 +469,7 @@ port_security(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
     free(classify[0]);
     free(classify[1]);
     free(sha);
+    free(nd_pass);
     free(learn);
 }
 

@@ -8,6 +8,7 @@
 
 #include "lib/vswitch-idl.h"
 #include "ovsdb-idl.h"
+#include "openvswitch/poll-loop.h"
 #include "openvswitch/util.h"
 #include "smap.h"
 #include "util.h"
@@ -21,7 +22,10 @@ struct vsdb {
     char *bridge;
     bool was_connected;
     int64_t secure_cfg;         /* next_cfg we wrote with fail_mode. */
+    struct smap learned;        /* iface -> learned addresses to write. */
 };
+
+#define LEARNED_KEY "appfw-learned-addresses"
 
 struct vsdb *
 vsdb_create(const char *remote, const char *bridge)
@@ -46,6 +50,7 @@ vsdb_create(const char *remote, const char *bridge)
     ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
     db->loop = (struct ovsdb_idl_loop) OVSDB_IDL_LOOP_INITIALIZER(idl);
     db->bridge = xstrdup(bridge);
+    smap_init(&db->learned);
     return db;
 }
 
@@ -54,6 +59,7 @@ vsdb_destroy(struct vsdb *db)
 {
     if (db) {
         ovsdb_idl_loop_destroy(&db->loop);
+        smap_destroy(&db->learned);
         free(db->bridge);
         free(db);
     }
@@ -69,6 +75,50 @@ find_bridge(const struct vsdb *db)
         }
     }
     return NULL;
+}
+
+static const struct ovsrec_interface *
+find_iface(const struct ovsrec_bridge *br, const char *name)
+{
+    for (size_t i = 0; br && i < br->n_ports; i++) {
+        const struct ovsrec_port *port = br->ports[i];
+        for (size_t j = 0; j < port->n_interfaces; j++) {
+            if (!strcmp(port->interfaces[j]->name, name)) {
+                return port->interfaces[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Writes the learned addresses the database does not show yet, and
+ * forgets those it shows (or whose interface is gone). */
+static void
+write_learned(struct vsdb *db, struct ovsdb_idl_txn *txn,
+              const struct ovsrec_bridge *br)
+{
+    struct smap_node *node, *next;
+    SMAP_FOR_EACH_SAFE (node, next, &db->learned) {
+        const struct ovsrec_interface *iface = find_iface(br, node->key);
+        const char *now = iface ? smap_get(&iface->external_ids,
+                                           LEARNED_KEY) : NULL;
+        if (!iface || (now && !strcmp(now, node->value))) {
+            smap_remove_node(&db->learned, node);
+        } else if (txn) {
+            ovsrec_interface_update_external_ids_setkey(iface, LEARNED_KEY,
+                                                        node->value);
+            ovsdb_idl_txn_add_comment(txn, "appfw-switchd: learned "
+                                      "iface=%s addresses=%s", node->key,
+                                      node->value);
+        }
+    }
+}
+
+void
+vsdb_set_learned(struct vsdb *db, const char *iface, const char *learned)
+{
+    smap_replace(&db->learned, iface, learned);
+    poll_immediate_wake();
 }
 
 void
@@ -100,6 +150,7 @@ vsdb_run(struct vsdb *db)
             db->secure_cfg = ovs->next_cfg + 1;
         }
     }
+    write_learned(db, txn, br);
     ovsdb_idl_loop_commit_and_wait(&db->loop);
 }
 
@@ -166,7 +217,14 @@ vsdb_vm_ports(const struct vsdb *db, struct vsdb_vm_port **portsp)
                 .mac = smap_get(&iface->external_ids, "attached-mac"),
                 .mode = smap_get(&iface->external_ids, "appfw-mode"),
                 .vm_name = smap_get(&iface->external_ids, "vm-name"),
+                .addresses = smap_get(&iface->external_ids,
+                                      "appfw-addresses"),
+                .learned = smap_get(&db->learned, iface->name),
             };
+            if (!ports[n - 1].learned) {
+                ports[n - 1].learned = smap_get(&iface->external_ids,
+                                                LEARNED_KEY);
+            }
         }
     }
     *portsp = ports;

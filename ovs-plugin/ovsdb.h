@@ -6,10 +6,14 @@
  * ofport and external_ids.  A VM port is an Interface on the bridge with
  * external_ids:vm-id (libvirt sets it, with attached-mac and iface-id);
  * external_ids:appfw-mode (enforce|monitor|noagent) overrides the default
- * mode for that VM.
+ * mode for that VM; external_ids:appfw-addresses gives its addresses (port
+ * security), and external_ids:appfw-learned-addresses holds those switchd
+ * learned.
  *
- * It also writes one thing: the bridge's fail_mode is kept at "secure", so
- * that the switch forwards nothing by itself while switchd is away. */
+ * It also writes two things: the bridge's fail_mode is kept at "secure",
+ * so that the switch forwards nothing by itself while switchd is away, and
+ * the addresses switchd learns go to appfw-learned-addresses (so that they
+ * stay locked across switchd restarts, for as long as the port exists). */
 #ifndef SWITCHD_OVSDB_H
 #define SWITCHD_OVSDB_H 1
 
@@ -27,6 +31,9 @@ struct vsdb_vm_port {
     const char *mac;            /* external_ids:attached-mac, or NULL */
     const char *mode;           /* external_ids:appfw-mode, or NULL */
     const char *vm_name;        /* external_ids:vm-name, or NULL */
+    const char *addresses;      /* external_ids:appfw-addresses, or NULL */
+    const char *learned;        /* appfw-learned-addresses (or what
+                                 * vsdb_set_learned() is writing), or NULL */
 };
 
 /* 'remote' as for ovsdb-client ("unix:/run/openvswitch/db.sock"). */
@@ -53,5 +60,10 @@ bool vsdb_bridge_is_secure(const struct vsdb *);
 /* The bridge's VM interfaces, in a malloc'd array (the caller frees the
  * array, not the strings). */
 size_t vsdb_vm_ports(const struct vsdb *, struct vsdb_vm_port **);
+
+/* Writes 'learned' to interface 'iface''s
+ * external_ids:appfw-learned-addresses at the next chance.  Until the
+ * database shows it, vsdb_vm_ports() reports it already. */
+void vsdb_set_learned(struct vsdb *, const char *iface, const char *learned);
 
 #endif /* ovsdb.h */
