@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "packets.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/list.h"
 #include "openvswitch/poll-loop.h"
@@ -157,6 +158,7 @@ struct switchd {
     struct vm *by_zone[65536];
     struct shash registered;        /* uuid -> channel path */
     struct shash reg_names;         /* uuid -> name given at registration */
+    struct shash reg_addrs;         /* "uuid mac" -> addresses given */
     bool loading;                   /* Reading the registry file. */
     struct ovs_list pending;        /* struct pending_install */
     struct shash forwarded;         /* cookie -> struct forwarded */
@@ -226,6 +228,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     shash_init(&sd->vms);
     shash_init(&sd->registered);
     shash_init(&sd->reg_names);
+    shash_init(&sd->reg_addrs);
     shash_init(&sd->forwarded);
     shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
@@ -540,6 +543,13 @@ reconcile(struct switchd *sd)
         }
         struct vm *vm = vm_get(sd, p->vm_id);
         if (p->ofport > 0) {
+            /* The Interface's own addresses, else the registration's. */
+            const char *addrs = p->addresses;
+            if (!addrs && p->mac) {
+                char *key = xasprintf("%s %s", vm->uuid, p->mac);
+                addrs = shash_find_data(&sd->reg_addrs, key);
+                free(key);
+            }
             if (vm->n_ports >= vm->allocated_ports) {
                 vm->ports = x2nrealloc(vm->ports, &vm->allocated_ports,
                                        sizeof *vm->ports);
@@ -548,10 +558,10 @@ reconcile(struct switchd *sd)
                 .ofport = p->ofport,
                 .mac = xstrdup(p->mac ? p->mac : ""),
                 .iface = xstrdup(p->iface),
-                .addresses = xstrdup(p->addresses ? p->addresses : ""),
+                .addresses = xstrdup(addrs ? addrs : ""),
                 .learned = xstrdup(p->learned ? p->learned : ""),
             };
-            char *bad = flowgen_check_addresses(p->addresses);
+            char *bad = flowgen_check_addresses(addrs);
             if (bad) {
                 /* Fail closed: the words that parse are the VM's. */
                 LOG_WARN_RL(&vm->rl, "vm=%s iface=%s appfw-addresses: %s "
@@ -1694,6 +1704,7 @@ switchd_destroy(struct switchd *sd)
     shash_destroy(&sd->vms);
     shash_destroy_free_data(&sd->registered);
     shash_destroy_free_data(&sd->reg_names);
+    shash_destroy_free_data(&sd->reg_addrs);
     struct pending_install *p;
     LIST_FOR_EACH_POP (p, node, &sd->pending) {
         reply_ack(sd, p->req, p->id, false, "appfw-switchd is stopping");
@@ -1779,6 +1790,21 @@ registry_save(const struct switchd *sd)
         if (name) {
             msg_put_string(e, "name", name);
         }
+        struct json_object *addrs = NULL;
+        struct shash_node *a;
+        SHASH_FOR_EACH (a, &sd->reg_addrs) {
+            size_t len = strlen(nodes[i]->name);
+            if (!strncmp(a->name, nodes[i]->name, len)
+                && a->name[len] == ' ') {
+                if (!addrs) {
+                    addrs = json_object_new_object();
+                }
+                msg_put_string(addrs, a->name + len + 1, a->data);
+            }
+        }
+        if (addrs) {
+            json_object_object_add(e, "addresses", addrs);
+        }
         json_object_object_add(o, nodes[i]->name, e);
     }
     free(nodes);
@@ -1827,6 +1853,17 @@ registry_load(struct switchd *sd)
             }
             n += ok;
             free(reply);
+            struct json_object *addrs = msg_get(e, "addresses");
+            if (ok && addrs && json_object_is_type(addrs, json_type_object)) {
+                json_object_object_foreach (addrs, mac, list) {
+                    reply = switchd_vm_addresses(
+                        sd, uuid, mac, json_object_get_string(list), &ok);
+                    if (!ok) {
+                        LOG_WARN("%s: %s: %s", path, uuid, reply);
+                    }
+                    free(reply);
+                }
+            }
         }
     }
     sd->loading = false;
@@ -1844,6 +1881,14 @@ switchd_vm_unregister(struct switchd *sd, const char *uuid, bool *ok)
     }
     free(path);
     free(shash_find_and_delete(&sd->reg_names, uuid));
+    struct shash_node *node, *next;
+    SHASH_FOR_EACH_SAFE (node, next, &sd->reg_addrs) {
+        if (!strncmp(node->name, uuid, UUID_LEN)
+            && node->name[UUID_LEN] == ' ') {
+            free(node->data);
+            shash_delete(&sd->reg_addrs, node);
+        }
+    }
     sd->recompute = true;
     *ok = true;
     registry_save(sd);
@@ -1880,6 +1925,38 @@ vm_put_portsec(const struct vm *vm, struct ds *s)
                       + vm->refused_learn[i]);
     }
     ds_put_format(s, " learns=%llu", vm->learned);
+}
+
+char *
+switchd_vm_addresses(struct switchd *sd, const char *uuid, const char *mac,
+                     const char *addresses, bool *ok)
+{
+    *ok = false;
+    if (!shash_find(&sd->registered, uuid)) {
+        return xasprintf("%s is not registered", uuid);
+    }
+    struct eth_addr ea;
+    if (!eth_addr_from_string(mac, &ea)) {
+        return xasprintf("\"%s\" is not a MAC address", mac);
+    }
+    char *error = flowgen_check_addresses(addresses);
+    if (error) {
+        return error;
+    }
+    char *key = xasprintf("%s "ETH_ADDR_FMT, uuid, ETH_ADDR_ARGS(ea));
+    if (*addresses) {
+        free(shash_replace(&sd->reg_addrs, key, xstrdup(addresses)));
+    } else {
+        free(shash_find_and_delete(&sd->reg_addrs, key));
+    }
+    LOG_INFO("vm addresses vm=%s mac="ETH_ADDR_FMT" addresses=%s", uuid,
+             ETH_ADDR_ARGS(ea), *addresses ? addresses : "(learned)");
+    free(key);
+    sd->recompute = true;
+    registry_save(sd);
+    *ok = true;
+    return xasprintf("%s "ETH_ADDR_FMT": %s", uuid, ETH_ADDR_ARGS(ea),
+                     *addresses ? addresses : "learned");
 }
 
 char *
