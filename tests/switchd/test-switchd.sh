@@ -447,6 +447,21 @@ check "the drops are counted per VM (vm1: arp=$(ps_count $vm1 arp) ip=$(ps_count
            [ $(ps_count $vm2 ip) -ge 1 ]"
 vsctl remove interface "afw$tag-v1" external_ids appfw-addresses \
     -- remove interface "afw$tag-v1" external_ids appfw-mode
+# Addresses the libvirt hook hands over (appfw-vmctl --address), kept
+# with the registration; the Interface's own appfw-addresses would win.
+appctl appfw/vm-register $vm2 "$run/ps-chan.sock" >/dev/null
+appctl appfw/vm-addresses $vm2 52:54:00:77:00:02 "10.77.0.2 fd77::2" >/dev/null
+sleep 0.3
+check "addresses given with a registration (appfw/vm-addresses) apply to the VM's port" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm2' | grep -q ' addresses=10.77.0.2,fd77::2 '"
+check "and are kept in the registry file" \
+    grep -q '"52:54:00:77:00:02": *"10.77.0.2 fd77::2"' "$run/appfw-switchd.vms"
+check "vm-addresses refuses a bad address" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-addresses $vm2 52:54:00:77:00:02 10.77.0.300 2>/dev/null"
+appctl appfw/vm-unregister $vm2 >/dev/null
+sleep 0.3
+check "unregistering drops them: the port is back to what it learned" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm2' | grep -q ' addresses=learned:10.77.0.2'"
 
 # --- A VM with a second interface: both are classified into its zone.
 ip link add "afw$tag-v3" type veth peer name "afw$tag-e3" || die "veth"
