@@ -8,11 +8,18 @@
  *
  * The pipeline (table numbers are offsets from ctx->table_base):
  *
- *   +0  classify   in_port of a managed VM: reg6 := VM zone, reg5 := 0
- *                  (egress), to +10; ARP and ND straight to +40; anything
- *                  else from the VM (spoofed source MAC, other ethertypes)
- *                  dropped.  Traffic from ports appfw does not manage goes
- *                  to +40.
+ *   +0  classify   port security and classification.  From a managed
+ *                  VM's port, only its MAC and its IP addresses (configured,
+ *                  or learned on first use: see flowgen_vm) pass: IP gets
+ *                  reg6 := VM zone, reg5 := 0 (egress), IPv4 goes to +10,
+ *                  IPv6 to +1; ARP claiming only the VM's addresses goes to
+ *                  +40.  A packet from an address not yet learned goes to
+ *                  the controller (switchd learns it).  Anything else from
+ *                  the VM is dropped and counted (cookie kind SPOOF).
+ *                  Traffic from ports appfw does not manage goes to +40.
+ *   +1  nd         a VM's neighbour discovery: NS/RS with its own MAC (or
+ *                  none) and NA claiming only its addresses go to +40, other
+ *                  ND is dropped and counted; any other IPv6 goes to +10.
  *   +10 conntrack  ct(zone=reg6, table=+20)
  *   +20 state      +inv: drop; +est counted per (VM, app) through ct_mark,
  *                  then +40; +rel: +40; +new egress: +30; +new ingress:
@@ -40,6 +47,7 @@
 #include <stdint.h>
 
 #define FLOWGEN_T_CLASSIFY 0
+#define FLOWGEN_T_ND 1
 #define FLOWGEN_T_CT 10
 #define FLOWGEN_T_STATE 20
 #define FLOWGEN_T_POLICY 30
@@ -52,12 +60,23 @@ enum flowgen_kind {
     FLOWGEN_K_VM = 2,           /* id: VM zone */
     FLOWGEN_K_POLICY = 3,       /* id: app id */
     FLOWGEN_K_COUNT = 4,        /* id: app id; match names the VM zone */
+    FLOWGEN_K_SPOOF = 5,        /* id: reason << 16 | VM zone */
 };
+
+/* Why a port-security flow drops (bits 16..23 of a SPOOF cookie's id). */
+enum flowgen_spoof {
+    FLOWGEN_SPOOF_MAC = 1,      /* Another source MAC, or not IP/ARP. */
+    FLOWGEN_SPOOF_IP = 2,       /* IPv4/IPv6 from an address not its own. */
+    FLOWGEN_SPOOF_ARP = 3,      /* ARP claiming an address not its own. */
+    FLOWGEN_SPOOF_ND = 4,       /* NS/NA/RS claiming what is not its own. */
+};
+#define FLOWGEN_N_SPOOF 5
 
 /* Controller userdata (the first byte of 'userdata' in controller()). */
 enum flowgen_punt {
     FLOWGEN_PUNT_RESET = 1,     /* Enforce: answer this TCP packet with RST. */
     FLOWGEN_PUNT_ASK = 2,       /* No agent: ask secd about this packet. */
+    FLOWGEN_PUNT_LEARN = 3,     /* From an address not learned yet. */
 };
 
 struct flowgen_ctx {
@@ -77,7 +96,17 @@ struct flowgen_vm {
     uint16_t zone;              /* 1..65535, unique per VM. */
     const char *mac;            /* "52:54:00:12:34:56", or NULL/"" unknown. */
     enum flowgen_mode mode;
+
+    /* Port security.  'addresses': the addresses the administrator gave
+     * ("10.0.0.5 fd00::5", prefixes allowed), NULL or "" if none; then
+     * 'learned' holds those learned so far (flowgen_learn()).  Words that
+     * do not parse are left out (flowgen_check_addresses() names them). */
+    const char *addresses;
+    const char *learned;
 };
+
+/* At most this many addresses per port. */
+#define FLOWGEN_MAX_ADDRS 16
 
 /* One connection (or service) appfw-secd approved for a VM. */
 struct flowgen_allow {
@@ -129,6 +158,25 @@ char *flowgen_flow_format(const struct flowgen_flow *);
 /* The flow's identity on the switch: "table=T,priority=P,MATCH"
  * (malloc'd).  Two flows with the same key are the same OpenFlow flow. */
 char *flowgen_flow_key(const struct flowgen_flow *);
+
+/* Returns NULL if every word of 'addresses' (separated by spaces or
+ * commas) is an IPv4 or IPv6 address or prefix, and there are at most
+ * FLOWGEN_MAX_ADDRS; else a malloc'd message naming the first bad one. */
+char *flowgen_check_addresses(const char *addresses);
+
+/* Learning, for a port without configured addresses: the first IPv4
+ * address, the first IPv6 link-local address and the first other IPv6
+ * address a VM sends from are locked in as its own.  ('learned' is the
+ * list so far; the link-local address derived from the MAC is always the
+ * VM's and never needs learning.) */
+enum flowgen_learn {
+    FLOWGEN_LEARN_NEW,          /* '*new_learned' is the longer list. */
+    FLOWGEN_LEARN_KNOWN,        /* 'addr' is already learned. */
+    FLOWGEN_LEARN_REFUSED,      /* Its slot is taken, or 'addr' is not a
+                                 * unicast address a VM may own. */
+};
+enum flowgen_learn flowgen_learn(const char *learned, const char *addr,
+                                 char **new_learned);
 
 /* The OpenFlow meter that bounds a VM's packets to the controller (its
  * resets and questions): the cookie prefix in the top 16 bits, the zone

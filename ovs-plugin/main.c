@@ -122,6 +122,10 @@ usage(void)
            "                              a VM's guest channel socket (and "
            "name)\n"
            "  appfw/vm-unregister UUID\n"
+           "  appfw/vm-addresses UUID MAC [ADDRESSES]\n"
+           "                              a registered VM's addresses on "
+           "its port with MAC\n"
+           "                              (port security; none: learned)\n"
            "  appfw/vms                   VMs, ports, channels, counts\n"
            "  appfw/flows                 the flows appfw wants installed\n"
            "  appfw/connection-status     switch, database, flow requests\n"
@@ -173,6 +177,16 @@ cmd_vm_unregister(struct unixctl_conn *conn, int argc OVS_UNUSED,
 {
     bool ok;
     char *text = switchd_vm_unregister(sd, argv[1], &ok);
+    reply(conn, text, ok);
+}
+
+static void
+cmd_vm_addresses(struct unixctl_conn *conn, int argc, const char *argv[],
+                 void *sd)
+{
+    bool ok;
+    char *text = switchd_vm_addresses(sd, argv[1], argv[2],
+                                      argc > 3 ? argv[3] : "", &ok);
     reply(conn, text, ok);
 }
 
@@ -283,6 +297,8 @@ main(int argc, char **argv)
                              cmd_vm_register, sd);
     unixctl_command_register("appfw/vm-unregister", "UUID", 1, 1,
                              cmd_vm_unregister, sd);
+    unixctl_command_register("appfw/vm-addresses", "UUID MAC [ADDRESSES]",
+                             2, 3, cmd_vm_addresses, sd);
     unixctl_command_register("appfw/vms", "", 0, 0, cmd_vms, sd);
     unixctl_command_register("appfw/flows", "", 0, 0, cmd_flows, sd);
     unixctl_command_register("appfw/connection-status", "", 0, 0,

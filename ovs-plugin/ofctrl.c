@@ -107,8 +107,8 @@ struct ofctrl {
     size_t n_dumped, allocated_dumped;
 
     /* Counter requests. */
-    bool stats_busy;
-    ovs_be32 stats_xid;
+    int stats_busy;             /* Replies still to come: 0, 1 or 2. */
+    ovs_be32 stats_xid, spoof_xid;
     struct ofctrl_counter *counters;
     size_t n_counters, allocated_counters;
     bool counters_ready;
@@ -705,16 +705,19 @@ handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg, bool dump)
             }
             continue;
         }
-        if (((cookie >> 40) & 0xff) != FLOWGEN_K_COUNT) {
+        unsigned int kind = (cookie >> 40) & 0xff;
+        if (kind != FLOWGEN_K_COUNT && kind != FLOWGEN_K_SPOOF) {
             continue;
         }
         if (oc->n_counters >= oc->allocated_counters) {
             oc->counters = x2nrealloc(oc->counters, &oc->allocated_counters,
                                       sizeof *oc->counters);
         }
+        bool spoof = kind == FLOWGEN_K_SPOOF;
         oc->counters[oc->n_counters++] = (struct ofctrl_counter) {
-            .zone = fs.match.flow.regs[6],
-            .app_id = cookie & 0xffffffff,
+            .spoof = spoof,
+            .zone = spoof ? cookie & 0xffff : fs.match.flow.regs[6],
+            .app_id = spoof ? (cookie >> 16) & 0xff : cookie & 0xffffffff,
             .packets = fs.packet_count == UINT64_MAX ? 0 : fs.packet_count,
             .bytes = fs.byte_count == UINT64_MAX ? 0 : fs.byte_count,
         };
@@ -824,10 +827,11 @@ handle_msg(struct ofctrl *oc, struct ofpbuf *msg)
                 oc->dump_busy = false;
                 oc->dump_ready = true;
             }
-        } else if (oc->stats_busy && oh->xid == oc->stats_xid) {
+        } else if (oc->stats_busy
+                   && (oh->xid == oc->stats_xid
+                       || oh->xid == oc->spoof_xid)) {
             handle_flow_stats(oc, msg, false);
-            if (!ofpmp_more(oh)) {
-                oc->stats_busy = false;
+            if (!ofpmp_more(oh) && !--oc->stats_busy) {
                 oc->counters_ready = true;
             }
         }
@@ -891,7 +895,7 @@ ofctrl_run(struct ofctrl *oc)
         oc->conn_seqno = conn_seqno;
         oc->busy = false;
         oc->batch_void = false;
-        oc->stats_busy = false;
+        oc->stats_busy = 0;
         oc->dump_busy = oc->dump_ready = false;
         oc->meter_dump_busy = false;
         oc->audit_busy = false;
@@ -971,7 +975,8 @@ ofctrl_request_counters(struct ofctrl *oc)
         return;
     }
     oc->stats_xid = request_flows(oc, FLOWGEN_K_COUNT, false);
-    oc->stats_busy = true;
+    oc->spoof_xid = request_flows(oc, FLOWGEN_K_SPOOF, false);
+    oc->stats_busy = 2;
     oc->counters_ready = false;
     oc->n_counters = 0;
 }

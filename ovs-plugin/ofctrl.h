@@ -38,8 +38,11 @@ struct ofctrl_packet_in {
 
 typedef void ofctrl_packet_in_cb(void *aux, const struct ofctrl_packet_in *);
 
-/* (VM zone, app id) datapath counters, from the counting flows. */
+/* (VM zone, app id) datapath counters, from the counting flows, and
+ * (VM zone, reason) counters of the port-security drop flows. */
 struct ofctrl_counter {
+    bool spoof;                 /* A drop flow: 'app_id' is the reason
+                                 * (enum flowgen_spoof). */
     uint16_t zone;
     uint32_t app_id;
     uint64_t packets, bytes;
@@ -100,8 +103,8 @@ struct ofctrl_policy_flow {
 bool ofctrl_take_installed_policy(struct ofctrl *,
                                   struct ofctrl_policy_flow **, size_t *n);
 
-/* Asks the switch for the counting flows' statistics; when they arrive,
- * ofctrl_take_counters() returns them. */
+/* Asks the switch for the counting and drop flows' statistics; when they
+ * arrive, ofctrl_take_counters() returns them. */
 void ofctrl_request_counters(struct ofctrl *);
 bool ofctrl_take_counters(struct ofctrl *, struct ofctrl_counter **,
                           size_t *n);

@@ -10,6 +10,7 @@
 #include "lib/vswitch-idl.h"
 #include "ovsdb-idl.h"
 #include "openvswitch/shash.h"
+#include "openvswitch/poll-loop.h"
 #include "openvswitch/util.h"
 #include "smap.h"
 #include "util.h"
@@ -24,7 +25,10 @@ struct vsdb {
     bool was_connected;
     int64_t secure_cfg;         /* next_cfg we wrote with fail_mode. */
     struct shash zone_writes;   /* Interface name -> zone (uintptr_t). */
+    struct smap learned;        /* iface -> learned addresses to write. */
 };
+
+#define LEARNED_KEY "appfw-learned-addresses"
 
 struct vsdb *
 vsdb_create(const char *remote, const char *bridge)
@@ -50,6 +54,7 @@ vsdb_create(const char *remote, const char *bridge)
     db->loop = (struct ovsdb_idl_loop) OVSDB_IDL_LOOP_INITIALIZER(idl);
     db->bridge = xstrdup(bridge);
     shash_init(&db->zone_writes);
+    smap_init(&db->learned);
     return db;
 }
 
@@ -59,6 +64,7 @@ vsdb_destroy(struct vsdb *db)
     if (db) {
         ovsdb_idl_loop_destroy(&db->loop);
         shash_destroy(&db->zone_writes);
+        smap_destroy(&db->learned);
         free(db->bridge);
         free(db);
     }
@@ -86,7 +92,22 @@ zone_from_string(const char *s)
 }
 
 static const struct ovsrec_interface *
-find_iface(const struct vsdb *db, const char *name)
+find_iface(const struct ovsrec_bridge *br, const char *name)
+{
+    for (size_t i = 0; br && i < br->n_ports; i++) {
+        const struct ovsrec_port *port = br->ports[i];
+        for (size_t j = 0; j < port->n_interfaces; j++) {
+            if (!strcmp(port->interfaces[j]->name, name)) {
+                return port->interfaces[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Interface 'name', on any bridge. */
+static const struct ovsrec_interface *
+find_any_iface(const struct vsdb *db, const char *name)
 {
     const struct ovsrec_interface *iface;
     OVSREC_INTERFACE_FOR_EACH (iface, db->loop.idl) {
@@ -104,7 +125,7 @@ write_zones(struct vsdb *db, struct ovsdb_idl_txn *txn)
 {
     struct shash_node *node, *next;
     SHASH_FOR_EACH_SAFE (node, next, &db->zone_writes) {
-        const struct ovsrec_interface *iface = find_iface(db, node->name);
+        const struct ovsrec_interface *iface = find_any_iface(db, node->name);
         uint16_t zone = (uintptr_t) node->data;
         if (!iface || zone == zone_from_string(
                 smap_get(&iface->external_ids, "appfw-zone"))) {
@@ -118,6 +139,36 @@ write_zones(struct vsdb *db, struct ovsdb_idl_txn *txn)
         ovsdb_idl_txn_add_comment(txn, "appfw-switchd: %s appfw-zone=%s",
                                   iface->name, text);
     }
+}
+
+/* Writes the learned addresses the database does not show yet, and
+ * forgets those it shows (or whose interface is gone). */
+static void
+write_learned(struct vsdb *db, struct ovsdb_idl_txn *txn,
+              const struct ovsrec_bridge *br)
+{
+    struct smap_node *node, *next;
+    SMAP_FOR_EACH_SAFE (node, next, &db->learned) {
+        const struct ovsrec_interface *iface = find_iface(br, node->key);
+        const char *now = iface ? smap_get(&iface->external_ids,
+                                           LEARNED_KEY) : NULL;
+        if (!iface || (now && !strcmp(now, node->value))) {
+            smap_remove_node(&db->learned, node);
+        } else if (txn) {
+            ovsrec_interface_update_external_ids_setkey(iface, LEARNED_KEY,
+                                                        node->value);
+            ovsdb_idl_txn_add_comment(txn, "appfw-switchd: learned "
+                                      "iface=%s addresses=%s", node->key,
+                                      node->value);
+        }
+    }
+}
+
+void
+vsdb_set_learned(struct vsdb *db, const char *iface, const char *learned)
+{
+    smap_replace(&db->learned, iface, learned);
+    poll_immediate_wake();
 }
 
 void
@@ -152,6 +203,7 @@ vsdb_run(struct vsdb *db)
     if (txn) {
         write_zones(db, txn);
     }
+    write_learned(db, txn, br);
     ovsdb_idl_loop_commit_and_wait(&db->loop);
 }
 
@@ -220,7 +272,14 @@ vsdb_vm_ports(const struct vsdb *db, struct vsdb_vm_port **portsp)
                 .vm_name = smap_get(&iface->external_ids, "vm-name"),
                 .zone = zone_from_string(smap_get(&iface->external_ids,
                                                   "appfw-zone")),
+                .addresses = smap_get(&iface->external_ids,
+                                      "appfw-addresses"),
+                .learned = smap_get(&db->learned, iface->name),
             };
+            if (!ports[n - 1].learned) {
+                ports[n - 1].learned = smap_get(&iface->external_ids,
+                                                LEARNED_KEY);
+            }
         }
     }
     *portsp = ports;

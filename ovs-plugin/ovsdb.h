@@ -6,14 +6,19 @@
  * ofport and external_ids.  A VM port is an Interface on the bridge with
  * external_ids:vm-id (libvirt sets it, with attached-mac and iface-id);
  * external_ids:appfw-mode (enforce|monitor|noagent) overrides the default
- * mode for that VM.
+ * mode for that VM; external_ids:appfw-addresses gives its addresses (port
+ * security), and external_ids:appfw-learned-addresses holds those switchd
+ * learned.
  *
- * It also writes two things: the bridge's fail_mode is kept at "secure", so
- * that the switch forwards nothing by itself while switchd is away; and
- * each VM interface's external_ids:appfw-zone records the VM's conntrack
- * zone (zone.h), so that a restarted switchd gives every VM the same zone
- * again.  The record lives and goes with the interface, and it survives
- * switchd's and ovs-vswitchd's restarts and a lost registry file. */
+ * It also writes three things: the bridge's fail_mode is kept at
+ * "secure", so that the switch forwards nothing by itself while switchd is
+ * away; each VM interface's external_ids:appfw-zone records the VM's
+ * conntrack zone (zone.h), so that a restarted switchd gives every VM the
+ * same zone again (the record lives and goes with the interface, and it
+ * survives switchd's and ovs-vswitchd's restarts and a lost registry
+ * file); and the addresses switchd learns go to appfw-learned-addresses
+ * (so that they stay locked across switchd restarts, for as long as the
+ * port exists). */
 #ifndef SWITCHD_OVSDB_H
 #define SWITCHD_OVSDB_H 1
 
@@ -34,6 +39,9 @@ struct vsdb_vm_port {
     const char *vm_name;        /* external_ids:vm-name, or NULL */
     uint16_t zone;              /* external_ids:appfw-zone, or 0 if none
                                  * or not a number 1..65535. */
+    const char *addresses;      /* external_ids:appfw-addresses, or NULL */
+    const char *learned;        /* appfw-learned-addresses (or what
+                                 * vsdb_set_learned() is writing), or NULL */
 };
 
 /* 'remote' as for ovsdb-client ("unix:/run/openvswitch/db.sock"). */
@@ -65,5 +73,9 @@ size_t vsdb_vm_ports(const struct vsdb *, struct vsdb_vm_port **);
  * transaction of a later vsdb_run() (retried until the database shows
  * it, unless the interface goes). */
 void vsdb_set_zone(struct vsdb *, const char *iface, uint16_t zone);
+/* Writes 'learned' to interface 'iface''s
+ * external_ids:appfw-learned-addresses at the next chance.  Until the
+ * database shows it, vsdb_vm_ports() reports it already. */
+void vsdb_set_learned(struct vsdb *, const char *iface, const char *learned);
 
 #endif /* ovsdb.h */

@@ -3,6 +3,7 @@
 
 #include "switchd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "packets.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/list.h"
 #include "openvswitch/poll-loop.h"
@@ -38,6 +40,9 @@ LOG_MODULE(switchd);
 #define MAX_COUNTED_PER_VM 1024   /* Applications counted per VM (the
                                    * counting flows live as long as it). */
 #define MAX_REPUNTS 16          /* Per approved flow per second. */
+#define MAX_HELD_PER_VM 16      /* Packets held while their source is
+                                 * being learned. */
+#define HELD_TIMEOUT_MS 2000
 #define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
                                    * for the switch (secd gives up sooner). */
 
@@ -55,6 +60,20 @@ struct allow {
 struct vm_port {
     int ofport;
     char *mac;
+    char *iface;                /* Interface name. */
+    char *addresses;            /* external_ids:appfw-addresses, or "". */
+    char *learned;              /* Learned so far (if no 'addresses'). */
+};
+
+/* A packet whose source address was just learned: it goes back through
+ * the pipeline once the flows that let it pass are on the switch. */
+struct held {
+    struct ovs_list node;
+    int in_port;
+    uint8_t *packet;
+    size_t len;
+    uint64_t seqno;             /* ofctrl seqno of those flows. */
+    long long int deadline;
 };
 
 struct vm {
@@ -82,6 +101,17 @@ struct vm {
     struct log_rl rl;
     unsigned long long decides, verdicts, refused;
     unsigned long long notices;     /* Passed from secd to the agent. */
+
+    /* Port security: packets dropped, by enum flowgen_spoof, as the drop
+     * flows counted them (every stats-interval), and as switchd refused
+     * them while learning. */
+    uint64_t spoof_now[FLOWGEN_N_SPOOF];     /* Summed in one read. */
+    uint64_t spoof_last[FLOWGEN_N_SPOOF];    /* The last read's. */
+    uint64_t spoof_base[FLOWGEN_N_SPOOF];    /* Counted before a reset. */
+    unsigned long long refused_learn[FLOWGEN_N_SPOOF];
+    unsigned long long learned;     /* Addresses learned. */
+    struct ovs_list held;           /* struct held */
+    size_t n_held;
 };
 
 /* A flow_install waiting for its barrier. */
@@ -132,6 +162,7 @@ struct switchd {
     struct zone_table zones;        /* zone -> struct vm */
     struct shash registered;        /* uuid -> channel path */
     struct shash reg_names;         /* uuid -> name given at registration */
+    struct shash reg_addrs;         /* "uuid mac" -> addresses given */
     bool loading;                   /* Reading the registry file. */
     struct ovs_list pending;        /* struct pending_install */
     struct shash forwarded;         /* cookie -> struct forwarded */
@@ -201,6 +232,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     shash_init(&sd->vms);
     shash_init(&sd->registered);
     shash_init(&sd->reg_names);
+    shash_init(&sd->reg_addrs);
     shash_init(&sd->forwarded);
     shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
@@ -292,6 +324,7 @@ vm_get(struct switchd *sd, const char *uuid)
         vm->mac = xstrdup("");
         vm->mode = sd->default_mode;
         flowgen_flows_init(&vm->flows);
+        ovs_list_init(&vm->held);
         shash_init(&vm->allows);
         shash_init(&vm->counted);
         shash_init(&vm->last_counters);
@@ -326,19 +359,35 @@ vm_clear_ports(struct vm *vm)
 {
     for (size_t i = 0; i < vm->n_ports; i++) {
         free(vm->ports[i].mac);
+        free(vm->ports[i].iface);
+        free(vm->ports[i].addresses);
+        free(vm->ports[i].learned);
     }
     vm->n_ports = 0;
+}
+
+static struct vm_port *
+vm_find_port(const struct vm *vm, int ofport)
+{
+    for (size_t i = 0; i < vm->n_ports; i++) {
+        if (vm->ports[i].ofport == ofport) {
+            return &vm->ports[i];
+        }
+    }
+    return NULL;
 }
 
 static bool
 vm_has_port(const struct vm *vm, int ofport)
 {
-    for (size_t i = 0; i < vm->n_ports; i++) {
-        if (vm->ports[i].ofport == ofport) {
-            return true;
-        }
-    }
-    return false;
+    return vm_find_port(vm, ofport) != NULL;
+}
+
+static void
+held_destroy(struct held *h)
+{
+    free(h->packet);
+    free(h);
 }
 
 static int
@@ -359,6 +408,10 @@ vm_destroy(struct switchd *sd, struct vm *vm)
     shash_destroy(&vm->counted);
     shash_destroy(&vm->last_counters);
     relay_destroy(vm->relay);
+    struct held *h;
+    LIST_FOR_EACH_POP (h, node, &vm->held) {
+        held_destroy(h);
+    }
     if (vm->zone) {
         sd->zones.owner[vm->zone] = NULL;
     }
@@ -417,6 +470,8 @@ vm_update_flows(struct switchd *sd, struct vm *vm)
         vm_flowgen(vm, &fv);
         fv.ofport = vm->ports[i].ofport;
         fv.mac = vm->ports[i].mac;
+        fv.addresses = vm->ports[i].addresses;
+        fv.learned = vm->ports[i].learned;
         flowgen_vm(&sd->ctx, &fv, &new);
     }
     if (flows_equal(&new, &vm->flows)) {
@@ -524,6 +579,13 @@ reconcile(struct switchd *sd)
         vm->in_db = true;
         vm->claim = vm->claim ? vm->claim : p->zone;
         if (p->ofport > 0) {
+            /* The Interface's own addresses, else the registration's. */
+            const char *addrs = p->addresses;
+            if (!addrs && p->mac) {
+                char *key = xasprintf("%s %s", vm->uuid, p->mac);
+                addrs = shash_find_data(&sd->reg_addrs, key);
+                free(key);
+            }
             if (vm->n_ports >= vm->allocated_ports) {
                 vm->ports = x2nrealloc(vm->ports, &vm->allocated_ports,
                                        sizeof *vm->ports);
@@ -531,7 +593,17 @@ reconcile(struct switchd *sd)
             vm->ports[vm->n_ports++] = (struct vm_port) {
                 .ofport = p->ofport,
                 .mac = xstrdup(p->mac ? p->mac : ""),
+                .iface = xstrdup(p->iface),
+                .addresses = xstrdup(addrs ? addrs : ""),
+                .learned = xstrdup(p->learned ? p->learned : ""),
             };
+            char *bad = flowgen_check_addresses(addrs);
+            if (bad) {
+                /* Fail closed: the words that parse are the VM's. */
+                LOG_WARN_RL(&vm->rl, "vm=%s iface=%s appfw-addresses: %s "
+                            "(left out)", vm->uuid, p->iface, bad);
+                free(bad);
+            }
         }
         if (!vm->n_ports || vm->ports[0].ofport == p->ofport) {
             /* The name the registration gave (libvirt's domain name),
@@ -1353,10 +1425,128 @@ repunt(struct switchd *sd, struct vm *vm, const struct tuple *t,
     return true;
 }
 
+/* The source address of an ARP, IPv4 or IPv6 frame (untagged), as text
+ * in 'addr'; '*why' says what claiming it falsely counts as.  Returns
+ * false if the frame is none of these or too short. */
+static bool
+packet_source(const uint8_t *p, size_t len, char addr[INET6_ADDRSTRLEN],
+              enum flowgen_spoof *why)
+{
+    if (len < 14) {
+        return false;
+    }
+    unsigned int type = p[12] << 8 | p[13];
+    const uint8_t *l3 = p + 14;
+    len -= 14;
+    if (type == 0x0806 && len >= 28) {
+        *why = FLOWGEN_SPOOF_ARP;
+        return inet_ntop(AF_INET, l3 + 14, addr, INET6_ADDRSTRLEN) != NULL;
+    } else if (type == 0x0800 && len >= 20) {
+        *why = FLOWGEN_SPOOF_IP;
+        return inet_ntop(AF_INET, l3 + 12, addr, INET6_ADDRSTRLEN) != NULL;
+    } else if (type == 0x86dd && len >= 40) {
+        *why = FLOWGEN_SPOOF_IP;
+        return inet_ntop(AF_INET6, l3 + 8, addr, INET6_ADDRSTRLEN) != NULL;
+    }
+    return false;
+}
+
+/* Holds 'pin''s packet until the flows up to ofctrl's current seqno are
+ * on the switch (release_held() sends it on then). */
+static void
+hold_packet(struct switchd *sd, struct vm *vm,
+            const struct ofctrl_packet_in *pin)
+{
+    if (vm->n_held >= MAX_HELD_PER_VM) {
+        return;                 /* Dropped: the guest retransmits. */
+    }
+    struct held *h = xmalloc(sizeof *h);
+    h->in_port = pin->in_port;
+    h->packet = xmemdup(pin->packet, pin->len);
+    h->len = pin->len;
+    h->seqno = ofctrl_seqno(sd->ofctrl);
+    h->deadline = time_msec() + HELD_TIMEOUT_MS;
+    ovs_list_push_back(&vm->held, &h->node);
+    vm->n_held++;
+}
+
+static void
+release_held(struct switchd *sd)
+{
+    uint64_t acked = ofctrl_acked_seqno(sd->ofctrl);
+    long long int now = time_msec();
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        struct held *h, *next;
+        LIST_FOR_EACH_SAFE (h, next, node, &vm->held) {
+            if (h->seqno <= acked && vm_has_port(vm, h->in_port)) {
+                ofctrl_resubmit_packet(sd->ofctrl, h->in_port, h->packet,
+                                       h->len);
+            } else if (now < h->deadline && vm_has_port(vm, h->in_port)) {
+                continue;
+            }
+            ovs_list_remove(&h->node);
+            vm->n_held--;
+            held_destroy(h);
+        }
+    }
+}
+
+/* A packet from an address of a kind the VM's port has not learned yet
+ * (no appfw-addresses): the first one locks its address in, as libvirt's
+ * clean-traffic does with ip_learning=any.  The lock goes to the
+ * database (appfw-learned-addresses), so it lasts as long as the port;
+ * the packet goes on once the flows that let it pass are on the switch.
+ * Any other address of the same kind is refused and counted. */
+static void
+learn_source(struct switchd *sd, struct vm *vm,
+             const struct ofctrl_packet_in *pin)
+{
+    struct vm_port *port = vm_find_port(vm, pin->in_port);
+    char addr[INET6_ADDRSTRLEN];
+    enum flowgen_spoof why;
+    if (!port || *port->addresses
+        || !packet_source(pin->packet, pin->len, addr, &why)) {
+        return;
+    }
+    char *learned;
+    switch (flowgen_learn(port->learned, addr, &learned)) {
+    case FLOWGEN_LEARN_NEW:
+        LOG_INFO("learned vm=%s iface=%s address=%s (locked for the "
+                 "port's lifetime)", vm->uuid, port->iface, addr);
+        free(port->learned);
+        port->learned = learned;
+        vm->learned++;
+        vsdb_set_learned(sd->vsdb, port->iface, learned);
+        vm_update_flows(sd, vm);
+        hold_packet(sd, vm, pin);
+        break;
+    case FLOWGEN_LEARN_KNOWN:
+        /* Sent before the flows for it were on the switch. */
+        hold_packet(sd, vm, pin);
+        break;
+    case FLOWGEN_LEARN_REFUSED:
+    default:
+        vm->refused_learn[why]++;
+        LOG_WARN_RL(&vm->rl, "spoofed vm=%s iface=%s address=%s: not its "
+                    "own (learned: %s)", vm->uuid, port->iface, addr,
+                    *port->learned ? port->learned : "none");
+        break;
+    }
+}
+
 static void
 packet_in(void *sd_, const struct ofctrl_packet_in *pin)
 {
     struct switchd *sd = sd_;
+    if (pin->punt == FLOWGEN_PUNT_LEARN) {
+        struct vm *vm = vm_by_ofport(sd, pin->in_port);
+        if (vm) {
+            learn_source(sd, vm, pin);
+        }
+        return;
+    }
     if (pin->punt != FLOWGEN_PUNT_ASK && pin->punt != FLOWGEN_PUNT_RESET) {
         return;
     }
@@ -1383,6 +1573,21 @@ packet_in(void *sd_, const struct ofctrl_packet_in *pin)
 
 /* Counters: per (VM, app) deltas to secd. */
 
+/* The drop flows' counts start from zero whenever the switch's flows are
+ * replaced (a reconnection, a repair, a port's flows changing): a count
+ * below the last one read means that, and what was counted before is
+ * kept. */
+static void
+spoof_update(struct vm *vm)
+{
+    for (size_t i = 0; i < FLOWGEN_N_SPOOF; i++) {
+        if (vm->spoof_now[i] < vm->spoof_last[i]) {
+            vm->spoof_base[i] += vm->spoof_last[i];
+        }
+        vm->spoof_last[i] = vm->spoof_now[i];
+    }
+}
+
 static void
 report_counters(struct switchd *sd)
 {
@@ -1392,9 +1597,20 @@ report_counters(struct switchd *sd)
         return;
     }
     struct shash by_vm = SHASH_INITIALIZER(&by_vm);
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        memset(vm->spoof_now, 0, sizeof vm->spoof_now);
+    }
     for (size_t i = 0; i < n; i++) {
         struct vm *vm = sd->zones.owner[c[i].zone];
         if (!vm) {
+            continue;
+        }
+        if (c[i].spoof) {
+            if (c[i].app_id && c[i].app_id < FLOWGEN_N_SPOOF) {
+                vm->spoof_now[c[i].app_id] += c[i].packets;
+            }
             continue;
         }
         char key[16];
@@ -1425,7 +1641,9 @@ report_counters(struct switchd *sd)
         json_object_array_add(apps, a);
     }
     free(c);
-    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        spoof_update(node->data);
+    }
     SHASH_FOR_EACH (node, &by_vm) {
         struct vm *vm = vm_find(sd, node->name);
         struct json_object *msg = msg_create(MSG_STATS);
@@ -1530,6 +1748,7 @@ switchd_run(struct switchd *sd)
     ofctrl_set_enabled(sd->ofctrl, vsdb_bridge_is_secure(sd->vsdb));
     ofctrl_run(sd->ofctrl);
     adopt_installed(sd);
+    release_held(sd);
     report_counters(sd);
     check_pending(sd);
 }
@@ -1565,6 +1784,7 @@ switchd_destroy(struct switchd *sd)
     shash_destroy(&sd->vms);
     shash_destroy_free_data(&sd->registered);
     shash_destroy_free_data(&sd->reg_names);
+    shash_destroy_free_data(&sd->reg_addrs);
     struct pending_install *p;
     LIST_FOR_EACH_POP (p, node, &sd->pending) {
         reply_ack(sd, p->req, p->id, false, "appfw-switchd is stopping");
@@ -1650,6 +1870,21 @@ registry_save(const struct switchd *sd)
         if (name) {
             msg_put_string(e, "name", name);
         }
+        struct json_object *addrs = NULL;
+        struct shash_node *a;
+        SHASH_FOR_EACH (a, &sd->reg_addrs) {
+            size_t len = strlen(nodes[i]->name);
+            if (!strncmp(a->name, nodes[i]->name, len)
+                && a->name[len] == ' ') {
+                if (!addrs) {
+                    addrs = json_object_new_object();
+                }
+                msg_put_string(addrs, a->name + len + 1, a->data);
+            }
+        }
+        if (addrs) {
+            json_object_object_add(e, "addresses", addrs);
+        }
         json_object_object_add(o, nodes[i]->name, e);
     }
     free(nodes);
@@ -1695,6 +1930,17 @@ registry_load(struct switchd *sd)
             }
             n += ok;
             free(reply);
+            struct json_object *addrs = msg_get(e, "addresses");
+            if (ok && addrs && json_object_is_type(addrs, json_type_object)) {
+                json_object_object_foreach (addrs, mac, list) {
+                    reply = switchd_vm_addresses(
+                        sd, uuid, mac, json_object_get_string(list), &ok);
+                    if (!ok) {
+                        LOG_WARN("%s: %s: %s", path, uuid, reply);
+                    }
+                    free(reply);
+                }
+            }
         }
     }
     sd->loading = false;
@@ -1712,11 +1958,82 @@ switchd_vm_unregister(struct switchd *sd, const char *uuid, bool *ok)
     }
     free(path);
     free(shash_find_and_delete(&sd->reg_names, uuid));
+    struct shash_node *node, *next;
+    SHASH_FOR_EACH_SAFE (node, next, &sd->reg_addrs) {
+        if (!strncmp(node->name, uuid, UUID_LEN)
+            && node->name[UUID_LEN] == ' ') {
+            free(node->data);
+            shash_delete(&sd->reg_addrs, node);
+        }
+    }
     sd->recompute = true;
     *ok = true;
     registry_save(sd);
     LOG_INFO("vm unregistered vm=%s", uuid);
     return xasprintf("unregistered %s", uuid);
+}
+
+/* " addresses=..." (each port's, ';' between ports; "learned:" before
+ * learned ones) and the spoofed-packet counters, for appfw/vms. */
+static void
+vm_put_portsec(const struct vm *vm, struct ds *s)
+{
+    ds_put_cstr(s, " addresses=");
+    for (size_t i = 0; i < vm->n_ports; i++) {
+        const struct vm_port *p = &vm->ports[i];
+        const char *list = *p->addresses ? p->addresses : p->learned;
+        ds_put_format(s, "%s%s", i ? ";" : "",
+                      *p->addresses ? "" : "learned:");
+        for (const char *c = list; *c; c++) {
+            ds_put_char(s, *c == ' ' ? ',' : *c);
+        }
+    }
+    if (!vm->n_ports) {
+        ds_put_char(s, '-');
+    }
+    static const char *const names[FLOWGEN_N_SPOOF] = {
+        [FLOWGEN_SPOOF_MAC] = "mac", [FLOWGEN_SPOOF_IP] = "ip",
+        [FLOWGEN_SPOOF_ARP] = "arp", [FLOWGEN_SPOOF_ND] = "nd",
+    };
+    for (size_t i = 1; i < FLOWGEN_N_SPOOF; i++) {
+        ds_put_format(s, " spoofed_%s=%llu", names[i],
+                      (unsigned long long) (vm->spoof_base[i]
+                                            + vm->spoof_last[i])
+                      + vm->refused_learn[i]);
+    }
+    ds_put_format(s, " learns=%llu", vm->learned);
+}
+
+char *
+switchd_vm_addresses(struct switchd *sd, const char *uuid, const char *mac,
+                     const char *addresses, bool *ok)
+{
+    *ok = false;
+    if (!shash_find(&sd->registered, uuid)) {
+        return xasprintf("%s is not registered", uuid);
+    }
+    struct eth_addr ea;
+    if (!eth_addr_from_string(mac, &ea)) {
+        return xasprintf("\"%s\" is not a MAC address", mac);
+    }
+    char *error = flowgen_check_addresses(addresses);
+    if (error) {
+        return error;
+    }
+    char *key = xasprintf("%s "ETH_ADDR_FMT, uuid, ETH_ADDR_ARGS(ea));
+    if (*addresses) {
+        free(shash_replace(&sd->reg_addrs, key, xstrdup(addresses)));
+    } else {
+        free(shash_find_and_delete(&sd->reg_addrs, key));
+    }
+    LOG_INFO("vm addresses vm=%s mac="ETH_ADDR_FMT" addresses=%s", uuid,
+             ETH_ADDR_ARGS(ea), *addresses ? addresses : "(learned)");
+    free(key);
+    sd->recompute = true;
+    registry_save(sd);
+    *ok = true;
+    return xasprintf("%s "ETH_ADDR_FMT": %s", uuid, ETH_ADDR_ARGS(ea),
+                     *addresses ? addresses : "learned");
 }
 
 char *
@@ -1732,6 +2049,7 @@ switchd_vms(const struct switchd *sd)
                       *vm->mac ? vm->mac : "-", vm->zone,
                       mode_name(vm->mode), shash_count(&vm->allows),
                       shash_count(&vm->counted));
+        vm_put_portsec(vm, &s);
         if (vm->relay) {
             struct relay_stats st;
             relay_get_stats(vm->relay, &st);

@@ -55,6 +55,12 @@ char *switchd_vm_register(struct switchd *, const char *uuid,
                           const char *channel_path, const char *name,
                           bool *ok);
 char *switchd_vm_unregister(struct switchd *, const char *uuid, bool *ok);
+/* The addresses of registered VM 'uuid' on its port with 'mac' (the
+ * libvirt hook gives them; "" removes them).  The Interface's own
+ * external_ids:appfw-addresses takes precedence.  Kept with the
+ * registration, and dropped with it. */
+char *switchd_vm_addresses(struct switchd *, const char *uuid,
+                           const char *mac, const char *addresses, bool *ok);
 char *switchd_vms(const struct switchd *);
 char *switchd_flows(const struct switchd *);
 char *switchd_connection_status(const struct switchd *);

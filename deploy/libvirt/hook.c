@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #include "common/util.h"
 
 #define CHANNEL_NAME "org.appfw.agent.0"
+#define METADATA_NS "urn:x-appfw:libvirt:1"   /* appfw-vmctl's metadata */
+#define MAX_ADDRS 16            /* Interfaces with addresses, at most. */
 #define MAX_XML (16 * 1024 * 1024)
 
 struct settings {
@@ -63,7 +66,35 @@ usage(void)
 /* What the hook needs from the domain XML. */
 struct domain {
     char *uuid, *name, *channel;
+    /* appfw-vmctl --address: each interface's MAC and addresses. */
+    char *mac[MAX_ADDRS], *addresses[MAX_ADDRS];
+    size_t n_addrs;
 };
+
+/* The <appfw:interface mac=... addresses=.../> elements appfw-vmctl put in
+ * the domain's <metadata>. */
+static void
+parse_addresses(xmlXPathContextPtr ctx, struct domain *d)
+{
+    xmlXPathRegisterNs(ctx, (const xmlChar *) "appfw",
+                       (const xmlChar *) METADATA_NS);
+    xmlXPathObjectPtr obj = xmlXPathEvalExpression(
+        (const xmlChar *) "/domain/metadata/appfw:vm/appfw:interface", ctx);
+    for (int i = 0; obj && obj->nodesetval
+                    && i < obj->nodesetval->nodeNr
+                    && d->n_addrs < MAX_ADDRS; i++) {
+        xmlNodePtr n = obj->nodesetval->nodeTab[i];
+        xmlChar *mac = xmlGetProp(n, (const xmlChar *) "mac");
+        xmlChar *addrs = xmlGetProp(n, (const xmlChar *) "addresses");
+        if (mac && addrs) {
+            d->mac[d->n_addrs] = xstrdup((const char *) mac);
+            d->addresses[d->n_addrs++] = xstrdup((const char *) addrs);
+        }
+        xmlFree(mac);
+        xmlFree(addrs);
+    }
+    xmlXPathFreeObject(obj);
+}
 
 static char *
 xpath_string(xmlXPathContextPtr ctx, const char *expr)
@@ -101,6 +132,7 @@ parse_domain(const char *xml, size_t len, struct domain *d)
         ctx, "/domain/devices/channel[@type='unix']"
         "[target/@type='virtio'][target/@name='" CHANNEL_NAME "']"
         "/source/@path");
+    parse_addresses(ctx, d);
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
     if (!d->uuid) {
@@ -115,6 +147,10 @@ domain_destroy(struct domain *d)
     free(d->uuid);
     free(d->name);
     free(d->channel);
+    for (size_t i = 0; i < d->n_addrs; i++) {
+        free(d->mac[i]);
+        free(d->addresses[i]);
+    }
 }
 
 /* Runs appctl on appfw-switchd's socket with 'cmd' and its arguments
@@ -215,7 +251,7 @@ main(int argc, char **argv)
     if (add || del) {
         size_t len;
         char *xml = read_stdin(&len);
-        struct domain d = { NULL, NULL, NULL };
+        struct domain d = { .uuid = NULL };
         char *error = xml ? parse_domain(xml, len, &d)
                           : xstrdup("the domain XML is too large");
         free(xml);
@@ -230,6 +266,11 @@ main(int argc, char **argv)
                  * policies. */
                 error = appctl(&s, "appfw/vm-register", d.uuid, d.channel,
                                d.name);
+            }
+            /* Port security: the addresses appfw-vmctl --address gave. */
+            for (size_t i = 0; !error && i < d.n_addrs; i++) {
+                error = appctl(&s, "appfw/vm-addresses", d.uuid, d.mac[i],
+                               d.addresses[i]);
             }
         } else if (!error) {
             /* Once stopped, then released: the second finds nothing. */

@@ -1,36 +1,47 @@
 /* appfw-vmctl: puts an existing libvirt domain under appfw, or takes it
  * back out, through the libvirt API.
  *
- *   appfw-vmctl [OPTIONS] attach DOMAIN
+ *   appfw-vmctl [OPTIONS] [--address [MAC=]ADDR]... attach DOMAIN
  *       adds the virtio-serial channel org.appfw.agent.0 (a unix socket)
  *       and, on each interface on the integration bridge, the Open vSwitch
  *       virtualport, to the domain's persistent definition; a running
- *       domain also gets the channel at once (hotplug)
+ *       domain also gets the channel at once (hotplug).  --address gives
+ *       the VM's addresses for port security, kept in the domain's
+ *       <metadata> (<appfw:vm><appfw:interface mac=... addresses=.../>),
+ *       which the libvirt hook hands to appfw-switchd at each start
  *   appfw-vmctl [OPTIONS] detach DOMAIN
- *       removes the channel (interfaces stay on the bridge)
+ *       removes the channel and the addresses (interfaces stay on the
+ *       bridge)
  *   appfw-vmctl [OPTIONS] show DOMAIN
  *       says whether the domain is under appfw
  *
  * Idempotent: attaching an attached domain changes nothing.  The only
  * module that talks to libvirt. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/util.h"
 
 #define CHANNEL_NAME "org.appfw.agent.0"
+#define METADATA_NS "urn:x-appfw:libvirt:1"
+#define MAX_ADDRS 16
 
 struct opts {
     const char *uri, *bridge, *channel_dir;
     bool dump;
+    const char *addrs[MAX_ADDRS];   /* --address: "ADDR" or "MAC=ADDR" */
+    size_t n_addrs;
 };
 
 static void
@@ -47,6 +58,13 @@ usage(void)
            "  --channel-dir DIR    put the channel's socket in DIR as "
            "UUID.sock\n"
            "                       (default: libvirt chooses the path)\n"
+           "  --address [MAC=]ADDR the VM's IPv4/IPv6 address or prefix on "
+           "its interface\n"
+           "                       with MAC (MAC= may be left out if it "
+           "has one on\n"
+           "                       the bridge), for port security; "
+           "repeatable (default:\n"
+           "                       appfw-switchd learns them)\n"
            "  --dump               print the resulting definition\n"
            "  -h, --help           this help\n", CHANNEL_NAME);
 }
@@ -56,6 +74,23 @@ last_error(void)
 {
     virErrorPtr e = virGetLastError();
     return xstrdup(e && e->message ? e->message : "unknown libvirt error");
+}
+
+/* The 'attr' attribute of 'node''s first child element named 'child'
+ * (malloc'd), or NULL. */
+static char *
+xpath_prop(xmlNodePtr node, const char *child, const char *attr)
+{
+    for (xmlNodePtr k = node->children; k; k = k->next) {
+        if (k->type == XML_ELEMENT_NODE
+            && !xmlStrcmp(k->name, (const xmlChar *) child)) {
+            xmlChar *v = xmlGetProp(k, (const xmlChar *) attr);
+            char *r = v ? xstrdup((const char *) v) : NULL;
+            xmlFree(v);
+            return r;
+        }
+    }
+    return NULL;
 }
 
 static xmlXPathObjectPtr
@@ -89,6 +124,117 @@ channel_xml(const struct opts *o, const char *uuid)
                    "</channel>");
 }
 
+static const char metadata_xpath[] = "/domain/metadata/appfw:vm";
+
+/* Removes appfw's metadata element from 'ctx''s document; returns true if
+ * there was one. */
+static bool
+remove_metadata(xmlXPathContextPtr ctx)
+{
+    xmlXPathObjectPtr o = find(ctx, metadata_xpath);
+    bool found = count(o) > 0;
+    for (int i = 0; i < count(o); i++) {
+        xmlUnlinkNode(o->nodesetval->nodeTab[i]);
+        xmlFreeNode(o->nodesetval->nodeTab[i]);
+    }
+    xmlXPathFreeObject(o);
+    return found;
+}
+
+/* Whether 's' is an IPv4 or IPv6 address, or one with "/LEN". */
+static bool
+is_address(const char *s)
+{
+    char buf[64];
+    unsigned char bin[16];
+    size_t len = strcspn(s, "/");
+    if (len >= sizeof buf) {
+        return false;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return (inet_pton(AF_INET, buf, bin) == 1
+            || inet_pton(AF_INET6, buf, bin) == 1);
+}
+
+/* Puts --address into the domain's <metadata>: one <appfw:interface> per
+ * MAC, replacing what was there.  'ifaces' are the domain's interfaces on
+ * the bridge.  Returns NULL or a malloc'd error. */
+static char *
+set_metadata(const struct opts *o, xmlDocPtr doc, xmlXPathContextPtr ctx,
+             xmlXPathObjectPtr ifaces)
+{
+    char *macs[MAX_ADDRS], *lists[MAX_ADDRS];
+    size_t n = 0;
+    char *error = NULL;
+    for (size_t i = 0; !error && i < o->n_addrs; i++) {
+        const char *a = o->addrs[i];
+        const char *eq = strchr(a, '=');
+        char *mac;
+        if (eq) {
+            mac = xasprintf("%.*s", (int) (eq - a), a);
+            a = eq + 1;
+        } else if (count(ifaces) == 1) {
+            mac = xpath_prop(ifaces->nodesetval->nodeTab[0], "mac",
+                             "address");
+            if (!mac) {
+                error = xstrdup("the interface on the bridge has no MAC");
+                break;
+            }
+        } else {
+            error = xasprintf("--address %s: the domain has %d interfaces "
+                              "on %s: say which (MAC=ADDR)", a,
+                              count(ifaces), o->bridge);
+            break;
+        }
+        if (!is_address(a)) {
+            error = xasprintf("--address %s: not an IPv4 or IPv6 address "
+                              "or prefix", a);
+            free(mac);
+            break;
+        }
+        size_t j = 0;
+        while (j < n && strcasecmp(macs[j], mac)) {
+            j++;
+        }
+        if (j == n) {
+            macs[n] = mac;
+            lists[n++] = xstrdup(a);
+        } else {
+            char *t = xasprintf("%s %s", lists[j], a);
+            free(lists[j]);
+            lists[j] = t;
+            free(mac);
+        }
+    }
+    if (!error) {
+        remove_metadata(ctx);
+        xmlXPathObjectPtr md = find(ctx, "/domain/metadata");
+        xmlNodePtr parent = (count(md) ? md->nodesetval->nodeTab[0]
+                             : xmlNewChild(xmlDocGetRootElement(doc), NULL,
+                                           (const xmlChar *) "metadata",
+                                           NULL));
+        xmlXPathFreeObject(md);
+        xmlNodePtr vm = xmlNewChild(parent, NULL, (const xmlChar *) "vm",
+                                    NULL);
+        xmlNsPtr ns = xmlNewNs(vm, (const xmlChar *) METADATA_NS,
+                               (const xmlChar *) "appfw");
+        xmlSetNs(vm, ns);
+        for (size_t j = 0; j < n; j++) {
+            xmlNodePtr e = xmlNewChild(vm, ns,
+                                       (const xmlChar *) "interface", NULL);
+            xmlNewProp(e, (const xmlChar *) "mac", (const xmlChar *) macs[j]);
+            xmlNewProp(e, (const xmlChar *) "addresses",
+                       (const xmlChar *) lists[j]);
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        free(macs[j]);
+        free(lists[j]);
+    }
+    return error;
+}
+
 /* Edits 'xml' (a domain definition): adds or removes what appfw needs.
  * Sets '*out' to the new definition (NULL if unchanged) and '*notes' to
  * what was done.  Returns NULL or a malloc'd error. */
@@ -104,6 +250,8 @@ edit(const struct opts *o, bool attach, const char *xml, const char *uuid,
         return xstrdup("libvirt's domain XML does not parse");
     }
     xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(ctx, (const xmlChar *) "appfw",
+                       (const xmlChar *) METADATA_NS);
     xmlXPathObjectPtr devs = find(ctx, "/domain/devices");
     xmlXPathObjectPtr chans = find(ctx, channel_xpath);
     char *error = NULL;
@@ -164,7 +312,17 @@ edit(const struct opts *o, bool attach, const char *xml, const char *uuid,
                                o->bridge));
         free(n);
         n = t;
+        if (o->n_addrs) {
+            error = set_metadata(o, doc, ctx, ifaces);
+            changed = true;
+            t = xasprintf("%s; addresses for port security set", n);
+            free(n);
+            n = t;
+        }
     } else {
+        if (remove_metadata(ctx)) {
+            changed = true;
+        }
         for (int i = 0; i < count(chans); i++) {
             xmlNodePtr c = chans->nodesetval->nodeTab[i];
             xmlUnlinkNode(c);
@@ -308,6 +466,13 @@ main(int argc, char **argv)
             o.bridge = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--channel-dir")) {
             o.channel_dir = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--address")) {
+            if (o.n_addrs >= MAX_ADDRS) {
+                fprintf(stderr, "appfw-vmctl: at most %d --address\n",
+                        MAX_ADDRS);
+                return 2;
+            }
+            o.addrs[o.n_addrs++] = argv[++i];
         } else {
             fprintf(stderr, "appfw-vmctl: unknown or incomplete option %s "
                     "(see --help)\n", a);

@@ -6,11 +6,12 @@
  *   ctx table_base=0 cookie_prefix=0xa9f0
  *   global
  *   vm uuid=UUID ofport=3 zone=1 [mac=52:54:00:00:00:01] mode=enforce
+ *      [addresses=10.0.0.5,fd00::5] [learned=10.0.0.6,fe80::1]
  *   allow vm=UUID granularity=exact|service proto=6
  *         [local=10.0.0.1:40000] remote=[2001:db8::1]:80 app=77
  *
  * ('allow' is one line; it names a VM declared above it; mode is enforce,
- * monitor or noagent.)  Every flow generated is formatted with
+ * monitor or noagent; the address lists are comma-separated here.)  Every flow generated is formatted with
  * flowgen_flow_format(), the lines are sorted with strcmp() and compared
  * exactly with NAME.out.  On a mismatch the test prints the lines missing
  * ("-") and the lines extra ("+").
@@ -103,6 +104,8 @@ struct vms {
     struct flowgen_vm vm[MAX_VMS];
     char *uuid[MAX_VMS];
     char *mac[MAX_VMS];
+    char *addresses[MAX_VMS];
+    char *learned[MAX_VMS];
     size_t n;
 };
 
@@ -148,7 +151,7 @@ run_line(const char *where, char **words, size_t n_words,
     const char *cmd = words[0];
     const char *uuid = NULL, *mode = NULL, *local = NULL, *remote = NULL;
     const char *granularity = "exact";
-    char *mac = NULL;
+    char *mac = NULL, *addresses = NULL, *learned = NULL;
     long ofport = 0, zone = 0, proto = 0, app = 0;
 
     for (size_t i = 1; i < n_words; i++) {
@@ -170,6 +173,10 @@ run_line(const char *where, char **words, size_t n_words,
             zone = strtol(value, NULL, 0);
         } else if (!strcmp(key, "mac")) {
             mac = value;
+        } else if (!strcmp(key, "addresses")) {
+            addresses = value;
+        } else if (!strcmp(key, "learned")) {
+            learned = value;
         } else if (!strcmp(key, "mode")) {
             mode = value;
         } else if (!strcmp(key, "granularity")) {
@@ -209,12 +216,16 @@ run_line(const char *where, char **words, size_t n_words,
         struct flowgen_vm *vm = &vms->vm[vms->n];
         vms->uuid[vms->n] = xstrdup(uuid);
         vms->mac[vms->n] = mac ? xstrdup(mac) : NULL;
+        vms->addresses[vms->n] = addresses ? xstrdup(addresses) : NULL;
+        vms->learned[vms->n] = learned ? xstrdup(learned) : NULL;
         *vm = (struct flowgen_vm) {
             .uuid = vms->uuid[vms->n],
             .ofport = ofport,
             .zone = zone,
             .mac = vms->mac[vms->n],
             .mode = m,
+            .addresses = vms->addresses[vms->n],
+            .learned = vms->learned[vms->n],
         };
         vms->n++;
         flowgen_vm(ctx, vm, flows);
@@ -287,6 +298,8 @@ generate(const char *in_path, struct lines *out)
     for (size_t i = 0; i < vms.n; i++) {
         free(vms.uuid[i]);
         free(vms.mac[i]);
+        free(vms.addresses[i]);
+        free(vms.learned[i]);
     }
     flowgen_flows_destroy(&flows);
     lines_destroy(&input);
@@ -455,7 +468,7 @@ test_bad_allows(void **state)
     static const struct flowgen_ctx ctx = { 0, 0xa9f0 };
     static const struct flowgen_vm vm = {
         "11111111-0000-4000-8000-000000000001", 3, 1, "52:54:00:00:00:01",
-        FLOWGEN_ENFORCE,
+        FLOWGEN_ENFORCE, NULL, NULL,
     };
     struct flowgen_flows flows;
     flowgen_flows_init(&flows);
@@ -516,6 +529,7 @@ test_flow_key(void **state)
     static const struct flowgen_ctx ctx = { 0, 0xa9f0 };
     static const struct flowgen_vm vm = {
         "11111111-0000-4000-8000-000000000001", 3, 1, NULL, FLOWGEN_ENFORCE,
+        NULL, NULL,
     };
     struct flowgen_allow x = EXACT(6, "10.0.0.1", 40000, "10.0.0.2", 80);
     struct flowgen_allow y = EXACT(6, "10.0.0.1", 40000, "10.0.0.2", 80);
@@ -581,17 +595,96 @@ test_flows_lifecycle(void **state)
     for (int i = 0; i < 10; i++) {
         flowgen_global(&ctx, &flows);
     }
-    assert_int_equal(flows.n, 130);
+    assert_int_equal(flows.n, 140);
     flowgen_flows_clear(&flows);
     assert_int_equal(flows.n, 0);
     flowgen_global(&ctx, &flows);
-    assert_int_equal(flows.n, 13);
+    assert_int_equal(flows.n, 14);
     flowgen_flows_destroy(&flows);
     assert_null(flows.flows);
     assert_int_equal(flows.n, 0);
     flowgen_flows_destroy(&flows);
     flowgen_flows_destroy(NULL);
     flowgen_flows_clear(NULL);
+}
+
+/* Configured address lists: what is accepted, and the message naming
+ * the first word that is not. */
+static void
+test_check_addresses(void **state)
+{
+    (void) state;
+    assert_null(flowgen_check_addresses(NULL));
+    assert_null(flowgen_check_addresses(""));
+    assert_null(flowgen_check_addresses("10.0.0.5 fd00::5,10.1.0.0/16 "
+                                        " fe80::1/64"));
+    static const struct {
+        const char *in, *error;
+    } bad[] = {
+        { "10.0.0.5 10.0.0.300",
+          "\"10.0.0.300\" is not an IPv4 or IPv6 address or prefix" },
+        { "10.0.0.0/33",
+          "\"10.0.0.0/33\" is not an IPv4 or IPv6 address or prefix" },
+        { "fd00::/129",
+          "\"fd00::/129\" is not an IPv4 or IPv6 address or prefix" },
+        { "10.0.0.1/", "\"10.0.0.1/\" is not an IPv4 or IPv6 address or "
+          "prefix" },
+        { "10.0.0.1/-1", "\"10.0.0.1/-1\" is not an IPv4 or IPv6 address "
+          "or prefix" },
+        { "host.example", "\"host.example\" is not an IPv4 or IPv6 "
+          "address or prefix" },
+        { "1.0.0.1 1.0.0.2 1.0.0.3 1.0.0.4 1.0.0.5 1.0.0.6 1.0.0.7 1.0.0.8 "
+          "1.0.0.9 1.0.0.10 1.0.0.11 1.0.0.12 1.0.0.13 1.0.0.14 1.0.0.15 "
+          "1.0.0.16 1.0.0.17", "\"1.0.0.17\": more than 16 addresses" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        char *error = flowgen_check_addresses(bad[i].in);
+        if (!error || strcmp(error, bad[i].error)) {
+            fail_msg("addresses %zu: got \"%s\", want \"%s\"", i,
+                     error ? error : "(accepted)", bad[i].error);
+        }
+        free(error);
+    }
+}
+
+/* Learning locks in one IPv4 address, one IPv6 link-local and one other
+ * IPv6 address, and nothing a VM cannot own. */
+static void
+test_learn(void **state)
+{
+    (void) state;
+    char *l;
+    assert_int_equal(flowgen_learn(NULL, "10.0.0.5", &l), FLOWGEN_LEARN_NEW);
+    assert_string_equal(l, "10.0.0.5");
+    char *l2;
+    assert_int_equal(flowgen_learn(l, "10.0.0.5", &l2), FLOWGEN_LEARN_KNOWN);
+    assert_null(l2);
+    assert_int_equal(flowgen_learn(l, "10.0.0.6", &l2),
+                     FLOWGEN_LEARN_REFUSED);
+    assert_int_equal(flowgen_learn(l, "FD00:0::5", &l2), FLOWGEN_LEARN_NEW);
+    assert_string_equal(l2, "10.0.0.5 fd00::5");
+    free(l);
+    assert_int_equal(flowgen_learn(l2, "fe80::1234", &l), FLOWGEN_LEARN_NEW);
+    assert_string_equal(l, "10.0.0.5 fd00::5 fe80::1234");
+    free(l2);
+    assert_int_equal(flowgen_learn(l, "fe80::1", &l2), FLOWGEN_LEARN_REFUSED);
+    assert_int_equal(flowgen_learn(l, "2001:db8::1", &l2),
+                     FLOWGEN_LEARN_REFUSED);
+    assert_int_equal(flowgen_learn(l, "fd00::5", &l2), FLOWGEN_LEARN_KNOWN);
+    free(l);
+
+    static const char *const never[] = {
+        "0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.1", "239.1.1.1",
+        "240.0.0.1", "255.255.255.255", "::", "::1", "ff02::1",
+        "::ffff:10.0.0.1", "10.0.0.0/24", "fd00::/64", "", "bogus",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(never); i++) {
+        if (flowgen_learn("", never[i], &l) != FLOWGEN_LEARN_REFUSED) {
+            fail_msg("learned \"%s\"", never[i]);
+        }
+        assert_null(l);
+    }
+    assert_int_equal(flowgen_learn("", NULL, &l), FLOWGEN_LEARN_REFUSED);
 }
 
 int
@@ -604,6 +697,8 @@ main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_flows_lifecycle),
+        cmocka_unit_test(test_check_addresses),
+        cmocka_unit_test(test_learn),
     };
     return cmocka_run_group_tests_name("flowgen", tests, NULL, NULL);
 }

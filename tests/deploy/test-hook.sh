@@ -38,6 +38,11 @@ check "and succeeds" test "$rc" = 0
 hook "$data/appfw-vm.xml" reconnect
 check "reconnect (libvirtd restarted) registers again" \
     sh -c "echo '$calls' | grep -q 'vm-register $vm'"
+sed 's|<devices>|<metadata><appfw:vm xmlns:appfw="urn:x-appfw:libvirt:1"><appfw:interface mac="52:54:00:11:22:33" addresses="10.0.0.5 fd00::5"/></appfw:vm></metadata><devices>|' \
+    "$data/appfw-vm.xml" >"$run/web-1.xml"
+hook "$run/web-1.xml" start
+check "start also hands appfw-vmctl's addresses to switchd ($calls)" \
+    sh -c "echo '$calls' | tail -1 | grep -qx -- '-t /run/test/appfw-switchd.ctl appfw/vm-addresses $vm 52:54:00:11:22:33 10.0.0.5 fd00::5'"
 hook "$data/appfw-vm.xml" stopped
 check "stopped unregisters it" test \
     "$calls" = "-t /run/test/appfw-switchd.ctl appfw/vm-unregister $vm"

@@ -58,6 +58,16 @@ check "show: a plain domain is not under appfw" \
 v "$attached" show 6d1f0c52-9a4e-4b1c-8c3e-123456789012
 check "show, by UUID: an attached domain is under appfw" \
     grep -q "under appfw" "$out"
+# Port security: --address goes into the domain's metadata for the hook.
+v "$plain" --dump --address 10.0.0.5 --address fd00::5/64 attach web-1
+check "--address puts the addresses, by the interface's MAC, in the metadata" \
+    grep -q '<appfw:interface mac="52:54:00:11:22:33" addresses="10.0.0.5 fd00::5/64"/>' "$out"
+v "$plain" --address 10.0.0.5 --address 52:54:00:aa:bb:cc=fd00::9 --dump attach web-1
+check "MAC=ADDR names the interface" \
+    grep -q 'mac="52:54:00:aa:bb:cc" addresses="fd00::9"' "$out"
+v "$plain" --address 10.0.0.300 attach web-1
+check "a bad --address is refused and nothing is defined" sh -c "
+    [ $rc = 1 ] && grep -q 'not an IPv4 or IPv6 address' '$out'"
 v "$plain" attach no-bridge
 check "a domain without an interface on the bridge is warned about" \
     grep -q "no interface on bridge br-int" "$out"

@@ -396,6 +396,106 @@ check_connect "approved flows keep working while secd is down" \
 check_connect "new unapproved connections are still refused" \
     "$ns1" 10.77.0.2 9090 '^fail'
 
+# --- Port security (issue 19 §4): a VM sends only as itself.  vm1 has
+# addresses the administrator gave (appfw-addresses), vm2 none: it has
+# learned its own from its first packets.  vm1 is in monitor mode here, so
+# that only port security stands between a forged packet and vm2.
+# Forged frames come from netns-spoof.py; vm2 (vm1 for vm2's forgeries)
+# watches what arrives.
+spoof="python3 $(cd "$(dirname "$0")" && pwd)/netns-spoof.py"
+mac1=52:54:00:77:00:01
+mac2=52:54:00:77:00:02
+ps_pids=
+ps_sniff() {  # NS IFACE MAC IP OUTFILE: counts claims for 2 s, in the background
+    ip netns exec "$1" $spoof sniff "$2" 2 "$3" "$4" >"$5" &
+    ps_pids="$ps_pids $!"
+}
+ps_wait() { wait $ps_pids; ps_pids=; }
+ps_count() {  # VM COUNTER
+    appctl appfw/vms | grep "^$1" | sed -n "s/.* spoofed_$2=\([0-9]*\).*/\1/p"
+}
+ip netns exec "$ns1" ip -6 addr add fd77::1/64 dev "afw$tag-e1" nodad
+ip netns exec "$ns2" ip -6 addr add fd77::2/64 dev "afw$tag-e2" nodad
+vsctl set interface "afw$tag-v1" "external_ids:appfw-addresses=10.77.0.1 fd77::1" \
+    external_ids:appfw-mode=monitor
+sleep 0.3
+converged
+check "port security: vm1 has the addresses it was given" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm1' | grep -q ' addresses=10.77.0.1,fd77::1 '"
+check "vm2, given none, learned its own address from its traffic" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm2' | grep -q ' addresses=learned:10.77.0.2[ ,]'"
+check "and the lock is in the database (appfw-learned-addresses)" \
+    sh -c "ovs-vsctl --db=unix:$ovs/db.sock get interface afw$tag-v2 external_ids:appfw-learned-addresses | grep -q 10.77.0.2"
+
+# A gratuitous ARP claiming vm2's address, and one claiming vm1's own.
+arp0=$(ps_count $vm1 arp)
+ps_sniff "$ns2" "afw$tag-e2" $mac1 10.77.0.2 "$run/ps-garp-spoof"
+ps_sniff "$ns2" "afw$tag-e2" $mac1 10.77.0.1 "$run/ps-garp-own"
+sleep 0.5
+ip netns exec "$ns1" $spoof garp "afw$tag-e1" $mac1 10.77.0.2
+ip netns exec "$ns1" $spoof garp "afw$tag-e1" $mac1 10.77.0.1
+ps_wait
+check "a gratuitous ARP claiming another VM's address does not reach it ($(cat "$run/ps-garp-spoof") seen)" \
+    test "$(cat "$run/ps-garp-spoof")" = 0
+check "a gratuitous ARP for the VM's own address does ($(cat "$run/ps-garp-own") seen)" \
+    test "$(cat "$run/ps-garp-own")" -ge 1
+
+# IPv4 from another VM's address, and from its own.
+ip netns exec "$ns1" $spoof udp "afw$tag-e1" $mac1 $mac2 10.77.0.2 10.77.0.2 9091 "forged-$tag"
+ip netns exec "$ns1" $spoof udp "afw$tag-e1" $mac1 $mac2 10.77.0.99 10.77.0.2 9091 "forged2-$tag"
+ip netns exec "$ns1" $spoof udp "afw$tag-e1" $mac1 $mac2 10.77.0.1 10.77.0.2 9091 "own-$tag"
+sleep 0.5
+check "IPv4 with a spoofed source address is dropped" \
+    sh -c "! grep -q 'forged' '$run/udp.log'"
+check "IPv4 from the VM's own address passes" \
+    grep -q "^9091 own-$tag" "$run/udp.log"
+
+# A neighbour advertisement claiming vm2's IPv6 address, and its own.
+ps_sniff "$ns2" "afw$tag-e2" $mac1 fd77::2 "$run/ps-na-spoof"
+ps_sniff "$ns2" "afw$tag-e2" $mac1 fd77::1 "$run/ps-na-own"
+sleep 0.5
+ip netns exec "$ns1" $spoof na "afw$tag-e1" $mac1 fd77::1 fd77::2
+ip netns exec "$ns1" $spoof na "afw$tag-e1" $mac1 fd77::1 fd77::1
+ps_wait
+check "a spoofed neighbour advertisement does not reach the other VM ($(cat "$run/ps-na-spoof") seen)" \
+    test "$(cat "$run/ps-na-spoof")" = 0
+check "an advertisement of the VM's own address does ($(cat "$run/ps-na-own") seen)" \
+    test "$(cat "$run/ps-na-own")" -ge 1
+check_connect "the VM's own IPv6 traffic passes (neighbour discovery included)" \
+    "$ns1" fd77::2 8080 '^ok'
+check_connect "and its own IPv4 traffic" "$ns1" 10.77.0.2 8080 '^ok'
+
+# vm2 (learning) claims vm1's address: ARP and IPv4.
+ps_sniff "$ns1" "afw$tag-e1" $mac2 10.77.0.1 "$run/ps-garp2"
+sleep 0.5
+ip netns exec "$ns2" $spoof garp "afw$tag-e2" $mac2 10.77.0.1
+ip netns exec "$ns2" $spoof udp "afw$tag-e2" $mac2 $mac1 10.77.0.1 10.77.0.1 9091 "x"
+ps_wait
+check "a learning VM's gratuitous ARP for another VM's address does not reach it ($(cat "$run/ps-garp2") seen)" \
+    test "$(cat "$run/ps-garp2")" = 0
+sleep 1.5   # The drop flows' counters are read every stats-interval (1 s).
+check "the drops are counted per VM (vm1: arp=$(ps_count $vm1 arp) ip=$(ps_count $vm1 ip) nd=$(ps_count $vm1 nd); vm2: arp=$(ps_count $vm2 arp) ip=$(ps_count $vm2 ip))" \
+    sh -c "[ $(ps_count $vm1 arp) -ge $((arp0 + 1)) ] && [ $(ps_count $vm1 ip) -ge 2 ] &&
+           [ $(ps_count $vm1 nd) -ge 1 ] && [ $(ps_count $vm2 arp) -ge 1 ] &&
+           [ $(ps_count $vm2 ip) -ge 1 ]"
+vsctl remove interface "afw$tag-v1" external_ids appfw-addresses \
+    -- remove interface "afw$tag-v1" external_ids appfw-mode
+# Addresses the libvirt hook hands over (appfw-vmctl --address), kept
+# with the registration; the Interface's own appfw-addresses would win.
+appctl appfw/vm-register $vm2 "$run/ps-chan.sock" >/dev/null
+appctl appfw/vm-addresses $vm2 52:54:00:77:00:02 "10.77.0.2 fd77::2" >/dev/null
+sleep 0.3
+check "addresses given with a registration (appfw/vm-addresses) apply to the VM's port" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm2' | grep -q ' addresses=10.77.0.2,fd77::2 '"
+check "and are kept in the registry file" \
+    grep -q '"52:54:00:77:00:02": *"10.77.0.2 fd77::2"' "$run/appfw-switchd.vms"
+check "vm-addresses refuses a bad address" \
+    sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-addresses $vm2 52:54:00:77:00:02 10.77.0.300 2>/dev/null"
+appctl appfw/vm-unregister $vm2 >/dev/null
+sleep 0.3
+check "unregistering drops them: the port is back to what it learned" \
+    sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '^$vm2' | grep -q ' addresses=learned:10.77.0.2'"
+
 # --- A VM with a second interface: both are classified into its zone.
 ip link add "afw$tag-v3" type veth peer name "afw$tag-e3" || die "veth"
 ip link set "afw$tag-e3" netns "$ns1"
