@@ -33,6 +33,8 @@ struct relay {
     int backoff;
     struct log_rl rl;
     struct relay_stats stats;
+    relay_admit_func *admit;
+    void *admit_aux;
 };
 
 struct relay *
@@ -44,6 +46,13 @@ relay_create(const char *path, const char *vm_uuid)
     r->backoff = BACKOFF_MIN_MS;
     r->rl = (struct log_rl) LOG_RL_INIT(6, 2);
     return r;
+}
+
+void
+relay_set_admit(struct relay *r, relay_admit_func *admit, void *aux)
+{
+    r->admit = admit;
+    r->admit_aux = aux;
 }
 
 void
@@ -152,6 +161,11 @@ relay_recv(struct relay *r, struct json_object **msg, enum msg_type *type,
     /* A good frame: the peer is talking sense, so reset the backoff. */
     r->backoff = BACKOFF_MIN_MS;
     r->stats.frames_in++;
+    if (r->admit && !r->admit(frame.len, r->admit_aux)) {
+        r->stats.refused_frames++;
+        free(frame.data);
+        return RELAY_REFUSED;
+    }
     char *perror = msg_parse(frame.data, frame.len, msg, type);
     if (perror) {
         r->stats.bad_frames++;

@@ -26,6 +26,12 @@ struct relay;
 struct relay *relay_create(const char *path, const char *vm_uuid);
 void relay_destroy(struct relay *);
 
+/* Each whole frame is first offered to 'admit' with its length, before it
+ * is parsed: a frame it refuses is dropped unread (relay_recv() returns
+ * RELAY_REFUSED), so a guest over its budget costs no parsing. */
+typedef bool relay_admit_func(size_t len, void *aux);
+void relay_set_admit(struct relay *, relay_admit_func *, void *aux);
+
 /* Connects, reconnects and flushes output.  Never blocks. */
 void relay_run(struct relay *);
 void relay_wait(struct relay *);
@@ -33,6 +39,7 @@ void relay_wait(struct relay *);
 enum relay_result {
     RELAY_NONE,                 /* Nothing (more) to read now. */
     RELAY_MSG,                  /* '*msg' and '*type' are set. */
+    RELAY_REFUSED,              /* A frame the admit function refused. */
     RELAY_BAD,                  /* A frame that is not a valid message:
                                  * '*error' says why (the caller frees it),
                                  * '*id' is its id if it had one, else 0. */
@@ -52,7 +59,8 @@ const char *relay_path(const struct relay *);
 
 /* Totals for appfw/vms. */
 struct relay_stats {
-    unsigned long long connects, frames_in, bad_frames, framing_errors;
+    unsigned long long connects, frames_in, bad_frames, framing_errors,
+                       refused_frames;
 };
 void relay_get_stats(const struct relay *, struct relay_stats *);
 

@@ -77,6 +77,7 @@ struct held {
 };
 
 struct vm {
+    struct switchd *sd;         /* The switchd it belongs to. */
     char *uuid;
     char *name;
     char *mac;                  /* Of its first port (for stamping). */
@@ -200,6 +201,7 @@ static void packet_in(void *sd_, const struct ofctrl_packet_in *);
 static void registry_load(struct switchd *);
 static void registry_save(const struct switchd *);
 static bool take_token(struct switchd *, struct vm *);
+static relay_admit_func admit_guest_frame;
 static void forward(struct switchd *, struct vm *, struct json_object *,
                     enum msg_type, int64_t reply_id, struct ask *);
 
@@ -319,6 +321,7 @@ vm_get(struct switchd *sd, const char *uuid)
     struct vm *vm = vm_find(sd, uuid);
     if (!vm) {
         vm = xzalloc(sizeof *vm);
+        vm->sd = sd;
         vm->uuid = xstrdup(uuid);
         vm->name = xstrdup("");
         vm->mac = xstrdup("");
@@ -649,6 +652,7 @@ reconcile(struct switchd *sd)
         if (path && (!vm->relay || strcmp(relay_path(vm->relay), path))) {
             relay_destroy(vm->relay);
             vm->relay = relay_create(path, vm->uuid);
+            relay_set_admit(vm->relay, admit_guest_frame, vm);
         } else if (!path && vm->relay) {
             relay_destroy(vm->relay);
             vm->relay = NULL;
@@ -1017,33 +1021,31 @@ take_token(struct switchd *sd, struct vm *vm)
     return take_tokens(sd, vm, 1);
 }
 
-/* What a guest's message costs in tokens: one, and one more for each
- * entry it carries, so a message's cost follows the work it makes here
- * and in secd (a stats message of 1,024 flows costs 1,025). */
-static double
-guest_msg_cost(const struct json_object *msg, enum msg_type type)
+/* A guest's frame beyond its first GUEST_FREE_BYTES costs a token for
+ * every GUEST_BYTES_PER_TOKEN more, charged before it is parsed: what a
+ * message costs follows what it carries (a stats message of 250 flows,
+ * about 52 kB, costs 188 tokens and its parsing; a decide, a heartbeat or
+ * a flow_open costs nothing extra), and a frame over the VM's budget is
+ * dropped unparsed. */
+#define GUEST_FREE_BYTES 4096
+#define GUEST_BYTES_PER_TOKEN 256
+
+static bool
+admit_guest_frame(size_t len, void *vm_)
 {
-    switch (type) {
-    case MSG_STATS:
-        return 1 + msg_array_length(msg_get_array(msg, "flows"));
-    case MSG_NAMING:
-        return 1 + msg_array_length(msg_get_array(msg, "addresses"))
-               + msg_array_length(msg_get_array(msg, "sessions"));
-    case MSG_HELLO:
-    case MSG_DECIDE:
-    case MSG_VERDICT:
-    case MSG_FLOW_OPEN:
-    case MSG_FLOW_CLOSE:
-    case MSG_POLICY_PUSH:
-    case MSG_HEARTBEAT:
-    case MSG_ERROR:
-    case MSG_FLOW_INSTALL:
-    case MSG_ACK:
-    case MSG_NOTICE:
-    case MSG_N_TYPES:
-    default:
-        return 1;
+    struct vm *vm = vm_;
+    if (len <= GUEST_FREE_BYTES) {
+        return true;
     }
+    double cost = (double) (len - GUEST_FREE_BYTES) / GUEST_BYTES_PER_TOKEN;
+    /* (One that costs more than a burst costs a whole burst.) */
+    if (take_tokens(vm->sd, vm, MIN(cost, (double) vm->sd->cfg.vm_burst))) {
+        return true;
+    }
+    vm->refused++;
+    LOG_WARN_RL(&vm->rl, "rate limited vm=%s: a %zu-byte frame dropped "
+                "unread", vm->uuid, len);
+    return false;
 }
 
 /* Replaces whatever the guest said about its VM with what switchd knows. */
@@ -1174,12 +1176,9 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
      * guest claiming either is not believed. */
     json_object_object_del(msg, "agent");
     json_object_object_del(msg, "apps");
-    /* Every message a guest sends costs tokens, so none keeps switchd
-     * (or secd) busy for free. */
-    /* (One that costs more than a burst costs a whole burst.) */
-    if (type != MSG_DECIDE
-        && !take_tokens(sd, vm, MIN(guest_msg_cost(msg, type),
-                                    (double) sd->cfg.vm_burst))) {
+    /* Every message a guest sends costs a token (and a large one more,
+     * admit_guest_frame()), so none keeps switchd or secd busy for free. */
+    if (type != MSG_DECIDE && !take_token(sd, vm)) {
         vm->refused++;
         return;
     }
@@ -1268,7 +1267,9 @@ run_guest(struct switchd *sd, struct vm *vm)
         int64_t id;
         enum relay_result r = relay_recv(vm->relay, &msg, &type, &error,
                                          &id);
-        if (r == RELAY_NONE) {
+        if (r == RELAY_REFUSED) {
+            continue;
+        } else if (r == RELAY_NONE) {
             return;
         } else if (r == RELAY_BAD) {
             LOG_WARN_RL(&vm->rl, "bad message vm=%s error=\"%s\"", vm->uuid,
@@ -2055,13 +2056,13 @@ switchd_vms(const struct switchd *sd)
             relay_get_stats(vm->relay, &st);
             ds_put_format(&s, " channel=%s connected=%s connects=%llu "
                           "frames=%llu bad=%llu framing_errors=%llu "
-                          "decides=%llu verdicts=%llu refused=%llu "
-                          "notices=%llu",
+                          "dropped_unread=%llu decides=%llu verdicts=%llu "
+                          "refused=%llu notices=%llu",
                           relay_path(vm->relay),
                           relay_is_connected(vm->relay) ? "yes" : "no",
                           st.connects, st.frames_in, st.bad_frames,
-                          st.framing_errors, vm->decides, vm->verdicts,
-                          vm->refused, vm->notices);
+                          st.framing_errors, st.refused_frames, vm->decides,
+                          vm->verdicts, vm->refused, vm->notices);
         } else {
             ds_put_cstr(&s, " channel=-");
         }

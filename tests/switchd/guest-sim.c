@@ -10,12 +10,19 @@
  *       time switchd connects; prints how many connections it saw
  *   guest-sim PATH send JSON... -- ID PROTO LOCAL-IP LPORT REMOTE-IP RPORT
  *       sends hello, then each JSON text as one frame as it is (hostile
- *       messages), then one decide; prints the decide's reply
+ *       messages; "@FILE": each line of FILE), then one decide; prints
+ *       the decide's reply
  *   guest-sim PATH rehello
  *       after the hellos, says hello again (as a restarted agent does)
  *       and prints the type of the first message that comes back
- *   guest-sim PATH bench COUNT
- *       sends COUNT decides one at a time; prints "p50_us=.. p99_us=.."
+ *   guest-sim PATH bench COUNT [GAP-US]
+ *       sends COUNT decides one at a time (GAP-US apart); prints
+ *       "p50_us=.. p99_us=.."
+ *   guest-sim PATH flood SECONDS RATE FLOWS DECIDE-RATE
+ *       for SECONDS, RATE stats messages a second of FLOWS flows each
+ *       (random hashes and destinations), and DECIDE-RATE decides a
+ *       second of random application paths (16 unanswered at most);
+ *       prints what it sent and what came back
  *   guest-sim PATH naming USER ADDRESS BYTES
  *       reports (naming) USER logged in at ADDRESS, asks a decide for
  *       USER (uid 2000), reports BYTES of USER's traffic (stats), then
@@ -177,16 +184,56 @@ cmd_decide(const char *path, char **argv)
     return cmd_decide_on(open_channel(path), argv);
 }
 
+/* Sends 'text' as one frame, waiting for room in the output queue. */
+static void
+send_frame(struct chan *c, const char *text)
+{
+    int error;
+    int64_t deadline = time_mono_ms() + TIMEOUT_MS;
+    while ((error = chan_send_raw(c, text, strlen(text))) == ENOBUFS
+           && time_mono_ms() < deadline) {
+        /* The output queue is full: let switchd read some. */
+        chan_run(c);
+        struct pollfd pfd = { .fd = chan_fd(c), .events = POLLOUT };
+        poll(&pfd, 1, 10);
+    }
+    if (error) {
+        fprintf(stderr, "guest-sim: cannot send a frame: %s\n",
+                strerror(error));
+        exit(1);
+    }
+}
+
 static int
 cmd_send(const char *path, int argc, char **argv)
 {
     struct chan *c = open_channel(path);
     int i;
     for (i = 0; i < argc && strcmp(argv[i], "--"); i++) {
-        if (chan_send_raw(c, argv[i], strlen(argv[i]))) {
-            fprintf(stderr, "guest-sim: cannot send frame %d\n", i);
-            exit(1);
+        if (argv[i][0] == '@') {
+            FILE *file = fopen(argv[i] + 1, "r");
+            if (!file) {
+                perror(argv[i] + 1);
+                exit(1);
+            }
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t n;
+            while ((n = getline(&line, &cap, file)) > 0) {
+                line[strcspn(line, "\n")] = '\0';
+                send_frame(c, line);
+            }
+            free(line);
+            fclose(file);
+            continue;
         }
+        send_frame(c, argv[i]);
+    }
+    /* All of it out before the decide, which must find room. */
+    int64_t deadline = time_mono_ms() + TIMEOUT_MS;
+    while (chan_txq_size(c) && !chan_run(c) && time_mono_ms() < deadline) {
+        struct pollfd pfd = { .fd = chan_fd(c), .events = POLLOUT };
+        poll(&pfd, 1, 10);
     }
     if (argc - i - 1 != 6) {
         fprintf(stderr, "guest-sim: send: give the decide after --\n");
@@ -281,7 +328,7 @@ cmd_garbage(const char *path, int seconds)
 }
 
 static int
-cmd_bench(const char *path, int count)
+cmd_bench(const char *path, int count, int gap_us)
 {
     struct chan *c = open_channel(path);
     struct bench_samples s;
@@ -299,12 +346,100 @@ cmd_bench(const char *path, int count)
         }
         json_object_put(req);
         json_object_put(reply);
+        if (gap_us) {
+            usleep(gap_us);
+        }
     }
     printf("decides=%d errors=%d p50_us=%.0f p99_us=%.0f\n", count, errors,
            bench_percentile(&s, 50) / 1e3, bench_percentile(&s, 99) / 1e3);
     bench_samples_destroy(&s);
     chan_destroy(c);
     return errors ? 1 : 0;
+}
+
+/* A stats message of 'flows' random flows, as a frame's payload. */
+static char *
+random_stats(int flows, unsigned int *seed)
+{
+    size_t cap = 128 + (size_t) flows * 256, len = 0;
+    char *t = xmalloc(cap);
+    len += snprintf(t + len, cap - len,
+                    "{\"type\":\"stats\",\"interval\":30,\"flows\":[");
+    for (int i = 0; i < flows; i++) {
+        char sha[65];
+        for (int k = 0; k < 64; k++) {
+            sha[k] = "0123456789abcdef"[rand_r(seed) % 16];
+        }
+        sha[64] = '\0';
+        unsigned int r = rand_r(seed);
+        len += snprintf(t + len, cap - len,
+                        "%s{\"protocol\":\"tcp\",\"local\":{\"address\":"
+                        "\"10.77.0.9\",\"port\":%u},\"remote\":{\"address\":"
+                        "\"10.%u.%u.%u\",\"port\":%u},\"sha256\":\"%s\","
+                        "\"uid\":1000,\"bytes_in\":%u,\"bytes_out\":%u}",
+                        i ? "," : "", 1024 + r % 60000, r >> 8 & 255,
+                        r >> 16 & 255, r >> 24, 1 + r % 65535, sha,
+                        r % 100000, r % 7000);
+    }
+    snprintf(t + len, cap - len, "]}");
+    return t;
+}
+
+static int
+cmd_flood(const char *path, int seconds, int rate, int flows,
+          int decide_rate)
+{
+    struct chan *c = open_channel(path);
+    unsigned int seed = 7;
+    enum { POOL = 64 };
+    char *pool[POOL];
+    for (int i = 0; i < POOL; i++) {
+        pool[i] = random_stats(flows, &seed);
+    }
+    long stats = 0, decides = 0, verdicts = 0, limited = 0, other = 0;
+    int64_t start = time_mono_ms(), end = start + seconds * 1000LL;
+    for (int64_t now = start; now < end; now = time_mono_ms()) {
+        for (long due = (now - start) * rate / 1000; stats < due; stats++) {
+            const char *t = pool[stats % POOL];
+            chan_send_raw(c, t, strlen(t));
+        }
+        while (decides - verdicts - limited - other < 16
+               && decides < (now - start) * decide_rate / 1000) {
+            char app[64];
+            snprintf(app, sizeof app, "/tmp/.x/%08x", rand_r(&seed));
+            struct json_object *d = make_decide(++decides, "tcp",
+                                                "10.77.0.9", 40000,
+                                                "10.77.0.2", 8080);
+            json_object_object_add(json_object_object_get(d, "app"), "path",
+                                   json_object_new_string(app));
+            chan_send(c, d);
+            json_object_put(d);
+        }
+        chan_run(c);
+        struct frame f;
+        while (!chan_recv(c, &f)) {
+            const char *s = (const char *) f.data;
+            if (strstr(s, "\"rate_limited\"")) {
+                limited++;
+            } else if (strstr(s, "\"verdict\"")) {
+                verdicts++;
+            } else if (strstr(s, "\"error\"")) {
+                other++;
+            }
+            free(f.data);
+        }
+        struct pollfd pfd = { .fd = chan_fd(c), .events = POLLIN };
+        poll(&pfd, 1, 1);
+    }
+    printf("flood: stats=%ld (%.0f/s of %d flows) decides=%ld verdicts=%ld "
+           "rate_limited=%ld other_errors=%ld\n", stats,
+           stats / (double) seconds, flows, decides, verdicts, limited,
+           other);
+    for (int i = 0; i < POOL; i++) {
+        free(pool[i]);
+    }
+    chan_destroy(c);
+    return 0;
 }
 
 int
@@ -320,8 +455,11 @@ main(int argc, char **argv)
         return cmd_rehello(argv[1]);
     } else if (argc == 4 && !strcmp(argv[2], "garbage")) {
         return cmd_garbage(argv[1], atoi(argv[3]));
-    } else if (argc == 4 && !strcmp(argv[2], "bench")) {
-        return cmd_bench(argv[1], atoi(argv[3]));
+    } else if ((argc == 4 || argc == 5) && !strcmp(argv[2], "bench")) {
+        return cmd_bench(argv[1], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 0);
+    } else if (argc == 7 && !strcmp(argv[2], "flood")) {
+        return cmd_flood(argv[1], atoi(argv[3]), atoi(argv[4]),
+                         atoi(argv[5]), atoi(argv[6]));
     }
     fprintf(stderr, "usage: guest-sim PATH decide ID PROTO LIP LPORT RIP "
             "RPORT\n       guest-sim PATH send JSON... -- ID PROTO LIP "
