@@ -45,7 +45,8 @@ $(BUILD)/tests/bench/bench-appid: $(BUILD)/tests/bench/bench-appid.o \
                                   $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< $(BUILD)/tests/bench/bench.o -o $@ $(APPID_LIBS) -lm
 
-BENCHES += $(BUILD)/tests/bench/bench-policy tests/bench/bench-secd.sh
+BENCHES += $(BUILD)/tests/bench/bench-policy tests/bench/bench-secd.sh \
+           tests/bench/bench-flood.sh
 $(BUILD)/tests/bench/bench-policy: $(BUILD)/tests/bench/bench-policy.o \
                                    $(BUILD)/tests/bench/bench.o $(SECVM_LIB) \
                                    $(APPID_LIB) $(COMMON_LIB)
