@@ -581,11 +581,11 @@ test_flows_lifecycle(void **state)
     for (int i = 0; i < 10; i++) {
         flowgen_global(&ctx, &flows);
     }
-    assert_int_equal(flows.n, 130);
+    assert_int_equal(flows.n, 280);
     flowgen_flows_clear(&flows);
     assert_int_equal(flows.n, 0);
     flowgen_global(&ctx, &flows);
-    assert_int_equal(flows.n, 13);
+    assert_int_equal(flows.n, 28);
     flowgen_flows_destroy(&flows);
     assert_null(flows.flows);
     assert_int_equal(flows.n, 0);
