@@ -58,6 +58,10 @@ append_other(struct buf *b, const char *ch, bool out, bool v6,
     for (size_t i = 0; i < n; i++) {
         append(b, "-A %s -p %s %d -j RETURN\n", ch, p, types[i]);
     }
+    if (!v6) {
+        /* The kernel's multicast group reports, as MLD's for IPv6. */
+        append(b, "-A %s -p igmp -j RETURN\n", ch);
+    }
     if (!out) {
         append(b, "-A %s -p %s %d -j RETURN\n", ch, p, v6 ? 128 : 8);
     }
