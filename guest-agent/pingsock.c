@@ -40,10 +40,11 @@ pingsock_find(const char *path, int family, const uint8_t *local,
     size_t alen = family == AF_INET ? 4 : 16;
     static const uint8_t any[16];
     char line[512];
-    bool found = false;
-    /* The first line is the header. */
+    bool found = false, exact = false;
+    /* The first line is the header.  A socket bound to 'local' goes
+     * before one bound to the wildcard address. */
     bool header = true;
-    while (!found && fgets(line, sizeof line, f)) {
+    while (!exact && fgets(line, sizeof line, f)) {
         if (header) {
             header = false;
             continue;
@@ -62,6 +63,7 @@ pingsock_find(const char *path, int family, const uint8_t *local,
             *inode = ino;
             *uid = u;
             found = true;
+            exact = !memcmp(a, local, alen);
         }
     }
     fclose(f);

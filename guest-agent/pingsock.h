@@ -15,8 +15,8 @@
 
 /* Looks in 'path' (the /proc/net/icmp or icmp6 format; 'family' AF_INET
  * or AF_INET6 says which) for the ping socket with identifier 'ident'
- * bound to 'local' (4 or 16 bytes) or to the wildcard address.  On
- * success stores its inode and uid and returns true. */
+ * bound to 'local' (4 or 16 bytes), else one bound to the wildcard
+ * address.  On success stores its inode and uid and returns true. */
 bool pingsock_find(const char *path, int family, const uint8_t *local,
                    uint16_t ident, uint32_t *inode, uint32_t *uid);
 

@@ -41,14 +41,17 @@ test_ipv4(void **state)
         "  12: 0100000A:0007 00000000:0000 07 00000000:00000000 00:00000000"
         " 00000000 65534        0 4242 2 0000000000000000 0\n"
         "  13: 00000000:3039 00000000:0000 07 00000000:00000000 00:00000000"
-        " 00000000  1000        0 4343 2 0000000000000000 0\n");
+        " 00000000  1000        0 4343 2 0000000000000000 0\n"
+        "  14: 00000000:0007 00000000:0000 07 00000000:00000000 00:00000000"
+        " 00000000  1001        0 4444 2 0000000000000000 0\n");
     uint8_t bound[4] = { 10, 0, 0, 1 }, other[4] = { 10, 0, 0, 9 };
     uint32_t inode = 0, uid = 0;
     assert_true(pingsock_find(path, AF_INET, bound, 7, &inode, &uid));
     assert_int_equal(inode, 4242);
     assert_int_equal(uid, 65534);
-    /* Bound elsewhere: not this socket. */
-    assert_false(pingsock_find(path, AF_INET, other, 7, &inode, &uid));
+    /* Bound elsewhere: the socket on the wildcard address. */
+    assert_true(pingsock_find(path, AF_INET, other, 7, &inode, &uid));
+    assert_int_equal(inode, 4444);
     /* The wildcard address takes any local address. */
     assert_true(pingsock_find(path, AF_INET, other, 12345, &inode, &uid));
     assert_int_equal(inode, 4343);
