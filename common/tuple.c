@@ -33,9 +33,16 @@ tuple_addr_text(int family, const void *addr, char out[TUPLE_ADDR_TEXT])
     }
 }
 
-/* Parses from the IP header 'l3' (of 'l3_len' bytes, version 'v'). */
 static bool
-parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
+is_ext_header(int next)
+{
+    return next == 0 || next == 43 || next == 44 || next == 60;
+}
+
+/* Parses from the IP header 'l3' (of 'l3_len' bytes, version 'v'): a TCP
+ * or UDP packet, or with 'any' a packet of any protocol. */
+static bool
+parse_l3(const uint8_t *l3, size_t l3_len, int v, bool any, struct tuple *t)
 {
     const uint8_t *l4;
     size_t l4_len;
@@ -69,24 +76,24 @@ parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
          * options, fragment (at offset 0 only). */
         size_t off = 40;
         int next = l3[6];
-        for (int i = 0; i < 8 && next != 6 && next != 17; i++) {
+        for (int i = 0; i < 8 && is_ext_header(next); i++) {
             if (l3_len < off + 8) {
                 return false;
             }
             const uint8_t *e = l3 + off;
             if (next == 44) {
                 if (get16(e + 2) & 0xfff8) {
-                    return false;           /* A later fragment. */
+                    /* A later fragment. */
+                    t->later_fragment = any;
+                    return any;
                 }
                 off += 8;
-            } else if (next == 0 || next == 43 || next == 60) {
-                off += (e[1] + 1) * 8;
             } else {
-                return false;
+                off += (e[1] + 1) * 8;
             }
             next = e[0];
         }
-        if (l3_len < off) {
+        if (l3_len < off || is_ext_header(next)) {
             return false;
         }
         t->proto = next;
@@ -94,6 +101,20 @@ parse_l3(const uint8_t *l3, size_t l3_len, int v, struct tuple *t)
         l4_len = l3_len - off;
     } else {
         return false;
+    }
+    if (any && t->proto != 6 && t->proto != 17) {
+        int icmp = v == 4 ? 1 : 58;
+        if (t->proto == icmp) {
+            if (l4_len < 8) {
+                return false;
+            }
+            t->icmp_type = l4[0];
+            int echo = v == 4 ? 8 : 128, reply = v == 4 ? 0 : 129;
+            if (t->icmp_type == echo || t->icmp_type == reply) {
+                t->src_port = t->dst_port = get16(l4 + 4);
+            }
+        }
+        return true;
     }
     if ((t->proto != 6 && t->proto != 17)
         || l4_len < (t->proto == 6 ? 20u : 8u)) {
@@ -115,7 +136,8 @@ tuple_parse_eth(const void *packet, size_t len, struct tuple *t)
     }
     uint16_t ethertype = get16(pkt + 12);
     return parse_l3(pkt + 14, len - 14, (ethertype == 0x0800 ? 4
-                                         : ethertype == 0x86dd ? 6 : 0), t);
+                                         : ethertype == 0x86dd ? 6 : 0),
+                    false, t);
 }
 
 bool
@@ -123,5 +145,14 @@ tuple_parse_ip(const void *packet, size_t len, struct tuple *t)
 {
     const uint8_t *pkt = packet;
     memset(t, 0, sizeof *t);
-    return len && parse_l3(pkt, len, pkt[0] >> 4, t);
+    return len && parse_l3(pkt, len, pkt[0] >> 4, false, t);
+}
+
+bool
+tuple_parse_ip_any(const void *packet, size_t len, struct tuple *t)
+{
+    const uint8_t *pkt = packet;
+    memset(t, 0, sizeof *t);
+    t->icmp_type = -1;
+    return len && parse_l3(pkt, len, pkt[0] >> 4, true, t);
 }

@@ -90,9 +90,10 @@ done
 # Kernel modules, each after those it needs.
 # The agent reads sockets through sock_diag (inet_diag, tcp_diag,
 # udp_diag), which a full guest loads on demand and this one cannot.
+# SCTP and DCCP: protocols the agent must refuse (test-agent-qemu.sh).
 mods="virtio_pci virtio_console virtio_net nfnetlink_queue xt_NFQUEUE
       iptable_filter ip6table_filter ipt_REJECT ip6t_REJECT xt_mark
-      xt_bpf xt_tcpudp inet_diag tcp_diag udp_diag"
+      xt_bpf xt_tcpudp inet_diag tcp_diag udp_diag sctp dccp_ipv4"
 : >"$root/lib/modules/load-order"
 for m in $mods; do
     modprobe -S "$kver" --show-depends "$m" 2>/dev/null |

@@ -37,6 +37,7 @@
 #include "guest-agent/identity.h"
 #include "guest-agent/nfq.h"
 #include "guest-agent/notify.h"
+#include "guest-agent/pingsock.h"
 #include "guest-agent/sessions.h"
 #include "guest-agent/sockdiag.h"
 #include "guest-agent/vcache.h"
@@ -223,8 +224,17 @@ struct agent {
 static const char *
 proto_name(int proto)
 {
-    return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp"
-                                                               : "other";
+    return (proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp"
+            : proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 ? "icmp"
+            : "other");
+}
+
+/* Whether the agent tracks connections of 'proto' (flow_open,
+ * flow_close, stats): TCP and UDP, whose sockets sock_diag lists. */
+static bool
+proto_tracked(int proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
 }
 
 static void
@@ -487,7 +497,9 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
         }
     }
     for (size_t i = 0; allow && i < p->n_waiters; i++) {
-        conn_track(a, p, &p->waiters[i]);
+        if (proto_tracked(p->waiters[i].t.proto)) {
+            conn_track(a, p, &p->waiters[i]);
+        }
     }
     allow ? a->allowed++ : a->denied++;
     if (!allow) {
@@ -1181,9 +1193,9 @@ fail_packet(struct agent *a, const struct nfq_packet *pkt,
     memcpy(ev.addr, w->t.remote, 16);
     bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, NULL);
     a->failed++;
-    LOG_WARN_RL(&a->rl, "%s for %s %s:%d -> %s:%d: fail mode %s %s", why,
-                proto_name(t->proto), t->src, t->src_port, t->dst,
-                t->dst_port, fail_mode_name(a->cfg.fail_mode),
+    LOG_WARN_RL(&a->rl, "%s for %s (%d) %s:%d -> %s:%d: fail mode %s %s",
+                why, proto_name(t->proto), t->proto, t->src, t->src_port,
+                t->dst, t->dst_port, fail_mode_name(a->cfg.fail_mode),
                 allow ? "accepts" : "rejects");
     if (allow) {
         nfq_accept(a->nfq, pkt->id);
@@ -1192,15 +1204,58 @@ fail_packet(struct agent *a, const struct nfq_packet *pkt,
     }
 }
 
+static void decide_packet(struct agent *, const struct nfq_packet *,
+                          const struct tuple *, const struct waiter *,
+                          enum vcache_event, const struct sockdiag_sock *,
+                          const struct afw_owner *, bool have_owner);
+
+/* A queued packet that is neither TCP nor UDP (docs/agent.md, "Other
+ * protocols"): an ICMP or ICMPv6 echo request from a ping socket is
+ * decided as that socket's "send"; anything else has no socket event the
+ * agent can name (a raw socket, SCTP, DCCP, UDP-Lite...) and goes to the
+ * fail mode as an unknown application. */
+static void
+handle_other(struct agent *a, const struct nfq_packet *pkt,
+             struct waiter *w, const struct tuple *t)
+{
+    bool inbound = w->inbound;
+    int echo = t->family == AF_INET ? 8 : 128;
+    if (inbound || t->icmp_type != echo) {
+        char why[64];
+        snprintf(why, sizeof why, "protocol %d has no socket event",
+                 t->proto);
+        fail_packet(a, pkt, w, inbound ? VC_ACCEPT : VC_SEND, t, why);
+        return;
+    }
+    uint32_t inode, uid;
+    bool v4 = t->family == AF_INET;
+    if (!pingsock_find(v4 ? "/proc/net/icmp" : "/proc/net/icmp6",
+                       t->family, t->src_addr, t->src_port, &inode, &uid)) {
+        fail_packet(a, pkt, w, VC_SEND, t, "no ping socket");
+        return;
+    }
+    struct sockdiag_sock s = { .inode = inode, .uid = uid };
+    /* An echo has no ports: the identifier stands for the local one. */
+    w->t.remote_port = 0;
+    decide_packet(a, pkt, t, w, VC_SEND, &s, NULL, false);
+}
+
 static void
 handle_packet(struct agent *a, const struct nfq_packet *pkt)
 {
     a->packets++;
     struct tuple t;
-    if (!tuple_parse_ip(pkt->data, pkt->len, &t)) {
-        LOG_WARN_RL(&a->rl, "queued packet %"PRIu32" is not TCP/UDP over "
-                    "IP: rejected", pkt->id);
+    bool tcp_udp = tuple_parse_ip(pkt->data, pkt->len, &t);
+    if (!tcp_udp && (!tuple_parse_ip_any(pkt->data, pkt->len, &t)
+                     || t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP)) {
+        LOG_WARN_RL(&a->rl, "queued packet %"PRIu32" is not a well-formed "
+                    "IP packet: rejected", pkt->id);
         reject_packet(a, pkt->id);
+        return;
+    }
+    if (t.later_fragment) {
+        /* The first fragment decides, as for UDP (docs/agent.md). */
+        nfq_accept(a->nfq, pkt->id);
         return;
     }
     bool inbound = pkt->hook == NF_INET_LOCAL_IN;
@@ -1211,6 +1266,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
     memcpy(w.t.remote, inbound ? t.src_addr : t.dst_addr, 16);
     w.t.local_port = inbound ? t.dst_port : t.src_port;
     w.t.remote_port = inbound ? t.src_port : t.dst_port;
+    if (!tcp_udp) {
+        handle_other(a, pkt, &w, &t);
+        return;
+    }
     enum vcache_event event = (inbound ? VC_ACCEPT
                                : t.proto == IPPROTO_TCP ? VC_CONNECT
                                : VC_SEND);
@@ -1255,6 +1314,23 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         fail_packet(a, pkt, &w, event, &t, why);
         return;
     }
+    decide_packet(a, pkt, &t, &w, event, &s, &owner, have_owner);
+}
+
+/* Decides queued packet 'pkt' ('t', waiter 'w') as socket event 'event'
+ * of socket 's', whose owner is 'owner' if 'have_owner', else found by
+ * the socket's inode. */
+static void
+decide_packet(struct agent *a, const struct nfq_packet *pkt,
+              const struct tuple *tp, const struct waiter *wp,
+              enum vcache_event event, const struct sockdiag_sock *sp,
+              const struct afw_owner *ownerp, bool have_owner)
+{
+    const struct tuple t = *tp;
+    struct waiter w = *wp;
+    struct sockdiag_sock s = *sp;
+    struct afw_owner owner = have_owner ? *ownerp : (struct afw_owner) {0};
+    bool inbound = w.inbound;
     w.cookie = s.cookie;
 
     if (!have_owner && s.cookie) {
@@ -1314,7 +1390,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         tmp.n_waiters = 1;
         char *rule = v->rule ? xstrdup(v->rule) : NULL;
         apply(a, &tmp, v->allow, rule, v->notify, "cache");
-        if (v->allow) {
+        if (v->allow && proto_tracked(t.proto)) {
             struct conn c = {
                 .t = w.t, .direction = key.direction, .cookie = w.cookie,
                 .have_sha256 = id->have_sha256, .uid = uid,

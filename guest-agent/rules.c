@@ -32,6 +32,42 @@ append(struct buf *b, const char *format, ...)
     free(s);
 }
 
+/* The ICMP and ICMPv6 messages that pass: the kernel's own (errors,
+ * neighbour discovery, multicast listener reports) and echo replies,
+ * which belong to an echo asked about when it went the other way (or
+ * answered by the kernel).  The guest runs no conntrack (its cost, see
+ * docs/agent.md), so these go by type; OVS, outside the guest, passes
+ * only the errors and replies its conntrack relates to a connection.
+ * Echo requests come in for the kernel to answer, so they pass inbound. */
+static const int icmp4_pass[] = { 0, 3, 4, 11, 12 };
+static const int icmp6_pass[] = { 1, 2, 3, 4, 129, 130, 131, 132, 133, 134,
+                                  135, 136, 137, 143 };
+
+/* The rules for every protocol but TCP and UDP (which the rules before
+ * them decided), in chain 'ch': the ICMP messages above pass, everything
+ * else is queued, every packet of it (docs/agent.md, "Other
+ * protocols"). */
+static void
+append_other(struct buf *b, const char *ch, bool out, bool v6,
+             unsigned int queue)
+{
+    append(b, "-A %s -p udp -j RETURN\n", ch);
+    const char *p = v6 ? "ipv6-icmp --icmpv6-type" : "icmp --icmp-type";
+    const int *types = v6 ? icmp6_pass : icmp4_pass;
+    size_t n = v6 ? ARRAY_SIZE(icmp6_pass) : ARRAY_SIZE(icmp4_pass);
+    for (size_t i = 0; i < n; i++) {
+        append(b, "-A %s -p %s %d -j RETURN\n", ch, p, types[i]);
+    }
+    if (!v6) {
+        /* The kernel's multicast group reports, as MLD's for IPv6. */
+        append(b, "-A %s -p igmp -j RETURN\n", ch);
+    }
+    if (!out) {
+        append(b, "-A %s -p %s %d -j RETURN\n", ch, p, v6 ? 128 : 8);
+    }
+    append(b, "-A %s -j NFQUEUE --queue-num %u\n", ch, queue);
+}
+
 char *
 rules_script(const struct rules_config *c, int family)
 {
@@ -68,6 +104,7 @@ rules_script(const struct rules_config *c, int family)
         append(&b, "-A %s -p udp -m bpf --object-pinned \"%s/%s\""
                " -j NFQUEUE --queue-num %u\n", ch, c->pin_dir,
                AFW_UDP_NEW_PIN, c->queue);
+        append_other(&b, ch, out, v6, c->queue);
     }
     append(&b, "COMMIT\n");
     buf_put(&b, "", 1);

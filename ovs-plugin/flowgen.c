@@ -124,6 +124,27 @@ flowgen_global(const struct flowgen_ctx *ctx, struct flowgen_flows *out)
                  xasprintf("ct_state=+new+trk,reg5=1,%s", l3[i]),
                  xasprintf("ct(commit," ZONE "),goto_table:%u", fwd));
     }
+    /* New ingress the guest agent decides: TCP, UDP and ICMP echo (the
+     * guest's kernel answers it), above an enforcing VM's refusal of the
+     * rest (flowgen_vm()); neighbour discovery and multicast listener
+     * messages pass as they are. */
+    static const char *const decided[] = {
+        "tcp", "udp", "icmp,icmp_type=8",
+        "tcp6", "udp6", "icmp6,icmp_type=128",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(decided); i++) {
+        add_flow(out, ctx, FLOWGEN_T_STATE, 46, c,
+                 xasprintf("ct_state=+new+trk,reg5=1,%s", decided[i]),
+                 xasprintf("ct(commit," ZONE "),goto_table:%u", fwd));
+    }
+    static const int nd_mld[] = { 130, 131, 132, 133, 134, 135, 136, 137,
+                                  143 };
+    for (size_t i = 0; i < ARRAY_SIZE(nd_mld); i++) {
+        add_flow(out, ctx, FLOWGEN_T_STATE, 46, c,
+                 xasprintf("ct_state=+new+trk,reg5=1,icmp6,icmp_type=%d",
+                           nd_mld[i]),
+                 xasprintf("goto_table:%u", fwd));
+    }
     add_flow(out, ctx, FLOWGEN_T_STATE, 0, c, xstrdup(""), xstrdup("drop"));
 
     add_flow(out, ctx, FLOWGEN_T_POLICY, 0, c, xstrdup(""), xstrdup("drop"));
@@ -517,6 +538,12 @@ flowgen_vm(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
                                flowgen_meter(ctx, z), FLOWGEN_PUNT_RESET));
         }
         add_flow(out, ctx, FLOWGEN_T_POLICY, 1, c, xasprintf("reg6=%u", z),
+                 xstrdup("drop"));
+        /* New ingress of a protocol the agent cannot decide (SCTP, DCCP,
+         * UDP-Lite, raw IP...): refused, under the global flows that pass
+         * what it decides. */
+        add_flow(out, ctx, FLOWGEN_T_STATE, 45, c,
+                 xasprintf("ct_state=+new+trk,reg5=1,reg6=%u", z),
                  xstrdup("drop"));
         break;
     case FLOWGEN_MONITOR:

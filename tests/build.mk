@@ -69,11 +69,15 @@ $(BUILD)/tests/switchd/guest-sim: $(BUILD)/tests/switchd/guest-sim.o \
 # that connects through raw system calls and one that connects and then
 # executes another program (static).
 PROGRAMS += $(BUILD)/tests/agent/host-sim $(BUILD)/tests/agent/rawconnect \
-            $(BUILD)/tests/agent/fetch $(BUILD)/tests/agent/connexec
+            $(BUILD)/tests/agent/fetch $(BUILD)/tests/agent/connexec \
+            $(BUILD)/tests/agent/protoconnect
 $(BUILD)/tests/agent/host-sim: $(BUILD)/tests/agent/host-sim.o $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(JSONC_LIBS) $(CRYPTO_LIBS)
 # Static even in SAN=1 builds (the sanitizers do not link statically).
 $(BUILD)/tests/agent/rawconnect: tests/agent/rawconnect.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
+$(BUILD)/tests/agent/protoconnect: tests/agent/protoconnect.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -static $< -o $@
 $(BUILD)/tests/agent/fetch: tests/agent/fetch.c

@@ -143,6 +143,64 @@ test_hostile(void **state)
     assert_false(tuple_parse_eth(p, sizeof p, &t));
 }
 
+/* tuple_parse_ip_any(): other protocols with their addresses, ICMP echo
+ * with its identifier, a later IPv6 fragment flagged, TCP and UDP as
+ * tuple_parse_ip() parses them, and nothing malformed. */
+static void
+test_any_protocol(void **state)
+{
+    (void) state;
+    struct tuple t;
+    uint8_t p[sizeof syn4 - 14];
+    memcpy(p, syn4 + 14, sizeof p);
+    assert_true(tuple_parse_ip_any(p, sizeof p, &t));
+    assert_int_equal(t.proto, 6);
+    assert_int_equal(t.dst_port, 80);
+    assert_int_equal(t.icmp_type, -1);
+
+    p[9] = 132;                                     /* SCTP. */
+    assert_true(tuple_parse_ip_any(p, sizeof p, &t));
+    assert_int_equal(t.proto, 132);
+    assert_string_equal(t.dst, "10.0.0.2");
+    assert_int_equal(t.icmp_type, -1);
+    assert_false(t.later_fragment);
+
+    p[9] = 1;                                       /* ICMP echo, id. */
+    p[20] = 8, p[21] = 0, p[24] = 0x12, p[25] = 0x34;
+    assert_true(tuple_parse_ip_any(p, sizeof p, &t));
+    assert_int_equal(t.icmp_type, 8);
+    assert_int_equal(t.src_port, 0x1234);
+    assert_false(tuple_parse_ip_any(p, 20 + 7, &t));   /* Too short. */
+    p[20] = 3;                                      /* An error: no id. */
+    assert_true(tuple_parse_ip_any(p, sizeof p, &t));
+    assert_int_equal(t.icmp_type, 3);
+    assert_int_equal(t.src_port, 0);
+
+    memcpy(p, syn4 + 14, sizeof p);
+    p[34 - 14] = p[35 - 14] = 0;                    /* TCP with port 0. */
+    assert_false(tuple_parse_ip_any(p, sizeof p, &t));
+
+    uint8_t q[40 + 8 + 8] = { 0 };                  /* IPv6, fragment. */
+    q[0] = 0x60;
+    q[6] = 44;
+    q[40] = 58;
+    q[48] = 128, q[52] = 0xab, q[53] = 0xcd;        /* ICMPv6 echo. */
+    assert_true(tuple_parse_ip_any(q, sizeof q, &t));
+    assert_int_equal(t.proto, 58);
+    assert_int_equal(t.icmp_type, 128);
+    assert_int_equal(t.src_port, 0xabcd);
+    q[42] = 0x01;                                   /* Offset 32: later. */
+    assert_true(tuple_parse_ip_any(q, sizeof q, &t));
+    assert_true(t.later_fragment);
+    assert_false(tuple_parse_ip(q, sizeof q, &t));
+    q[42] = 0;
+    q[6] = 0, q[41] = 200;                          /* Hop-by-hop, past */
+    assert_false(tuple_parse_ip_any(q, sizeof q, &t));  /* the end. */
+    for (size_t n = 0; n < 40; n++) {
+        assert_false(tuple_parse_ip_any(q, n, &t));
+    }
+}
+
 /* tuple_addr_text() prints as inet_ntop() does: every IPv4 octet value
  * in every position, a pseudo-random sweep, IPv6, and an unknown
  * family. */
@@ -185,6 +243,7 @@ main(void)
         cmocka_unit_test(test_ipv6_udp),
         cmocka_unit_test(test_ipv6_extension_headers),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_any_protocol),
         cmocka_unit_test(test_addr_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

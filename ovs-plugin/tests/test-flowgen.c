@@ -595,11 +595,11 @@ test_flows_lifecycle(void **state)
     for (int i = 0; i < 10; i++) {
         flowgen_global(&ctx, &flows);
     }
-    assert_int_equal(flows.n, 140);
+    assert_int_equal(flows.n, 290);
     flowgen_flows_clear(&flows);
     assert_int_equal(flows.n, 0);
     flowgen_global(&ctx, &flows);
-    assert_int_equal(flows.n, 14);
+    assert_int_equal(flows.n, 29);
     flowgen_flows_destroy(&flows);
     assert_null(flows.flows);
     assert_int_equal(flows.n, 0);

@@ -36,4 +36,18 @@ check "agent killed: a new connection is refused in the kernel ($r)" \
 check "the agent comes back" agent_wait_up 2
 r=$(echo hi | nc -w 5 10.0.2.2 8081 2>&1)
 check "and connections pass again ($r)" has "$r" '^ok:hi'
+
+# SCTP and DCCP from an unprivileged user (alice): no socket event the
+# agent can name, so fail mode closed refuses them.  QEMU's user network
+# forwards neither, so what counts is that the agent refused them.
+r=$(protoconnect sctp 1000 10.0.2.2 9300 2>&1)
+check "an unprivileged SCTP connect does not get through ($r)" has "$r" '^fail'
+check "the agent refused it" \
+    grep -q 'protocol 132 has no socket event.*fail mode closed rejects' \
+    /run/appfw-agent.log
+r=$(protoconnect dccp 1000 10.0.2.2 9301 2>&1)
+check "an unprivileged DCCP connect does not get through ($r)" has "$r" '^fail'
+check "the agent refused it" \
+    grep -q 'protocol 33 has no socket event.*fail mode closed rejects' \
+    /run/appfw-agent.log
 echo APPFW-CHECKS-DONE

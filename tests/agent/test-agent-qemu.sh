@@ -29,7 +29,9 @@ suite=agent-qemu
 die_logs="$run/console.log $run/*.stderr"
 
 kernel=$(deploy/guest-image.sh "$run/guest.cpio.gz" "$static" \
-         tests/agent/guest-checks.sh | tail -1) || die "guest image"
+         tests/agent/guest-checks.sh \
+         "/usr/bin/protoconnect=$build/tests/agent/protoconnect" |
+         tail -1) || die "guest image"
 
 ip netns add "$ns" && ip -n "$ns" link set lo up || die "netns"
 ip netns exec "$ns" $py serve 8080 8081 9090 &

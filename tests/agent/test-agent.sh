@@ -326,6 +326,70 @@ check "a fragmented first inbound IPv6 datagram is decided and arrives" \
            grep -q '\"event\":\"accept\",\"protocol\":\"udp\".*\"port\":5400' '$run/host.log'"
 kill "$gsrv" 2>/dev/null
 
+# --- Protocols other than TCP and UDP (docs/agent.md, "Other protocols"):
+# ICMP echo from an unprivileged ping socket is decided as that socket's
+# send; UDP-Lite and raw sockets have no socket event the agent can name,
+# and fail mode closed refuses them, outbound and inbound.  Kernel ICMP
+# (errors, neighbour discovery, echo replies) keeps working.
+# The system's Python: one under root's home is not the user's to run.
+pyexe=$(readlink -f /usr/bin/python3)
+pyfile="$(cd "$(dirname "$0")" && pwd)/proto.py"
+proto="$pyexe $pyfile"
+nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+for ns in "$gns" "$sns"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+done
+pdir="$run/proto"
+chmod 711 "$run" && mkdir -m 755 "$pdir" && cp "$pyexe" "$pdir/nc" ||
+    die "a python named nc"
+r=$(in_guest $nobody $proto ping 10.88.0.2)
+check "an unprivileged ping is answered where allowed ($r)" has "$r" '^ok'
+check "and was decided as an icmp send of its program" grep -q \
+    '"event":"send","protocol":"icmp","direction":"outbound".*"remote":{"address":"10.88.0.2","port":0}.*"user":{"uid":65534' \
+    "$run/host.log"
+ip -n "$gns" neigh flush all
+r=$(in_guest $nobody $proto ping fd88::2)
+check "over IPv6 too, neighbour discovery passing ($r)" has "$r" '^ok'
+check "decided as well" grep -q \
+    '"protocol":"icmp","direction":"outbound".*"address":"fd88::2","port":0' \
+    "$run/host.log"
+# Another user: verdicts are cached by hash and user, and this copy's
+# hash is the allowed Python's.
+r=$(in_guest setpriv --reuid=65533 --regid=65533 --clear-groups \
+    "$pdir/nc" "$pyfile" ping 10.88.0.2 2>/dev/null)
+check "a denied ping gets no answer ($r)" sh -c "! echo '$r' | grep -q '^ok'"
+r=$(in_net $proto ping 10.88.0.1)
+check "the guest's kernel still answers pings ($r)" has "$r" '^ok'
+r=$(in_net $proto ping fd88::1)
+check "over IPv6 too ($r)" has "$r" '^ok'
+
+# One datagram each way, the other side listening: none may arrive.
+proto_none() {         # DESCRIPTION SERVER-NS-CMD CLIENT-NS-CMD KIND HOST P
+    out="$pdir/serve.out"
+    $2 $proto serve "$4" "$6" 2 >"$out" 2>&1 &
+    spid=$!
+    for _ in $(seq 40); do
+        grep -q ready "$out" && break
+        sleep 0.05
+    done
+    $3 $proto send "$4" "$5" "$6" >/dev/null 2>&1
+    wait "$spid"
+    check "$1 ($(tail -1 "$out"))" grep -q '^none' "$out"
+}
+proto_none "UDP-Lite from an unprivileged user is refused" in_net \
+    "in_guest $nobody" udplite 10.88.0.2 5400
+proto_none "inbound UDP-Lite to an unprivileged user is refused" \
+    "in_guest $nobody" in_net udplite 10.88.0.1 5401
+proto_none "UDP-Lite over IPv6 is refused" in_net "in_guest $nobody" \
+    udplite fd88::2 5402
+proto_none "a raw socket's datagram (protocol 253) is refused" in_net \
+    in_guest raw 10.88.0.2 253
+proto_none "inbound raw IP (protocol 253) is refused" in_guest in_net raw \
+    10.88.0.1 253
+check "the refusals are logged with their protocol" grep -q \
+    'protocol 136 has no socket event .*fail mode closed rejects' \
+    "$run/agent.log"
+
 # --- flow_open on cached allows, flow_close and stats.
 connect 10.88.0.2 8080 >/dev/null
 check "a connect on a cached allow is decided in the kernel" \
