@@ -195,10 +195,16 @@ struct audit_row {
     char *buf;
 };
 
+/* A statistics row of the minute 'bucket'.  Rows of the newest minute
+ * stay after a write (with their counters zeroed), so that a VM's row
+ * written and counted again in the same minute is found, not begun
+ * again: 'dirty' rows have counts to write. */
 struct stats_entry {
     int64_t bucket;
     char *vm, *app, *user, *rule, *dest, *protocol;
     struct store_counters c;
+    size_t bytes;               /* What it costs the queue while dirty. */
+    bool dirty;
 };
 
 struct store {
@@ -210,6 +216,7 @@ struct store {
     struct audit_row *audit;
     size_t n_audit, allocated_audit;
     struct strmap stats;         /* Key "bucket\x1fvm\x1fapp..." */
+    size_t n_dirty;              /* Rows of 'stats' with counts to write. */
     struct strmap vm_rows;       /* vm -> (uintptr_t) rows begun in the
                                   * minute 'vm_rows_bucket' */
     int64_t vm_rows_bucket;
@@ -1003,7 +1010,15 @@ store_stats_add(struct store *s, int64_t time_ms,
         e->rule = xstrdup(rule);
         e->dest = xstrdup(dest);
         e->protocol = xstrdup(protocol);
+        e->bytes = bytes;
+        e->dirty = true;
+        s->n_dirty++;
         strmap_add(&s->stats, key, e);
+    } else if (!e->dirty) {
+        /* A row of this minute already written: counted once. */
+        e->dirty = true;
+        s->n_dirty++;
+        s->queue_bytes += e->bytes;
     }
     free(key);
     store_counters_add(&e->c, c);
@@ -1133,7 +1148,7 @@ write_stats(struct store *s, const struct stats_entry *e)
 int
 store_flush(struct store *s)
 {
-    if (!s->n_audit && !s->stats.n) {
+    if (!s->n_audit && !s->n_dirty) {
         return 0;
     }
     int error = exec(s, "BEGIN IMMEDIATE", "flushing");
@@ -1142,7 +1157,10 @@ store_flush(struct store *s)
     }
     for (size_t i = 0; !error && (i = strmap_next(&s->stats, i)) != SIZE_MAX;
          i++) {
-        error = write_stats(s, s->stats.nodes[i].data);
+        const struct stats_entry *e = s->stats.nodes[i].data;
+        if (e->dirty) {
+            error = write_stats(s, e);
+        }
     }
     if (!error) {
         error = exec(s, "COMMIT", "flushing");
@@ -1156,7 +1174,25 @@ store_flush(struct store *s)
         free(s->audit[i].buf);
     }
     s->n_audit = 0;
-    strmap_clear(&s->stats, free_stats_entry);
+    /* Rows of the newest minute stay, zeroed; older ones go. */
+    char **old = NULL;
+    size_t n_old = 0;
+    for (size_t i = 0; (i = strmap_next(&s->stats, i)) != SIZE_MAX; i++) {
+        struct stats_entry *e = s->stats.nodes[i].data;
+        if (e->bucket < s->vm_rows_bucket) {
+            old = xrealloc(old, (n_old + 1) * sizeof *old);
+            old[n_old++] = xstrdup(s->stats.nodes[i].key);
+        } else {
+            memset(&e->c, 0, sizeof e->c);
+            e->dirty = false;
+        }
+    }
+    for (size_t i = 0; i < n_old; i++) {
+        free_stats_entry(strmap_delete(&s->stats, old[i]));
+        free(old[i]);
+    }
+    free(old);
+    s->n_dirty = 0;
     s->queue_bytes = 0;
     return 0;
 }

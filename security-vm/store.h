@@ -155,9 +155,8 @@ size_t store_audit_queued(const struct store *);
 /* Bounds on what waits for the next write, which grow while writes fail
  * and which guests' traffic fills: the queue's bytes (audit rows and
  * statistics together; default STORE_QUEUE_MAX_BYTES), and the distinct
- * statistics rows one VM begins in a minute (counted as they are queued,
- * so a row written and queued again counts again; default
- * STORE_VM_ROWS_MAX).  A VM's rows past its bound are added to one row of
+ * statistics rows one VM begins in a minute (a row written and counted
+ * again in the same minute is the same row; default STORE_VM_ROWS_MAX).  A VM's rows past its bound are added to one row of
  * its own, app, dest and protocol "(other)", so its totals stay whole.
  * Past the byte bound new audit rows and new statistics rows are dropped
  * (the rows already queued still add up), and counted. */

@@ -294,6 +294,36 @@ test_stats_rows_per_vm(void **state)
     store_close(s);
 }
 
+/* A VM's few rows written again and again within a minute stay its own
+ * rows: the bound counts rows begun, not rows written. */
+static void
+test_stats_rows_rewritten(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    store_set_queue_max(s, STORE_QUEUE_MAX_BYTES, 10);
+    int64_t t = 1795300000000;
+    struct store_counters c = { .connections = 1 };
+    struct store_stats_key k = {
+        .vm = "vm1", .app = "curl", .user = "u", .rule = "r",
+        .dest = "10.0.0.1", .protocol = "tcp/80",
+    };
+    for (int i = 0; i < 30; i++) {
+        k.dest = i % 2 ? "10.0.0.1" : "10.0.0.2";
+        store_stats_add(s, t + i, &k, &c);
+        assert_int_equal(store_flush(s), 0);
+    }
+    struct store_queue_stats qs;
+    store_queue_stats(s, &qs);
+    assert_int_equal(qs.stats_folded, 0);
+    struct top top = { .n = 0 };
+    assert_int_equal(store_stats_top(s, "dest", "connections", 0, 0, 8,
+                                     collect_top, &top), 0);
+    assert_int_equal(top.n, 2);
+    assert_int_equal(top.c[0].connections + top.c[1].connections, 30);
+    store_close(s);
+}
+
 /* While writes fail, the queue grows only to its bound in bytes: audit
  * rows and new statistics rows past it are dropped and counted, rows
  * already queued keep adding up, and a write makes room again. */
@@ -489,6 +519,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats_rows_per_vm, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_rows_rewritten, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_vms_and_bad_files, setup,
                                         teardown),
     };
