@@ -147,6 +147,11 @@ static void
 write_learned(struct vsdb *db, struct ovsdb_idl_txn *txn,
               const struct ovsrec_bridge *br)
 {
+    if (!br) {
+        /* Not seen yet (or gone for a moment): keep every pending lock,
+         * or a learned address would be forgotten unwritten. */
+        return;
+    }
     struct smap_node *node, *next;
     SMAP_FOR_EACH_SAFE (node, next, &db->learned) {
         const struct ovsrec_interface *iface = find_iface(br, node->key);
