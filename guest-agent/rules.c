@@ -59,8 +59,10 @@ append_other(struct buf *b, const char *ch, bool out, bool v6,
         append(b, "-A %s -p %s %d -j RETURN\n", ch, p, types[i]);
     }
     if (!v6) {
-        /* The kernel's multicast group reports, as MLD's for IPv6. */
-        append(b, "-A %s -p igmp -j RETURN\n", ch);
+        /* The kernel's multicast group reports, as MLD's for IPv6.  By
+         * number: iptables knows "igmp" only from /etc/protocols, which a
+         * minimal guest may not have. */
+        append(b, "-A %s -p 2 -j RETURN\n", ch);
     }
     if (!out) {
         append(b, "-A %s -p %s %d -j RETURN\n", ch, p, v6 ? 128 : 8);
