@@ -86,8 +86,11 @@ _Static_assert(offsetof(struct vcache_key, port) == 32 + 4 + 4 + 16,
 struct waiter {
     uint32_t packet_id;
     bool inbound;                   /* Came in (INPUT), else went out. */
+    uint32_t ifindex;               /* The interface it came in or goes
+                                     * out on (0: none). */
     struct conn_tuple t;
     uint64_t cookie;
+    bool accepted;                  /* apply()'s verdict on it. */
 };
 
 /* A question to the security VM; packets with the same cache key wait on
@@ -471,6 +474,158 @@ send_flow_open(struct agent *a, const struct conn *c, const char *rule,
     send_msg(a, m);
 }
 
+/* The fail mode's view of question 'p'. */
+static void
+offline_event(const struct pending *p, struct lpolicy_event *ev)
+{
+    *ev = (struct lpolicy_event) {
+        .sha256 = p->have_sha256 ? p->sha256 : NULL,
+        .name = p->exe_name,
+        .uid = p->key.uid,
+        .event = p->key.event,
+        .protocol = p->key.protocol,
+        .direction = p->direction,
+        .family = p->key.family,
+        .port = p->key.port,
+    };
+    memcpy(ev->addr, p->key.addr, 16);
+}
+
+/* The fail mode's verdict on 'p' as an unknown application's. */
+static bool
+fail_mode_unknown(const struct agent *a, const struct pending *p)
+{
+    struct lpolicy_event ev;
+    offline_event(p, &ev);
+    ev.sha256 = NULL;
+    ev.name = NULL;
+    return fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, NULL);
+}
+
+/* ---- Who takes an inbound packet.
+ *
+ * An inbound packet goes to the socket the kernel picks when the packet
+ * is reinjected, not necessarily the one found when it was queued.
+ * Sockets share a port in a SO_REUSEPORT group (one user, any programs)
+ * and, for UDP, with SO_REUSEADDR (any users); a reuseport BPF program
+ * picks among a group by rules of its own, which a lookup without the
+ * packet does not run, and members come and go while a question is out.
+ * So an inbound packet is accepted only if every socket that could take
+ * it now belongs to what was decided: the same executable (struct
+ * afw_exe, the file's version and path) and user as the socket the
+ * decision was about.  Otherwise the fail mode decides it as an unknown
+ * application (docs/agent.md, "Shared ports"). */
+
+struct receivers {
+    struct agent *a;
+    const struct waiter *w;
+    bool have_owner;
+    struct afw_owner owner;         /* The decided socket's, if known. */
+    int family;                     /* Of the dump under way. */
+    uint64_t found;                 /* UDP: the socket a lookup finds now. */
+    bool found_seen;                /* It is among the unconnected ones. */
+    const char *mismatch;           /* Why not, or NULL. */
+};
+
+/* Whether a socket bound to 'local' and connected to 'remote' could take
+ * waiter 'w''s packet in place of the socket a lookup finds.  A
+ * connected socket takes only its peer's packets, and then the lookup
+ * finds it. */
+static bool
+could_take(const struct waiter *w, int family,
+           const struct sockdiag_endpoint *local,
+           const struct sockdiag_endpoint *remote)
+{
+    static const uint8_t any[16];
+    if (remote->port || (local->ifindex && local->ifindex != w->ifindex)) {
+        return false;
+    }
+    if (family == w->t.family) {
+        size_t n = family == AF_INET ? 4 : 16;
+        return !memcmp(local->addr, any, n)
+               || !memcmp(local->addr, w->t.local, n);
+    }
+    /* An IPv6 socket for an IPv4 packet: on [::] (IPV6_V6ONLY, which a
+     * dump does not show, only makes this cautious) or on the packet's
+     * address, mapped. */
+    uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff };
+    memcpy(mapped + 12, w->t.local, 4);
+    return !memcmp(local->addr, any, 16) || !memcmp(local->addr, mapped, 16);
+}
+
+/* Whether socket 'cookie' belongs to what 'r' decided about. */
+static bool
+same_receiver(const struct receivers *r, uint64_t cookie)
+{
+    if (cookie == r->w->cookie) {
+        return true;
+    }
+    struct afw_owner o;
+    return (r->have_owner && hooks_find_owner(r->a->hooks, cookie, &o)
+            && o.exe.ino && o.uid == r->owner.uid
+            && !memcmp(&o.exe, &r->owner.exe, sizeof o.exe));
+}
+
+static void
+check_receiver(const struct sockdiag_endpoint *local,
+               const struct sockdiag_endpoint *remote,
+               const struct sockdiag_sock *s, void *r_)
+{
+    struct receivers *r = r_;
+    if (!could_take(r->w, r->family, local, remote)) {
+        return;
+    }
+    if (s->cookie == r->found) {
+        r->found_seen = true;
+    }
+    if (!r->mismatch && !same_receiver(r, s->cookie)) {
+        r->mismatch = "a shared port has sockets of another application";
+    }
+}
+
+/* Returns NULL if every socket that could take waiter 'w''s inbound
+ * packet now belongs to what was decided, else why not. */
+static const char *
+receivers_differ(struct agent *a, const struct waiter *w)
+{
+    struct receivers r = { .a = a, .w = w };
+    r.have_owner = (hooks_find_owner(a->hooks, w->cookie, &r.owner)
+                    && r.owner.exe.ino);
+    bool udp = w->t.proto == IPPROTO_UDP;
+    if (udp) {
+        struct sockdiag_endpoint local = {
+            .port = w->t.local_port, .ifindex = w->ifindex,
+        };
+        struct sockdiag_endpoint remote = { .port = w->t.remote_port };
+        memcpy(local.addr, w->t.local, 16);
+        memcpy(remote.addr, w->t.remote, 16);
+        struct sockdiag_sock s;
+        int error = sockdiag_lookup(a->sd, w->t.family, IPPROTO_UDP, &local,
+                                    &remote, false, &s);
+        if (error == ENOENT) {
+            return NULL;            /* Nothing takes it. */
+        } else if (error) {
+            return "socket lookup failed";
+        }
+        r.found = s.cookie;
+    }
+    /* An IPv4 packet may also go to a dual-stack IPv6 socket. */
+    int families[] = { w->t.family, AF_INET6 };
+    for (size_t i = 0; i < (w->t.family == AF_INET ? 2 : 1); i++) {
+        r.family = families[i];
+        if (sockdiag_dump_port(a->sd, r.family, w->t.proto, w->t.local_port,
+                               true, check_receiver, &r)) {
+            return "socket dump failed";
+        }
+    }
+    if (udp && !r.found_seen) {
+        /* A connected socket: it alone takes its peer's packets. */
+        return (same_receiver(&r, r.found) ? NULL
+                : "the packet's socket is another application's");
+    }
+    return r.mismatch;
+}
+
 /* Applies an allow or deny to every packet waiting on 'p': the queue's
  * verdicts first, since the connecting processes wait on them, then the
  * agent's own records, logs and notices. */
@@ -480,7 +635,18 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
 {
     for (size_t i = 0; i < p->n_waiters; i++) {
         struct waiter *w = &p->waiters[i];
-        int error = (allow ? nfq_accept(a->nfq, w->packet_id)
+        w->accepted = allow;
+        const char *why = (allow && w->inbound && proto_tracked(w->t.proto)
+                           ? receivers_differ(a, w) : NULL);
+        if (why) {
+            w->accepted = fail_mode_unknown(a, p);
+            a->failed++;
+            LOG_WARN_RL(&a->rl, "%s: fail mode %s %s inbound %s port %d",
+                        why, fail_mode_name(a->cfg.fail_mode),
+                        w->accepted ? "allows" : "denies",
+                        proto_name(w->t.proto), w->t.local_port);
+        }
+        int error = (w->accepted ? nfq_accept(a->nfq, w->packet_id)
                      : nfq_repeat_marked(a->nfq, w->packet_id,
                                          a->cfg.rules.reject_mark));
         if (error) {
@@ -488,7 +654,7 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
             LOG_WARN_RL(&a->rl, "verdict for queued packet %"PRIu32": %s",
                         w->packet_id, strerror(error));
         }
-        if (allow && w->t.proto == IPPROTO_UDP) {
+        if (w->accepted && w->t.proto == IPPROTO_UDP) {
             /* Its next datagrams pass, even when the hooks never saw its
              * socket (docs/agent.md). */
             hooks_note_udp_flow(a->hooks, w->t.family, w->t.local,
@@ -497,7 +663,7 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
         }
     }
     for (size_t i = 0; allow && i < p->n_waiters; i++) {
-        if (proto_tracked(p->waiters[i].t.proto)) {
+        if (p->waiters[i].accepted && proto_tracked(p->waiters[i].t.proto)) {
             conn_track(a, p, &p->waiters[i]);
         }
     }
@@ -528,17 +694,8 @@ apply(struct agent *a, struct pending *p, bool allow, const char *rule,
 static void
 decide_offline(struct agent *a, struct pending *p, const char *why)
 {
-    struct lpolicy_event ev = {
-        .sha256 = p->have_sha256 ? p->sha256 : NULL,
-        .name = p->exe_name,
-        .uid = p->key.uid,
-        .event = p->key.event,
-        .protocol = p->key.protocol,
-        .direction = p->direction,
-        .family = p->key.family,
-        .port = p->key.port,
-    };
-    memcpy(ev.addr, p->key.addr, 16);
+    struct lpolicy_event ev;
+    offline_event(p, &ev);
     const char *rule = NULL;
     bool allow = fail_mode_decide(a->cfg.fail_mode, a->policy, &ev, &rule);
     if (allow && p->anyones_exe) {
@@ -1259,7 +1416,10 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
         return;
     }
     bool inbound = pkt->hook == NF_INET_LOCAL_IN;
-    struct waiter w = { .packet_id = pkt->id, .inbound = inbound };
+    struct waiter w = {
+        .packet_id = pkt->id, .inbound = inbound,
+        .ifindex = inbound ? pkt->indev : pkt->outdev,
+    };
     w.t.proto = t.proto;
     w.t.family = t.family;
     memcpy(w.t.local, inbound ? t.dst_addr : t.src_addr, 16);
@@ -1275,8 +1435,7 @@ handle_packet(struct agent *a, const struct nfq_packet *pkt)
                                : VC_SEND);
 
     struct sockdiag_endpoint local = {
-        .port = w.t.local_port,
-        .ifindex = inbound ? pkt->indev : pkt->outdev,
+        .port = w.t.local_port, .ifindex = w.ifindex,
     };
     struct sockdiag_endpoint remote = { .port = w.t.remote_port };
     memcpy(local.addr, w.t.local, 16);
@@ -1390,7 +1549,7 @@ decide_packet(struct agent *a, const struct nfq_packet *pkt,
         tmp.n_waiters = 1;
         char *rule = v->rule ? xstrdup(v->rule) : NULL;
         apply(a, &tmp, v->allow, rule, v->notify, "cache");
-        if (v->allow && proto_tracked(t.proto)) {
+        if (w.accepted && proto_tracked(t.proto)) {
             struct conn c = {
                 .t = w.t, .direction = key.direction, .cookie = w.cookie,
                 .have_sha256 = id->have_sha256, .uid = uid,
@@ -1647,7 +1806,7 @@ stats_sock(const struct sockdiag_endpoint *local,
     struct agent *a = sp->a;
     struct conn *c = NULL;
     if (sp->proto == IPPROTO_TCP) {
-        if (s->state == 10 /* TCP_LISTEN */) {
+        if (s->state == SOCKDIAG_TCP_LISTEN) {
             return;
         }
         struct conn_tuple t = {

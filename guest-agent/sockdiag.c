@@ -106,22 +106,50 @@ fill_sock(const struct nlmsghdr *h, struct sockdiag_sock *out)
  * none); a dump at NLMSG_DONE.  Replies to earlier, timed-out requests
  * may still be queued: anything without this request's sequence number
  * is skipped. */
+/* An in-kernel filter of a dump (INET_DIAG_REQ_BYTECODE): the sockets
+ * whose local port is 'port'.  An operation jumps by 'yes' bytes when its
+ * test holds and by 'no' when it fails; ending exactly at the end of the
+ * program means a match, past it no match. */
+struct port_filter {
+    struct nlattr nla;
+    struct inet_diag_bc_op test;    /* INET_DIAG_BC_S_EQ, */
+    struct inet_diag_bc_op arg;     /* its port in 'no'. */
+};
+
+static void
+port_filter_init(struct port_filter *f, uint16_t port)
+{
+    memset(f, 0, sizeof *f);
+    f->nla.nla_type = INET_DIAG_REQ_BYTECODE;
+    f->nla.nla_len = sizeof *f;
+    f->test.code = INET_DIAG_BC_S_EQ;
+    f->test.yes = 2 * sizeof f->test;
+    f->test.no = 3 * sizeof f->test;
+    f->arg.no = port;
+}
+
 static int
-transact(struct sockdiag *sd, const struct inet_diag_req_v2 *req, bool dump,
+transact(struct sockdiag *sd, const struct inet_diag_req_v2 *req,
+         const struct port_filter *filter, bool dump,
          void (*cb)(const struct nlmsghdr *, void *aux), void *aux)
 {
     struct {
         struct nlmsghdr nlh;
         struct inet_diag_req_v2 req;
+        struct port_filter filter;
     } msg;
     memset(&msg, 0, sizeof msg);
-    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_len = (filter ? sizeof msg
+                         : offsetof(__typeof__(msg), filter));
     msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     msg.nlh.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
     msg.nlh.nlmsg_seq = ++sd->seq;
     msg.req = *req;
+    if (filter) {
+        msg.filter = *filter;
+    }
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-    if (sendto(sd->fd, &msg, sizeof msg, 0, (struct sockaddr *) &sa,
+    if (sendto(sd->fd, &msg, msg.nlh.nlmsg_len, 0, (struct sockaddr *) &sa,
                sizeof sa) < 0) {
         return errno;
     }
@@ -192,6 +220,7 @@ dump_one(const struct nlmsghdr *h, void *da_)
     struct sockdiag_endpoint local, remote;
     get_endpoint(da->family, m->id.idiag_src, m->id.idiag_sport, &local);
     get_endpoint(da->family, m->id.idiag_dst, m->id.idiag_dport, &remote);
+    local.ifindex = m->id.idiag_if;
     struct sockdiag_sock s;
     fill_sock(h, &s);
     da->cb(&local, &remote, &s, da->aux);
@@ -207,7 +236,26 @@ sockdiag_dump(struct sockdiag *sd, int family, int protocol,
     struct inet_diag_req_v2 req;
     init_req(&req, family, protocol, true);
     struct dump_aux da = { .family = family, .cb = cb, .aux = aux };
-    return transact(sd, &req, true, dump_one, &da);
+    return transact(sd, &req, NULL, true, dump_one, &da);
+}
+
+int
+sockdiag_dump_port(struct sockdiag *sd, int family, int protocol,
+                   uint16_t port, bool listening,
+                   void (*cb)(const struct sockdiag_endpoint *,
+                              const struct sockdiag_endpoint *,
+                              const struct sockdiag_sock *, void *),
+                   void *aux)
+{
+    struct inet_diag_req_v2 req;
+    init_req(&req, family, protocol, false);
+    if (listening && protocol == IPPROTO_TCP) {
+        req.idiag_states = 1u << SOCKDIAG_TCP_LISTEN;
+    }
+    struct port_filter filter;
+    port_filter_init(&filter, port);
+    struct dump_aux da = { .family = family, .cb = cb, .aux = aux };
+    return transact(sd, &req, &filter, true, dump_one, &da);
 }
 
 static void
@@ -238,5 +286,5 @@ sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
     put_addr(req.id.idiag_src, family, src->addr);
     put_addr(req.id.idiag_dst, family, dst->addr);
     req.id.idiag_if = local->ifindex;
-    return transact(sd, &req, false, lookup_one, out);
+    return transact(sd, &req, NULL, false, lookup_one, out);
 }

@@ -20,8 +20,14 @@ struct sockdiag_endpoint {
                                  * came in or goes out on (0: none).  A
                                  * socket bound to a device (SO_BINDTODEVICE)
                                  * or to a scoped IPv6 link-local address
-                                 * is found only with it. */
+                                 * is found only with it.  In a dump, the
+                                 * device the socket is bound to. */
 };
+
+/* The kernel's TCP_LISTEN state (include/net/tcp_states.h), which
+ * <linux/tcp.h> does not define and <netinet/tcp.h> cannot be included
+ * with it to give. */
+#define SOCKDIAG_TCP_LISTEN 10
 
 struct sockdiag_sock {
     uint64_t cookie;
@@ -55,5 +61,15 @@ int sockdiag_dump(struct sockdiag *, int family, int protocol,
                              const struct sockdiag_endpoint *remote,
                              const struct sockdiag_sock *, void *aux),
                   void *aux);
+
+/* Like sockdiag_dump(), but only for the sockets whose local port is
+ * 'port' (filtered in the kernel), and for TCP only listening sockets if
+ * 'listening': the sockets an inbound packet to that port could reach. */
+int sockdiag_dump_port(struct sockdiag *, int family, int protocol,
+                       uint16_t port, bool listening,
+                       void (*cb)(const struct sockdiag_endpoint *local,
+                                  const struct sockdiag_endpoint *remote,
+                                  const struct sockdiag_sock *, void *aux),
+                       void *aux);
 
 #endif /* sockdiag.h */

@@ -409,6 +409,91 @@ test_tcp_info(void **state)
     close(lfd);
 }
 
+struct port_dump {
+    uint16_t port;
+    size_t n, other_port, bound_dev;
+    uint64_t cookies[4];
+};
+
+static void
+count_port(const struct sockdiag_endpoint *local,
+           const struct sockdiag_endpoint *remote,
+           const struct sockdiag_sock *s, void *d_)
+{
+    struct port_dump *d = d_;
+    (void) remote;
+    if (local->port != d->port) {
+        d->other_port++;
+    } else if (d->n < 4) {
+        d->cookies[d->n] = s->cookie;
+    }
+    d->n += local->port == d->port;
+    d->bound_dev += local->ifindex != 0;
+}
+
+static uint64_t
+cookie_of(int fd)
+{
+    uint64_t cookie;
+    socklen_t len = sizeof cookie;
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len),
+                     0);
+    return cookie;
+}
+
+/* The sockets an inbound packet to a port could reach: a SO_REUSEPORT
+ * group's every listener, filtered in the kernel by port, with the device
+ * each is bound to; with 'listening', no connection of the same port. */
+static void
+test_dump_port(void **state)
+{
+    (void) state;
+    int one = 1;
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        struct sockaddr_storage ss;
+        socklen_t len = make_addr(AF_INET, "10.99.0.1", 5005, &ss);
+        assert_int_equal(bind(fds[i], (struct sockaddr *) &ss, len), 0);
+        assert_int_equal(listen(fds[i], 16), 0);
+    }
+    int other = listener(AF_INET, SOCK_STREAM, "10.99.0.1", 5006);
+    int bound = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(setsockopt(bound, SOL_SOCKET, SO_BINDTODEVICE, "lo",
+                                3), 0);
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(AF_INET, "0.0.0.0", 5007, &ss);
+    assert_int_equal(bind(bound, (struct sockaddr *) &ss, len), 0);
+    assert_int_equal(listen(bound, 16), 0);
+
+    struct port_dump d = { .port = 5005 };
+    assert_int_equal(sockdiag_dump_port(sd, AF_INET, IPPROTO_TCP, 5005, true,
+                                        count_port, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.other_port, 0);
+    assert_int_equal(d.bound_dev, 0);
+    assert_true((d.cookies[0] == cookie_of(fds[0])
+                 && d.cookies[1] == cookie_of(fds[1]))
+                || (d.cookies[0] == cookie_of(fds[1])
+                    && d.cookies[1] == cookie_of(fds[0])));
+
+    d = (struct port_dump) { .port = 5007 };
+    assert_int_equal(sockdiag_dump_port(sd, AF_INET, IPPROTO_TCP, 5007, true,
+                                        count_port, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.bound_dev, 1);
+
+    d = (struct port_dump) { .port = 5008 };
+    assert_int_equal(sockdiag_dump_port(sd, AF_INET, IPPROTO_TCP, 5008, true,
+                                        count_port, &d), 0);
+    assert_int_equal(d.n + d.other_port, 0);
+    close(bound);
+    close(other);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int
 main(void)
 {
@@ -418,6 +503,7 @@ main(void)
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_listener_lookup),
         cmocka_unit_test(test_tcp_info),
+        cmocka_unit_test(test_dump_port),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,10 +10,11 @@
 #
 # Covers: allowed and denied TCP connects (IPv4 and IPv6) by a Python
 # client, a static busybox and a raw-syscall program; cached denials
-# refused in the kernel without a SYN; UDP; inbound accept; the identity
-# in decide; denials in syslog and on the user's terminal; the naming
-# service's report (addresses, logins) and a host's notice; flow_open,
-# flow_close and stats; fail modes closed, cached and
+# refused in the kernel without a SYN; UDP; inbound accept (also bound to
+# a device, on a link-local address, on a port shared by a SO_REUSEPORT
+# group); the identity in decide; denials in syslog and on the user's
+# terminal; the naming service's report (addresses, logins) and a host's
+# notice; flow_open, flow_close and stats; fail modes closed, cached and
 # open; the agent killed (the kernel refuses until it returns); and
 # --uninstall.  Needs root.  Ends with "agent: N passed, N failed".
 set -u
@@ -310,6 +311,45 @@ check "and an allowed one is accepted, the host asked ($r)" \
     sh -c "echo '$r' | grep -q '^ok' &&
            grep -q '\"event\":\"accept\".*\"address\":\"fe80::88:1\".*\"port\":7072' '$run/host.log'"
 kill "$gsrv" 2>/dev/null
+# A port shared by a SO_REUSEPORT group (docs/agent.md, "Shared ports"):
+# the kernel picks the socket that takes a connection when the SYN is
+# reinjected, and a reuseport BPF program picks as its owner likes, not as
+# the agent's lookup did.  Python (allowed) and a copy of it named nc
+# (denied) share port 7073, and the group's program hands every
+# connection to nc: none may reach it.  Then two processes of one program
+# share port 7074, which is decided as usual.
+share_serve() {
+    ip netns exec "$gns" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+        "$cg" env UDP_LOG=/dev/null REUSEPORT=1 "$@" &
+    shared="${shared:-} $!"
+    sleep 0.5
+}
+cp "$(readlink -f /usr/bin/python3)" "$run/nc"
+share_serve SERVE_TAG=python $py serve 7073
+share_serve SERVE_TAG=nc REUSEPORT_PICK=1 "$run/nc" ${py#python3 } serve 7073
+took= refused=0
+for i in 1 2 3 4 5 6 7 8; do
+    r=$(in_net $py connect 10.88.0.1 7073)
+    case $r in
+    *by=nc*) took="$took $i" ;;
+    "fail ConnectionRefusedError"*) refused=$((refused + 1)) ;;
+    esac
+done
+check "a port shared with another program: no connection reaches the one \
+the group's BPF program picks (taken:${took:- none})" test -z "$took"
+check "each is refused by the fail mode ($refused of 8)" test "$refused" = 8
+check "and the agent says why" \
+    grep -q "a shared port has sockets of another application" "$run/agent.log"
+share_serve SERVE_TAG=one $py serve 7074
+share_serve SERVE_TAG=two REUSEPORT_PICK=1 $py serve 7074
+ok=0
+for i in 1 2 3 4; do
+    r=$(in_net $py connect 10.88.0.1 7074)
+    case $r in ok*by=two*) ok=$((ok + 1)) ;; esac
+done
+check "a port shared by one program's processes is decided as usual \
+($ok of 4)" test "$ok" = 4
+kill $shared 2>/dev/null
 # A new inbound IPv6 UDP flow whose first datagram comes in fragments
 # (3000 bytes over a 1500-byte link): nothing reassembles it before the
 # queue, which gets the first fragment; the agent reads its ports through

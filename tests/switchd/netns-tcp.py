@@ -6,10 +6,14 @@ take IPv4 too.
       echo servers: TCP answers "ok:" + what it read; UDP datagrams are
       appended to the file named by $UDP_LOG.  $BIND_DEVICE binds the TCP
       servers to that interface (SO_BINDTODEVICE), $BIND_ADDR to that
-      address (for example a scoped "fe80::1%eth0") instead of [::]
+      address (for example a scoped "fe80::1%eth0") instead of [::].
+      $REUSEPORT=1 joins a SO_REUSEPORT group; $REUSEPORT_PICK=N also
+      attaches a reuseport BPF program that hands every connection to
+      the group's Nth socket (from 0, in the order they joined).
+      $SERVE_TAG is added to each answer
   netns-tcp.py connect HOST PORT
-      one TCP request/response; prints "ok SECONDS" or
-      "fail ERROR SECONDS"
+      one TCP request/response; prints "ok SECONDS" (then "by=TAG" if
+      the server has a tag) or "fail ERROR SECONDS"
   netns-tcp.py udp HOST PORT TEXT
       sends one datagram; prints "ok" or "fail ERROR"
   netns-tcp.py loop HOST PORT SECONDS
@@ -20,8 +24,10 @@ take IPv4 too.
       back-to-back request/response connections for SECONDS; prints
       "conns_per_s=N fail=M"
 """
+import ctypes
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -35,21 +41,40 @@ def dual_stack(kind):
     return s
 
 
+SO_ATTACH_REUSEPORT_CBPF = 51
+BPF_RET_K = 0x06
+
+
+def pick_in_group(s, index):
+    """Attaches a classic BPF program "return INDEX" to the SO_REUSEPORT
+    group of socket 's'."""
+    insn = ctypes.create_string_buffer(struct.pack("HBBI", BPF_RET_K, 0, 0,
+                                                   index))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+    prog = struct.pack("HP", 1, ctypes.addressof(insn))
+    s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog)
+
+
 def serve_tcp(port):
     s = dual_stack(socket.SOCK_STREAM)
     if os.environ.get("BIND_DEVICE"):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
                      os.environ["BIND_DEVICE"].encode())
+    if os.environ.get("REUSEPORT"):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     # getaddrinfo() reads a "%scope" suffix; bind() alone does not.
     s.bind(socket.getaddrinfo(os.environ.get("BIND_ADDR", "::"), port,
                               socket.AF_INET6)[0][4])
     s.listen(64)
+    if os.environ.get("REUSEPORT_PICK"):
+        pick_in_group(s, int(os.environ["REUSEPORT_PICK"]))
+    tag = os.environ.get("SERVE_TAG", "").encode()
     while True:
         c, _ = s.accept()
         try:
             c.settimeout(2)
             data = c.recv(65536)
-            c.sendall(b"ok:" + data)
+            c.sendall(b"ok:" + data + (b" by=" + tag if tag else b""))
         except OSError:
             pass
         c.close()
@@ -71,9 +96,10 @@ def connect(host, port, timeout=3):
         s.sendall(b"hello")
         reply = s.recv(100)
         s.close()
-        if reply != b"ok:hello":
+        if not reply.startswith(b"ok:hello"):
             return "fail BadReply %.3f" % (time.time() - t0)
-        return "ok %.3f" % (time.time() - t0)
+        return ("ok %.3f" % (time.time() - t0)
+                + reply[len(b"ok:hello"):].decode(errors="replace"))
     except OSError as e:
         return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
 
