@@ -601,12 +601,15 @@ validate_allow(const struct flowgen_allow *allow, struct addr *local,
                struct addr *remote)
 {
     char *error;
-    if (allow->proto != 6 && allow->proto != 17) {
-        return xasprintf("protocol: %d is not tcp (6) or udp (17)",
+    if (allow->proto != 6 && allow->proto != 17 && allow->proto != 1) {
+        return xasprintf("protocol: %d is not tcp (6), udp (17) or icmp (1)",
                          allow->proto);
     }
+    bool ports = allow->proto != 1;
     error = parse_addr("remote.address", allow->remote_addr, remote);
-    if (error || (error = check_port("remote.port", allow->remote_port))) {
+    if (error || (ports
+                  && (error = check_port("remote.port",
+                                         allow->remote_port)))) {
         return error;
     }
     if (allow->service) {
@@ -621,7 +624,7 @@ validate_allow(const struct flowgen_allow *allow, struct addr *local,
                          local->family == AF_INET ? "IPv4" : "IPv6",
                          remote->family == AF_INET ? "IPv4" : "IPv6");
     }
-    return check_port("local.port", allow->local_port);
+    return ports ? check_port("local.port", allow->local_port) : NULL;
 }
 
 /* One approved connection: in table +30, above the VM's default, a flow
@@ -642,9 +645,9 @@ flowgen_allow(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
     }
 
     bool v4 = remote.family == AF_INET;
-    const char *proto = (allow->proto == 6
-                         ? (v4 ? "tcp" : "tcp6")
-                         : (v4 ? "udp" : "udp6"));
+    const char *proto = (allow->proto == 6 ? (v4 ? "tcp" : "tcp6")
+                         : allow->proto == 17 ? (v4 ? "udp" : "udp6")
+                         : (v4 ? "icmp" : "icmp6"));
     const char *src = v4 ? "nw_src" : "ipv6_src";
     const char *dst = v4 ? "nw_dst" : "ipv6_dst";
     unsigned int z = vm->zone;
@@ -652,7 +655,15 @@ flowgen_allow(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
     unsigned int fwd = table_no(ctx, FLOWGEN_T_FORWARD);
 
     char *match;
-    if (allow->service) {
+    if (allow->proto == 1) {
+        /* An echo: OpenFlow cannot match its identifier (conntrack keeps
+         * it apart), so exact is the two addresses. */
+        char *l = (allow->service ? xstrdup("")
+                   : xasprintf("%s=%s,", src, local.text));
+        match = xasprintf("reg6=%u,%s,%s%s=%s,icmp_type=%d", z, proto, l,
+                          dst, remote.text, v4 ? 8 : 128);
+        free(l);
+    } else if (allow->service) {
         match = xasprintf("reg6=%u,%s,%s=%s,tp_dst=%d", z, proto, dst,
                           remote.text, allow->remote_port);
     } else {

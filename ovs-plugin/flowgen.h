@@ -111,7 +111,8 @@ struct flowgen_vm {
 /* One connection (or service) appfw-secd approved for a VM. */
 struct flowgen_allow {
     bool service;               /* Granularity: (proto, remote, port). */
-    int proto;                  /* 6 (TCP) or 17 (UDP). */
+    int proto;                  /* 6 (TCP), 17 (UDP) or 1 (an ICMP echo,
+                                 * ICMPv6 for IPv6 addresses: no ports). */
     const char *local_addr;     /* IPv4 or IPv6 text, both the same family */
     int local_port;
     const char *remote_addr;

@@ -742,13 +742,15 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
     *new_key = NULL;
     *seqno = 0;
     const char *proto = msg_get_string(f, "protocol", "");
-    if (strcmp(proto, "tcp") && strcmp(proto, "udp")) {
-        return xasprintf("protocol: %s has no ports: only tcp and udp "
-                         "connections get flows", proto);
+    if (strcmp(proto, "tcp") && strcmp(proto, "udp")
+        && strcmp(proto, "icmp")) {
+        return xasprintf("protocol: %s gets no flow: only tcp, udp and icmp "
+                         "(echo) do", proto);
     }
     struct flowgen_allow a = {
         .service = !strcmp(msg_get_string(f, "granularity", ""), "service"),
-        .proto = !strcmp(proto, "udp") ? 17 : 6,
+        .proto = (!strcmp(proto, "udp") ? 17 : !strcmp(proto, "icmp") ? 1
+                  : 6),
         .local_addr = msg_get_string(f, "local.address", ""),
         .local_port = msg_get_int(f, "local.port", 0),
         .remote_addr = msg_get_string(f, "remote.address", ""),

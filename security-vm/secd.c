@@ -866,12 +866,13 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
         return;
     }
 
-    /* Only a VM's own outbound TCP and UDP connections get a flow: OVS
-     * passes inbound connections to the guest's agent (which decided this
-     * one), and other protocols have no ports to match. */
+    /* Only a VM's own outbound TCP and UDP connections and ICMP echoes
+     * get a flow: OVS passes inbound connections to the guest's agent
+     * (which decided this one), and the agent refuses other protocols. */
     const char *proto = msg_get_string(msg, "protocol", "");
     bool flow = (!strcmp(msg_get_string(msg, "direction", ""), "outbound")
-                 && (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
+                 && (!strcmp(proto, "tcp") || !strcmp(proto, "udp")
+                     || !strcmp(proto, "icmp"))
                  && msg_get(msg, "remote"));
     if (!v.allow || !d->flows || v.monitored || !flow) {
         if (d->cfg.durable_decisions) {

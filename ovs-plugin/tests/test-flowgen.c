@@ -437,12 +437,14 @@ static const struct bad_allow bad_allows[] = {
       "local.address: IPv6 but remote.address is IPv4" },
     { EXACT(17, "10.0.0.1", 40000, "2001:db8::2", 53),
       "local.address: IPv4 but remote.address is IPv6" },
-    { EXACT(1, "10.0.0.1", 0, "10.0.0.2", 0),
-      "protocol: 1 is not tcp (6) or udp (17)" },
+    { EXACT(1, "10.0.0.1", 0, "2001:db8::2", 0),
+      "local.address: IPv4 but remote.address is IPv6" },
+    { EXACT(1, "10.0.0.1", 0, "10.0.0.256", 0),
+      "remote.address: \"10.0.0.256\" is not an IPv4 or IPv6 address" },
     { EXACT(0, "10.0.0.1", 40000, "10.0.0.2", 80),
-      "protocol: 0 is not tcp (6) or udp (17)" },
+      "protocol: 0 is not tcp (6), udp (17) or icmp (1)" },
     { EXACT(58, "2001:db8::1", 1, "2001:db8::2", 1),
-      "protocol: 58 is not tcp (6) or udp (17)" },
+      "protocol: 58 is not tcp (6), udp (17) or icmp (1)" },
     { EXACT(6, "10.0.0.1", 40000, "10.0.0.2", 0),
       "remote.port: 0 is out of range 1..65535" },
     { EXACT(6, "10.0.0.1", 40000, "10.0.0.2", 65536),
@@ -458,7 +460,7 @@ static const struct bad_allow bad_allows[] = {
     { SERVICE(17, "2001:db8::1", 0),
       "remote.port: 0 is out of range 1..65535" },
     { SERVICE(132, "10.0.0.2", 80),
-      "protocol: 132 is not tcp (6) or udp (17)" },
+      "protocol: 132 is not tcp (6), udp (17) or icmp (1)" },
 };
 
 static void

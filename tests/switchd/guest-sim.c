@@ -133,7 +133,7 @@ make_decide(long long id, const char *proto, const char *lip, int lport,
 {
     char text[1024];
     snprintf(text, sizeof text,
-             "{\"type\":\"decide\",\"id\":%lld,\"event\":\"connect\","
+             "{\"type\":\"decide\",\"id\":%lld,\"event\":\"%s\","
              "\"protocol\":\"%s\",\"direction\":\"outbound\","
              "\"local\":{\"address\":\"%s\",\"port\":%d},"
              "\"remote\":{\"address\":\"%s\",\"port\":%d},"
@@ -142,7 +142,8 @@ make_decide(long long id, const char *proto, const char *lip, int lport,
              "\"user\":{\"uid\":1000,\"name\":\"alice\"},"
              "\"vm\":{\"uuid\":\"00000000-0000-4000-8000-0000000000ff\","
              "\"name\":\"forged\"}}",
-             id, proto, lip, lport, rip, rport);
+             id, !strcmp(proto, "icmp") ? "send" : "connect", proto, lip,
+             lport, rip, rport);
     return json_tokener_parse(text);
 }
 

@@ -3,10 +3,11 @@
 # datapath), two network-namespace "VMs" carrying real TCP and UDP, and a
 # real appfw-secd.  A test tool (guest-sim) plays the guest agent's side of
 # each VM's channel.  Covers: flows and fail_mode at start, an approved
-# connection passing and an unapproved one reset, UDP, per-application
-# counters reaching secd, ovs-vswitchd and appfw-switchd restarts (with
-# unapproved traffic running), a guest sending garbage while another VM
-# decides, secd unreachable, a removed VM's flows, and a clean stop.
+# connection passing and an unapproved one reset, an ICMP echo dropped
+# until approved, UDP, per-application counters reaching secd,
+# ovs-vswitchd and appfw-switchd restarts (with unapproved traffic
+# running), a guest sending garbage while another VM decides, secd
+# unreachable, a removed VM's flows, and a clean stop.
 # Everything lives in a private run directory and namespaces this test
 # makes; all of it is removed at exit, also on failure.
 # Ends with "switchd: N passed, N failed".
@@ -19,6 +20,7 @@ ctl="$build/security-vm/appfwctl"
 guest="$build/tests/switchd/guest-sim"
 appid="$build/appid/appid"
 py="python3 $(cd "$(dirname "$0")" && pwd)/netns-tcp.py"
+proto="$(cd "$(dirname "$0")/../agent" && pwd)/proto.py"
 . "$(dirname "$0")/lib-ovs.sh"
 run=$(mktemp -d /tmp/appfw-switchd-test.XXXXXX) || exit 1
 tag=$$
@@ -126,7 +128,7 @@ printf '{"format":"appfw-appid-feed","version":1,"source":"test","added":[{"name
 "$appid" --db "$run/appid.db" import-feed "$run/feed.json" >/dev/null ||
     die "appid import"
 start_secd
-echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}}]}' \
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}},{"id":"allow-ping","action":"allow","match":{"protocol":"icmp","remote":["10.77.0.2"]}}]}' \
     >"$run/policy.json"
 "$ctl" --rundir "$run" policy apply "$run/policy.json" >/dev/null ||
     die "policy apply"
@@ -159,6 +161,27 @@ check_connect "unapproved TCP connection is refused at once" \
     "$ns1" 10.77.0.2 9090 '^fail ConnectionRefusedError 0\.[0-4]'
 check "switchd sent the reset" \
     sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/connection-status | grep -q 'resets=[1-9]'"
+# An ICMP echo is decided as its ping socket's send (docs/agent.md) and,
+# allowed, gets its flow like a connection: until then OVS drops it.
+ip netns exec "$ns1" sysctl -qw net.ipv4.ping_group_range="0 0"
+ping_once() {
+    case $(ip netns exec "$1" python3 "$proto" ping "$2") in
+    ok) echo ok ;;
+    *) echo lost ;;
+    esac
+}
+r=$(ping_once "$ns1" 10.77.0.2)
+check "an echo nothing approved is dropped ($r)" test "$r" = lost
+out=$(guest_decide $vm1 41 icmp 10.77.0.1 7 10.77.0.2 0)
+check "decide for an allowed echo: allow verdict to the guest" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+check "its flow is on the switch" \
+    sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=30 | grep -q 'icmp,reg6=.*nw_dst=10.77.0.2,icmp_type=8'"
+r=$(ping_once "$ns1" 10.77.0.2)
+check "and the echo is answered ($r)" test "$r" = ok
+out=$(guest_decide $vm1 42 icmp 10.77.0.1 7 10.77.0.9 0)
+check "an echo the policy does not allow is denied" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
 out=$(guest_run $vm1 rehello)
 check "a restarted agent's second hello is answered with a hello ($out)" \
     test "$out" = hello
