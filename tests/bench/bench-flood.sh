@@ -32,8 +32,8 @@ cleanup() {
     stop_pidfile "$run/appfw-switchd.pid"
     stop_pidfile "$run/appfw-secd.pid"
     ovs_stop
-    ip link del "afwfa$tag" 2>/dev/null
-    ip link del "afwfb$tag" 2>/dev/null
+    ip link del "afwga$tag" 2>/dev/null
+    ip link del "afwgb$tag" 2>/dev/null
     rm -rf "$run"
 }
 trap cleanup EXIT
@@ -47,11 +47,12 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 store_kb() { du -k -c "$run"/secd.db* | tail -1 | cut -f1; }
 p() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 
-ovs_init "$run/ovs"
+ovs_init "$run/ovs" "afwfl$tag-hv"
 ovs_start_vswitchd
 vsctl add-br "$br" -- set bridge "$br" datapath_type=netdev || die "add-br"
 for v in a b; do
     ip link add "afwf$v$tag" type veth peer name "afwg$v$tag" || die "veth"
+    ovs_link_up "afwf$v$tag"
 done
 vsctl add-port "$br" "afwfa$tag" -- set interface "afwfa$tag" \
     external_ids:vm-id=$victim external_ids:attached-mac=52:54:00:44:00:a1 \

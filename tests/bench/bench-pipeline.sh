@@ -27,7 +27,6 @@ cleanup() {
     ovs_stop
     for i in 1 2 3 4; do
         ip netns del "afwp$t-$i" 2>/dev/null
-        ip link del "afwp$t-v$i" 2>/dev/null
     done
     rm -rf "$run"
 }
@@ -40,7 +39,7 @@ die() {
 }
 appctl() { ovs-appctl -t "$run/appfw-switchd.ctl" "$@"; }
 
-ovs_init "$run/ovs"
+ovs_init "$run/ovs" "afwp$t-hv"
 ovs_start_vswitchd
 vsctl add-br "$bra" -- set bridge "$bra" datapath_type=netdev \
     -- add-br "$brn" -- set bridge "$brn" datapath_type=netdev || die "add-br"

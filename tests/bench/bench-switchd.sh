@@ -25,7 +25,7 @@ vm=22222222-0000-4000-8000-00000000b001
 cleanup() {
     stop_pidfile "$run/appfw-switchd.pid"
     ovs_stop
-    ip link del "afwb$$" 2>/dev/null
+    ip link del "afwc$$" 2>/dev/null
     rm -rf "$run"
 }
 trap cleanup EXIT
@@ -45,11 +45,12 @@ cpu_ms() {
         "/proc/$1/stat"
 }
 
-ovs_init "$run/ovs"
+ovs_init "$run/ovs" "afwb$$-hv"
 ovs_start_vswitchd
 vsctl add-br "$br0" -- set bridge "$br0" datapath_type=netdev \
     -- add-br "$br1" -- set bridge "$br1" datapath_type=netdev || die "add-br"
 ip link add "afwb$$" type veth peer name "afwc$$" || die "veth"
+ovs_link_up "afwb$$"
 vsctl add-port "$br0" "afwb$$" -- set interface "afwb$$" \
     external_ids:vm-id=$vm external_ids:attached-mac=52:54:00:99:00:01 ||
     die "add-port"

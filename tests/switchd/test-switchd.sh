@@ -26,8 +26,8 @@ run=$(mktemp -d /tmp/appfw-switchd-test.XXXXXX) || exit 1
 tag=$$
 ns1=afw$tag-1
 ns2=afw$tag-2
-# Bridge and link names are unique per run: a netdev bridge is also a tap
-# device of the host, and other tests may run beside this one.
+# The switch runs in a namespace of its own (lib-ovs.sh), so other tests'
+# switches may run beside this one.
 br=afwbr$tag
 vm1=11111111-0000-4000-8000-00000000a001
 vm2=11111111-0000-4000-8000-00000000a002
@@ -42,9 +42,6 @@ cleanup() {
     ovs_stop
     ip netns del "$ns1" 2>/dev/null
     ip netns del "$ns2" 2>/dev/null
-    ip link del "afw$tag-v1" 2>/dev/null
-    ip link del "afw$tag-v2" 2>/dev/null
-    ip link del "afw$tag-v3" 2>/dev/null
     rm -rf "$run"
 }
 trap cleanup EXIT
@@ -111,7 +108,7 @@ guest_decide() {
 }
 
 # --- The private switch, the VMs, the daemons.
-ovs_init "$run/ovs"
+ovs_init "$run/ovs" "afw$tag-hv"
 ovs_start_vswitchd
 vsctl add-br "$br" -- set bridge "$br" datapath_type=netdev || die "add-br"
 
@@ -525,7 +522,7 @@ check "unregistering drops them: the port is back to what it learned" \
 # --- A VM with a second interface: both are classified into its zone.
 ip link add "afw$tag-v3" type veth peer name "afw$tag-e3" || die "veth"
 ip link set "afw$tag-e3" netns "$ns1"
-ip link set "afw$tag-v3" up
+ovs_link_up "afw$tag-v3"
 vsctl add-port "$br" "afw$tag-v3" -- set interface "afw$tag-v3" \
     external_ids:vm-id=$vm1 external_ids:attached-mac=52:54:00:77:00:03 ||
     die "add-port"
@@ -538,7 +535,7 @@ check "the second interface is classified into the VM's zone" \
 check "and anything else from it is dropped" \
     sh -c "ovs-ofctl -O OpenFlow15 dump-flows unix:$ovs/$br.mgmt table=0 | grep 'priority=10,in_port=$p3 ' | grep -q drop"
 vsctl del-port "$br" "afw$tag-v3"
-ip link del "afw$tag-v3" 2>/dev/null
+in_ovs_ns ip link del "afw$tag-v3" 2>/dev/null
 
 # --- A removed VM's flows go.
 vsctl del-port "$br" "afw$tag-v2"
