@@ -131,6 +131,23 @@ static const struct schema_field decide_fields[] = {
     SF_OBJ("vm", false, vm_fields),
     SF_INT("cookie", false, 0, MSG_INT_MAX),
     SF_BOOL("agent", false),
+    /* Set by appfw-switchd only: the switch refused the flow of this
+     * decide's allow, and why. */
+    SF_STR("flow_refused", false, 1, 256),
+    SF_END
+};
+
+/* One approved connection (or service): in a flow_install, and in an
+ * allow verdict from appfw-secd, the flow that appfw-switchd installs
+ * before it passes the verdict on. */
+static const struct schema_field install_flow_fields[] = {
+    SF_ENUM("granularity", true, granularity_values),
+    SF_ENUM("protocol", true, proto_values),
+    SF_OBJ("local", true, endpoint_fields),
+    SF_OBJ("remote", true, endpoint_fields),
+    SF_INT("app_id", true, 0, 4294967295LL),
+    SF_STR("rule", false, 0, 128),
+    SF_INT("ttl", false, 0, TTL_MAX),
     SF_END
 };
 
@@ -145,6 +162,7 @@ static const struct schema_field verdict_fields[] = {
     SF_BOOL("notify", false),
     SF_INT("policy_version", false, 0, MSG_INT_MAX),
     SF_OBJ("app", false, appinfo_fields),
+    SF_OBJ("flow", false, install_flow_fields),
     SF_END
 };
 
@@ -228,18 +246,6 @@ static const struct schema_field policy_push_fields[] = {
 static const struct schema_field heartbeat_fields[] = {
     SF_INT("seq", true, 0, MSG_INT_MAX),
     SF_INT("time_ms", false, 0, MSG_INT_MAX),
-    SF_END
-};
-
-/* One approved connection (or service) in a flow_install. */
-static const struct schema_field install_flow_fields[] = {
-    SF_ENUM("granularity", true, granularity_values),
-    SF_ENUM("protocol", true, proto_values),
-    SF_OBJ("local", true, endpoint_fields),
-    SF_OBJ("remote", true, endpoint_fields),
-    SF_INT("app_id", true, 0, 4294967295LL),
-    SF_STR("rule", false, 0, 128),
-    SF_INT("ttl", false, 0, TTL_MAX),
     SF_END
 };
 

@@ -141,6 +141,20 @@ struct forwarded {
     char *vm;
     int64_t id;                 /* The guest's id; 0: no reply wanted. */
     struct ask *ask;
+    char *decide;               /* A decide as sent (asked again, with
+                                 * "flow_refused", if the switch refuses
+                                 * the flow of its allow); else NULL. */
+};
+
+/* An allow verdict from secd waiting for its flow to be on the switch
+ * before it goes on to the guest (or releases a held packet). */
+struct pending_verdict {
+    struct ovs_list node;
+    struct forwarded *f;        /* What it answers. */
+    struct json_object *verdict;    /* Without its "flow". */
+    char *key;                  /* The allow it added, or NULL. */
+    uint64_t seqno;
+    long long int deadline;     /* time_msec(): give up then. */
 };
 
 struct switchd {
@@ -166,6 +180,7 @@ struct switchd {
     struct shash reg_addrs;         /* "uuid mac" -> addresses given */
     bool loading;                   /* Reading the registry file. */
     struct ovs_list pending;        /* struct pending_install */
+    struct ovs_list verdicts;       /* struct pending_verdict */
     struct shash forwarded;         /* cookie -> struct forwarded */
     struct shash asks;              /* connection -> NULL, while asking */
     uint64_t next_cookie;
@@ -238,6 +253,7 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     shash_init(&sd->forwarded);
     shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
+    ovs_list_init(&sd->verdicts);
     sd->ofctrl = ofctrl_create(cfg->switch_target, cfg->cookie_prefix,
                                packet_in, sd);
     sd->vsdb = vsdb_create(cfg->db, cfg->bridge);
@@ -1161,6 +1177,7 @@ forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
     f->vm = xstrdup(vm->uuid);
     f->id = reply_id;
     f->ask = ask;
+    f->decide = type == MSG_DECIDE ? xstrdup(text) : NULL;
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
     shash_add(&sd->forwarded, key, f);
@@ -1174,10 +1191,12 @@ handle_guest_msg(struct switchd *sd, struct vm *vm, struct json_object *msg,
                  enum msg_type type)
 {
     int64_t id = msg_get_int(msg, "id", 0);
-    /* Only switchd asks without an agent or reports datapath counters; a
-     * guest claiming either is not believed. */
+    /* Only switchd asks without an agent, reports datapath counters or
+     * says the switch refused a flow; a guest claiming any is not
+     * believed. */
     json_object_object_del(msg, "agent");
     json_object_object_del(msg, "apps");
+    json_object_object_del(msg, "flow_refused");
     /* Every message a guest sends costs a token (and a large one more,
      * admit_guest_frame()), so none keeps switchd or secd busy for free. */
     if (type != MSG_DECIDE && !take_token(sd, vm)) {
@@ -1288,7 +1307,153 @@ run_guest(struct switchd *sd, struct vm *vm)
     poll_immediate_wake();      /* More may be waiting. */
 }
 
-/* secd's replies to forwarded requests go back to the VM that asked. */
+static void
+forwarded_free(struct forwarded *f)
+{
+    if (f) {
+        free(f->vm);
+        free(f->decide);
+        free(f);
+    }
+}
+
+/* Frees 'f' and the packet it holds, unanswered (at exit). */
+static void
+forwarded_destroy(struct forwarded *f)
+{
+    if (f->ask) {
+        free(f->ask->key);
+        free(f->ask->packet);
+        free(f->ask);
+    }
+    forwarded_free(f);
+}
+
+/* Gives the answer to forwarded request 'f' (of 'vm', if it still
+ * exists): 'reply' (ownership moves here), or if that is NULL an
+ * "unavailable" error saying 'why'.  Frees 'f'. */
+static void
+deliver(struct switchd *sd, struct vm *vm, struct forwarded *f,
+        struct json_object *reply, const char *why)
+{
+    if (f->ask) {
+        bool allow = !strcmp(msg_get_string(reply, "verdict", ""), "allow");
+        ask_finish(sd, vm, f->ask, allow && vm);
+    } else if (f->id && vm && vm->relay) {
+        if (reply) {
+            vm->verdicts++;
+            relay_send(vm->relay, reply);
+        } else {
+            /* The VM's fail mode decides what the guest does. */
+            send_guest_error(vm, "unavailable", f->id, why);
+        }
+    }
+    json_object_put(reply);
+    forwarded_free(f);
+}
+
+/* The switch refused the flow of an allow of decide 'f': secd is asked
+ * again with the reason in "flow_refused", and answers (and audits) a
+ * deny, which goes on instead.  Frees 'f'. */
+static void
+ask_refused(struct switchd *sd, struct forwarded *f, const char *why)
+{
+    struct vm *vm = vm_find(sd, f->vm);
+    struct json_object *msg = (vm && f->decide
+                               ? json_tokener_parse(f->decide) : NULL);
+    static struct log_rl rl = LOG_RL_INIT(6, 3);
+    LOG_WARN_RL(&rl, "vm=%s: the switch refused an allowed flow: %s", f->vm,
+                why);
+    if (!msg) {
+        deliver(sd, vm, f, NULL, why);
+        return;
+    }
+    char text[257];
+    snprintf(text, sizeof text, "%s", why);
+    msg_put_string(msg, "flow_refused", text);
+    forward(sd, vm, msg, MSG_DECIDE, f->id, f->ask);
+    json_object_put(msg);
+    f->ask = NULL;
+    forwarded_free(f);
+}
+
+/* An allow verdict 'verdict' (ownership moves here) for 'f' with the
+ * flow it needs, 'flow': installed, and the verdict held until the
+ * switch confirms it (check_verdicts()).  No allow reaches a guest before
+ * its flow is on the switch. */
+static void
+install_verdict(struct switchd *sd, struct vm *vm, struct forwarded *f,
+                struct json_object *verdict, const struct json_object *flow)
+{
+    char *key = NULL, *error;
+    uint64_t seqno = 0;
+    if (!vm || !vm->on_bridge) {
+        error = xasprintf("vm %s has no port on bridge %s", f->vm,
+                          sd->cfg.bridge);
+    } else {
+        error = install_one(sd, vm, flow, msg_get_int(verdict, "ttl", 0),
+                            &key, &seqno);
+    }
+    if (error) {
+        sd->installs_failed++;
+        json_object_put(verdict);
+        ask_refused(sd, f, error);
+        free(error);
+        return;
+    }
+    struct pending_verdict *pv = xzalloc(sizeof *pv);
+    pv->f = f;
+    pv->verdict = verdict;
+    pv->key = key;
+    pv->seqno = seqno;
+    pv->deadline = time_msec() + PENDING_TIMEOUT_MS;
+    ovs_list_push_back(&sd->verdicts, &pv->node);
+    vm->in_flight++;
+}
+
+/* Passes on the allow verdicts whose flows the switch confirmed; the
+ * ones it refused are asked again (ask_refused()). */
+static void
+check_verdicts(struct switchd *sd)
+{
+    uint64_t acked = ofctrl_acked_seqno(sd->ofctrl);
+    struct pending_verdict *pv, *next;
+    LIST_FOR_EACH_SAFE (pv, next, node, &sd->verdicts) {
+        const char *error = ofctrl_seqno_error(sd->ofctrl, pv->seqno);
+        bool late = time_msec() >= pv->deadline;
+        if (!error && pv->seqno > acked && !late) {
+            continue;
+        }
+        ovs_list_remove(&pv->node);
+        struct vm *vm = vm_find(sd, pv->f->vm);
+        if (vm && vm->in_flight > 0) {
+            vm->in_flight--;
+        }
+        if (error) {
+            /* Taken back out, or every resync would fail the same way. */
+            if (pv->key) {
+                withdraw_allows(sd, pv->f->vm, &pv->key, 1);
+            }
+            sd->installs_failed++;
+            json_object_put(pv->verdict);
+            ask_refused(sd, pv->f, error);
+        } else if (pv->seqno <= acked) {
+            sd->installs++;
+            deliver(sd, vm, pv->f, pv->verdict, NULL);
+        } else {
+            /* The switch is away: its flow stays desired and reaches the
+             * switch when it is back; the guest's fail mode decides. */
+            json_object_put(pv->verdict);
+            deliver(sd, vm, pv->f, NULL,
+                    "the switch did not confirm the flow in time");
+        }
+        free(pv->key);
+        free(pv);
+    }
+}
+
+/* secd's replies to forwarded requests go back to the VM that asked; an
+ * allow that carries a flow goes through install_verdict() first. */
 static void
 run_secd_replies(struct switchd *sd)
 {
@@ -1298,37 +1463,39 @@ run_secd_replies(struct switchd *sd)
         snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
         struct forwarded *f = shash_find_and_delete(&sd->forwarded, key);
         struct vm *vm = f ? vm_find(sd, f->vm) : NULL;
-        if (f && f->ask) {
-            struct json_object *reply = r->error ? NULL
-                                        : json_tokener_parse(r->data);
-            bool allow = !strcmp(msg_get_string(reply, "verdict", ""),
-                                 "allow");
-            ask_finish(sd, vm, f->ask, allow && vm);
-            json_object_put(reply);
-        }
         if (f && (f->id || f->ask) && vm && vm->in_flight > 0) {
             vm->in_flight--;
         }
-        if (f && f->id && vm && vm->relay) {
-            struct json_object *reply = NULL;
-            if (!r->error) {
-                reply = json_tokener_parse(r->data);
+        if (!f || (!f->id && !f->ask)) {
+            forwarded_free(f);
+            rpc_reply_free(r);
+            continue;
+        }
+        struct json_object *reply = NULL;
+        enum msg_type type = MSG_N_TYPES;
+        char *error = (r->error ? xstrdup(strerror(r->error))
+                       : msg_parse(r->data, r->len, &reply, &type));
+        struct json_object *flow = (type == MSG_VERDICT
+                                    ? msg_get_object(reply, "flow") : NULL);
+        if (flow && !strcmp(msg_get_string(reply, "verdict", ""), "allow")) {
+            json_object_get(flow);
+            json_object_object_del(reply, "flow");
+            install_verdict(sd, vm, f, reply, flow);
+            json_object_put(flow);
+        } else {
+            if (reply && type != MSG_VERDICT && type != MSG_ERROR) {
+                json_object_put(reply);
+                reply = NULL;
+                free(error);
+                error = xstrdup("appfw-secd answered with neither a verdict "
+                                "nor an error");
             }
             if (reply) {
-                vm->verdicts++;
-                relay_send(vm->relay, reply);
-                json_object_put(reply);
-            } else {
-                /* The VM's fail mode decides what the guest does. */
-                send_guest_error(vm, "unavailable", f->id,
-                                 r->error ? strerror(r->error)
-                                 : "unreadable reply from appfw-secd");
+                json_object_object_del(reply, "flow");
             }
+            deliver(sd, vm, f, reply, error);
         }
-        if (f) {
-            free(f->vm);
-            free(f);
-        }
+        free(error);
         rpc_reply_free(r);
     }
 }
@@ -1754,6 +1921,7 @@ switchd_run(struct switchd *sd)
     release_held(sd);
     report_counters(sd);
     check_pending(sd);
+    check_verdicts(sd);
 }
 
 void
@@ -1793,15 +1961,15 @@ switchd_destroy(struct switchd *sd)
         reply_ack(sd, p->req, p->id, false, "appfw-switchd is stopping");
         pending_destroy(p);
     }
+    struct pending_verdict *pv;
+    LIST_FOR_EACH_POP (pv, node, &sd->verdicts) {
+        json_object_put(pv->verdict);
+        forwarded_destroy(pv->f);
+        free(pv->key);
+        free(pv);
+    }
     SHASH_FOR_EACH (node, &sd->forwarded) {
-        struct forwarded *f = node->data;
-        if (f->ask) {
-            free(f->ask->key);
-            free(f->ask->packet);
-            free(f->ask);
-        }
-        free(f->vm);
-        free(f);
+        forwarded_destroy(node->data);
     }
     shash_destroy(&sd->forwarded);
     shash_destroy(&sd->asks);

@@ -51,23 +51,13 @@ struct vm_state {
     uint64_t decisions, denials, rate_limited, overloaded;
 };
 
-/* An allowed decision waiting for its flow.  The decisions of one VM
- * decided in one pass share a flow_install (a batch): they are chained
- * from the first, which 'pending' maps from the request's id.  With
- * durable-decisions, also a verdict waiting for its audit row to be
+/* With durable-decisions, a verdict waiting for its audit row to be
  * committed (secd->held). */
-struct pending_flow {
+struct held_verdict {
     struct rpc_request *req;
-    char *verdict_json;         /* The verdict to send if the flow is in. */
+    char *verdict_json;
     int64_t id;                 /* The decide's id. */
-    struct pending_flow *next;
-};
-
-/* The flows of one VM gathered in one pass, sent as one flow_install. */
-struct flow_batch {
-    struct json_object *vm;     /* As stamped by switchd. */
-    struct json_object *flows;  /* Array of flow objects. */
-    struct pending_flow *head, **tail;
+    struct held_verdict *next;
 };
 
 struct secd {
@@ -96,11 +86,9 @@ struct secd {
     struct strmap vms;           /* uuid -> struct vm_state. */
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
-    struct strmap pending;       /* Flow id (decimal) -> pending_flow. */
-    struct strmap batches;       /* VM uuid -> flow_batch, this pass. */
-    struct pending_flow *held;   /* durable-decisions: this pass's verdicts
-                                  * that need no flow, in order. */
-    struct pending_flow **held_tail;
+    struct held_verdict *held;   /* durable-decisions: this pass's
+                                  * verdicts, in order. */
+    struct held_verdict **held_tail;
     struct strmap app_names;     /* App id (decimal) -> product (char *), for
                                   * switchd's per-app counters. */
     uint64_t next_flow_id;

@@ -778,20 +778,53 @@ user_of(const struct vm_state *vm, int64_t uid)
     return user ? user : "";
 }
 
-/* Appends the verdict 'reply' (ownership moves here) to decide 'req' (its
- * id 'id') at '*tailp', the end of a chain of verdicts waiting to be
- * sent. */
+/* Holds the verdict 'reply' (ownership moves here) to decide 'req' (its
+ * id 'id') until this pass's audit rows are committed. */
 static void
-chain_verdict(struct pending_flow ***tailp, struct rpc_request *req,
-              int64_t id, struct json_object *reply)
+hold_verdict(struct secd *d, struct rpc_request *req, int64_t id,
+             struct json_object *reply)
 {
-    struct pending_flow *pf = xcalloc(1, sizeof *pf);
-    pf->req = req;
-    pf->id = id;
-    pf->verdict_json = xstrdup(json_text(reply));
+    struct held_verdict *h = xcalloc(1, sizeof *h);
+    h->req = req;
+    h->id = id;
+    h->verdict_json = xstrdup(json_text(reply));
     json_object_put(reply);
-    **tailp = pf;
-    *tailp = &pf->next;
+    *d->held_tail = h;
+    d->held_tail = &h->next;
+}
+
+/* The flow an allow of decide 'msg' needs in OVS, or NULL if none: only a
+ * VM's own outbound TCP and UDP connections and ICMP echoes get one.  OVS
+ * passes inbound connections to the guest's agent (which decided this
+ * one), and the agent refuses other protocols.  appfw-switchd installs it
+ * before it passes the verdict on (docs/protocol.md, "verdict"). */
+static struct json_object *
+verdict_flow(struct secd *d, const struct json_object *msg,
+             const struct policy_verdict *v, const struct appid_result *app,
+             const uint8_t *sha)
+{
+    const char *proto = msg_get_string(msg, "protocol", "");
+    if (!v->allow || v->monitored
+        || strcmp(msg_get_string(msg, "direction", ""), "outbound")
+        || (strcmp(proto, "tcp") && strcmp(proto, "udp")
+            && strcmp(proto, "icmp"))
+        || !msg_get(msg, "remote")) {
+        return NULL;
+    }
+    struct json_object *f = json_object_new_object();
+    json_object_object_add(f, "granularity", json_object_new_string(
+                               v->granularity ? "service" : "exact"));
+    json_object_object_add(f, "protocol", json_object_new_string(proto));
+    json_object_object_add(f, "local",
+                           json_object_get(msg_get_object(msg, "local")));
+    json_object_object_add(f, "remote",
+                           json_object_get(msg_get_object(msg, "remote")));
+    uint32_t aid = app_id(sha, app->product);
+    json_object_object_add(f, "app_id", json_object_new_int64(aid));
+    remember_app_name(d, aid, app->product,
+                      msg_get_string(msg, "app.path", ""));
+    json_object_object_add(f, "ttl", json_object_new_int(v->ttl));
+    return f;
 }
 
 /* Decides the validated decide 'msg' that arrived as 'req'. */
@@ -838,6 +871,17 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
             }
         }
     }
+    const char *refused = msg_get_string(msg, "flow_refused", NULL);
+    if (refused && v.allow) {
+        /* Asked again by appfw-switchd: the switch refused this allow's
+         * flow, so it is a deny, not cached, and audited as one. */
+        v.allow = false;
+        v.log = true;
+        v.ttl = 0;
+        v.reason = v.reason_buf;
+        snprintf(v.reason_buf, sizeof v.reason_buf, "allowed by policy, but "
+                 "the switch refused its flow: %.200s", refused);
+    }
     d->n_decisions++;
     v.allow ? d->n_allowed++ : d->n_denied++;
 
@@ -866,192 +910,53 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
         return;
     }
 
-    /* Only a VM's own outbound TCP and UDP connections and ICMP echoes
-     * get a flow: OVS passes inbound connections to the guest's agent
-     * (which decided this one), and the agent refuses other protocols. */
-    const char *proto = msg_get_string(msg, "protocol", "");
-    bool flow = (!strcmp(msg_get_string(msg, "direction", ""), "outbound")
-                 && (!strcmp(proto, "tcp") || !strcmp(proto, "udp")
-                     || !strcmp(proto, "icmp"))
-                 && msg_get(msg, "remote"));
-    if (!v.allow || !d->flows || v.monitored || !flow) {
-        if (d->cfg.durable_decisions) {
-            /* Not before its audit row is on disk: commit_decisions(). */
-            chain_verdict(&d->held_tail, req, id, reply);
-        } else {
-            reply_json(d->decide, req, reply);
-        }
-        return;
+    struct json_object *flow = verdict_flow(d, msg, &v, &app,
+                                            have_sha ? sha : NULL);
+    if (flow) {
+        json_object_object_add(reply, "flow", flow);
     }
-
-    /* Allow: the flow goes into OVS first, then the verdict to the guest.
-     * Flows of one VM decided in this pass go out together (see
-     * send_flow_batches()). */
-    const char *uuid = msg_get_string(msg, "vm.uuid", "");
-    struct flow_batch *b = strmap_find(&d->batches, uuid);
-    if (!b) {
-        b = xcalloc(1, sizeof *b);
-        b->vm = json_object_get(msg_get_object(msg, "vm"));
-        b->flows = json_object_new_array();
-        b->tail = &b->head;
-        strmap_add(&d->batches, uuid, b);
-    }
-    struct json_object *f = json_object_new_object();
-    json_object_object_add(f, "granularity", json_object_new_string(
-                               v.granularity ? "service" : "exact"));
-    json_object_object_add(f, "protocol", json_object_new_string(proto));
-    json_object_object_add(f, "local",
-                           json_object_get(msg_get_object(msg, "local")));
-    json_object_object_add(f, "remote",
-                           json_object_get(msg_get_object(msg,
-                                                          "remote")));
-    uint32_t aid = app_id(have_sha ? sha : NULL, app.product);
-    json_object_object_add(f, "app_id", json_object_new_int64(aid));
-    remember_app_name(d, aid, app.product,
-                      msg_get_string(msg, "app.path", ""));
-    json_object_object_add(f, "rule", json_object_new_string(v.rule));
-    json_object_object_add(f, "ttl", json_object_new_int(v.ttl));
-    json_object_array_add(b->flows, f);
-
-    chain_verdict(&b->tail, req, id, reply);
-}
-
-static void free_pending(void *);
-
-static void
-free_batch(void *b_)
-{
-    struct flow_batch *b = b_;
-    free_pending(b->head);
-    json_object_put(b->vm);
-    json_object_put(b->flows);
-    free(b);
-}
-
-/* Answers each of the chain 'pf' with an error, freeing the chain. */
-static void
-fail_chain(struct secd *d, struct pending_flow *pf, const char *message)
-{
-    while (pf) {
-        struct pending_flow *next = pf->next;
-        reply_error(d, pf->req, "unavailable", pf->id, message);
-        free(pf->verdict_json);
-        free(pf);
-        pf = next;
+    if (d->cfg.durable_decisions) {
+        /* Not before its audit row is on disk: commit_decisions(). */
+        hold_verdict(d, req, id, reply);
+    } else {
+        reply_json(d->decide, req, reply);
     }
 }
 
 /* With durable-decisions: writes the audit rows (and counters) of this
- * pass's decisions in one transaction, then sends the verdicts that need
- * no flow.  If the write fails, the decisions are answered "unavailable"
- * instead, flows and all (their rows stay queued for the next write). */
+ * pass's decisions in one transaction, then sends their verdicts.  If the
+ * write fails, the decisions are answered "unavailable" instead (their
+ * rows stay queued for the next write). */
 static void
 commit_decisions(struct secd *d)
 {
-    if (!d->held && !d->batches.n) {
+    if (!d->held) {
         return;
     }
     int error = store_flush(d->store);
+    char *message = NULL;
     if (error) {
         static struct log_rl rl = LOG_RL_INIT(6, 3);
         LOG_ERR_RL(&rl, "audit commit failed, decisions answered "
                    "unavailable: %s", store_last_error(d->store));
-        char *message = xasprintf("decided, but the audit log could not be "
-                                  "written: %s", store_last_error(d->store));
-        fail_chain(d, d->held, message);
-        for (size_t i = 0; (i = strmap_next(&d->batches, i)) != SIZE_MAX;
-             i++) {
-            struct flow_batch *b = d->batches.nodes[i].data;
-            fail_chain(d, b->head, message);
-            b->head = NULL;
-        }
-        strmap_clear(&d->batches, free_batch);
-        free(message);
-    } else {
-        for (struct pending_flow *h = d->held; h; ) {
-            struct pending_flow *next = h->next;
+        message = xasprintf("decided, but the audit log could not be "
+                            "written: %s", store_last_error(d->store));
+    }
+    for (struct held_verdict *h = d->held; h; ) {
+        struct held_verdict *next = h->next;
+        if (message) {
+            reply_error(d, h->req, "unavailable", h->id, message);
+        } else {
             rpc_request_reply(d->decide, h->req, h->verdict_json,
                               strlen(h->verdict_json));
-            free(h->verdict_json);
-            free(h);
-            h = next;
         }
+        free(h->verdict_json);
+        free(h);
+        h = next;
     }
+    free(message);
     d->held = NULL;
     d->held_tail = &d->held;
-}
-
-/* Sends each VM's flows gathered in this pass as one flow_install (the
- * single-flow form when there is one). */
-static void
-send_flow_batches(struct secd *d)
-{
-    for (size_t i = 0; (i = strmap_next(&d->batches, i)) != SIZE_MAX; i++) {
-        struct flow_batch *b = d->batches.nodes[i].data;
-        uint64_t flow_id = ++d->next_flow_id;
-        struct json_object *fi = msg_create(MSG_FLOW_INSTALL);
-        json_object_object_add(fi, "id", json_object_new_int64(flow_id));
-        json_object_object_add(fi, "vm", json_object_get(b->vm));
-        if (json_object_array_length(b->flows) == 1) {
-            struct json_object *f = json_object_array_get_idx(b->flows, 0);
-            json_object_object_foreach(f, key, val) {
-                json_object_object_add(fi, key, json_object_get(val));
-            }
-        } else {
-            json_object_object_add(fi, "flows", json_object_get(b->flows));
-        }
-        const char *text = json_text(fi);
-        int error = rpc_client_send(d->flows, text, strlen(text), flow_id);
-        json_object_put(fi);
-        if (error) {
-            fail_chain(d, b->head, "allowed, but the flow could not be sent "
-                       "to appfw-switchd");
-        } else {
-            char key[24];
-            snprintf(key, sizeof key, "%llu", (unsigned long long) flow_id);
-            strmap_add(&d->pending, key, b->head);
-        }
-        b->head = NULL;
-    }
-    strmap_clear(&d->batches, free_batch);
-}
-
-/* Replies to one switchd flow request came back. */
-static void
-finish_flow(struct secd *d, struct rpc_reply *r)
-{
-    char key[24];
-    snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
-    struct pending_flow *pf = strmap_find(&d->pending, key);
-    if (!pf || !pf->req) {
-        return;
-    }
-    struct json_object *ack = NULL;
-    char *error = r->error ? NULL
-                           : msg_parse(r->data, r->len, &ack, NULL);
-    bool ok = !r->error && !error && msg_get_bool(ack, "ok", false);
-    char msg[256];
-    snprintf(msg, sizeof msg, "allowed by policy, but appfw-switchd did not "
-             "install the flow: %s",
-             r->error ? strerror(r->error)
-             : error ? error : msg_get_string(ack, "message", "refused"));
-    for (struct pending_flow *p = pf; p; p = p->next) {
-        if (ok) {
-            rpc_request_reply(d->decide, p->req, p->verdict_json,
-                              strlen(p->verdict_json));
-        } else {
-            /* Fail closed: without the flow, the first packet would be
-             * dropped anyway; refuse now instead of hanging. */
-            LOG_WARN("flow install failed id=%lld: %s", (long long) p->id,
-                     msg);
-            reply_error(d, p->req, "unavailable", p->id, msg);
-        }
-        p->req = NULL;
-        free(p->verdict_json);
-        p->verdict_json = NULL;
-    }
-    free(error);
-    json_object_put(ack);
 }
 
 /* Requests from appfw-switchd. */
@@ -1408,9 +1313,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
         *strs[i] = d->strings[i];
     }
     strmap_init(&d->vms);
-    strmap_init(&d->pending);
     strmap_init(&d->app_names);
-    strmap_init(&d->batches);
     strmap_init(&d->rdns);
     d->held_tail = &d->held;
     d->started_ms = time_mono_ms();
@@ -1486,13 +1389,13 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
 }
 
 static void
-free_pending(void *pf_)
+free_held(struct held_verdict *h)
 {
-    for (struct pending_flow *pf = pf_; pf; ) {
-        struct pending_flow *next = pf->next;
-        free(pf->verdict_json);
-        free(pf);
-        pf = next;
+    while (h) {
+        struct held_verdict *next = h->next;
+        free(h->verdict_json);
+        free(h);
+        h = next;
     }
 }
 
@@ -1526,10 +1429,8 @@ secd_destroy(struct secd *d)
     d->events = NULL;
     rpc_server_destroy(d->console);
     strmap_destroy(&d->vms, vm_free);
-    strmap_destroy(&d->pending, free_pending);
     strmap_destroy(&d->app_names, free);
-    strmap_destroy(&d->batches, free_batch);
-    free_pending(d->held);
+    free_held(d->held);
     strmap_destroy(&d->rdns, rdns_free);
     free(d->ready);
     policy_unref(d->policy);
@@ -1569,27 +1470,11 @@ run_resolver(struct secd *d)
 void
 secd_run(struct secd *d)
 {
-    /* Flow acks first: they release verdicts already decided. */
+    /* Acks of the notices sent to appfw-switchd: nothing waits on them. */
     if (d->flows) {
         struct rpc_reply *r;
         while ((r = rpc_client_next(d->flows))) {
-            finish_flow(d, r);
             rpc_reply_free(r);
-        }
-        if (d->pending.n > 256) {
-            /* Forget the answered ones now and then. */
-            struct strmap keep;
-            strmap_init(&keep);
-            for (size_t i = 0; (i = strmap_next(&d->pending, i)) != SIZE_MAX;
-                 i++) {
-                struct pending_flow *pf = d->pending.nodes[i].data;
-                if (pf->req) {
-                    strmap_add(&keep, d->pending.nodes[i].key, pf);
-                    d->pending.nodes[i].data = NULL;
-                }
-            }
-            strmap_destroy(&d->pending, free_pending);
-            d->pending = keep;
         }
     }
 
@@ -1616,13 +1501,9 @@ secd_run(struct secd *d)
         }
     }
 
-    /* This pass's audit rows on disk first, if so configured; then its
-     * allowed flows, one request per VM. */
+    /* This pass's audit rows on disk first, if so configured. */
     if (d->cfg.durable_decisions) {
         commit_decisions(d);
-    }
-    if (d->flows) {
-        send_flow_batches(d);
     }
 
     for (int i = 0; i < CONSOLE_BUDGET && (req = rpc_server_next(d->console));

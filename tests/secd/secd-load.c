@@ -3,8 +3,10 @@
  *
  *   secd-load decide URL VM-UUID COUNT CONCURRENCY PATH SHA256|- PORT
  *       sends COUNT decides (CONCURRENCY in flight) for one application;
- *       prints "allow=N deny=N error=N p50_us=.. p99_us=.. rate=.." and
- *       the first reply
+ *       prints "allow=N deny=N error=N p50_us=.. p99_us=.. rate=..
+ *       flows=N" (allows that carry a flow) and the first reply.  With
+ *       $SECD_LOAD_FLOW_REFUSED, each decide says so, as appfw-switchd's
+ *       does when the switch refused an allow's flow
  *   secd-load flood URL SECONDS
  *       measures a victim VM's decision latency alone, then while another
  *       VM floods with 64 requests in flight; prints both
@@ -56,6 +58,12 @@ make_decide(char *buf, size_t size, uint64_t id, const char *vm,
     if (sha && strcmp(sha, "-")) {
         snprintf(shafield, sizeof shafield, ",\"sha256\":\"%s\"", sha);
     }
+    const char *refused = getenv("SECD_LOAD_FLOW_REFUSED");
+    char refusedfield[300] = "";
+    if (refused) {
+        snprintf(refusedfield, sizeof refusedfield,
+                 ",\"flow_refused\":\"%.200s\"", refused);
+    }
     snprintf(buf, size,
              "{\"type\":\"decide\",\"id\":%llu,\"event\":\"connect\","
              "\"protocol\":\"tcp\",\"direction\":\"outbound\","
@@ -63,8 +71,9 @@ make_decide(char *buf, size_t size, uint64_t id, const char *vm,
              "\"remote\":{\"address\":\"10.77.0.2\",\"port\":%d},"
              "\"app\":{\"path\":\"%s\"%s},\"process\":{\"pid\":4242},"
              "\"user\":{\"uid\":1000,\"name\":\"alice\"},"
-             "\"vm\":{\"uuid\":\"%s\",\"name\":\"vm-%.8s\",\"ofport\":3}}",
-             (unsigned long long) id, port, path, shafield, vm, vm);
+             "\"vm\":{\"uuid\":\"%s\",\"name\":\"vm-%.8s\",\"ofport\":3}%s}",
+             (unsigned long long) id, port, path, shafield, vm, vm,
+             refusedfield);
     return buf;
 }
 
@@ -84,6 +93,7 @@ client_open(const char *url, int timeout)
 struct run {
     struct bench_samples lat;
     int allow, deny, error;
+    int flows;                  /* Allows that carry their flow. */
     int transport_errors;       /* Timeouts, refused connections. */
     char first[1024];
     char errors[512];
@@ -160,6 +170,7 @@ count_verdict(const struct rpc_reply *rep, void *d_)
     const char *v = msg_get_string(o, "verdict", NULL);
     if (v && !strcmp(v, "allow")) {
         r->allow++;
+        r->flows += msg_get(o, "flow") != NULL;
     } else if (v) {
         r->deny++;
     } else {
@@ -198,10 +209,10 @@ cmd_decide(int argc, char **argv)
     double secs = run_decides(c, argv[3], count, atoi(argv[5]), argv[6],
                               argv[7], atoi(argv[8]), &r);
     printf("allow=%d deny=%d error=%d errors=%s p50_us=%.0f p99_us=%.0f "
-           "rate=%.0f\n", r.allow, r.deny, r.error,
+           "rate=%.0f flows=%d\n", r.allow, r.deny, r.error,
            r.errors[0] ? r.errors : "-",
            bench_percentile(&r.lat, 50) / 1e3,
-           bench_percentile(&r.lat, 99) / 1e3, count / secs);
+           bench_percentile(&r.lat, 99) / 1e3, count / secs, r.flows);
     printf("first: %s\n", r.first);
     rpc_client_destroy(c);
     bench_samples_destroy(&r.lat);

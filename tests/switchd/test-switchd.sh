@@ -84,13 +84,13 @@ check_connect() {
     r=$(ip netns exec "$2" $py connect "$3" "$4")
     check "$1 ($r)" sh -c "echo '$r' | grep -q '$5'"
 }
-# guest-sim on a fresh channel path (so switchd connects at once).
-chan_seq=0
+# guest-sim on a fresh channel path (so switchd connects at once; unique
+# also when called in a command substitution's subshell, where a counter
+# would not count: two VMs registered on one path would share a guest).
 guest_run() {
     vm=$1
     shift
-    chan_seq=$((chan_seq + 1))
-    path="$run/chan-$chan_seq"
+    path=$(mktemp -u "$run/chan-XXXXXX")
     "$guest" "$path" "$@" >"$run/guest.out" 2>&1 &
     gpid=$!
     for _ in $(seq 50); do
@@ -260,6 +260,16 @@ check "a refresh of an installed flow sent meanwhile is acked" \
     sh -c "echo '$r' | grep -q '\"id\":10,\"ok\":true'"
 sleep 0.3
 check "the refused flow is taken back out" test "$(n_desired)" = "$d2"
+# A guest's allow whose flow the switch refuses reaches it as a deny:
+# switchd asks secd again with the reason, and secd audits the deny.
+out=$(guest_decide $vm2 96 tcp 10.77.0.2 2002 10.77.0.1 8080)
+check "an allow whose flow the switch refuses reaches the guest as a deny" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"deny\".*refused its flow'"
+audited_refusal() {
+    "$ctl" --rundir "$run" --json decisions list --limit 5 |
+        grep -q 'the switch refused its flow'
+}
+check "and secd audited it as a deny" retry 30 0.1 audited_refusal
 vsctl clear Bridge "$br" flow_tables
 r=$("$load" raw "ipc://$run/switchd-flow.sock" "$(flow_req 11 2001)")
 check "with room again, the refused flow is acked" \
@@ -366,11 +376,11 @@ check "and nothing of that batch stays" \
 # First the same decisions without it, as the baseline (printed, never a
 # pass/fail threshold: timing belongs to make bench).
 bench_decides() {
-    chan_seq=$((chan_seq + 1))
-    "$guest" "$run/chan-$chan_seq" bench 300 >"$1" 2>&1 &
+    path=$(mktemp -u "$run/chan-XXXXXX")
+    "$guest" "$path" bench 300 >"$1" 2>&1 &
     bench_pid=$!
     sleep 0.2
-    appctl appfw/vm-register $vm1 "$run/chan-$chan_seq" >/dev/null
+    appctl appfw/vm-register $vm1 "$path" >/dev/null
     wait "$bench_pid"
 }
 bench_decides "$run/bench-alone.out"
