@@ -63,6 +63,8 @@ static const struct schema_field vm_fields[] = {
     SF_STR("name", false, 0, 256),
     SF_INT("ofport", false, 1, OFPORT_MAX),
     SF_KIND("mac", SK_MAC, false),
+    /* The hypervisor that hosts it (appfw-switchd's hypervisor-name). */
+    SF_STR("hypervisor", false, 1, 64),
     SF_END
 };
 
@@ -315,6 +317,14 @@ static const struct schema_field notice_fields[] = {
     SF_END
 };
 
+/* A hypervisor asking appfw-secd for what it has to send it (switchd ->
+ * secd): answered with one such message, or an ack if none comes soon. */
+static const struct schema_field poll_fields[] = {
+    SF_INT("id", true, 1, MSG_INT_MAX),
+    SF_STR("hypervisor", true, 1, 64),
+    SF_END
+};
+
 typedef char *msg_check_func(const struct json_object *);
 
 static char *decide_check(const struct json_object *);
@@ -342,6 +352,7 @@ static const struct msg_schema {
     [MSG_ACK] = { "ack", ack_fields, NULL },
     [MSG_NAMING] = { "naming", naming_fields, NULL },
     [MSG_NOTICE] = { "notice", notice_fields, NULL },
+    [MSG_POLL] = { "poll", poll_fields, NULL },
 };
 
 const char *

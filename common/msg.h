@@ -59,6 +59,7 @@ enum msg_type {
     MSG_ACK,
     MSG_NAMING,
     MSG_NOTICE,
+    MSG_POLL,
     MSG_N_TYPES
 };
 

@@ -93,7 +93,7 @@ appfw.run=secd appfw.agent=off appfw.ip=10.67.0.2/24 appfw.gw=none" \
 stack_secd_start() {
     "$build/security-vm/appfw-secd" --rundir "$run" --db "$run/secd.db" \
         --appid-db "$stack_appid_db" --log-file "$run/secd.log" \
-        --flow-url "ipc://$run/switchd-flow.sock" 2>>"$run/secd.stderr" &
+        2>>"$run/secd.stderr" &
     retry 50 0.1 stack_secd_up
 }
 

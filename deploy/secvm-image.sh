@@ -8,15 +8,11 @@
 #     --build DIR        where appfw-secd was built (default build)
 #     --appid-db FILE    the signature database to ship (default: an empty
 #                        one; see appid(1) import-dpkg / import-feed)
-#     --flow-url URL     appfw-switchd's flow endpoint (required), e.g.
-#                        tls+tcp://10.67.0.1:7200
 #     --tls-cert FILE    PEM certificate and key of the security VM; with
 #     --tls-ca FILE      the CA of its peers: secd then listens on
 #                        tls+tcp:// and every peer must present a
 #                        certificate (without them: plain tcp://, with
 #                        allow-plaintext-tcp, which secd logs)
-#     --tls-server-name NAME
-#                        the name in appfw-switchd's certificate
 #     --bootstrap-token-sha256 HEX
 #                        sha256sum of the token with which a remote
 #                        administrator creates the first console accounts
@@ -37,22 +33,19 @@ usage() {
 case $1 in -h|--help) usage 0 ;; esac
 out=$1
 shift
-build=build appid_db="" flow_url="" cert="" ca="" server_name="" bootstrap=""
+build=build appid_db="" cert="" ca="" bootstrap=""
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { echo "secvm-image: $1 needs a value" >&2; exit 2; }
     case $1 in
     --build) build=$2 ;;
     --appid-db) appid_db=$2 ;;
-    --flow-url) flow_url=$2 ;;
     --tls-cert) cert=$2 ;;
     --tls-ca) ca=$2 ;;
-    --tls-server-name) server_name=$2 ;;
     --bootstrap-token-sha256) bootstrap=$2 ;;
     *) echo "secvm-image: unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
 done
-[ -n "$flow_url" ] || { echo "secvm-image: --flow-url is required" >&2; exit 2; }
 if [ -n "$cert$ca" ] && { [ ! -r "$cert" ] || [ ! -r "$ca" ]; }; then
     echo "secvm-image: --tls-cert and --tls-ca go together, as readable files" >&2
     exit 2
@@ -81,14 +74,12 @@ files="/var/lib/appfw/appid.db=$appid_db"
         echo "tls-ca = /etc/appfw/tls/ca.pem"
         files="$files /etc/appfw/tls/secd.pem=$cert /etc/appfw/tls/ca.pem=$ca"
     fi
-    [ -z "$server_name" ] || echo "tls-server-name = $server_name"
     [ -z "$bootstrap" ] || echo "bootstrap-token-sha256 = $bootstrap"
     # Without certificates, plaintext on the management network, said
     # so in secd's log (docs/operations.md).
     [ "$scheme" = tls+tcp ] || echo "allow-plaintext-tcp = 1"
     echo "decide-url = $scheme://0.0.0.0:7100"
     echo "console-url = $scheme://0.0.0.0:7101"
-    echo "flow-url = $flow_url"
 } >"$tmp/secd.conf"
 "$secd" -c "$tmp/secd.conf" -n >/dev/null ||
     { echo "secvm-image: the configuration does not check" >&2; exit 1; }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fatal-signal.h"
 #include "openvswitch/poll-loop.h"
@@ -31,7 +32,7 @@ struct settings {
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
     int vm_max_flows, vm_punt_rate, allow_plaintext_tcp;
     int secd_timeout_ms, min_flow_ttl, stats_interval, audit_interval;
-    char *registry;
+    char *registry, *hypervisor_name;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -61,6 +62,9 @@ static const struct option_def defs[] = {
       "file mode of an ipc:// flow socket" },
     { "decide-url", OPT_STRING, "ipc://{rundir}/secd-decide.sock", 0, 0,
       S(decide_url), "appfw-secd's decision endpoint" },
+    { "hypervisor-name", OPT_STRING, "", 0, 0, S(hypervisor_name),
+      "this hypervisor's name to appfw-secd, stamped on its VMs' messages "
+      "(letters, digits, '.', '-', '_'; default: the host name)" },
     { "tls-cert", OPT_STRING, "", 0, 0, S(tls_cert),
       "PEM file with this host's certificate and key, for tls+tcp:// URLs" },
     { "tls-ca", OPT_STRING, "", 0, 0, S(tls_ca),
@@ -247,6 +251,20 @@ main(int argc, char **argv)
     if (error) {
         return fail_free(error);
     }
+    char host[65] = "";
+    if (!*s.hypervisor_name) {
+        gethostname(host, sizeof host - 1);
+    }
+    const char *hv = *s.hypervisor_name ? s.hypervisor_name : host;
+    size_t hv_len = strlen(hv);
+    if (!hv_len || hv_len > 64 || strspn(hv, "abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789.-_") != hv_len) {
+        daemon_pidfile_remove();
+        return fail_free(xasprintf("hypervisor-name: \"%.64s\" is not 1 to "
+                                   "64 letters, digits, '.', '-' or '_'",
+                                   hv));
+    }
     const char *const urls[][2] = {
         { "decide-url", s.decide_url }, { "flow-url", s.flow_url },
     };
@@ -275,6 +293,7 @@ main(int argc, char **argv)
         .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
         .audit_interval = s.audit_interval, .registry = s.registry,
+        .hypervisor = hv,
     };
     struct switchd *sd;
     error = switchd_create(&cfg, &sd);

@@ -185,6 +185,12 @@ struct switchd {
     struct shash asks;              /* connection -> NULL, while asking */
     uint64_t next_cookie;
 
+    /* The poll that brings what secd has to send this hypervisor
+     * (docs/protocol.md, "poll"): one always out while secd answers. */
+    uint64_t poll_cookie;           /* Of the poll out, 0: none. */
+    long long int next_poll;        /* time_msec() of the next one. */
+    unsigned long long polls, poll_errors;
+
     long long int next_sweep, next_stats, next_audit;
     unsigned long long installs, installs_failed, resets, asks_sent;
     unsigned long long repunts;
@@ -865,28 +871,6 @@ withdraw_allows(struct switchd *sd, const char *uuid, char **keys, size_t n)
     }
 }
 
-/* A notice from appfw-secd for a VM's user: passed to the VM's agent on
- * its channel, without the vm object (the guest need not know how the
- * host names it).  Acked at once: the channel is a byte stream with no
- * answer to wait for. */
-static void
-relay_notice(struct switchd *sd, struct rpc_request *req,
-             struct json_object *msg)
-{
-    const char *uuid = msg_get_string(msg, "vm.uuid", "");
-    struct vm *vm = vm_find(sd, uuid);
-    if (!vm || !vm->relay) {
-        char *m = xasprintf("vm %s has no guest channel here", uuid);
-        send_ack(sd, req, 0, false, m);
-        free(m);
-        return;
-    }
-    json_object_object_del(msg, "vm");
-    relay_send(vm->relay, msg);
-    vm->notices++;
-    send_ack(sd, req, 0, true, NULL);
-}
-
 /* A flow_install: one approved connection, or a batch of them ("flows"),
  * acknowledged together once all are on the switch. */
 static void
@@ -895,14 +879,8 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
     struct json_object *msg;
     enum msg_type type;
     char *error = msg_parse(req->data, req->len, &msg, &type);
-    if (!error && type == MSG_NOTICE) {
-        relay_notice(sd, req, msg);
-        json_object_put(msg);
-        return;
-    }
     if (error || type != MSG_FLOW_INSTALL) {
-        char *m = error ? error : xasprintf("expected flow_install or "
-                                            "notice, not %s",
+        char *m = error ? error : xasprintf("expected flow_install, not %s",
                                             msg_type_name(type));
         reply_ack(sd, req, 0, false, m);
         free(m);
@@ -1092,6 +1070,7 @@ stamp(const struct vm *vm, struct json_object *msg, enum msg_type type)
     if (*vm->mac) {
         msg_put_string(v, "mac", vm->mac);
     }
+    msg_put_string(v, "hypervisor", vm->sd->cfg.hypervisor);
     json_object_object_add(msg, "vm", v);
 }
 
@@ -1452,6 +1431,64 @@ check_verdicts(struct switchd *sd)
     }
 }
 
+/* Asks secd for what it has to send this hypervisor, unless a poll is
+ * out or a failed one waits for its retry. */
+static void
+send_poll(struct switchd *sd)
+{
+    if (sd->poll_cookie || time_msec() < sd->next_poll) {
+        return;
+    }
+    struct json_object *msg = msg_create(MSG_POLL);
+    uint64_t cookie = ++sd->next_cookie;
+    msg_put_int(msg, "id", cookie & MSG_INT_MAX);
+    msg_put_string(msg, "hypervisor", sd->cfg.hypervisor);
+    const char *text = json_object_to_json_string_ext(msg,
+                                                      JSON_C_TO_STRING_PLAIN);
+    if (rpc_client_send(sd->secd, text, strlen(text), cookie)) {
+        sd->poll_errors++;
+        sd->next_poll = time_msec() + 1000;
+    } else {
+        sd->poll_cookie = cookie;
+        sd->polls++;
+    }
+    json_object_put(msg);
+}
+
+/* secd's answer to a poll: a notice for a guest's user goes to that
+ * guest's agent, without the vm object (the guest need not know how the
+ * host names it), if the VM is here; an ack means nothing came.  Either
+ * way the next poll goes out at once; after an error, in a second. */
+static void
+handle_poll_reply(struct switchd *sd, const struct rpc_reply *r)
+{
+    sd->poll_cookie = 0;
+    struct json_object *msg = NULL;
+    enum msg_type type;
+    char *error = (r->error ? xstrdup(strerror(r->error))
+                   : msg_parse(r->data, r->len, &msg, &type));
+    if (error) {
+        sd->poll_errors++;
+        sd->next_poll = time_msec() + 1000;
+        LOG_DBG("poll: %s", error);
+        free(error);
+        return;
+    }
+    if (type == MSG_NOTICE) {
+        struct vm *vm = vm_find(sd, msg_get_string(msg, "vm.uuid", ""));
+        if (vm && vm->relay) {
+            json_object_object_del(msg, "vm");
+            relay_send(vm->relay, msg);
+            vm->notices++;
+        } else {
+            static struct log_rl rl = LOG_RL_INIT(6, 3);
+            LOG_WARN_RL(&rl, "a notice for vm %s, which has no guest channel "
+                        "here", msg_get_string(msg, "vm.uuid", "?"));
+        }
+    }
+    json_object_put(msg);
+}
+
 /* secd's replies to forwarded requests go back to the VM that asked; an
  * allow that carries a flow goes through install_verdict() first. */
 static void
@@ -1461,6 +1498,11 @@ run_secd_replies(struct switchd *sd)
     while ((r = rpc_client_next(sd->secd))) {
         char key[24];
         snprintf(key, sizeof key, "%llu", (unsigned long long) r->cookie);
+        if (sd->poll_cookie && r->cookie == sd->poll_cookie) {
+            handle_poll_reply(sd, r);
+            rpc_reply_free(r);
+            continue;
+        }
         struct forwarded *f = shash_find_and_delete(&sd->forwarded, key);
         struct vm *vm = f ? vm_find(sd, f->vm) : NULL;
         if (f && (f->id || f->ask) && vm && vm->in_flight > 0) {
@@ -1900,6 +1942,7 @@ switchd_run(struct switchd *sd)
         }
     }
     run_secd_replies(sd);
+    send_poll(sd);
 
     long long int now = time_msec();
     if (now >= sd->next_sweep) {
@@ -1940,6 +1983,9 @@ switchd_wait(struct switchd *sd)
     }
     poll_timer_wait_until(MIN(MIN(sd->next_sweep, sd->next_stats),
                               sd->next_audit));
+    if (!sd->poll_cookie) {
+        poll_timer_wait_until(sd->next_poll);
+    }
 }
 
 void
@@ -2253,15 +2299,18 @@ switchd_connection_status(const struct switchd *sd)
 {
     char *of = ofctrl_status(sd->ofctrl);
     char *s = xasprintf("%s\novsdb=%s bridge=%s\nflow_installs=%llu "
-                        "failed=%llu pending=%zu resets=%llu asks=%llu "
-                        "repunts=%llu\n", of,
+                        "failed=%llu pending=%zu verdicts_waiting=%zu "
+                        "resets=%llu asks=%llu repunts=%llu\n"
+                        "hypervisor=%s polls=%llu poll_errors=%llu\n", of,
                         vsdb_is_connected(sd->vsdb) ? "connected"
                                                     : "disconnected",
                         vsdb_has_bridge(sd->vsdb) ? sd->cfg.bridge
                                                   : "(missing)",
                         sd->installs, sd->installs_failed,
-                        ovs_list_size(&sd->pending), sd->resets,
-                        sd->asks_sent, sd->repunts);
+                        ovs_list_size(&sd->pending),
+                        ovs_list_size(&sd->verdicts), sd->resets,
+                        sd->asks_sent, sd->repunts, sd->cfg.hypervisor,
+                        sd->polls, sd->poll_errors);
     free(of);
     return s;
 }

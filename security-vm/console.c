@@ -569,8 +569,7 @@ cmd_health(struct secd *d)
     if (!appid_stats(d->appid, &as)) {
         msg_put_int(r, "signatures", as.signatures);
     }
-    msg_put_string(r, "flow_endpoint", *d->cfg.flow_url ? d->cfg.flow_url
-                                                 : "(none)");
+    msg_put_int(r, "hypervisors", (int64_t) strmap_count(&d->hypervisors));
     return r;
 }
 

@@ -21,13 +21,14 @@ LOG_MODULE(main);
 
 struct settings {
     char *rundir, *pidfile, *log_file, *log_level;
-    char *db, *appid_db, *decide_url, *console_url, *flow_url;
+    char *db, *appid_db, *decide_url, *console_url;
     char *tls_cert, *tls_ca, *decide_tls_ca, *console_tls_ca;
-    char *tls_server_name, *bootstrap_token;
+    char *bootstrap_token;
     int allow_plaintext_tcp;
     int console_mode, contexts, vm_rate, vm_burst, vm_queue;
-    int flow_timeout_ms, flush_ms, audit_max_rows, stats_keep_days;
+    int flush_ms, audit_max_rows, stats_keep_days;
     int site_resolve_s, reverse_dns, naming_stale_s, durable_decisions;
+    int poll_hold_ms;
     int vm_idle_s;
 };
 
@@ -52,9 +53,6 @@ static const struct option_def defs[] = {
     { "console-url", OPT_STRING, "ipc://{rundir}/secd-console.sock", 0, 0,
       S(console_url), "where appfwctl connects, also for the event stream "
       "(nng REP)" },
-    { "flow-url", OPT_STRING, "", 0, 0, S(flow_url),
-      "appfw-switchd's flow endpoint; allows wait for its ack (none: "
-      "verdicts go out at once)" },
     { "tls-cert", OPT_STRING, "", 0, 0, S(tls_cert),
       "PEM file with this host's certificate and key, for tls+tcp:// URLs" },
     { "tls-ca", OPT_STRING, "", 0, 0, S(tls_ca),
@@ -62,16 +60,12 @@ static const struct option_def defs[] = {
       "present one); the default of decide-tls-ca and console-tls-ca" },
     { "decide-tls-ca", OPT_STRING, "{tls-ca}", 0, 0, S(decide_tls_ca),
       "PEM file of the CAs (or pinned self-signed certificates) of the "
-      "hypervisors: the only certificates decide-url accepts, and what "
-      "appfw-switchd's certificate is checked against on flow-url" },
+      "hypervisors: the only certificates decide-url accepts" },
     { "console-tls-ca", OPT_STRING, "{tls-ca}", 0, 0, S(console_tls_ca),
       "PEM file of the CAs (or pinned self-signed certificates) of the "
       "administrators: the only certificates console-url accepts" },
     { "allow-plaintext-tcp", OPT_INT, "0", 0, 1, S(allow_plaintext_tcp),
       RPC_ALLOW_PLAINTEXT_HELP },
-    { "tls-server-name", OPT_STRING, "", 0, 0, S(tls_server_name),
-      "name to verify in appfw-switchd's certificate when dialing "
-      "flow-url (default: the URL's host; give one when dialing by IP)" },
     { "bootstrap-token-sha256", OPT_STRING, "", 0, 0, S(bootstrap_token),
       "SHA-256 (hex) of a token that acts as the system administrator "
       "\"bootstrap\" on a remote console, to create the first accounts" },
@@ -85,8 +79,6 @@ static const struct option_def defs[] = {
       "burst of decisions per VM" },
     { "vm-queue", OPT_INT, "256", 1, 65536, S(vm_queue),
       "queued decisions per VM; more are answered overloaded" },
-    { "flow-timeout-ms", OPT_INT, "2000", 10, 60000, S(flow_timeout_ms),
-      "how long an allow waits for appfw-switchd's ack" },
     { "flush-ms", OPT_INT, "1000", 10, 60000, S(flush_ms),
       "audit and statistics batch interval (the crash loss window)" },
     { "audit-max-rows", OPT_INT, "1000000", 1000, 2000000000,
@@ -102,9 +94,12 @@ static const struct option_def defs[] = {
     { "vm-idle-s", OPT_INT, "3600", 1, 31536000, S(vm_idle_s),
       "seconds after which a VM that has sent nothing is forgotten (its "
       "rate limit and learned accounts; learned again when it is back)" },
+    { "poll-hold-ms", OPT_INT, "1000", 0, 30000, S(poll_hold_ms),
+      "how long a hypervisor's poll waits for something to send it before "
+      "an empty answer (keep it under appfw-switchd's secd-timeout-ms)" },
     { "durable-decisions", OPT_INT, "0", 0, 1, S(durable_decisions),
       "1: commit each decision's audit row to disk (synchronous=FULL) "
-      "before its verdict or flow leaves; 0: in batches every flush-ms "
+      "before its verdict leaves; 0: in batches every flush-ms "
       "(a crash loses the rows since the last batch)" },
     { "reverse-dns", OPT_INT, "1", 0, 1, S(reverse_dns),
       "1: look up the host names of destinations, for reports; 0: do not" },
@@ -171,8 +166,8 @@ warn(const char *msg)
 }
 
 /* TLS: this host's certificate, and who may use each endpoint: the
- * hypervisors the decision endpoint (and, dialed, the flow endpoint),
- * the administrators the console.  Then the rule for plain tcp://. */
+ * hypervisors the decision endpoint, the administrators the console.
+ * secd dials no one.  Then the rule for plain tcp://. */
 static char *
 tls_setup(void)
 {
@@ -180,10 +175,9 @@ tls_setup(void)
         return xstrdup("TLS needs both a certificate (with its key) and a "
                        "CA (tls-ca, or decide-tls-ca and console-tls-ca)");
     }
-    char *error = rpc_tls_configure(s.tls_cert, s.tls_ca,
-                                    s.tls_server_name);
+    char *error = rpc_tls_configure(s.tls_cert, s.tls_ca, NULL);
     const char *const cas[][2] = {
-        { s.decide_url, s.decide_tls_ca }, { s.flow_url, s.decide_tls_ca },
+        { s.decide_url, s.decide_tls_ca },
         { s.console_url, s.console_tls_ca },
     };
     for (size_t i = 0; !error && i < ARRAY_SIZE(cas); i++) {
@@ -193,7 +187,6 @@ tls_setup(void)
     }
     const char *const urls[][2] = {
         { "decide-url", s.decide_url }, { "console-url", s.console_url },
-        { "flow-url", s.flow_url },
     };
     return error ? error
            : rpc_urls_check_plaintext(urls, ARRAY_SIZE(urls),
@@ -247,14 +240,15 @@ main(int argc, char **argv)
     struct secd_config cfg = {
         .db = s.db, .appid_db = s.appid_db, .decide_url = s.decide_url,
         .console_url = s.console_url,
-        .flow_url = s.flow_url, .console_mode = s.console_mode,
+        .console_mode = s.console_mode,
         .contexts = s.contexts, .vm_rate = s.vm_rate,
         .vm_burst = s.vm_burst, .vm_queue = s.vm_queue,
-        .flow_timeout_ms = s.flow_timeout_ms, .flush_ms = s.flush_ms,
+        .flush_ms = s.flush_ms,
         .audit_max_rows = s.audit_max_rows,
         .stats_keep_days = s.stats_keep_days,
         .site_resolve_s = s.site_resolve_s, .reverse_dns = s.reverse_dns != 0,
         .durable_decisions = s.durable_decisions != 0,
+        .poll_hold_ms = s.poll_hold_ms,
         .naming_stale_s = s.naming_stale_s,
         .vm_idle_s = s.vm_idle_s,
         .bootstrap_token_sha256 = s.bootstrap_token,
@@ -266,9 +260,7 @@ main(int argc, char **argv)
         daemon_pidfile_remove();
         return fail_free(error);
     }
-    LOG_INFO("started decide=%s console=%s flow=%s",
-             s.decide_url, s.console_url,
-             *s.flow_url ? s.flow_url : "(none)");
+    LOG_INFO("started decide=%s console=%s", s.decide_url, s.console_url);
 
     for (;;) {
         int sig = daemon_signals_run();

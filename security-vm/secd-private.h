@@ -49,6 +49,22 @@ struct vm_state {
                                  * datapath counters do not count twice
                                  * against quotas). */
     uint64_t decisions, denials, rate_limited, overloaded;
+    char *hypervisor;           /* The one its messages last came from. */
+};
+
+/* A hypervisor (an appfw-switchd), by the name it stamps on its VMs'
+ * messages.  secd never connects to a hypervisor: what it has to send one
+ * (notices for its guests' users) waits in 'outbox' for the hypervisor's
+ * next poll, which secd holds until something comes or poll-hold-ms
+ * pass (docs/protocol.md, "poll"). */
+#define HV_OUTBOX_MAX 256
+struct hypervisor {
+    char *name;
+    struct rpc_request *poll;   /* The poll held, or NULL. */
+    int64_t poll_ms;            /* time_mono_ms() it came. */
+    char *outbox[HV_OUTBOX_MAX];    /* Message texts, oldest first. */
+    size_t head, n;
+    uint64_t polls, sent, dropped;
 };
 
 /* With durable-decisions, a verdict waiting for its audit row to be
@@ -62,7 +78,7 @@ struct held_verdict {
 
 struct secd {
     struct secd_config cfg;
-    char *strings[6];           /* Copies of the config's strings. */
+    char *strings[5];           /* Copies of the config's strings. */
     struct store *store;
     struct appid *appid;
     struct policy *policy;
@@ -81,9 +97,10 @@ struct secd {
     struct rpc_server *decide;
     struct rpc_server *console;
     struct events *events;      /* The event stream, on the console. */
-    struct rpc_client *flows;
 
     struct strmap vms;           /* uuid -> struct vm_state. */
+    struct strmap hypervisors;   /* name -> struct hypervisor. */
+    size_t n_polls_held;         /* Hypervisors with a poll held. */
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
     struct held_verdict *held;   /* durable-decisions: this pass's
@@ -91,7 +108,6 @@ struct secd {
     struct held_verdict **held_tail;
     struct strmap app_names;     /* App id (decimal) -> product (char *), for
                                   * switchd's per-app counters. */
-    uint64_t next_flow_id;
     size_t n_naming_held;        /* VMs with a 'naming' report held back. */
 
     int64_t next_flush_ms;

@@ -78,6 +78,119 @@ secd_publish(struct secd *d, struct json_object *event)
     }
 }
 
+/* Hypervisors: what secd sends them goes back on their own polls. */
+
+/* Hypervisors known at most: names come from whoever may send on the
+ * decision endpoint, so they are bounded too. */
+#define MAX_HYPERVISORS 4096
+
+static struct hypervisor *
+hv_get(struct secd *d, const char *name)
+{
+    struct hypervisor *hv = strmap_find(&d->hypervisors, name);
+    if (!hv && strmap_count(&d->hypervisors) < MAX_HYPERVISORS) {
+        hv = xcalloc(1, sizeof *hv);
+        hv->name = xstrdup(name);
+        strmap_add(&d->hypervisors, name, hv);
+    }
+    return hv;
+}
+
+static void
+hv_free(void *hv_)
+{
+    struct hypervisor *hv = hv_;
+    if (hv) {
+        for (size_t i = 0; i < hv->n; i++) {
+            free(hv->outbox[(hv->head + i) % HV_OUTBOX_MAX]);
+        }
+        free(hv->name);
+        free(hv);
+    }
+}
+
+/* Answers 'hv''s held poll with 'text', or with an ack if it is NULL. */
+static void
+hv_answer(struct secd *d, struct hypervisor *hv, const char *text)
+{
+    static const char ack[] = "{\"type\":\"ack\",\"ok\":true}";
+    const char *t = text ? text : ack;
+    rpc_request_reply(d->decide, hv->poll, t, strlen(t));
+    hv->poll = NULL;
+    d->n_polls_held--;
+}
+
+/* Sends 'msg' to the hypervisor that hosts VM 'uuid': at once if it is
+ * polling, else at its next poll.  Returns false if no hypervisor is
+ * known for the VM. */
+static bool
+hv_send(struct secd *d, const char *uuid, struct json_object *msg)
+{
+    struct vm_state *vm = uuid ? strmap_find(&d->vms, uuid) : NULL;
+    struct hypervisor *hv = (vm && vm->hypervisor
+                             ? hv_get(d, vm->hypervisor) : NULL);
+    if (!hv) {
+        return false;
+    }
+    const char *text = json_text(msg);
+    hv->sent++;
+    if (hv->poll) {
+        hv_answer(d, hv, text);
+        return true;
+    }
+    if (hv->n == HV_OUTBOX_MAX) {
+        /* The oldest goes: the hypervisor has not polled in a long time. */
+        free(hv->outbox[hv->head]);
+        hv->head = (hv->head + 1) % HV_OUTBOX_MAX;
+        hv->n--;
+        hv->dropped++;
+    }
+    hv->outbox[(hv->head + hv->n++) % HV_OUTBOX_MAX] = xstrdup(text);
+    return true;
+}
+
+/* A poll from hypervisor 'name': answered at once with what waits for
+ * it, else held (hv_expire_polls()). */
+static void
+hv_poll(struct secd *d, struct rpc_request *req, const char *name)
+{
+    struct hypervisor *hv = hv_get(d, name);
+    if (!hv) {
+        reply_error(d, req, "overloaded", 0, "too many hypervisors");
+        return;
+    }
+    hv->polls++;
+    if (hv->poll) {
+        hv_answer(d, hv, NULL);     /* Superseded. */
+    }
+    hv->poll = req;
+    hv->poll_ms = time_mono_ms();
+    d->n_polls_held++;
+    if (hv->n) {
+        char *text = hv->outbox[hv->head];
+        hv->head = (hv->head + 1) % HV_OUTBOX_MAX;
+        hv->n--;
+        hv_answer(d, hv, text);
+        free(text);
+    } else if (!d->cfg.poll_hold_ms) {
+        hv_answer(d, hv, NULL);
+    }
+}
+
+/* Answers the polls held for poll-hold-ms ('all': every one, at exit). */
+static void
+hv_expire_polls(struct secd *d, bool all)
+{
+    int64_t now = time_mono_ms();
+    for (size_t i = 0; (i = strmap_next(&d->hypervisors, i)) != SIZE_MAX;
+         i++) {
+        struct hypervisor *hv = d->hypervisors.nodes[i].data;
+        if (hv->poll && (all || now - hv->poll_ms >= d->cfg.poll_hold_ms)) {
+            hv_answer(d, hv, NULL);
+        }
+    }
+}
+
 /* Policies. */
 
 /* Tells the user whose traffic passed 'q' (the quota's own user, else the
@@ -88,9 +201,6 @@ static void
 send_quota_notice(struct secd *d, const struct policy_quota *q,
                   const char *kind, int64_t volume)
 {
-    if (!d->flows) {
-        return;
-    }
     const char *user = q->kind == POLICY_QUOTA_USER ? q->subject
                        : d->quota_user && *d->quota_user ? d->quota_user
                        : naming_user_of(d->naming, d->quota_vm);
@@ -109,13 +219,11 @@ send_quota_notice(struct secd *d, const struct policy_quota *q,
     struct json_object *vm = json_object_new_object();
     msg_put_string(vm, "uuid", d->quota_vm);
     json_object_object_add(n, "vm", vm);
-    const char *body = json_text(n);
-    /* Its ack is not waited for: finish_flow() finds no pending flow
-     * under this cookie and drops it. */
-    if (rpc_client_send(d->flows, body, strlen(body), ++d->next_flow_id)) {
-        LOG_WARN("could not send a quota notice to vm=%s", d->quota_vm);
-    } else {
+    if (hv_send(d, d->quota_vm, n)) {
         LOG_INFO("quota notice vm=%s user=%s", d->quota_vm, user);
+    } else {
+        LOG_WARN("quota notice for vm=%s: no hypervisor known for it",
+                 d->quota_vm);
     }
     json_object_put(n);
 }
@@ -265,6 +373,7 @@ static void
 vm_free(void *vm_)
 {
     struct vm_state *vm = vm_;
+    free(vm->hypervisor);
     for (size_t i = 0; i < vm->n; i++) {
         json_object_put(vm->msgs[(vm->head + i) % vm->cap]);
     }
@@ -325,6 +434,22 @@ vm_seen(struct secd *d, struct vm_state *vm, const struct json_object *msg)
     store_vm_seen(d->store, vm->uuid, msg_get_string(msg, "vm.name", ""),
                   (int) msg_get_int(msg, "vm.ofport", 0),
                   msg_get_string(msg, "vm.mac", ""), "");
+}
+
+/* Records which hypervisor VM 'uuid' is on, from switchd's stamp. */
+static void
+note_hypervisor(struct secd *d, const char *uuid,
+                const struct json_object *msg)
+{
+    const char *name = msg_get_string(msg, "vm.hypervisor", NULL);
+    if (!uuid || !name) {
+        return;
+    }
+    struct vm_state *vm = vm_get(d, uuid);
+    if (!vm->hypervisor || strcmp(vm->hypervisor, name)) {
+        free(vm->hypervisor);
+        vm->hypervisor = xstrdup(name);
+    }
 }
 
 /* Takes 'n' of the VM's tokens (at most a burst's), if it has them. */
@@ -1080,7 +1205,12 @@ handle_switchd(struct secd *d, struct rpc_request *req)
     }
 
     const char *uuid = msg_get_string(msg, "vm.uuid", NULL);
+    note_hypervisor(d, uuid, msg);
     switch (type) {
+    case MSG_POLL:
+        hv_poll(d, req, msg_get_string(msg, "hypervisor", ""));
+        break;
+
     case MSG_DECIDE: {
         if (!uuid) {
             reply_error(d, req, "unknown_vm", msg_get_int(msg, "id", 0),
@@ -1305,14 +1435,14 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     d->cfg = *cfg;
     const char **strs[] = {
         &d->cfg.db, &d->cfg.appid_db, &d->cfg.decide_url,
-        &d->cfg.console_url, &d->cfg.flow_url,
-        &d->cfg.bootstrap_token_sha256,
+        &d->cfg.console_url, &d->cfg.bootstrap_token_sha256,
     };
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
         d->strings[i] = xstrdup(*strs[i] ? *strs[i] : "");
         *strs[i] = d->strings[i];
     }
     strmap_init(&d->vms);
+    strmap_init(&d->hypervisors);
     strmap_init(&d->app_names);
     strmap_init(&d->rdns);
     d->held_tail = &d->held;
@@ -1351,10 +1481,6 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     }
     if (!error) {
         d->events = events_create(d->console);
-    }
-    if (!error && *d->cfg.flow_url) {
-        error = rpc_client_create(d->cfg.flow_url, d->cfg.flow_timeout_ms,
-                                  &d->flows);
     }
     if (error) {
         secd_destroy(d);
@@ -1423,7 +1549,8 @@ secd_destroy(struct secd *d)
     d->store = NULL;
     d->appid = NULL;
 
-    rpc_client_destroy(d->flows);
+    hv_expire_polls(d, true);
+    strmap_destroy(&d->hypervisors, hv_free);
     rpc_server_destroy(d->decide);
     events_destroy(d->events);
     d->events = NULL;
@@ -1470,14 +1597,6 @@ run_resolver(struct secd *d)
 void
 secd_run(struct secd *d)
 {
-    /* Acks of the notices sent to appfw-switchd: nothing waits on them. */
-    if (d->flows) {
-        struct rpc_reply *r;
-        while ((r = rpc_client_next(d->flows))) {
-            rpc_reply_free(r);
-        }
-    }
-
     /* Admission and service alternate in small batches: a VM's admitted
      * decide never waits for more than RECV_BATCH other arrivals (a
      * flooder's, say) to be read and answered. */
@@ -1500,6 +1619,8 @@ secd_run(struct secd *d)
             break;
         }
     }
+
+    hv_expire_polls(d, false);
 
     /* This pass's audit rows on disk first, if so configured. */
     if (d->cfg.durable_decisions) {
@@ -1547,6 +1668,9 @@ secd_wait(struct secd *d)
     if (d->n_naming_held) {
         loop_timer_wait(NAMING_MIN_MS / 4);
     }
+    if (d->n_polls_held) {
+        loop_timer_wait(d->cfg.poll_hold_ms / 4);
+    }
     int64_t next_site = sites_next_ms(d->sites);
     if (next_site != INT64_MAX) {
         loop_timer_wait(next_site - time_wall_ms());
@@ -1554,9 +1678,6 @@ secd_wait(struct secd *d)
     loop_fd_wait(rpc_server_fd(d->decide), POLLIN);
     loop_fd_wait(rpc_server_fd(d->console), POLLIN);
     events_wait(d->events);
-    if (d->flows) {
-        loop_fd_wait(rpc_client_fd(d->flows), POLLIN);
-    }
     if (d->n_ready) {
         loop_immediate_wake();
     }

@@ -24,19 +24,19 @@ struct secd_config {
     const char *appid_db;       /* The signature database. */
     const char *decide_url;
     const char *console_url;    /* Also serves the event stream. */
-    const char *flow_url;       /* appfw-switchd's flow endpoint, or "". */
     int console_mode;           /* ipc:// socket file mode for consoles. */
     int contexts;               /* Decide requests in flight at most. */
     int vm_rate;                /* Decisions per second per VM. */
     int vm_burst;
     int vm_queue;               /* Queued decisions per VM at most. */
-    int flow_timeout_ms;
     int flush_ms;               /* Audit and statistics batch interval. */
     int audit_max_rows;
     int stats_keep_days;        /* Statistics older than this go. */
     int site_resolve_s;         /* Site host names are looked up again
                                  * this often (0: daily). */
     bool reverse_dns;           /* Look up destinations' host names. */
+    int poll_hold_ms;           /* A hypervisor's poll is held this long
+                                 * at most (0: answered at once). */
     bool durable_decisions;     /* Commit each decision's audit row (with
                                  * synchronous=FULL) before its verdict or
                                  * flow leaves. */

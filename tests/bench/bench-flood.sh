@@ -65,8 +65,7 @@ printf '{"format":"appfw-appid-feed","version":1,"source":"bench","added":[{"nam
 "$build/appid/appid" --db "$run/appid.db" import-feed "$run/feed.json" \
     >/dev/null || die "appid import"
 "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
-    --log-file "$run/secd.log" --log-level warn \
-    --flow-url "ipc://$run/switchd-flow.sock" &
+    --log-file "$run/secd.log" --log-level warn &
 for _ in $(seq 50); do
     "$ctl" --rundir "$run" health >/dev/null 2>&1 && break
     sleep 0.1

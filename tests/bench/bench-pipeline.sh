@@ -65,7 +65,7 @@ sleep 0.3
 for i in 2 4; do pids="$pids $(cat "$run/iperf-$i.pid")"; done
 
 "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
-    --log-file "$run/secd.log" --flow-url "ipc://$run/switchd-flow.sock" &
+    --log-file "$run/secd.log" &
 for _ in $(seq 50); do
     "$ctl" --rundir "$run" health >/dev/null 2>&1 && break
     sleep 0.1

@@ -46,11 +46,10 @@ tls="--tls-ca $run/ca.pem"
 # The remote administrator's first token: the bootstrap token.
 token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 stack_ctl_args="--url tls+tcp://10.67.0.2:7101 --tls-cert $run/admin.pem $tls --tls-server-name secvm.mgmt --token $token"
-stack_switchd_args="--decide-url tls+tcp://10.67.0.2:7100 --flow-url tls+tcp://10.67.0.1:7200 --tls-cert $run/hv.pem $tls --tls-server-name secvm.mgmt"
+stack_switchd_args="--decide-url tls+tcp://10.67.0.2:7100 --tls-cert $run/hv.pem $tls --tls-server-name secvm.mgmt"
 
 kernel=$(deploy/secvm-image.sh "$run/secvm.cpio.gz" --build "$build" \
-         --flow-url tls+tcp://10.67.0.1:7200 --tls-cert "$run/secvm.pem" \
-         --tls-ca "$run/ca.pem" --tls-server-name hv1.mgmt \
+         --tls-cert "$run/secvm.pem" --tls-ca "$run/ca.pem" \
          --bootstrap-token-sha256 "$(printf %s "$token" | sha256sum | cut -c1-64)" \
          2>"$run/secvm-image.log" | tail -1) ||
     die "security VM image"

@@ -111,12 +111,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(console, sizeof console, "%s-console", url);
     struct secd_config cfg = {
         .db = ":memory:", .appid_db = appid_path, .decide_url = url,
-        .console_url = console, .flow_url = "",
+        .console_url = console,
         .console_mode = 0600, .contexts = 4,
         .vm_rate = 1000000000, .vm_burst = 1000000000, .vm_queue = 64,
-        .flow_timeout_ms = 1000, .flush_ms = 1000, .audit_max_rows = 100000,
+        .flush_ms = 1000, .audit_max_rows = 100000,
         .stats_keep_days = 400, .site_resolve_s = 86400,
         .reverse_dns = false, .bootstrap_token_sha256 = "",
+        /* Polls answered at once, so that every request gets its answer
+         * within the exchange; a notice waits for the next one. */
+        .poll_hold_ms = 0,
     };
     error = secd_create(&cfg, &secd);
     if (error) {
@@ -144,7 +147,7 @@ check_reply(const char *data, size_t len)
         abort();
     }
     if (type != MSG_VERDICT && type != MSG_ACK && type != MSG_ERROR
-        && type != MSG_HELLO) {
+        && type != MSG_HELLO && type != MSG_NOTICE) {
         fprintf(stderr, "fuzz-secd: secd answered with a %s\n",
                 msg_type_name(type));
         abort();

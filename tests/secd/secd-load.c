@@ -13,8 +13,9 @@
  *   secd-load raw URL TEXT...
  *       sends each TEXT as it is, all at once, and prints each reply as it
  *       arrives
- *   secd-load fake-switchd URL ack|refuse|silent SECONDS
- *       answers flow_install requests for SECONDS
+ *   secd-load hv-poll URL HYPERVISOR SECONDS
+ *       polls appfw-secd as hypervisor HYPERVISOR does for SECONDS and
+ *       prints each notice it gets
  *   secd-load lock-db PATH SECONDS
  *       holds an exclusive lock on an SQLite database
  *   secd-load unix-echo PATH COUNT
@@ -336,75 +337,59 @@ cmd_raw(int argc, char **argv)
     return 0;
 }
 
+/* Plays a hypervisor's poll loop (as appfw-switchd's send_poll()) for
+ * SECONDS, printing each notice that comes back. */
 static int
-cmd_fake_switchd(int argc, char **argv)
+cmd_hv_poll(int argc, char **argv)
 {
     if (argc != 5) {
-        fprintf(stderr, "usage: fake-switchd URL ack|refuse|silent SECS\n");
+        fprintf(stderr, "usage: hv-poll URL HYPERVISOR SECONDS\n");
         return 2;
     }
-    struct rpc_server *s;
-    char *error = rpc_server_create(argv[2], 64, 0600, &s);
-    if (error) {
-        fprintf(stderr, "%s\n", error);
-        return 1;
-    }
-    const char *mode = argv[3];
+    struct rpc_client *c = client_open(argv[2], timeout_ms);
     int64_t end = time_mono_ms() + atoi(argv[4]) * 1000;
-    long installs = 0;
+    uint64_t id = 0;
+    long polls = 0, notices = 0;
     while (time_mono_ms() < end) {
-        struct pollfd pfd = { .fd = rpc_server_fd(s), .events = POLLIN };
-        poll(&pfd, 1, 100);
-        struct rpc_request *req;
-        while ((req = rpc_server_next(s))) {
-            struct json_object *msg;
-            enum msg_type type;
-            char *perr = msg_parse(req->data, req->len, &msg, &type);
-            if (!perr && type == MSG_NOTICE) {
-                printf("notice vm=%s user=%s text=%s\n",
-                       msg_get_string(msg, "vm.uuid", ""),
-                       msg_get_string(msg, "user", ""),
-                       msg_get_string(msg, "text", ""));
-                fflush(stdout);
-                const char *ack = "{\"type\":\"ack\",\"ok\":true}";
-                rpc_request_reply(s, req, ack, strlen(ack));
-                json_object_put(msg);
-                continue;
-            }
-            if (perr || type != MSG_FLOW_INSTALL) {
-                fprintf(stderr, "fake-switchd: unexpected %s\n",
-                        perr ? perr : msg_type_name(type));
-                exit(1);
-            }
-            /* One line per flow, batch or not. */
-            struct json_object *flows = msg_get(msg, "flows");
-            size_t n = flows ? json_object_array_length(flows) : 1;
-            for (size_t i = 0; i < n; i++) {
-                const struct json_object *f
-                    = flows ? json_object_array_get_idx(flows, i) : msg;
-                printf("flow_install id=%lld app_id=%lld\n",
-                       (long long) msg_get_int(msg, "id", 0),
-                       (long long) msg_get_int(f, "app_id", 0));
-            }
-            fflush(stdout);
-            installs++;
-            if (!strcmp(mode, "silent")) {
-                /* Never answer: secd must time out.  (Leaks the request;
-                 * this process is short-lived.) */
-                json_object_put(msg);
-                continue;
-            }
-            char reply[256];
-            snprintf(reply, sizeof reply, "{\"type\":\"ack\",\"id\":%lld,"
-                     "\"ok\":%s%s}", (long long) msg_get_int(msg, "id", 0),
-                     strcmp(mode, "ack") ? "false" : "true",
-                     strcmp(mode, "ack") ? ",\"message\":\"table full\"" : "");
-            rpc_request_reply(s, req, reply, strlen(reply));
-            json_object_put(msg);
+        char text[256];
+        snprintf(text, sizeof text, "{\"type\":\"poll\",\"id\":%llu,"
+                 "\"hypervisor\":\"%s\"}", (unsigned long long) ++id,
+                 argv[3]);
+        if (rpc_client_send(c, text, strlen(text), id)) {
+            fprintf(stderr, "hv-poll: send failed\n");
+            return 1;
         }
+        polls++;
+        struct rpc_reply *rep;
+        while (!(rep = rpc_client_next(c))) {
+            struct pollfd pfd = { .fd = rpc_client_fd(c), .events = POLLIN };
+            poll(&pfd, 1, 100);
+        }
+        struct json_object *msg = NULL;
+        enum msg_type type;
+        char *perr = rep->error ? NULL
+                     : msg_parse(rep->data, rep->len, &msg, &type);
+        if (rep->error || perr) {
+            fprintf(stderr, "hv-poll: %s\n",
+                    perr ? perr : strerror(rep->error));
+            return 1;
+        }
+        if (type == MSG_NOTICE) {
+            printf("notice vm=%s user=%s text=%s\n",
+                   msg_get_string(msg, "vm.uuid", ""),
+                   msg_get_string(msg, "user", ""),
+                   msg_get_string(msg, "text", ""));
+            fflush(stdout);
+            notices++;
+        } else if (type != MSG_ACK) {
+            fprintf(stderr, "hv-poll: unexpected %s\n", msg_type_name(type));
+            return 1;
+        }
+        json_object_put(msg);
+        rpc_reply_free(rep);
     }
-    printf("fake-switchd: %ld flow requests\n", installs);
-    rpc_server_destroy(s);
+    printf("hv-poll: %ld polls, %ld notices\n", polls, notices);
+    rpc_client_destroy(c);
     return 0;
 }
 
@@ -657,7 +642,7 @@ int
 main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: secd-load decide|flood|raw|fake-switchd|"
+        fprintf(stderr, "usage: secd-load decide|flood|raw|hv-poll|"
                 "unix-echo ...\n");
         return 2;
     }
@@ -678,8 +663,8 @@ main(int argc, char **argv)
         return cmd_flood(argc, argv);
     } else if (!strcmp(argv[1], "raw")) {
         return cmd_raw(argc, argv);
-    } else if (!strcmp(argv[1], "fake-switchd")) {
-        return cmd_fake_switchd(argc, argv);
+    } else if (!strcmp(argv[1], "hv-poll")) {
+        return cmd_hv_poll(argc, argv);
     } else if (!strcmp(argv[1], "unix-echo")) {
         return cmd_unix_echo(argc, argv);
     } else if (!strcmp(argv[1], "flow-install")) {

@@ -48,7 +48,7 @@ decide() { "$load" decide "$url" $vm 1 1 /usr/bin/curl - 443 2>&1; }
 last_rule() { ctl --json decisions list --limit 1 | sed -n 's/.*"rule":"\([^"]*\)".*/\1/p'; }
 # Reports BYTES of alice's traffic (uid 1000) from the VM's agent.
 traffic() {
-    "$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vm\",\"name\":\"vm-q\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.1.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.1.0.2\",\"port\":443},\"uid\":1000,\"bytes_in\":$1,\"bytes_out\":0}]}" >/dev/null
+    "$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vm\",\"name\":\"vm-q\",\"hypervisor\":\"hv-q\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.1.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.1.0.2\",\"port\":443},\"uid\":1000,\"bytes_in\":$1,\"bytes_out\":0}]}" >/dev/null
 }
 used() {
     ctl --json quota status | python3 -c "
@@ -116,12 +116,12 @@ check "a malformed size is a usage error" \
     has "$(ctl quota set user bob lots)" 'is not a number of bytes'
 
 # Notices: a quota with notify, passed by a VM's traffic, tells the user
-# whose traffic it was on that VM, through appfw-switchd (here a stand-in
-# that prints what it gets) and the VM's agent.
-stop_secd
-"$load" fake-switchd "ipc://$run/flow.sock" ack 60 >"$run/fake.log" 2>&1 &
+# whose traffic it was on that VM, through the VM's hypervisor (here a
+# stand-in that polls as appfw-switchd does and prints what it gets) and
+# the VM's agent.  secd connects to no one: the notice waits for the poll
+# of the hypervisor that stamped the VM's traffic.
+"$load" hv-poll "$url" hv-q 60 >"$run/fake.log" 2>&1 &
 fake_pid=$!
-start_secd --flow-url "ipc://$run/flow.sock"
 ctl quota set vm vm-q 12000 --notify >/dev/null
 decide >/dev/null     # secd learns again which account uid 1000 is
 traffic 2000
@@ -129,14 +129,14 @@ for _ in $(seq 30); do
     grep -q '^notice' "$run/fake.log" && break
     sleep 0.1
 done
-check "the user is told through appfw-switchd, on the VM whose traffic passed the quota" \
+check "the user is told through the VM's hypervisor, on the VM whose traffic passed the quota" \
     grep -q "^notice vm=$vm user=alice text=appfw: the traffic quota of vm vm-q, 12000 bytes per day, is used up (13001 bytes today)" "$run/fake.log"
 check "and the notice is logged" \
     grep -q 'quota notice vm=66666666-0000-4000-8000-000000000001 user=alice' "$run/secd.log"
 
 # A guest's stats flow naming another VM ("vm" inside the flow) is still
 # counted under the VM the message came from.
-"$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vm\",\"name\":\"vm-q\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.1.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.1.0.2\",\"port\":443},\"uid\":1000,\"bytes_in\":77,\"vm\":{\"uuid\":\"66666666-0000-4000-8000-000000000099\",\"name\":\"victim\"}}]}" >/dev/null
+"$load" raw "$url" "{\"type\":\"stats\",\"interval\":30,\"vm\":{\"uuid\":\"$vm\",\"name\":\"vm-q\",\"hypervisor\":\"hv-q\"},\"flows\":[{\"protocol\":\"tcp\",\"local\":{\"address\":\"10.1.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.1.0.2\",\"port\":443},\"uid\":1000,\"bytes_in\":77,\"vm\":{\"uuid\":\"66666666-0000-4000-8000-000000000099\",\"name\":\"victim\"}}]}" >/dev/null
 check "a flow's own vm cannot charge another VM" \
     sh -c "sleep 1.2; ! '$ctl' --rundir '$run' stats report --by vm --format csv | grep -q victim"
 

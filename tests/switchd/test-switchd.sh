@@ -65,7 +65,7 @@ start_switchd() {
 }
 start_secd() {
     "$secd" --rundir "$run" --db "$run/secd.db" --appid-db "$run/appid.db" \
-        --log-file "$run/secd.log" --flow-url "ipc://$run/switchd-flow.sock" &
+        --log-file "$run/secd.log" &
     for _ in $(seq 50); do
         "$ctl" --rundir "$run" health >/dev/null 2>&1 && return 0
         sleep 0.1
