@@ -47,7 +47,7 @@ static const char *const match_values[] = {
 };
 static const char *const error_code_values[] = {
     "bad_frame", "bad_message", "version", "rate_limited", "overloaded",
-    "unknown_vm", "unavailable", "timeout", "internal", NULL
+    "unknown_vm", "unavailable", "timeout", "internal", "forbidden", NULL
 };
 
 static const struct schema_field endpoint_fields[] = {
@@ -63,8 +63,10 @@ static const struct schema_field vm_fields[] = {
     SF_STR("name", false, 0, 256),
     SF_INT("ofport", false, 1, OFPORT_MAX),
     SF_KIND("mac", SK_MAC, false),
-    /* The hypervisor that hosts it (appfw-switchd's hypervisor-name). */
+    /* The hypervisor that hosts it (appfw-switchd's hypervisor-name),
+     * and that hypervisor's token (appfwctl hypervisor add). */
     SF_STR("hypervisor", false, 1, 64),
+    SF_STR("token", false, 64, 64),
     SF_END
 };
 
@@ -322,6 +324,16 @@ static const struct schema_field notice_fields[] = {
 static const struct schema_field poll_fields[] = {
     SF_INT("id", true, 1, MSG_INT_MAX),
     SF_STR("hypervisor", true, 1, 64),
+    SF_STR("token", false, 64, 64),
+    /* How the hypervisor is doing, for appfwctl hypervisor list. */
+    SF_INT("flows", false, 0, MSG_INT_MAX),
+    SF_STR("software", false, 0, 64),
+    SF_END
+};
+
+/* A VM leaves its hypervisor (switchd -> secd): another may host it. */
+static const struct schema_field vm_release_fields[] = {
+    SF_OBJ("vm", true, vm_fields),
     SF_END
 };
 
@@ -353,6 +365,7 @@ static const struct msg_schema {
     [MSG_NAMING] = { "naming", naming_fields, NULL },
     [MSG_NOTICE] = { "notice", notice_fields, NULL },
     [MSG_POLL] = { "poll", poll_fields, NULL },
+    [MSG_VM_RELEASE] = { "vm_release", vm_release_fields, NULL },
 };
 
 const char *

@@ -45,6 +45,9 @@ struct json_object;
 /* Flows in one flow_install batch, at most. */
 #define MSG_MAX_INSTALL_FLOWS 4096
 
+/* appfw's release, as the daemons tell their peers ("software"). */
+#define APPFW_VERSION "0.1"
+
 enum msg_type {
     MSG_HELLO,
     MSG_DECIDE,
@@ -60,6 +63,7 @@ enum msg_type {
     MSG_NAMING,
     MSG_NOTICE,
     MSG_POLL,
+    MSG_VM_RELEASE,
     MSG_N_TYPES
 };
 

@@ -32,7 +32,7 @@ struct settings {
     int flow_mode, table_base, cookie_prefix, vm_rate, vm_burst, vm_queue;
     int vm_max_flows, vm_punt_rate, allow_plaintext_tcp;
     int secd_timeout_ms, min_flow_ttl, stats_interval, audit_interval;
-    char *registry, *hypervisor_name;
+    char *registry, *hypervisor_name, *hypervisor_token_file;
 };
 
 #define S(FIELD) offsetof(struct settings, FIELD)
@@ -65,6 +65,10 @@ static const struct option_def defs[] = {
     { "hypervisor-name", OPT_STRING, "", 0, 0, S(hypervisor_name),
       "this hypervisor's name to appfw-secd, stamped on its VMs' messages "
       "(letters, digits, '.', '-', '_'; default: the host name)" },
+    { "hypervisor-token-file", OPT_STRING, "", 0, 0,
+      S(hypervisor_token_file), "file holding this hypervisor's token "
+      "(appfwctl hypervisor add prints it); needed once appfw-secd has "
+      "hypervisors registered" },
     { "tls-cert", OPT_STRING, "", 0, 0, S(tls_cert),
       "PEM file with this host's certificate and key, for tls+tcp:// URLs" },
     { "tls-ca", OPT_STRING, "", 0, 0, S(tls_ca),
@@ -231,6 +235,32 @@ cmd_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
+/* Reads the 64 hex digits of a hypervisor token from 'path' (surrounding
+ * white space ignored) into 'token'.  Returns NULL or a malloc'd
+ * message. */
+static char *
+read_token(const char *path, char token[65])
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return xasprintf("hypervisor-token-file: %s: %s", path,
+                         strerror(errno));
+    }
+    char buf[128] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = buf + strspn(buf, " \t\r\n");
+    size_t len = strspn(p, "0123456789abcdef");
+    if (len != 64 || p[len + strspn(p + len, " \t\r\n")]) {
+        return xasprintf("hypervisor-token-file: %s does not hold a token "
+                         "(64 lowercase hex digits)", path);
+    }
+    memcpy(token, p, 64);
+    token[64] = '\0';
+    return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -265,6 +295,14 @@ main(int argc, char **argv)
                                    "64 letters, digits, '.', '-' or '_'",
                                    hv));
     }
+    char token[65] = "";
+    if (*s.hypervisor_token_file) {
+        error = read_token(s.hypervisor_token_file, token);
+        if (error) {
+            daemon_pidfile_remove();
+            return fail_free(error);
+        }
+    }
     const char *const urls[][2] = {
         { "decide-url", s.decide_url }, { "flow-url", s.flow_url },
     };
@@ -293,7 +331,7 @@ main(int argc, char **argv)
         .secd_timeout_ms = s.secd_timeout_ms,
         .min_flow_ttl = s.min_flow_ttl, .stats_interval = s.stats_interval,
         .audit_interval = s.audit_interval, .registry = s.registry,
-        .hypervisor = hv,
+        .hypervisor = hv, .hypervisor_token = token,
     };
     struct switchd *sd;
     error = switchd_create(&cfg, &sd);

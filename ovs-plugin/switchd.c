@@ -668,6 +668,10 @@ reconcile(struct switchd *sd)
             vm_drop_allows(sd, vm);
         }
         if (!vm->on_bridge && !path) {
+            /* Gone from this hypervisor: another may host it now. */
+            struct json_object *release = msg_create(MSG_VM_RELEASE);
+            forward(sd, vm, release, MSG_VM_RELEASE, 0, NULL);
+            json_object_put(release);
             vm_destroy(sd, vm);
             continue;
         }
@@ -1071,6 +1075,9 @@ stamp(const struct vm *vm, struct json_object *msg, enum msg_type type)
         msg_put_string(v, "mac", vm->mac);
     }
     msg_put_string(v, "hypervisor", vm->sd->cfg.hypervisor);
+    if (*vm->sd->cfg.hypervisor_token) {
+        msg_put_string(v, "token", vm->sd->cfg.hypervisor_token);
+    }
     json_object_object_add(msg, "vm", v);
 }
 
@@ -1443,6 +1450,16 @@ send_poll(struct switchd *sd)
     uint64_t cookie = ++sd->next_cookie;
     msg_put_int(msg, "id", cookie & MSG_INT_MAX);
     msg_put_string(msg, "hypervisor", sd->cfg.hypervisor);
+    if (*sd->cfg.hypervisor_token) {
+        msg_put_string(msg, "token", sd->cfg.hypervisor_token);
+    }
+    size_t flows = 0;
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        flows += shash_count(&((struct vm *) node->data)->allows);
+    }
+    msg_put_int(msg, "flows", flows);
+    msg_put_string(msg, "software", "appfw-switchd " APPFW_VERSION);
     const char *text = json_object_to_json_string_ext(msg,
                                                       JSON_C_TO_STRING_PLAIN);
     if (rpc_client_send(sd->secd, text, strlen(text), cookie)) {

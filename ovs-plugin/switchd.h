@@ -38,7 +38,8 @@ struct switchd_config {
     int audit_interval;         /* Seconds between flow count audits. */
     const char *registry;       /* File keeping the registrations across
                                  * restarts ("": none). */
-    const char *hypervisor;     /* This hypervisor's name to secd. */
+    const char *hypervisor;     /* This hypervisor's name to secd, */
+    const char *hypervisor_token;   /* and its token ("": none). */
 };
 
 struct switchd;

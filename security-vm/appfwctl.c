@@ -59,6 +59,9 @@ usage(FILE *out)
 "                                      YYYY-MM-DD[ HH:MM] (local), -SECONDS\n"
 "                                      or now (default: the last 24 hours)\n"
 "  vm list | vm show VM\n"
+"  hypervisor list | hypervisor show NAME\n"
+"                                      each hypervisor's connection, VMs,\n"
+"                                      approved flows and version\n"
 "  appid lookup [--sha256 HEX] [--path PATH]\n"
 "  explain [--vm VM] [--user USER] [--app PATH] [--sha256 HEX]\n"
 "          [--event connect|listen|accept|send|close] [--protocol tcp|udp]\n"
@@ -73,6 +76,10 @@ usage(FILE *out)
 "              [--unix-user USER] [--new-token] [--group vm:G|user:G]...\n"
 "                                      --new-token prints the token once\n"
 "  account remove NAME\n"
+"  hypervisor add NAME                 registers a hypervisor; prints its\n"
+"                                      token once (its switchd's\n"
+"                                      hypervisor-token-file)\n"
+"  hypervisor remove NAME\n"
 "  changes list [--limit N]            who changed what, newest first\n"
 "  system set KEY on|off|SECONDS       logging, simulate, notify,\n"
 "                                      allow_undefined_protocols,\n"
@@ -769,13 +776,15 @@ cmd_vm(const struct ctl *c, int argc, char **argv)
     struct json_object *r = call_ok(c, rq, &code);
     if (r) {
         struct json_object *list = msg_get(r, "vms");
-        printf("%-36s %-16s %6s %-17s %9s %7s %7s\n", "UUID", "NAME",
-               "OFPORT", "MAC", "DECISIONS", "DENIALS", "LIMITED");
+        printf("%-36s %-16s %-16s %6s %-17s %9s %7s %7s\n", "UUID", "NAME",
+               "HYPERVISOR", "OFPORT", "MAC", "DECISIONS", "DENIALS",
+               "LIMITED");
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             struct json_object *v = json_object_array_get_idx(list, i);
-            printf("%-36s %-16.16s %6lld %-17s %9lld %7lld %7lld\n",
+            const char *hv = msg_get_string(v, "hypervisor", "");
+            printf("%-36s %-16.16s %-16.16s %6lld %-17s %9lld %7lld %7lld\n",
                    msg_get_string(v, "uuid", ""),
-                   msg_get_string(v, "name", ""),
+                   msg_get_string(v, "name", ""), *hv ? hv : "-",
                    (long long) msg_get_int(v, "ofport", 0),
                    msg_get_string(v, "mac", ""),
                    (long long) msg_get_int(v, "audited_decisions", 0),
@@ -784,6 +793,83 @@ cmd_vm(const struct ctl *c, int argc, char **argv)
         }
         json_object_put(r);
     }
+    return code;
+}
+
+static void
+print_hypervisor(struct json_object *h, bool long_form)
+{
+    printf("%-20.20s %-10s %-9s %5lld %7lld %-24.24s\n",
+           msg_get_string(h, "name", ""),
+           msg_get_bool(h, "registered", false) ? "token" : "unnamed",
+           msg_get_bool(h, "connected", false) ? "connected" : "away",
+           (long long) msg_get_int(h, "n_vms", 0),
+           (long long) msg_get_int(h, "flows", 0),
+           *msg_get_string(h, "software", "") ? msg_get_string(h, "software",
+                                                                "")
+                                                : "-");
+    if (long_form) {
+        printf("last heard %lld ms ago; polls %lld, sent %lld, queued %lld, "
+               "dropped %lld, refused %lld\n",
+               (long long) msg_get_int(h, "seen_ms_ago", -1),
+               (long long) msg_get_int(h, "polls", 0),
+               (long long) msg_get_int(h, "sent", 0),
+               (long long) msg_get_int(h, "queued", 0),
+               (long long) msg_get_int(h, "dropped", 0),
+               (long long) msg_get_int(h, "refused", 0));
+        struct json_object *vms = msg_get(h, "vms");
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+            printf("vm %s\n", json_object_get_string(
+                       json_object_array_get_idx(vms, i)));
+        }
+    }
+}
+
+static int
+cmd_hypervisor(const struct ctl *c, int argc, char **argv)
+{
+    const char *sub = argc ? argv[0] : "";
+    static const char *const cmds[][2] = {
+        { "list", "hypervisor.list" }, { "show", "hypervisor.show" },
+        { "add", "hypervisor.add" }, { "remove", "hypervisor.remove" },
+    };
+    const char *cmd = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+        if (!strcmp(sub, cmds[i][0])) {
+            cmd = cmds[i][1];
+        }
+    }
+    if (!cmd || (strcmp(sub, "list") ? argc != 2 : argc != 1)) {
+        return fail(EXIT_USAGE, "hypervisor: list, show NAME, add NAME or "
+                    "remove NAME");
+    }
+    struct json_object *rq = request(cmd);
+    if (argc == 2) {
+        json_object_object_add(rq, "name", json_object_new_string(argv[1]));
+    }
+    int code;
+    struct json_object *r = call_ok(c, rq, &code);
+    if (!r) {
+        return code;
+    }
+    if (!strcmp(sub, "add")) {
+        /* The only time the token is shown: the store keeps its hash. */
+        printf("%s\n", msg_get_string(r, "token", ""));
+    } else if (!strcmp(sub, "remove")) {
+        printf("hypervisor removed\n");
+    } else {
+        printf("%-20s %-10s %-9s %5s %7s %-24s\n", "NAME", "CREDENTIAL",
+               "STATE", "VMS", "FLOWS", "VERSION");
+        struct json_object *list = msg_get(r, "hypervisors");
+        if (list) {
+            for (size_t i = 0; i < json_object_array_length(list); i++) {
+                print_hypervisor(json_object_array_get_idx(list, i), false);
+            }
+        } else {
+            print_hypervisor(msg_get(r, "hypervisor"), true);
+        }
+    }
+    json_object_put(r);
     return code;
 }
 
@@ -1437,6 +1523,8 @@ main(int argc, char **argv)
         code = cmd_stats(&c, rest, args);
     } else if (!strcmp(cmd, "vm")) {
         code = cmd_vm(&c, rest, args);
+    } else if (!strcmp(cmd, "hypervisor")) {
+        code = cmd_hypervisor(&c, rest, args);
     } else if (!strcmp(cmd, "appid") && rest && !strcmp(args[0], "lookup")) {
         code = cmd_simple(&c, "appid.lookup", rest - 1, args + 1);
     } else if (!strcmp(cmd, "quota")) {

@@ -438,6 +438,8 @@ add_vm(const struct store_vm *vm, void *aux)
     const struct vm_state *st = strmap_find(&c->d->vms, vm->uuid);
     msg_put_int(o, "rate_limited", st ? (int64_t) st->rate_limited : 0);
     msg_put_int(o, "queued", st ? (int64_t) st->n : 0);
+    msg_put_string(o, "hypervisor", st && st->hypervisor ? st->hypervisor
+                                                         : "");
     json_object_array_add(c->list, o);
 }
 
@@ -459,6 +461,99 @@ cmd_vm_list(struct secd *d, const struct json_object *rq)
     }
     struct json_object *r = console_ok_reply();
     json_object_object_add(r, "vms", c.list);
+    return r;
+}
+
+/* Hypervisors: appfwctl hypervisor list|show|add|remove. */
+
+static struct json_object *
+hypervisor_json(const struct secd *d, const struct hypervisor *hv)
+{
+    struct json_object *o = json_object_new_object();
+    msg_put_string(o, "name", hv->name);
+    json_object_object_add(o, "registered",
+                           json_object_new_boolean(hv->registered));
+    int64_t now = time_mono_ms();
+    /* Connected: polling now, or it polled within a hold and a second. */
+    bool connected = hv->poll || (hv->seen_ms && now - hv->seen_ms
+                                  <= d->cfg.poll_hold_ms + 1000);
+    json_object_object_add(o, "connected",
+                           json_object_new_boolean(connected));
+    msg_put_int(o, "seen_ms_ago", hv->seen_ms ? now - hv->seen_ms : -1);
+    struct json_object *vms = json_object_new_array();
+    for (size_t i = 0; (i = strmap_next(&d->vms, i)) != SIZE_MAX; i++) {
+        const struct vm_state *vm = d->vms.nodes[i].data;
+        if (vm->hypervisor && !strcmp(vm->hypervisor, hv->name)) {
+            json_object_array_add(vms, json_object_new_string(vm->uuid));
+        }
+    }
+    msg_put_int(o, "n_vms", (int64_t) json_object_array_length(vms));
+    json_object_object_add(o, "vms", vms);
+    msg_put_int(o, "flows", hv->flows);
+    msg_put_string(o, "software", hv->software ? hv->software : "");
+    msg_put_int(o, "polls", (int64_t) hv->polls);
+    msg_put_int(o, "sent", (int64_t) hv->sent);
+    msg_put_int(o, "queued", (int64_t) hv->n);
+    msg_put_int(o, "dropped", (int64_t) hv->dropped);
+    msg_put_int(o, "refused", (int64_t) hv->refused);
+    return o;
+}
+
+static struct json_object *
+cmd_hypervisor(struct secd *d, const char *cmd, const struct json_object *rq,
+               const char *account)
+{
+    const char *name = msg_get_string(rq, "name", NULL);
+    if (!strcmp(cmd, "hypervisor.list")) {
+        struct json_object *list = json_object_new_array();
+        for (size_t i = 0; (i = strmap_next(&d->hvs.by_name, i)) != SIZE_MAX;
+             i++) {
+            json_object_array_add(list,
+                                  hypervisor_json(d,
+                                                  d->hvs.by_name.nodes[i].data));
+        }
+        struct json_object *r = console_ok_reply();
+        json_object_object_add(r, "hypervisors", list);
+        return r;
+    }
+    if (!name) {
+        return console_error_reply("%s needs \"name\"", cmd);
+    }
+    if (!strcmp(cmd, "hypervisor.show")) {
+        const struct hypervisor *hv = strmap_find(&d->hvs.by_name, name);
+        if (!hv) {
+            return console_error_reply("no hypervisor \"%.64s\"", name);
+        }
+        struct json_object *r = console_ok_reply();
+        json_object_object_add(r, "hypervisor", hypervisor_json(d, hv));
+        return r;
+    }
+    char *error;
+    char token[HV_TOKEN_HEX + 1] = "";
+    if (!strcmp(cmd, "hypervisor.add")) {
+        error = hv_add(&d->hvs, d->store, name, account, token);
+    } else {
+        error = hv_remove(&d->hvs, d->store, name);
+        for (size_t i = 0; !error && (i = strmap_next(&d->vms, i)) != SIZE_MAX;
+             i++) {
+            struct vm_state *vm = d->vms.nodes[i].data;
+            if (vm->hypervisor && !strcmp(vm->hypervisor, name)) {
+                free(vm->hypervisor);
+                vm->hypervisor = NULL;
+            }
+        }
+    }
+    if (error) {
+        struct json_object *r = console_error_reply("%s", error);
+        free(error);
+        return r;
+    }
+    store_change_add(d->store, account, cmd, name);
+    LOG_INFO("%s %s by %s", cmd, name, account ? account : "-");
+    struct json_object *r = console_ok_reply();
+    if (*token) {
+        msg_put_string(r, "token", token);
+    }
     return r;
 }
 
@@ -569,7 +664,7 @@ cmd_health(struct secd *d)
     if (!appid_stats(d->appid, &as)) {
         msg_put_int(r, "signatures", as.signatures);
     }
-    msg_put_int(r, "hypervisors", (int64_t) strmap_count(&d->hypervisors));
+    msg_put_int(r, "hypervisors", (int64_t) strmap_count(&d->hvs.by_name));
     return r;
 }
 
@@ -655,6 +750,8 @@ console_handle(struct secd *d, struct rpc_request *req)
         reply = cmd_stats_top(d, rq);
     } else if (!strcmp(cmd, "vm.list") || !strcmp(cmd, "vm.show")) {
         reply = cmd_vm_list(d, rq);
+    } else if (!strncmp(cmd, "hypervisor.", 11)) {
+        reply = cmd_hypervisor(d, cmd, rq, who.name);
     } else if (!strcmp(cmd, "appid.lookup")) {
         reply = cmd_appid_lookup(d, rq);
     } else if (!strcmp(cmd, "explain")) {

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/strmap.h"
 #include "secd.h"
+#include "security-vm/hypervisor.h"
 
 struct appid;
 struct json_object;
@@ -52,20 +53,7 @@ struct vm_state {
     char *hypervisor;           /* The one its messages last came from. */
 };
 
-/* A hypervisor (an appfw-switchd), by the name it stamps on its VMs'
- * messages.  secd never connects to a hypervisor: what it has to send one
- * (notices for its guests' users) waits in 'outbox' for the hypervisor's
- * next poll, which secd holds until something comes or poll-hold-ms
- * pass (docs/protocol.md, "poll"). */
-#define HV_OUTBOX_MAX 256
-struct hypervisor {
-    char *name;
-    struct rpc_request *poll;   /* The poll held, or NULL. */
-    int64_t poll_ms;            /* time_mono_ms() it came. */
-    char *outbox[HV_OUTBOX_MAX];    /* Message texts, oldest first. */
-    size_t head, n;
-    uint64_t polls, sent, dropped;
-};
+
 
 /* With durable-decisions, a verdict waiting for its audit row to be
  * committed (secd->held). */
@@ -99,8 +87,7 @@ struct secd {
     struct events *events;      /* The event stream, on the console. */
 
     struct strmap vms;           /* uuid -> struct vm_state. */
-    struct strmap hypervisors;   /* name -> struct hypervisor. */
-    size_t n_polls_held;         /* Hypervisors with a poll held. */
+    struct hv_table hvs;         /* The hypervisors (hypervisor.h). */
     struct vm_state **ready;    /* VMs with queued decides, round-robin. */
     size_t n_ready, allocated_ready;
     struct held_verdict *held;   /* durable-decisions: this pass's

@@ -78,119 +78,6 @@ secd_publish(struct secd *d, struct json_object *event)
     }
 }
 
-/* Hypervisors: what secd sends them goes back on their own polls. */
-
-/* Hypervisors known at most: names come from whoever may send on the
- * decision endpoint, so they are bounded too. */
-#define MAX_HYPERVISORS 4096
-
-static struct hypervisor *
-hv_get(struct secd *d, const char *name)
-{
-    struct hypervisor *hv = strmap_find(&d->hypervisors, name);
-    if (!hv && strmap_count(&d->hypervisors) < MAX_HYPERVISORS) {
-        hv = xcalloc(1, sizeof *hv);
-        hv->name = xstrdup(name);
-        strmap_add(&d->hypervisors, name, hv);
-    }
-    return hv;
-}
-
-static void
-hv_free(void *hv_)
-{
-    struct hypervisor *hv = hv_;
-    if (hv) {
-        for (size_t i = 0; i < hv->n; i++) {
-            free(hv->outbox[(hv->head + i) % HV_OUTBOX_MAX]);
-        }
-        free(hv->name);
-        free(hv);
-    }
-}
-
-/* Answers 'hv''s held poll with 'text', or with an ack if it is NULL. */
-static void
-hv_answer(struct secd *d, struct hypervisor *hv, const char *text)
-{
-    static const char ack[] = "{\"type\":\"ack\",\"ok\":true}";
-    const char *t = text ? text : ack;
-    rpc_request_reply(d->decide, hv->poll, t, strlen(t));
-    hv->poll = NULL;
-    d->n_polls_held--;
-}
-
-/* Sends 'msg' to the hypervisor that hosts VM 'uuid': at once if it is
- * polling, else at its next poll.  Returns false if no hypervisor is
- * known for the VM. */
-static bool
-hv_send(struct secd *d, const char *uuid, struct json_object *msg)
-{
-    struct vm_state *vm = uuid ? strmap_find(&d->vms, uuid) : NULL;
-    struct hypervisor *hv = (vm && vm->hypervisor
-                             ? hv_get(d, vm->hypervisor) : NULL);
-    if (!hv) {
-        return false;
-    }
-    const char *text = json_text(msg);
-    hv->sent++;
-    if (hv->poll) {
-        hv_answer(d, hv, text);
-        return true;
-    }
-    if (hv->n == HV_OUTBOX_MAX) {
-        /* The oldest goes: the hypervisor has not polled in a long time. */
-        free(hv->outbox[hv->head]);
-        hv->head = (hv->head + 1) % HV_OUTBOX_MAX;
-        hv->n--;
-        hv->dropped++;
-    }
-    hv->outbox[(hv->head + hv->n++) % HV_OUTBOX_MAX] = xstrdup(text);
-    return true;
-}
-
-/* A poll from hypervisor 'name': answered at once with what waits for
- * it, else held (hv_expire_polls()). */
-static void
-hv_poll(struct secd *d, struct rpc_request *req, const char *name)
-{
-    struct hypervisor *hv = hv_get(d, name);
-    if (!hv) {
-        reply_error(d, req, "overloaded", 0, "too many hypervisors");
-        return;
-    }
-    hv->polls++;
-    if (hv->poll) {
-        hv_answer(d, hv, NULL);     /* Superseded. */
-    }
-    hv->poll = req;
-    hv->poll_ms = time_mono_ms();
-    d->n_polls_held++;
-    if (hv->n) {
-        char *text = hv->outbox[hv->head];
-        hv->head = (hv->head + 1) % HV_OUTBOX_MAX;
-        hv->n--;
-        hv_answer(d, hv, text);
-        free(text);
-    } else if (!d->cfg.poll_hold_ms) {
-        hv_answer(d, hv, NULL);
-    }
-}
-
-/* Answers the polls held for poll-hold-ms ('all': every one, at exit). */
-static void
-hv_expire_polls(struct secd *d, bool all)
-{
-    int64_t now = time_mono_ms();
-    for (size_t i = 0; (i = strmap_next(&d->hypervisors, i)) != SIZE_MAX;
-         i++) {
-        struct hypervisor *hv = d->hypervisors.nodes[i].data;
-        if (hv->poll && (all || now - hv->poll_ms >= d->cfg.poll_hold_ms)) {
-            hv_answer(d, hv, NULL);
-        }
-    }
-}
-
 /* Policies. */
 
 /* Tells the user whose traffic passed 'q' (the quota's own user, else the
@@ -219,8 +106,15 @@ send_quota_notice(struct secd *d, const struct policy_quota *q,
     struct json_object *vm = json_object_new_object();
     msg_put_string(vm, "uuid", d->quota_vm);
     json_object_object_add(n, "vm", vm);
-    if (hv_send(d, d->quota_vm, n)) {
-        LOG_INFO("quota notice vm=%s user=%s", d->quota_vm, user);
+    const struct vm_state *vs = (d->quota_vm
+                                 ? strmap_find(&d->vms, d->quota_vm) : NULL);
+    struct hypervisor *hv = (vs && vs->hypervisor
+                             ? strmap_find(&d->hvs.by_name, vs->hypervisor)
+                             : NULL);
+    if (hv) {
+        hv_send(&d->hvs, hv, json_text(n));
+        LOG_INFO("quota notice vm=%s user=%s hypervisor=%s", d->quota_vm,
+                 user, hv->name);
     } else {
         LOG_WARN("quota notice for vm=%s: no hypervisor known for it",
                  d->quota_vm);
@@ -436,20 +330,53 @@ vm_seen(struct secd *d, struct vm_state *vm, const struct json_object *msg)
                   msg_get_string(msg, "vm.mac", ""), "");
 }
 
-/* Records which hypervisor VM 'uuid' is on, from switchd's stamp. */
-static void
-note_hypervisor(struct secd *d, const char *uuid,
-                const struct json_object *msg)
+/* Which hypervisor message 'msg' comes from (hypervisor.h), and whether
+ * it may speak for VM 'uuid' (if not NULL): a VM is hosted by the
+ * hypervisor it was first heard from until that one releases it
+ * (vm_release) or is removed.  With hypervisors registered, a message
+ * that is not a registered hypervisor's, with its token, is refused, and
+ * so is one for a VM another hypervisor hosts; with none registered, a
+ * VM's hypervisor is the one its latest message names.  Returns NULL and
+ * sets '*hvp' (NULL: unnamed, with none registered), or the reason it is
+ * refused. */
+static const char *
+check_hypervisor(struct secd *d, const char *uuid,
+                 const struct json_object *msg, enum msg_type type,
+                 struct hypervisor **hvp)
 {
-    const char *name = msg_get_string(msg, "vm.hypervisor", NULL);
-    if (!uuid || !name) {
-        return;
+    bool poll = type == MSG_POLL;
+    const char *name = msg_get_string(msg, poll ? "hypervisor"
+                                               : "vm.hypervisor", NULL);
+    const char *token = msg_get_string(msg, poll ? "token" : "vm.token",
+                                       NULL);
+    const char *why;
+    struct hypervisor *hv = hv_authenticate(&d->hvs, name, token, &why);
+    *hvp = hv;
+    if (why) {
+        return why;
+    }
+    if (!hv) {
+        return NULL;
+    }
+    hv->seen_ms = time_mono_ms();
+    if (!uuid) {
+        return NULL;
     }
     struct vm_state *vm = vm_get(d, uuid);
-    if (!vm->hypervisor || strcmp(vm->hypervisor, name)) {
+    if (vm->hypervisor && strcmp(vm->hypervisor, hv->name)) {
+        struct hypervisor *holder = strmap_find(&d->hvs.by_name,
+                                                vm->hypervisor);
+        if (d->hvs.n_registered && holder && holder->registered) {
+            hv->refused++;
+            return "this VM is hosted by another hypervisor";
+        }
         free(vm->hypervisor);
-        vm->hypervisor = xstrdup(name);
+        vm->hypervisor = NULL;
     }
+    if (!vm->hypervisor) {
+        vm->hypervisor = xstrdup(hv->name);
+    }
+    return NULL;
 }
 
 /* Takes 'n' of the VM's tokens (at most a burst's), if it has them. */
@@ -1205,10 +1132,40 @@ handle_switchd(struct secd *d, struct rpc_request *req)
     }
 
     const char *uuid = msg_get_string(msg, "vm.uuid", NULL);
-    note_hypervisor(d, uuid, msg);
+    struct hypervisor *hv;
+    const char *refused = check_hypervisor(d, uuid, msg, type, &hv);
+    if (refused) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "refused %s for vm=%s from hypervisor %s: %s",
+                    msg_type_name(type), uuid ? uuid : "-",
+                    msg_get_string(msg, type == MSG_POLL ? "hypervisor"
+                                                         : "vm.hypervisor",
+                                   "(unnamed)"), refused);
+        reply_error(d, req, "forbidden", msg_get_int(msg, "id", 0),
+                    refused);
+        json_object_put(msg);
+        return;
+    }
     switch (type) {
     case MSG_POLL:
-        hv_poll(d, req, msg_get_string(msg, "hypervisor", ""));
+        if (!hv) {
+            reply_error(d, req, "forbidden", msg_get_int(msg, "id", 0),
+                        "a poll names its hypervisor");
+            break;
+        }
+        hv_poll(&d->hvs, hv, req, msg);
+        break;
+
+    case MSG_VM_RELEASE:
+        if (uuid && hv) {
+            struct vm_state *vm = strmap_find(&d->vms, uuid);
+            if (vm && vm->hypervisor && !strcmp(vm->hypervisor, hv->name)) {
+                free(vm->hypervisor);
+                vm->hypervisor = NULL;
+                LOG_INFO("vm=%s released by hypervisor %s", uuid, hv->name);
+            }
+        }
+        reply_json(d->decide, req, ack_create());
         break;
 
     case MSG_DECIDE: {
@@ -1442,7 +1399,7 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
         *strs[i] = d->strings[i];
     }
     strmap_init(&d->vms);
-    strmap_init(&d->hypervisors);
+    hv_table_init(&d->hvs, NULL, cfg->poll_hold_ms);
     strmap_init(&d->app_names);
     strmap_init(&d->rdns);
     d->held_tail = &d->held;
@@ -1474,6 +1431,13 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     if (!error) {
         error = rpc_server_create(d->cfg.decide_url, d->cfg.contexts, 0600,
                                   &d->decide);
+    }
+    if (!error) {
+        d->hvs.server = d->decide;
+        if (hv_table_load(&d->hvs, d->store)) {
+            error = xasprintf("loading hypervisors: %s",
+                              store_last_error(d->store));
+        }
     }
     if (!error) {
         error = rpc_server_create(d->cfg.console_url, CONSOLE_CONTEXTS,
@@ -1549,8 +1513,7 @@ secd_destroy(struct secd *d)
     d->store = NULL;
     d->appid = NULL;
 
-    hv_expire_polls(d, true);
-    strmap_destroy(&d->hypervisors, hv_free);
+    hv_table_destroy(&d->hvs);
     rpc_server_destroy(d->decide);
     events_destroy(d->events);
     d->events = NULL;
@@ -1620,7 +1583,7 @@ secd_run(struct secd *d)
         }
     }
 
-    hv_expire_polls(d, false);
+    hv_run(&d->hvs);
 
     /* This pass's audit rows on disk first, if so configured. */
     if (d->cfg.durable_decisions) {
@@ -1668,8 +1631,8 @@ secd_wait(struct secd *d)
     if (d->n_naming_held) {
         loop_timer_wait(NAMING_MIN_MS / 4);
     }
-    if (d->n_polls_held) {
-        loop_timer_wait(d->cfg.poll_hold_ms / 4);
+    if (hv_next_ms(&d->hvs) != INT64_MAX) {
+        loop_timer_wait(hv_next_ms(&d->hvs));
     }
     int64_t next_site = sites_next_ms(d->sites);
     if (next_site != INT64_MAX) {

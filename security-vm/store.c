@@ -127,6 +127,12 @@ static const char *const migrations[] = {
     "  user TEXT NOT NULL,"
     "  address TEXT NOT NULL,"
     "  source TEXT NOT NULL);",
+    /* The hypervisors secd serves, and the SHA-256 of each one's token. */
+    "CREATE TABLE hypervisor ("
+    "  name TEXT PRIMARY KEY,"
+    "  token_sha256 TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -589,6 +595,69 @@ store_account_delete(struct store *s, const char *name)
     int rc = sqlite3_step(st);
     int error = rc != SQLITE_DONE ? db_error(s, "deleting an account")
                 : sqlite3_changes(s->db) ? 0 : ENOENT;
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_hypervisor_put(struct store *s, const char *name,
+                     const char *token_sha256, const char *created_by)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO hypervisor (name, token_sha256, "
+                           "created, created_by) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (name) DO UPDATE SET "
+                           "token_sha256 = excluded.token_sha256, "
+                           "created = excluded.created, "
+                           "created_by = excluded.created_by", -1, &st, NULL)
+        != SQLITE_OK) {
+        return db_error(s, "saving a hypervisor");
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, token_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, time_wall_ms());
+    sqlite3_bind_text(st, 4, created_by ? created_by : "", -1,
+                      SQLITE_STATIC);
+    int error = (sqlite3_step(st) == SQLITE_DONE ? 0
+                 : db_error(s, "saving a hypervisor"));
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_hypervisor_delete(struct store *s, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM hypervisor WHERE name = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(s, "deleting a hypervisor");
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int error = rc != SQLITE_DONE ? db_error(s, "deleting a hypervisor")
+                : sqlite3_changes(s->db) ? 0 : ENOENT;
+    sqlite3_finalize(st);
+    return error;
+}
+
+int
+store_hypervisor_list(struct store *s, store_hypervisor_cb *cb, void *aux)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT name, token_sha256, created, "
+                           "created_by FROM hypervisor ORDER BY name", -1,
+                           &st, NULL) != SQLITE_OK) {
+        return db_error(s, "listing hypervisors");
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb((const char *) sqlite3_column_text(st, 0),
+           (const char *) sqlite3_column_text(st, 1),
+           sqlite3_column_int64(st, 2),
+           (const char *) sqlite3_column_text(st, 3), aux);
+    }
+    int error = rc == SQLITE_DONE ? 0 : db_error(s, "listing hypervisors");
     sqlite3_finalize(st);
     return error;
 }

@@ -89,6 +89,16 @@ int store_account_find(struct store *, enum store_account_key,
                        const char *value, store_account_cb *, void *aux);
 int store_account_list(struct store *, store_account_cb *, void *aux);
 
+/* The hypervisors: each one's name and the SHA-256 (hex) of its token. */
+int store_hypervisor_put(struct store *, const char *name,
+                         const char *token_sha256, const char *created_by);
+/* ENOENT if there is no such hypervisor. */
+int store_hypervisor_delete(struct store *, const char *name);
+typedef void store_hypervisor_cb(const char *name, const char *token_sha256,
+                                 int64_t created, const char *created_by,
+                                 void *aux);
+int store_hypervisor_list(struct store *, store_hypervisor_cb *, void *aux);
+
 /* The change log: every change made through the console, with the account
  * that made it.  Newest first. */
 int store_change_add(struct store *, const char *account, const char *action,

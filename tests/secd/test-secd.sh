@@ -277,6 +277,53 @@ if [ "$(rows)" -eq $((r0 + 5)) ]; then ok; else
 grep -q "audit commit failed" "$run/secd.log" && ok || { cp "$run/secd.log" "$run/out"; bad "no commit failure logged"; }
 stop_secd
 
+# --- Hypervisors (docs/operations.md, "Hypervisors"): with none
+# registered, names as stamped; once any is, a registered name with its
+# token, and only for the VMs it hosts.
+start_secd
+HVVM=33333333-0000-4000-8000-0000000000a1
+hvmsg() {  # TYPE HYPERVISOR TOKEN VM: a message as that hypervisor stamps it
+    vm="\"vm\":{\"uuid\":\"${4:-}\",\"name\":\"vm-hv\",\"hypervisor\":\"$2\"$( [ -n "$3" ] && printf ',"token":"%s"' "$3")}"
+    case $1 in
+    decide) "$load" raw "$url" "{\"type\":\"decide\",\"id\":7,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"app\":{\"path\":\"/usr/bin/curl\",\"sha256\":\"$CURL\"},\"process\":{\"pid\":4242},\"user\":{\"uid\":1000,\"name\":\"alice\"},$vm}" ;;
+    release) "$load" raw "$url" "{\"type\":\"vm_release\",$vm}" ;;
+    poll) "$load" raw "$url" "{\"type\":\"poll\",\"id\":3,\"hypervisor\":\"$2\"$( [ -n "$3" ] && printf ',"token":"%s"' "$3"),\"flows\":12,\"software\":\"appfw-switchd test\"}" ;;
+    esac
+}
+expect hv-unregistered '"type":"verdict"' hvmsg decide hv1 "" $HVVM
+"$ctl" --rundir "$run" hypervisor add hv1 >"$run/tok1" 2>&1
+"$ctl" --rundir "$run" hypervisor add hv2 >"$run/tok2" 2>&1
+tok1=$(cat "$run/tok1") tok2=$(cat "$run/tok2")
+echo "$tok1 $tok2" >"$run/out"
+if echo "$tok1" | grep -qx '[0-9a-f]\{64\}' && echo "$tok2" | grep -qx '[0-9a-f]\{64\}' &&
+   [ "$tok1" != "$tok2" ]; then ok; else bad "hypervisor add: no token printed"; fi
+expect hv-bad-name 'is not 1 to 64 letters' "$ctl" --rundir "$run" hypervisor add 'hv 3'
+expect hv-no-token '"code":"forbidden".*no valid hypervisor token' hvmsg decide hv1 "" $HVVM
+expect hv-wrong-token '"code":"forbidden".*wrong hypervisor token' hvmsg decide hv1 "$tok2" $HVVM
+expect hv-unknown '"code":"forbidden".*unknown hypervisor' hvmsg decide hv3 "$tok1" $HVVM
+expect hv-own '"type":"verdict"' hvmsg decide hv1 "$tok1" $HVVM
+expect hv-other-vm '"code":"forbidden".*hosted by another hypervisor' hvmsg decide hv2 "$tok2" $HVVM
+expect hv-release-other '"code":"forbidden".*hosted by another hypervisor' hvmsg release hv2 "$tok2" $HVVM
+expect hv-still-held '"code":"forbidden".*hosted by another hypervisor' hvmsg decide hv2 "$tok2" $HVVM
+expect hv-release '"type":"ack"' hvmsg release hv1 "$tok1" $HVVM
+expect hv-moved '"type":"verdict"' hvmsg decide hv2 "$tok2" $HVVM
+expect hv-poll '"type":"ack"' hvmsg poll hv2 "$tok2"
+expect hv-poll-bad '"code":"forbidden"' hvmsg poll hv2 "$tok1"
+expect hv-list 'hv2 *token *connected *1 *12 *appfw-switchd test' "$ctl" --rundir "$run" hypervisor list
+expect hv-show "vm $HVVM" "$ctl" --rundir "$run" hypervisor show hv2
+expect hv-vm-list "$HVVM *vm-hv *hv2" "$ctl" --rundir "$run" vm list
+if sqlite3 "$run/secd.db" "SELECT * FROM hypervisor" | grep -q "$tok1"; then
+    bad "a hypervisor's token is stored in the clear"; else ok; fi
+stop_secd
+start_secd
+expect hv-after-restart '"type":"verdict"' hvmsg decide hv1 "$tok1" 33333333-0000-4000-8000-0000000000a2
+expect hv-remove 'hypervisor removed' "$ctl" --rundir "$run" hypervisor remove hv2
+expect hv-removed '"code":"forbidden".*unknown hypervisor' hvmsg decide hv2 "$tok2" $HVVM
+expect hv-remove-unknown 'no hypervisor "hv2"' "$ctl" --rundir "$run" hypervisor remove hv2
+"$ctl" --rundir "$run" hypervisor remove hv1 >/dev/null
+expect hv-none-left '"type":"verdict"' hvmsg decide hv9 "" $HVVM
+stop_secd
+
 # --- VMs that fall silent are forgotten (vm-idle-s), and come back.
 start_secd --vm-idle-s 1
 url="ipc://$run/secd-decide.sock"

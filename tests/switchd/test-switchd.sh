@@ -684,6 +684,41 @@ check "switchd kept both (read back from the switch)" \
 vsctl del-port "$br" afw$tag-z1 -- del-port "$br" afw$tag-z2
 converged
 
+# --- A registered hypervisor (docs/operations.md, "Hypervisors"): with
+# the token secd gave it, switchd decides as before and secd lists it;
+# with a wrong one, secd refuses it and the guest gets an error.  (secd
+# has been down since "with secd down" above.)
+start_secd
+"$ctl" --rundir "$run" hypervisor add "hv-$tag" >"$run/hv.token" ||
+    die "hypervisor add"
+stop_pidfile "$run/appfw-switchd.pid"
+start_switchd --hypervisor-name "hv-$tag" \
+    --hypervisor-token-file "$run/hv.token"
+retry 50 0.1 converged
+out=$(guest_decide $vm1 97 tcp 10.77.0.1 40097 10.77.0.2 8080)
+check "with its token, a registered hypervisor's VM is decided" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+hv_listed() {
+    "$ctl" --rundir "$run" hypervisor list |
+        grep -q "^hv-$tag *token *connected *1 *[0-9]* *appfw-switchd 0.1"
+}
+check "secd lists it: connected, with its VM and its version" \
+    retry 30 0.1 hv_listed
+check "and the VM with its hypervisor" \
+    sh -c "'$ctl' --rundir '$run' vm list | grep '^$vm1' | grep -q ' hv-$tag '"
+printf '%064d\n' 0 >"$run/bad.token"
+stop_pidfile "$run/appfw-switchd.pid"
+start_switchd --hypervisor-name "hv-$tag" \
+    --hypervisor-token-file "$run/bad.token"
+retry 50 0.1 converged
+out=$(guest_decide $vm1 98 tcp 10.77.0.1 40098 10.77.0.2 8080)
+check "with a wrong token, secd refuses the hypervisor: the guest gets an error ($out)" \
+    sh -c "echo '$out' | grep -q '\"code\":\"forbidden\".*wrong hypervisor token'"
+check "a token file that holds no token is refused at start" \
+    sh -c "echo nope >'$run/nope.token'; ! '$switchd' --rundir '$run/x' --hypervisor-token-file '$run/nope.token' 2>&1 | grep -q . ||
+           '$switchd' --rundir '$run/x' --hypervisor-token-file '$run/nope.token' 2>&1 | grep -q 'does not hold a token'"
+"$ctl" --rundir "$run" hypervisor remove "hv-$tag" >/dev/null
+
 # --- Bad control input, clean stop.
 check "vm-register refuses a bad UUID" \
     sh -c "! ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vm-register nope /tmp/x 2>/dev/null"
