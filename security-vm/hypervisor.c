@@ -163,6 +163,12 @@ hv_authenticate(struct hv_table *t, const char *name, const char *token,
                 const char **why)
 {
     *why = NULL;
+    if (name && !name_ok(name)) {
+        /* What a hypervisor says goes into logs and listings. */
+        *why = "not a hypervisor name (1 to 64 letters, digits, '.', '-' "
+               "or '_')";
+        return NULL;
+    }
     if (!t->n_registered) {
         /* The single-host default: names as stamped, bounded. */
         if (!name) {

@@ -291,6 +291,10 @@ hvmsg() {  # TYPE HYPERVISOR TOKEN VM: a message as that hypervisor stamps it
     esac
 }
 expect hv-unregistered '"type":"verdict"' hvmsg decide hv1 "" $HVVM
+expect hv-control-chars '"code":"forbidden".*not a hypervisor name' \
+    hvmsg decide 'hv\u001b[2J' "" $HVVM
+expect hv-poll-control-chars '"code":"forbidden".*not a hypervisor name' \
+    hvmsg poll 'hv\u0007'
 "$ctl" --rundir "$run" hypervisor add hv1 >"$run/tok1" 2>&1
 "$ctl" --rundir "$run" hypervisor add hv2 >"$run/tok2" 2>&1
 tok1=$(cat "$run/tok1") tok2=$(cat "$run/tok2")
