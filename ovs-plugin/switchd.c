@@ -141,7 +141,7 @@ struct forwarded {
     char *vm;
     int64_t id;                 /* The guest's id; 0: no reply wanted. */
     struct ask *ask;
-    char *decide;               /* A decide as sent (asked again, with
+    struct json_object *decide; /* A decide as sent (asked again, with
                                  * "flow_refused", if the switch refuses
                                  * the flow of its allow); else NULL. */
 };
@@ -1163,7 +1163,8 @@ forward(struct switchd *sd, struct vm *vm, struct json_object *msg,
     f->vm = xstrdup(vm->uuid);
     f->id = reply_id;
     f->ask = ask;
-    f->decide = type == MSG_DECIDE ? xstrdup(text) : NULL;
+    /* A reference, not a copy: forwarding changes it no more. */
+    f->decide = type == MSG_DECIDE ? json_object_get(msg) : NULL;
     char key[24];
     snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
     shash_add(&sd->forwarded, key, f);
@@ -1298,7 +1299,7 @@ forwarded_free(struct forwarded *f)
 {
     if (f) {
         free(f->vm);
-        free(f->decide);
+        json_object_put(f->decide);
         free(f);
     }
 }
@@ -1345,8 +1346,7 @@ static void
 ask_refused(struct switchd *sd, struct forwarded *f, const char *why)
 {
     struct vm *vm = vm_find(sd, f->vm);
-    struct json_object *msg = (vm && f->decide
-                               ? json_tokener_parse(f->decide) : NULL);
+    struct json_object *msg = vm ? json_object_get(f->decide) : NULL;
     static struct log_rl rl = LOG_RL_INIT(6, 3);
     LOG_WARN_RL(&rl, "vm=%s: the switch refused an allowed flow: %s", f->vm,
                 why);
