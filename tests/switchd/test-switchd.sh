@@ -691,10 +691,12 @@ converged
 start_secd
 "$ctl" --rundir "$run" hypervisor add "hv-$tag" >"$run/hv.token" ||
     die "hypervisor add"
-stop_pidfile "$run/appfw-switchd.pid"
-start_switchd --hypervisor-name "hv-$tag" \
-    --hypervisor-token-file "$run/hv.token"
-retry 50 0.1 converged
+restart_as_hypervisor() {  # TOKEN-FILE
+    stop_pidfile "$run/appfw-switchd.pid"
+    start_switchd --hypervisor-name "hv-$tag" --hypervisor-token-file "$1"
+    retry 50 0.1 converged
+}
+restart_as_hypervisor "$run/hv.token"
 out=$(guest_decide $vm1 97 tcp 10.77.0.1 40097 10.77.0.2 8080)
 check "with its token, a registered hypervisor's VM is decided" \
     sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
@@ -707,16 +709,14 @@ check "secd lists it: connected, with its VM and its version" \
 check "and the VM with its hypervisor" \
     sh -c "'$ctl' --rundir '$run' vm list | grep '^$vm1' | grep -q ' hv-$tag '"
 printf '%064d\n' 0 >"$run/bad.token"
-stop_pidfile "$run/appfw-switchd.pid"
-start_switchd --hypervisor-name "hv-$tag" \
-    --hypervisor-token-file "$run/bad.token"
-retry 50 0.1 converged
+restart_as_hypervisor "$run/bad.token"
 out=$(guest_decide $vm1 98 tcp 10.77.0.1 40098 10.77.0.2 8080)
 check "with a wrong token, secd refuses the hypervisor: the guest gets an error ($out)" \
     sh -c "echo '$out' | grep -q '\"code\":\"forbidden\".*wrong hypervisor token'"
 check "a token file that holds no token is refused at start" \
-    sh -c "echo nope >'$run/nope.token'; ! '$switchd' --rundir '$run/x' --hypervisor-token-file '$run/nope.token' 2>&1 | grep -q . ||
-           '$switchd' --rundir '$run/x' --hypervisor-token-file '$run/nope.token' 2>&1 | grep -q 'does not hold a token'"
+    sh -c "echo nope >'$run/nope.token'
+           timeout 5 '$switchd' --rundir '$run/x' --hypervisor-token-file '$run/nope.token' 2>&1 |
+               grep -q 'does not hold a token'"
 "$ctl" --rundir "$run" hypervisor remove "hv-$tag" >/dev/null
 
 # --- Bad control input, clean stop.
