@@ -1302,6 +1302,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                     (int) msg_get_int(f, "local.port", 0),
                     (int) msg_get_int(f, "remote.port", 0), *remote,
                     label, sizeof label),
+                .charges = STORE_CHARGES_ALL,
             };
             store_stats_add(d->store, time_wall_ms(), &k, &c);
             want_rdns(d, k.dest);
@@ -1312,7 +1313,8 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             d->quota_vm = uuid;
             d->quota_user = user;
             quota_add(d->quota, d->policy, time_wall_ms(), &t,
-                      c.bytes_in + c.bytes_out, quota_violated, d);
+                      c.bytes_in + c.bytes_out, STORE_CHARGES_ALL,
+                      quota_violated, d);
             d->quota_vm = d->quota_user = NULL;
             if (vs) {
                 vs->agent_stats = true;
@@ -1336,6 +1338,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             struct store_stats_key k = {
                 .vm = msg_get_string(msg, "vm.name", uuid),
                 .app = product ? product : key, .user = user,
+                .charges = STORE_CHARGES_ALL,
             };
             store_stats_add(d->store, time_wall_ms(), &k, &c);
             /* Only for VMs whose agents do not report the same bytes. */
@@ -1351,7 +1354,7 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                 d->quota_vm = uuid;
                 d->quota_user = user;
                 quota_add(d->quota, d->policy, time_wall_ms(), &t,
-                          c.bytes_out, quota_violated, d);
+                          c.bytes_out, STORE_CHARGES_ALL, quota_violated, d);
                 d->quota_vm = d->quota_user = NULL;
             }
         }
