@@ -520,13 +520,16 @@ add_app_info(struct json_object *obj, const struct appid_result *app)
 }
 
 /* A stable 32-bit id for an application (for OVS's ct_mark): the first
- * bytes of its hash, or of its product name's hash. */
+ * bytes of its hash, or of the hash of its product name, else of its path
+ * (the name remember_app_name() keeps for it), so that applications
+ * without a hash are not all one. */
 static uint32_t
-app_id(const uint8_t *sha256, const char *product)
+app_id(const uint8_t *sha256, const char *product, const char *path)
 {
     uint8_t h[SHA256_LEN];
     if (!sha256) {
-        digest_sha256(product, strlen(product), h);
+        const char *name = *product ? product : path;
+        digest_sha256(name, strlen(name), h);
         sha256 = h;
     }
     return ((uint32_t) sha256[0] << 24 | (uint32_t) sha256[1] << 16
@@ -944,10 +947,16 @@ verdict_flow(struct secd *d, const struct json_object *msg,
                            json_object_get(msg_get_object(msg, "local")));
     json_object_object_add(f, "remote",
                            json_object_get(msg_get_object(msg, "remote")));
-    uint32_t aid = app_id(sha, app->product);
+    const char *path = msg_get_string(msg, "app.path", "");
+    uint32_t aid = app_id(sha, app->product, path);
     json_object_object_add(f, "app_id", json_object_new_int64(aid));
-    remember_app_name(d, aid, app->product,
-                      msg_get_string(msg, "app.path", ""));
+    if (msg_get(msg, "user.uid")) {
+        /* The datapath counts the connection for this uid (ct_label),
+         * whose account learn_user() knows. */
+        json_object_object_add(f, "uid", json_object_new_int64(
+                                   msg_get_int(msg, "user.uid", 0)));
+    }
+    remember_app_name(d, aid, app->product, path);
     json_object_object_add(f, "ttl", json_object_new_int(v->ttl));
     return f;
 }
@@ -1320,41 +1329,56 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                 vs->agent_stats = true;
             }
         }
-        /* Datapath counters from switchd: both directions together. */
+        /* Datapath counters from switchd, each direction apart: per
+         * application and the uid of the decision that approved its
+         * connections, and (app id 0) the rest of the VM's traffic. */
         struct json_object *apps = msg_get_array(msg, "apps");
         n = msg_array_length(apps);
         for (size_t i = 0; i < n; i++) {
             struct json_object *a = json_object_array_get_idx(apps, i);
             struct store_counters c = {
-                .bytes_out = msg_get_int(a, "bytes", 0),
-                .packets_out = msg_get_int(a, "packets", 0),
+                .bytes_in = msg_get_int(a, "bytes_in", 0),
+                .bytes_out = msg_get_int(a, "bytes_out", 0),
+                .packets_in = msg_get_int(a, "packets_in", 0),
+                .packets_out = msg_get_int(a, "packets_out", 0),
             };
+            int64_t aid = msg_get_int(a, "app_id", 0);
             char key[24];
-            snprintf(key, sizeof key, "%lld",
-                     (long long) msg_get_int(a, "app_id", 0));
-            const char *product = strmap_find(&d->app_names, key);
-            /* Without an agent, the naming service names the user. */
-            const char *user = uuid ? naming_user_of(d->naming, uuid) : NULL;
+            snprintf(key, sizeof key, "%lld", (long long) aid);
+            const char *product = aid ? strmap_find(&d->app_names, key)
+                                      : NULL;
+            struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
+            const char *user = NULL;     /* App id 0: the VM's alone. */
+            if (aid) {
+                user = user_of(vs, msg_get_int(a, "uid", -1));
+                if (!*user && uuid) {
+                    /* Approved without an agent (no uid), or for a uid
+                     * whose account secd has not learned since it
+                     * started: the user the naming service has logged
+                     * in there. */
+                    user = naming_user_of(d->naming, uuid);
+                }
+            }
             struct store_stats_key k = {
                 .vm = msg_get_string(msg, "vm.name", uuid),
-                .app = product ? product : key, .user = user,
+                .app = product ? product : aid ? key : "", .user = user,
                 .charges = STORE_CHARGES_ALL,
             };
             store_stats_add(d->store, time_wall_ms(), &k, &c);
             /* Only for VMs whose agents do not report the same bytes. */
-            struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
             if (!vs || !vs->agent_stats) {
                 struct quota_traffic t = {
                     .vm_uuid = uuid,
                     .vm_name = msg_get_string(msg, "vm.name", ""),
                     .user = user ? user : "",
                     .product = product ? product : "",
-                    .path = "",
+                    .path = product ? product : "",
                 };
                 d->quota_vm = uuid;
                 d->quota_user = user;
                 quota_add(d->quota, d->policy, time_wall_ms(), &t,
-                          c.bytes_out, STORE_CHARGES_ALL, quota_violated, d);
+                          sat_add64(c.bytes_in, c.bytes_out),
+                          STORE_CHARGES_ALL, quota_violated, d);
                 d->quota_vm = d->quota_user = NULL;
             }
         }

@@ -204,7 +204,7 @@ after=$(grep -o '"verdict"' "$run/after" | wc -l)
 if [ "$before" -gt 0 ] && [ "$before" -eq "$after" ]; then ok; else
     echo "audit before=$before after=$after" >"$run/out"; bad "audit lost at shutdown"; fi
 expect verdict-flow "allow=5 deny=0 error=0 .*flows=5" "$load" decide "$url" "$VM1" 5 5 /usr/bin/curl $CURL 80
-expect verdict-flow-fields '"flow":{"granularity":"[a-z]*","protocol":"tcp","local":{"address":"10.77.0.1","port":40000},"remote":{"address":"10.77.0.2","port":80},"app_id":[1-9][0-9]*,"ttl":[1-9][0-9]*}' \
+expect verdict-flow-fields '"flow":{"granularity":"[a-z]*","protocol":"tcp","local":{"address":"10.77.0.1","port":40000},"remote":{"address":"10.77.0.2","port":80},"app_id":[1-9][0-9]*,"uid":1000,"ttl":[1-9][0-9]*}' \
     "$load" decide "$url" "$VM1" 1 1 /usr/bin/curl $CURL 80
 expect deny-needs-no-flow "deny=1 .*flows=0" "$load" decide "$url" "$VM1" 1 1 /bin/nc.openbsd $NC 80
 # appfw-switchd asks again when the switch refused the flow: a deny, not
