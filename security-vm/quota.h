@@ -1,10 +1,10 @@
 /* quota: appfw-secd's daily usage of the policy's quotas (policy.h).
  *
  * Usage is counted per UTC day and per quota of the active policy, from
- * the traffic statistics that agents (and, for VMs without one,
- * appfw-switchd's datapath counters) report; each piece of traffic comes
- * with the kinds of quota it charges (STORE_CHARGES_* of store.h).  The
- * first time a subject's
+ * the traffic statistics: appfw-switchd's datapath counters charge what
+ * they count, and agents' reports only the quotas the datapath cannot
+ * (secd.c says which: each piece of traffic comes with the kinds of
+ * quota it charges, STORE_CHARGES_* of store.h).  The first time a subject's
  * volume passes its quota in a day the caller hears of it once (to record
  * and publish the violation); a quota whose action is block then denies
  * that subject's new connections until the day ends.  quota_rebuild()
