@@ -150,6 +150,7 @@ static const struct schema_field install_flow_fields[] = {
     SF_OBJ("local", true, endpoint_fields),
     SF_OBJ("remote", true, endpoint_fields),
     SF_INT("app_id", true, 0, 4294967295LL),
+    SF_INT("uid", false, 0, ID_MAX),
     SF_STR("rule", false, 0, 128),
     SF_INT("ttl", false, 0, TTL_MAX),
     SF_END
@@ -201,12 +202,16 @@ static const struct schema_field counters_fields[] = {
     SF_END
 };
 
-/* Datapath counters per application (appfw-switchd -> secd): both
- * directions of the application's connections, since the last report. */
+/* Datapath counters per application and user (appfw-switchd -> secd),
+ * each direction apart, since the last report; app_id 0 is the VM's
+ * traffic that no application's counters count. */
 static const struct schema_field app_counters_fields[] = {
     SF_INT("app_id", true, 0, 4294967295LL),
-    SF_INT("packets", true, 0, MSG_INT_MAX),
-    SF_INT("bytes", true, 0, MSG_INT_MAX),
+    SF_INT("uid", false, 0, ID_MAX),
+    SF_INT("bytes_in", true, 0, MSG_INT_MAX),
+    SF_INT("bytes_out", true, 0, MSG_INT_MAX),
+    SF_INT("packets_in", true, 0, MSG_INT_MAX),
+    SF_INT("packets_out", true, 0, MSG_INT_MAX),
     SF_END
 };
 
@@ -263,6 +268,7 @@ static const struct schema_field flow_install_fields[] = {
     SF_OBJ("local", false, endpoint_fields),
     SF_OBJ("remote", false, endpoint_fields),
     SF_INT("app_id", false, 0, 4294967295LL),
+    SF_INT("uid", false, 0, ID_MAX),
     SF_STR("rule", false, 0, 128),
     SF_INT("ttl", false, 0, TTL_MAX),
     SF_ARRAY("flows", false, 1, MSG_MAX_INSTALL_FLOWS,

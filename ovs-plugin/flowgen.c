@@ -494,6 +494,25 @@ port_security(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
     free(learn);
 }
 
+/* The two counting flows, egress (reg5 = 0) then ingress (reg5 = 1), of
+ * established traffic in table +20 whose match is 'match' after the
+ * direction (ownership moves here), at 'priority', counted under app id
+ * 'app'; each forwards what it counts. */
+static void
+add_counting(struct flowgen_flows *out, const struct flowgen_ctx *ctx,
+             unsigned int priority, uint32_t app, char *match)
+{
+    for (int in = 0; in < 2; in++) {
+        add_flow(out, ctx, FLOWGEN_T_STATE, priority,
+                 flowgen_cookie(ctx, FLOWGEN_K_COUNT, app)
+                 | (in ? FLOWGEN_COUNT_IN : 0),
+                 xasprintf("ct_state=+est+trk,reg5=%d,%s", in, match),
+                 xasprintf("goto_table:%u",
+                           table_no(ctx, FLOWGEN_T_FORWARD)));
+    }
+    free(match);
+}
+
 /* A VM's flows: port security and classification in tables +0 and +1
  * (above), so that its IP traffic gets its zone in reg6 and reg5 := 0
  * (egress) and goes to conntrack, and its ARP and neighbour discovery go
@@ -520,6 +539,13 @@ flowgen_vm(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
                          known ? ",dl_src=" : "", known ? mac : "");
     port_security(ctx, vm, in, known, mac, out);
     free(in);
+
+    /* The VM's established traffic that no application's counting flow
+     * (flowgen_allow()) counts: inbound connections, a monitoring VM's
+     * unapproved ones, applications beyond the VM's counting flows.  So
+     * everything established the VM sends or receives is counted once,
+     * in its direction. */
+    add_counting(out, ctx, 55, 0, xasprintf("reg6=%u", z));
 
     for (size_t i = 0; known && i < ARRAY_SIZE(l3); i++) {
         add_flow(out, ctx, FLOWGEN_T_FORWARD, 100, c,
@@ -628,12 +654,13 @@ validate_allow(const struct flowgen_allow *allow, struct addr *local,
 }
 
 /* One approved connection: in table +30, above the VM's default, a flow
- * that commits it with ct_mark := app id and forwards it; for exact
- * granularity it matches the 5-tuple (priority 200), for service
- * granularity only protocol, remote address and port (priority 100).  If
- * the application is known, a flow in table +20 above the plain +est one
- * counts the established traffic of (VM, app) by its ct_mark.  Nothing is
- * appended if 'allow' is invalid. */
+ * that commits it with ct_mark := app id and ct_label := the decision's
+ * uid (if it had one) and forwards it; for exact granularity it matches
+ * the 5-tuple (priority 200), for service granularity only protocol,
+ * remote address and port (priority 100).  If the application is known,
+ * two flows in table +20 above the VM's own counting flows count the
+ * established traffic of (VM, app, uid) by its ct_mark and ct_label, one
+ * for each direction.  Nothing is appended if 'allow' is invalid. */
 char *
 flowgen_allow(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
               const struct flowgen_allow *allow, struct flowgen_flows *out)
@@ -671,17 +698,21 @@ flowgen_allow(const struct flowgen_ctx *ctx, const struct flowgen_vm *vm,
                           proto, src, local.text, dst, remote.text,
                           allow->local_port, allow->remote_port);
     }
+    uint64_t label = allow->has_uid ? FLOWGEN_LABEL_UID | allow->uid : 0;
+    char set_label[64] = "";
+    if (label) {
+        snprintf(set_label, sizeof set_label,
+                 ",set_field:0x%"PRIx64"->ct_label", label);
+    }
     add_flow(out, ctx, FLOWGEN_T_POLICY, allow->service ? 100 : 200,
              flowgen_cookie(ctx, FLOWGEN_K_POLICY, app), match,
              xasprintf("ct(commit," ZONE ",exec(set_field:%"PRIu32
-                       "->ct_mark)),goto_table:%u", app, fwd));
+                       "->ct_mark%s)),goto_table:%u", app, set_label, fwd));
 
     if (app) {
-        add_flow(out, ctx, FLOWGEN_T_STATE, 60,
-                 flowgen_cookie(ctx, FLOWGEN_K_COUNT, app),
-                 xasprintf("ct_state=+est+trk,reg6=%u,ct_mark=0x%"PRIx32,
-                           z, app),
-                 xasprintf("goto_table:%u", fwd));
+        add_counting(out, ctx, 60, app,
+                     xasprintf("reg6=%u,ct_mark=0x%"PRIx32
+                               ",ct_label=0x%"PRIx64, z, app, label));
     }
     return NULL;
 }

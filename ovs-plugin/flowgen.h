@@ -21,12 +21,15 @@
  *                  none) and NA claiming only its addresses go to +40, other
  *                  ND is dropped and counted; any other IPv6 goes to +10.
  *   +10 conntrack  ct(zone=reg6, table=+20)
- *   +20 state      +inv: drop; +est counted per (VM, app) through ct_mark,
- *                  then +40; +rel: +40; +new egress: +30; +new ingress:
- *                  commit, +40 (inbound connections are the guest agent's
- *                  to decide).
+ *   +20 state      +inv: drop; +est: counted, then +40: per (VM, app, uid)
+ *                  through ct_mark and ct_label where an approved
+ *                  connection set them, else per VM; each in its
+ *                  direction (reg5).  +rel: +40; +new egress: +30; +new
+ *                  ingress: commit, +40 (inbound connections are the
+ *                  guest agent's to decide).
  *   +30 policy     approved connections: exact 5-tuple or (proto, remote,
- *                  port), ct(commit) with ct_mark := app id, then +40; per
+ *                  port), ct(commit) with ct_mark := app id and ct_label
+ *                  := the approving decision's uid, then +40; per
  *                  VM default below them (enforce: TCP to the controller
  *                  for a reset, the rest dropped; monitor: commit and
  *                  forward; no agent: to the controller, which asks secd).
@@ -38,7 +41,8 @@
  * Every flow carries a cookie: the 16-bit prefix in bits 48..63 (so
  * appfw's flows can be found and replaced without touching anyone
  * else's), the kind in bits 40..47, an id (VM zone or app id) in bits
- * 0..31. */
+ * 0..31; a counting flow's bit 32 tells its direction
+ * (FLOWGEN_COUNT_IN). */
 #ifndef FLOWGEN_H
 #define FLOWGEN_H 1
 
@@ -59,9 +63,21 @@ enum flowgen_kind {
     FLOWGEN_K_GLOBAL = 1,       /* id 0 */
     FLOWGEN_K_VM = 2,           /* id: VM zone */
     FLOWGEN_K_POLICY = 3,       /* id: app id */
-    FLOWGEN_K_COUNT = 4,        /* id: app id; match names the VM zone */
+    FLOWGEN_K_COUNT = 4,        /* id: app id (0: the VM's traffic no
+                                 * app's flow counts); match names the VM
+                                 * zone and the uid label; see below */
     FLOWGEN_K_SPOOF = 5,        /* id: reason << 16 | VM zone */
 };
+
+/* A counting flow's cookie has this bit if it counts the traffic that
+ * goes to the VM (ingress, reg5 = 1: bytes_in), not the traffic that
+ * comes from it (egress, reg5 = 0: bytes_out). */
+#define FLOWGEN_COUNT_IN (UINT64_C(1) << 32)
+
+/* An approved connection's ct_label: this bit, and the approving
+ * decision's uid in bits 0..31; 0 if the decision had no uid (a VM
+ * without an agent). */
+#define FLOWGEN_LABEL_UID (UINT64_C(1) << 32)
 
 /* Why a port-security flow drops (bits 16..23 of a SPOOF cookie's id). */
 enum flowgen_spoof {
@@ -118,6 +134,8 @@ struct flowgen_allow {
     const char *remote_addr;
     int remote_port;
     uint32_t app_id;            /* ct_mark; 0: unknown application. */
+    bool has_uid;               /* The decision named a user: 'uid' goes */
+    uint32_t uid;               /* into ct_label (FLOWGEN_LABEL_UID). */
 };
 
 struct flowgen_flow {
@@ -140,13 +158,15 @@ void flowgen_flows_destroy(struct flowgen_flows *);
 /* The flows that do not depend on any VM. */
 void flowgen_global(const struct flowgen_ctx *, struct flowgen_flows *out);
 
-/* The flows of one VM (classification, ingress, default); none if its
- * ofport is unknown. */
+/* The flows of one VM (classification, ingress, default, and the counting
+ * flows, one per direction, of its traffic that no application's counting
+ * flow counts); none if its ofport is unknown. */
 void flowgen_vm(const struct flowgen_ctx *, const struct flowgen_vm *,
                 struct flowgen_flows *out);
 
 /* The flows for one approved connection of 'vm': the policy flow, and the
- * (VM, app) counting flow if app_id is not 0.  Returns NULL, or a malloc'd
+ * (VM, app, uid) counting flows, one per direction, if app_id is not 0
+ * (their cookies have kind FLOWGEN_K_COUNT).  Returns NULL, or a malloc'd
  * message if 'allow' is inconsistent (bad address, mixed families, bad
  * protocol or port). */
 char *flowgen_allow(const struct flowgen_ctx *, const struct flowgen_vm *,

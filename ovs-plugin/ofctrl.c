@@ -650,7 +650,17 @@ handle_packet_in(struct ofctrl *oc, const struct ofp_header *oh)
     oc->packet_in_cb(oc->aux, &p);
 }
 
-/* Reads one policy flow back from its match and cookie. */
+/* The uid in a ct_label (FLOWGEN_LABEL_UID); false if it names none. */
+static bool
+label_uid(ovs_u128 label, uint32_t *uid)
+{
+    *uid = label.u64.lo & 0xffffffff;
+    return (!label.u64.hi
+            && (label.u64.lo & ~UINT64_C(0xffffffff)) == FLOWGEN_LABEL_UID);
+}
+
+/* Reads one policy flow back from its match, cookie and the ct_label its
+ * ct() sets (the approving decision's uid). */
 static void
 add_dumped(struct ofctrl *oc, const struct ofputil_flow_stats *fs)
 {
@@ -678,6 +688,13 @@ add_dumped(struct ofctrl *oc, const struct ofputil_flow_stats *fs)
         }
     } else {
         return;
+    }
+    const struct ofpact_set_field *sf;
+    OFPACT_FOR_EACH_TYPE_FLATTENED (sf, SET_FIELD, fs->ofpacts,
+                                    fs->ofpacts_len) {
+        if (sf->field->id == MFF_CT_LABEL) {
+            p.has_uid = label_uid(ntoh128(sf->value->be128), &p.uid);
+        }
     }
     if (oc->n_dumped >= oc->allocated_dumped) {
         oc->dumped = x2nrealloc(oc->dumped, &oc->allocated_dumped,
@@ -714,13 +731,18 @@ handle_flow_stats(struct ofctrl *oc, struct ofpbuf *msg, bool dump)
                                       sizeof *oc->counters);
         }
         bool spoof = kind == FLOWGEN_K_SPOOF;
-        oc->counters[oc->n_counters++] = (struct ofctrl_counter) {
+        struct ofctrl_counter *c = &oc->counters[oc->n_counters++];
+        *c = (struct ofctrl_counter) {
             .spoof = spoof,
+            .ingress = !spoof && (cookie & FLOWGEN_COUNT_IN),
             .zone = spoof ? cookie & 0xffff : fs.match.flow.regs[6],
             .app_id = spoof ? (cookie >> 16) & 0xff : cookie & 0xffffffff,
             .packets = fs.packet_count == UINT64_MAX ? 0 : fs.packet_count,
             .bytes = fs.byte_count == UINT64_MAX ? 0 : fs.byte_count,
         };
+        if (!spoof) {
+            c->has_uid = label_uid(fs.match.flow.ct_label, &c->uid);
+        }
     }
     ofpbuf_uninit(&ofpacts);
 }

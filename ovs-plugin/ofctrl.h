@@ -38,13 +38,17 @@ struct ofctrl_packet_in {
 
 typedef void ofctrl_packet_in_cb(void *aux, const struct ofctrl_packet_in *);
 
-/* (VM zone, app id) datapath counters, from the counting flows, and
- * (VM zone, reason) counters of the port-security drop flows. */
+/* (VM zone, app id, uid, direction) datapath counters, from the counting
+ * flows (app id 0: the VM's own, of what no application's flow counts),
+ * and (VM zone, reason) counters of the port-security drop flows. */
 struct ofctrl_counter {
     bool spoof;                 /* A drop flow: 'app_id' is the reason
                                  * (enum flowgen_spoof). */
+    bool ingress;               /* Traffic to the VM (FLOWGEN_COUNT_IN). */
+    bool has_uid;               /* The flow's ct_label names a uid. */
     uint16_t zone;
     uint32_t app_id;
+    uint32_t uid;
     uint64_t packets, bytes;
 };
 
@@ -91,6 +95,8 @@ struct ofctrl_policy_flow {
     uint16_t zone;              /* reg6 */
     uint16_t priority;
     uint32_t app_id;            /* From the cookie. */
+    bool has_uid;               /* From the ct_label it sets, if any. */
+    uint32_t uid;
     int proto;                  /* 6 or 17. */
     char src[46], dst[46];      /* Printed; src "" for service flows. */
     int src_port, dst_port;

@@ -37,8 +37,12 @@ LOG_MODULE(switchd);
 
 #define GUEST_MSGS_PER_RUN 64   /* Per VM per pass: fairness. */
 #define FLOW_REQS_PER_RUN 256
-#define MAX_COUNTED_PER_VM 1024   /* Applications counted per VM (the
-                                   * counting flows live as long as it). */
+#define MAX_COUNTED_PER_VM 1024   /* (Application, user) pairs counted per
+                                   * VM (their counting flows live as long
+                                   * as it; the rest falls to the VM's
+                                   * own counting flows). */
+#define APPS_PER_REPORT 256     /* Counters in one stats message (each
+                                 * takes up to 160 bytes of JSON). */
 #define MAX_REPUNTS 16          /* Per approved flow per second. */
 #define MAX_HELD_PER_VM 16      /* Packets held while their source is
                                  * being learned. */
@@ -93,8 +97,11 @@ struct vm {
 
     struct flowgen_flows flows;     /* VM flows now in ofctrl. */
     struct shash allows;            /* policy flow key -> struct allow */
-    struct shash counted;           /* app id -> struct flowgen_flows */
-    struct shash last_counters;     /* app id -> uint64_t[2] */
+    struct shash counted;           /* counted_key() -> struct
+                                     * flowgen_flows (both directions) */
+    struct shash last_counters;     /* counted_key() -> uint64_t[4]: the
+                                     * last read's packets and bytes out,
+                                     * packets and bytes in */
 
     double tokens;
     long long int tokens_at;
@@ -714,32 +721,55 @@ reply_ack(struct switchd *sd, struct rpc_request *req, int64_t id, bool ok,
     ok ? sd->installs++ : sd->installs_failed++;
 }
 
-/* Adds the (VM, app) counting flow once per VM and app. */
+/* The key of a VM's counters of (app id, uid): "APP" or "APP/UID". */
 static void
-add_counted(struct switchd *sd, struct vm *vm, const struct flowgen_flow *f,
-            uint32_t app_id)
+counted_key(uint32_t app_id, bool has_uid, uint32_t uid, char key[24])
 {
-    char key[16];
-    snprintf(key, sizeof key, "%u", app_id);
+    if (has_uid) {
+        snprintf(key, 24, "%"PRIu32"/%"PRIu32, app_id, uid);
+    } else {
+        snprintf(key, 24, "%"PRIu32, app_id);
+    }
+}
+
+/* Adds the (VM, app, uid) counting flows 'count' (both directions) once
+ * per VM, app and uid; takes ownership of their contents. */
+static void
+add_counted(struct switchd *sd, struct vm *vm, struct flowgen_flows *count,
+            const struct flowgen_allow *a)
+{
+    char key[24];
+    counted_key(a->app_id, a->has_uid, a->uid, key);
     if (shash_find(&vm->counted, key)) {
+        flowgen_flows_destroy(count);
         return;
     }
     if (shash_count(&vm->counted) >= MAX_COUNTED_PER_VM) {
-        /* The connection still passes; it is not counted per app. */
-        LOG_WARN_RL(&vm->rl, "vm=%s counts %d applications already; app=%u "
-                    "is not counted", vm->uuid, MAX_COUNTED_PER_VM, app_id);
+        /* The connection still passes; the VM's own counting flows count
+         * it, without its application and user. */
+        LOG_WARN_RL(&vm->rl, "vm=%s counts %d applications and users "
+                    "already; app=%s is counted with the VM only", vm->uuid,
+                    MAX_COUNTED_PER_VM, key);
+        flowgen_flows_destroy(count);
         return;
     }
     struct flowgen_flows *flows = xmalloc(sizeof *flows);
-    flowgen_flows_init(flows);
-    flows->flows = xmalloc(sizeof *flows->flows);
-    flows->allocated = flows->n = 1;
-    flows->flows[0] = (struct flowgen_flow) {
-        .table = f->table, .priority = f->priority, .cookie = f->cookie,
-        .match = xstrdup(f->match), .actions = xstrdup(f->actions),
-    };
+    *flows = *count;
+    flowgen_flows_init(count);
     free(flows_install(sd, flows));
     shash_add(&vm->counted, key, flows);
+}
+
+/* Appends 'f' to 'flows', taking ownership of its strings. */
+static void
+flows_take(struct flowgen_flows *flows, struct flowgen_flow *f)
+{
+    if (flows->n >= flows->allocated) {
+        flows->flows = x2nrealloc(flows->flows, &flows->allocated,
+                                  sizeof *flows->flows);
+    }
+    flows->flows[flows->n++] = *f;
+    f->match = f->actions = NULL;
 }
 
 static void
@@ -782,6 +812,8 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         .remote_addr = msg_get_string(f, "remote.address", ""),
         .remote_port = msg_get_int(f, "remote.port", 0),
         .app_id = msg_get_int(f, "app_id", 0),
+        .has_uid = msg_get(f, "uid") != NULL,
+        .uid = msg_get_int(f, "uid", 0),
     };
     return install_allow(sd, vm, &a, msg_get_int(f, "ttl", default_ttl),
                          new_key, seqno);
@@ -834,22 +866,18 @@ install_allow(struct switchd *sd, struct vm *vm,
     al->expires = expires;
     al->app_id = a->app_id;
     flowgen_flows_init(&al->flows);
+    struct flowgen_flows count;
+    flowgen_flows_init(&count);
     for (size_t i = 0; i < flows.n; i++) {
         struct flowgen_flow *fl = &flows.flows[i];
-        if (((fl->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT) {
-            /* The (VM, app) counting flow belongs to the VM. */
-            add_counted(sd, vm, fl, a->app_id);
-            continue;
-        }
-        if (al->flows.n >= al->flows.allocated) {
-            al->flows.flows = x2nrealloc(al->flows.flows,
-                                         &al->flows.allocated,
-                                         sizeof *al->flows.flows);
-        }
-        al->flows.flows[al->flows.n++] = *fl;
-        fl->match = fl->actions = NULL;
+        /* The (VM, app, uid) counting flows belong to the VM. */
+        flows_take(((fl->cookie >> 40) & 0xff) == FLOWGEN_K_COUNT
+                   ? &count : &al->flows, fl);
     }
     flowgen_flows_destroy(&flows);
+    if (count.n) {
+        add_counted(sd, vm, &count, a);
+    }
     error = flows_install(sd, &al->flows);
     if (error) {
         /* Refused: nothing of it may stay. */
@@ -1817,6 +1845,67 @@ spoof_update(struct vm *vm)
     }
 }
 
+/* One (VM, app id, uid)'s counts since the last report, both ways. */
+struct app_delta {
+    struct vm *vm;
+    uint32_t app_id;
+    bool has_uid;
+    uint32_t uid;
+    uint64_t packets[2], bytes[2];      /* [0] out, [1] in */
+};
+
+/* The change of counter 'c' of 'vm' since the last read, into 'deltas'
+ * (keyed by VM and counted_key()). */
+static void
+add_delta(struct vm *vm, const struct ofctrl_counter *c,
+          struct shash *deltas)
+{
+    char key[24];
+    counted_key(c->app_id, c->has_uid, c->uid, key);
+    uint64_t *last = shash_find_data(&vm->last_counters, key);
+    if (!last) {
+        last = xzalloc(4 * sizeof *last);
+        shash_add(&vm->last_counters, key, last);
+    }
+    /* A count below the last one read: the switch's flows were replaced
+     * (counting from zero again) since. */
+    int in = c->ingress;
+    uint64_t *lp = &last[2 * in], *lb = &last[2 * in + 1];
+    uint64_t dp = c->packets >= *lp ? c->packets - *lp : c->packets;
+    uint64_t db = c->bytes >= *lb ? c->bytes - *lb : c->bytes;
+    *lp = c->packets;
+    *lb = c->bytes;
+    if (!dp && !db) {
+        return;
+    }
+    char *dkey = xasprintf("%s %s", vm->uuid, key);
+    struct app_delta *d = shash_find_data(deltas, dkey);
+    if (!d) {
+        d = xzalloc(sizeof *d);
+        *d = (struct app_delta) {
+            .vm = vm, .app_id = c->app_id, .has_uid = c->has_uid,
+            .uid = c->uid,
+        };
+        shash_add(deltas, dkey, d);
+    }
+    free(dkey);
+    d->packets[in] += dp;
+    d->bytes[in] += db;
+}
+
+/* Sends a VM's per-application counters ('apps', ownership moves here)
+ * to secd as a stats message. */
+static void
+send_app_counters(struct switchd *sd, struct vm *vm, struct json_object *apps)
+{
+    struct json_object *msg = msg_create(MSG_STATS);
+    msg_put_int(msg, "interval", sd->cfg.stats_interval);
+    json_object_object_add(msg, "flows", json_object_new_array());
+    json_object_object_add(msg, "apps", apps);
+    forward(sd, vm, msg, MSG_STATS, 0, NULL);
+    json_object_put(msg);
+}
+
 static void
 report_counters(struct switchd *sd)
 {
@@ -1825,7 +1914,7 @@ report_counters(struct switchd *sd)
     if (!ofctrl_take_counters(sd->ofctrl, &c, &n)) {
         return;
     }
-    struct shash by_vm = SHASH_INITIALIZER(&by_vm);
+    struct shash deltas = SHASH_INITIALIZER(&deltas);
     struct shash_node *node;
     SHASH_FOR_EACH (node, &sd->vms) {
         struct vm *vm = node->data;
@@ -1842,47 +1931,50 @@ report_counters(struct switchd *sd)
             }
             continue;
         }
-        char key[16];
-        snprintf(key, sizeof key, "%u", c[i].app_id);
-        uint64_t *last = shash_find_data(&vm->last_counters, key);
-        if (!last) {
-            last = xzalloc(2 * sizeof *last);
-            shash_add(&vm->last_counters, key, last);
-        }
-        uint64_t dp = c[i].packets >= last[0] ? c[i].packets - last[0]
-                                              : c[i].packets;
-        uint64_t db = c[i].bytes >= last[1] ? c[i].bytes - last[1]
-                                            : c[i].bytes;
-        last[0] = c[i].packets;
-        last[1] = c[i].bytes;
-        if (!dp) {
-            continue;
-        }
-        struct json_object *apps = shash_find_data(&by_vm, vm->uuid);
-        if (!apps) {
-            apps = json_object_new_array();
-            shash_add(&by_vm, vm->uuid, apps);
-        }
-        struct json_object *a = json_object_new_object();
-        msg_put_int(a, "app_id", c[i].app_id);
-        msg_put_int(a, "packets", MIN(dp, (uint64_t) MSG_INT_MAX));
-        msg_put_int(a, "bytes", MIN(db, (uint64_t) MSG_INT_MAX));
-        json_object_array_add(apps, a);
+        add_delta(vm, &c[i], &deltas);
     }
     free(c);
     SHASH_FOR_EACH (node, &sd->vms) {
         spoof_update(node->data);
     }
-    SHASH_FOR_EACH (node, &by_vm) {
-        struct vm *vm = vm_find(sd, node->name);
-        struct json_object *msg = msg_create(MSG_STATS);
-        msg_put_int(msg, "interval", sd->cfg.stats_interval);
-        json_object_object_add(msg, "flows", json_object_new_array());
-        json_object_object_add(msg, "apps", node->data);
-        forward(sd, vm, msg, MSG_STATS, 0, NULL);
-        json_object_put(msg);
+
+    /* Each VM's counters, in messages of at most APPS_PER_REPORT (sorted,
+     * so each VM's come together). */
+    const struct shash_node **sorted = shash_sort(&deltas);
+    struct vm *vm = NULL;
+    struct json_object *apps = NULL;
+    for (size_t i = 0; i < shash_count(&deltas); i++) {
+        const struct app_delta *d = sorted[i]->data;
+        if (apps && (d->vm != vm
+                     || json_object_array_length(apps) >= APPS_PER_REPORT)) {
+            send_app_counters(sd, vm, apps);
+            apps = NULL;
+        }
+        vm = d->vm;
+        if (!apps) {
+            apps = json_object_new_array();
+        }
+        struct json_object *a = json_object_new_object();
+        msg_put_int(a, "app_id", d->app_id);
+        if (d->has_uid) {
+            msg_put_int(a, "uid", d->uid);
+        }
+        static const char *const names[2][2] = {
+            { "packets_out", "bytes_out" }, { "packets_in", "bytes_in" },
+        };
+        for (int in = 0; in < 2; in++) {
+            msg_put_int(a, names[in][0],
+                        MIN(d->packets[in], (uint64_t) MSG_INT_MAX));
+            msg_put_int(a, names[in][1],
+                        MIN(d->bytes[in], (uint64_t) MSG_INT_MAX));
+        }
+        json_object_array_add(apps, a);
     }
-    shash_destroy(&by_vm);
+    if (apps) {
+        send_app_counters(sd, vm, apps);
+    }
+    free(sorted);
+    shash_destroy_free_data(&deltas);
 }
 
 /* The loop. */
@@ -1914,6 +2006,8 @@ adopt_installed(struct switchd *sd)
             .remote_addr = pf[i].dst,
             .remote_port = pf[i].dst_port,
             .app_id = pf[i].app_id,
+            .has_uid = pf[i].has_uid,
+            .uid = pf[i].uid,
         };
         char *key;
         uint64_t seqno;

@@ -90,15 +90,36 @@ struct add_ctx {
     struct quota *qs;
     struct policy *policy;
     int64_t bytes, now_ms;
+    int charges;                /* STORE_CHARGES_* */
     quota_violation_cb *cb;     /* NULL: mark only (rebuild). */
     void *aux;
 };
+
+/* The STORE_CHARGES_* bit of quotas of 'kind'. */
+static int
+charge_bit(enum policy_quota_kind kind)
+{
+    switch (kind) {
+    case POLICY_QUOTA_USER:
+    case POLICY_QUOTA_USER_GROUP:
+        return STORE_CHARGES_USER;
+    case POLICY_QUOTA_VM:
+    case POLICY_QUOTA_VM_GROUP:
+        return STORE_CHARGES_VM;
+    case POLICY_QUOTA_APP:
+        return STORE_CHARGES_APP;
+    }
+    return 0;
+}
 
 static void
 add_one(size_t i, void *ctx_)
 {
     struct add_ctx *c = ctx_;
     const struct policy_quota *q = policy_quota_at(c->policy, i);
+    if (!(c->charges & charge_bit(q->kind))) {
+        return;
+    }
     struct usage *u = &c->qs->u[i];
     u->bytes = sat_add64(u->bytes, c->bytes);
     if (c->cb && !u->violated && u->bytes > q->bytes_per_day) {
@@ -119,25 +140,26 @@ for_traffic(struct policy *policy, const struct quota_traffic *t,
 
 void
 quota_add(struct quota *qs, struct policy *policy, int64_t now_ms,
-          const struct quota_traffic *t, int64_t bytes,
+          const struct quota_traffic *t, int64_t bytes, int charges,
           quota_violation_cb *cb, void *aux)
 {
-    if (!policy || bytes <= 0 || !policy_n_quotas(policy)) {
+    if (!policy || bytes <= 0 || !charges || !policy_n_quotas(policy)) {
         return;
     }
     usage(qs, policy, now_ms);
     struct add_ctx c = {
         .qs = qs, .policy = policy, .bytes = bytes, .now_ms = now_ms,
-        .cb = cb, .aux = aux,
+        .charges = charges, .cb = cb, .aux = aux,
     };
     for_traffic(policy, t, add_one, &c);
 }
 
 static void
-rebuild_row(const char *vm, const char *app, const char *user,
+rebuild_row(const char *vm, const char *app, const char *user, int charges,
             int64_t bytes, void *ctx_)
 {
     struct add_ctx *c = ctx_;
+    c->charges = charges;
     /* Statistics name a VM by name (else uuid) and an application by
      * product (else hash or path): try both readings. */
     struct quota_traffic t = {

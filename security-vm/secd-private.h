@@ -46,9 +46,6 @@ struct vm_state {
     int64_t naming_epoch, naming_seq;
     struct strmap dests;        /* Destinations counted this minute. */
     int64_t dests_minute;
-    bool agent_stats;           /* Its agent reports traffic (so switchd's
-                                 * datapath counters do not count twice
-                                 * against quotas). */
     uint64_t decisions, denials, rate_limited, overloaded;
     char *hypervisor;           /* The one its messages last came from. */
 };

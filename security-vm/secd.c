@@ -447,13 +447,16 @@ add_app_info(struct json_object *obj, const struct appid_result *app)
 }
 
 /* A stable 32-bit id for an application (for OVS's ct_mark): the first
- * bytes of its hash, or of its product name's hash. */
+ * bytes of its hash, or of the hash of its product name, else of its path
+ * (the name remember_app_name() keeps for it), so that applications
+ * without a hash are not all one. */
 static uint32_t
-app_id(const uint8_t *sha256, const char *product)
+app_id(const uint8_t *sha256, const char *product, const char *path)
 {
     uint8_t h[SHA256_LEN];
     if (!sha256) {
-        digest_sha256(product, strlen(product), h);
+        const char *name = *product ? product : path;
+        digest_sha256(name, strlen(name), h);
         sha256 = h;
     }
     return ((uint32_t) sha256[0] << 24 | (uint32_t) sha256[1] << 16
@@ -871,10 +874,16 @@ verdict_flow(struct secd *d, const struct json_object *msg,
                            json_object_get(msg_get_object(msg, "local")));
     json_object_object_add(f, "remote",
                            json_object_get(msg_get_object(msg, "remote")));
-    uint32_t aid = app_id(sha, app->product);
+    const char *path = msg_get_string(msg, "app.path", "");
+    uint32_t aid = app_id(sha, app->product, path);
     json_object_object_add(f, "app_id", json_object_new_int64(aid));
-    remember_app_name(d, aid, app->product,
-                      msg_get_string(msg, "app.path", ""));
+    if (msg_get(msg, "user.uid")) {
+        /* The datapath counts the connection for this uid (ct_label),
+         * whose account learn_user() knows. */
+        json_object_object_add(f, "uid", json_object_new_int64(
+                                   msg_get_int(msg, "user.uid", 0)));
+    }
+    remember_app_name(d, aid, app->product, path);
     json_object_object_add(f, "ttl", json_object_new_int(v->ttl));
     return f;
 }
@@ -1117,6 +1126,144 @@ naming_from_msg(struct secd *d, const char *uuid,
                   time_wall_ms() / 1000);
 }
 
+/* Counts 'bytes' of VM 'uuid' (named 'vm_name') against the quotas
+ * 'charges' names (STORE_CHARGES_*) that apply to 'user' and the
+ * application 'product' (or 'path') there. */
+static void
+charge_quotas(struct secd *d, const char *uuid, const char *vm_name,
+              const char *user, const char *product, const char *path,
+              int64_t bytes, int charges)
+{
+    struct quota_traffic t = {
+        .vm_uuid = uuid, .vm_name = vm_name, .user = user ? user : "",
+        .product = product ? product : "", .path = path ? path : "",
+    };
+    d->quota_vm = uuid;
+    d->quota_user = user;
+    quota_add(d->quota, d->policy, time_wall_ms(), &t, bytes, charges,
+              quota_violated, d);
+    d->quota_vm = d->quota_user = NULL;
+}
+
+/* Which quotas a guest's report of connection 'f' charges.  The datapath
+ * counts everything established a VM sends and receives (flowgen.h), so
+ * a report never charges the VM's quotas.  A VM's outbound TCP and UDP
+ * connections and ICMP echoes pass through the flows that allow verdicts
+ * carry (verdict_flow()), which count them with the application and user
+ * of the decision that approved them: a report of one charges nothing.
+ * Of the rest (connections into the VM) the datapath knows only the VM,
+ * so a report charges its application's and its user's quotas: only the
+ * guest knows whose they are. */
+static int
+report_charges(const struct json_object *f)
+{
+    const char *proto = msg_get_string(f, "protocol", "");
+    bool counted = (strcmp(msg_get_string(f, "direction", "outbound"),
+                           "inbound")
+                    && (!strcmp(proto, "tcp") || !strcmp(proto, "udp")
+                        || !strcmp(proto, "icmp")));
+    return counted ? 0 : STORE_CHARGES_USER | STORE_CHARGES_APP;
+}
+
+/* The bytes and packets of each direction in a stats flow or app. */
+static struct store_counters
+traffic_of(const struct json_object *o)
+{
+    return (struct store_counters) {
+        .bytes_in = msg_get_int(o, "bytes_in", 0),
+        .bytes_out = msg_get_int(o, "bytes_out", 0),
+        .packets_in = msg_get_int(o, "packets_in", 0),
+        .packets_out = msg_get_int(o, "packets_out", 0),
+    };
+}
+
+/* An agent's per-connection counters ("flows" of a stats message from VM
+ * 'uuid'): statistics, and the quotas report_charges() says. */
+static void
+stats_from_agent(struct secd *d, const struct json_object *msg,
+                 const char *uuid)
+{
+    struct json_object *flows = msg_get_array(msg, "flows");
+    size_t n = msg_array_length(flows);
+    /* The VM is the one switchd stamped on the message: a guest may
+     * write anything in a flow's own "vm". */
+    const char *vmname = msg_get_string(msg, "vm.name", uuid);
+    struct vm_state *vs = uuid ? vm_get(d, uuid) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *f = json_object_array_get_idx(flows, i);
+        struct store_counters c = traffic_of(f);
+        const char *sha_hex = msg_get_string(f, "sha256", NULL);
+        uint8_t sha[SHA256_LEN];
+        struct appid_result app = { .product = "" };
+        if (sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN)) {
+            appid_lookup(d->appid, sha, NULL, 0, &app);
+        }
+        const char *user = user_of(vs, msg_get_int(f, "uid", -1));
+        const char *remote = msg_get_string(f, "remote.address", "");
+        char label[32], dest[INET6_ADDRSTRLEN];
+        struct store_stats_key k = {
+            .vm = vmname,
+            .app = *app.product ? app.product : sha_hex ? sha_hex : "",
+            .user = user, .dest = dest_key(d, vs, remote, dest),
+            .protocol = protocol_label(
+                d, msg_get_string(f, "protocol", ""),
+                msg_get_string(f, "direction", "outbound"), "",
+                (int) msg_get_int(f, "local.port", 0),
+                (int) msg_get_int(f, "remote.port", 0), *remote,
+                label, sizeof label),
+            .charges = report_charges(f),
+        };
+        store_stats_add(d->store, time_wall_ms(), &k, &c);
+        want_rdns(d, k.dest);
+        charge_quotas(d, uuid, vmname, user, app.product, NULL,
+                      sat_add64(c.bytes_in, c.bytes_out), k.charges);
+    }
+}
+
+/* appfw-switchd's datapath counters ("apps" of a stats message for VM
+ * 'uuid'), per application and the uid of the decision that approved its
+ * connections, each direction apart; app id 0 is the rest of the VM's
+ * traffic, which charges only the VM's quotas.  They are the datapath's,
+ * not the guest's, so they charge whatever they count. */
+static void
+stats_from_datapath(struct secd *d, const struct json_object *msg,
+                    const char *uuid)
+{
+    struct json_object *apps = msg_get_array(msg, "apps");
+    size_t n = msg_array_length(apps);
+    const char *vmname = msg_get_string(msg, "vm.name", uuid);
+    struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *a = json_object_array_get_idx(apps, i);
+        struct store_counters c = traffic_of(a);
+        int64_t aid = msg_get_int(a, "app_id", 0);
+        char key[24];
+        snprintf(key, sizeof key, "%lld", (long long) aid);
+        const char *product = aid ? strmap_find(&d->app_names, key) : NULL;
+        const char *user = NULL;     /* App id 0: the VM's alone. */
+        if (aid) {
+            user = user_of(vs, msg_get_int(a, "uid", -1));
+            if (!*user && uuid) {
+                /* Approved without an agent (no uid), or for a uid whose
+                 * account secd has not learned since it started: the
+                 * user the naming service has logged in there. */
+                user = naming_user_of(d->naming, uuid);
+            }
+        }
+        struct store_stats_key k = {
+            .vm = vmname,
+            .app = product ? product : aid ? key : "",
+            .user = user,
+            .charges = aid ? STORE_CHARGES_ALL : STORE_CHARGES_VM,
+        };
+        store_stats_add(d->store, time_wall_ms(), &k, &c);
+        /* The name is the product, else the path (remember_app_name()):
+         * try both readings, as quota_rebuild() does. */
+        charge_quotas(d, uuid, vmname, user, product, product,
+                      sat_add64(c.bytes_in, c.bytes_out), k.charges);
+    }
+}
+
 static void
 handle_switchd(struct secd *d, struct rpc_request *req)
 {
@@ -1228,90 +1375,8 @@ handle_switchd(struct secd *d, struct rpc_request *req)
                         "too many statistics from this VM");
             break;
         }
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *f = json_object_array_get_idx(flows, i);
-            struct store_counters c = {
-                .bytes_in = msg_get_int(f, "bytes_in", 0),
-                .bytes_out = msg_get_int(f, "bytes_out", 0),
-                .packets_in = msg_get_int(f, "packets_in", 0),
-                .packets_out = msg_get_int(f, "packets_out", 0),
-            };
-            /* The VM is the one switchd stamped on the message: a guest
-             * may write anything in a flow's own "vm". */
-            const char *vmname = msg_get_string(msg, "vm.name", uuid);
-            const char *sha_hex = msg_get_string(f, "sha256", NULL);
-            uint8_t sha[SHA256_LEN];
-            struct appid_result app = { .product = "" };
-            if (sha_hex && digest_from_hex(sha_hex, sha, SHA256_LEN)) {
-                appid_lookup(d->appid, sha, NULL, 0, &app);
-            }
-            struct vm_state *vs = uuid ? vm_get(d, uuid) : NULL;
-            const char *user = user_of(vs, msg_get_int(f, "uid", -1));
-            const char *remote = msg_get_string(f, "remote.address", "");
-            char label[32], dest[INET6_ADDRSTRLEN];
-            struct store_stats_key k = {
-                .vm = vmname,
-                .app = *app.product ? app.product : sha_hex ? sha_hex : "",
-                .user = user, .dest = dest_key(d, vs, remote, dest),
-                .protocol = protocol_label(
-                    d, msg_get_string(f, "protocol", ""),
-                    msg_get_string(f, "direction", "outbound"), "",
-                    (int) msg_get_int(f, "local.port", 0),
-                    (int) msg_get_int(f, "remote.port", 0), *remote,
-                    label, sizeof label),
-            };
-            store_stats_add(d->store, time_wall_ms(), &k, &c);
-            want_rdns(d, k.dest);
-            struct quota_traffic t = {
-                .vm_uuid = uuid, .vm_name = vmname, .user = user,
-                .product = app.product, .path = "",
-            };
-            d->quota_vm = uuid;
-            d->quota_user = user;
-            quota_add(d->quota, d->policy, time_wall_ms(), &t,
-                      c.bytes_in + c.bytes_out, quota_violated, d);
-            d->quota_vm = d->quota_user = NULL;
-            if (vs) {
-                vs->agent_stats = true;
-            }
-        }
-        /* Datapath counters from switchd: both directions together. */
-        struct json_object *apps = msg_get_array(msg, "apps");
-        n = msg_array_length(apps);
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *a = json_object_array_get_idx(apps, i);
-            struct store_counters c = {
-                .bytes_out = msg_get_int(a, "bytes", 0),
-                .packets_out = msg_get_int(a, "packets", 0),
-            };
-            char key[24];
-            snprintf(key, sizeof key, "%lld",
-                     (long long) msg_get_int(a, "app_id", 0));
-            const char *product = strmap_find(&d->app_names, key);
-            /* Without an agent, the naming service names the user. */
-            const char *user = uuid ? naming_user_of(d->naming, uuid) : NULL;
-            struct store_stats_key k = {
-                .vm = msg_get_string(msg, "vm.name", uuid),
-                .app = product ? product : key, .user = user,
-            };
-            store_stats_add(d->store, time_wall_ms(), &k, &c);
-            /* Only for VMs whose agents do not report the same bytes. */
-            struct vm_state *vs = uuid ? strmap_find(&d->vms, uuid) : NULL;
-            if (!vs || !vs->agent_stats) {
-                struct quota_traffic t = {
-                    .vm_uuid = uuid,
-                    .vm_name = msg_get_string(msg, "vm.name", ""),
-                    .user = user ? user : "",
-                    .product = product ? product : "",
-                    .path = "",
-                };
-                d->quota_vm = uuid;
-                d->quota_user = user;
-                quota_add(d->quota, d->policy, time_wall_ms(), &t,
-                          c.bytes_out, quota_violated, d);
-                d->quota_vm = d->quota_user = NULL;
-            }
-        }
+        stats_from_agent(d, msg, uuid);
+        stats_from_datapath(d, msg, uuid);
     }
         /* fall through */
     case MSG_FLOW_OPEN:

@@ -127,12 +127,37 @@ static const char *const migrations[] = {
     "  user TEXT NOT NULL,"
     "  address TEXT NOT NULL,"
     "  source TEXT NOT NULL);",
-    /* The hypervisors secd serves, and the SHA-256 of each one's token. */
+    /* 4 -> 5: the hypervisors secd serves, with the SHA-256 of each
+     * one's token. */
     "CREATE TABLE hypervisor ("
     "  name TEXT PRIMARY KEY,"
     "  token_sha256 TEXT NOT NULL,"
     "  created INTEGER NOT NULL,"
     "  created_by TEXT NOT NULL);",
+    /* 5 -> 6: which quotas a statistics row's bytes charge (the
+     * STORE_CHARGES_* bits), rows that charge differently kept apart.
+     * Rows written before charged every quota: 7, STORE_CHARGES_ALL. */
+    "CREATE TABLE stats6 ("
+    "  bucket INTEGER NOT NULL,"
+    "  vm TEXT NOT NULL, app TEXT NOT NULL, user TEXT NOT NULL,"
+    "  rule TEXT NOT NULL,"
+    "  dest TEXT NOT NULL DEFAULT '',"
+    "  protocol TEXT NOT NULL DEFAULT '',"
+    "  charges INTEGER NOT NULL DEFAULT 7,"
+    "  connections INTEGER NOT NULL DEFAULT 0,"
+    "  denials INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  packets_in INTEGER NOT NULL DEFAULT 0,"
+    "  packets_out INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (bucket, vm, app, user, rule, dest, protocol, charges))"
+    "  WITHOUT ROWID;"
+    "INSERT INTO stats6 (bucket, vm, app, user, rule, dest, protocol,"
+    "  connections, denials, bytes_in, bytes_out, packets_in, packets_out)"
+    "  SELECT bucket, vm, app, user, rule, dest, protocol, connections,"
+    "  denials, bytes_in, bytes_out, packets_in, packets_out FROM stats;"
+    "DROP TABLE stats;"
+    "ALTER TABLE stats6 RENAME TO stats;",
 };
 #define SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -174,9 +199,9 @@ static const char *const stmt_sql[N_STMTS] = {
     [ST_STATS_ADD] =
         "INSERT INTO stats (bucket, vm, app, user, rule, connections, "
         "denials, bytes_in, bytes_out, packets_in, packets_out, dest, "
-        "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (bucket, vm, app, user, rule, dest, protocol) "
-        "DO UPDATE SET "
+        "protocol, charges) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?) ON CONFLICT (bucket, vm, app, user, rule, dest, protocol, "
+        "charges) DO UPDATE SET "
         SAT_ADD("connections") ", " SAT_ADD("denials") ", "
         SAT_ADD("bytes_in") ", " SAT_ADD("bytes_out") ", "
         SAT_ADD("packets_in") ", " SAT_ADD("packets_out"),
@@ -208,6 +233,7 @@ struct audit_row {
 struct stats_entry {
     int64_t bucket;
     char *vm, *app, *user, *rule, *dest, *protocol;
+    int charges;                /* STORE_CHARGES_* */
     struct store_counters c;
     size_t bytes;               /* What it costs the queue while dirty. */
     bool dirty;
@@ -804,9 +830,10 @@ store_stats_usage(struct store *s, int64_t since_ms, store_usage_cb *cb,
                   void *aux)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT vm, app, user, "
+    if (sqlite3_prepare_v2(s->db, "SELECT vm, app, user, charges, "
                            "total(bytes_in) + total(bytes_out) FROM stats "
-                           "WHERE bucket >= ? GROUP BY vm, app, user", -1,
+                           "WHERE bucket >= ? AND charges <> 0 "
+                           "GROUP BY vm, app, user, charges", -1,
                            &st, NULL) != SQLITE_OK) {
         return db_error(s, "reading usage");
     }
@@ -814,7 +841,7 @@ store_stats_usage(struct store *s, int64_t since_ms, store_usage_cb *cb,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cb(col_text(st, 0), col_text(st, 1), col_text(st, 2),
-           sqlite3_column_int64(st, 3), aux);
+           sqlite3_column_int(st, 3), sqlite3_column_int64(st, 4), aux);
     }
     return query_end(s, st, rc, "reading usage");
 }
@@ -1025,10 +1052,12 @@ store_audit_prune(struct store *s, int64_t max_rows)
 
 static char *
 stats_key(int64_t bucket, const char *vm, const char *app, const char *user,
-          const char *rule, const char *dest, const char *protocol)
+          const char *rule, const char *dest, const char *protocol,
+          int charges)
 {
-    return xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-                     (long long) bucket, vm, app, user, rule, dest, protocol);
+    return xasprintf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d",
+                     (long long) bucket, vm, app, user, rule, dest, protocol,
+                     charges);
 }
 
 void
@@ -1043,7 +1072,9 @@ store_stats_add(struct store *s, int64_t time_ms,
     const char *rule = k->rule ? k->rule : "";
     const char *dest = k->dest ? k->dest : "";
     const char *protocol = k->protocol ? k->protocol : "";
-    char *key = stats_key(bucket, vm, app, user, rule, dest, protocol);
+    int charges = k->charges & STORE_CHARGES_ALL;
+    char *key = stats_key(bucket, vm, app, user, rule, dest, protocol,
+                          charges);
     struct stats_entry *e = strmap_find(&s->stats, key);
     if (bucket > s->vm_rows_bucket) {
         strmap_clear(&s->vm_rows, NULL);
@@ -1056,7 +1087,8 @@ store_stats_add(struct store *s, int64_t time_ms,
         free(key);
         app = dest = protocol = STORE_STATS_OTHER;
         user = rule = "";
-        key = stats_key(bucket, vm, app, user, rule, dest, protocol);
+        key = stats_key(bucket, vm, app, user, rule, dest, protocol,
+                        charges);
         e = strmap_find(&s->stats, key);
     }
     if (!e) {
@@ -1079,6 +1111,7 @@ store_stats_add(struct store *s, int64_t time_ms,
         e->rule = xstrdup(rule);
         e->dest = xstrdup(dest);
         e->protocol = xstrdup(protocol);
+        e->charges = charges;
         e->bytes = bytes;
         e->dirty = true;
         s->n_dirty++;
@@ -1130,11 +1163,20 @@ store_stats_top(struct store *s, const char *by, const char *order,
                  "denials");
         return EINVAL;
     }
+    /* By VM, user or application, each byte once: of the rows with
+     * traffic, only those that charged that kind of quota (a guest's
+     * report of what the datapath counted charged none). */
+    int charges = (!strcmp(by, "vm") ? STORE_CHARGES_VM
+                   : !strcmp(by, "user") ? STORE_CHARGES_USER
+                   : !strcmp(by, "app") ? STORE_CHARGES_APP : 0);
     char *sql = xasprintf("SELECT %s, total(connections), total(denials), "
                           "total(bytes_in), total(bytes_out), "
                           "total(packets_in), total(packets_out) "
                           "FROM stats WHERE bucket >= ?1 "
                           "AND (?3 = 0 OR bucket < ?3) "
+                          "AND (?4 = 0 OR charges & ?4 OR (bytes_in = 0 "
+                          "AND bytes_out = 0 AND packets_in = 0 "
+                          "AND packets_out = 0)) "
                           "GROUP BY %s ORDER BY %s DESC, %s LIMIT ?2", by,
                           by, ord, by);
     sqlite3_stmt *st;
@@ -1146,6 +1188,7 @@ store_stats_top(struct store *s, const char *by, const char *order,
     sqlite3_bind_int64(st, 1, since_ms / 60000 * 60000);
     sqlite3_bind_int64(st, 2, (int64_t) limit);
     sqlite3_bind_int64(st, 3, until_ms > 0 ? until_ms : 0);
+    sqlite3_bind_int(st, 4, charges);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_counters c = {
             .connections = sqlite3_column_int64(st, 1),
@@ -1211,6 +1254,7 @@ write_stats(struct store *s, const struct stats_entry *e)
     sqlite3_bind_int64(st, 11, e->c.packets_out);
     sqlite3_bind_text(st, 12, e->dest, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 13, e->protocol, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 14, e->charges);
     return step_done(s, st, "writing statistics");
 }
 

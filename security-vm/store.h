@@ -9,7 +9,8 @@
  *   audit            one row per decision, written in batches
  *                    (store_audit_add() queues, store_flush() writes in one
  *                    transaction), pruned to a row limit;
- *   stats            counters per (minute, VM, application, user, rule);
+ *   stats            counters per (minute, VM, application, user, rule,
+ *                    destination, protocol, the quotas they charge);
  *   account, change  console accounts, and the log of every change made
  *                    through the console with its account (admin.h).
  *
@@ -123,10 +124,12 @@ typedef void store_violation_cb(const struct store_violation *, void *aux);
 int store_quota_violations(struct store *, const char *since_day,
                            store_violation_cb *, void *aux);
 
-/* Bytes (in + out) per (VM, application, user) since 'since_ms', from
- * the written statistics (call store_flush() first). */
+/* Bytes (in + out) per (VM, application, user, charges) since
+ * 'since_ms', from the written statistics (call store_flush() first),
+ * without the rows that charge no quota. */
 typedef void store_usage_cb(const char *vm, const char *app,
-                            const char *user, int64_t bytes, void *aux);
+                            const char *user, int charges, int64_t bytes,
+                            void *aux);
 int store_stats_usage(struct store *, int64_t since_ms, store_usage_cb *,
                       void *aux);
 
@@ -204,11 +207,20 @@ struct store_counters {
 void store_counters_add(struct store_counters *sum,
                         const struct store_counters *c);
 
-/* What counters are kept by; any may be NULL (""). 'dest' is the remote
- * address as text, 'protocol' the catalogue protocol's name or
+/* Which quotas a statistics row's bytes count against (quota.h), bits of
+ * its 'charges': rows that charge differently are kept apart, and
+ * store_stats_usage() hands them back for recounting. */
+#define STORE_CHARGES_USER 1    /* user and user_group quotas */
+#define STORE_CHARGES_VM 2      /* vm and vm_group quotas */
+#define STORE_CHARGES_APP 4     /* app quotas */
+#define STORE_CHARGES_ALL 7
+
+/* What counters are kept by; any string may be NULL (""). 'dest' is the
+ * remote address as text, 'protocol' the catalogue protocol's name or
  * "tcp/PORT"-style service. */
 struct store_stats_key {
     const char *vm, *app, *user, *rule, *dest, *protocol;
+    int charges;                /* STORE_CHARGES_* bits; 0: none. */
 };
 void store_stats_add(struct store *, int64_t time_ms,
                      const struct store_stats_key *,
@@ -220,7 +232,10 @@ void store_stats_add(struct store *, int64_t time_ms,
 
 /* Totals of the minutes from 'since_ms' to before 'until_ms' (0: now),
  * grouped by "app", "vm", "user", "rule", "dest" or "protocol", the
- * largest 'order' ("connections", "bytes", "denials") first. */
+ * largest 'order' ("connections", "bytes", "denials") first.  By "app",
+ * "vm" or "user", rows with traffic count only if they charge that kind
+ * of quota (STORE_CHARGES_*), so the same traffic reported by two sources
+ * counts once; the others add up every row. */
 typedef void store_top_cb(const char *key, const struct store_counters *,
                           void *aux);
 int store_stats_top(struct store *, const char *by, const char *order,

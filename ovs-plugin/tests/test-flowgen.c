@@ -8,7 +8,7 @@
  *   vm uuid=UUID ofport=3 zone=1 [mac=52:54:00:00:00:01] mode=enforce
  *      [addresses=10.0.0.5,fd00::5] [learned=10.0.0.6,fe80::1]
  *   allow vm=UUID granularity=exact|service proto=6
- *         [local=10.0.0.1:40000] remote=[2001:db8::1]:80 app=77
+ *         [local=10.0.0.1:40000] remote=[2001:db8::1]:80 app=77 [uid=1000]
  *
  * ('allow' is one line; it names a VM declared above it; mode is enforce,
  * monitor or noagent; the address lists are comma-separated here.)  Every flow generated is formatted with
@@ -152,7 +152,7 @@ run_line(const char *where, char **words, size_t n_words,
     const char *uuid = NULL, *mode = NULL, *local = NULL, *remote = NULL;
     const char *granularity = "exact";
     char *mac = NULL, *addresses = NULL, *learned = NULL;
-    long ofport = 0, zone = 0, proto = 0, app = 0;
+    long ofport = 0, zone = 0, proto = 0, app = 0, uid = -1;
 
     for (size_t i = 1; i < n_words; i++) {
         char *key = words[i];
@@ -189,6 +189,8 @@ run_line(const char *where, char **words, size_t n_words,
             remote = value;
         } else if (!strcmp(key, "app")) {
             app = strtol(value, NULL, 0);
+        } else if (!strcmp(key, "uid")) {
+            uid = strtol(value, NULL, 0);
         } else {
             fail_msg("%s: unknown key \"%s\"", where, key);
         }
@@ -238,6 +240,8 @@ run_line(const char *where, char **words, size_t n_words,
             .service = !strcmp(granularity, "service"),
             .proto = proto,
             .app_id = app,
+            .has_uid = uid >= 0,
+            .uid = uid >= 0 ? uid : 0,
         };
         char *local_addr = NULL, *remote_addr = NULL;
         if (local) {
@@ -492,7 +496,7 @@ test_bad_allows(void **state)
     svc.local_addr = "nonsense";
     svc.local_port = -5;
     assert_null(flowgen_allow(&ctx, &vm, &svc, &flows));
-    assert_int_equal(flows.n, n + 2);
+    assert_int_equal(flows.n, n + 3);   /* Policy, counting out and in. */
     flowgen_flows_destroy(&flows);
 }
 
@@ -540,11 +544,11 @@ test_flow_key(void **state)
     flowgen_flows_init(&flows);
     assert_null(flowgen_allow(&ctx, &vm, &x, &flows));
     assert_null(flowgen_allow(&ctx, &vm, &y, &flows));
-    assert_int_equal(flows.n, 4);
+    assert_int_equal(flows.n, 6);
     ka = flowgen_flow_key(&flows.flows[0]);
-    kb = flowgen_flow_key(&flows.flows[2]);
+    kb = flowgen_flow_key(&flows.flows[3]);
     assert_string_equal(ka, kb);
-    assert_true(flows.flows[0].cookie != flows.flows[2].cookie);
+    assert_true(flows.flows[0].cookie != flows.flows[3].cookie);
     free(ka);
     free(kb);
     flowgen_flows_destroy(&flows);
@@ -582,6 +586,53 @@ test_cookie(void **state)
     ctx.cookie_prefix = 0xffff;
     assert_true(flowgen_cookie(&ctx, FLOWGEN_K_COUNT, 1)
                 == 0xffff040000000001ULL);
+}
+
+/* Each direction has its counting flow: the same kind and id, told apart
+ * by the cookie's FLOWGEN_COUNT_IN bit, which matches reg5 (0: from the
+ * VM, 1: to it); the VM's own pair counts under app id 0. */
+static void
+test_counting_directions(void **state)
+{
+    (void) state;
+    static const struct flowgen_ctx ctx = { 0, 0xa9f0 };
+    static const struct flowgen_vm vm = {
+        "11111111-0000-4000-8000-000000000001", 3, 1, "52:54:00:00:00:01",
+        FLOWGEN_ENFORCE, NULL, NULL,
+    };
+    struct flowgen_allow a = EXACT(6, "10.0.0.1", 40000, "10.0.0.2", 80);
+    a.has_uid = true;
+    a.uid = 1000;
+    struct flowgen_flows flows;
+    flowgen_flows_init(&flows);
+    flowgen_vm(&ctx, &vm, &flows);
+    assert_null(flowgen_allow(&ctx, &vm, &a, &flows));
+
+    int seen[2][2] = { { 0, 0 }, { 0, 0 } };   /* [app or VM][direction] */
+    for (size_t i = 0; i < flows.n; i++) {
+        const struct flowgen_flow *f = &flows.flows[i];
+        if (((f->cookie >> 40) & 0xff) != FLOWGEN_K_COUNT) {
+            continue;
+        }
+        bool in = (f->cookie & FLOWGEN_COUNT_IN) != 0;
+        uint32_t id = f->cookie & 0xffffffff;
+        assert_true(id == 0 || id == 7);
+        assert_true(f->table == FLOWGEN_T_STATE);
+        assert_non_null(strstr(f->match, in ? "reg5=1," : "reg5=0,"));
+        if (id == 7) {
+            assert_non_null(strstr(f->match, ",ct_label=0x1000003e8"));
+        }
+        seen[id == 7][in]++;
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+            assert_int_equal(seen[i][j], 1);
+        }
+    }
+    /* The policy flow puts the uid into the connection's label. */
+    assert_non_null(strstr(flows.flows[flows.n - 3].actions,
+                           "set_field:0x1000003e8->ct_label"));
+    flowgen_flows_destroy(&flows);
 }
 
 /* Clearing frees the flows and keeps the array usable; destroying twice or
@@ -698,6 +749,7 @@ main(void)
         cmocka_unit_test(test_flow_key),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_cookie),
+        cmocka_unit_test(test_counting_directions),
         cmocka_unit_test(test_flows_lifecycle),
         cmocka_unit_test(test_check_addresses),
         cmocka_unit_test(test_learn),

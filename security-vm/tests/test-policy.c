@@ -31,6 +31,7 @@
 #include "common/util.h"
 #include "security-vm/policy.h"
 #include "security-vm/quota.h"
+#include "security-vm/store.h"
 
 #define DATA_DIR "tests/data/policy"
 
@@ -791,12 +792,52 @@ test_quota_usage_saturates(void **state)
     int64_t now = INT64_C(1795300000000);
     const int64_t most = 2 * INT64_C(9007199254740991);  /* in + out */
     for (int i = 0; i < 3000; i++) {
-        quota_add(q, p, now, &t, most, NULL, NULL);
+        quota_add(q, p, now, &t, most, STORE_CHARGES_ALL, NULL, NULL);
         assert_true(quota_used(q, p, now, 0) > 0);
     }
     assert_int_equal(quota_used(q, p, now, 0), INT64_MAX);
     char reason[256];
     assert_non_null(quota_blocks(q, p, now, &t, reason, sizeof reason));
+    quota_destroy(q);
+    policy_unref(p);
+}
+
+/* Traffic charges only the kinds of quota it is counted for: the
+ * datapath's counts of a VM's unattributed traffic its VM's quotas, a
+ * guest's report of an inbound connection its user's and application's,
+ * a report of what the datapath counted nothing. */
+static void
+test_quota_charges(void **state)
+{
+    (void) state;
+    static const char text[] =
+        "{\"user_groups\":[{\"name\":\"staff\"}],"
+        "\"users\":[{\"name\":\"alice\",\"groups\":[\"staff\"]}],"
+        "\"quotas\":[{\"user\":\"alice\",\"bytes_per_day\":1000},"
+        "{\"user_group\":\"staff\",\"bytes_per_day\":2000},"
+        "{\"vm\":\"vm-a\",\"bytes_per_day\":1000},"
+        "{\"vm_group\":\"all\",\"bytes_per_day\":5000},"
+        "{\"app\":\"curl\",\"bytes_per_day\":1000}]}";
+    struct policy *p;
+    char *error = policy_compile(text, strlen(text), &p);
+    assert_null(error);
+    struct quota *q = quota_create();
+    struct quota_traffic t = {
+        .vm_uuid = "22222222-0000-4000-8000-00000000000a", .vm_name = "vm-a",
+        .user = "alice", .product = "curl", .path = "",
+    };
+    int64_t now = INT64_C(1795300000000);
+    quota_add(q, p, now, &t, 10, STORE_CHARGES_VM, NULL, NULL);
+    quota_add(q, p, now, &t, 200, STORE_CHARGES_USER | STORE_CHARGES_APP,
+              NULL, NULL);
+    quota_add(q, p, now, &t, 3000, 0, NULL, NULL);
+    quota_add(q, p, now, &t, 4000, STORE_CHARGES_ALL, NULL, NULL);
+    static const int64_t want[] = {
+        4200, 4200, 4010, 4010, 4200,   /* user, group, vm, vm group, app */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        assert_int_equal(quota_used(q, p, now, i), want[i]);
+    }
     quota_destroy(q);
     policy_unref(p);
 }
@@ -1263,6 +1304,7 @@ main(void)
         cmocka_unit_test(test_index_app_protocols),
         cmocka_unit_test(test_quotas),
         cmocka_unit_test(test_quota_usage_saturates),
+        cmocka_unit_test(test_quota_charges),
         cmocka_unit_test(test_site_names),
         cmocka_unit_test(test_sites),
     };

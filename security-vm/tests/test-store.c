@@ -207,7 +207,7 @@ test_stats_saturate(void **state)
     char dest[32];
     struct store_stats_key k = {
         .vm = "vm1", .app = "flood", .user = "mallory", .rule = "r",
-        .dest = dest, .protocol = "tcp/1",
+        .dest = dest, .protocol = "tcp/1", .charges = STORE_CHARGES_ALL,
     };
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 1100; i++) {
@@ -239,6 +239,88 @@ test_stats_saturate(void **state)
     store_close(s);
 }
 
+struct usage {
+    size_t n;
+    char rows[8][64];
+};
+
+static void
+collect_usage(const char *vm, const char *app, const char *user,
+              int charges, int64_t bytes, void *aux)
+{
+    struct usage *u = aux;
+    snprintf(u->rows[u->n++], sizeof u->rows[0], "%s %s %s %d %lld", vm,
+             app, user, charges, (long long) bytes);
+}
+
+/* Rows that charge different kinds of quota are kept apart, even under
+ * the same key; a usage recount reads back each with what it charges and
+ * leaves out those that charge none; totals by VM, user and application
+ * count only the rows that charged that kind, so traffic both the
+ * datapath and a guest reported counts once, while the other groupings
+ * add up everything. */
+static void
+test_stats_charges(void **state)
+{
+    (void) state;
+    struct store *s = open_store();
+    int64_t t = 1795300000000;
+    struct store_stats_key dp = {
+        .vm = "vm1", .app = "curl", .user = "alice",
+        .charges = STORE_CHARGES_ALL,
+    };
+    struct store_stats_key guest = dp;      /* A report of the same. */
+    guest.charges = 0;
+    struct store_stats_key vm_only = { .vm = "vm1",
+                                       .charges = STORE_CHARGES_VM };
+    struct store_stats_key inbound = guest;
+    inbound.dest = "10.0.0.1";
+    inbound.charges = STORE_CHARGES_USER | STORE_CHARGES_APP;
+    struct store_stats_key decision = dp;
+    decision.rule = "r1";
+    decision.dest = "10.0.0.1";
+    decision.charges = 0;
+    store_stats_add(s, t, &dp, &(struct store_counters) { .bytes_in = 1000 });
+    store_stats_add(s, t, &guest,
+                    &(struct store_counters) { .bytes_in = 900 });
+    guest.dest = "10.0.0.1";
+    store_stats_add(s, t, &guest,
+                    &(struct store_counters) { .bytes_in = 900 });
+    store_stats_add(s, t, &vm_only,
+                    &(struct store_counters) { .bytes_out = 300 });
+    store_stats_add(s, t, &inbound,
+                    &(struct store_counters) { .bytes_in = 50 });
+    store_stats_add(s, t, &decision,
+                    &(struct store_counters) { .connections = 1 });
+    assert_int_equal(store_flush(s), 0);
+
+    struct usage u = { .n = 0 };
+    assert_int_equal(store_stats_usage(s, t - 60000, collect_usage, &u), 0);
+    assert_int_equal(u.n, 3);
+    assert_string_equal(u.rows[0], "vm1   2 300");
+    assert_string_equal(u.rows[1], "vm1 curl alice 5 50");
+    assert_string_equal(u.rows[2], "vm1 curl alice 7 1000");
+
+    static const struct {
+        const char *by, *key;
+        int64_t bytes, connections;
+    } want[] = {
+        { "app", "curl", 1050, 1 }, { "vm", "vm1", 1300, 1 },
+        { "user", "alice", 1050, 1 }, { "dest", "10.0.0.1", 950, 1 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct top top = { .n = 0 };
+        assert_int_equal(store_stats_top(s, want[i].by, "connections", 0, 0,
+                                         1, collect_top, &top), 0);
+        assert_int_equal(top.n, 1);
+        assert_string_equal(top.keys[0], want[i].key);
+        assert_int_equal(top.c[0].bytes_in + top.c[0].bytes_out,
+                         want[i].bytes);
+        assert_int_equal(top.c[0].connections, want[i].connections);
+    }
+    store_close(s);
+}
+
 /* A VM's distinct statistics rows between two writes are bounded: the
  * rest add up in its "(other)" row, and other VMs keep their own. */
 static void
@@ -253,6 +335,7 @@ test_stats_rows_per_vm(void **state)
     struct store_stats_key k = {
         .vm = "vm1", .app = app, .user = "u", .rule = "r",
         .dest = "10.0.0.1", .protocol = "tcp/80",
+        .charges = STORE_CHARGES_ALL,
     };
     for (int i = 0; i < 50; i++) {
         snprintf(app, sizeof app, "app-%d", i);
@@ -390,6 +473,7 @@ test_stats(void **state)
     struct store_stats_key curl = {
         .vm = "vm1", .app = "curl", .user = "alice", .rule = "r1",
         .dest = "10.0.0.80", .protocol = "HTTP",
+        .charges = STORE_CHARGES_ALL,
     };
     struct store_stats_key curl2 = curl;
     curl2.dest = "10.0.0.81";
@@ -517,6 +601,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats_saturate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stats_rows_per_vm, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stats_charges, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_rows_rewritten, setup,

@@ -25,8 +25,10 @@
  *       prints what it sent and what came back
  *   guest-sim PATH naming USER ADDRESS BYTES
  *       reports (naming) USER logged in at ADDRESS, asks a decide for
- *       USER (uid 2000), reports BYTES of USER's traffic (stats), then
- *       prints the first notice that comes back (or exits 1 after 10 s)
+ *       USER (uid 2000), reports BYTES of USER's traffic on a connection
+ *       into the VM (stats: what the guest's reports charge to the user,
+ *       docs/policy.md "Quotas"), then prints the first notice that
+ *       comes back (or exits 1 after 10 s)
  *
  * Exits 1 if switchd does not connect or answer within 10 s. */
 #include <errno.h>
@@ -267,9 +269,9 @@ cmd_naming(const char *path, const char *user, const char *addr,
     json_object_put(req);
 
     snprintf(text, sizeof text, "{\"type\":\"stats\",\"interval\":1,"
-             "\"flows\":[{\"protocol\":\"tcp\",\"direction\":\"outbound\","
-             "\"local\":{\"address\":\"%s\",\"port\":40077},"
-             "\"remote\":{\"address\":\"10.77.0.2\",\"port\":8080},"
+             "\"flows\":[{\"protocol\":\"tcp\",\"direction\":\"inbound\","
+             "\"local\":{\"address\":\"%s\",\"port\":8080},"
+             "\"remote\":{\"address\":\"10.77.0.2\",\"port\":40077},"
              "\"uid\":2000,\"bytes_in\":%lld}]}", addr, bytes);
     m = json_tokener_parse(text);
     chan_send(c, m);

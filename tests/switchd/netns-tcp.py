@@ -3,7 +3,8 @@ network namespaces (never anywhere else).  Servers listen on [::] and
 take IPv4 too.
 
   netns-tcp.py serve TCP-PORT... [udp:PORT...]
-      echo servers: TCP answers "ok:" + what it read; UDP datagrams are
+      echo servers: TCP answers "ok:" + what it read (to "get N", N bytes
+      instead, at most 64 MiB); UDP datagrams are
       appended to the file named by $UDP_LOG.  $BIND_DEVICE binds the TCP
       servers to that interface (SO_BINDTODEVICE), $BIND_ADDR to that
       address (for example a scoped "fe80::1%eth0") instead of [::].
@@ -14,6 +15,9 @@ take IPv4 too.
   netns-tcp.py connect HOST PORT
       one TCP request/response; prints "ok SECONDS" (then "by=TAG" if
       the server has a tag) or "fail ERROR SECONDS"
+  netns-tcp.py fetch HOST PORT BYTES
+      a download: asks for BYTES and reads until the server closes;
+      prints "ok BYTES-READ SECONDS" or "fail ERROR SECONDS"
   netns-tcp.py udp HOST PORT TEXT
       sends one datagram; prints "ok" or "fail ERROR"
   netns-tcp.py loop HOST PORT SECONDS
@@ -74,7 +78,11 @@ def serve_tcp(port):
         try:
             c.settimeout(2)
             data = c.recv(65536)
-            c.sendall(b"ok:" + data + (b" by=" + tag if tag else b""))
+            if data.startswith(b"get "):
+                c.settimeout(10)
+                c.sendall(b"x" * min(int(data[4:]), 64 << 20))
+            else:
+                c.sendall(b"ok:" + data + (b" by=" + tag if tag else b""))
         except OSError:
             pass
         c.close()
@@ -104,6 +112,23 @@ def connect(host, port, timeout=3):
         return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
 
 
+def fetch(host, port, size):
+    t0 = time.time()
+    try:
+        s = socket.create_connection((host, port), timeout=10)
+        s.sendall(b"get %d" % size)
+        got = 0
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += len(data)
+        s.close()
+        return "ok %d %.3f" % (got, time.time() - t0)
+    except OSError as e:
+        return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "serve":
@@ -116,6 +141,8 @@ def main():
         threading.Event().wait()
     elif cmd == "connect":
         print(connect(sys.argv[2], int(sys.argv[3])))
+    elif cmd == "fetch":
+        print(fetch(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
     elif cmd == "udp":
         family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
         s = socket.socket(family, socket.SOCK_DGRAM)

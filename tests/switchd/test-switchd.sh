@@ -324,11 +324,55 @@ check "switchd asked secd about each connection, not each packet (allowed: $((a1
 kill "$srv1_pid" 2>/dev/null
 vsctl remove interface "afw$tag-v2" external_ids appfw-mode
 
-# --- Per-application counters reach secd.
+# --- Per-application counters reach secd, each direction apart: a
+# download through the approved flow is bytes in for the application and
+# the user the decision named (alice, uid 1000, in the connection's
+# ct_label); the serving VM's side of it, a connection into that VM that
+# no application's flow counts, is that VM's own bytes out.  A guest
+# cannot forge the datapath's counters.
+out=$(guest_run $vm1 send \
+    '{"type":"stats","interval":1,"flows":[],"apps":[{"app_id":0,"bytes_in":777777777,"bytes_out":0,"packets_in":1,"packets_out":0}]}' \
+    -- 96 tcp 10.77.0.1 40096 10.77.0.2 8080)
 for _ in 1 2 3; do ip netns exec "$ns1" $py connect 10.77.0.2 8080 >/dev/null; done
+r=$(ip netns exec "$ns1" $py fetch 10.77.0.2 8080 2000000)
+check "a download of 2000000 bytes through an approved flow ($r)" \
+    sh -c "echo '$r' | grep -q '^ok 2000000 '"
 sleep 2.5
-check "per-application datapath counters reach secd" \
-    sh -c "'$ctl' --rundir '$run' stats top --by app --order bytes | grep -q curl"
+ofctl dump-flows "unix:$ovs/$br.mgmt" table=20 >"$run/count-flows.out"
+# The most bytes a counting flow of table 20 counted whose line matches
+# $1 and $2 (ovs-ofctl prints reg5=1 as reg5=0x1).
+flow_bytes() {
+    grep -e "$1" "$run/count-flows.out" | grep -e "$2" |
+        sed -n 's/.*n_bytes=\([0-9]*\).*/\1/p' | sort -n | tail -1
+}
+in_bytes=$(flow_bytes 'cookie=0xa9f00401.*reg5=0x1,' 'ct_label=0x1000003e8')
+out_bytes=$(flow_bytes 'cookie=0xa9f00400.*reg5=0,' 'ct_label=0x1000003e8')
+check "the download is on the app's ingress counting flow (cookie bit 32, reg5=1, alice's uid in ct_label: $in_bytes bytes; egress: $out_bytes)" \
+    sh -c "[ '${in_bytes:-0}' -ge 2000000 ] && [ '${out_bytes:-0}' -lt 500000 ]"
+"$ctl" --rundir "$run" --json stats top --by app >"$run/top-app.json"
+"$ctl" --rundir "$run" --json stats top --by user >"$run/top-user.json"
+"$ctl" --rundir "$run" --json stats top --by vm >"$run/top-vm.json"
+# Field $3 of the row whose key is $2 in JSON file $1.
+top_field() {
+    python3 -c "
+import json, sys
+for e in json.load(open('$1'))['top']:
+    if e['key'] == '$2':
+        print(e.get('$3', 0))" 2>/dev/null
+}
+app_in=$(top_field "$run/top-app.json" curl bytes_in)
+app_out=$(top_field "$run/top-app.json" curl bytes_out)
+check "appfwctl stats top shows the download as curl's bytes in (in=$app_in out=$app_out)" \
+    sh -c "[ '${app_in:-0}' -ge 2000000 ] && [ '${app_out:-0}' -lt 500000 ]"
+check "and its table has the BYTES IN column filled" \
+    sh -c "'$ctl' --rundir '$run' stats top --by app | awk '\$1 == \"curl\" && \$4 >= 2000000 { ok = 1 } END { exit !ok }'"
+check "counted for the decision's user, alice ($(top_field "$run/top-user.json" alice bytes_in) bytes in)" \
+    sh -c "[ '$(top_field "$run/top-user.json" alice bytes_in)' -ge 2000000 ]"
+v2_out=$(top_field "$run/top-vm.json" "afw$tag-v2" bytes_out)
+check "the serving VM's side (a connection into it) counts as its bytes out ($v2_out)" \
+    sh -c "[ '${v2_out:-0}' -ge 2000000 ]"
+check "a guest's forged datapath counters are not taken ($out)" \
+    sh -c "echo '$out' | grep -q '\"id\":96' && ! grep -q 777777777 '$run/top-vm.json'"
 
 # --- ovs-vswitchd restarts: switchd reinstalls exactly its flows.
 want=$(n_desired)
