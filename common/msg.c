@@ -166,6 +166,8 @@ static const struct schema_field verdict_fields[] = {
     SF_BOOL("log", false),
     SF_BOOL("notify", false),
     SF_INT("policy_version", false, 0, MSG_INT_MAX),
+    /* secd's revision of its decisions when it decided (policy_change). */
+    SF_INT("revision", false, 0, MSG_INT_MAX),
     SF_OBJ("app", false, appinfo_fields),
     SF_OBJ("flow", false, install_flow_fields),
     SF_END
@@ -281,6 +283,15 @@ static const struct schema_field ack_fields[] = {
     SF_INT("id", false, 0, MSG_INT_MAX),
     SF_BOOL("ok", true),
     SF_STR("message", false, 0, 1024),
+    /* In secd's answer to a poll: its decisions' revision (see
+     * policy_change). */
+    SF_INT("revision", false, 0, MSG_INT_MAX),
+    SF_INT("policy_version", false, 0, MSG_INT_MAX),
+    /* In secd's answer to a recheck: the indexes of the decides it no
+     * longer allows. */
+    SF_ARRAY("revoked", false, 0, MSG_MAX_RECHECK,
+             (&(const struct schema_field)
+                  SF_INT("index", true, 0, MSG_MAX_RECHECK - 1))),
     SF_END
 };
 
@@ -343,12 +354,35 @@ static const struct schema_field vm_release_fields[] = {
     SF_END
 };
 
+/* What appfw-secd decides changed (secd -> switchd, as a poll's answer;
+ * switchd -> agent): cached verdicts are stale. */
+static const struct schema_field policy_change_fields[] = {
+    SF_INT("revision", true, 0, MSG_INT_MAX),
+    SF_INT("policy_version", true, 0, MSG_INT_MAX),
+    SF_STR("reason", false, 0, 256),
+    SF_END
+};
+
+/* The decides of approved flows, asked again after a policy_change
+ * (switchd -> secd): answered with an ack naming those revoked. */
+static const struct schema_field recheck_fields[] = {
+    SF_INT("id", true, 1, MSG_INT_MAX),
+    SF_STR("hypervisor", true, 1, 64),
+    SF_STR("token", false, 64, 64),
+    SF_INT("revision", true, 0, MSG_INT_MAX),
+    SF_ARRAY("decides", true, 1, MSG_MAX_RECHECK,
+             (&(const struct schema_field)
+                  SF_OBJ("decide", true, decide_fields))),
+    SF_END
+};
+
 typedef char *msg_check_func(const struct json_object *);
 
 static char *decide_check(const struct json_object *);
 static char *hello_check(const struct json_object *);
 static char *policy_push_check(const struct json_object *);
 static char *flow_install_check(const struct json_object *);
+static char *recheck_check(const struct json_object *);
 
 static const struct msg_schema {
     const char *name;
@@ -372,6 +406,8 @@ static const struct msg_schema {
     [MSG_NOTICE] = { "notice", notice_fields, NULL },
     [MSG_POLL] = { "poll", poll_fields, NULL },
     [MSG_VM_RELEASE] = { "vm_release", vm_release_fields, NULL },
+    [MSG_POLICY_CHANGE] = { "policy_change", policy_change_fields, NULL },
+    [MSG_RECHECK] = { "recheck", recheck_fields, recheck_check },
 };
 
 const char *
@@ -409,6 +445,27 @@ decide_check(const struct json_object *obj)
         if (msg_get_bool(obj, "agent", true) && !msg_get(obj, identity[i])) {
             return xasprintf("decide.%s: missing (required unless agent is "
                              "false)", identity[i]);
+        }
+    }
+    return NULL;
+}
+
+/* Each decide of a recheck as a decide alone, and stamped with its VM
+ * (appfw-switchd asks only about its own VMs' approved flows). */
+static char *
+recheck_check(const struct json_object *obj)
+{
+    const struct json_object *decides = msg_get_array(obj, "decides");
+    for (size_t i = 0; i < msg_array_length(decides); i++) {
+        const struct json_object *d = json_object_array_get_idx(decides, i);
+        char *error = decide_check(d);
+        if (!error && !msg_get(d, "vm")) {
+            error = xstrdup("decide.vm: missing");
+        }
+        if (error) {
+            char *m = xasprintf("recheck.decides[%zu]: %s", i, error);
+            free(error);
+            return m;
         }
     }
     return NULL;

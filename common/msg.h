@@ -45,6 +45,9 @@ struct json_object;
 /* Flows in one flow_install batch, at most. */
 #define MSG_MAX_INSTALL_FLOWS 4096
 
+/* Decides in one recheck, at most. */
+#define MSG_MAX_RECHECK 1024
+
 /* appfw's release, as the daemons tell their peers ("software"). */
 #define APPFW_VERSION "0.1"
 
@@ -64,6 +67,8 @@ enum msg_type {
     MSG_NOTICE,
     MSG_POLL,
     MSG_VM_RELEASE,
+    MSG_POLICY_CHANGE,
+    MSG_RECHECK,
     MSG_N_TYPES
 };
 

@@ -30,12 +30,18 @@ hv_table_init(struct hv_table *t, struct rpc_server *server,
     t->n_polls_held = 0;
     t->poll_hold_ms = poll_hold_ms;
     t->server = server;
+    t->revision = t->policy_version = 0;
 }
 
 static void
 answer(struct hv_table *t, struct hypervisor *hv, const char *text)
 {
-    static const char ack[] = "{\"type\":\"ack\",\"ok\":true}";
+    char ack[128];
+    if (!text) {
+        snprintf(ack, sizeof ack, "{\"type\":\"ack\",\"ok\":true,"
+                 "\"revision\":%lld,\"policy_version\":%lld}",
+                 (long long) t->revision, (long long) t->policy_version);
+    }
     const char *s = text ? text : ack;
     rpc_request_reply(t->server, hv->poll, s, strlen(s));
     hv->poll = NULL;
@@ -223,6 +229,27 @@ hv_send(struct hv_table *t, struct hypervisor *hv, const char *text)
         hv->dropped++;
     }
     hv->outbox[(hv->head + hv->n++) % HV_OUTBOX_MAX] = xstrdup(text);
+}
+
+size_t
+hv_broadcast(struct hv_table *t, const char *text)
+{
+    size_t n = 0;
+    for (size_t i = 0; (i = strmap_next(&t->by_name, i)) != SIZE_MAX; i++) {
+        struct hypervisor *hv = t->by_name.nodes[i].data;
+        if (hv->polls) {
+            hv_send(t, hv, text);
+            n++;
+        }
+    }
+    return n;
+}
+
+void
+hv_set_revision(struct hv_table *t, int64_t revision, int64_t policy_version)
+{
+    t->revision = revision;
+    t->policy_version = policy_version;
 }
 
 void

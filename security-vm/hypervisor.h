@@ -49,6 +49,8 @@ struct hv_table {
     size_t n_polls_held;
     int poll_hold_ms;
     struct rpc_server *server;      /* Where polls are answered. */
+    int64_t revision;               /* secd's, in every poll's answer. */
+    int64_t policy_version;
 };
 
 void hv_table_init(struct hv_table *, struct rpc_server *, int poll_hold_ms);
@@ -76,6 +78,12 @@ struct hypervisor *hv_authenticate(struct hv_table *, const char *name,
  * polling, else to its next one (the oldest waiting goes once
  * HV_OUTBOX_MAX are). */
 void hv_send(struct hv_table *, struct hypervisor *, const char *text);
+/* Queues 'text' for every hypervisor that has polled.  Returns how many. */
+size_t hv_broadcast(struct hv_table *, const char *text);
+/* What the ack that answers a poll with nothing says: secd's revision of
+ * its decisions and its policy version (docs/protocol.md, "poll"). */
+void hv_set_revision(struct hv_table *, int64_t revision,
+                     int64_t policy_version);
 /* Poll 'req' from 'hv' ('msg', validated): answered at once with what
  * waits, else held. */
 void hv_poll(struct hv_table *, struct hypervisor *, struct rpc_request *,

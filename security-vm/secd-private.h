@@ -68,6 +68,8 @@ struct secd {
     struct appid *appid;
     struct policy *policy;
     int64_t policy_version;
+    int64_t revision;           /* Of what it decides: policy_changed(). */
+    bool recounting;            /* In recount_quotas(). */
     struct quota *quota;        /* Today's usage of the policy's quotas. */
     struct resolver *resolver;  /* Name lookups off this thread. */
     struct naming *naming;      /* Who is logged in where. */
@@ -99,6 +101,7 @@ struct secd {
     int64_t next_idle_ms;       /* forget_idle_vms(). */
     int64_t started_ms;
     uint64_t n_decisions, n_allowed, n_denied, n_errors;
+    uint64_t n_revoked;         /* Approved flows a recheck revoked. */
 };
 
 /* console.c */

@@ -78,6 +78,9 @@ secd_publish(struct secd *d, struct json_object *event)
     }
 }
 
+static struct json_object *ack_create(void);
+static void policy_changed(struct secd *, const char *why);
+
 /* Policies. */
 
 /* Tells the user whose traffic passed 'q' (the quota's own user, else the
@@ -164,6 +167,9 @@ quota_violated(const struct policy_quota *q, int64_t volume,
     if (notify && d->quota_vm) {
         send_quota_notice(d, q, kind, volume);
     }
+    if (q->block && !d->recounting) {
+        policy_changed(d, "a blocking quota is used up");
+    }
 }
 
 /* Today's usage, recounted under the (new) policy's quotas from the
@@ -172,8 +178,32 @@ static void
 recount_quotas(struct secd *d)
 {
     store_flush(d->store);
+    /* One policy_change follows for the whole recount. */
+    d->recounting = true;
     quota_rebuild(d->quota, d->policy, d->store, time_wall_ms(),
                   quota_violated, d);
+    d->recounting = false;
+}
+
+/* What secd decides changed ('why'): every hypervisor is told at once (the
+ * answer to its poll), passes it on to its guests' agents, which drop
+ * their cached verdicts, and asks again about the flows it holds
+ * approved (recheck).  A hypervisor that misses it learns of it from the
+ * revision in the next poll's answer. */
+static void
+policy_changed(struct secd *d, const char *why)
+{
+    d->revision++;
+    hv_set_revision(&d->hvs, d->revision, d->policy_version);
+    struct json_object *m = msg_create(MSG_POLICY_CHANGE);
+    msg_put_int(m, "revision", d->revision);
+    msg_put_int(m, "policy_version", d->policy_version);
+    msg_put_string(m, "reason", why);
+    size_t n = hv_broadcast(&d->hvs, json_text(m));
+    json_object_put(m);
+    LOG_INFO("decisions changed revision=%lld policy_version=%lld reason=%s "
+             "hypervisors=%zu", (long long) d->revision,
+             (long long) d->policy_version, why, n);
 }
 
 char *
@@ -202,6 +232,7 @@ secd_activate(struct secd *d, const char *text, const char *author,
     }
     LOG_INFO("policy activated version=%lld rules=%zu author=%s",
              (long long) version, policy_n_rules(p), author);
+    policy_changed(d, "policy activated");
 
     struct json_object *ev = json_object_new_object();
     json_object_object_add(ev, "type", json_object_new_string("policy"));
@@ -236,6 +267,7 @@ secd_reload(struct secd *d)
         recount_quotas(d);
         LOG_INFO("policy loaded version=%lld rules=%zu",
                  (long long) sp.version, policy_n_rules(p));
+        policy_changed(d, "policy loaded");
     }
     store_policy_clear(&sp);
 }
@@ -344,7 +376,8 @@ check_hypervisor(struct secd *d, const char *uuid,
                  const struct json_object *msg, enum msg_type type,
                  struct hypervisor **hvp)
 {
-    bool poll = type == MSG_POLL;
+    /* A poll and a recheck speak for the hypervisor, the rest for a VM. */
+    bool poll = type == MSG_POLL || type == MSG_RECHECK;
     const char *name = msg_get_string(msg, poll ? "hypervisor"
                                                : "vm.hypervisor", NULL);
     const char *token = msg_get_string(msg, poll ? "token" : "vm.token",
@@ -888,6 +921,49 @@ verdict_flow(struct secd *d, const struct json_object *msg,
     return f;
 }
 
+/* The verdict on the request 'q' (from decide 'msg', whose application
+ * appid identified as 'app'): the policy's, then today's blocking
+ * quotas'. */
+static void
+evaluate(struct secd *d, const struct json_object *msg,
+         struct policy_request *q, const struct appid_result *app,
+         struct policy_verdict *v)
+{
+    if ((!q->user || !*q->user) && !msg_get_bool(msg, "agent", true)) {
+        /* From appfw-switchd, for a VM without an agent: the naming
+         * service knows who is logged in at the packet's source. */
+        q->user = naming_user_at(d->naming, &q->local, q->vm_uuid);
+    }
+
+    policy_decide(d->policy, q, v);
+    if (v->allow && !v->monitored) {
+        /* A blocking quota used up today denies what the policy allows;
+         * in monitor mode or simulation it is logged as what would have
+         * happened, like the policy's own denials. */
+        struct quota_traffic t = {
+            .vm_uuid = q->vm_uuid, .vm_name = q->vm_name, .user = q->user,
+            .product = app->product, .path = q->app_path,
+        };
+        char reason[sizeof v->reason_buf];
+        const char *rule = quota_blocks(d->quota, d->policy, time_wall_ms(),
+                                        &t, reason, sizeof reason);
+        if (rule) {
+            v->rule = rule;
+            v->restricted_by = NULL;
+            v->reason = v->reason_buf;
+            if (v->enforced) {
+                v->allow = false;
+                snprintf(v->reason_buf, sizeof v->reason_buf, "%s", reason);
+            } else {
+                v->monitored = true;
+                v->log = policy_system(d->policy)->logging;
+                snprintf(v->reason_buf, sizeof v->reason_buf, "monitor mode "
+                         "or simulation: would have denied: %.240s", reason);
+            }
+        }
+    }
+}
+
 /* Decides the validated decide 'msg' that arrived as 'req'. */
 static void
 decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
@@ -897,41 +973,8 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     struct appid_result app;
     struct policy_request q;
     bool have_sha = secd_request_from_msg(d, msg, &app, &q, sha);
-
-    if ((!q.user || !*q.user) && !msg_get_bool(msg, "agent", true)) {
-        /* From appfw-switchd, for a VM without an agent: the naming
-         * service knows who is logged in at the packet's source. */
-        q.user = naming_user_at(d->naming, &q.local, q.vm_uuid);
-    }
-
     struct policy_verdict v;
-    policy_decide(d->policy, &q, &v);
-    if (v.allow && !v.monitored) {
-        /* A blocking quota used up today denies what the policy allows;
-         * in monitor mode or simulation it is logged as what would have
-         * happened, like the policy's own denials. */
-        struct quota_traffic t = {
-            .vm_uuid = q.vm_uuid, .vm_name = q.vm_name, .user = q.user,
-            .product = app.product, .path = q.app_path,
-        };
-        char reason[sizeof v.reason_buf];
-        const char *rule = quota_blocks(d->quota, d->policy, time_wall_ms(),
-                                        &t, reason, sizeof reason);
-        if (rule) {
-            v.rule = rule;
-            v.restricted_by = NULL;
-            v.reason = v.reason_buf;
-            if (v.enforced) {
-                v.allow = false;
-                snprintf(v.reason_buf, sizeof v.reason_buf, "%s", reason);
-            } else {
-                v.monitored = true;
-                v.log = policy_system(d->policy)->logging;
-                snprintf(v.reason_buf, sizeof v.reason_buf, "monitor mode "
-                         "or simulation: would have denied: %.240s", reason);
-            }
-        }
-    }
+    evaluate(d, msg, &q, &app, &v);
     const char *refused = msg_get_string(msg, "flow_refused", NULL);
     if (refused && v.allow) {
         /* Asked again by appfw-switchd: the switch refused this allow's
@@ -960,6 +1003,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                            json_object_new_boolean(v.notify));
     json_object_object_add(reply, "policy_version",
                            json_object_new_int64(d->policy_version));
+    msg_put_int(reply, "revision", d->revision);
     add_app_info(reply, &app);
     bool audited = audit_decision(d, msg, &app, &q, &v);
     learn_user(d, msg);
@@ -982,6 +1026,58 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
     } else {
         reply_json(d->decide, req, reply);
     }
+}
+
+/* A hypervisor's recheck 'msg' (validated) after a policy_change: each
+ * decide of a flow it holds approved is decided again, without being
+ * answered or counted as a decision.  The answer names those that no
+ * longer pass (the policy or a quota denies them, or the VM is not the
+ * hypervisor's): they are audited as revoked, and the hypervisor
+ * withdraws their flows. */
+static void
+recheck(struct secd *d, struct rpc_request *req, const struct json_object *msg,
+        const struct hypervisor *from)
+{
+    const struct json_object *decides = msg_get_array(msg, "decides");
+    size_t n = msg_array_length(decides);
+    struct json_object *revoked = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct json_object *dm = json_object_array_get_idx(decides, i);
+        const char *uuid = msg_get_string(dm, "vm.uuid", NULL);
+        struct hypervisor *hv;
+        if (check_hypervisor(d, uuid, dm, MSG_DECIDE, &hv) || hv != from) {
+            json_object_array_add(revoked, json_object_new_int64(i));
+            continue;
+        }
+        uint8_t sha[SHA256_LEN];
+        struct appid_result app;
+        struct policy_request q;
+        secd_request_from_msg(d, dm, &app, &q, sha);
+        struct policy_verdict v;
+        evaluate(d, dm, &q, &app, &v);
+        if (v.allow) {
+            continue;
+        }
+        json_object_array_add(revoked, json_object_new_int64(i));
+        char why[sizeof v.reason_buf];
+        snprintf(why, sizeof why, "%s", v.reason);
+        snprintf(v.reason_buf, sizeof v.reason_buf, "revoked (decisions "
+                 "revision %lld, policy version %lld): %.200s",
+                 (long long) d->revision, (long long) d->policy_version,
+                 why);
+        v.reason = v.reason_buf;
+        v.log = true;
+        audit_decision(d, dm, &app, &q, &v);
+    }
+    size_t n_revoked = json_object_array_length(revoked);
+    d->n_revoked += n_revoked;
+    LOG_INFO("recheck from hypervisor %s: %zu approved flows, %zu revoked",
+             from->name, n, n_revoked);
+    struct json_object *ack = ack_create();
+    msg_put_int(ack, "id", msg_get_int(msg, "id", 0));
+    json_object_object_add(ack, "revoked", revoked);
+    msg_put_int(ack, "revision", d->revision);
+    reply_json(d->decide, req, ack);
 }
 
 /* With durable-decisions: writes the audit rows (and counters) of this
@@ -1285,8 +1381,9 @@ handle_switchd(struct secd *d, struct rpc_request *req)
         static struct log_rl rl = LOG_RL_INIT(6, 3);
         LOG_WARN_RL(&rl, "refused %s for vm=%s from hypervisor %s: %s",
                     msg_type_name(type), uuid ? uuid : "-",
-                    msg_get_string(msg, type == MSG_POLL ? "hypervisor"
-                                                         : "vm.hypervisor",
+                    msg_get_string(msg, (type == MSG_POLL
+                                         || type == MSG_RECHECK)
+                                        ? "hypervisor" : "vm.hypervisor",
                                    "(unnamed)"), refused);
         reply_error(d, req, "forbidden", msg_get_int(msg, "id", 0),
                     refused);
@@ -1301,6 +1398,15 @@ handle_switchd(struct secd *d, struct rpc_request *req)
             break;
         }
         hv_poll(&d->hvs, hv, req, msg);
+        break;
+
+    case MSG_RECHECK:
+        if (!hv) {
+            reply_error(d, req, "forbidden", msg_get_int(msg, "id", 0),
+                        "a recheck names its hypervisor");
+            break;
+        }
+        recheck(d, req, msg, hv);
         break;
 
     case MSG_VM_RELEASE:
@@ -1465,6 +1571,10 @@ secd_create(const struct secd_config *cfg, struct secd **dp)
     }
     strmap_init(&d->vms);
     hv_table_init(&d->hvs, NULL, cfg->poll_hold_ms);
+    /* A restarted secd's revision differs from its last run's: each
+     * hypervisor's next poll sees it, and rechecks what it holds. */
+    d->revision = time_wall_ms();
+    hv_set_revision(&d->hvs, d->revision, 0);
     strmap_init(&d->app_names);
     strmap_init(&d->rdns);
     d->held_tail = &d->held;

@@ -272,6 +272,29 @@ static const struct raw_case raw_cases[] = {
       "message: invalid JSON at byte 33: invalid utf-8 string" },
     { "{\"type\":\"heartbeat\",\"seq\":99999999999999999999999}",
       "heartbeat.seq: too large, out of range 0..9007199254740991" },
+    /* A recheck's decides are checked as decides, and carry their VM. */
+    { "{\"type\":\"recheck\",\"id\":1,\"hypervisor\":\"hv1\","
+      "\"revision\":2,\"decides\":[{\"type\":\"decide\",\"id\":1,"
+      "\"event\":\"connect\",\"protocol\":\"tcp\","
+      "\"direction\":\"outbound\","
+      "\"local\":{\"address\":\"10.0.0.1\",\"port\":1},"
+      "\"remote\":{\"address\":\"10.0.0.2\",\"port\":2},"
+      "\"app\":{\"path\":\"/bin/x\"},\"process\":{\"pid\":1},"
+      "\"user\":{\"uid\":0}}]}",
+      "recheck.decides[0]: decide.vm: missing" },
+    { "{\"type\":\"recheck\",\"id\":1,\"hypervisor\":\"hv1\","
+      "\"revision\":2,\"decides\":[{\"type\":\"decide\",\"id\":1,"
+      "\"event\":\"connect\",\"protocol\":\"tcp\","
+      "\"direction\":\"outbound\","
+      "\"local\":{\"address\":\"10.0.0.1\",\"port\":1},"
+      "\"vm\":{\"uuid\":\"11111111-0000-4000-8000-00000000a001\"},"
+      "\"app\":{\"path\":\"/bin/x\"},\"process\":{\"pid\":1},"
+      "\"user\":{\"uid\":0}}]}",
+      "recheck.decides[0]: decide.remote: missing (required unless event "
+      "is listen)" },
+    { "{\"type\":\"recheck\",\"id\":1,\"hypervisor\":\"hv1\","
+      "\"revision\":2,\"decides\":[]}",
+      "recheck.decides: has 0 elements, not 1..1024" },
 };
 
 static void

@@ -147,7 +147,8 @@ check_reply(const char *data, size_t len)
         abort();
     }
     if (type != MSG_VERDICT && type != MSG_ACK && type != MSG_ERROR
-        && type != MSG_HELLO && type != MSG_NOTICE) {
+        && type != MSG_HELLO && type != MSG_NOTICE
+        && type != MSG_POLICY_CHANGE) {
         fprintf(stderr, "fuzz-secd: secd answered with a %s\n",
                 msg_type_name(type));
         abort();

@@ -290,6 +290,7 @@ hvmsg() {  # TYPE HYPERVISOR TOKEN VM: a message as that hypervisor stamps it
     case $1 in
     decide) "$load" raw "$url" "{\"type\":\"decide\",\"id\":7,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"app\":{\"path\":\"/usr/bin/curl\",\"sha256\":\"$CURL\"},\"process\":{\"pid\":4242},\"user\":{\"uid\":1000,\"name\":\"alice\"},$vm}" ;;
     release) "$load" raw "$url" "{\"type\":\"vm_release\",$vm}" ;;
+    recheck) "$load" raw "$url" "{\"type\":\"recheck\",\"id\":5,\"hypervisor\":\"$5\"$( [ -n "$6" ] && printf ',"token":"%s"' "$6"),\"revision\":1,\"decides\":[{\"type\":\"decide\",\"id\":7,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.77.0.1\",\"port\":40000},\"remote\":{\"address\":\"10.77.0.2\",\"port\":80},\"app\":{\"path\":\"/usr/bin/curl\",\"sha256\":\"$CURL\"},\"process\":{\"pid\":4242},\"user\":{\"uid\":1000,\"name\":\"alice\"},$vm}]}" ;;
     poll) "$load" raw "$url" "{\"type\":\"poll\",\"id\":3,\"hypervisor\":\"$2\"$( [ -n "$3" ] && printf ',"token":"%s"' "$3"),\"flows\":12,\"software\":\"appfw-switchd test\"}" ;;
     esac
 }
@@ -314,6 +315,17 @@ expect hv-release-other '"code":"forbidden".*hosted by another hypervisor' hvmsg
 expect hv-still-held '"code":"forbidden".*hosted by another hypervisor' hvmsg decide hv2 "$tok2" $HVVM
 expect hv-release '"type":"ack"' hvmsg release hv1 "$tok1" $HVVM
 expect hv-moved '"type":"verdict"' hvmsg decide hv2 "$tok2" $HVVM
+# A recheck (docs/protocol.md): a hypervisor's own VM's allow stands; a
+# decide of another hypervisor's VM, or stamped with another hypervisor's
+# name, is revoked; a recheck must come with the hypervisor's token.
+expect hv-recheck-own '"type":"ack".*"revoked":\[\]' \
+    hvmsg recheck hv2 "$tok2" $HVVM hv2 "$tok2"
+expect hv-recheck-other-vm '"type":"ack".*"revoked":\[0\]' \
+    hvmsg recheck hv1 "$tok1" $HVVM hv1 "$tok1"
+expect hv-recheck-other-stamp '"type":"ack".*"revoked":\[0\]' \
+    hvmsg recheck hv2 "$tok2" $HVVM hv1 "$tok1"
+expect hv-recheck-bad-token '"code":"forbidden".*wrong hypervisor token' \
+    hvmsg recheck hv2 "$tok2" $HVVM hv2 "$tok1"
 expect hv-poll '"type":"ack"' hvmsg poll hv2 "$tok2"
 expect hv-poll-bad '"code":"forbidden"' hvmsg poll hv2 "$tok1"
 expect hv-list 'hv2 *token *connected *1 *12 *appfw-switchd test' "$ctl" --rundir "$run" hypervisor list
