@@ -219,7 +219,7 @@ struct agent {
     struct log_rl rl;
     unsigned long long packets, cached, asked, allowed, denied, failed,
                        unknown_owner, flow_opens, flow_closes, queue_errors,
-                       notices;
+                       notices, policy_changes;
 };
 
 /* ---- Small helpers. */
@@ -377,6 +377,7 @@ channel_open(struct agent *a)
     json_object_array_add(caps, json_object_new_string("decide"));
     json_object_array_add(caps, json_object_new_string("stats"));
     json_object_array_add(caps, json_object_new_string("policy_push"));
+    json_object_array_add(caps, json_object_new_string("policy_change"));
     json_object_object_add(hello, "capabilities", caps);
     chan_send(a->chan, hello);
     json_object_put(hello);
@@ -822,6 +823,21 @@ handle_policy_push(struct agent *a, struct json_object *m)
              lpolicy_version(p), lpolicy_n_rules(p));
 }
 
+/* What the security VM decides changed (a policy activated, a blocking
+ * quota used up): every cached verdict goes, from both caches, and the
+ * next event of each connection is asked about again. */
+static void
+handle_policy_change(struct agent *a, const struct json_object *m)
+{
+    uint64_t version = msg_get_int(m, "policy_version", 0);
+    vcache_flush(a->cache);
+    vcache_set_policy_version(a->cache, version);
+    hooks_flush_verdicts(a->hooks);
+    a->policy_changes++;
+    LOG_INFO("decisions changed (policy version %"PRIu64", %s): verdict "
+             "caches flushed", version, msg_get_string(m, "reason", ""));
+}
+
 /* Something the security VM wants a user of this guest to know (a quota
  * passed): to the guest's syslog and the user's terminals. */
 static void
@@ -916,6 +932,9 @@ handle_frame(struct agent *a, const struct frame *f)
         break;
     case MSG_NOTICE:
         handle_notice(a, m);
+        break;
+    case MSG_POLICY_CHANGE:
+        handle_policy_change(a, m);
         break;
     case MSG_HEARTBEAT:
     case MSG_HELLO:
@@ -2224,7 +2243,8 @@ agent_status(const struct agent *a)
                      "allowed=%llu denied=%llu failmode=%llu "
                      "unknown_owner=%llu pending=%zu conns=%zu "
                      "flow_opens=%llu flow_closes=%llu queue_errors=%llu "
-                     "notices=%llu cache_entries=%zu kernel_calls=%"PRIu64" "
+                     "notices=%llu policy_changes=%llu cache_entries=%zu "
+                     "kernel_calls=%"PRIu64" "
                      "kernel_cached_allow=%"PRIu64" "
                      "kernel_cached_deny=%"PRIu64" kernel_agent_dead=%"PRIu64
                      " kernel_events_lost=%"PRIu64,
@@ -2232,7 +2252,8 @@ agent_status(const struct agent *a)
                      ? "hello" : "down", a->packets, a->cached, a->asked,
                      a->allowed, a->denied, a->failed, a->unknown_owner,
                      a->n_pending, strmap_count(&a->conns), a->flow_opens,
-                     a->flow_closes, a->queue_errors, a->notices, vs.entries,
+                     a->flow_closes, a->queue_errors, a->notices,
+                     a->policy_changes, vs.entries,
                      k[AFW_C_CALLS], k[AFW_C_CACHED_ALLOW],
                      k[AFW_C_CACHED_DENY], k[AFW_C_AGENT_DEAD],
                      k[AFW_C_EVENTS_LOST]);

@@ -47,6 +47,9 @@ LOG_MODULE(switchd);
 #define MAX_HELD_PER_VM 16      /* Packets held while their source is
                                  * being learned. */
 #define HELD_TIMEOUT_MS 2000
+#define RECHECK_BATCH 256      /* Decides in one recheck (at most
+                                 * MSG_MAX_RECHECK; some 200 kB). */
+#define RECHECK_RETRY_MS 1000
 #define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
                                    * for the switch (secd gives up sooner). */
 
@@ -58,6 +61,9 @@ struct allow {
     uint64_t seqno;             /* ofctrl seqno that carries its flows. */
     long long int repunt_window;  /* See repunt(). */
     unsigned int repunts;
+    struct json_object *decide; /* The decide it answers, as forwarded
+                                 * (asked again after a policy_change),
+                                 * or NULL (a flow_install's). */
 };
 
 /* One of a VM's interfaces on the bridge. */
@@ -164,6 +170,13 @@ struct pending_verdict {
     long long int deadline;     /* time_msec(): give up then. */
 };
 
+/* A recheck out to secd: which allows its decides are, in order. */
+struct recheck {
+    size_t n;
+    char **vms;                 /* The allows' VMs' uuids. */
+    char **keys;                /* The allows' keys. */
+};
+
 struct switchd {
     struct switchd_config cfg;
     struct flowgen_ctx ctx;
@@ -197,6 +210,17 @@ struct switchd {
     uint64_t poll_cookie;           /* Of the poll out, 0: none. */
     long long int next_poll;        /* time_msec() of the next one. */
     unsigned long long polls, poll_errors;
+
+    /* secd's revision of its decisions (docs/protocol.md,
+     * "policy_change"), as this switchd last heard it, and the rechecks
+     * of approved flows out for it. */
+    int64_t revision;
+    int64_t policy_version;
+    bool revision_known;
+    struct shash rechecks;          /* cookie -> struct recheck */
+    long long int recheck_due;      /* time_msec() of a retry, or
+                                     * LLONG_MAX. */
+    unsigned long long rechecks_sent, revoked;
 
     long long int next_sweep, next_stats, next_audit;
     unsigned long long installs, installs_failed, resets, asks_sent;
@@ -264,6 +288,8 @@ switchd_create(const struct switchd_config *cfg, struct switchd **sdp)
     shash_init(&sd->reg_names);
     shash_init(&sd->reg_addrs);
     shash_init(&sd->forwarded);
+    shash_init(&sd->rechecks);
+    sd->recheck_due = LLONG_MAX;
     shash_init(&sd->asks);
     ovs_list_init(&sd->pending);
     ovs_list_init(&sd->verdicts);
@@ -333,6 +359,7 @@ allow_destroy(struct switchd *sd, struct allow *a)
 {
     flows_uninstall(sd, &a->flows);
     flowgen_flows_destroy(&a->flows);
+    json_object_put(a->decide);
     free(a);
 }
 
@@ -785,15 +812,17 @@ pending_destroy(struct pending_install *p)
 
 static char *install_allow(struct switchd *, struct vm *,
                            const struct flowgen_allow *, int ttl,
-                           char **new_key, uint64_t *seqno);
+                           struct json_object *decide, char **new_key,
+                           uint64_t *seqno);
 
 /* Adds one approved connection of 'vm' ('f': a flow_install, or one of
- * its "flows").  Returns NULL, or a malloc'd message.  Sets '*new_key' to
+ * its "flows", or an allow verdict's "flow" for 'decide').  Returns NULL, or a malloc'd message.  Sets '*new_key' to
  * the allow's key if it is new (the caller owns it), else NULL, and
  * '*seqno' as install_allow() does. */
 static char *
 install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
-            int default_ttl, char **new_key, uint64_t *seqno)
+            int default_ttl, struct json_object *decide, char **new_key,
+            uint64_t *seqno)
 {
     *new_key = NULL;
     *seqno = 0;
@@ -816,19 +845,20 @@ install_one(struct switchd *sd, struct vm *vm, const struct json_object *f,
         .uid = msg_get_int(f, "uid", 0),
     };
     return install_allow(sd, vm, &a, msg_get_int(f, "ttl", default_ttl),
-                         new_key, seqno);
+                         decide, new_key, seqno);
 }
 
 /* Adds the approved connection 'a' of 'vm' for 'ttl' seconds (at least
- * min-flow-ttl).  Returns NULL, or a malloc'd message.  Sets '*new_key'
+ * min-flow-ttl), approved in answer to 'decide' (NULL: a flow_install;
+ * the allow keeps a reference).  Returns NULL, or a malloc'd message.  Sets '*new_key'
  * to the allow's key if it is new (the caller owns it), else NULL, and
  * '*seqno' to the ofctrl seqno whose acknowledgement puts the allow on the
  * switch: a refresh of an allow installed long ago is acked at once, and
  * one still on its way shares the fate of the batch that carries it. */
 static char *
 install_allow(struct switchd *sd, struct vm *vm,
-              const struct flowgen_allow *a, int ttl, char **new_key,
-              uint64_t *seqno)
+              const struct flowgen_allow *a, int ttl,
+              struct json_object *decide, char **new_key, uint64_t *seqno)
 {
     *new_key = NULL;
     *seqno = 0;
@@ -851,6 +881,11 @@ install_allow(struct switchd *sd, struct vm *vm,
          * is still on its way to the switch. */
         al->expires = MAX(al->expires, expires);
         *seqno = al->seqno;
+        if (decide) {
+            /* The latest decision is the one a recheck asks about. */
+            json_object_put(al->decide);
+            al->decide = json_object_get(decide);
+        }
         flowgen_flows_destroy(&flows);
         free(key);
         return NULL;
@@ -865,6 +900,7 @@ install_allow(struct switchd *sd, struct vm *vm,
     al = xzalloc(sizeof *al);
     al->expires = expires;
     al->app_id = a->app_id;
+    al->decide = json_object_get(decide);
     flowgen_flows_init(&al->flows);
     struct flowgen_flows count;
     flowgen_flows_init(&count);
@@ -942,7 +978,7 @@ handle_flow_install(struct switchd *sd, struct rpc_request *req)
                                       : msg;
         char *key;
         uint64_t seqno;
-        error = install_one(sd, vm, f, default_ttl, &key, &seqno);
+        error = install_one(sd, vm, f, default_ttl, NULL, &key, &seqno);
         if (error) {
             /* All or nothing: take back what this request added. */
             withdraw_allows(sd, vm->uuid, p->keys, p->n_keys);
@@ -1367,28 +1403,39 @@ deliver(struct switchd *sd, struct vm *vm, struct forwarded *f,
     forwarded_free(f);
 }
 
+/* Asks secd again about decide 'f': with "flow_refused" set to 'refused'
+ * unless that is NULL.  Frees 'f'. */
+static void
+ask_again(struct switchd *sd, struct forwarded *f, const char *refused)
+{
+    struct vm *vm = vm_find(sd, f->vm);
+    struct json_object *msg = vm ? json_object_get(f->decide) : NULL;
+    if (!msg) {
+        deliver(sd, vm, f, NULL, refused ? refused
+                : "appfw-secd's decisions changed while it decided");
+        return;
+    }
+    if (refused) {
+        char text[257];
+        snprintf(text, sizeof text, "%s", refused);
+        msg_put_string(msg, "flow_refused", text);
+    }
+    forward(sd, vm, msg, MSG_DECIDE, f->id, f->ask);
+    json_object_put(msg);
+    f->ask = NULL;
+    forwarded_free(f);
+}
+
 /* The switch refused the flow of an allow of decide 'f': secd is asked
  * again with the reason in "flow_refused", and answers (and audits) a
  * deny, which goes on instead.  Frees 'f'. */
 static void
 ask_refused(struct switchd *sd, struct forwarded *f, const char *why)
 {
-    struct vm *vm = vm_find(sd, f->vm);
-    struct json_object *msg = vm ? json_object_get(f->decide) : NULL;
     static struct log_rl rl = LOG_RL_INIT(6, 3);
     LOG_WARN_RL(&rl, "vm=%s: the switch refused an allowed flow: %s", f->vm,
                 why);
-    if (!msg) {
-        deliver(sd, vm, f, NULL, why);
-        return;
-    }
-    char text[257];
-    snprintf(text, sizeof text, "%s", why);
-    msg_put_string(msg, "flow_refused", text);
-    forward(sd, vm, msg, MSG_DECIDE, f->id, f->ask);
-    json_object_put(msg);
-    f->ask = NULL;
-    forwarded_free(f);
+    ask_again(sd, f, why);
 }
 
 /* An allow verdict 'verdict' (ownership moves here) for 'f' with the
@@ -1406,7 +1453,7 @@ install_verdict(struct switchd *sd, struct vm *vm, struct forwarded *f,
                           sd->cfg.bridge);
     } else {
         error = install_one(sd, vm, flow, msg_get_int(verdict, "ttl", 0),
-                            &key, &seqno);
+                            f->decide, &key, &seqno);
     }
     if (error) {
         sd->installs_failed++;
@@ -1500,6 +1547,157 @@ send_poll(struct switchd *sd)
     json_object_put(msg);
 }
 
+/* Policy changes. */
+
+static void
+recheck_free(struct recheck *rc)
+{
+    for (size_t i = 0; i < rc->n; i++) {
+        free(rc->vms[i]);
+        free(rc->keys[i]);
+    }
+    free(rc->vms);
+    free(rc->keys);
+    free(rc);
+}
+
+/* Sends recheck 'msg' with its 'decides' (both owned here), whose allows
+ * 'rc' names; if secd cannot be reached, all are sent again later. */
+static void
+recheck_send(struct switchd *sd, struct json_object *msg,
+             struct json_object *decides, struct recheck *rc)
+{
+    uint64_t cookie = ++sd->next_cookie;
+    msg_put_int(msg, "id", cookie & MSG_INT_MAX);
+    msg_put_string(msg, "hypervisor", sd->cfg.hypervisor);
+    if (*sd->cfg.hypervisor_token) {
+        msg_put_string(msg, "token", sd->cfg.hypervisor_token);
+    }
+    msg_put_int(msg, "revision", sd->revision);
+    json_object_object_add(msg, "decides", decides);
+    const char *text = json_object_to_json_string_ext(msg,
+                                                      JSON_C_TO_STRING_PLAIN);
+    if (rpc_client_send(sd->secd, text, strlen(text), cookie)) {
+        recheck_free(rc);
+        sd->recheck_due = time_msec() + RECHECK_RETRY_MS;
+    } else {
+        char key[24];
+        snprintf(key, sizeof key, "%llu", (unsigned long long) cookie);
+        shash_add(&sd->rechecks, key, rc);
+        sd->rechecks_sent++;
+    }
+    json_object_put(msg);
+}
+
+/* Asks secd again about every approved flow that a decide approved
+ * (docs/protocol.md, "recheck"), RECHECK_BATCH at a time. */
+static void
+send_rechecks(struct switchd *sd)
+{
+    sd->recheck_due = LLONG_MAX;
+    struct json_object *msg = NULL, *decides = NULL;
+    struct recheck *rc = NULL;
+    struct shash_node *vnode;
+    SHASH_FOR_EACH (vnode, &sd->vms) {
+        struct vm *vm = vnode->data;
+        struct shash_node *anode;
+        SHASH_FOR_EACH (anode, &vm->allows) {
+            struct allow *al = anode->data;
+            if (!al->decide) {
+                continue;
+            }
+            if (!msg) {
+                msg = msg_create(MSG_RECHECK);
+                decides = json_object_new_array();
+                rc = xzalloc(sizeof *rc);
+                rc->vms = xmalloc(RECHECK_BATCH * sizeof *rc->vms);
+                rc->keys = xmalloc(RECHECK_BATCH * sizeof *rc->keys);
+            }
+            json_object_array_add(decides, json_object_get(al->decide));
+            rc->vms[rc->n] = xstrdup(vm->uuid);
+            rc->keys[rc->n] = xstrdup(anode->name);
+            if (++rc->n == RECHECK_BATCH) {
+                recheck_send(sd, msg, decides, rc);
+                msg = NULL;
+            }
+        }
+    }
+    if (msg) {
+        recheck_send(sd, msg, decides, rc);
+    }
+}
+
+/* secd's answer 'r' to recheck 'rc': the allows it revoked go. */
+static void
+handle_recheck_reply(struct switchd *sd, struct recheck *rc,
+                     const struct rpc_reply *r)
+{
+    struct json_object *msg = NULL;
+    enum msg_type type = MSG_N_TYPES;
+    char *error = (r->error ? xstrdup(strerror(r->error))
+                   : msg_parse(r->data, r->len, &msg, &type));
+    if (!error && type != MSG_ACK) {
+        error = xasprintf("%s: %s", msg_get_string(msg, "code", "?"),
+                          msg_get_string(msg, "message", ""));
+    }
+    if (error) {
+        static struct log_rl rl = LOG_RL_INIT(6, 3);
+        LOG_WARN_RL(&rl, "recheck of %zu approved flows failed (asking "
+                    "again): %s", rc->n, error);
+        free(error);
+        sd->recheck_due = MIN(sd->recheck_due,
+                              time_msec() + RECHECK_RETRY_MS);
+        json_object_put(msg);
+        return;
+    }
+    struct json_object *revoked = msg_get_array(msg, "revoked");
+    size_t n = msg_array_length(revoked);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = json_object_get_int64(
+            json_object_array_get_idx(revoked, i));
+        if (k < rc->n) {
+            struct vm *vm = vm_find(sd, rc->vms[k]);
+            struct allow *al = (vm ? shash_find_and_delete(&vm->allows,
+                                                           rc->keys[k])
+                                : NULL);
+            if (al) {
+                allow_destroy(sd, al);
+                sd->revoked++;
+            }
+        }
+    }
+    LOG_INFO("recheck: %zu approved flows, %zu revoked", rc->n, n);
+    json_object_put(msg);
+}
+
+/* secd's decisions changed (a policy_change, or a poll's answer with a
+ * revision this switchd has not heard): the guests' agents drop their
+ * cached verdicts, and secd is asked again about every approved flow. */
+static void
+decisions_changed(struct switchd *sd, int64_t revision,
+                  int64_t policy_version, const char *reason)
+{
+    sd->revision = revision;
+    sd->policy_version = policy_version;
+    sd->revision_known = true;
+    LOG_INFO("secd's decisions changed revision=%lld policy_version=%lld "
+             "reason=%s", (long long) revision, (long long) policy_version,
+             reason);
+    struct json_object *m = msg_create(MSG_POLICY_CHANGE);
+    msg_put_int(m, "revision", revision);
+    msg_put_int(m, "policy_version", policy_version);
+    msg_put_string(m, "reason", reason);
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &sd->vms) {
+        struct vm *vm = node->data;
+        if (vm->relay) {
+            relay_send(vm->relay, m);
+        }
+    }
+    json_object_put(m);
+    send_rechecks(sd);
+}
+
 /* secd's answer to a poll: a notice for a guest's user goes to that
  * guest's agent, without the vm object (the guest need not know how the
  * host names it), if the VM is here; an ack means nothing came.  Either
@@ -1518,6 +1716,15 @@ handle_poll_reply(struct switchd *sd, const struct rpc_reply *r)
         LOG_DBG("poll: %s", error);
         free(error);
         return;
+    }
+    int64_t revision = msg_get_int(msg, "revision", -1);
+    if ((type == MSG_ACK || type == MSG_POLICY_CHANGE) && revision >= 0
+        && (!sd->revision_known || revision != sd->revision)) {
+        decisions_changed(sd, revision,
+                          msg_get_int(msg, "policy_version", 0),
+                          (type == MSG_POLICY_CHANGE
+                           ? msg_get_string(msg, "reason", "")
+                           : "a revision not heard before"));
     }
     if (type == MSG_NOTICE) {
         struct vm *vm = vm_find(sd, msg_get_string(msg, "vm.uuid", ""));
@@ -1548,6 +1755,13 @@ run_secd_replies(struct switchd *sd)
             rpc_reply_free(r);
             continue;
         }
+        struct recheck *rc = shash_find_and_delete(&sd->rechecks, key);
+        if (rc) {
+            handle_recheck_reply(sd, rc, r);
+            recheck_free(rc);
+            rpc_reply_free(r);
+            continue;
+        }
         struct forwarded *f = shash_find_and_delete(&sd->forwarded, key);
         struct vm *vm = f ? vm_find(sd, f->vm) : NULL;
         if (f && (f->id || f->ask) && vm && vm->in_flight > 0) {
@@ -1562,9 +1776,22 @@ run_secd_replies(struct switchd *sd)
         enum msg_type type = MSG_N_TYPES;
         char *error = (r->error ? xstrdup(strerror(r->error))
                        : msg_parse(r->data, r->len, &reply, &type));
+        bool allow = (type == MSG_VERDICT
+                      && !strcmp(msg_get_string(reply, "verdict", ""),
+                                 "allow"));
+        if (allow && sd->revision_known
+            && msg_get_int(reply, "revision", sd->revision) < sd->revision) {
+            /* Decided before a policy_change this switchd has passed on:
+             * it might allow what the new decisions do not. */
+            json_object_put(reply);
+            free(error);
+            ask_again(sd, f, NULL);
+            rpc_reply_free(r);
+            continue;
+        }
         struct json_object *flow = (type == MSG_VERDICT
                                     ? msg_get_object(reply, "flow") : NULL);
-        if (flow && !strcmp(msg_get_string(reply, "verdict", ""), "allow")) {
+        if (flow && allow) {
             json_object_get(flow);
             json_object_object_del(reply, "flow");
             install_verdict(sd, vm, f, reply, flow);
@@ -2011,8 +2238,8 @@ adopt_installed(struct switchd *sd)
         };
         char *key;
         uint64_t seqno;
-        char *error = install_allow(sd, vm, &a, sd->cfg.min_flow_ttl, &key,
-                                    &seqno);
+        char *error = install_allow(sd, vm, &a, sd->cfg.min_flow_ttl, NULL,
+                                    &key, &seqno);
         if (!error) {
             adopted += key != NULL;
         }
@@ -2054,6 +2281,9 @@ switchd_run(struct switchd *sd)
     }
     run_secd_replies(sd);
     send_poll(sd);
+    if (time_msec() >= sd->recheck_due) {
+        send_rechecks(sd);
+    }
 
     long long int now = time_msec();
     if (now >= sd->next_sweep) {
@@ -2097,6 +2327,9 @@ switchd_wait(struct switchd *sd)
     if (!sd->poll_cookie) {
         poll_timer_wait_until(sd->next_poll);
     }
+    if (sd->recheck_due != LLONG_MAX) {
+        poll_timer_wait_until(sd->recheck_due);
+    }
 }
 
 void
@@ -2129,6 +2362,10 @@ switchd_destroy(struct switchd *sd)
         forwarded_destroy(node->data);
     }
     shash_destroy(&sd->forwarded);
+    SHASH_FOR_EACH (node, &sd->rechecks) {
+        recheck_free(node->data);
+    }
+    shash_destroy(&sd->rechecks);
     shash_destroy(&sd->asks);
     /* Flows stay on the switch: a restarted switchd replaces them
      * atomically, and until then the bridge (fail_mode=secure) keeps
@@ -2412,7 +2649,9 @@ switchd_connection_status(const struct switchd *sd)
     char *s = xasprintf("%s\novsdb=%s bridge=%s\nflow_installs=%llu "
                         "failed=%llu pending=%zu verdicts_waiting=%zu "
                         "resets=%llu asks=%llu repunts=%llu\n"
-                        "hypervisor=%s polls=%llu poll_errors=%llu\n", of,
+                        "hypervisor=%s polls=%llu poll_errors=%llu\n"
+                        "revision=%lld policy_version=%lld rechecks=%llu "
+                        "rechecks_waiting=%zu revoked=%llu\n", of,
                         vsdb_is_connected(sd->vsdb) ? "connected"
                                                     : "disconnected",
                         vsdb_has_bridge(sd->vsdb) ? sd->cfg.bridge
@@ -2421,7 +2660,10 @@ switchd_connection_status(const struct switchd *sd)
                         ovs_list_size(&sd->pending),
                         ovs_list_size(&sd->verdicts), sd->resets,
                         sd->asks_sent, sd->repunts, sd->cfg.hypervisor,
-                        sd->polls, sd->poll_errors);
+                        sd->polls, sd->poll_errors,
+                        (long long) sd->revision,
+                        (long long) sd->policy_version, sd->rechecks_sent,
+                        shash_count(&sd->rechecks), sd->revoked);
     free(of);
     return s;
 }

@@ -19,6 +19,9 @@
  *     --version V        the verdicts' policy_version (default 1)
  *     --notice USER:TEXT send a notice for USER ("" everyone) after each
  *                        hello
+ *     --change-deny-port P  on SIGUSR1: deny port P from then on, raise
+ *                        the policy version and send a policy_change (as
+ *                        appfw-switchd passes on secd's)
  *
  * Denials name the rule "deny-port-P", "deny-name-NAME", "deny-sha256" or
  * "deny-unknown"; allows
@@ -52,7 +55,8 @@ static int n_deny_sha256s;
 static int ttl, delay_ms, version = 1;
 static bool notify, deny_unknown;
 static struct json_object *policy_push;
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, change;
+static int change_deny_port = -1;
 
 struct delayed {
     int64_t when;
@@ -64,8 +68,29 @@ static size_t n_delayed;
 static void
 on_signal(int sig)
 {
-    (void) sig;
-    stop = 1;
+    if (sig == SIGUSR1) {
+        change = 1;
+    } else {
+        stop = 1;
+    }
+}
+
+/* SIGUSR1 with --change-deny-port: the "policy" changes. */
+static void
+apply_change(struct chan *c)
+{
+    change = 0;
+    if (change_deny_port < 0 || n_deny_ports >= MAX_RULES) {
+        return;
+    }
+    deny_ports[n_deny_ports++] = change_deny_port;
+    version++;
+    struct json_object *m = msg_create(MSG_POLICY_CHANGE);
+    msg_put_int(m, "revision", version);
+    msg_put_int(m, "policy_version", version);
+    msg_put_string(m, "reason", "host-sim");
+    chan_send(c, m);
+    json_object_put(m);
 }
 
 static int
@@ -141,6 +166,9 @@ serve(struct chan *c, FILE *log)
     json_object_put(hello);
     bool greeted = false;
     while (!stop) {
+        if (change) {
+            apply_change(c);
+        }
         int64_t now = time_mono_ms();
         size_t kept = 0;
         for (size_t i = 0; i < n_delayed; i++) {
@@ -267,6 +295,8 @@ main(int argc, char **argv)
         } else if (!strcmp(opt, "--deny-sha256")
                    && n_deny_sha256s < MAX_RULES) {
             deny_sha256s[n_deny_sha256s++] = arg;
+        } else if (!strcmp(opt, "--change-deny-port")) {
+            change_deny_port = atoi(arg);
         } else if (!strcmp(opt, "--ttl")) {
             ttl = atoi(arg);
         } else if (!strcmp(opt, "--delay-ms")) {
@@ -292,6 +322,7 @@ main(int argc, char **argv)
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int lfd = listen_on(argv[1]);
     while (!stop) {

@@ -654,6 +654,27 @@ rm -f "$run/appfw-agent.pid"
 start_agent
 check_connect "agent back: connections pass again" 10.88.0.2 8080 '^ok'
 
+# --- What the host decides changed (policy_change): every cached verdict
+# goes, the kernel's too, and the next connect is asked about again.
+stop_pid "$(agent_pid)"
+stop_host
+start_host --change-deny-port 8080
+start_agent
+check_connect "before a policy change: 8080 passes" 10.88.0.2 8080 '^ok'
+decides_8080() { grep '"type":"decide"' "$run/host.log" | grep -c '"port":8080'; }
+n0=$(decides_8080)
+check_connect "and again, from the cache" 10.88.0.2 8080 '^ok'
+check "without a new decide" test "$(decides_8080)" = "$n0"
+kill -USR1 "$host_pid"
+for _ in $(seq 50); do
+    [ "$(field policy_changes)" -ge 1 ] 2>/dev/null && break
+    sleep 0.1
+done
+check "the agent took the policy_change" test "$(field policy_changes)" -ge 1
+check_connect "after it, the connect is asked about again and refused" \
+    10.88.0.2 8080 '^fail'
+check "by a new decide" test "$(decides_8080)" -gt "$n0"
+
 # --- Clean stop and --uninstall.
 stop_pid "$(agent_pid)"
 check "SIGTERM stops the agent and removes its pid file" \

@@ -5,6 +5,9 @@
  *
  *   guest-sim PATH decide ID PROTO LOCAL-IP LPORT REMOTE-IP RPORT
  *       sends hello, then one decide; prints the reply (one JSON line)
+ *   guest-sim PATH decide-wait TYPE ID PROTO LOCAL-IP LPORT REMOTE-IP RPORT
+ *       as decide, then prints the first message of TYPE that comes
+ *       (policy_change, say); exits 1 if none comes within 10 s
  *   guest-sim PATH garbage SECONDS
  *       for SECONDS: sends a zero-length frame (a framing violation) each
  *       time switchd connects; prints how many connections it saw
@@ -166,8 +169,10 @@ decide(struct chan *c, struct json_object *req)
     }
 }
 
-static int
-cmd_decide_on(struct chan *c, char **argv)
+/* Sends the decide that 'argv' (ID PROTO LIP LPORT RIP RPORT) describes
+ * and prints its reply. */
+static void
+decide_print(struct chan *c, char **argv)
 {
     struct json_object *req = make_decide(atoll(argv[0]), argv[1], argv[2],
                                           atoi(argv[3]), argv[4],
@@ -175,8 +180,15 @@ cmd_decide_on(struct chan *c, char **argv)
     struct json_object *reply = decide(c, req);
     printf("%s\n", json_object_to_json_string_ext(reply,
                                                   JSON_C_TO_STRING_PLAIN));
+    fflush(stdout);
     json_object_put(req);
     json_object_put(reply);
+}
+
+static int
+cmd_decide_on(struct chan *c, char **argv)
+{
+    decide_print(c, argv);
     chan_destroy(c);
     return 0;
 }
@@ -185,6 +197,26 @@ static int
 cmd_decide(const char *path, char **argv)
 {
     return cmd_decide_on(open_channel(path), argv);
+}
+
+static int
+cmd_decide_wait(const char *path, const char *type, char **argv)
+{
+    struct chan *c = open_channel(path);
+    decide_print(c, argv);
+    for (;;) {
+        chan_run(c);
+        struct json_object *m = recv_msg(c);
+        if (!strcmp(msg_get_string(m, "type", ""), type)) {
+            printf("%s\n", json_object_to_json_string_ext(
+                       m, JSON_C_TO_STRING_PLAIN));
+            json_object_put(m);
+            break;
+        }
+        json_object_put(m);
+    }
+    chan_destroy(c);
+    return 0;
 }
 
 /* Sends 'text' as one frame, waiting for room in the output queue. */
@@ -450,6 +482,8 @@ main(int argc, char **argv)
 {
     if (argc >= 9 && !strcmp(argv[2], "decide")) {
         return cmd_decide(argv[1], argv + 3);
+    } else if (argc >= 10 && !strcmp(argv[2], "decide-wait")) {
+        return cmd_decide_wait(argv[1], argv[3], argv + 4);
     } else if (argc >= 4 && !strcmp(argv[2], "send")) {
         return cmd_send(argv[1], argc - 3, argv + 3);
     } else if (argc == 6 && !strcmp(argv[2], "naming")) {
@@ -465,7 +499,8 @@ main(int argc, char **argv)
                          atoi(argv[5]), atoi(argv[6]));
     }
     fprintf(stderr, "usage: guest-sim PATH decide ID PROTO LIP LPORT RIP "
-            "RPORT\n       guest-sim PATH send JSON... -- ID PROTO LIP "
+            "RPORT\n       guest-sim PATH decide-wait TYPE ID PROTO LIP "
+            "LPORT RIP RPORT\n       guest-sim PATH send JSON... -- ID PROTO LIP "
             "LPORT RIP RPORT\n       guest-sim PATH garbage SECONDS\n"
             "       guest-sim PATH bench COUNT\n");
     return 2;

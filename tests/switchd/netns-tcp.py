@@ -4,7 +4,8 @@ take IPv4 too.
 
   netns-tcp.py serve TCP-PORT... [udp:PORT...]
       echo servers: TCP answers "ok:" + what it read (to "get N", N bytes
-      instead, at most 64 MiB); UDP datagrams are
+      instead, at most 64 MiB; to "drip S", a byte every 50 ms for S
+      seconds, at most 60); UDP datagrams are
       appended to the file named by $UDP_LOG.  $BIND_DEVICE binds the TCP
       servers to that interface (SO_BINDTODEVICE), $BIND_ADDR to that
       address (for example a scoped "fe80::1%eth0") instead of [::].
@@ -17,7 +18,11 @@ take IPv4 too.
       the server has a tag) or "fail ERROR SECONDS"
   netns-tcp.py fetch HOST PORT BYTES
       a download: asks for BYTES and reads until the server closes;
-      prints "ok BYTES-READ SECONDS" or "fail ERROR SECONDS"
+      prints "ok BYTES-READ SECONDS" or "fail ERROR BYTES-READ SECONDS"
+  netns-tcp.py drip HOST PORT SECONDS
+      one long-lived connection: a byte every 50 ms for SECONDS; prints
+      "ok BYTES-READ SECONDS" once the server closes, or "fail ERROR
+      BYTES-READ SECONDS" if it breaks (a stall of 2 s breaks it)
   netns-tcp.py udp HOST PORT TEXT
       sends one datagram; prints "ok" or "fail ERROR"
   netns-tcp.py loop HOST PORT SECONDS
@@ -81,11 +86,25 @@ def serve_tcp(port):
             if data.startswith(b"get "):
                 c.settimeout(10)
                 c.sendall(b"x" * min(int(data[4:]), 64 << 20))
+            elif data.startswith(b"drip "):
+                threading.Thread(target=drip, args=(c, int(data[5:])),
+                                 daemon=True).start()
+                continue
             else:
                 c.sendall(b"ok:" + data + (b" by=" + tag if tag else b""))
         except OSError:
             pass
         c.close()
+
+
+def drip(c, seconds):
+    try:
+        for _ in range(min(seconds, 60) * 20):
+            c.sendall(b"x")
+            time.sleep(0.05)
+    except OSError:
+        pass
+    c.close()
 
 
 def serve_udp(port):
@@ -112,12 +131,14 @@ def connect(host, port, timeout=3):
         return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
 
 
-def fetch(host, port, size):
+def read_all(host, port, request, timeout):
+    """Sends 'request' and reads until the server closes."""
     t0 = time.time()
+    got = 0
     try:
-        s = socket.create_connection((host, port), timeout=10)
-        s.sendall(b"get %d" % size)
-        got = 0
+        s = socket.create_connection((host, port), timeout=timeout)
+        s.settimeout(timeout)
+        s.sendall(request)
         while True:
             data = s.recv(65536)
             if not data:
@@ -126,7 +147,7 @@ def fetch(host, port, size):
         s.close()
         return "ok %d %.3f" % (got, time.time() - t0)
     except OSError as e:
-        return "fail %s %.3f" % (type(e).__name__, time.time() - t0)
+        return "fail %s %d %.3f" % (type(e).__name__, got, time.time() - t0)
 
 
 def main():
@@ -142,7 +163,12 @@ def main():
     elif cmd == "connect":
         print(connect(sys.argv[2], int(sys.argv[3])))
     elif cmd == "fetch":
-        print(fetch(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        print(read_all(sys.argv[2], int(sys.argv[3]),
+                       b"get %d" % int(sys.argv[4]), 10))
+    elif cmd == "drip":
+        # A stall of 2 s breaks it.
+        print(read_all(sys.argv[2], int(sys.argv[3]),
+                       b"drip %d" % int(sys.argv[4]), 2))
     elif cmd == "udp":
         family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
         s = socket.socket(family, socket.SOCK_DGRAM)

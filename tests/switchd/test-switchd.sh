@@ -463,6 +463,59 @@ check "and a notice for its user comes back on its channel ($out)" \
 check "switchd counted the notice" \
     sh -c "ovs-appctl -t '$run/appfw-switchd.ctl' appfw/vms | grep '$vm1' | grep -q 'notices=1'"
 
+# --- A policy change revokes at once (docs/protocol.md, "policy_change"):
+# the guest hears of it (its agent drops its cached verdicts), switchd
+# rechecks its approved flows and withdraws those the new policy denies;
+# the rest stay, and a connection already open keeps going.
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}},{"id":"allow-9090","action":"allow","match":{"remote_port":[9090]}}]}' \
+    >"$run/policy-9090.json"
+echo '{"rules":[{"id":"allow-web","action":"allow","match":{"remote_port":[8080]}}]}' \
+    >"$run/policy-no9090.json"
+"$ctl" --rundir "$run" policy apply "$run/policy-9090.json" >/dev/null ||
+    die "policy apply"
+out=$(guest_decide $vm1 9 tcp 10.77.0.1 40009 10.77.0.2 9090)
+check "an allow for port 9090 ($out)" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+check_connect "port 9090 passes while the policy allows it" \
+    "$ns1" 10.77.0.2 9090 '^ok'
+ip netns exec "$ns1" $py drip 10.77.0.2 9090 4 >"$run/drip.out" &
+drip_pid=$!
+wpath=$(mktemp -u "$run/chan-XXXXXX")
+"$guest" "$wpath" decide-wait policy_change 10 tcp 10.77.0.1 40010 \
+    10.77.0.2 8080 >"$run/wait.out" 2>&1 &
+wait_pid=$!
+for _ in $(seq 50); do [ -S "$wpath" ] && break; sleep 0.05; done
+appctl appfw/vm-register $vm1 "$wpath" >/dev/null
+retry 100 0.05 grep -q '"verdict"' "$run/wait.out"
+revoked0=$(appctl appfw/connection-status | sed -n 's/.* revoked=\([0-9]*\).*/\1/p')
+sleep 0.5
+"$ctl" --rundir "$run" policy apply "$run/policy-no9090.json" >/dev/null ||
+    die "policy apply"
+t0=$(date +%s%N)
+revoked_now() {
+    test "$(appctl appfw/connection-status | sed -n 's/.* revoked=\([0-9]*\).*/\1/p')" -gt "${revoked0:-0}"
+}
+retry 200 0.01 revoked_now
+t1=$(date +%s%N)
+check "switchd withdrew the revoked flow ($(( (t1 - t0) / 1000000 )) ms after apply returned)" \
+    revoked_now
+check_connect "a new connection to 9090 is refused at once" \
+    "$ns1" 10.77.0.2 9090 '^fail ConnectionRefusedError'
+check_connect "port 8080, still allowed, still passes" \
+    "$ns1" 10.77.0.2 8080 '^ok'
+wait "$wait_pid"
+check "the guest was told the decisions changed ($(tail -1 "$run/wait.out"))" \
+    grep -q '"type":"policy_change".*"policy_version"' "$run/wait.out"
+wait "$drip_pid"
+check "a connection open across the change kept going ($(cat "$run/drip.out"))" \
+    grep -q '^ok 80 ' "$run/drip.out"
+"$ctl" --rundir "$run" --json decisions list --limit 20 >"$run/decisions.out"
+check "secd audited the revocation" \
+    grep -q 'revoked (decisions revision' "$run/decisions.out"
+out=$(guest_decide $vm1 11 tcp 10.77.0.1 40011 10.77.0.2 9090)
+check "and decides 9090 anew under the new policy" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
+
 # --- secd unreachable: fail closed.
 stop_pidfile "$run/appfw-secd.pid"
 out=$(guest_decide $vm1 4 tcp 10.77.0.1 40004 10.77.0.2 8081)
