@@ -43,7 +43,8 @@ $(BUILD)/ovs-plugin/appfw-switchd: $(BUILD)/ovs-plugin/main.o \
 
 # The baseline of the switchd benchmark (tests/bench/bench-switchd.sh).
 PROGRAMS += $(BUILD)/ovs-plugin/tests/ofmod-bench
-BENCHES += tests/bench/bench-switchd.sh tests/bench/bench-pipeline.sh
+BENCHES += tests/bench/bench-switchd.sh tests/bench/bench-pipeline.sh \
+    tests/bench/bench-revoke.sh
 $(BUILD)/ovs-plugin/tests/ofmod-bench: \
         $(BUILD)/ovs-plugin/tests/ofmod-bench.o $(BUILD)/tests/bench/bench.o \
         $(BUILD)/lib/libopenvswitch-appfw.a $(APPID_LIB) $(COMMON_LIB)

@@ -22,6 +22,7 @@
 #include "util.h"
 
 #include "common/file.h"
+#include "common/frame.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/rpc.h"
@@ -47,8 +48,10 @@ LOG_MODULE(switchd);
 #define MAX_HELD_PER_VM 16      /* Packets held while their source is
                                  * being learned. */
 #define HELD_TIMEOUT_MS 2000
-#define RECHECK_BATCH 256      /* Decides in one recheck (at most
-                                 * MSG_MAX_RECHECK; some 200 kB). */
+#define RECHECK_BATCH 256      /* Decides in one recheck, at most (and
+                                 * at most MSG_MAX_RECHECK)... */
+#define RECHECK_BYTES (FRAME_MAX_LEN - 1024)  /* ...and bytes: secd reads
+                                 * no longer message. */
 #define RECHECK_RETRY_MS 1000
 #define PENDING_TIMEOUT_MS 10000  /* A flow request waits this long at most
                                    * for the switch (secd gives up sooner). */
@@ -1590,23 +1593,41 @@ recheck_send(struct switchd *sd, struct json_object *msg,
 }
 
 /* Asks secd again about every approved flow that a decide approved
- * (docs/protocol.md, "recheck"), RECHECK_BATCH at a time. */
+ * (docs/protocol.md, "recheck"), in messages of at most RECHECK_BATCH
+ * decides and RECHECK_BYTES.  An allow whose decide alone would not fit
+ * cannot be asked about: it is withdrawn. */
 static void
 send_rechecks(struct switchd *sd)
 {
     sd->recheck_due = LLONG_MAX;
     struct json_object *msg = NULL, *decides = NULL;
     struct recheck *rc = NULL;
+    size_t bytes = 0;
     struct shash_node *vnode;
     SHASH_FOR_EACH (vnode, &sd->vms) {
         struct vm *vm = vnode->data;
-        struct shash_node *anode;
-        SHASH_FOR_EACH (anode, &vm->allows) {
+        struct shash_node *anode, *anext;
+        SHASH_FOR_EACH_SAFE (anode, anext, &vm->allows) {
             struct allow *al = anode->data;
             if (!al->decide) {
                 continue;
             }
+            size_t len = strlen(json_object_to_json_string_ext(
+                                    al->decide, JSON_C_TO_STRING_PLAIN)) + 1;
+            if (len > RECHECK_BYTES - 512) {
+                LOG_WARN("vm=%s: an approved flow's decide is too long to "
+                         "recheck (%zu bytes): withdrawn", vm->uuid, len);
+                shash_delete(&vm->allows, anode);
+                allow_destroy(sd, al);
+                sd->revoked++;
+                continue;
+            }
+            if (msg && bytes + len > RECHECK_BYTES - 512) {
+                recheck_send(sd, msg, decides, rc);
+                msg = NULL;
+            }
             if (!msg) {
+                bytes = 0;
                 msg = msg_create(MSG_RECHECK);
                 decides = json_object_new_array();
                 rc = xzalloc(sizeof *rc);
@@ -1614,6 +1635,7 @@ send_rechecks(struct switchd *sd)
                 rc->keys = xmalloc(RECHECK_BATCH * sizeof *rc->keys);
             }
             json_object_array_add(decides, json_object_get(al->decide));
+            bytes += len;
             rc->vms[rc->n] = xstrdup(vm->uuid);
             rc->keys[rc->n] = xstrdup(anode->name);
             if (++rc->n == RECHECK_BATCH) {

@@ -18,8 +18,9 @@
  *   guest-sim PATH rehello
  *       after the hellos, says hello again (as a restarted agent does)
  *       and prints the type of the first message that comes back
- *   guest-sim PATH bench COUNT [GAP-US]
- *       sends COUNT decides one at a time (GAP-US apart); prints
+ *   guest-sim PATH bench COUNT [GAP-US [RPORT]]
+ *       sends COUNT decides one at a time (GAP-US apart), to remote port
+ *       RPORT (8080) from as many local ports (up to 20,000); prints
  *       "p50_us=.. p99_us=.."
  *   guest-sim PATH flood SECONDS RATE FLOWS DECIDE-RATE
  *       for SECONDS, RATE stats messages a second of FLOWS flows each
@@ -363,7 +364,7 @@ cmd_garbage(const char *path, int seconds)
 }
 
 static int
-cmd_bench(const char *path, int count, int gap_us)
+cmd_bench(const char *path, int count, int gap_us, int rport)
 {
     struct chan *c = open_channel(path);
     struct bench_samples s;
@@ -372,7 +373,7 @@ cmd_bench(const char *path, int count, int gap_us)
     for (int i = 1; i <= count; i++) {
         struct json_object *req = make_decide(i, "tcp", "10.77.0.1",
                                               40000 + i % 20000,
-                                              "10.77.0.2", 8080);
+                                              "10.77.0.2", rport);
         int64_t t0 = bench_now_ns();
         struct json_object *reply = decide(c, req);
         bench_samples_add(&s, (double) (bench_now_ns() - t0));
@@ -492,8 +493,9 @@ main(int argc, char **argv)
         return cmd_rehello(argv[1]);
     } else if (argc == 4 && !strcmp(argv[2], "garbage")) {
         return cmd_garbage(argv[1], atoi(argv[3]));
-    } else if ((argc == 4 || argc == 5) && !strcmp(argv[2], "bench")) {
-        return cmd_bench(argv[1], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 0);
+    } else if (argc >= 4 && argc <= 6 && !strcmp(argv[2], "bench")) {
+        return cmd_bench(argv[1], atoi(argv[3]), argc >= 5 ? atoi(argv[4]) : 0,
+                         argc == 6 ? atoi(argv[5]) : 8080);
     } else if (argc == 7 && !strcmp(argv[2], "flood")) {
         return cmd_flood(argv[1], atoi(argv[3]), atoi(argv[4]),
                          atoi(argv[5]), atoi(argv[6]));

@@ -23,6 +23,10 @@ take IPv4 too.
       one long-lived connection: a byte every 50 ms for SECONDS; prints
       "ok BYTES-READ SECONDS" once the server closes, or "fail ERROR
       BYTES-READ SECONDS" if it breaks (a stall of 2 s breaks it)
+  netns-tcp.py until-refused HOST PORT SECONDS
+      a new connection every 5 ms until one is refused or fails, for
+      SECONDS at most; prints "refused_at=T ok=N" (T: the failure's wall
+      clock, in seconds since the epoch) or "never ok=N"
   netns-tcp.py udp HOST PORT TEXT
       sends one datagram; prints "ok" or "fail ERROR"
   netns-tcp.py loop HOST PORT SECONDS
@@ -107,6 +111,18 @@ def drip(c, seconds):
     c.close()
 
 
+def until_refused(host, port, seconds):
+    end = time.time() + seconds
+    ok = 0
+    while time.time() < end:
+        if connect(host, port, timeout=1).startswith("ok"):
+            ok += 1
+            time.sleep(0.005)
+        else:
+            return "refused_at=%.6f ok=%d" % (time.time(), ok)
+    return "never ok=%d" % ok
+
+
 def serve_udp(port):
     s = dual_stack(socket.SOCK_DGRAM)
     s.bind(("::", port))
@@ -169,6 +185,9 @@ def main():
         # A stall of 2 s breaks it.
         print(read_all(sys.argv[2], int(sys.argv[3]),
                        b"drip %d" % int(sys.argv[4]), 2))
+    elif cmd == "until-refused":
+        print(until_refused(sys.argv[2], int(sys.argv[3]),
+                            float(sys.argv[4])))
     elif cmd == "udp":
         family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
         s = socket.socket(family, socket.SOCK_DGRAM)
