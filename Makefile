@@ -104,6 +104,7 @@ _check:
 	tests/secd/test-naming.sh $(BUILD)
 	tests/secd/test-peers.sh $(BUILD)
 	tests/switchd/test-switchd.sh $(BUILD)
+	tests/fleet/test-fleet.sh $(BUILD)
 	APPFW_AGENT=$(BUILD_ROOT)/static/appfw-agent tests/agent/test-agent.sh $(BUILD)
 	tests/agent/test-agent-qemu.sh $(BUILD)
 	tests/deploy/test-hook.sh $(BUILD)
@@ -122,6 +123,7 @@ _check:
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-naming.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/secd/test-peers.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/switchd/test-switchd.sh $(BUILD_ROOT)/asan
+	ASAN_OPTIONS=detect_leaks=1 tests/fleet/test-fleet.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/agent/test-agent.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-hook.sh $(BUILD_ROOT)/asan
 	ASAN_OPTIONS=detect_leaks=1 tests/deploy/test-vmctl.sh $(BUILD_ROOT)/asan

@@ -32,7 +32,12 @@ enum daemon_signal {
 };
 
 /* Blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 and opens a signalfd for them, and
- * ignores SIGPIPE.  Returns 0 or an errno value. */
+ * ignores SIGPIPE.  Returns 0 or an errno value.  Call it before any thread
+ * starts (nng starts its own when first used, rpc_tls_configure() too):
+ * the mask is per thread, inherited only by threads started later, and a
+ * signal delivered to a thread without it takes its default action, or
+ * libopenvswitch's fatal-signal handler, which exits without the daemon's
+ * clean shutdown. */
 int daemon_signals_init(void);
 
 /* The file descriptor to poll for POLLIN. */

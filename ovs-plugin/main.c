@@ -303,6 +303,12 @@ main(int argc, char **argv)
             return fail_free(error);
         }
     }
+    /* Before nng starts its threads (rpc_tls_configure() does): a signal
+     * must reach no thread but through the signalfd. */
+    if (daemon_signals_init()) {
+        daemon_pidfile_remove();
+        return fail_free(xstrdup("cannot set up signal handling"));
+    }
     const char *const urls[][2] = {
         { "decide-url", s.decide_url }, { "flow-url", s.flow_url },
     };
@@ -314,10 +320,6 @@ main(int argc, char **argv)
     if (error) {
         daemon_pidfile_remove();
         return fail_free(error);
-    }
-    if (daemon_signals_init()) {
-        daemon_pidfile_remove();
-        return fail_free(xstrdup("cannot set up signal handling"));
     }
 
     struct switchd_config cfg = {

@@ -228,13 +228,16 @@ main(int argc, char **argv)
                         "digits (sha256sum of the token)");
         }
     }
+    /* Before nng starts its threads (tls_setup() does): a signal must
+     * reach no thread but through the signalfd. */
+    if (daemon_signals_init()) {
+        daemon_pidfile_remove();
+        return fail("cannot set up signal handling");
+    }
     error = tls_setup();
     if (error) {
         daemon_pidfile_remove();
         return fail_free(error);
-    }
-    if (daemon_signals_init()) {
-        return fail("cannot set up signal handling");
     }
 
     struct secd_config cfg = {

@@ -65,23 +65,10 @@ field() {  # HV NAME: a number from appfw/connection-status
     appctl "$1" appfw/connection-status |
         sed -n "s/.* $2=\([0-9]*\).*/\1/p" | head -1
 }
-# Registers a guest-sim channel for hypervisor $1's client VM and runs
-# guest-sim with the rest of the arguments.
-guest_on() {
+guest_on() {  # HV GUEST-SIM-ARGS...: guest-sim as hypervisor HV's client
     g=$1
     shift
-    path=$(mktemp -u "$run/chan-XXXXXX")
-    "$guest" "$path" "$@" >"$path.out" 2>&1 &
-    gpid=$!
-    for _ in $(seq 50); do
-        [ -S "$path" ] && break
-        sleep 0.05
-    done
-    appctl "$g" appfw/vm-register "$(client_vm "$g")" "$path" >/dev/null
-    wait "$gpid"
-    rc=$?
-    cat "$path.out"
-    return $rc
+    guest_sim "$run/hv$g/appfw-switchd.ctl" "$(client_vm "$g")" "$run" "$@"
 }
 
 # --- secd and the policies.

@@ -141,3 +141,26 @@ ovs_link_up() {
     fi
     in_ovs_ns ip link set "$1" up
 }
+
+# Runs guest-sim ($guest) on a fresh channel path under directory $3,
+# registered with the appfw-switchd whose control socket is $1 as VM $2's
+# channel, with the rest of the arguments; prints its output and returns
+# its status.  (A fresh path, so switchd connects at once; unique also in
+# a command substitution's subshell, where a counter would not count.)
+guest_sim() {
+    gs_ctl=$1 gs_vm=$2 gs_dir=$3
+    shift 3
+    gs_path=$(mktemp -u "$gs_dir/chan-XXXXXX")
+    "$guest" "$gs_path" "$@" >"$gs_path.out" 2>&1 &
+    gs_pid=$!
+    for _ in $(seq 50); do
+        [ -S "$gs_path" ] && break
+        sleep 0.05
+    done
+    ovs-appctl -t "$gs_ctl" appfw/vm-register "$gs_vm" "$gs_path" >/dev/null
+    wait "$gs_pid"
+    gs_rc=$?
+    cat "$gs_path.out"
+    rm -f "$gs_path.out"
+    return $gs_rc
+}

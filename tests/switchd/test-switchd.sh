@@ -84,22 +84,10 @@ check_connect() {
     r=$(ip netns exec "$2" $py connect "$3" "$4")
     check "$1 ($r)" sh -c "echo '$r' | grep -q '$5'"
 }
-# guest-sim on a fresh channel path (so switchd connects at once; unique
-# also when called in a command substitution's subshell, where a counter
-# would not count: two VMs registered on one path would share a guest).
 guest_run() {
     vm=$1
     shift
-    path=$(mktemp -u "$run/chan-XXXXXX")
-    "$guest" "$path" "$@" >"$run/guest.out" 2>&1 &
-    gpid=$!
-    for _ in $(seq 50); do
-        [ -S "$path" ] && break
-        sleep 0.05
-    done
-    appctl appfw/vm-register "$vm" "$path" >/dev/null
-    wait "$gpid"
-    cat "$run/guest.out"
+    guest_sim "$run/appfw-switchd.ctl" "$vm" "$run" "$@"
 }
 guest_decide() {
     vm=$1
