@@ -1564,23 +1564,30 @@ recheck_free(struct recheck *rc)
     free(rc);
 }
 
-/* Sends recheck 'msg' with its 'decides' (both owned here), whose allows
- * 'rc' names; if secd cannot be reached, all are sent again later. */
+/* Sends a recheck of the decides whose texts, comma-separated, are in
+ * 'decides' (emptied here), whose allows 'rc' (owned here) names; if secd
+ * cannot be reached, all are sent again later. */
 static void
-recheck_send(struct switchd *sd, struct json_object *msg,
-             struct json_object *decides, struct recheck *rc)
+recheck_send(struct switchd *sd, struct ds *decides, struct recheck *rc)
 {
     uint64_t cookie = ++sd->next_cookie;
+    struct json_object *msg = msg_create(MSG_RECHECK);
     msg_put_int(msg, "id", cookie & MSG_INT_MAX);
     msg_put_string(msg, "hypervisor", sd->cfg.hypervisor);
     if (*sd->cfg.hypervisor_token) {
         msg_put_string(msg, "token", sd->cfg.hypervisor_token);
     }
     msg_put_int(msg, "revision", sd->revision);
-    json_object_object_add(msg, "decides", decides);
-    const char *text = json_object_to_json_string_ext(msg,
+    /* Each decide was serialized once already: its text goes in as is,
+     * after the rest of the message (whose text ends in '}'). */
+    const char *head = json_object_to_json_string_ext(msg,
                                                       JSON_C_TO_STRING_PLAIN);
-    if (rpc_client_send(sd->secd, text, strlen(text), cookie)) {
+    struct ds text = DS_EMPTY_INITIALIZER;
+    ds_put_buffer(&text, head, strlen(head) - 1);
+    ds_put_format(&text, ",\"decides\":[%s]}", ds_cstr(decides));
+    json_object_put(msg);
+    ds_clear(decides);
+    if (rpc_client_send(sd->secd, text.string, text.length, cookie)) {
         recheck_free(rc);
         sd->recheck_due = time_msec() + RECHECK_RETRY_MS;
     } else {
@@ -1589,7 +1596,7 @@ recheck_send(struct switchd *sd, struct json_object *msg,
         shash_add(&sd->rechecks, key, rc);
         sd->rechecks_sent++;
     }
-    json_object_put(msg);
+    ds_destroy(&text);
 }
 
 /* Asks secd again about every approved flow that a decide approved
@@ -1600,9 +1607,8 @@ static void
 send_rechecks(struct switchd *sd)
 {
     sd->recheck_due = LLONG_MAX;
-    struct json_object *msg = NULL, *decides = NULL;
+    struct ds decides = DS_EMPTY_INITIALIZER;
     struct recheck *rc = NULL;
-    size_t bytes = 0;
     struct shash_node *vnode;
     SHASH_FOR_EACH (vnode, &sd->vms) {
         struct vm *vm = vnode->data;
@@ -1612,8 +1618,9 @@ send_rechecks(struct switchd *sd)
             if (!al->decide) {
                 continue;
             }
-            size_t len = strlen(json_object_to_json_string_ext(
-                                    al->decide, JSON_C_TO_STRING_PLAIN)) + 1;
+            const char *t = json_object_to_json_string_ext(
+                al->decide, JSON_C_TO_STRING_PLAIN);
+            size_t len = strlen(t) + 1;
             if (len > RECHECK_BYTES - 512) {
                 LOG_WARN("vm=%s: an approved flow's decide is too long to "
                          "recheck (%zu bytes): withdrawn", vm->uuid, len);
@@ -1622,31 +1629,30 @@ send_rechecks(struct switchd *sd)
                 sd->revoked++;
                 continue;
             }
-            if (msg && bytes + len > RECHECK_BYTES - 512) {
-                recheck_send(sd, msg, decides, rc);
-                msg = NULL;
+            if (rc && decides.length + len > RECHECK_BYTES - 512) {
+                recheck_send(sd, &decides, rc);
+                rc = NULL;
             }
-            if (!msg) {
-                bytes = 0;
-                msg = msg_create(MSG_RECHECK);
-                decides = json_object_new_array();
+            if (!rc) {
                 rc = xzalloc(sizeof *rc);
                 rc->vms = xmalloc(RECHECK_BATCH * sizeof *rc->vms);
                 rc->keys = xmalloc(RECHECK_BATCH * sizeof *rc->keys);
+            } else {
+                ds_put_char(&decides, ',');
             }
-            json_object_array_add(decides, json_object_get(al->decide));
-            bytes += len;
+            ds_put_cstr(&decides, t);
             rc->vms[rc->n] = xstrdup(vm->uuid);
             rc->keys[rc->n] = xstrdup(anode->name);
             if (++rc->n == RECHECK_BATCH) {
-                recheck_send(sd, msg, decides, rc);
-                msg = NULL;
+                recheck_send(sd, &decides, rc);
+                rc = NULL;
             }
         }
     }
-    if (msg) {
-        recheck_send(sd, msg, decides, rc);
+    if (rc) {
+        recheck_send(sd, &decides, rc);
     }
+    ds_destroy(&decides);
 }
 
 /* secd's answer 'r' to recheck 'rc': the allows it revoked go. */
