@@ -830,8 +830,9 @@ static void
 handle_policy_change(struct agent *a, const struct json_object *m)
 {
     uint64_t version = msg_get_int(m, "policy_version", 0);
-    vcache_flush(a->cache);
-    vcache_set_policy_version(a->cache, version);
+    if (!vcache_set_policy_version(a->cache, version)) {
+        vcache_flush(a->cache);     /* Not flushed for a new version. */
+    }
     hooks_flush_verdicts(a->hooks);
     a->policy_changes++;
     LOG_INFO("decisions changed (policy version %"PRIu64", %s): verdict "
