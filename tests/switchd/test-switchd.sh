@@ -523,6 +523,20 @@ out=$(guest_decide $vm1 11 tcp 10.77.0.1 40011 10.77.0.2 9090)
 check "and decides 9090 anew under the new policy" \
     sh -c "echo '$out' | grep -q '\"verdict\":\"deny\"'"
 
+# A guest cannot play secd: its policy_change and recheck are refused,
+# switchd rechecks nothing for them, and a "revision" it writes in a
+# decide is dropped.
+rechecks_g=$(appctl appfw/connection-status | sed -n 's/.* rechecks=\([0-9]*\).*/\1/p')
+out=$(guest_run $vm1 send \
+    '{"type":"policy_change","revision":1,"policy_version":99,"reason":"\u001b[2Jguest"}' \
+    '{"type":"recheck","id":5,"hypervisor":"x","revision":1,"decides":[{"type":"decide","id":1,"event":"connect","protocol":"tcp","direction":"outbound","local":{"address":"10.77.0.1","port":1},"remote":{"address":"10.77.0.2","port":8081},"app":{"path":"/x"},"process":{"pid":1},"user":{"uid":0},"vm":{"uuid":"'$vm2'"}}]}' \
+    '{"type":"decide","id":12,"event":"connect","protocol":"tcp","direction":"outbound","local":{"address":"10.77.0.1","port":40012},"remote":{"address":"10.77.0.2","port":8080},"app":{"path":"/usr/bin/curl"},"process":{"pid":1},"user":{"uid":0},"revision":{"x":[1]}}' \
+    -- 13 tcp 10.77.0.1 40013 10.77.0.2 8080)
+check "after a guest's policy_change and recheck, its decide is answered ($out)" \
+    sh -c "echo '$out' | grep -q '\"verdict\":\"allow\"'"
+check "switchd rechecked nothing for the guest's messages" \
+    test "$(appctl appfw/connection-status | sed -n 's/.* rechecks=\([0-9]*\).*/\1/p')" = "$rechecks_g"
+
 # --- A restarted secd has a new revision: switchd hears it in a poll's
 # answer, rechecks, and keeps what the policy still allows.
 st_field() {
