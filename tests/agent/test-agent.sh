@@ -114,10 +114,13 @@ syn_count() {
 }
 
 # --- The host's side and the agent.
+# The host's notice carries an escape sequence (clear the screen), which
+# must reach the user's terminal and syslog escaped.
+esc=$(printf '\033')
 start_host() {
     "$hostsim" "$run/host.sock" "$run/host.log" --deny-port 9090 \
         --deny-port 7071 --deny-port 5354 --deny-name nc --ttl 300 \
-        --notify --notice "root:quota test notice" "$@" \
+        --notify --notice "root:quota test notice ${esc}[2J" "$@" \
         2>>"$run/host.stderr" &
     host_pid=$!
     for _ in $(seq 50); do
@@ -206,6 +209,10 @@ check "naming: the guest's address and root's login on its terminal" \
 check "a notice from the host reaches the user's terminal and syslog" \
     sh -c "grep -q 'appfw: quota test notice' '$run/tty.txt' &&
            grep -q 'notice for root: quota test notice' '$run/syslog.txt'"
+check "with its escape sequence escaped" \
+    sh -c "grep -qF 'appfw: quota test notice \\x1b[2J' '$run/tty.txt' &&
+           grep -qF 'root: quota test notice \\x1b[2J' '$run/syslog.txt' &&
+           ! grep -q '$esc' '$run/tty.txt' '$run/syslog.txt'"
 # A new address is reported at once (within the naming interval).
 ip -n "$gns" addr add 10.88.0.77/24 dev "$(ip -n "$gns" -o link show |
     awk -F': ' '$2 !~ /^lo/ { sub(/@.*/, "", $2); print $2; exit }')"
