@@ -529,6 +529,10 @@ check "nc's next connect inherits no allow cached for the other ($(echo $r))" \
 r=$(connect_exec "$idir/newbie")
 check "one the agent never saw is judged as an unknown application ($(echo $r))" \
     has "$r" '^first fail ECONNREFUSED'
+check "its decide has no app, and the host takes it" \
+    sh -c "! grep -q 'host_sim_error' '$run/host.log' &&
+           grep '\"type\":\"decide\"' '$run/host.log' | grep '\"port\":8080' |
+           grep -v '\"app\"' | grep -q '\"uid\":65534'"
 r=$(as_user "$idir/tool" 10.88.0.2 8080)
 check "a program of the user is allowed, and cached in the kernel ($r)" \
     has "$r" '^ok'
