@@ -120,7 +120,8 @@ esc=$(printf '\033')
 start_host() {
     "$hostsim" "$run/host.sock" "$run/host.log" --deny-port 9090 \
         --deny-port 7071 --deny-port 5354 --deny-name nc --ttl 300 \
-        --notify --notice "root:quota test notice ${esc}[2J" "$@" \
+        --notify --notice "root:quota test notice ${esc}[2J" \
+        --transcript "$run/host-transcript.log" "$@" \
         2>>"$run/host.stderr" &
     host_pid=$!
     for _ in $(seq 50); do
