@@ -1142,6 +1142,10 @@ step_packet(bool inbound, char **save)
         p.remote_port = p.local_port;
         p.ports[0] = 0;
         p.ports[p.n_ports++] = p.local_port;
+    } else if (kind == K_SCTP) {
+        /* The agent reads no ports of other protocols: 0 for the fail
+         * mode. */
+        p.ports[0] = 0;
     }
     place_socket(&p, kind, proc, how);
 
