@@ -365,7 +365,14 @@ fake_sock_close(size_t index)
 {
     if (index < k.n_socks) {
         k.socks[index].live = false;
+        k.socks[index].closed = true;
     }
+}
+
+const struct fake_sock *
+fake_sock(size_t index)
+{
+    return index < k.n_socks ? &k.socks[index] : NULL;
 }
 
 int
@@ -400,7 +407,9 @@ sock_answer(const struct fake_sock *s, struct sockdiag_sock *out)
     out->cookie = s->cookie;
     out->uid = s->uid;
     out->inode = s->inode;
-    out->state = s->listener ? 10 : 1;
+    out->state = (!s->listener ? 1 /* TCP_ESTABLISHED */
+                  : s->protocol == IPPROTO_TCP ? SOCKDIAG_TCP_LISTEN
+                  : 7 /* TCP_CLOSE: UDP, not connected */);
     if (s->protocol == IPPROTO_TCP && !s->listener) {
         out->has_tcp_info = true;
         out->bytes_acked = 1000;
@@ -422,14 +431,24 @@ sockdiag_lookup(struct sockdiag *sd, int family, int protocol,
     for (size_t i = k.n_socks; i-- > 0;) {
         const struct fake_sock *s = &k.socks[i];
         if (s->family == family && s->protocol == protocol
-            && s->local_port == local->port
-            && (s->listener
-                || (s->remote_port == remote->port
-                    && !memcmp(s->remote, remote->addr, 16)))) {
+            && s->local_port == local->port && !s->listener
+            && s->remote_port == remote->port
+            && !memcmp(s->remote, remote->addr, 16)) {
             if (!s->error) {
                 sock_answer(s, out);
             }
             return s->error;
+        }
+    }
+    static const uint8_t any[16];
+    for (size_t i = k.n_socks; i-- > 0;) {
+        const struct fake_sock *s = &k.socks[i];
+        if (s->family == family && s->protocol == protocol
+            && s->local_port == local->port && s->listener && !s->closed
+            && (!memcmp(s->local, any, 16)
+                || !memcmp(s->local, local->addr, 16))) {
+            sock_answer(s, out);
+            return 0;
         }
     }
     return ENOENT;

@@ -94,8 +94,10 @@ uint32_t fake_nfq_queue(struct nfq_packet *pkt);
 size_t fake_nfq_n_packets(void);
 const struct fake_packet *fake_nfq_packet(uint32_t id);
 
-/* What sock_diag finds at a tuple ('remote' NULL: a listener, any
- * remote), and lists in dumps while 'live'. */
+/* What sock_diag finds at a tuple, and lists in dumps while 'live'.  A
+ * lookup finds a connected socket at its tuple first, else a 'listener'
+ * (TCP listening, UDP not connected) on the tuple's local port and
+ * address or the wildcard, that is not closed; the latest first. */
 struct fake_sock {
     int family, protocol;
     uint8_t local[16], remote[16];
@@ -105,11 +107,13 @@ struct fake_sock {
     uint64_t cookie;
     uint32_t uid, inode;
     bool live;
+    bool closed;                /* By fake_sock_close(). */
 };
 
-/* Adds 's'; returns its index, for fake_sock_close(). */
+/* Adds 's'; returns its index, for fake_sock_close() and fake_sock(). */
 size_t fake_sock_add(const struct fake_sock *s);
 void fake_sock_close(size_t index);
+const struct fake_sock *fake_sock(size_t index);
 
 void fake_owner_add(uint64_t cookie, const struct afw_owner *);
 void fake_flow_add(const struct afw_flow_key *, const struct afw_flow *);

@@ -17,6 +17,13 @@
  *   out KIND PROC PEER PORT [HOW]   a queued packet from the guest
  *   in KIND PROC PEER PORT [HOW]    a queued packet to it (PORT: local)
  *   bind PROC PROTO PORT        the hooks' bind() record
+ *   share PROC PROTO PORT [AT]  a socket of PROC's (0: nobody the hooks
+ *                               saw) listening (TCP) or not connected
+ *                               (UDP) on local PORT, as in a SO_REUSEPORT
+ *                               group; AT its address: 0 and 1 IPv4's
+ *                               and IPv6's wildcard, 2 and 3 the guest's
+ *                               own, 4 the guest's IPv4 address mapped to
+ *                               IPv6, 5 an address not the guest's
  *   cached PROC PEER PORT       a connect() the kernel allowed from its
  *                               cache (its two records)
  *   close N                     the close record of the Nth connection
@@ -28,7 +35,8 @@
  * agent-fakes.h (0: none); PEER one of four addresses; HOW how the kernel
  * names the packet's socket: 0 the hooks' flow record, 1 sock_diag and
  * the hooks' owner, 2 sock_diag and /proc, 3 no socket, 4 a sock_diag
- * error, 5 a socket nobody owns.  The ids of the agent's questions run
+ * error, 5 a socket nobody owns, 6 for an inbound UDP packet a socket
+ * not connected, with its owner (else as 1).  The ids of the agent's questions run
  * from 1 in each input (each question counts, also one the fail mode
  * decides at once), so a verdict's "id" reaches a real question.  After
  * the last line the clock passes the verdict timeout once more.
@@ -49,7 +57,11 @@
  *     not answered, not timed out, not lost with the channel), or a
  *     cached allow covers it (the TTL not passed, no new policy version
  *     since), or the fail mode allows it (open; cached: the last valid
- *     policy_push), or it is a later IPv6 fragment;
+ *     policy_push), or it is a later IPv6 fragment; an inbound packet
+ *     to a port where a socket of another application or user could
+ *     take it (a "share", also when the hooks never saw the packet's own
+ *     socket) only if the fail mode allows it as an unknown
+ *     application's;
  *   - a verdict reaches the kernel's cache only as the host gave it (its
  *     answer, TTL, executable version, user, event, address and port), a
  *     new policy version flushes the kernel's cache, and a UDP flow is
@@ -271,6 +283,17 @@ struct mpacket {
     uint16_t local_port, remote_port;
     int n_ports;                /* The cache key's port, and for the */
     uint16_t ports[2];          /* fail mode's other view of an echo. */
+    bool shared;                /* Its port may be shared: inbound TCP, or
+                                 * UDP to a socket not connected. */
+    int owner;                  /* Its socket's process as the hooks saw
+                                 * it, 0 if none. */
+    size_t sock;                /* Its socket. */
+};
+
+/* A socket of "share". */
+struct mshare {
+    size_t sock;
+    int owner;                  /* Its process in the hooks, 0 if none. */
 };
 
 /* A connection the target made, for "close". */
@@ -317,6 +340,8 @@ static struct {
     size_t n_pkts, allocated_pkts;
     struct mconn *conns;
     size_t n_conns, allocated_conns;
+    struct mshare *shares;
+    size_t n_shares, allocated_shares;
     uint16_t next_port;
     uint64_t next_cookie;
     uint32_t next_inode;
@@ -818,6 +843,57 @@ policy_allows(const struct mpacket *p)
     return false;
 }
 
+/* Whether socket 's' could take inbound packet 'p' instead of 'p''s own
+ * socket: not connected, on its port, at its address or the wildcard (an
+ * IPv6 one also for IPv4, or the address mapped). */
+static bool
+could_take(const struct fake_sock *s, const struct mpacket *p)
+{
+    static const uint8_t any[16];
+    uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff };
+    memcpy(mapped + 12, p->local, 4);
+    return (s->live && s->listener && s->protocol == p->protocol
+            && s->local_port == p->local_port
+            && (s->family == p->family
+                ? (!memcmp(s->local, any, 16)
+                   || !memcmp(s->local, p->local, 16))
+                : (p->family == AF_INET && s->family == AF_INET6
+                   && (!memcmp(s->local, any, 16)
+                       || !memcmp(s->local, mapped, 16)))));
+}
+
+/* Whether a socket of another application (executable as the hooks saw
+ * it) or user, or of one the hooks never saw, could take 'p'. */
+static bool
+shared_with_other(const struct mpacket *p)
+{
+    if (!p->shared
+        || (p->protocol == IPPROTO_UDP && !fake_sock(p->sock)->live)) {
+        /* A closed UDP socket: nothing, or a socket the target did not
+         * share on IPv4, takes it; the agent's lookup says which. */
+        return false;
+    }
+    const struct fake_proc *own = fake_proc(p->owner);
+    for (size_t i = 0; i < m.n_shares; i++) {
+        const struct fake_proc *other = fake_proc(m.shares[i].owner);
+        if (could_take(fake_sock(m.shares[i].sock), p)
+            && (!own || !other || other->uid != own->uid
+                || other->event_exe != own->event_exe)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the fail mode allows 'p' as an unknown application's. */
+static bool
+policy_allows_unknown(const struct mpacket *p)
+{
+    struct mpacket unknown = *p;
+    unknown.n_apps = 0;
+    return policy_allows(&unknown);
+}
+
 static void
 check_packet(const struct mpacket *p)
 {
@@ -829,11 +905,19 @@ check_packet(const struct mpacket *p)
     if (fp->verdict != FAKE_ACCEPT || fp->step != m.step) {
         return;
     }
-    if (p->never
-        || !(p->later_fragment || m.mode == FAIL_OPEN
-             || (m.mode == FAIL_CACHED && policy_allows(p))
-             || answered(p, m.step, true)
-             || (p->queued_step == m.step && cached(p)))) {
+    bool ok;
+    if (p->never) {
+        ok = false;
+    } else if (shared_with_other(p)) {
+        ok = (m.mode == FAIL_OPEN
+              || (m.mode == FAIL_CACHED && policy_allows_unknown(p)));
+    } else {
+        ok = (p->later_fragment || m.mode == FAIL_OPEN
+              || (m.mode == FAIL_CACHED && policy_allows(p))
+              || answered(p, m.step, true)
+              || (p->queued_step == m.step && cached(p)));
+    }
+    if (!ok) {
         char what[64];
         snprintf(what, sizeof what, "packet %"PRIu32" in step %d",
                  p->id, m.step);
@@ -1057,17 +1141,35 @@ place_socket(struct mpacket *p, enum kind kind, int proc, int how)
     if (!tracked) {
         return;
     }
+    bool inbound = p->direction == VCACHE_INBOUND;
+    bool unconnected = how == 6 && inbound && kind == K_UDP;
+    if (how == 6 && !unconnected) {
+        how = 1;
+    }
     struct fake_sock s = {
         .family = p->family, .protocol = p->protocol,
-        .local_port = p->local_port, .remote_port = p->remote_port,
+        .local_port = p->local_port,
+        .remote_port = unconnected ? 0 : p->remote_port,
+        .listener = unconnected,
         .error = how == 3 ? ENOENT : how == 4 ? EIO : 0,
         .cookie = cookie, .uid = fp ? fp->uid : 0,
-        .inode = how == 2 ? inode : 0, .live = how <= 2 || how == 5,
+        .inode = how == 2 ? inode : 0,
+        .live = how <= 2 || how == 5 || how == 6,
     };
     memcpy(s.local, p->local, 16);
-    memcpy(s.remote, p->remote, 16);
+    if (!unconnected) {
+        memcpy(s.remote, p->remote, 16);
+    }
     size_t index = fake_sock_add(&s);
-    if (how <= 1) {
+    p->sock = index;
+    p->shared = inbound && (kind == K_TCP || unconnected);
+    if (how <= 1 || how == 6) {
+        p->owner = proc;
+        if (unconnected) {
+            /* It may take the next packets to its port too. */
+            struct mshare sh = { .sock = index, .owner = proc };
+            PUSH(m.shares, m.n_shares, m.allocated_shares, sh);
+        }
         struct afw_owner o = fake_owner(proc);
         fake_owner_add(cookie, &o);
         if (how == 0) {
@@ -1108,7 +1210,7 @@ step_packet(bool inbound, char **save)
     int proc = arg(save, 0, FAKE_N_PROCS);
     int peer = arg(save, 0, LLONG_MAX) % ARRAY_SIZE(peers);
     uint16_t port = arg(save, 0, 65535);
-    int how = arg(save, 0, 5);
+    int how = arg(save, 0, 6);
     const struct fake_proc *fp = fake_proc(proc);
 
     int family = peers[peer].family;
@@ -1251,6 +1353,42 @@ step_bind(char **save)
     fake_record_push(&r);
 }
 
+/* A socket other programs' packets may reach: "share". */
+static void
+step_share(char **save)
+{
+    int proc = arg(save, 0, FAKE_N_PROCS);
+    const char *proto = strtok_r(NULL, " ", save);
+    uint16_t port = arg(save, 1, 65535);
+    int at = arg(save, 0, 5);
+    static const uint8_t other4[16] = { 10, 77, 0, 99 };
+    static const uint8_t any[16];
+    uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff };
+    memcpy(mapped + 12, local4, 4);
+    const uint8_t *addrs[] = { any, any, local4, local6, mapped, other4 };
+    const struct fake_proc *fp = fake_proc(proc);
+    struct fake_sock s = {
+        .family = at == 0 || at == 2 || at == 5 ? AF_INET : AF_INET6,
+        .protocol = proto && !strcmp(proto, "udp") ? IPPROTO_UDP
+                                                   : IPPROTO_TCP,
+        .local_port = port, .listener = true,
+        .cookie = m.next_cookie++, .uid = fp ? fp->uid : NOBODY,
+        .live = true,
+    };
+    memcpy(s.local, addrs[at], 16);
+    struct mshare sh = { .sock = fake_sock_add(&s), .owner = fp ? proc : 0 };
+    if (fp) {
+        struct afw_owner o = fake_owner(proc);
+        fake_owner_add(s.cookie, &o);
+    }
+    PUSH(m.shares, m.n_shares, m.allocated_shares, sh);
+    struct mconn c = {
+        .sock = sh.sock, .protocol = s.protocol, .family = s.family,
+        .local_port = port, .cookie = s.cookie,
+    };
+    memcpy(c.local, s.local, 16);
+    PUSH(m.conns, m.n_conns, m.allocated_conns, c);
+}
 
 static int
 hex_value(int c)
@@ -1302,6 +1440,8 @@ step(char *line, size_t len)
         step_packet(word[0] == 'i', &save);
     } else if (!strcmp(word, "bind")) {
         step_bind(&save);
+    } else if (!strcmp(word, "share")) {
+        step_share(&save);
     } else if (!strcmp(word, "cached")) {
         step_cached(&save);
     } else if (!strcmp(word, "close")) {
@@ -1388,6 +1528,7 @@ finish(void)
     free(m.cache);
     free(m.pkts);
     free(m.conns);
+    free(m.shares);
     unlink(policy_path);
     /* Nothing of this input is left for the next (nor for libFuzzer's
      * leak check, which runs when an input ends with more allocations than
