@@ -12,7 +12,8 @@
  *   mode closed|open|cached     the fail mode (first lines only)
  *   saved JSON                  state-dir/policy.json (first lines only)
  *   {...}                       a frame from the host: verdict, error,
- *                               policy_push, notice, hello, heartbeat...
+ *                               policy_push, policy_change, notice,
+ *                               hello, heartbeat...
  *   raw HEX                     bytes on the channel as they are
  *   out KIND PROC PEER PORT [HOW]   a queued packet from the guest
  *   in KIND PROC PEER PORT [HOW]    a queued packet to it (PORT: local)
@@ -64,8 +65,9 @@
  *     application's;
  *   - a verdict reaches the kernel's cache only as the host gave it (its
  *     answer, TTL, executable version, user, event, address and port), a
- *     new policy version flushes the kernel's cache, and a UDP flow is
- *     noted only for a datagram just accepted;
+ *     new policy version or a policy_change flushes the kernel's cache
+ *     (and the agent's: the next packet is asked about again), and a UDP
+ *     flow is noted only for a datagram just accepted;
  *   - the agent's count of open questions is the target's;
  *   - every frame the agent writes is a valid message it may send, and a
  *     framing error or a failed hello closes the channel;
@@ -519,6 +521,12 @@ host_frame(const void *data, size_t len)
         if (q) {
             q->open = false;
         }
+    } else if (m.ch == M_UP && type == MSG_POLICY_CHANGE) {
+        /* Every cached verdict goes, whatever the version. */
+        m.n_cache = 0;
+        m.flush_step = m.step;
+        m.have_version = true;
+        m.version = msg_get_int(msg, "policy_version", 0);
     } else if (m.ch == M_UP && type == MSG_POLICY_PUSH) {
         struct lpolicy *p = lpolicy_from_json(msg, &error);
         if (p) {
