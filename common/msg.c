@@ -439,8 +439,10 @@ decide_check(const struct json_object *obj)
                        "listen)");
     }
     /* Only appfw-switchd asks about a VM without an agent, from a packet:
-     * it knows no application, process or user. */
-    static const char *const identity[] = { "app", "process", "user" };
+     * it knows no process or user.  An agent always knows those, and
+     * leaves "app" out for an unknown application (an executable it never
+     * saw, docs/agent.md). */
+    static const char *const identity[] = { "process", "user" };
     for (size_t i = 0; i < ARRAY_SIZE(identity); i++) {
         if (msg_get_bool(obj, "agent", true) && !msg_get(obj, identity[i])) {
             return xasprintf("decide.%s: missing (required unless agent is "

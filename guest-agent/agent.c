@@ -950,46 +950,6 @@ handle_frame(struct agent *a, const struct frame *f)
 
 /* ---- Events. */
 
-/* The process owning the socket with inode 'inode', by scanning /proc:
- * the slow path for sockets opened before the hooks were attached. */
-static int
-find_socket_owner(uint32_t inode)
-{
-    char target[64];
-    snprintf(target, sizeof target, "socket:[%"PRIu32"]", inode);
-    DIR *proc = opendir("/proc");
-    int found = 0;
-    struct dirent *de;
-    while (proc && !found && (de = readdir(proc))) {
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        char *fds = xasprintf("/proc/%s/fd", de->d_name);
-        DIR *d = opendir(fds);
-        struct dirent *fe;
-        while (d && !found && (fe = readdir(d))) {
-            char *link = xasprintf("%s/%s", fds, fe->d_name);
-            char buf[64];
-            ssize_t n = readlink(link, buf, sizeof buf - 1);
-            free(link);
-            if (n > 0) {
-                buf[n] = '\0';
-                if (!strcmp(buf, target)) {
-                    found = atoi(de->d_name);
-                }
-            }
-        }
-        if (d) {
-            closedir(d);
-        }
-        free(fds);
-    }
-    if (proc) {
-        closedir(proc);
-    }
-    return found;
-}
-
 static void
 known_exe_free(void *e_)
 {
@@ -1522,7 +1482,7 @@ decide_packet(struct agent *a, const struct nfq_packet *pkt,
         uid = owner.uid;
         gid = owner.gid;
     } else {
-        pid = s.inode ? find_socket_owner(s.inode) : 0;
+        pid = s.inode ? identity_socket_owner(a->ids, s.inode) : 0;
         uid = s.uid;
         gid = pkt->has_uid ? pkt->gid : 0;
     }
@@ -1706,7 +1666,7 @@ find_cached_identity(struct agent *a, struct conn *c)
         return;
     }
     c->uid = s.uid;
-    int pid = s.inode ? find_socket_owner(s.inode) : 0;
+    int pid = s.inode ? identity_socket_owner(a->ids, s.inode) : 0;
     const struct cached_process *cp = resolve(a, pid, s.uid, (uint32_t) -1,
                                               NULL);
     if (cp) {

@@ -4,8 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1231,6 +1234,44 @@ identity_resolve(struct identity_ctx *ctx, int pid, uint32_t uid,
     }
     id->domain = ctx->domain ? xstrdup(ctx->domain) : NULL;
     return error;
+}
+
+int
+identity_socket_owner(struct identity_ctx *ctx, uint32_t inode)
+{
+    char target[64];
+    snprintf(target, sizeof target, "socket:[%"PRIu32"]", inode);
+    DIR *proc = opendir(ctx->proc_root);
+    int found = 0;
+    struct dirent *de;
+    while (proc && !found && (de = readdir(proc))) {
+        uint32_t pid;
+        if (de->d_name[0] < '1' || de->d_name[0] > '9'
+            || !parse_u32(de->d_name, strlen(de->d_name), INT_MAX, &pid)) {
+            continue;
+        }
+        char *fds = xasprintf("%s/%s/fd", ctx->proc_root, de->d_name);
+        DIR *d = opendir(fds);
+        struct dirent *fe;
+        while (d && !found && (fe = readdir(d))) {
+            char buf[64];
+            ssize_t n = readlinkat(dirfd(d), fe->d_name, buf, sizeof buf - 1);
+            if (n > 0) {
+                buf[n] = '\0';
+                if (!strcmp(buf, target)) {
+                    found = pid;
+                }
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+        free(fds);
+    }
+    if (proc) {
+        closedir(proc);
+    }
+    return found;
 }
 
 void

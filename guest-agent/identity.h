@@ -136,6 +136,13 @@ struct identity {
 int identity_resolve(struct identity_ctx *, int pid, uint32_t uid,
                      uint32_t gid, struct identity *id);
 
+/* The process (a tgid in proc_root) that holds the socket with inode
+ * 'inode' open, found by scanning every process's file descriptors: the
+ * slow path for a socket whose owner the hooks did not record (opened
+ * before they were attached, or a ping socket, which only /proc/net/icmp
+ * names).  Returns 0 if no process that can be seen holds it. */
+int identity_socket_owner(struct identity_ctx *, uint32_t inode);
+
 /* Frees the members of 'id' (NULL is fine) and zeroes it. */
 void identity_destroy(struct identity *id);
 

@@ -1,6 +1,4 @@
 /* notify: syslog and users' terminals (see notify.h). */
-#include <stdbool.h>
-
 #include "guest-agent/notify.h"
 
 #include <fcntl.h>
@@ -13,6 +11,7 @@
 #include <unistd.h>
 #include <utmpx.h>
 
+#include "common/escape.h"
 #include "common/util.h"
 
 #define SYSLOG_DAEMON_WARNING ((3 << 3) | 4)
@@ -45,9 +44,11 @@ notify_syslog(const char *text)
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", localtime_r(&now, &tm));
+    char *clean = escape_text(text, false);
     char *line = xasprintf("<%d>%s appfw-agent[%d]: %s",
                            SYSLOG_DAEMON_WARNING, stamp, (int) getpid(),
-                           text);
+                           clean);
+    free(clean);
     bool ok = sendto(fd, line, strlen(line), MSG_DONTWAIT,
                      (struct sockaddr *) &sun, sizeof sun) >= 0;
     free(line);
@@ -62,6 +63,7 @@ tell(const char *user, const char *text)
     if (utmp_path && utmpxname(utmp_path)) {
         return 0;
     }
+    char *msg = NULL;
     int n = 0;
     setutxent();
     struct utmpx *u;
@@ -80,15 +82,19 @@ tell(const char *user, const char *text)
         int fd = open(tty, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         free(tty);
         if (fd >= 0) {
-            char *msg = xasprintf("\r\nappfw: %s\r\n", text);
+            if (!msg) {
+                char *clean = escape_text(text, false);
+                msg = xasprintf("\r\nappfw: %s\r\n", clean);
+                free(clean);
+            }
             if (write(fd, msg, strlen(msg)) > 0) {
                 n++;
             }
-            free(msg);
             close(fd);
         }
     }
     endutxent();
+    free(msg);
     return n;
 }
 

@@ -1,8 +1,15 @@
 /* notify: how appfw-agent tells people about denials inside the guest:
  * the guest's syslog, and the terminals of the user on whose behalf the
- * refused connection was made (as wall(1) does, through utmp). */
+ * refused connection was made (as wall(1) does, through utmp).
+ *
+ * The texts carry strings from the host (a notice, a rule id) and from the
+ * guest (an executable's name): both are escaped as common/escape.h says
+ * for a terminal, so that no control sequence reaches a user's terminal
+ * and no line the agent did not write reaches the log. */
 #ifndef APPFW_NOTIFY_H
 #define APPFW_NOTIFY_H 1
+
+#include <stdbool.h>
 
 /* 'syslog_socket': the syslog daemon's socket ("/dev/log"); 'utmp': the
  * utmp file (NULL: the system's).  Both are kept by reference. */

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/escape.h"
 #include "common/msg.h"
 #include "common/util.h"
 #include "common/rpc.h"
-#include "escape.h"
 
 /* Exit codes (also in --help and docs/operations.md). */
 enum {

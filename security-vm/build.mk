@@ -5,8 +5,7 @@ SECVM_LIB_SRCS := security-vm/policy.c security-vm/store.c \
                   security-vm/admin.c security-vm/quota.c \
                   security-vm/naming.c security-vm/resolver.c \
                   security-vm/console-naming.c security-vm/sites.c \
-                  security-vm/events.c security-vm/escape.c \
-                  security-vm/hypervisor.c
+                  security-vm/events.c security-vm/hypervisor.c
 SECVM_LIB := $(BUILD)/lib/libsecvm.a
 CPPFLAGS_security-vm := -Iappid/include $(JSONC_CFLAGS)
 SECVM_LIBS := $(SECVM_LIB) $(APPID_LIBS) -lnng -lpthread

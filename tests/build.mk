@@ -114,3 +114,19 @@ $(BUILD_ROOT)/static/hostile: $(BUILD)/tests/deploy/hostile.o $(COMMON_LIB)
 	    -lpthread 2>$@.log || { cat $@.log; rm -f $@.log; exit 1; }
 	@rm -f $@.log
 endif
+
+# appfw-agent's core (guest-agent/agent.c, unchanged) over a guest kernel in
+# memory: tests/fuzz/agent-fakes.c stands in for the modules that talk to
+# the kernel or read /proc, and for common/util.c's clocks.
+FUZZ_AGENT_FAKED := $(patsubst %,guest-agent/%.c,\
+                      hooks nfq sockdiag rules pingsock identity) common/util.c
+FUZZ_AGENT_SRCS := $(filter-out $(FUZZ_AGENT_FAKED),\
+                     $(GA_LIB_SRCS) $(FUZZ_COMMON_SRCS))
+FUZZ_TARGETS += $(BUILD_ROOT)/fuzz/fuzz-agent
+$(BUILD_ROOT)/fuzz/fuzz-agent: tests/fuzz/fuzz-agent.c tests/fuzz/agent-fakes.c \
+                               $(FUZZ_AGENT_SRCS) tests/fuzz/agent-fakes.h \
+                               $(wildcard common/*.h guest-agent/*.h \
+                                 guest-agent/bpf/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $(JSONC_CFLAGS) $(filter %.c,$^) -o $@ \
+	    $(JSONC_LIBS) $(CRYPTO_LIBS)

@@ -105,6 +105,10 @@ static const struct reject_case reject_cases[] = {
     { base_decide, "app.path", NULL, "decide.app.path: missing" },
     { base_decide, "remote", NULL,
       "decide.remote: missing (required unless event is listen)" },
+    { base_decide, "process", NULL,
+      "decide.process: missing (required unless agent is false)" },
+    { base_decide, "user", NULL,
+      "decide.user: missing (required unless agent is false)" },
     { base_stats, "flows.1.local", NULL, "stats.flows[1].local: missing" },
 
     /* Integers. */
@@ -344,6 +348,19 @@ test_accepts_and_ignores_unknown_fields(void **state)
                       "\"mac\":\"52:54:00:ab:CD:ef\"}");
     char *error = parse_error(t4);
     assert_null(error);
+    free(text);
+    free(t2);
+    free(t3);
+    free(t4);
+
+    /* An agent's question about an unknown application has no "app";
+     * switchd's about a VM without an agent has no identity at all. */
+    text = mutate(base_decide, "app", NULL);
+    assert_null(parse_error(text));
+    t2 = mutate(text, "process", NULL);
+    t3 = mutate(t2, "user", NULL);
+    t4 = mutate(t3, "agent", "false");
+    assert_null(parse_error(t4));
     free(text);
     free(t2);
     free(t3);

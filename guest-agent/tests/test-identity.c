@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -871,6 +872,59 @@ test_loginuid(void **state)
     assert_string_equal(f->id.user, "root");
 }
 
+/* A link 'rel' in the fixture's tree, pointing at 'target'. */
+static void
+link_in(const struct fixture *f, const char *rel, const char *target)
+{
+    char *path = path_in(f, rel);
+    assert_int_equal(symlink(target, path), 0);
+    free(path);
+}
+
+/* The process that holds a socket, by its inode: in a fake /proc, then
+ * this process's own socket in the real one. */
+static void
+test_socket_owner(void **state)
+{
+    struct fixture *f = fix(state);
+
+    mkdir_in(f, "proc");
+    static const char *const dirs[] = {
+        "proc/4242", "proc/4242/fd", "proc/77", "proc/77/fd",
+        "proc/self", "proc/self/fd", "proc/0123", "proc/0123/fd",
+        "proc/99999999999", "proc/99999999999/fd", "proc/31",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        mkdir_in(f, dirs[i]);
+    }
+    link_in(f, "proc/77/fd/0", "/dev/null");
+    link_in(f, "proc/77/fd/1", "pipe:[777]");
+    link_in(f, "proc/77/fd/2", "socket:[7770]");
+    link_in(f, "proc/4242/fd/3", "socket:[777]");
+    /* Not processes: a name, a leading zero, beyond any pid. */
+    link_in(f, "proc/self/fd/3", "socket:[555]");
+    link_in(f, "proc/0123/fd/3", "socket:[555]");
+    link_in(f, "proc/99999999999/fd/3", "socket:[555]");
+    char *proc = path_in(f, "proc");
+    f->ctx = identity_ctx_create(&(struct identity_config) {
+                                     .proc_root = proc });
+    free(proc);
+
+    assert_int_equal(identity_socket_owner(f->ctx, 777), 4242);
+    assert_int_equal(identity_socket_owner(f->ctx, 7770), 77);
+    assert_int_equal(identity_socket_owner(f->ctx, 555), 0);
+    assert_int_equal(identity_socket_owner(f->ctx, 77), 0);
+    identity_ctx_destroy(f->ctx);
+
+    f->ctx = identity_ctx_create(NULL);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(identity_socket_owner(f->ctx, st.st_ino), getpid());
+    close(fd);
+}
+
 static void *
 idle_thread(void *arg)
 {
@@ -1157,6 +1211,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_etc_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fake_proc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loginuid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader_exited, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_such_process, setup,

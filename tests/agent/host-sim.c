@@ -22,6 +22,10 @@
  *     --change-deny-port P  on SIGUSR1: deny port P from then on, raise
  *                        the policy version and send a policy_change (as
  *                        appfw-switchd passes on secd's)
+ *     --transcript FILE  append every message either way to FILE, one a
+ *                        line, "< " before what the agent sent and "> "
+ *                        before what host-sim sent (tests/fuzz/fuzz-agent.c's
+ *                        seeds come from such transcripts)
  *
  * Denials name the rule "deny-port-P", "deny-name-NAME", "deny-sha256" or
  * "deny-unknown"; allows
@@ -55,6 +59,7 @@ static int n_deny_sha256s;
 static int ttl, delay_ms, version = 1;
 static bool notify, deny_unknown;
 static struct json_object *policy_push;
+static FILE *transcript;
 static volatile sig_atomic_t stop, change;
 static int change_deny_port = -1;
 
@@ -75,6 +80,17 @@ on_signal(int sig)
     }
 }
 
+static void
+send_msg(struct chan *c, struct json_object *m)
+{
+    chan_send(c, m);
+    if (transcript) {
+        fprintf(transcript, "> %s\n",
+                json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+        fflush(transcript);
+    }
+}
+
 /* SIGUSR1 with --change-deny-port: the "policy" changes. */
 static void
 apply_change(struct chan *c)
@@ -89,7 +105,7 @@ apply_change(struct chan *c)
     msg_put_int(m, "revision", version);
     msg_put_int(m, "policy_version", version);
     msg_put_string(m, "reason", "host-sim");
-    chan_send(c, m);
+    send_msg(c, m);
     json_object_put(m);
 }
 
@@ -162,7 +178,7 @@ static void
 serve(struct chan *c, FILE *log)
 {
     struct json_object *hello = msg_hello_create("switchd", "host-sim");
-    chan_send(c, hello);
+    send_msg(c, hello);
     json_object_put(hello);
     bool greeted = false;
     while (!stop) {
@@ -173,7 +189,7 @@ serve(struct chan *c, FILE *log)
         size_t kept = 0;
         for (size_t i = 0; i < n_delayed; i++) {
             if (delayed[i].when <= now) {
-                chan_send(c, delayed[i].verdict);
+                send_msg(c, delayed[i].verdict);
                 json_object_put(delayed[i].verdict);
             } else {
                 delayed[kept++] = delayed[i];
@@ -206,6 +222,11 @@ serve(struct chan *c, FILE *log)
             }
             fprintf(log, "%.*s\n", (int) f.len, (const char *) f.data);
             fflush(log);
+            if (transcript) {
+                fprintf(transcript, "< %.*s\n", (int) f.len,
+                        (const char *) f.data);
+                fflush(transcript);
+            }
             free(f.data);
             if (type == MSG_HELLO) {
                 /* As appfw-switchd does: each hello is answered, since a
@@ -214,22 +235,22 @@ serve(struct chan *c, FILE *log)
                 if (greeted) {
                     struct json_object *h = msg_hello_create("switchd",
                                                              "host-sim");
-                    chan_send(c, h);
+                    send_msg(c, h);
                     json_object_put(h);
                 }
                 greeted = true;
                 if (policy_push) {
-                    chan_send(c, policy_push);
+                    send_msg(c, policy_push);
                 }
                 if (notice) {
-                    chan_send(c, notice);
+                    send_msg(c, notice);
                 }
             } else if (type == MSG_HEARTBEAT) {
                 /* As appfw-switchd does: an agent takes a host silent
                  * for three of its heartbeats as gone. */
                 struct json_object *hb = msg_heartbeat_create(
                     msg_get_int(m, "seq", 0));
-                chan_send(c, hb);
+                send_msg(c, hb);
                 json_object_put(hb);
             } else if (type == MSG_DECIDE) {
                 struct json_object *v = verdict_for(m);
@@ -238,7 +259,7 @@ serve(struct chan *c, FILE *log)
                         .when = time_mono_ms() + delay_ms, .verdict = v,
                     };
                 } else {
-                    chan_send(c, v);
+                    send_msg(c, v);
                     json_object_put(v);
                 }
             }
@@ -303,6 +324,12 @@ main(int argc, char **argv)
             delay_ms = atoi(arg);
         } else if (!strcmp(opt, "--version")) {
             version = atoi(arg);
+        } else if (!strcmp(opt, "--transcript")) {
+            transcript = fopen(arg, "a");
+            if (!transcript) {
+                perror(arg);
+                return 1;
+            }
         } else if (!strcmp(opt, "--policy-push")) {
             policy_push = json_object_from_file(arg);
             if (!policy_push) {
@@ -346,6 +373,9 @@ main(int argc, char **argv)
     unlink(argv[1]);
     json_object_put(policy_push);
     json_object_put(notice);
+    if (transcript) {
+        fclose(transcript);
+    }
     fclose(log);
     return 0;
 }

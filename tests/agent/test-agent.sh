@@ -114,10 +114,14 @@ syn_count() {
 }
 
 # --- The host's side and the agent.
+# The host's notice carries an escape sequence (clear the screen), which
+# must reach the user's terminal and syslog escaped.
+esc=$(printf '\033')
 start_host() {
     "$hostsim" "$run/host.sock" "$run/host.log" --deny-port 9090 \
         --deny-port 7071 --deny-port 5354 --deny-name nc --ttl 300 \
-        --notify --notice "root:quota test notice" "$@" \
+        --notify --notice "root:quota test notice ${esc}[2J" \
+        --transcript "$run/host-transcript.log" "$@" \
         2>>"$run/host.stderr" &
     host_pid=$!
     for _ in $(seq 50); do
@@ -206,6 +210,10 @@ check "naming: the guest's address and root's login on its terminal" \
 check "a notice from the host reaches the user's terminal and syslog" \
     sh -c "grep -q 'appfw: quota test notice' '$run/tty.txt' &&
            grep -q 'notice for root: quota test notice' '$run/syslog.txt'"
+check "with its escape sequence escaped" \
+    sh -c "grep -qF 'appfw: quota test notice \\x1b[2J' '$run/tty.txt' &&
+           grep -qF 'root: quota test notice \\x1b[2J' '$run/syslog.txt' &&
+           ! grep -q '$esc' '$run/tty.txt' '$run/syslog.txt'"
 # A new address is reported at once (within the naming interval).
 ip -n "$gns" addr add 10.88.0.77/24 dev "$(ip -n "$gns" -o link show |
     awk -F': ' '$2 !~ /^lo/ { sub(/@.*/, "", $2); print $2; exit }')"
@@ -522,6 +530,10 @@ check "nc's next connect inherits no allow cached for the other ($(echo $r))" \
 r=$(connect_exec "$idir/newbie")
 check "one the agent never saw is judged as an unknown application ($(echo $r))" \
     has "$r" '^first fail ECONNREFUSED'
+check "its decide has no app, and the host takes it" \
+    sh -c "! grep -q 'host_sim_error' '$run/host.log' &&
+           grep '\"type\":\"decide\"' '$run/host.log' | grep '\"port\":8080' |
+           grep -v '\"app\"' | grep -q '\"uid\":65534'"
 r=$(as_user "$idir/tool" 10.88.0.2 8080)
 check "a program of the user is allowed, and cached in the kernel ($r)" \
     has "$r" '^ok'

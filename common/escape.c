@@ -1,4 +1,4 @@
-/* appfwctl's output escaping.  See escape.h. */
+/* escape: strings made safe to show (see escape.h). */
 #include "escape.h"
 
 #include <json-c/json.h>

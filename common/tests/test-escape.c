@@ -1,5 +1,6 @@
-/* Unit tests for security-vm/escape.c: what appfwctl prints of guests'
- * strings (docs/operations.md, "appfwctl"). */
+/* Unit tests for common/escape.c: what appfwctl prints of guests'
+ * strings (docs/operations.md, "appfwctl"), and appfw-agent of the host's
+ * and the guest's in its notices. */
 #include <json-c/json.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "security-vm/escape.h"
+#include "common/escape.h"
 
 static void
 expect_text(const char *in, bool keep_lines, const char *want)

@@ -1,8 +1,11 @@
-/* escape: what appfwctl prints of the strings in secd's answers.
+/* escape: strings from guests and peers, made safe to show.
  *
- * Many of those strings come from guests (application paths, user names,
- * command lines, host names from the naming service) and reach an
- * administrator's terminal, a spreadsheet or another program.  The rules:
+ * appfwctl prints the strings in secd's answers: many of them come from
+ * guests (application paths, user names, command lines, host names from
+ * the naming service) and reach an administrator's terminal, a
+ * spreadsheet or another program.  appfw-agent writes denials and the
+ * host's notices, with the host's and the guest's strings in them, to a
+ * user's terminals and the guest's syslog.  The rules:
  *
  *   - text (tables and messages): every C0 control and DEL as C-style
  *     "\n", "\t", "\r" or "\xNN"; a backslash as "\\"; the C1 controls
@@ -20,8 +23,8 @@
  *     its quotes doubled.
  *
  * Pure functions: no I/O. */
-#ifndef SECVM_ESCAPE_H
-#define SECVM_ESCAPE_H 1
+#ifndef APPFW_ESCAPE_H
+#define APPFW_ESCAPE_H 1
 
 #include <stdbool.h>
 
