@@ -35,6 +35,9 @@ cleanup() {
         stop_pidfile "$run/hv$i/appfw-switchd.pid"
     done
     stop_pidfile "$run/appfw-secd.pid"
+    for pid in ${srv_pids:-}; do
+        kill "$pid" 2>/dev/null
+    done
     for i in $HVS; do
         [ -d "$run/hv$i/ovs" ] || continue
         ovs_use "$run/hv$i/ovs" "afwr$tag-h$i"
@@ -104,6 +107,7 @@ for i in $HVS; do
     ns_vm "afwr$tag-s$i" "afwr${tag}s$i" "afwr${tag}S$i" 52:54:00:90:0$i:02 \
         10.90.$i.2/24 afwrbr$i "$(server_vm $i)"
     ip netns exec "afwr$tag-s$i" $py serve 8080 9090 >/dev/null 2>&1 &
+    srv_pids="${srv_pids:-} $!"    # (deleting a namespace kills nothing)
     "$switchd" --rundir "$run/hv$i" --ovs-rundir "$ovs" --bridge afwrbr$i \
         --hypervisor-name "hv$i" --log-file "$run/hv$i/switchd.log" \
         --log-level warn --vm-max-flows 100000 --vm-rate 100000 \

@@ -39,6 +39,9 @@ cleanup() {
     done
     stop_pidfile "$run/appfw-secd.pid"
     [ -n "${loop_pid:-}" ] && kill "$loop_pid" 2>/dev/null
+    for pid in ${srv_pids:-}; do
+        kill "$pid" 2>/dev/null
+    done
     for i in $HVS; do
         [ -d "$run/hv$i/ovs" ] || continue
         ovs_use "$run/hv$i/ovs" "afwf$tag-h$i"
@@ -135,6 +138,7 @@ for i in $HVS; do
     ns_vm "afwf$tag-v$i" "afwf${tag}v$i" "afwf${tag}V$i" 52:54:00:92:00:0$i \
         "$(ip_of $i)/24" afwfbr$i "$(vm_of $i)"
     ip netns exec "afwf$tag-v$i" $py serve 8080 9090 >/dev/null 2>&1 &
+    srv_pids="${srv_pids:-} $!"    # (deleting a namespace kills nothing)
     start_switchd $i
 done
 for i in $HVS; do
