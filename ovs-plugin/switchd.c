@@ -1182,18 +1182,21 @@ vm_find_allow(const struct switchd *sd, const struct vm *vm,
 /* The verdict on a held packet: on allow its flow is installed already
  * (secd waits for the ack), so the packet goes back through the pipeline
  * and the client does not wait for a retransmission; otherwise TCP gets a
- * reset and anything else is dropped. */
+ * reset and anything else is dropped.  Either only while the port it came
+ * in on is still the VM's: after the question a port can have gone to
+ * another VM (or to nobody), which must not get the packet or a reset
+ * naming this VM's connection. */
 static void
 ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
 {
     /* Resubmitted only if a flow now lets it through (secd may allow
      * without one, in its monitor mode): otherwise it would come straight
      * back to switchd. */
-    if (allow && vm && vm_has_port(vm, ask->in_port)
-        && vm_find_allow(sd, vm, &ask->tuple)) {
+    bool still_vms = vm && vm_has_port(vm, ask->in_port);
+    if (allow && still_vms && vm_find_allow(sd, vm, &ask->tuple)) {
         ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
                                ask->len);
-    } else if (!allow && ask->tuple.proto == 6 && vm) {
+    } else if (!allow && still_vms && ask->tuple.proto == 6) {
         uint8_t rst[RESET_MAX_LEN];
         size_t len = reset_compose(ask->packet, ask->len, rst);
         if (len) {
