@@ -695,7 +695,13 @@ reconcile(struct switchd *sd)
     }
 
     SHASH_FOR_EACH (node, &sd->registered) {
-        vm_get(sd, node->name);
+        struct vm *vm = vm_get(sd, node->name);
+        if (!vm->in_db) {
+            /* No interface to name it yet: the registration's name, which
+             * comes first anyway. */
+            set_string(&vm->name, shash_find_data(&sd->reg_names,
+                                                  vm->uuid));
+        }
     }
     set_meters(sd);
     SHASH_FOR_EACH_SAFE (node, next, &sd->vms) {
