@@ -28,15 +28,17 @@
  *   GV N JSON      the same with N spaces after JSON's first byte (a large
  *                  frame)
  *   rV HEX         guest V writes raw bytes on its channel
- *   sKC [G APP TTL]  secd answers its K-th oldest open request (K a digit)
- *                  with C: a allow (granularity G e/s, app id, TTL; its
- *                  flow as secd gives one, or with G E/S on any decide,
- *                  with G n never), d deny, e an error, t a timeout, r
- *                  refused, g unreadable
- *   PC [V USER TEXT]  secd answers switchd's poll with C: a an ack, n a
- *                  notice for VM V's user USER ("-": everyone; V 9: a VM
- *                  that is not here), e an error, v a verdict, t a
- *                  timeout, r refused, g unreadable
+ *   sKC [G APP TTL OLD]  secd answers its K-th oldest open request (K a
+ *                  digit) with C: a allow (granularity G e/s, app id, TTL,
+ *                  decided OLD revisions ago; its flow as secd gives one,
+ *                  or with G E/S on any decide, with G n never), d deny, e
+ *                  an error, t a timeout, r refused, g unreadable; a
+ *                  recheck's a revokes the indexes listed after it, d all
+ *   PC [V USER TEXT]  secd answers switchd's poll with C: a an ack, A an
+ *                  ack with secd's revision, c a policy_change (a new
+ *                  revision), n a notice for VM V's user USER ("-":
+ *                  everyone; V 9: a VM that is not here), e an error, v a
+ *                  verdict, t a timeout, r refused, g unreadable
  *   S1, S0         secd cannot be reached / can again
  *   f JSON         JSON to switchd's flow endpoint (flow_install)
  *   t MS           MS milliseconds pass
@@ -71,9 +73,10 @@
  *     send (hello, heartbeat, verdict, error, notice); every answer with
  *     an id answers an unanswered frame of that guest with that id, and a
  *     verdict is the one secd gave for that VM, without its flow, and an
- *     allow only once the flow it carried is on the switch; no more
- *     answers than frames, heartbeats than heartbeats, notices than secd
- *     sent it;
+ *     allow only once the flow it carried is on the switch, and never one
+ *     decided before a policy_change the guest has had; policy_changes
+ *     only of revisions secd announced; no more answers than frames,
+ *     heartbeats than heartbeats, notices than secd sent it;
  *   - every decide in a frame switchd must read (4 KiB or less, on a
  *     channel that stays up) is answered once by the end;
  *   - every request to secd is valid, carries the identity of the VM whose
@@ -85,7 +88,8 @@
  *     allowed it with a flow, and then none of the flows that allow added
  *     is left; a vm_release names a VM that is neither on the bridge nor
  *     registered; one poll is out whenever secd can be reached (a second
- *     after a failed one at most);
+ *     after a failed one at most); a recheck carries this hypervisor's
+ *     name, token and the revision secd announced last;
  *   - every desired flow carries appfw's cookie prefix and names at most
  *     one VM, through its ports, MACs, zone and meter, and only a VM that
  *     is on the bridge; VMs have distinct zones, recorded on their
@@ -228,6 +232,7 @@ struct guest {
     unsigned long long n_frames, answers, hellos, hello_replies;
     unsigned long long heartbeats, heartbeat_replies, connections;
     unsigned long long notices, notices_sent;
+    int64_t revision;           /* Of the last policy_change it had. */
 };
 
 static struct guest guests[N_VMS];
@@ -301,6 +306,21 @@ struct given {
 };
 static struct given *givens;
 static size_t n_givens, allocated_givens;
+
+/* secd's revision of its decisions (0: none announced yet). */
+static int64_t revision;
+
+/* The allows secd gave (its VM, the decide's id, whether a guest's, the
+ * revision decided at): switchd may ask again about one older than the
+ * revision secd announced last. */
+struct stale {
+    int vm;
+    int64_t id;
+    bool agent;
+    int64_t revision;
+};
+static struct stale *stales;
+static size_t n_stales, allocated_stales;
 
 /* switchd's poll. */
 static uint64_t poll_cookie;    /* The one out, or 0. */
@@ -617,6 +637,15 @@ guest_receive(int vm, const struct frame *f)
         }
         g->answers++;
         break;
+    case MSG_POLICY_CHANGE: {
+        int64_t rev = msg_get_int(msg, "revision", 0);
+        if (!revision || rev > revision) {
+            fail("vm%d: a policy_change secd did not announce: %.*s", vm,
+                 (int) f->len, f->data);
+        }
+        g->revision = MAX(g->revision, rev);
+        break;
+    }
     case MSG_NOTICE:
         if (msg_get(msg, "vm") || ++g->notices > g->notices_sent) {
             fail("vm%d: a notice not for it: %.*s", vm, (int) f->len,
@@ -637,6 +666,11 @@ guest_receive(int vm, const struct frame *f)
             if (msg_get(msg, "flow")) {
                 fail("vm%d got a verdict with its flow: %.*s", vm,
                      (int) f->len, f->data);
+            }
+            if (!strcmp(msg_get_string(msg, "verdict", ""), "allow")
+                && msg_get_int(msg, "revision", INT64_MAX) < g->revision) {
+                fail("vm%d got an allow decided before the policy_change "
+                     "it had: %.*s", vm, (int) f->len, f->data);
             }
             struct given *given = given_by_serial(
                 strtoull(reason + strlen(tag), NULL, 10));
@@ -670,6 +704,7 @@ guest_receive(int vm, const struct frame *f)
     case MSG_NAMING:
     case MSG_POLL:
     case MSG_VM_RELEASE:
+    case MSG_RECHECK:
     case MSG_N_TYPES:
     default:
         fail("vm%d: switchd sent a %s", vm, msg_type_name(type));
@@ -837,7 +872,19 @@ check_request(const char *text, size_t len, struct json_object *msg,
             given_remove(g);
         }
         return;
-    } else if (type == MSG_VM_RELEASE) {
+    } else if (type == MSG_DECIDE) {
+        /* Asked again about an allow decided at an older revision. */
+        int64_t id = msg_get_int(msg, "id", 0);
+        for (size_t i = 0; i < n_stales; i++) {
+            if (stales[i].vm == vm && stales[i].id == id
+                && stales[i].agent == agent
+                && stales[i].revision < revision) {
+                stales[i] = stales[--n_stales];
+                return;
+            }
+        }
+    }
+    if (type == MSG_VM_RELEASE) {
         const char *mac;
         if (vm_first_port(vm, &mac) || guests[vm].registered) {
             fail("vm%d released while here: %.*s", vm, (int) len, text);
@@ -935,7 +982,16 @@ pump_secd(void)
             progress = true;
             continue;
         }
-        check_request(text, len, msg, type);
+        if (type == MSG_RECHECK) {
+            if (strcmp(msg_get_string(msg, "hypervisor", ""), HYPERVISOR)
+                || strcmp(msg_get_string(msg, "token", ""), TOKEN)
+                || msg_get_int(msg, "revision", -1) != revision) {
+                fail("a recheck not of this hypervisor or of revision "
+                     "%lld: %s", (long long) revision, text);
+            }
+        } else {
+            check_request(text, len, msg, type);
+        }
         if (n_reqs >= allocated_reqs) {
             reqs = x2nrealloc(reqs, &allocated_reqs, sizeof *reqs);
         }
@@ -1149,7 +1205,29 @@ secd_answer(size_t k, char choice, const char *params)
     default:
         break;
     }
-    if (r.type != MSG_DECIDE) {
+    if (r.type == MSG_RECHECK) {
+        /* 'd' revokes every decide, 'a' those listed. */
+        size_t n = msg_array_length(msg_get_array(r.msg, "decides"));
+        struct json_object *ack = msg_create(MSG_ACK);
+        msg_put_int(ack, "id", id);
+        json_object_object_add(ack, "ok", json_object_new_boolean(true));
+        struct json_object *revoked = json_object_new_array();
+        for (size_t i = 0; choice == 'd' && i < n; i++) {
+            json_object_array_add(revoked, json_object_new_int64(i));
+        }
+        const char *p = params ? params : "";
+        for (int used; choice == 'a' && *p; p += used) {
+            long long k;
+            if (sscanf(p, " %lld%n", &k, &used) != 1) {
+                break;
+            }
+            json_object_array_add(revoked, json_object_new_int64(
+                                      k < 0 ? 0 : k % 1024));
+        }
+        json_object_object_add(ack, "revoked", revoked);
+        secd_reply_json(r.cookie, ack);
+        goto done;
+    } else if (r.type != MSG_DECIDE) {
         struct json_object *ack = msg_create(MSG_ACK);
         json_object_object_add(ack, "ok", json_object_new_boolean(true));
         secd_reply_json(r.cookie, ack);
@@ -1157,9 +1235,9 @@ secd_answer(size_t k, char choice, const char *params)
     }
 
     char g = 'e';
-    long long app = 0, ttl = 0;
+    long long app = 0, ttl = 0, old = 0;
     if (params) {
-        sscanf(params, " %c %lld %lld", &g, &app, &ttl);
+        sscanf(params, " %c %lld %lld %lld", &g, &app, &ttl, &old);
     }
     bool allow = choice == 'a';
     bool service = g == 's' || g == 'S';
@@ -1175,6 +1253,19 @@ secd_answer(size_t k, char choice, const char *params)
     msg_put_string(v, "reason", reason);
     msg_put_int(v, "ttl", ttl);
     msg_put_string(v, "granularity", service ? "service" : "exact");
+    int64_t decided = old > 0 && old < revision ? revision - old : revision;
+    if (revision) {
+        msg_put_int(v, "revision", decided);
+    }
+    if (allow && r.vm >= 0 && n_stales < 64) {
+        if (n_stales >= allocated_stales) {
+            stales = x2nrealloc(stales, &allocated_stales, sizeof *stales);
+        }
+        stales[n_stales++] = (struct stale) {
+            .vm = r.vm, .id = id, .agent = msg_get_bool(r.msg, "agent", true),
+            .revision = decided,
+        };
+    }
 
     /* The flow as secd gives one (a VM's own outbound TCP, UDP or ICMP
      * echo), or with 'E' and 'S' on any decide, with 'n' on none. */
@@ -1257,6 +1348,22 @@ poll_answer(char choice, const char *arg)
         free(error);
         json_object_put(parsed);
         secd_reply_json(cookie, notice);
+        break;
+    }
+    case 'c':
+    case 'A': {
+        /* A policy_change raises the revision; an ack carries it. */
+        revision = choice == 'c' || !revision ? revision + 1000 : revision;
+        struct json_object *m = msg_create(choice == 'c' ? MSG_POLICY_CHANGE
+                                                         : MSG_ACK);
+        if (choice == 'A') {
+            json_object_object_add(m, "ok", json_object_new_boolean(true));
+        } else {
+            msg_put_string(m, "reason", "policy activated");
+        }
+        msg_put_int(m, "revision", revision);
+        msg_put_int(m, "policy_version", revision / 1000);
+        secd_reply_json(cookie, m);
         break;
     }
     case 'e':
@@ -1621,7 +1728,8 @@ do_db(int i, char c, const char *arg)
     case 'n':
         vsdb_mem_set(&it->vm_name, value);
         for (char *c = it->vm_name; c && *c; c++) {
-            *c = *c == ' ' ? '_' : *c;
+            /* OVSDB's strings are UTF-8: other bytes become '?'. */
+            *c = *c == ' ' ? '_' : *c & 0x80 ? '?' : *c;
         }
         break;
     default:
@@ -1896,6 +2004,8 @@ setup(void)
     poll_cookie = 0;
     poll_retry_at = 0;
     secd_down = false;
+    revision = 0;
+    n_stales = 0;
     for (int vm = 0; vm < N_VMS; vm++) {
         do_register(vm, true);
     }
