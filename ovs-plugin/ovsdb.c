@@ -16,6 +16,7 @@
 #include "util.h"
 
 #include "common/log.h"
+#include "zone.h"
 
 LOG_MODULE(ovsdb);
 
@@ -82,15 +83,6 @@ find_bridge(const struct vsdb *db)
     return NULL;
 }
 
-static uint16_t
-zone_from_string(const char *s)
-{
-    char *end;
-    unsigned long zone = s && *s >= '1' && *s <= '9' ? strtoul(s, &end, 10)
-                                                     : 0;
-    return zone && !*end && zone <= UINT16_MAX ? zone : 0;
-}
-
 static const struct ovsrec_interface *
 find_iface(const struct ovsrec_bridge *br, const char *name)
 {
@@ -127,7 +119,7 @@ write_zones(struct vsdb *db, struct ovsdb_idl_txn *txn)
     SHASH_FOR_EACH_SAFE (node, next, &db->zone_writes) {
         const struct ovsrec_interface *iface = find_any_iface(db, node->name);
         uint16_t zone = (uintptr_t) node->data;
-        if (!iface || zone == zone_from_string(
+        if (!iface || zone == zone_parse(
                 smap_get(&iface->external_ids, "appfw-zone"))) {
             shash_delete(&db->zone_writes, node);
             continue;
@@ -275,7 +267,7 @@ vsdb_vm_ports(const struct vsdb *db, struct vsdb_vm_port **portsp)
                 .mac = smap_get(&iface->external_ids, "attached-mac"),
                 .mode = smap_get(&iface->external_ids, "appfw-mode"),
                 .vm_name = smap_get(&iface->external_ids, "vm-name"),
-                .zone = zone_from_string(smap_get(&iface->external_ids,
+                .zone = zone_parse(smap_get(&iface->external_ids,
                                                   "appfw-zone")),
                 .addresses = smap_get(&iface->external_ids,
                                       "appfw-addresses"),

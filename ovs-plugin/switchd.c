@@ -618,6 +618,41 @@ assign_zones(struct switchd *sd, const struct vsdb_vm_port *ports, size_t n)
     }
 }
 
+/* Why 'name' cannot be a VM's name in what switchd sends secd (the
+ * schema's vm.name: 1..256 bytes of UTF-8), or NULL if it can; control
+ * characters are refused too, as they would reach logs and listings. */
+static const char *
+vm_name_error(const char *name)
+{
+    size_t len = strlen(name);
+    if (!len || len > 256) {
+        return "a VM name is 1..256 bytes";
+    }
+    for (const unsigned char *c = (const unsigned char *) name; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            return "a VM name may not contain control characters";
+        }
+        /* UTF-8: a lead byte and its continuation bytes, shortest form,
+         * no surrogates, at most U+10FFFF. */
+        int more = (*c < 0x80 ? 0 : *c >= 0xc2 && *c <= 0xdf ? 1
+                    : *c >= 0xe0 && *c <= 0xef ? 2
+                    : *c >= 0xf0 && *c <= 0xf4 ? 3 : -1);
+        if (more < 0
+            || (*c == 0xe0 && (c[1] & 0xe0) != 0xa0)
+            || (*c == 0xed && (c[1] & 0xe0) != 0x80)
+            || (*c == 0xf0 && (c[1] < 0x90 || c[1] > 0xbf))
+            || (*c == 0xf4 && (c[1] & 0xf0) != 0x80)) {
+            return "a VM name must be UTF-8";
+        }
+        for (; more; more--) {
+            if ((*++c & 0xc0) != 0x80) {
+                return "a VM name must be UTF-8";
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Brings the VM table in line with the database and the registrations. */
 static void
 reconcile(struct switchd *sd)
@@ -669,10 +704,23 @@ reconcile(struct switchd *sd)
         }
         if (!vm->n_ports || vm->ports[0].ofport == p->ofport) {
             /* The name the registration gave (libvirt's domain name),
-             * else external_ids:vm-name, else the interface's. */
-            const char *given = shash_find_data(&sd->reg_names, vm->uuid);
-            set_string(&vm->name, given ? given
-                                  : p->vm_name ? p->vm_name : p->iface);
+             * else external_ids:vm-name, else the interface's: the first
+             * that can go in a message to secd, or none. */
+            const char *names[] = {
+                shash_find_data(&sd->reg_names, vm->uuid), p->vm_name,
+                p->iface,
+            };
+            const char *name = "";
+            for (size_t k = 0; k < ARRAY_SIZE(names) && !*name; k++) {
+                if (names[k] && !vm_name_error(names[k])) {
+                    name = names[k];
+                } else if (names[k] && k == 1) {
+                    LOG_WARN_RL(&vm->rl, "vm=%s iface=%s vm-name: %s "
+                                "(ignored)", vm->uuid, p->iface,
+                                vm_name_error(names[k]));
+                }
+            }
+            set_string(&vm->name, name);
         }
         enum flowgen_mode mode = sd->default_mode;
         if (p->mode && !mode_from_name(p->mode, &mode)) {
@@ -695,7 +743,13 @@ reconcile(struct switchd *sd)
     }
 
     SHASH_FOR_EACH (node, &sd->registered) {
-        vm_get(sd, node->name);
+        struct vm *vm = vm_get(sd, node->name);
+        if (!vm->in_db) {
+            /* No interface to name it yet: the registration's name, which
+             * comes first anyway. */
+            set_string(&vm->name, shash_find_data(&sd->reg_names,
+                                                  vm->uuid));
+        }
     }
     set_meters(sd);
     SHASH_FOR_EACH_SAFE (node, next, &sd->vms) {
@@ -1182,18 +1236,21 @@ vm_find_allow(const struct switchd *sd, const struct vm *vm,
 /* The verdict on a held packet: on allow its flow is installed already
  * (secd waits for the ack), so the packet goes back through the pipeline
  * and the client does not wait for a retransmission; otherwise TCP gets a
- * reset and anything else is dropped. */
+ * reset and anything else is dropped.  Either only while the port it came
+ * in on is still the VM's: after the question a port can have gone to
+ * another VM (or to nobody), which must not get the packet or a reset
+ * naming this VM's connection. */
 static void
 ask_finish(struct switchd *sd, struct vm *vm, struct ask *ask, bool allow)
 {
     /* Resubmitted only if a flow now lets it through (secd may allow
      * without one, in its monitor mode): otherwise it would come straight
      * back to switchd. */
-    if (allow && vm && vm_has_port(vm, ask->in_port)
-        && vm_find_allow(sd, vm, &ask->tuple)) {
+    bool still_vms = vm && vm_has_port(vm, ask->in_port);
+    if (allow && still_vms && vm_find_allow(sd, vm, &ask->tuple)) {
         ofctrl_resubmit_packet(sd->ofctrl, ask->in_port, ask->packet,
                                ask->len);
-    } else if (!allow && ask->tuple.proto == 6 && vm) {
+    } else if (!allow && still_vms && ask->tuple.proto == 6) {
         uint8_t rst[RESET_MAX_LEN];
         size_t len = reset_compose(ask->packet, ask->len, rst);
         if (len) {
@@ -1501,6 +1558,15 @@ check_verdicts(struct switchd *sd)
             sd->installs_failed++;
             json_object_put(pv->verdict);
             ask_refused(sd, pv->f, error);
+        } else if (pv->seqno <= acked && sd->revision_known
+                   && msg_get_int(pv->verdict, "revision", sd->revision)
+                      < sd->revision) {
+            /* A policy_change came while the switch installed it: the
+             * guest has dropped its cache since, and must not get an
+             * allow of the old decisions (the flow waits for the
+             * recheck). */
+            json_object_put(pv->verdict);
+            ask_again(sd, pv->f, NULL);
         } else if (pv->seqno <= acked) {
             sd->installs++;
             deliver(sd, vm, pv->f, pv->verdict, NULL);
@@ -2419,15 +2485,9 @@ switchd_vm_register(struct switchd *sd, const char *uuid, const char *path,
         *ok = false;
         return xasprintf("\"%s\": the channel path must be absolute", path);
     }
-    if (name && (!*name || strlen(name) > 256)) {
+    if (name && vm_name_error(name)) {
         *ok = false;
-        return xstrdup("a VM name is 1..256 bytes");
-    }
-    for (const char *c = name; c && *c; c++) {
-        if ((unsigned char) *c < 0x20 || *c == 0x7f) {
-            *ok = false;
-            return xstrdup("a VM name may not contain control characters");
-        }
+        return xstrdup(vm_name_error(name));
     }
     free(shash_replace(&sd->registered, uuid, xstrdup(path)));
     free(shash_find_and_delete(&sd->reg_names, uuid));

@@ -4,6 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+uint16_t
+zone_parse(const char *s)
+{
+    char *end;
+    unsigned long zone = s && *s >= '1' && *s <= '9' ? strtoul(s, &end, 10)
+                                                     : 0;
+    return zone && !*end && zone <= ZONE_MAX ? zone : 0;
+}
+
 static int
 compare_requests(const void *a_, const void *b_)
 {

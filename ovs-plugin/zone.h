@@ -35,6 +35,11 @@ struct zone_request {
     uint16_t zone;              /* Output: 0 only if every zone is taken. */
 };
 
+/* The zone an interface's external_ids:appfw-zone records: 's' as a
+ * decimal number 1..ZONE_MAX, without sign, leading zero or anything
+ * after it; else (or if 's' is NULL) 0. */
+uint16_t zone_parse(const char *s);
+
 /* Gives each of the 'n' requests a zone that is free in 'zt' and takes it
  * there.  A claim is honoured when its zone is free; if several requests
  * claim one zone, the first by UUID gets it.  Every other request gets the

@@ -1,5 +1,6 @@
 /* Unit tests of ovs-plugin/zone.c: zones do not depend on the order VMs
- * are seen in, recorded zones are kept, and colliding VMs do not swap. */
+ * are seen in, recorded zones are kept, colliding VMs do not swap, and
+ * only a plain number 1..65535 is read as a recorded zone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -196,6 +197,23 @@ test_full(void **state)
     free(zt);
 }
 
+static void
+test_parse(void **state)
+{
+    (void) state;
+    assert_int_equal(zone_parse("1"), 1);
+    assert_int_equal(zone_parse("39394"), 39394);
+    assert_int_equal(zone_parse("65535"), 65535);
+    static const char *const bad[] = {
+        "", "0", "65536", "99999999999999999999", "012", "+5", "-5", " 5",
+        "5 ", "5x", "0x10",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(zone_parse(bad[i]), 0);
+    }
+    assert_int_equal(zone_parse(NULL), 0);
+}
+
 int
 main(void)
 {
@@ -205,6 +223,7 @@ main(void)
         cmocka_unit_test(test_restart_keeps_colliding_zones),
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
