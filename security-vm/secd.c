@@ -1707,16 +1707,18 @@ secd_destroy(struct secd *d)
 }
 
 /* The resolver: site names due for a lookup, and the answers (sites'
- * addresses, host names of destinations). */
+ * addresses, host names of destinations).  A site whose addresses moved
+ * changes decisions as a policy change does: one revision for the batch. */
 static void
 run_resolver(struct secd *d)
 {
     sites_run(d->sites, time_wall_ms());
     struct resolver_answer a;
+    bool moved = false;
     for (int i = 0; i < 256 && resolver_next(d->resolver, &a); i++) {
         if (!a.reverse) {
-            sites_answer(d->sites, a.name, a.addrs, a.n_addrs, a.error,
-                         time_wall_ms());
+            moved |= sites_answer(d->sites, a.name, a.addrs, a.n_addrs,
+                                  a.error, time_wall_ms());
         } else {
             char text[INET6_ADDRSTRLEN];
             resolver_addr_text(&a.addr, text);
@@ -1729,6 +1731,9 @@ run_resolver(struct secd *d)
             }
         }
         resolver_answer_clear(&a);
+    }
+    if (moved) {
+        policy_changed(d, "a site's addresses changed");
     }
 }
 

@@ -119,6 +119,29 @@ set_addrs(struct site *s, const struct policy_addr *addrs, size_t n)
     s->n = n;
 }
 
+/* Whether 'a' (of 'na') and 'b' (of 'nb') hold the same addresses, in
+ * whatever order.  (A name has a few addresses: quadratic is fine.) */
+static bool
+same_addrs(const struct policy_addr *a, size_t na,
+           const struct policy_addr *b, size_t nb)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < na; i++) {
+            bool found = false;
+            for (size_t k = 0; k < nb && !found; k++) {
+                found = !memcmp(&a[i], &b[k], sizeof a[i]);
+            }
+            if (!found) {
+                return false;
+            }
+        }
+        const struct policy_addr *t = a;
+        size_t nt = na;
+        a = b, na = nb, b = t, nb = nt;
+    }
+    return true;
+}
+
 /* A saved site, until the policy says whether it still names it. */
 static void
 load_one(const char *name, const char *addresses, int64_t resolved_ms,
@@ -247,6 +270,7 @@ sites_answer(struct sites *ss, const char *name,
         return false;
     }
     s->queued = false;
+    bool changed = false;
     free(s->error);
     s->error = error ? xstrdup(error) : NULL;
     if (error) {
@@ -257,6 +281,7 @@ sites_answer(struct sites *ss, const char *name,
         static struct log_rl rl = LOG_RL_INIT(6, 3);
         LOG_WARN_RL(&rl, "site name=%s does not resolve: %s", name, error);
     } else {
+        changed = !same_addrs(s->addrs, s->n, addrs, n);
         index_remove(ss, s);
         set_addrs(s, addrs, n);
         index_add(ss, s);
@@ -283,7 +308,7 @@ sites_answer(struct sites *ss, const char *name,
                     store_last_error(ss->store));
     }
     free(text);
-    return true;
+    return changed;
 }
 
 void

@@ -41,7 +41,9 @@ void sites_run(struct sites *, int64_t now_ms);
 int64_t sites_next_ms(const struct sites *);
 
 /* Takes one forward answer from the resolver.  Returns true if the
- * answer was one of ours (a name the policy still names). */
+ * answer changed a name's set of addresses (so decisions that name the
+ * site may change too); an error, the same addresses in another order,
+ * or a name the policy no longer names change nothing. */
 bool sites_answer(struct sites *, const char *name,
                   const struct policy_addr *addrs, size_t n,
                   const char *error, int64_t now_ms);

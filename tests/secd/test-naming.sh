@@ -251,6 +251,11 @@ ask() {
     "$load" raw "$url" "{\"type\":\"decide\",\"id\":9,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.1.0.5\",\"port\":40002},\"remote\":{\"address\":\"$2\",\"port\":80},\"app\":{\"path\":\"/usr/bin/curl\"},\"process\":{\"pid\":4100},\"user\":{\"uid\":1000,\"name\":\"$1\"},\"vm\":{\"uuid\":\"$vma\",\"name\":\"vm-a\"}}" |
         sed -n 's/.*"verdict":"\([a-z]*\)","rule":"\([^"]*\)".*/\1 \2/p'
 }
+# The revision of the decisions in a verdict (ask's question, as alice).
+revision() {
+    "$load" raw "$url" "{\"type\":\"decide\",\"id\":9,\"event\":\"connect\",\"protocol\":\"tcp\",\"direction\":\"outbound\",\"local\":{\"address\":\"10.1.0.5\",\"port\":40002},\"remote\":{\"address\":\"10.1.0.80\",\"port\":80},\"app\":{\"path\":\"/usr/bin/curl\"},\"process\":{\"pid\":4100},\"user\":{\"uid\":1000,\"name\":\"alice\"},\"vm\":{\"uuid\":\"$vma\",\"name\":\"vm-a\"}}" |
+        sed -n 's/.*"revision":\([0-9]*\).*/\1/p'
+}
 for _ in $(seq 50); do
     ctl sites list | grep -q '^games.test.example *resolved' && break
     sleep 0.1
@@ -278,6 +283,7 @@ check "and the rest allowed ($(ask carol 10.1.0.80))" \
 # default).
 # (Rewritten in place: secd sees the file through a bind mount of its
 # inode, which sed -i would replace.)
+rev0=$(revision)
 sed 's/^10.1.0.80 web/10.1.0.81 web/' "/etc/netns/$ns/hosts" >"$run/hosts"
 cat "$run/hosts" >"/etc/netns/$ns/hosts"
 for _ in $(seq 60); do
@@ -288,6 +294,11 @@ check "names are looked up again on a schedule: the new address is allowed ($(as
     test "$(ask alice 10.1.0.81)" = "allow allow-all"
 check "and the old one no longer ($(ask alice 10.1.0.80))" \
     test "$(ask alice 10.1.0.80)" = "deny site:user_group:interns"
+rev1=$(revision)
+check "a site's new address raises the decisions' revision ($rev0 -> $rev1), so hypervisors recheck" \
+    test "${rev1:-0}" -gt "${rev0:-0}"
+check "and secd logs why" \
+    grep -q "decisions changed .*reason=a site's addresses changed" "$run/secd.log"
 check "sites resolve asks again at once (in the change log)" \
     sh -c "'$ctl' --rundir '$run' sites resolve >/dev/null &&
            '$ctl' --rundir '$run' changes list --limit 1 | grep -q sites.resolve"
@@ -298,6 +309,8 @@ for _ in $(seq 30); do
 done
 check "report by site: a site list's name wins over the reverse name" \
     has "$(ctl stats report --by site --format csv)" '^"intranet.test.example",[0-9]*,[0-9]*,400,'
+check "lookups that find the same addresses leave the revision ($(revision))" \
+    test "$(revision)" = "$rev1"
 stop_secd
 # The name stops resolving while secd is down.
 grep -v intranet "/etc/netns/$ns/hosts" >"$run/hosts"
