@@ -696,14 +696,16 @@ protocol_label(const struct secd *d, const char *proto, const char *dir,
     return buf;
 }
 
-/* Records decision 'v': its audit row (if it is logged), its statistics,
- * the console's event.  Returns false if its audit row was due but the
+/* Records decision 'v': its audit row (if it is logged), its statistics
+ * (unless 'revoked': a recheck's revocation is neither a new connection
+ * nor a denied one; the allow was counted when it was given), the
+ * console's event.  Returns false if its audit row was due but the
  * store's queue had no room for it (store_audit_add()). */
 static bool
 audit_decision(struct secd *d, const struct json_object *msg,
                const struct appid_result *app,
                const struct policy_request *q,
-               const struct policy_verdict *v)
+               const struct policy_verdict *v, bool revoked)
 {
     const char *vm_uuid = msg_get_string(msg, "vm.uuid", "");
     const char *vm_name = msg_get_string(msg, "vm.name", "");
@@ -742,8 +744,10 @@ audit_decision(struct secd *d, const struct json_object *msg,
                                    a.local_port, a.remote_port, *a.remote,
                                    label, sizeof label),
     };
-    store_stats_add(d->store, a.time_ms, &k, &c);
-    want_rdns(d, k.dest);
+    if (!revoked) {
+        store_stats_add(d->store, a.time_ms, &k, &c);
+        want_rdns(d, k.dest);
+    }
 
     /* The console's live stream sees every decision. */
     struct json_object *ev = json_object_new_object();
@@ -1005,7 +1009,7 @@ decide(struct secd *d, struct rpc_request *req, struct json_object *msg)
                            json_object_new_int64(d->policy_version));
     msg_put_int(reply, "revision", d->revision);
     add_app_info(reply, &app);
-    bool audited = audit_decision(d, msg, &app, &q, &v);
+    bool audited = audit_decision(d, msg, &app, &q, &v, false);
     learn_user(d, msg);
     if (!audited && d->cfg.durable_decisions) {
         /* Every verdict's row on disk first: this one has none. */
@@ -1067,7 +1071,7 @@ recheck(struct secd *d, struct rpc_request *req, const struct json_object *msg,
                  why);
         v.reason = v.reason_buf;
         v.log = true;
-        audit_decision(d, dm, &app, &q, &v);
+        audit_decision(d, dm, &app, &q, &v, true);
     }
     size_t n_revoked = json_object_array_length(revoked);
     d->n_revoked += n_revoked;

@@ -326,6 +326,23 @@ expect hv-recheck-other-stamp '"type":"ack".*"revoked":\[0\]' \
     hvmsg recheck hv2 "$tok2" $HVVM hv1 "$tok1"
 expect hv-recheck-bad-token '"code":"forbidden".*wrong hypervisor token' \
     hvmsg recheck hv2 "$tok2" $HVVM hv2 "$tok1"
+# A flow the policy no longer allows is revoked and audited as such, but
+# it is not a new connection, nor a denied one, in the statistics.
+vm_counts() {
+    "$ctl" --rundir "$run" --json stats top --by vm --limit 100 |
+        grep -o '"key":"vm-hv","connections":[0-9]*,"denials":[0-9]*'
+}
+c0=$(vm_counts)
+"$ctl" --rundir "$run" policy apply "$run/p2.json" >/dev/null
+expect hv-recheck-revoked '"type":"ack".*"revoked":\[0\]' \
+    hvmsg recheck hv2 "$tok2" $HVVM hv2 "$tok2"
+expect hv-revoked-audited '"reason":"revoked (decisions revision' \
+    "$ctl" --rundir "$run" --json decisions list --limit 1
+c1=$(vm_counts)
+echo "before: $c0 after: $c1" >"$run/out"
+if [ -n "$c0" ] && [ "$c0" = "$c1" ]; then ok; else
+    bad "a revoked flow counted as a connection or a denial"; fi
+"$ctl" --rundir "$run" policy apply "$run/p1.json" >/dev/null
 expect hv-poll '"type":"ack"' hvmsg poll hv2 "$tok2"
 expect hv-poll-bad '"code":"forbidden"' hvmsg poll hv2 "$tok1"
 expect hv-list 'hv2 *token *connected *1 *12 *appfw-switchd test' "$ctl" --rundir "$run" hypervisor list
