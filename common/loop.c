@@ -17,6 +17,7 @@ struct loop_state {
     struct pollfd *last;        /* The last poll(2)'s fds and revents. */
     size_t n_last, allocated_last;
     bool polled;                /* 'last' holds a poll(2)'s result. */
+    unsigned long long n_polls; /* Polls without blocking, in all. */
 };
 
 static _Thread_local struct loop_state loop = {
@@ -88,6 +89,7 @@ loop_block(void)
     int n = 0;
     while (timeout && time_mono_us() < loop.poll_until) {
         n = poll(loop.fds, loop.n_fds, 0);
+        loop.n_polls++;
         if (n) {
             break;
         }
@@ -119,6 +121,12 @@ loop_block(void)
     loop.n_fds = 0;
     loop.deadline = INT64_MAX;
     loop.poll_until = INT64_MIN;
+}
+
+unsigned long long
+loop_n_polls(void)
+{
+    return loop.n_polls;
 }
 
 bool

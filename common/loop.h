@@ -46,6 +46,10 @@ void loop_poll_until_us(int64_t when_us);
 /* Sleeps until a registered event, then clears the registrations. */
 void loop_block(void);
 
+/* How many polls without blocking this thread's loop_block() calls have
+ * made in all (the polling of loop_poll_until_us()). */
+unsigned long long loop_n_polls(void);
+
 /* Whether the last loop_block() found 'fd' ready (any event, errors
  * included).  True for an fd it did not wait on, and before the first
  * loop_block(): a _run() function may skip a read that poll(2) just said

@@ -124,14 +124,6 @@ test_fd_ready(void **state)
     }
 }
 
-static int64_t
-thread_cpu_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void *
 write_later(void *fd_)
 {
@@ -179,22 +171,29 @@ test_poll_window(void **state)
     assert_true(elapsed < 5000);
     assert_false(loop_fd_ready(fds[0]));
 
-    /* Polls for its 20 ms (CPU time, where a sleep takes next to none),
-     * then sleeps until the timer.  On a loaded machine the thread may be
-     * descheduled past the whole window, so a few tries are allowed: a
-     * loop_block() that never polls fails every one. */
+    /* Polls during its 20 ms, then sleeps until the timer.  (Counted, not
+     * timed by CPU: on a loaded machine each sched_yield() can give the
+     * CPU away for a whole time slice, and the thread may even be
+     * descheduled past the whole window, so a few tries are allowed; a
+     * loop_block() that never polls fails every one.) */
     bool polled = false;
     for (int try = 0; try < 5 && !polled; try++) {
         start = time_mono_ms();
-        int64_t cpu = thread_cpu_us();
+        unsigned long long polls = loop_n_polls();
         loop_fd_wait(fds[0], POLLIN);
         loop_timer_wait(60);
         loop_poll_until_us(time_mono_us() + 20000);
         loop_block();
         assert_true(time_mono_ms() - start >= 59);
-        polled = thread_cpu_us() - cpu >= 1000;
+        polled = loop_n_polls() > polls;
     }
     assert_true(polled);
+
+    /* Without a window, none. */
+    unsigned long long polls = loop_n_polls();
+    loop_timer_wait(1);
+    loop_block();
+    assert_true(loop_n_polls() == polls);
 
     /* Forgotten: the next block sleeps. */
     start = time_mono_ms();
