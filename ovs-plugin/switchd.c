@@ -1463,8 +1463,10 @@ deliver(struct switchd *sd, struct vm *vm, struct forwarded *f,
     forwarded_free(f);
 }
 
-/* Asks secd again about decide 'f': with "flow_refused" set to 'refused'
- * unless that is NULL.  Frees 'f'. */
+/* Asks secd again about decide 'f': with "flow_refused" set to 'refused',
+ * or without one if that is NULL (a decide asked again after its flow was
+ * refused once, then allowed and installed, must not carry the old
+ * refusal: secd would deny it).  Frees 'f'. */
 static void
 ask_again(struct switchd *sd, struct forwarded *f, const char *refused)
 {
@@ -1479,6 +1481,8 @@ ask_again(struct switchd *sd, struct forwarded *f, const char *refused)
         char text[257];
         snprintf(text, sizeof text, "%s", refused);
         msg_put_string(msg, "flow_refused", text);
+    } else {
+        json_object_object_del(msg, "flow_refused");
     }
     forward(sd, vm, msg, MSG_DECIDE, f->id, f->ask);
     json_object_put(msg);
